@@ -1,0 +1,51 @@
+# MediaBeat: `make run` starts the service, `make test` runs the tests, `make check` runs every gate.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_WORKERS ?= auto
+
+.PHONY: venv run test check lint format typecheck lock bench clean
+
+$(STAMP): pyproject.toml requirements-dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "MediaBeat needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv  ## migrate the embedded SQLite database and start the service
+	$(BIN)/mediabeat db upgrade
+	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT)
+
+test: venv  ## the test suite (PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: venv
+	$(BIN)/mypy --strict src
+
+check: lint typecheck test
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock:  ## re-pin dependencies (needs uv: pip install uv)
+	uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile pyproject.toml -o requirements.lock --python-version 3.11
+
+bench: venv
+	$(BIN)/python bench/scheduler_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

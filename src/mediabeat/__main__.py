@@ -1,0 +1,3 @@
+from mediabeat.cli import main
+
+main()

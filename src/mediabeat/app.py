@@ -1,0 +1,126 @@
+"""The composition root: the one place that builds the real database, clock, services and app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from mediabeat import __version__
+from mediabeat.clock import Clock, ScaledClock, SystemClock
+from mediabeat.db.engine import Database
+from mediabeat.db.stores.retention import RetentionStore
+from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.db.stores.stats import StatsStore
+from mediabeat.scheduler.loop import SchedulerLoop
+from mediabeat.scheduler.registry import HandlerRegistry
+from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
+from mediabeat.settings import Settings
+from mediabeat.tasks.cleanup import NightlyCleanup
+
+log = logging.getLogger("mediabeat")
+
+
+@dataclass
+class Services:
+    """Everything a process needs, built once from settings. Close it with `await services.close()`."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    registry: HandlerRegistry
+    scheduler: SchedulerService
+    loop: SchedulerLoop
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_clock(settings: Settings) -> Clock:
+    if settings.clock_epoch is not None:
+        return ScaledClock(epoch=settings.clock_epoch, speed=settings.clock_speed, origin=settings.clock_origin)
+    return SystemClock()
+
+
+def build_registry(settings: Settings, db: Database) -> HandlerRegistry:
+    """The built-in task handlers, wired to their dependencies."""
+    registry = HandlerRegistry()
+    registry.register(
+        "nightly_cleanup",
+        NightlyCleanup(
+            store=RetentionStore(db),
+            job_retention_days=settings.job_retention_days,
+            run_retention_days=settings.run_retention_days,
+            batch_size=settings.cleanup_batch_size,
+        ),
+    )
+    return registry
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
+    """Wire the real services. Nothing connects until first use."""
+    db = db or Database(settings.database_url)
+    clock = clock or build_clock(settings)
+    registry = build_registry(settings, db)
+    scheduler = SchedulerService(
+        store=SchedulerStore(db),
+        stats_store=StatsStore(db),
+        registry=registry,
+        clock=clock,
+        node_id=settings.resolved_node_id,
+        timings=SchedulerTimings(
+            misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
+            max_catch_up=settings.max_catch_up,
+            stale_after=timedelta(seconds=settings.stale_after_seconds),
+            claim_batch=settings.claim_batch,
+        ),
+    )
+    loop = SchedulerLoop(
+        service=scheduler,
+        clock=clock,
+        tick_seconds=settings.tick_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        database_url=settings.database_url,
+    )
+    return Services(settings=settings, db=db, clock=clock, registry=registry, scheduler=scheduler, loop=loop)
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """The HTTP app. With ENABLE_SCHEDULER on, its lifespan also runs the scheduler loop."""
+    from mediabeat.web.health import router as health_router
+
+    built = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        loop_task = None
+        if settings.enable_scheduler:
+            loop_task = asyncio.create_task(built.loop.run(stop), name="mediabeat-scheduler")
+            log.info("scheduler loop started (node %s)", built.scheduler.node_id)
+        else:
+            log.info("ENABLE_SCHEDULER is off: no automatic runs; the API and run-now still work")
+        try:
+            yield
+        finally:
+            stop.set()
+            if loop_task is not None:
+                await loop_task
+            else:
+                await built.scheduler.wait_idle(within=30)
+            await built.close()
+
+    app = FastAPI(
+        title="MediaBeat",
+        version=__version__,
+        summary="Scheduled crawling and background tasks for media monitoring",
+        lifespan=lifespan,
+    )
+    app.state.services = built
+    app.include_router(health_router)
+    return app

@@ -1,0 +1,49 @@
+"""The `mediabeat` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import sqlalchemy as sa
+import typer
+
+from mediabeat.cli import cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd
+from mediabeat.cli.common import CliError, schema_hint
+from mediabeat.db.engine import DatabaseUnavailable
+from mediabeat.settings import SettingsError
+
+app = typer.Typer(
+    name="mediabeat",
+    help="MediaBeat: scheduled crawling and background tasks for media monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(cron_cmd.app, name="cron")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(tasks_cmd.app, name="tasks")
+app.add_typer(runs_cmd.app, name="runs")
+app.command("stats")(runs_cmd.stats)
+app.command("serve")(serve_cmd.serve)
+app.command("worker")(serve_cmd.worker)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and an exit status, never a traceback."""
+    try:
+        app()
+    except CliError as exc:
+        _fail(str(exc), exc.exit_code)
+    except SettingsError as exc:
+        _fail(f"bad setting: {exc}", 2)
+    except DatabaseUnavailable as exc:
+        _fail(str(exc), 1)
+    except sa.exc.DBAPIError as exc:
+        _fail(schema_hint(exc), 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)

@@ -1,0 +1,100 @@
+"""Helpers shared by the CLI commands: settings, services, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+
+from mediabeat.app import Services, build_services
+from mediabeat.db.engine import describe_db_error
+from mediabeat.settings import Settings, load_settings
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A failure the user can act on; exit_code 2 means bad input."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run(coro: Awaitable[T]) -> T:
+    return asyncio.run(_await(coro))
+
+
+async def _await(coro: Awaitable[T]) -> T:
+    return await coro
+
+
+@asynccontextmanager
+async def open_services(settings: Settings | None = None) -> AsyncIterator[Services]:
+    services = build_services(settings or load_settings())
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
+def with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
+    """Run `fn` with freshly built services, closing them afterwards."""
+
+    async def body() -> T:
+        async with open_services() as services:
+            return await fn(services)
+
+    return run(body())
+
+
+def schema_hint(exc: sa.exc.DBAPIError) -> str:
+    text = str(getattr(exc, "orig", exc))
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return "the database has no MediaBeat schema yet: run `mediabeat db upgrade` first"
+    settings_url = ""
+    try:
+        settings_url = load_settings().database_url
+    except Exception:  # settings were already loaded once; this only decorates the message
+        settings_url = ""
+    return describe_db_error(settings_url, exc) if settings_url else text.splitlines()[0]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    out = Table(*columns, title=title, show_lines=False, header_style="bold")
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    console.print(out)
+
+
+def when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"

@@ -1,0 +1,103 @@
+"""`mediabeat runs` and `mediabeat stats`: the run history and its figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.db.stores.records import jsonable
+from mediabeat.db.stores.scheduler import RunFilter
+from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
+
+app = typer.Typer(help="Run history.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+@app.command("list")
+def list_runs(
+    task: Annotated[str | None, typer.Option(help="Only this task's runs")] = None,
+    status: Annotated[str | None, typer.Option(help=f"One of: {', '.join(RUN_STATUSES)}")] = None,
+    trigger: Annotated[str | None, typer.Option(help="schedule or manual")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List runs, newest first."""
+    if status is not None and status not in RUN_STATUSES:
+        raise CliError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}", exit_code=2)
+    if trigger is not None and trigger not in RUN_TRIGGERS:
+        raise CliError(f"--trigger {trigger!r} is not one of {', '.join(RUN_TRIGGERS)}", exit_code=2)
+    filters = RunFilter(task=task, status=status, trigger=trigger)
+    runs = with_services(lambda s: s.scheduler.list_runs(filters, limit=limit))
+    if as_json:
+        print_json([jsonable(r) for r in runs])
+        return
+    table(
+        ["id", "task", "trigger", "status", "scheduled for", "started", "ms", "error"],
+        [
+            [
+                r.id,
+                r.task,
+                r.trigger,
+                r.status,
+                when(r.scheduled_for),
+                when(r.started_at),
+                r.duration_ms,
+                (r.error or "")[:60],
+            ]
+            for r in runs
+        ],
+    )
+
+
+@app.command("show")
+def show(run_id: int, as_json: JsonFlag = False) -> None:
+    """Show one run in full, with its error and traceback."""
+    run = with_services(lambda s: s.scheduler.get_run(run_id))
+    if run is None:
+        raise CliError(f"no run with id {run_id}", exit_code=2)
+    data = jsonable(run)
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if key != "traceback":
+            typer.echo(f"{key:>14}: {value}")
+    if run.traceback:
+        typer.echo(run.traceback)
+
+
+def stats(as_json: JsonFlag = False) -> None:
+    """Show scheduler statistics: tasks, runs, outcomes, and per-task durations."""
+    figures = with_services(lambda s: s.scheduler.stats())
+    if as_json:
+        data = asdict(figures)
+        print_json(data)
+        return
+    typer.echo(
+        f"tasks {figures.total_tasks} ({figures.enabled_tasks} enabled), runs {figures.total_runs}: "
+        f"{figures.succeeded_runs} succeeded, {figures.failed_runs} failed, {figures.running_runs} running, "
+        f"{figures.runs_last_24h} in the last 24 h"
+    )
+    table(
+        ["task", "enabled", "runs", "last run", "status", "p50 ms", "p95 ms", "next run"],
+        [
+            [
+                t.name,
+                "yes" if t.enabled else "no",
+                t.runs,
+                when(t.last_run_at),
+                t.last_status or "-",
+                _ms(t.p50_ms),
+                _ms(t.p95_ms),
+                when(t.next_run_at),
+            ]
+            for t in figures.tasks
+        ],
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"

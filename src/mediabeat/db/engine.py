@@ -1,0 +1,135 @@
+"""Connections to the embedded SQLite database or to PostgreSQL, behind one small interface."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the message says where and what to check."""
+
+
+def async_url(url: str) -> URL:
+    """The async-driver form of a user-facing URL (sqlite:/// -> sqlite+aiosqlite:///)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def sync_url(url: str) -> URL:
+    """The blocking-driver form, for Alembic."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder that holds a SQLite file, so a first start just works."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, a busy timeout and foreign keys on every connection, and explicit BEGINs.
+
+    pysqlite's own transaction handling defers BEGIN until the first write, which lets a
+    read-then-write transaction fail with "database is locked" instead of waiting. We
+    take over: a transaction begins with BEGIN, or BEGIN IMMEDIATE when the connection
+    asks for it through the `sqlite_begin` execution option (see Database.write()).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """The service's database: an async engine plus read and write transactions.
+
+    Use `async with db.read() as conn` for reads and `async with db.write() as conn` for
+    anything that writes. On SQLite a write transaction takes the write lock up front, so
+    concurrent writers queue on the busy timeout instead of failing.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        ensure_sqlite_directory(url)
+        target = async_url(url)
+        self.backend = target.get_backend_name()
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.backend == "postgresql":
+            options.update(pool_size=pool_size, max_overflow=pool_size)
+        self.engine: AsyncEngine = create_async_engine(target, **options)
+        if self.backend == "sqlite":
+            configure_sqlite(self.engine.sync_engine)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgresql"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (sa.exc.DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(describe_db_error(self.url, exc)) from None
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def redacted(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def describe_db_error(url: str, exc: BaseException) -> str:
+    """One line for a person: which database failed and the driver's first line of reason."""
+    original = getattr(exc, "orig", None) or exc
+    reason = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return f"cannot use the database at {redacted(url)}: {reason}"

@@ -1,0 +1,94 @@
+"""Plain records that the stores return: tasks and runs as the rest of the service sees them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def jsonable(record: object) -> dict[str, Any]:
+    """A record as a JSON-ready dict: datetimes become ISO 8601 strings with their offset."""
+    data = asdict(record)  # type: ignore[call-overload]
+    return {k: isoformat(v) if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: int
+    name: str
+    description: str
+    handler: str
+    cron: str
+    timezone: str
+    enabled: bool
+    misfire_policy: str
+    overlap_policy: str
+    timeout_s: int
+    params: dict[str, Any] | None
+    last_run_at: datetime | None
+    last_status: str | None
+    next_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> TaskRecord:
+        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    task_id: int
+    task: str
+    trigger: str
+    scheduled_for: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    status: str
+    error: str | None
+    traceback: str | None
+    result: dict[str, Any] | None
+    missed: int
+    node_id: str | None
+    heartbeat_at: datetime | None
+    triggered_by: str | None
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> RunRecord:
+        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Per-task figures for the stats view; durations in milliseconds."""
+
+    task_id: int
+    name: str
+    enabled: bool
+    last_run_at: datetime | None
+    last_status: str | None
+    next_run_at: datetime | None
+    runs: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    total_tasks: int
+    enabled_tasks: int
+    total_runs: int
+    succeeded_runs: int
+    failed_runs: int
+    running_runs: int
+    runs_last_24h: int
+    tasks: list[TaskStats]

@@ -1,0 +1,410 @@
+"""Queries for scheduled tasks and their runs, including the atomic claim of due occurrences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mediabeat.db.engine import Database
+from mediabeat.db.stores.records import RunRecord, TaskRecord
+from mediabeat.db.tables import scheduler_task_runs as runs_t
+from mediabeat.db.tables import scheduler_tasks as tasks_t
+from mediabeat.schedule import DuePlan
+
+RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
+TRACEBACK_LIMIT = 8_000
+ERROR_LIMIT = 2_000
+
+
+class OverlapForbidden(Exception):
+    """A run was asked for while another run of the task is running and its policy is `forbid`."""
+
+    def __init__(self, task: str, running_run_id: int) -> None:
+        super().__init__(f"task {task!r} is already running (run {running_run_id}) and its overlap policy is forbid")
+        self.task = task
+        self.running_run_id = running_run_id
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRuns:
+    """Runs this node won for one task: execute them in order (catch-up runs come as several)."""
+
+    task: TaskRecord
+    run_ids: list[int]
+    scheduled_for: list[datetime]
+
+
+@dataclass(slots=True)
+class ClaimOutcome:
+    """What one claim step did: the runs to execute and how many tasks it looked at."""
+
+    claimed: list[ClaimedRuns] = field(default_factory=list)
+    examined: int = 0
+    skipped_runs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    task: str | None = None
+    status: str | None = None
+    trigger: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class SchedulerStore:
+    """Tasks, runs and the claim of due occurrences, on SQLite or PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.db.is_postgres else sqlite.insert)(table)
+
+    # -- tasks ---------------------------------------------------------------------
+
+    async def list_tasks(self) -> list[TaskRecord]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tasks_t).order_by(tasks_t.c.name))
+            return [TaskRecord.from_row(r) for r in rows]
+
+    async def get_task(self, task_id: int) -> TaskRecord | None:
+        return await self._one_task(tasks_t.c.id == task_id)
+
+    async def get_task_by_name(self, name: str) -> TaskRecord | None:
+        return await self._one_task(tasks_t.c.name == name)
+
+    async def _one_task(self, where: sa.ColumnElement[bool]) -> TaskRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(tasks_t).where(where))).first()
+            return TaskRecord.from_row(row) if row else None
+
+    async def create_task(self, values: dict[str, Any], now: datetime) -> TaskRecord:
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(tasks_t.insert().values(**values, created_at=now, updated_at=now).returning(tasks_t))
+            ).one()
+            return TaskRecord.from_row(row)
+
+    async def update_task(self, task_id: int, values: dict[str, Any], now: datetime) -> TaskRecord | None:
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    tasks_t.update().where(tasks_t.c.id == task_id).values(**values, updated_at=now).returning(tasks_t)
+                )
+            ).first()
+            return TaskRecord.from_row(row) if row else None
+
+    async def tasks_without_next_run(self) -> list[TaskRecord]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.next_run_at.is_(None)))
+            return [TaskRecord.from_row(r) for r in rows]
+
+    async def set_next_run_if_unset(self, task_id: int, next_run_at: datetime | None) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id == task_id, tasks_t.c.next_run_at.is_(None))
+                .values(next_run_at=next_run_at)
+            )
+
+    async def earliest_next_run(self) -> datetime | None:
+        """The soonest next_run_at of any enabled task (indexed)."""
+        async with self.db.read() as conn:
+            query = sa.select(sa.func.min(tasks_t.c.next_run_at)).where(tasks_t.c.enabled.is_(True))
+            value = (await conn.execute(query)).scalar()
+        return _as_utc(value) if value is not None else None
+
+    # -- claims ----------------------------------------------------------------------
+
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        node_id: str,
+        limit: int,
+        plan: Callable[[TaskRecord], DuePlan],
+    ) -> ClaimOutcome:
+        """Claim the due occurrences of up to `limit` tasks in one transaction.
+
+        The unique (task_id, scheduled_for) index decides which node runs an occurrence:
+        an INSERT that conflicts means another node won it. On PostgreSQL the due task
+        rows are locked with SKIP LOCKED, so nodes claiming at once split the work.
+        """
+        outcome = ClaimOutcome()
+        async with self.db.write() as conn:
+            query = (
+                sa.select(tasks_t)
+                .where(tasks_t.c.enabled.is_(True), tasks_t.c.next_run_at <= now)
+                .order_by(tasks_t.c.next_run_at)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            due = [TaskRecord.from_row(r) for r in await conn.execute(query)]
+            outcome.examined = len(due)
+            if not due:
+                return outcome
+            running = await _running_run_ids(conn, [t.id for t in due])
+            rows: list[dict[str, Any]] = []
+            next_runs: list[dict[str, Any]] = []
+            for task in due:
+                decision = plan(task)
+                rows.extend(_run_rows(task, decision, running.get(task.id), now, node_id))
+                next_runs.append({"tid": task.id, "next_run_at": decision.next_run_at})
+            won: dict[int, list[tuple[int, datetime]]] = {}
+            if rows:
+                statement = (
+                    self._insert(runs_t)
+                    .values(rows)
+                    .on_conflict_do_nothing(
+                        index_elements=["task_id", "scheduled_for"],
+                        index_where=runs_t.c.trigger == "schedule",
+                    )
+                    .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
+                )
+                for run_id, task_id, scheduled_for, status in await conn.execute(statement):
+                    if status == "running":
+                        won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
+                    else:
+                        outcome.skipped_runs += 1
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id == sa.bindparam("tid"))
+                .values(next_run_at=sa.bindparam("next_run_at")),
+                next_runs,
+            )
+            for task in due:
+                if task.id in won:
+                    ordered = sorted(won[task.id], key=lambda pair: pair[1])
+                    outcome.claimed.append(
+                        ClaimedRuns(task=task, run_ids=[i for i, _ in ordered], scheduled_for=[s for _, s in ordered])
+                    )
+            started = [{"tid": c.task.id, "at": now} for c in outcome.claimed]
+            if started:
+                await conn.execute(
+                    tasks_t.update()
+                    .where(tasks_t.c.id == sa.bindparam("tid"))
+                    .values(last_run_at=sa.bindparam("at"), last_status="running"),
+                    started,
+                )
+        return outcome
+
+    async def claim_manual_run(self, *, task: TaskRecord, now: datetime, node_id: str, triggered_by: str | None) -> int:
+        """Insert a manual run for `task`, unless its overlap policy forbids it (OverlapForbidden)."""
+        async with self.db.write() as conn:
+            lock = sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id)
+            if self.db.is_postgres:
+                lock = lock.with_for_update()
+            await conn.execute(lock)
+            running = (await _running_run_ids(conn, [task.id])).get(task.id)
+            if running is not None and task.overlap_policy == "forbid":
+                raise OverlapForbidden(task.name, running)
+            run_id = (
+                await conn.execute(
+                    runs_t.insert()
+                    .values(
+                        task_id=task.id,
+                        trigger="manual",
+                        scheduled_for=now,
+                        started_at=now,
+                        status="running",
+                        node_id=node_id,
+                        heartbeat_at=now,
+                        triggered_by=triggered_by,
+                    )
+                    .returning(runs_t.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status="running")
+            )
+            return int(run_id)
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def mark_run_started(self, run_id: int, now: datetime) -> None:
+        """Stamp the real start of a claimed run (catch-up runs wait for the ones before them)."""
+        async with self.db.write() as conn:
+            await conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(started_at=now, heartbeat_at=now))
+
+    async def record_run_end(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        finished_at: datetime,
+        error: str | None = None,
+        traceback: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> RunRecord | None:
+        """Write a run's outcome and the task's last status. A run already reaped still gets its true outcome."""
+        async with self.db.write() as conn:
+            started = (
+                await conn.execute(sa.select(runs_t.c.started_at, runs_t.c.task_id).where(runs_t.c.id == run_id))
+            ).first()
+            if started is None:
+                return None
+            started_at = _as_utc(started.started_at)
+            duration_ms = max(0, int((finished_at - started_at).total_seconds() * 1000))
+            await conn.execute(
+                runs_t.update()
+                .where(runs_t.c.id == run_id, runs_t.c.status.in_(("running", "abandoned")))
+                .values(
+                    status=status,
+                    finished_at=finished_at,
+                    duration_ms=duration_ms,
+                    error=_clip(error, ERROR_LIMIT),
+                    traceback=_clip(traceback, TRACEBACK_LIMIT, keep_end=True),
+                    result=result,
+                )
+            )
+            await conn.execute(
+                tasks_t.update()
+                .where(
+                    tasks_t.c.id == started.task_id,
+                    sa.or_(tasks_t.c.last_run_at.is_(None), tasks_t.c.last_run_at <= started_at),
+                )
+                .values(last_status=status)
+            )
+            row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
+            return RunRecord.from_row(row)
+
+    async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> None:
+        ids = list(run_ids)
+        if not ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                runs_t.update().where(runs_t.c.id.in_(ids), runs_t.c.status == "running").values(heartbeat_at=now)
+            )
+
+    async def reap_abandoned(self, *, now: datetime, stale_after: timedelta) -> list[RunRecord]:
+        """Mark `abandoned` every running run whose node stopped heartbeating; returns them."""
+        cutoff = now - stale_after
+        async with self.db.write() as conn:
+            reaped = (
+                await conn.execute(
+                    runs_t.update()
+                    .where(runs_t.c.status == "running", runs_t.c.heartbeat_at < cutoff)
+                    .values(
+                        status="abandoned",
+                        finished_at=now,
+                        error=sa.func.coalesce(runs_t.c.node_id, "unknown node")
+                        + " stopped sending heartbeats; the run was abandoned",
+                    )
+                    .returning(runs_t.c.id, runs_t.c.task_id)
+                )
+            ).all()
+            if not reaped:
+                return []
+            task_ids = sorted({r.task_id for r in reaped})
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == "running")
+                .values(last_status="abandoned")
+            )
+            rows = await conn.execute(_run_query().where(runs_t.c.id.in_([r.id for r in reaped])))
+            return [RunRecord.from_row(r) for r in rows]
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).first()
+            return RunRecord.from_row(row) if row else None
+
+    async def list_runs(
+        self, filters: RunFilter = RunFilter(), *, limit: int = 50, before_id: int | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first. Page on with before_id = the last id of the previous page."""
+        query = _run_query().order_by(runs_t.c.id.desc()).limit(limit)
+        if filters.task is not None:
+            query = query.where(tasks_t.c.name == filters.task)
+        if filters.status is not None:
+            query = query.where(runs_t.c.status == filters.status)
+        if filters.trigger is not None:
+            query = query.where(runs_t.c.trigger == filters.trigger)
+        if filters.since is not None:
+            query = query.where(runs_t.c.started_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(runs_t.c.started_at < filters.until)
+        if before_id is not None:
+            query = query.where(runs_t.c.id < before_id)
+        async with self.db.read() as conn:
+            return [RunRecord.from_row(r) for r in await conn.execute(query)]
+
+    async def running_runs(self, task_id: int | None = None) -> list[RunRecord]:
+        query = _run_query().where(runs_t.c.status == "running").order_by(runs_t.c.id)
+        if task_id is not None:
+            query = query.where(runs_t.c.task_id == task_id)
+        async with self.db.read() as conn:
+            return [RunRecord.from_row(r) for r in await conn.execute(query)]
+
+
+def _run_query() -> sa.Select[Any]:
+    return sa.select(*RUN_COLUMNS).select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
+
+
+async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, int]:
+    """For each task with a run in flight, the id of its oldest running run."""
+    rows = await conn.execute(
+        sa.select(runs_t.c.task_id, sa.func.min(runs_t.c.id))
+        .where(runs_t.c.status == "running", runs_t.c.task_id.in_(task_ids))
+        .group_by(runs_t.c.task_id)
+    )
+    return {int(task_id): int(run_id) for task_id, run_id in rows}
+
+
+def _run_rows(
+    task: TaskRecord, plan: DuePlan, running_id: int | None, now: datetime, node_id: str
+) -> list[dict[str, Any]]:
+    """The run rows a plan turns into: running ones to execute, or one skipped row that says why."""
+    base = {"task_id": task.id, "trigger": "schedule", "node_id": node_id, "started_at": now}
+    if plan.run and running_id is not None and task.overlap_policy == "forbid":
+        return [
+            {
+                **base,
+                "scheduled_for": plan.run[-1],
+                "status": "skipped",
+                "finished_at": now,
+                "duration_ms": 0,
+                "missed": plan.missed + len(plan.run) - 1,
+                "error": f"skipped: run {running_id} of this task is still running (overlap policy forbid)",
+            }
+        ]
+    if plan.run:
+        rows = [
+            {**base, "scheduled_for": when, "status": "running", "heartbeat_at": now, "missed": 0} for when in plan.run
+        ]
+        rows[-1]["missed"] = plan.missed
+        return rows
+    if plan.missed and plan.missed_latest is not None:
+        return [
+            {
+                **base,
+                "scheduled_for": plan.missed_latest,
+                "status": "skipped",
+                "finished_at": now,
+                "duration_ms": 0,
+                "missed": plan.missed,
+                "error": f"skipped: {plan.missed} occurrence(s) passed while no scheduler was running "
+                f"(misfire policy {task.misfire_policy})",
+            }
+        ]
+    return []
+
+
+def _clip(text: str | None, limit: int, *, keep_end: bool = False) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    marker = "…[truncated]…"
+    return marker + text[-limit:] if keep_end else text[:limit] + marker
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

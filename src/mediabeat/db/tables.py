@@ -1,0 +1,312 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic migrations create it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: timestamptz on PostgreSQL, naive UTC text on SQLite; always aware UTC in Python."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _id() -> sa.Column[Any]:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+def _created() -> sa.Column[Any]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[Any]:
+    return sa.Column(
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey(target, ondelete=ondelete),
+        nullable=nullable,
+    )
+
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("is_demo", sa.Boolean(), nullable=False, server_default=sa.false()),
+    _created(),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    _fk("org_id", "organizations.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("last_login_at", UTCDateTime()),
+    _created(),
+    sa.CheckConstraint("role IN ('admin', 'member')", name="role"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("last_used_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    _created(),
+)
+
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id"),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("csrf_token", sa.String(128), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(400)),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime()),
+    _created(),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    _id(),
+    sa.Column("email", sa.String(320), nullable=False, index=True),
+    sa.Column("ip", sa.String(64), nullable=False, index=True),
+    _created(),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    _id(),
+    _fk("actor_user_id", "users.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("actor", sa.String(320), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("target_type", sa.String(50)),
+    sa.Column("target_id", sa.String(200)),
+    sa.Column("details", JSONType),
+    sa.Column("ip", sa.String(64)),
+    _created(),
+    sa.Index("ix_audit_events_created_at", "created_at"),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    _id(),
+    _fk("org_id", "organizations.id"),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("title", sa.String(500)),
+    sa.Column("site_url", sa.String(2048)),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("etag", sa.String(500)),
+    sa.Column("last_modified", sa.String(100)),
+    sa.Column("last_fetched_at", UTCDateTime()),
+    sa.Column("last_status", sa.String(50)),
+    sa.Column("last_error", sa.Text()),
+    sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_fetch_at", UTCDateTime()),
+    sa.Column("disabled_reason", sa.Text()),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("org_id", "url"),
+    sa.Index("ix_feeds_active_next_fetch_at", "active", "next_fetch_at"),
+)
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    _id(),
+    _fk("org_id", "organizations.id"),
+    _fk("feed_id", "feeds.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("canonical_url", sa.String(2048)),
+    sa.Column("url_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text()),
+    sa.Column("author", sa.Text()),
+    sa.Column("published_at", UTCDateTime()),
+    sa.Column("summary", sa.Text()),
+    sa.Column("text", sa.Text()),
+    sa.Column("language", sa.String(16)),
+    sa.Column("fetched_at", UTCDateTime(), nullable=False),
+    _created(),
+    sa.UniqueConstraint("org_id", "url_hash"),
+    sa.Index("ix_articles_org_id_fetched_at", "org_id", "fetched_at"),
+)
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+
+media_crawl_jobs = sa.Table(
+    "media_crawl_jobs",
+    metadata,
+    _id(),
+    _fk("org_id", "organizations.id"),
+    _fk("feed_id", "feeds.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("url_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="5"),
+    sa.Column("run_after", UTCDateTime(), nullable=False),
+    sa.Column("locked_by", sa.String(200)),
+    sa.Column("locked_until", UTCDateTime()),
+    sa.Column("last_error", sa.Text()),
+    _fk("article_id", "articles.id", nullable=True, ondelete="SET NULL"),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.UniqueConstraint("org_id", "url_hash"),
+    sa.CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
+    # Claims scan only the queued rows, in due order.
+    sa.Index(
+        "ix_media_crawl_jobs_queued",
+        "run_after",
+        "id",
+        sqlite_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+    # The lease reaper looks only at running rows.
+    sa.Index(
+        "ix_media_crawl_jobs_running",
+        "locked_until",
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+    sa.Index("ix_media_crawl_jobs_created_at", "created_at"),
+    sa.Index("ix_media_crawl_jobs_status", "status"),
+)
+
+scheduler_tasks = sa.Table(
+    "scheduler_tasks",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("handler", sa.String(100), nullable=False),
+    sa.Column("cron", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("misfire_policy", sa.String(16), nullable=False, server_default="run_once"),
+    sa.Column("overlap_policy", sa.String(16), nullable=False, server_default="forbid"),
+    sa.Column("timeout_s", sa.Integer(), nullable=False, server_default="3600"),
+    sa.Column("params", JSONType),
+    sa.Column("last_run_at", UTCDateTime()),
+    sa.Column("last_status", sa.String(16)),
+    sa.Column("next_run_at", UTCDateTime(), index=True),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("misfire_policy IN ('run_once', 'skip', 'catch_up')", name="misfire"),
+    sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name="overlap"),
+    sa.CheckConstraint("timeout_s > 0", name="timeout"),
+)
+
+RUN_STATUSES = ("running", "succeeded", "failed", "timed_out", "skipped", "abandoned")
+RUN_TRIGGERS = ("schedule", "manual")
+
+scheduler_task_runs = sa.Table(
+    "scheduler_task_runs",
+    metadata,
+    _id(),
+    _fk("task_id", "scheduler_tasks.id"),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("scheduled_for", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("duration_ms", sa.Integer()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text()),
+    sa.Column("traceback", sa.Text()),
+    sa.Column("result", JSONType),
+    sa.Column("missed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("node_id", sa.String(200)),
+    sa.Column("heartbeat_at", UTCDateTime()),
+    sa.Column("triggered_by", sa.String(320)),
+    sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
+    sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),
+    # Exactly once per scheduled occurrence: the node whose INSERT wins runs it.
+    sa.Index(
+        "uq_scheduler_task_runs_occurrence",
+        "task_id",
+        "scheduled_for",
+        unique=True,
+        sqlite_where=sa.text("\"trigger\" = 'schedule'"),
+        postgresql_where=sa.text("\"trigger\" = 'schedule'"),
+    ),
+    sa.Index("ix_scheduler_task_runs_started_at", "started_at"),
+    sa.Index("ix_scheduler_task_runs_status", "status"),
+    sa.Index("ix_scheduler_task_runs_task_id_started_at", "task_id", "started_at"),
+    sa.Index(
+        "ix_scheduler_task_runs_running",
+        "task_id",
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+)
+
+scheduler_nodes = sa.Table(
+    "scheduler_nodes",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("version", sa.String(50), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Column("stopped_at", UTCDateTime()),
+)
+
+# Singleton duties (the reaper, retention) are held by one node at a time through a lease row.
+scheduler_leases = sa.Table(
+    "scheduler_leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)

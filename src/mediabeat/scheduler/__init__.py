@@ -1,0 +1,1 @@
+"""The scheduler: task management, run recording, and the loop that fires due tasks."""

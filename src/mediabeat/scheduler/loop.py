@@ -1,0 +1,127 @@
+"""The scheduler loop: sleep until the next due task (capped by the tick), claim, start, repeat.
+
+Each step reads the clock once and returns what it found, so tests drive it step by step
+with a fake clock. Signal handlers only set the stop event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from mediabeat.clock import Clock
+from mediabeat.db.engine import describe_db_error
+from mediabeat.scheduler.service import SchedulerService
+
+log = logging.getLogger("mediabeat.scheduler")
+
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+SHUTDOWN_GRACE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one step did, and how long the loop may sleep before the next."""
+
+    started: int
+    sleep_seconds: float
+
+
+class SchedulerLoop:
+    """Drives a SchedulerService: due tasks on time, heartbeats, and the reaper."""
+
+    def __init__(
+        self,
+        *,
+        service: SchedulerService,
+        clock: Clock,
+        tick_seconds: float,
+        heartbeat_seconds: float,
+        database_url: str = "",
+    ) -> None:
+        self.service = service
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.database_url = database_url
+        self._prepared = False
+
+    async def step(self) -> StepResult:
+        """Claim and start what is due now; say how long to sleep until the next due time."""
+        if not self._prepared:
+            await self.service.prepare_schedules()
+            self._prepared = True
+        started = await self.service.execute_due_tasks()
+        next_due = await self.service.next_due_at()
+        return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
+
+    def _sleep_until(self, next_due: datetime | None) -> float:
+        if next_due is None:
+            return self.tick_seconds
+        return max(0.0, min(self.tick_seconds, (next_due - self.clock.now()).total_seconds()))
+
+    async def maintenance_step(self) -> int:
+        """Heartbeat this node's runs and reap dead nodes' runs; returns how many were reaped."""
+        await self.service.heartbeat()
+        return len(await self.service.reap_abandoned())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until `stop` is set, then let in-flight runs finish (up to a grace period)."""
+        maintenance = asyncio.create_task(self._maintenance_loop(stop), name="mediabeat-maintenance")
+        backoff = BACKOFF_START_S
+        try:
+            while not stop.is_set():
+                try:
+                    result = await self.step()
+                    backoff = BACKOFF_START_S
+                    real_sleep = self.clock.real_seconds(result.sleep_seconds)
+                except (sa.exc.DBAPIError, OSError) as exc:
+                    log.error("scheduler step failed, retrying in %.1f s: %s", backoff, self._describe(exc))
+                    real_sleep, backoff = backoff, min(BACKOFF_MAX_S, backoff * 2)
+                await self._sleep(real_sleep, stop)
+        finally:
+            await self.service.wait_idle(within=SHUTDOWN_GRACE_S)
+            await self.service.cancel_all()
+            stop.set()
+            await maintenance
+
+    async def _maintenance_loop(self, stop: asyncio.Event) -> None:
+        interval = self.clock.real_seconds(self.heartbeat_seconds)
+        while True:
+            try:
+                await self.maintenance_step()
+            except (sa.exc.DBAPIError, OSError) as exc:
+                log.error("heartbeat failed: %s", self._describe(exc))
+            if stop.is_set():
+                if not self.service.active_run_ids:
+                    return
+                await asyncio.sleep(interval)  # runs still finishing after a stop keep heartbeating
+            else:
+                await self._wait_or_stop(stop, interval)
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep up to `seconds` of real time, waking early for a task change or a stop."""
+        if seconds <= 0 or stop.is_set():
+            await asyncio.sleep(0)
+            return
+        stopper = asyncio.create_task(stop.wait())
+        waker = asyncio.create_task(self.service.notifier.wait(seconds))
+        try:
+            await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (stopper, waker):
+                pending.cancel()
+
+    async def _wait_or_stop(self, stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    def _describe(self, exc: BaseException) -> str:
+        return describe_db_error(self.database_url, exc) if self.database_url else str(exc)

@@ -1,0 +1,392 @@
+"""SchedulerService: manage tasks, run them now or when due, and record every run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from mediabeat.clock import Clock
+from mediabeat.db.stores.records import RunRecord, SchedulerStats, TaskRecord
+from mediabeat.db.stores.scheduler import ClaimedRuns, OverlapForbidden, RunFilter, SchedulerStore
+from mediabeat.db.stores.stats import StatsStore
+from mediabeat.schedule import (
+    CronError,
+    CronSchedule,
+    DuePlan,
+    MisfirePolicy,
+    OverlapPolicy,
+    initial_next_run,
+    parse_schedule,
+    plan_due,
+)
+from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
+from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
+from mediabeat.tasks.base import RunContext
+
+log = logging.getLogger("mediabeat.scheduler")
+
+__all__ = ["OverlapForbidden", "SchedulerService", "TaskChanges", "TaskNotFound", "TaskValidationError"]
+
+MAX_TIMEOUT_S = 7 * 24 * 3600
+# How long a finished run's outcome keeps being retried while the database is away.
+RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+class TaskNotFound(LookupError):
+    """No task has that id or name."""
+
+
+class TaskValidationError(ValueError):
+    """A change to a task is invalid; `field` names the setting and the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """Settings to change on a task; None leaves a setting as it is."""
+
+    cron: str | None = None
+    timezone: str | None = None
+    misfire_policy: str | None = None
+    overlap_policy: str | None = None
+    timeout_s: int | None = None
+    enabled: bool | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerTimings:
+    """The loop's time constants, from settings."""
+
+    misfire_grace: timedelta = timedelta(seconds=60)
+    max_catch_up: int = 24
+    stale_after: timedelta = timedelta(seconds=20)
+    claim_batch: int = 1000
+
+
+@dataclass(slots=True)
+class _Execution:
+    """A claimed group of runs this node is executing, for heartbeats and wait_idle()."""
+
+    run_ids: list[int]
+    future: asyncio.Task[None] | None = None
+    finished: list[RunRecord] = field(default_factory=list)
+
+
+class SchedulerService:
+    """The scheduler's operations; the loop (loop.py) calls execute_due_tasks() and maintenance()."""
+
+    def __init__(
+        self,
+        *,
+        store: SchedulerStore,
+        stats_store: StatsStore,
+        registry: HandlerRegistry,
+        clock: Clock,
+        node_id: str,
+        timings: SchedulerTimings = SchedulerTimings(),
+        notifier: ChangeNotifier | None = None,
+    ) -> None:
+        self.store = store
+        self.stats_store = stats_store
+        self.registry = registry
+        self.clock = clock
+        self.node_id = node_id
+        self.timings = timings
+        self.notifier: ChangeNotifier = notifier or LocalNotifier()
+        self._executions: dict[int, _Execution] = {}
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def list_tasks(self) -> list[TaskRecord]:
+        return await self.store.list_tasks()
+
+    async def get_task(self, task_id: int) -> TaskRecord:
+        task = await self.store.get_task(task_id)
+        if task is None:
+            raise TaskNotFound(f"no task with id {task_id}")
+        return task
+
+    async def get_task_by_name(self, name: str) -> TaskRecord:
+        task = await self.store.get_task_by_name(name)
+        if task is None:
+            raise TaskNotFound(f"no task named {name!r}")
+        return task
+
+    async def set_enabled(self, task_id: int, enabled: bool) -> TaskRecord:
+        return await self.update_task(task_id, TaskChanges(enabled=enabled))
+
+    async def toggle(self, task_id: int) -> TaskRecord:
+        task = await self.get_task(task_id)
+        return await self.set_enabled(task_id, not task.enabled)
+
+    async def update_task(self, task_id: int, changes: TaskChanges) -> TaskRecord:
+        """Validate and apply changes; a new cron, zone or re-enable recomputes next_run_at."""
+        task = await self.get_task(task_id)
+        values = validate_changes(task, changes)
+        if not values:
+            return task
+        now = self.clock.now()
+        reschedule = any(k in values for k in ("cron", "timezone")) or (values.get("enabled") and not task.enabled)
+        if reschedule:
+            schedule = parse_schedule(values.get("cron", task.cron), values.get("timezone", task.timezone))
+            values["next_run_at"] = _next_after(schedule, now)
+        updated = await self.store.update_task(task_id, values, now)
+        if updated is None:
+            raise TaskNotFound(f"no task with id {task_id}")
+        await self.notifier.notify()
+        return updated
+
+    async def upcoming(self, task: TaskRecord, count: int) -> list[datetime]:
+        """The next `count` fire times of a task, in its own time zone."""
+        schedule = parse_schedule(task.cron, task.timezone)
+        times: list[datetime] = []
+        for fire in schedule.fire_times(self.clock.now()):
+            if len(times) >= count:
+                break
+            times.append(fire)
+        return times
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, before_id: int | None = None
+    ) -> list[RunRecord]:
+        return await self.store.list_runs(filters or RunFilter(), limit=limit, before_id=before_id)
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        return await self.store.get_run(run_id)
+
+    async def stats(self) -> SchedulerStats:
+        return await self.stats_store.scheduler_stats(self.clock.now())
+
+    async def run_now(self, name: str, *, triggered_by: str | None = None) -> int:
+        """Start a manual run in the background and return its id (OverlapForbidden if forbidden)."""
+        task = await self.get_task_by_name(name)
+        if task.handler not in self.registry:
+            raise UnknownHandler(f"task {name!r} uses handler {task.handler!r}, which this process does not have")
+        run_id = await self.store.claim_manual_run(
+            task=task, now=self.clock.now(), node_id=self.node_id, triggered_by=triggered_by
+        )
+        self._launch(ClaimedRuns(task=task, run_ids=[run_id], scheduled_for=[self.clock.now()]), trigger="manual")
+        return run_id
+
+    async def run_now_and_wait(self, name: str, *, triggered_by: str | None = None) -> RunRecord:
+        """Run a task now and return its finished run."""
+        run_id = await self.run_now(name, triggered_by=triggered_by)
+        return await self.wait_for_run(run_id)
+
+    async def wait_for_run(self, run_id: int) -> RunRecord:
+        """Wait until a run this node executes has finished, and return it."""
+        execution = self._executions.get(run_id)
+        if execution is not None and execution.future is not None:
+            await asyncio.shield(execution.future)
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} is gone")
+        return run
+
+    # -- the scheduled path -------------------------------------------------------------
+
+    async def prepare_schedules(self) -> int:
+        """Give every task without next_run_at its first due time; a never-run task is due at once."""
+        now = self.clock.now()
+        prepared = 0
+        for task in await self.store.tasks_without_next_run():
+            try:
+                schedule = parse_schedule(task.cron, task.timezone)
+            except CronError as exc:
+                log.error("task %s has an unusable schedule and will not run: %s", task.name, exc)
+                continue
+            first = initial_next_run(schedule, now, never_ran=task.last_run_at is None)
+            await self.store.set_next_run_if_unset(task.id, first)
+            prepared += 1
+        return prepared
+
+    async def execute_due_tasks(self) -> int:
+        """Claim every due occurrence and start its handler; returns how many runs started."""
+        now = self.clock.now()
+        outcome = await self.store.claim_due(
+            now=now, node_id=self.node_id, limit=self.timings.claim_batch, plan=lambda t: self._plan(t, now)
+        )
+        for claim in outcome.claimed:
+            self._launch(claim, trigger="schedule")
+        return sum(len(c.run_ids) for c in outcome.claimed)
+
+    def _plan(self, task: TaskRecord, now: datetime) -> DuePlan:
+        try:
+            schedule = parse_schedule(task.cron, task.timezone)
+        except CronError as exc:
+            log.error("task %s has an unusable schedule and will not run: %s", task.name, exc)
+            return DuePlan(next_run_at=None)
+        assert task.next_run_at is not None  # the claim query selects only due tasks
+        if task.last_run_at is None and task.next_run_at <= now:
+            # Never run: due at start-up whatever the misfire policy, as in the product note.
+            return DuePlan(run=[task.next_run_at], next_run_at=_next_after(schedule, now))
+        return plan_due(
+            schedule,
+            next_run_at=task.next_run_at,
+            now=now,
+            misfire=MisfirePolicy(task.misfire_policy),
+            grace=self.timings.misfire_grace,
+            max_catch_up=self.timings.max_catch_up,
+        )
+
+    async def next_due_at(self) -> datetime | None:
+        return await self.store.earliest_next_run()
+
+    # -- maintenance --------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Tell the database that this node's runs are alive."""
+        active = [run_id for execution in self._executions.values() for run_id in execution.run_ids]
+        await self.store.heartbeat_runs(set(active), self.clock.now())
+
+    async def reap_abandoned(self) -> list[RunRecord]:
+        """Mark runs whose node died `abandoned`, so nothing stays running forever."""
+        reaped = await self.store.reap_abandoned(now=self.clock.now(), stale_after=self.timings.stale_after)
+        for run in reaped:
+            log.warning("run %d of %s abandoned: %s", run.id, run.task, run.error)
+        return reaped
+
+    @property
+    def active_run_ids(self) -> list[int]:
+        return sorted(self._executions)
+
+    async def wait_idle(self, within: float | None = None) -> None:
+        """Wait for every run this node started (used at shutdown and in tests)."""
+        futures = {e.future for e in self._executions.values() if e.future is not None}
+        if futures:
+            await asyncio.wait(futures, timeout=within)
+
+    async def cancel_all(self) -> None:
+        """Cancel in-flight runs (shutdown after the grace period); they are recorded as failed."""
+        futures = {e.future for e in self._executions.values() if e.future is not None}
+        for future in futures:
+            future.cancel()
+        if futures:
+            await asyncio.wait(futures, timeout=30)
+
+    # -- executing runs -------------------------------------------------------------------
+
+    def _launch(self, claim: ClaimedRuns, *, trigger: str) -> None:
+        execution = _Execution(run_ids=list(claim.run_ids))
+        for run_id in claim.run_ids:
+            self._executions[run_id] = execution
+        execution.future = asyncio.create_task(
+            self._execute_claim(claim, trigger, execution), name=f"mediabeat-run-{claim.task.name}"
+        )
+
+    async def _execute_claim(self, claim: ClaimedRuns, trigger: str, execution: _Execution) -> None:
+        try:
+            for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
+                if position > 0:
+                    await self.store.mark_run_started(run_id, self.clock.now())
+                await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                self._executions.pop(run_id, None)
+        finally:
+            for run_id in claim.run_ids:
+                self._executions.pop(run_id, None)
+            await self.notifier.notify()
+
+    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: str) -> None:
+        started = self.clock.now()
+        ctx = RunContext(
+            run_id=run_id,
+            task_name=task.name,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            now=started,
+            params=task.params or {},
+            log=log,
+        )
+        status, error, trace, result = "succeeded", None, None, None
+        try:
+            handler = self.registry.get(task.handler)
+            async with asyncio.timeout(task.timeout_s):
+                result = dict(await handler(ctx))
+        except TimeoutError:
+            status, error = "timed_out", f"cancelled after the task's timeout of {task.timeout_s} s"
+        except asyncio.CancelledError:
+            status, error = "failed", f"cancelled: node {self.node_id} shut down mid-run"
+            await self._record_end(run_id, status, error, None, None)
+            raise
+        except Exception as exc:  # a handler's failure is recorded; it never stops the scheduler
+            status, error, trace = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            log.warning("run %d of %s failed: %s", run_id, task.name, error)
+        await self._record_end(run_id, status, error, trace, result)
+
+    async def _record_end(
+        self, run_id: int, status: str, error: str | None, trace: str | None, result: Mapping[str, Any] | None
+    ) -> None:
+        """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
+        for delay in (*RECORD_RETRY_SECONDS, None):
+            try:
+                await self.store.record_run_end(
+                    run_id,
+                    status=status,
+                    finished_at=self.clock.now(),
+                    error=error,
+                    traceback=trace,
+                    result=dict(result) if result is not None else None,
+                )
+                return
+            except (sa.exc.DBAPIError, OSError) as exc:
+                if delay is None:
+                    log.error("could not record the end of run %d; the reaper will abandon it: %s", run_id, exc)
+                    return
+                log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
+                await asyncio.sleep(delay)
+
+
+def validate_changes(task: TaskRecord, changes: TaskChanges) -> dict[str, Any]:
+    """The column values a change sets, checked; TaskValidationError names the bad field."""
+    values: dict[str, Any] = {}
+    cron = changes.cron if changes.cron is not None else task.cron
+    zone = changes.timezone if changes.timezone is not None else task.timezone
+    if changes.timezone is not None or changes.cron is not None:
+        try:
+            parse_schedule(cron, zone)
+        except CronError as exc:
+            field_name = "timezone" if "time zone" in str(exc) else "cron"
+            raise TaskValidationError(field_name, str(exc)) from None
+        if changes.cron is not None:
+            values["cron"] = " ".join(changes.cron.split())
+        if changes.timezone is not None:
+            values["timezone"] = changes.timezone
+    if changes.misfire_policy is not None:
+        values["misfire_policy"] = _choice("misfire_policy", changes.misfire_policy, MisfirePolicy)
+    if changes.overlap_policy is not None:
+        values["overlap_policy"] = _choice("overlap_policy", changes.overlap_policy, OverlapPolicy)
+    if changes.timeout_s is not None:
+        if not 1 <= changes.timeout_s <= MAX_TIMEOUT_S:
+            raise TaskValidationError("timeout_s", f"must be between 1 and {MAX_TIMEOUT_S} seconds")
+        values["timeout_s"] = changes.timeout_s
+    if changes.enabled is not None:
+        values["enabled"] = changes.enabled
+    if changes.description is not None:
+        values["description"] = changes.description
+    return {k: v for k, v in values.items() if getattr(task, k) != v}
+
+
+def _choice(field_name: str, value: str, kind: type[MisfirePolicy] | type[OverlapPolicy]) -> str:
+    allowed = [member.value for member in kind]
+    if value not in allowed:
+        raise TaskValidationError(field_name, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _next_after(schedule: CronSchedule, now: datetime) -> datetime | None:
+    upcoming = schedule.next_fire(now)
+    return upcoming.astimezone(UTC) if upcoming else None

@@ -1,0 +1,1 @@
+"""The task handlers that scheduled tasks run."""

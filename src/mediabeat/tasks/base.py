@@ -1,0 +1,28 @@
+"""What a task handler is: an async callable that gets a RunContext and returns its counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Facts about the run a handler is executing. `now` is when the run started (UTC)."""
+
+    run_id: int
+    task_name: str
+    trigger: str
+    scheduled_for: datetime
+    now: datetime
+    params: Mapping[str, Any]
+    log: logging.Logger
+
+
+class TaskHandler(Protocol):
+    """Runs one occurrence of a task and returns counts (JSON-ready) for the run record."""
+
+    async def __call__(self, ctx: RunContext) -> Mapping[str, Any]: ...

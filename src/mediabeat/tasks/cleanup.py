@@ -1,0 +1,43 @@
+"""nightly-cleanup: delete old crawl jobs and old task runs, in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from mediabeat.db.stores.retention import RetentionStore
+from mediabeat.tasks.base import RunContext
+
+
+class NightlyCleanup:
+    """Deletes crawl jobs older than job_retention_days and runs older than run_retention_days."""
+
+    def __init__(
+        self, *, store: RetentionStore, job_retention_days: int, run_retention_days: int, batch_size: int
+    ) -> None:
+        self.store = store
+        self.job_retention = timedelta(days=job_retention_days)
+        self.run_retention = timedelta(days=run_retention_days)
+        self.batch_size = batch_size
+
+    async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
+        jobs = await self._delete_all(self.store.delete_jobs_before, ctx.now - self.job_retention)
+        runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
+        ctx.log.info("nightly-cleanup deleted %d crawl jobs and %d task runs", jobs, runs)
+        return {
+            "crawl_jobs_deleted": jobs,
+            "task_runs_deleted": runs,
+            "job_retention_days": self.job_retention.days,
+            "run_retention_days": self.run_retention.days,
+        }
+
+    async def _delete_all(self, delete_batch: Callable[..., Awaitable[int]], cutoff: datetime) -> int:
+        total = 0
+        while True:
+            deleted = await delete_batch(cutoff, batch_size=self.batch_size)
+            total += deleted
+            if deleted < self.batch_size:
+                return total
+            await asyncio.sleep(0)  # let heartbeats and the loop through between batches
