@@ -1,0 +1,230 @@
+"""The crawl-job queue: enqueue without duplicates, claim as leases in one statement, finish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mediabeat.db.engine import Database
+from mediabeat.db.tables import articles as articles_t
+from mediabeat.db.tables import media_crawl_jobs as jobs_t
+
+ERROR_LIMIT = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    org_id: int
+    feed_id: int | None
+    url: str
+    url_hash: str
+    status: str
+    attempts: int
+    max_attempts: int
+    run_after: datetime
+    locked_by: str | None
+    locked_until: datetime | None
+    last_error: str | None
+    article_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> JobRecord:
+        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    org_id: int
+    feed_id: int | None
+    url: str
+    url_hash: str
+
+
+class JobStore:
+    """media_crawl_jobs: the queue between hourly-rss-fetch and crawl-queue."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, now: datetime, max_attempts: int = 5) -> int:
+        """Queue jobs whose URL the org has neither queued nor stored as an article; returns how many were new."""
+        if not jobs:
+            return 0
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        created = 0
+        async with self.db.write() as conn:
+            hashes_by_org: dict[int, set[str]] = {}
+            for job in jobs:
+                hashes_by_org.setdefault(job.org_id, set()).add(job.url_hash)
+            known: set[tuple[int, str]] = set()
+            for org_id, hashes in hashes_by_org.items():
+                rows = await conn.execute(
+                    sa.select(articles_t.c.url_hash).where(
+                        articles_t.c.org_id == org_id, articles_t.c.url_hash.in_(sorted(hashes))
+                    )
+                )
+                known.update((org_id, h) for (h,) in rows)
+            rows_to_insert = [
+                {
+                    "org_id": j.org_id,
+                    "feed_id": j.feed_id,
+                    "url": j.url,
+                    "url_hash": j.url_hash,
+                    "status": "queued",
+                    "attempts": 0,
+                    "max_attempts": max_attempts,
+                    "run_after": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for j in _unique(jobs)
+                if (j.org_id, j.url_hash) not in known
+            ]
+            for chunk in _chunks(rows_to_insert, 500):
+                result = await conn.execute(
+                    insert(jobs_t)
+                    .values(chunk)
+                    .on_conflict_do_nothing(index_elements=["org_id", "url_hash"])
+                    .returning(jobs_t.c.id)
+                )
+                created += len(result.all())
+        return created
+
+    async def claim(self, *, worker: str, now: datetime, limit: int, lease: timedelta) -> list[JobRecord]:
+        """Lease up to `limit` due queued jobs to `worker` with one atomic statement.
+
+        On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent
+        workers take disjoint batches and never wait on each other. On SQLite the write
+        transaction itself serialises claimers.
+        """
+        candidates = (
+            sa.select(jobs_t.c.id)
+            .where(jobs_t.c.status == "queued", jobs_t.c.run_after <= now)
+            .order_by(jobs_t.c.run_after, jobs_t.c.id)
+            .limit(limit)
+        )
+        if self.db.is_postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            jobs_t.update()
+            .where(jobs_t.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                status="running",
+                locked_by=worker,
+                locked_until=now + lease,
+                attempts=jobs_t.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*jobs_t.c)
+        )
+        async with self.db.write() as conn:
+            rows = (await conn.execute(statement)).all()
+        return sorted((JobRecord.from_row(r) for r in rows), key=lambda j: j.id)
+
+    async def extend_leases(self, job_ids: Sequence[int], *, worker: str, until: datetime) -> None:
+        """Keep this worker's leases alive while it is still working on them."""
+        if not job_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.id.in_(list(job_ids)), jobs_t.c.locked_by == worker, jobs_t.c.status == "running")
+                .values(locked_until=until)
+            )
+
+    async def complete(self, job_id: int, *, worker: str, now: datetime, article_id: int | None) -> bool:
+        """Mark a leased job succeeded; False if the lease was lost to another worker meanwhile."""
+        return await self._finish(
+            job_id, worker, status="succeeded", now=now, finished_at=now, article_id=article_id, last_error=None
+        )
+
+    async def retry_or_fail(self, job: JobRecord, *, worker: str, now: datetime, error: str, backoff: timedelta) -> str:
+        """Put a failed attempt back in the queue after `backoff`, or fail it for good at max_attempts."""
+        if job.attempts >= job.max_attempts:
+            await self._finish(job.id, worker, status="failed", now=now, finished_at=now, last_error=error)
+            return "failed"
+        await self._finish(job.id, worker, status="queued", now=now, run_after=now + backoff, last_error=error)
+        return "retried"
+
+    async def _finish(self, job_id: int, worker: str, *, status: str, now: datetime, **values: Any) -> bool:
+        if "last_error" in values and values["last_error"] is not None:
+            values["last_error"] = values["last_error"][:ERROR_LIMIT]
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.id == job_id, jobs_t.c.status == "running", jobs_t.c.locked_by == worker)
+                .values(status=status, locked_by=None, locked_until=None, updated_at=now, **values)
+            )
+            return bool(result.rowcount)
+
+    async def release_expired(self, *, now: datetime) -> int:
+        """Return to the queue every running job whose lease ran out (its worker died)."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.status == "running", jobs_t.c.locked_until < now)
+                .values(status="queued", locked_by=None, locked_until=None, run_after=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
+    async def retry_failed(self, job_ids: Sequence[int] | None, *, now: datetime) -> int:
+        """Queue failed jobs again with a fresh attempt budget (all failed jobs when job_ids is None)."""
+        condition = jobs_t.c.status == "failed"
+        if job_ids is not None:
+            condition = condition & jobs_t.c.id.in_(list(job_ids))
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(condition)
+                .values(status="queued", attempts=0, run_after=now, finished_at=None, updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
+    async def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        org_id: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[JobRecord]:
+        query = sa.select(jobs_t).order_by(jobs_t.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(jobs_t.c.status == status)
+        if org_id is not None:
+            query = query.where(jobs_t.c.org_id == org_id)
+        if before_id is not None:
+            query = query.where(jobs_t.c.id < before_id)
+        async with self.db.read() as conn:
+            return [JobRecord.from_row(r) for r in await conn.execute(query)]
+
+    async def counts_by_status(self, org_id: int | None = None) -> dict[str, int]:
+        query = sa.select(jobs_t.c.status, sa.func.count()).group_by(jobs_t.c.status)
+        if org_id is not None:
+            query = query.where(jobs_t.c.org_id == org_id)
+        async with self.db.read() as conn:
+            return {status: int(n) for status, n in await conn.execute(query)}
+
+
+def _unique(jobs: Sequence[NewJob]) -> list[NewJob]:
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for job in jobs:
+        key = (job.org_id, job.url_hash)
+        if key not in seen:
+            seen.add(key)
+            unique.append(job)
+    return unique
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
