@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         default=60.0, description="Longest the loop sleeps before it looks for due tasks again"
     )
     heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
-    stale_after_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+    stale_after_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
         default=20.0, description="A running run with no heartbeat for this long is abandoned"
     )
     misfire_grace_seconds: Annotated[float, Field(ge=0)] = Field(
@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
 
 def _variable_name(field: str) -> str:
+    if field.isupper():  # the error is already keyed by the variable (an alias)
+        return field
     info = Settings.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         first = info.validation_alias.choices[0]

@@ -1,0 +1,175 @@
+"""The CLI as a user runs it: real processes, real database, exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def mediabeat(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediabeat", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def cli_env(database_url: str) -> dict[str, str]:
+    return {**os.environ, "MEDIABEAT_DATABASE_URL": database_url, "COLUMNS": "200"}
+
+
+@pytest.fixture
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "MEDIABEAT_DATABASE_URL": f"sqlite:///{tmp_path}/fresh/mb.db", "COLUMNS": "200"}
+
+
+def test_cron_next_prints_offsets_across_dst(fresh_env: dict[str, str]) -> None:
+    out = mediabeat(
+        "cron",
+        "next",
+        "0 3 * * *",
+        "--timezone",
+        "Europe/Riga",
+        "--after",
+        "2021-03-27T12:00:00+00:00",
+        "--count",
+        "3",
+        env=fresh_env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "2021-03-28T04:00:00+03:00",
+        "2021-03-29T03:00:00+03:00",
+        "2021-03-30T03:00:00+03:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cron", "next", "61 * * * *"], "error: invalid cron expression '61 * * * *': bad minute"),
+        (["cron", "next", "* * * * *", "--timezone", "Nowhere/City"], "error: unknown time zone 'Nowhere/City'"),
+        (["cron", "next", "* * * * *", "--after", "yesterday"], "error: --after 'yesterday' is not an ISO 8601"),
+        (["cron", "explain", "0 0 * *"], "error: '0 0 * *' has 4 fields"),
+    ],
+)
+def test_cron_errors_are_one_line_with_status_2(fresh_env: dict[str, str], args: list[str], message: str) -> None:
+    out = mediabeat(*args, env=fresh_env)
+    assert out.returncode == 2
+    assert out.stderr.startswith(message)
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_cron_explain(fresh_env: dict[str, str]) -> None:
+    out = mediabeat("cron", "explain", "*/10 * * * *", env=fresh_env)
+    assert out.stdout.strip() == "Every 10 minutes (UTC)"
+
+
+def test_commands_before_migration_say_what_to_do(fresh_env: dict[str, str]) -> None:
+    out = mediabeat("tasks", "list", env=fresh_env)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error: the database has no MediaBeat schema yet: run `mediabeat db upgrade` first"
+
+
+def test_unreachable_database_is_one_line(fresh_env: dict[str, str]) -> None:
+    env = {**fresh_env, "MEDIABEAT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    out = mediabeat("db", "upgrade", env=env)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: cannot use the database at postgresql://nobody@127.0.0.1:1/none")
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_setting_is_named(fresh_env: dict[str, str]) -> None:
+    out = mediabeat("tasks", "list", env={**fresh_env, "MEDIABEAT_TICK_SECONDS": "often"})
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: bad setting: MEDIABEAT_TICK_SECONDS: Input should be a valid number")
+
+
+def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:
+    listed = json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)
+    cleanup = next(t for t in listed if t["name"] == "nightly-cleanup")
+    assert {"id", "name", "cron", "timezone", "enabled", "last_run_at", "last_status", "next_run_at"} <= cleanup.keys()
+    assert cleanup["cron"] == "0 0 * * *"
+
+    ran = mediabeat("tasks", "run", "nightly-cleanup", "--json", env=cli_env)
+    assert ran.returncode == 0, ran.stderr
+    run = json.loads(ran.stdout)
+    assert run["status"] == "succeeded" and run["task"] == "nightly-cleanup" and run["trigger"] == "manual"
+    assert run["result"]["task_runs_deleted"] == 0
+
+    set_ok = mediabeat(
+        "tasks",
+        "set",
+        "nightly-cleanup",
+        "--cron",
+        "*/5 * * * *",
+        "--timezone",
+        "Europe/Berlin",
+        "--misfire",
+        "skip",
+        env=cli_env,
+    )
+    assert set_ok.returncode == 0, set_ok.stderr
+    shown = json.loads(mediabeat("tasks", "show", "nightly-cleanup", "--json", env=cli_env).stdout)
+    assert (shown["cron"], shown["timezone"], shown["misfire_policy"]) == ("*/5 * * * *", "Europe/Berlin", "skip")
+    assert len(shown["upcoming"]) == 5 and shown["upcoming"][0].endswith("+01:00")
+
+    bad = mediabeat("tasks", "set", "nightly-cleanup", "--timezone", "Mars/Olympus", env=cli_env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: timezone: unknown time zone 'Mars/Olympus'")
+    missing = mediabeat("tasks", "run", "no-such-task", env=cli_env)
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no task named 'no-such-task'"
+
+    assert mediabeat("tasks", "disable", "nightly-cleanup", env=cli_env).returncode == 0
+    assert not json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)[0]["enabled"]
+
+    runs = json.loads(mediabeat("runs", "list", "--task", "nightly-cleanup", "--json", env=cli_env).stdout)
+    assert [r["id"] for r in runs] == [run["id"]]
+    assert mediabeat("runs", "list", "--status", "bogus", env=cli_env).returncode == 2
+    stats = json.loads(mediabeat("stats", "--json", env=cli_env).stdout)
+    assert (stats["total_tasks"], stats["total_runs"], stats["succeeded_runs"]) == (len(listed), 1, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {**fresh_env, "ENABLE_SCHEDULER": "true", "MEDIABEAT_TICK_SECONDS": "1"}
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mediabeat", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 60
+            runs: list[dict[str, object]] = []
+            while time.monotonic() < deadline:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    if health.status_code == 200:
+                        listed = mediabeat("runs", "list", "--json", env=env)
+                        runs = json.loads(listed.stdout) if listed.returncode == 0 else []
+                        if runs and runs[0]["status"] == "succeeded":
+                            break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            assert health.json()["status"] == "ok"
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+            assert ready.status_code == 200 and ready.json()["scheduler"] is True
+            # nightly-cleanup has never run, so the loop runs it at start-up.
+            assert runs and runs[0]["task"] == "nightly-cleanup" and runs[0]["trigger"] == "schedule"
+        finally:
+            server.terminate()
+            # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status tells how it stopped.
+            assert server.wait(timeout=30) in (0, -15)
+            assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
