@@ -321,3 +321,18 @@ async def test_nightly_cleanup_deletes_old_history_in_batches(db: Database) -> N
     async with db.read() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(media_crawl_jobs))).scalar_one() == 3
         assert (await conn.execute(sa.select(sa.func.count()).select_from(scheduler_task_runs))).scalar_one() == 3
+
+
+async def test_many_identical_claims_keep_matching_the_partial_unique_index(db: Database) -> None:
+    # psycopg prepares a statement after five runs and PostgreSQL may then pick a generic plan:
+    # the ON CONFLICT target must still match the partial index.
+    clock = FakeClock(START)
+    handler = RecordingHandler()
+    await add_task(db, "minutely", "* * * * *", last_run_at=START, next_run_at=datetime(2026, 3, 2, 9, 1, tzinfo=UTC))
+    await SchedulerStore(db).update_task(1, {"enabled": False}, START)
+    service, loop = build_test_scheduler(db, clock=clock, handlers={"minutely": handler})
+    for _ in range(30):
+        clock.advance(60)
+        assert (await loop.step()).started == 1
+        await settle(service)
+    assert len(handler.calls) == 30

@@ -165,7 +165,9 @@ class SchedulerStore:
                     .values(rows)
                     .on_conflict_do_nothing(
                         index_elements=["task_id", "scheduled_for"],
-                        index_where=runs_t.c.trigger == "schedule",
+                        # A literal, not a bound parameter: PostgreSQL must match it to the partial
+                        # index's predicate, and a generic prepared plan cannot see a parameter's value.
+                        index_where=sa.text("\"trigger\" = 'schedule'"),
                     )
                     .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
                 )
