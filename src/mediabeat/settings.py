@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     tick_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=60.0, description="Longest the loop sleeps before it looks for due tasks again"
     )
-    heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=5.0, description="How often a node marks its running runs alive"
+    )
     stale_after_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
         default=20.0, description="A running run with no heartbeat for this long is abandoned"
     )
@@ -48,23 +50,32 @@ class Settings(BaseSettings):
     claim_batch: PositiveInt = Field(default=1000, description="Most due tasks one tick claims")
     node_id: str | None = Field(default=None, description="This process's node id (default host:pid)")
 
-    job_retention_days: PositiveInt = 30
-    run_retention_days: PositiveInt = 60
-    cleanup_batch_size: PositiveInt = 5000
+    job_retention_days: PositiveInt = Field(
+        default=30, description="nightly-cleanup deletes crawl jobs older than this"
+    )
+    run_retention_days: PositiveInt = Field(default=60, description="nightly-cleanup deletes task runs older than this")
+    cleanup_batch_size: PositiveInt = Field(default=5000, description="Rows nightly-cleanup deletes per statement")
 
     crawl_batch: PositiveInt = Field(default=100, description="Most crawl jobs one crawl-queue run claims")
     crawler_allow_private_networks: bool = Field(
         default=False, description="Let the crawler reach loopback and private addresses (tests, demo)"
     )
-    crawler_user_agent: str = "MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)"
+    crawler_user_agent: str = Field(
+        default="MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)",
+        description="User-Agent of every crawler request; keep a contact URL in it",
+    )
 
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     # Simulated time, for multi-process tests and demos: the clock starts at clock_epoch
     # (at real time clock_origin, a Unix timestamp) and runs clock_speed times faster.
-    clock_epoch: datetime | None = None
-    clock_speed: Annotated[float, Field(gt=0)] = 1.0
-    clock_origin: float | None = None
+    clock_epoch: datetime | None = Field(default=None, description="Simulated time: where the clock starts (testing)")
+    clock_speed: Annotated[float, Field(gt=0)] = Field(
+        default=1.0, description="Simulated time: how much faster it runs"
+    )
+    clock_origin: float | None = Field(
+        default=None, description="Simulated time: the Unix time at which it is clock_epoch (default: start-up)"
+    )
 
     @field_validator("database_url")
     @classmethod

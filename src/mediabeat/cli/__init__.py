@@ -7,7 +7,7 @@ import sys
 import sqlalchemy as sa
 import typer
 
-from mediabeat.cli import cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd
+from mediabeat.cli import config_cmd, cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError
@@ -26,6 +26,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
+app.command("config")(config_cmd.config)
 
 
 def main() -> None:
