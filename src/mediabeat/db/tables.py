@@ -238,12 +238,19 @@ scheduler_tasks = sa.Table(
     sa.Column("params", JSONType),
     sa.Column("last_run_at", UTCDateTime()),
     sa.Column("last_status", sa.String(16)),
-    sa.Column("next_run_at", UTCDateTime(), index=True),
+    sa.Column("next_run_at", UTCDateTime()),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint("misfire_policy IN ('run_once', 'skip', 'catch_up')", name="misfire"),
     sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name="overlap"),
     sa.CheckConstraint("timeout_s > 0", name="timeout"),
+    # The loop asks "which enabled task is due first?" on every wake-up: only enabled rows matter.
+    sa.Index(
+        "ix_scheduler_tasks_due",
+        "next_run_at",
+        sqlite_where=sa.text("enabled = 1"),
+        postgresql_where=sa.text("enabled"),
+    ),
 )
 
 RUN_STATUSES = ("running", "succeeded", "failed", "timed_out", "skipped", "abandoned")

@@ -117,7 +117,7 @@ class SchedulerStore:
     async def earliest_next_run(self) -> datetime | None:
         """The soonest next_run_at of any enabled task (indexed)."""
         async with self.db.read() as conn:
-            query = sa.select(sa.func.min(tasks_t.c.next_run_at)).where(tasks_t.c.enabled.is_(True))
+            query = sa.select(sa.func.min(tasks_t.c.next_run_at)).where(tasks_t.c.enabled == sa.true())
             value = (await conn.execute(query)).scalar()
         return _as_utc(value) if value is not None else None
 
@@ -141,7 +141,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             query = (
                 sa.select(tasks_t)
-                .where(tasks_t.c.enabled.is_(True), tasks_t.c.next_run_at <= now)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now)
                 .order_by(tasks_t.c.next_run_at)
                 .limit(limit)
             )

@@ -89,7 +89,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_scheduler_tasks_name")),
     )
     with op.batch_alter_table("scheduler_tasks", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_scheduler_tasks_next_run_at"), ["next_run_at"], unique=False)
+        batch_op.create_index(
+            "ix_scheduler_tasks_due",
+            ["next_run_at"],
+            unique=False,
+            sqlite_where=sa.text("enabled = 1"),
+            postgresql_where=sa.text("enabled"),
+        )
 
     op.create_table(
         "feeds",
@@ -367,7 +373,7 @@ def downgrade() -> None:
 
     op.drop_table("feeds")
     with op.batch_alter_table("scheduler_tasks", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_scheduler_tasks_next_run_at"))
+        batch_op.drop_index("ix_scheduler_tasks_due")
 
     op.drop_table("scheduler_tasks")
     op.drop_table("scheduler_nodes")
