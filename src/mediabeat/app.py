@@ -18,8 +18,10 @@ from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.loop import SchedulerLoop
+from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
+from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
 
@@ -38,6 +40,7 @@ class Services:
     loop: SchedulerLoop
 
     async def close(self) -> None:
+        await self.scheduler.notifier.close()
         await self.db.dispose()
 
 
@@ -62,6 +65,13 @@ def build_registry(settings: Settings, db: Database) -> HandlerRegistry:
     return registry
 
 
+def build_notifier(db: Database) -> ChangeNotifier:
+    """Wake-ups for the loop: in-process, plus commits by other processes on SQLite."""
+    if db.is_sqlite and db.sqlite_path is not None:
+        return SQLiteChangeNotifier(db.sqlite_path)
+    return LocalNotifier()
+
+
 def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
     """Wire the real services. Nothing connects until first use."""
     db = db or Database(settings.database_url)
@@ -79,6 +89,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
             stale_after=timedelta(seconds=settings.stale_after_seconds),
             claim_batch=settings.claim_batch,
         ),
+        notifier=build_notifier(db),
     )
     loop = SchedulerLoop(
         service=scheduler,

@@ -98,6 +98,14 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.backend == "sqlite"
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file, for SQLite on disk; None otherwise."""
+        database = make_url(self.url).database
+        if not self.is_sqlite or database in (None, "", ":memory:"):
+            return None
+        return Path(database or "").expanduser()
+
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():
