@@ -17,6 +17,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.scheduler.alerts import NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
@@ -40,6 +41,7 @@ class Services:
     loop: SchedulerLoop
 
     async def close(self) -> None:
+        await self.scheduler.alerts.drain()
         await self.scheduler.notifier.close()
         await self.db.dispose()
 
@@ -72,6 +74,12 @@ def build_notifier(db: Database) -> ChangeNotifier:
     return LocalNotifier()
 
 
+def build_alerts(settings: Settings) -> RunAlerts:
+    if settings.alert_webhook_url:
+        return WebhookAlerter(url=settings.alert_webhook_url, dashboard_url=settings.public_url)
+    return NoAlerts()
+
+
 def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
     """Wire the real services. Nothing connects until first use."""
     db = db or Database(settings.database_url)
@@ -90,6 +98,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
             claim_batch=settings.claim_batch,
         ),
         notifier=build_notifier(db),
+        alerts=build_alerts(settings),
     )
     loop = SchedulerLoop(
         service=scheduler,

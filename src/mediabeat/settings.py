@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         description="User-Agent of every crawler request; keep a contact URL in it",
     )
 
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="POST a JSON alert here when a task starts failing and when it recovers (Slack-compatible)",
+    )
+    public_url: str | None = Field(
+        default=None, description="Where people reach this service, for links in alerts (e.g. https://beat.example.org)"
+    )
+
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     # Simulated time, for multi-process tests and demos: the clock starts at clock_epoch

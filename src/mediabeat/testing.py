@@ -11,6 +11,7 @@ from mediabeat.clock import Clock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.scheduler.alerts import RunAlerts
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
@@ -70,6 +71,7 @@ def build_test_scheduler(
     node_id: str = "test-node",
     timings: SchedulerTimings | None = None,
     tick_seconds: float = 60.0,
+    alerts: RunAlerts | None = None,
 ) -> tuple[SchedulerService, SchedulerLoop]:
     """A SchedulerService and loop on `db` whose registry holds exactly `handlers`."""
     registry = HandlerRegistry()
@@ -82,6 +84,7 @@ def build_test_scheduler(
         clock=clock,
         node_id=node_id,
         timings=timings or SchedulerTimings(stale_after=timedelta(seconds=20)),
+        alerts=alerts,
     )
     loop = SchedulerLoop(service=service, clock=clock, tick_seconds=tick_seconds, heartbeat_seconds=5)
     return service, loop

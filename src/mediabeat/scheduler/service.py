@@ -26,6 +26,7 @@ from mediabeat.schedule import (
     parse_schedule,
     plan_due,
 )
+from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext
@@ -97,6 +98,7 @@ class SchedulerService:
         node_id: str,
         timings: SchedulerTimings = SchedulerTimings(),
         notifier: ChangeNotifier | None = None,
+        alerts: RunAlerts | None = None,
     ) -> None:
         self.store = store
         self.stats_store = stats_store
@@ -105,6 +107,7 @@ class SchedulerService:
         self.node_id = node_id
         self.timings = timings
         self.notifier: ChangeNotifier = notifier or LocalNotifier()
+        self.alerts: RunAlerts = alerts or NoAlerts()
         self._executions: dict[int, _Execution] = {}
 
     # -- tasks -----------------------------------------------------------------------
@@ -258,7 +261,13 @@ class SchedulerService:
         reaped = await self.store.reap_abandoned(now=self.clock.now(), stale_after=self.timings.stale_after)
         for run in reaped:
             log.warning("run %d of %s abandoned: %s", run.id, run.task, run.error)
+            await self._alert(run)
         return reaped
+
+    async def _alert(self, run: RunRecord) -> None:
+        if isinstance(self.alerts, NoAlerts):
+            return
+        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, run.id))
 
     @property
     def active_run_ids(self) -> list[int]:
@@ -333,7 +342,7 @@ class SchedulerService:
         """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
-                await self.store.record_run_end(
+                run = await self.store.record_run_end(
                     run_id,
                     status=status,
                     finished_at=self.clock.now(),
@@ -341,6 +350,8 @@ class SchedulerService:
                     traceback=trace,
                     result=dict(result) if result is not None else None,
                 )
+                if run is not None:
+                    await self._alert(run)
                 return
             except (sa.exc.DBAPIError, OSError) as exc:
                 if delay is None:

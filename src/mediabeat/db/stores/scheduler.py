@@ -278,6 +278,22 @@ class SchedulerStore:
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
             return RunRecord.from_row(row)
 
+    async def previous_outcome(self, task_id: int, run_id: int) -> str | None:
+        """The status of the task's last finished, non-skipped run before `run_id`."""
+        async with self.db.read() as conn:
+            return (
+                await conn.execute(
+                    sa.select(runs_t.c.status)
+                    .where(
+                        runs_t.c.task_id == task_id,
+                        runs_t.c.id < run_id,
+                        runs_t.c.status.not_in(("running", "skipped")),
+                    )
+                    .order_by(runs_t.c.id.desc())
+                    .limit(1)
+                )
+            ).scalar()
+
     async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> None:
         ids = list(run_ids)
         if not ids:
