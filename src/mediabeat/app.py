@@ -41,6 +41,8 @@ class Services:
     loop: SchedulerLoop
 
     async def close(self) -> None:
+        """Let runs this process started finish (chained runs too), then release everything."""
+        await self.scheduler.wait_idle()
         await self.scheduler.alerts.drain()
         await self.scheduler.notifier.close()
         await self.db.dispose()

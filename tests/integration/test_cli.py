@@ -173,3 +173,28 @@ def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp
             # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status tells how it stopped.
             assert server.wait(timeout=30) in (0, -15)
             assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+
+
+def test_create_chain_and_delete_tasks(cli_env: dict[str, str]) -> None:
+    created = mediabeat(
+        "tasks",
+        "create",
+        "purge",
+        "--handler",
+        "nightly_cleanup",
+        "--cron",
+        "0 4 * * SUN",
+        "--after",
+        "nightly-cleanup",
+        env=cli_env,
+    )
+    assert created.returncode == 0, created.stderr
+    assert mediabeat("tasks", "run", "nightly-cleanup", env=cli_env).returncode == 0
+    runs = json.loads(mediabeat("runs", "list", "--task", "purge", "--json", env=cli_env).stdout)
+    assert [(r["trigger"], r["status"]) for r in runs] == [("dependency", "succeeded")]
+    refused = mediabeat("tasks", "create", "x", "--handler", "nope", "--cron", "@daily", env=cli_env)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: handler: no handler named 'nope'")
+    assert mediabeat("tasks", "delete", "purge", env=cli_env, stdin="n\n").returncode == 1
+    assert mediabeat("tasks", "delete", "purge", "--yes", env=cli_env).returncode == 0
+    names = [t["name"] for t in json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)]
+    assert "purge" not in names

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import sqlalchemy as sa
 import typer
@@ -43,6 +45,10 @@ def main() -> None:
         _fail(schema_hint(exc), 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except Exception as exc:  # the last line of defence: a bug, told in one line, traceback only on request
+        if os.environ.get("MEDIABEAT_DEBUG"):
+            traceback.print_exc()
+        _fail(f"unexpected {type(exc).__name__}: {exc} (set MEDIABEAT_DEBUG=1 for the traceback)", 1)
 
 
 def _fail(message: str, code: int) -> None:

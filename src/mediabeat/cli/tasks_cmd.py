@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
 
-from mediabeat.app import Services
+from mediabeat.app import Services, build_registry
 from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.db.engine import Database
 from mediabeat.db.stores.records import TaskRecord, jsonable
 from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.schedule import CronError, describe
 from mediabeat.scheduler.registry import UnknownHandler
-from mediabeat.scheduler.service import OverlapForbidden, TaskChanges, TaskNotFound, TaskValidationError
+from mediabeat.scheduler.service import (
+    NewTask,
+    OverlapForbidden,
+    TaskChanges,
+    TaskNotFound,
+    TaskValidationError,
+)
+from mediabeat.settings import load_settings
 
 app = typer.Typer(help="Scheduled tasks: list, show, enable, disable, set, run.", no_args_is_help=True)
 
@@ -115,12 +124,98 @@ def set_task(
     misfire: Annotated[str | None, typer.Option(help="run_once, skip or catch_up")] = None,
     overlap: Annotated[str | None, typer.Option(help="forbid or allow")] = None,
     timeout: Annotated[int | None, typer.Option(help="Timeout in seconds")] = None,
+    after: Annotated[
+        str | None, typer.Option(help="Also run after this task succeeds (a chain); '' removes it")
+    ] = None,
 ) -> None:
     """Change a task's schedule or policies; the next run is recomputed."""
     _set(
         name,
-        TaskChanges(cron=cron, timezone=timezone, misfire_policy=misfire, overlap_policy=overlap, timeout_s=timeout),
+        TaskChanges(
+            cron=cron, timezone=timezone, misfire_policy=misfire, overlap_policy=overlap, timeout_s=timeout, after=after
+        ),
     )
+
+
+@app.command("create")
+def create(
+    name: NameArg,
+    handler: Annotated[str, typer.Option(help="What it runs: see `mediabeat tasks handlers`")],
+    cron: Annotated[str, typer.Option(help='Cron expression, e.g. "30 6 * * MON-FRI"')],
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "UTC",
+    description: Annotated[str, typer.Option(help="What the task is for")] = "",
+    misfire: Annotated[str, typer.Option(help="run_once, skip or catch_up")] = "run_once",
+    overlap: Annotated[str, typer.Option(help="forbid or allow")] = "forbid",
+    timeout: Annotated[int, typer.Option(help="Timeout in seconds")] = 3600,
+    after: Annotated[str | None, typer.Option(help="Also run after this task succeeds")] = None,
+    params: Annotated[str | None, typer.Option(help="Handler parameters as a JSON object")] = None,
+) -> None:
+    """Create a task that runs a registered handler on a schedule."""
+    spec = NewTask(
+        name=name,
+        handler=handler,
+        cron=cron,
+        timezone=timezone,
+        description=description,
+        misfire_policy=misfire,
+        overlap_policy=overlap,
+        timeout_s=timeout,
+        after=after,
+        params=_json_object(params),
+    )
+
+    async def body(services: Services) -> TaskRecord:
+        try:
+            return await services.scheduler.create_task(spec)
+        except TaskValidationError as exc:
+            raise CliError(str(exc), exit_code=2) from None
+
+    task = with_services(body)
+    typer.echo(f"created {task.name}: {task.cron} ({task.timezone}), next run {when(task.next_run_at)}")
+
+
+@app.command("delete")
+def delete(
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a task and its run history."""
+    if not yes and not typer.confirm(f"Delete task {name!r} and all its runs?", default=False):
+        raise CliError("not deleted: confirm, or pass --yes")
+
+    async def body(services: Services) -> None:
+        task = await _task(services, name)
+        try:
+            await services.scheduler.delete_task(task.id)
+        except TaskValidationError as exc:
+            raise CliError(str(exc)) from None
+
+    with_services(body)
+    typer.echo(f"deleted {name}")
+
+
+@app.command("handlers")
+def handlers(as_json: JsonFlag = False) -> None:
+    """List the handlers a task can run (the task templates)."""
+    settings = load_settings()
+    names = build_registry(settings, Database(settings.database_url)).names()
+    if as_json:
+        print_json(names)
+        return
+    for handler_name in names:
+        typer.echo(handler_name)
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--params is not valid JSON: {exc.msg} at position {exc.pos}", exit_code=2) from None
+    if not isinstance(value, dict):
+        raise CliError('--params must be a JSON object, such as {"org": "newsroom"}', exit_code=2)
+    return value
 
 
 @app.command("run")

@@ -235,6 +235,8 @@ scheduler_tasks = sa.Table(
     sa.Column("misfire_policy", sa.String(16), nullable=False, server_default="run_once"),
     sa.Column("overlap_policy", sa.String(16), nullable=False, server_default="forbid"),
     sa.Column("timeout_s", sa.Integer(), nullable=False, server_default="3600"),
+    # Run this task whenever that task's run succeeds (a chain), besides its own schedule.
+    _fk("after_task_id", "scheduler_tasks.id", nullable=True, ondelete="SET NULL"),
     sa.Column("params", JSONType),
     sa.Column("last_run_at", UTCDateTime()),
     sa.Column("last_status", sa.String(16)),
@@ -254,7 +256,7 @@ scheduler_tasks = sa.Table(
 )
 
 RUN_STATUSES = ("running", "succeeded", "failed", "timed_out", "skipped", "abandoned")
-RUN_TRIGGERS = ("schedule", "manual")
+RUN_TRIGGERS = ("schedule", "manual", "dependency")
 
 scheduler_task_runs = sa.Table(
     "scheduler_task_runs",

@@ -21,49 +21,40 @@ from mediabeat.schedule import (
     CronSchedule,
     DuePlan,
     MisfirePolicy,
-    OverlapPolicy,
     initial_next_run,
     parse_schedule,
     plan_due,
 )
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.changes import (
+    TASK_NAME,
+    NewTask,
+    TaskChanges,
+    TaskValidationError,
+    draft_task,
+    validate_changes,
+)
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext
 
 log = logging.getLogger("mediabeat.scheduler")
 
-__all__ = ["OverlapForbidden", "SchedulerService", "TaskChanges", "TaskNotFound", "TaskValidationError"]
+__all__ = [
+    "NewTask",
+    "OverlapForbidden",
+    "SchedulerService",
+    "TaskChanges",
+    "TaskNotFound",
+    "TaskValidationError",
+]
 
-MAX_TIMEOUT_S = 7 * 24 * 3600
 # How long a finished run's outcome keeps being retried while the database is away.
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
 
 
 class TaskNotFound(LookupError):
     """No task has that id or name."""
-
-
-class TaskValidationError(ValueError):
-    """A change to a task is invalid; `field` names the setting and the message says why."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class TaskChanges:
-    """Settings to change on a task; None leaves a setting as it is."""
-
-    cron: str | None = None
-    timezone: str | None = None
-    misfire_policy: str | None = None
-    overlap_policy: str | None = None
-    timeout_s: int | None = None
-    enabled: bool | None = None
-    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +129,10 @@ class SchedulerService:
         """Validate and apply changes; a new cron, zone or re-enable recomputes next_run_at."""
         task = await self.get_task(task_id)
         values = validate_changes(task, changes)
+        if changes.after is not None:
+            after_id = await self._upstream_id(task, changes.after)
+            if after_id != task.after_task_id:
+                values["after_task_id"] = after_id
         if not values:
             return task
         now = self.clock.now()
@@ -150,6 +145,54 @@ class SchedulerService:
             raise TaskNotFound(f"no task with id {task_id}")
         await self.notifier.notify()
         return updated
+
+    async def create_task(self, spec: NewTask) -> TaskRecord:
+        """Add a task that runs one of the registered handlers on a schedule."""
+        if not TASK_NAME.fullmatch(spec.name):
+            raise TaskValidationError("name", "use 1-100 lower-case letters, digits and dashes, e.g. nightly-report")
+        if await self.store.get_task_by_name(spec.name) is not None:
+            raise TaskValidationError("name", f"a task named {spec.name!r} exists already")
+        if spec.handler not in self.registry:
+            known = ", ".join(self.registry.names()) or "none"
+            raise TaskValidationError("handler", f"no handler named {spec.handler!r} (available: {known})")
+        draft = draft_task(spec)
+        values = validate_changes(draft, spec.as_changes(), only_changed=False)
+        values["after_task_id"] = await self._upstream_id(draft, spec.after or "")
+        schedule = parse_schedule(values["cron"], values["timezone"])
+        now = self.clock.now()
+        values.update(name=spec.name, handler=spec.handler, params=spec.params, next_run_at=_next_after(schedule, now))
+        task = await self.store.create_task(values, now)
+        await self.notifier.notify()
+        return task
+
+    async def delete_task(self, task_id: int) -> None:
+        """Delete a task and its history; refused while one of its runs is in flight."""
+        task = await self.get_task(task_id)
+        running = await self.store.running_runs(task.id)
+        if running:
+            raise TaskValidationError("task", f"run {running[0].id} of {task.name!r} is still running; try again later")
+        await self.store.delete_task(task.id)
+        await self.notifier.notify()
+
+    def handler_names(self) -> list[str]:
+        """The handlers a task can use (the task templates this process knows)."""
+        return self.registry.names()
+
+    async def _upstream_id(self, task: TaskRecord, name: str) -> int | None:
+        """The id of the task named `name`, checked: it exists and the chain has no loop."""
+        if not name:
+            return None
+        upstream = await self.store.get_task_by_name(name)
+        if upstream is None:
+            raise TaskValidationError("after", f"no task named {name!r}")
+        seen = {task.id}
+        cursor: TaskRecord | None = upstream
+        while cursor is not None:
+            if cursor.id in seen:
+                raise TaskValidationError("after", f"{task.name!r} after {name!r} would make a loop")
+            seen.add(cursor.id)
+            cursor = await self.store.get_task(cursor.after_task_id) if cursor.after_task_id else None
+        return upstream.id
 
     async def upcoming(self, task: TaskRecord, count: int) -> list[datetime]:
         """The next `count` fire times of a task, in its own time zone."""
@@ -179,10 +222,9 @@ class SchedulerService:
         task = await self.get_task_by_name(name)
         if task.handler not in self.registry:
             raise UnknownHandler(f"task {name!r} uses handler {task.handler!r}, which this process does not have")
-        run_id = await self.store.claim_manual_run(
-            task=task, now=self.clock.now(), node_id=self.node_id, triggered_by=triggered_by
-        )
-        self._launch(ClaimedRuns(task=task, run_ids=[run_id], scheduled_for=[self.clock.now()]), trigger="manual")
+        now = self.clock.now()
+        run_id = await self.store.claim_manual_run(task=task, now=now, node_id=self.node_id, triggered_by=triggered_by)
+        self._launch(ClaimedRuns(task=task, run_ids=[run_id], scheduled_for=[now]), trigger="manual")
         return run_id
 
     async def run_now_and_wait(self, name: str, *, triggered_by: str | None = None) -> RunRecord:
@@ -274,10 +316,13 @@ class SchedulerService:
         return sorted(self._executions)
 
     async def wait_idle(self, within: float | None = None) -> None:
-        """Wait for every run this node started (used at shutdown and in tests)."""
-        futures = {e.future for e in self._executions.values() if e.future is not None}
-        if futures:
-            await asyncio.wait(futures, timeout=within)
+        """Wait for every run this node started, chained runs included (shutdown, CLI, tests)."""
+        deadline = None if within is None else asyncio.get_running_loop().time() + within
+        while futures := {e.future for e in self._executions.values() if e.future is not None}:
+            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if remaining is not None and remaining <= 0:
+                return
+            await asyncio.wait(futures, timeout=remaining)
 
     async def cancel_all(self) -> None:
         """Cancel in-flight runs (shutdown after the grace period); they are recorded as failed."""
@@ -302,14 +347,45 @@ class SchedulerService:
             for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
-                await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
+                if status == "succeeded":
+                    await self._start_dependents(claim.task, run_id, scheduled_for)
         finally:
             for run_id in claim.run_ids:
                 self._executions.pop(run_id, None)
             await self.notifier.notify()
 
-    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: str) -> None:
+    async def _start_dependents(self, upstream: TaskRecord, run_id: int, scheduled_for: datetime) -> None:
+        """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
+        try:
+            dependents = await self.store.dependents_of(upstream.id)
+        except (sa.exc.DBAPIError, OSError) as exc:
+            log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
+            return
+        for task in dependents:
+            if task.handler not in self.registry:
+                log.error(
+                    "task %s runs after %s but its handler %r is unknown here", task.name, upstream.name, task.handler
+                )
+                continue
+            try:
+                dependent_run = await self.store.claim_manual_run(
+                    task=task,
+                    now=self.clock.now(),
+                    node_id=self.node_id,
+                    trigger="dependency",
+                    triggered_by=f"{upstream.name} run {run_id}",
+                    scheduled_for=scheduled_for,
+                )
+            except OverlapForbidden as exc:
+                log.warning("not starting %s after %s: %s", task.name, upstream.name, exc)
+                continue
+            self._launch(
+                ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for]), trigger="dependency"
+            )
+
+    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: str) -> str:
         started = self.clock.now()
         ctx = RunContext(
             run_id=run_id,
@@ -335,6 +411,7 @@ class SchedulerService:
             status, error, trace = "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
             log.warning("run %d of %s failed: %s", run_id, task.name, error)
         await self._record_end(run_id, status, error, trace, result)
+        return status
 
     async def _record_end(
         self, run_id: int, status: str, error: str | None, trace: str | None, result: Mapping[str, Any] | None
@@ -359,43 +436,6 @@ class SchedulerService:
                     return
                 log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
                 await asyncio.sleep(delay)
-
-
-def validate_changes(task: TaskRecord, changes: TaskChanges) -> dict[str, Any]:
-    """The column values a change sets, checked; TaskValidationError names the bad field."""
-    values: dict[str, Any] = {}
-    cron = changes.cron if changes.cron is not None else task.cron
-    zone = changes.timezone if changes.timezone is not None else task.timezone
-    if changes.timezone is not None or changes.cron is not None:
-        try:
-            parse_schedule(cron, zone)
-        except CronError as exc:
-            field_name = "timezone" if "time zone" in str(exc) else "cron"
-            raise TaskValidationError(field_name, str(exc)) from None
-        if changes.cron is not None:
-            values["cron"] = " ".join(changes.cron.split())
-        if changes.timezone is not None:
-            values["timezone"] = changes.timezone
-    if changes.misfire_policy is not None:
-        values["misfire_policy"] = _choice("misfire_policy", changes.misfire_policy, MisfirePolicy)
-    if changes.overlap_policy is not None:
-        values["overlap_policy"] = _choice("overlap_policy", changes.overlap_policy, OverlapPolicy)
-    if changes.timeout_s is not None:
-        if not 1 <= changes.timeout_s <= MAX_TIMEOUT_S:
-            raise TaskValidationError("timeout_s", f"must be between 1 and {MAX_TIMEOUT_S} seconds")
-        values["timeout_s"] = changes.timeout_s
-    if changes.enabled is not None:
-        values["enabled"] = changes.enabled
-    if changes.description is not None:
-        values["description"] = changes.description
-    return {k: v for k, v in values.items() if getattr(task, k) != v}
-
-
-def _choice(field_name: str, value: str, kind: type[MisfirePolicy] | type[OverlapPolicy]) -> str:
-    allowed = [member.value for member in kind]
-    if value not in allowed:
-        raise TaskValidationError(field_name, f"{value!r} is not one of {', '.join(allowed)}")
-    return value
 
 
 def _next_after(schedule: CronSchedule, now: datetime) -> datetime | None:

@@ -31,6 +31,7 @@ class TaskRecord:
     misfire_policy: str
     overlap_policy: str
     timeout_s: int
+    after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
     last_status: str | None

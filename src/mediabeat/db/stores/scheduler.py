@@ -101,6 +101,21 @@ class SchedulerStore:
             ).first()
             return TaskRecord.from_row(row) if row else None
 
+    async def delete_task(self, task_id: int) -> bool:
+        """Delete a task and its run history; False if it did not exist."""
+        async with self.db.write() as conn:
+            await conn.execute(runs_t.delete().where(runs_t.c.task_id == task_id))
+            result = await conn.execute(tasks_t.delete().where(tasks_t.c.id == task_id))
+            return bool(result.rowcount)
+
+    async def dependents_of(self, task_id: int) -> list[TaskRecord]:
+        """Enabled tasks that run after `task_id` succeeds."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(tasks_t).where(tasks_t.c.after_task_id == task_id, tasks_t.c.enabled == sa.true())
+            )
+            return [TaskRecord.from_row(r) for r in rows]
+
     async def tasks_without_next_run(self) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.next_run_at.is_(None)))
@@ -198,8 +213,17 @@ class SchedulerStore:
                 )
         return outcome
 
-    async def claim_manual_run(self, *, task: TaskRecord, now: datetime, node_id: str, triggered_by: str | None) -> int:
-        """Insert a manual run for `task`, unless its overlap policy forbids it (OverlapForbidden)."""
+    async def claim_manual_run(
+        self,
+        *,
+        task: TaskRecord,
+        now: datetime,
+        node_id: str,
+        triggered_by: str | None,
+        trigger: str = "manual",
+        scheduled_for: datetime | None = None,
+    ) -> int:
+        """Insert a run started by a person or by an upstream task, unless overlap forbids it (OverlapForbidden)."""
         async with self.db.write() as conn:
             lock = sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id)
             if self.db.is_postgres:
@@ -213,8 +237,8 @@ class SchedulerStore:
                     runs_t.insert()
                     .values(
                         task_id=task.id,
-                        trigger="manual",
-                        scheduled_for=now,
+                        trigger=trigger,
+                        scheduled_for=scheduled_for or now,
                         started_at=now,
                         status="running",
                         node_id=node_id,

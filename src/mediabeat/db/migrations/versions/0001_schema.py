@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("misfire_policy", sa.String(length=16), server_default="run_once", nullable=False),
         sa.Column("overlap_policy", sa.String(length=16), server_default="forbid", nullable=False),
         sa.Column("timeout_s", sa.Integer(), server_default="3600", nullable=False),
+        sa.Column("after_task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
             "params", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
@@ -85,6 +86,12 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name=op.f("ck_scheduler_tasks_overlap")),
         sa.CheckConstraint("timeout_s > 0", name=op.f("ck_scheduler_tasks_timeout")),
+        sa.ForeignKeyConstraint(
+            ["after_task_id"],
+            ["scheduler_tasks.id"],
+            name=op.f("fk_scheduler_tasks_after_task_id_scheduler_tasks"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scheduler_tasks")),
         sa.UniqueConstraint("name", name=op.f("uq_scheduler_tasks_name")),
     )
@@ -147,7 +154,9 @@ def upgrade() -> None:
             "status IN ('running', 'succeeded', 'failed', 'timed_out', 'skipped', 'abandoned')",
             name=op.f("ck_scheduler_task_runs_status"),
         ),
-        sa.CheckConstraint("trigger IN ('schedule', 'manual')", name=op.f("ck_scheduler_task_runs_trigger")),
+        sa.CheckConstraint(
+            "trigger IN ('schedule', 'manual', 'dependency')", name=op.f("ck_scheduler_task_runs_trigger")
+        ),
         sa.ForeignKeyConstraint(
             ["task_id"],
             ["scheduler_tasks.id"],

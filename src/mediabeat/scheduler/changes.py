@@ -1,0 +1,129 @@
+"""Task definitions and changes to them: what may be set, checked before anything is stored."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mediabeat.db.stores.records import TaskRecord
+from mediabeat.schedule import CronError, MisfirePolicy, OverlapPolicy, parse_schedule
+
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+TASK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+
+
+class TaskValidationError(ValueError):
+    """A change to a task is invalid; `field` names the setting and the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """Settings to change on a task; None leaves a setting as it is."""
+
+    cron: str | None = None
+    timezone: str | None = None
+    misfire_policy: str | None = None
+    overlap_policy: str | None = None
+    timeout_s: int | None = None
+    enabled: bool | None = None
+    description: str | None = None
+    after: str | None = None  # run after this task succeeds; "" removes the dependency
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to create: a registered handler on a cron schedule."""
+
+    name: str
+    handler: str
+    cron: str
+    timezone: str = "UTC"
+    description: str = ""
+    misfire_policy: str = "run_once"
+    overlap_policy: str = "forbid"
+    timeout_s: int = 3600
+    enabled: bool = True
+    after: str | None = None
+    params: dict[str, Any] | None = None
+
+    def as_changes(self) -> TaskChanges:
+        return TaskChanges(
+            cron=self.cron,
+            timezone=self.timezone,
+            misfire_policy=self.misfire_policy,
+            overlap_policy=self.overlap_policy,
+            timeout_s=self.timeout_s,
+            enabled=self.enabled,
+            description=self.description,
+        )
+
+
+def draft_task(spec: NewTask) -> TaskRecord:
+    """A not-yet-stored task, so creation reuses the validation of changes."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return TaskRecord(
+        id=0,
+        name=spec.name,
+        description="",
+        handler=spec.handler,
+        cron="",
+        timezone="UTC",
+        enabled=True,
+        misfire_policy="run_once",
+        overlap_policy="forbid",
+        timeout_s=3600,
+        after_task_id=None,
+        params=None,
+        last_run_at=None,
+        last_status=None,
+        next_run_at=None,
+        created_at=epoch,
+        updated_at=epoch,
+    )
+
+
+def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bool = True) -> dict[str, Any]:
+    """The column values a change sets, checked; TaskValidationError names the bad field."""
+    values: dict[str, Any] = {}
+    cron = changes.cron if changes.cron is not None else task.cron
+    zone = changes.timezone if changes.timezone is not None else task.timezone
+    if changes.timezone is not None or changes.cron is not None:
+        try:
+            parse_schedule(cron, zone)
+        except CronError as exc:
+            field_name = "timezone" if "time zone" in str(exc) else "cron"
+            raise TaskValidationError(field_name, str(exc)) from None
+        if changes.cron is not None:
+            values["cron"] = " ".join(changes.cron.split())
+        if changes.timezone is not None:
+            values["timezone"] = changes.timezone
+    if changes.misfire_policy is not None:
+        values["misfire_policy"] = _choice("misfire_policy", changes.misfire_policy, MisfirePolicy)
+    if changes.overlap_policy is not None:
+        values["overlap_policy"] = _choice("overlap_policy", changes.overlap_policy, OverlapPolicy)
+    if changes.timeout_s is not None:
+        if not 1 <= changes.timeout_s <= MAX_TIMEOUT_S:
+            raise TaskValidationError("timeout_s", f"must be between 1 and {MAX_TIMEOUT_S} seconds")
+        values["timeout_s"] = changes.timeout_s
+    if changes.enabled is not None:
+        values["enabled"] = changes.enabled
+    if changes.description is not None:
+        values["description"] = changes.description
+    if not only_changed:
+        return values
+    return {k: v for k, v in values.items() if getattr(task, k) != v}
+
+
+def _choice(field_name: str, value: str, kind: type[MisfirePolicy] | type[OverlapPolicy]) -> str:
+    allowed = [member.value for member in kind]
+    if value not in allowed:
+        raise TaskValidationError(field_name, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
