@@ -10,6 +10,7 @@ from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.scheduler.service import NewTask, TaskChanges, TaskValidationError
+from mediabeat.tasks.base import RunContext, SkipRun
 from mediabeat.testing import BlockingHandler, FailingHandler, RecordingHandler, build_test_scheduler
 from tests.integration.test_scheduler_service import START
 
@@ -77,3 +78,25 @@ async def test_delete_refuses_while_running(db: Database) -> None:
     await service.wait_idle(within=10)
     await service.delete_task(task.id)
     assert [t.name for t in await service.list_tasks()] == ["nightly-cleanup"]
+
+
+class OnlyWhenWorkWaits:
+    """Runs only when its condition holds, like a crawl that needs queued jobs."""
+
+    def __init__(self) -> None:
+        self.work_waiting = False
+
+    async def __call__(self, ctx: RunContext) -> dict[str, int]:
+        if not self.work_waiting:
+            raise SkipRun("no queued work")
+        return {"done": 1}
+
+
+async def test_a_handler_can_skip_a_run_whose_condition_is_not_met(db: Database) -> None:
+    handler = OnlyWhenWorkWaits()
+    service, _ = build_test_scheduler(db, clock=FakeClock(START), handlers={"drain": handler})
+    await service.create_task(NewTask(name="drain", handler="drain", cron="*/10 * * * *"))
+    skipped = await service.run_now_and_wait("drain")
+    assert (skipped.status, skipped.error) == ("skipped", "skipped: no queued work")
+    handler.work_waiting = True
+    assert (await service.run_now_and_wait("drain")).status == "succeeded"

@@ -36,7 +36,7 @@ from mediabeat.scheduler.changes import (
 )
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
-from mediabeat.tasks.base import RunContext
+from mediabeat.tasks.base import RunContext, SkipRun
 
 log = logging.getLogger("mediabeat.scheduler")
 
@@ -403,6 +403,8 @@ class SchedulerService:
                 result = dict(await handler(ctx))
         except TimeoutError:
             status, error = "timed_out", f"cancelled after the task's timeout of {task.timeout_s} s"
+        except SkipRun as reason:
+            status, error = "skipped", f"skipped: {reason}"
         except asyncio.CancelledError:
             status, error = "failed", f"cancelled: node {self.node_id} shut down mid-run"
             await self._record_end(run_id, status, error, None, None)

@@ -22,6 +22,10 @@ class RunContext:
     log: logging.Logger
 
 
+class SkipRun(Exception):
+    """Raised by a handler whose condition for running is not met: the run ends `skipped`, with this reason."""
+
+
 class TaskHandler(Protocol):
     """Runs one occurrence of a task and returns counts (JSON-ready) for the run record."""
 
