@@ -9,7 +9,7 @@ import traceback
 import sqlalchemy as sa
 import typer
 
-from mediabeat.cli import config_cmd, cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd
+from mediabeat.cli import config_cmd, cron_cmd, db_cmd, demo_cmd, runs_cmd, serve_cmd, tasks_cmd
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError
@@ -29,6 +29,8 @@ app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
 app.command("config")(config_cmd.config)
+app.command("demo-site")(demo_cmd.demo_site)
+app.add_typer(demo_cmd.app, name="demo")
 
 
 def main() -> None:
