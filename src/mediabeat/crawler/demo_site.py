@@ -9,11 +9,16 @@ the `now` the injected clock gives, so tests can move time forward.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -195,3 +200,34 @@ def _site_last_modified(site: content.DemoSiteConfig, at: datetime) -> datetime:
 
 def _not_found() -> Response:
     return PlainTextResponse("Not Found\n", status_code=404)
+
+
+@contextlib.contextmanager
+def running_demo_site(app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",)) -> Iterator[list[str]]:
+    """Serve `app` with uvicorn in a background thread on free ports; yields one base URL per address.
+
+    For tests and benchmarks. Every address gets the same port when it is free there too.
+    """
+    sockets: list[socket.socket] = []
+    for address in addresses:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, sockets[0].getsockname()[1] if sockets else 0))
+        sockets.append(sock)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="demo-site", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the demo site did not start")
+            time.sleep(0.02)
+        yield [f"http://{sock.getsockname()[0]}:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        for sock in sockets:
+            sock.close()
