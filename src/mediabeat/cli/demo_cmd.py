@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import logging
 import socket
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -17,9 +21,15 @@ from mediabeat.crawler.demo_site import create_demo_app
 from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.orgs import OrgRecord, OrgStore
+from mediabeat.db.stores.scheduler import OverlapForbidden
+from mediabeat.scheduler.registry import UnknownHandler
+from mediabeat.scheduler.service import TaskNotFound
 from mediabeat.settings import load_settings
 
 DEMO_ORG = "demo"
+DEMO_LABEL = "Demo news (local)"
+DEMO_SITE = demo_content.DemoSiteConfig(article_interval_s=300, feed_size=30)
+log = logging.getLogger("mediabeat.demo")
 
 app = typer.Typer(help="The demo organisation that `serve --demo` creates.", no_args_is_help=True)
 
@@ -168,3 +178,89 @@ def remove() -> None:
         print("no demo organisation: nothing to remove")
         return
     print(f"removed the demo organisation with {removed[0]} feeds and {removed[1]} articles")
+
+
+# ---- `serve --demo`: the site, the org and a first crawl inside the service process ---------------
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the main server of the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_demo_socket(port: int) -> socket.socket:
+    """127.0.0.1:`port` for the demo site, or a free port when that one is taken."""
+    try:
+        return _bind("127.0.0.1", port)
+    except OSError:
+        if port == 0:
+            raise
+        log.warning("port %s is busy: the demo site takes a free port instead", port)
+        return _bind("127.0.0.1", 0)
+
+
+async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket: socket.socket) -> None:
+    """Run the service and the demo site in one loop; the demo org exists before the scheduler starts."""
+    demo = _EmbeddedServer(
+        uvicorn.Config(
+            create_demo_app(DEMO_SITE),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    base_url = f"http://127.0.0.1:{demo_socket.getsockname()[1]}"
+    demo_task = asyncio.create_task(demo.serve(sockets=[demo_socket]), name="demo-site")
+    first_crawl: asyncio.Task[None] | None = None
+    try:
+        while not demo.started:
+            if demo_task.done():
+                await demo_task
+                raise CliError("the demo site did not start")
+            await asyncio.sleep(0.02)
+        _, feed_count = await ensure_demo_org(services, base_url=base_url, config=DEMO_SITE, now=services.clock.now())
+        print(
+            f"demo: the local news site is on {base_url}/ and the organisation {DEMO_ORG!r} ({DEMO_LABEL}) "
+            f"follows its {feed_count} feeds; remove it with `mediabeat demo remove`",
+            flush=True,
+        )
+        first_crawl = asyncio.create_task(_first_crawl(main, services), name="demo-first-crawl")
+        await main.serve()
+    finally:
+        if first_crawl is not None:
+            first_crawl.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first_crawl
+        demo.should_exit = True
+        await demo_task
+
+
+async def _first_crawl(main: uvicorn.Server, services: Services) -> None:
+    """Fetch the feeds, then crawl the articles, once at start, so that articles show within a minute."""
+    while not main.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.05)
+    await _run_task_once(services, "hourly-rss-fetch")
+    for _ in range(4):  # a first fetch queues more jobs than one crawl batch holds
+        result = await _run_task_once(services, "crawl-queue")
+        if not result or not any(isinstance(v, int) and v > 0 for v in result.values()):
+            break
+    print("demo: first fetch and crawl done: see `mediabeat articles list`", flush=True)
+
+
+async def _run_task_once(services: Services, name: str) -> dict[str, object] | None:
+    for _ in range(120):
+        try:
+            run = await services.scheduler.run_now_and_wait(name, triggered_by="serve --demo")
+        except OverlapForbidden:  # the scheduler loop is running it already: wait for that run
+            await asyncio.sleep(1)
+            continue
+        except (TaskNotFound, UnknownHandler) as exc:
+            log.warning("demo: cannot run %s: %s", name, exc)
+            return None
+        log.info("demo: %s %s %s", name, run.status, run.result or run.error or "")
+        return dict(run.result or {})
+    return None
