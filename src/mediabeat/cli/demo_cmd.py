@@ -18,6 +18,7 @@ from mediabeat.app import Services
 from mediabeat.cli.common import CliError, with_services
 from mediabeat.crawler import demo_content
 from mediabeat.crawler.demo_site import create_demo_app
+from mediabeat.db.engine import Database
 from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.orgs import OrgRecord, OrgStore
@@ -132,14 +133,14 @@ def _url_host(address: str) -> str:
 
 
 async def ensure_demo_org(
-    services: Services, *, base_url: str, config: demo_content.DemoSiteConfig, now: datetime
+    db: Database, *, base_url: str, config: demo_content.DemoSiteConfig, now: datetime
 ) -> tuple[OrgRecord, int]:
     """Create (or bring up to date) the demo organisation with one feed per demo section.
 
     The demo site's port may change between runs, so feeds of the org that are not on the current
     site are removed. Returns the org and the number of feeds it has now.
     """
-    orgs, feeds = OrgStore(services.db), FeedStore(services.db)
+    orgs, feeds = OrgStore(db), FeedStore(db)
     org = await orgs.get_by_name(DEMO_ORG)
     if org is not None and not org.is_demo:
         raise CliError(f"an organisation named {DEMO_ORG!r} exists and is not the demo one: rename it first")
@@ -222,7 +223,9 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
                 await demo_task
                 raise CliError("the demo site did not start")
             await asyncio.sleep(0.02)
-        _, feed_count = await ensure_demo_org(services, base_url=base_url, config=DEMO_SITE, now=services.clock.now())
+        _, feed_count = await ensure_demo_org(
+            services.db, base_url=base_url, config=DEMO_SITE, now=services.clock.now()
+        )
         print(
             f"demo: the local news site is on {base_url}/ and the organisation {DEMO_ORG!r} ({DEMO_LABEL}) "
             f"follows its {feed_count} feeds; remove it with `mediabeat demo remove`",
