@@ -13,7 +13,7 @@ import trafilatura
 from protego import Protego
 
 from mediabeat.clock import FakeClock
-from mediabeat.crawler import demo_content
+from mediabeat.crawler import demo_content, demo_feeds
 from mediabeat.crawler.demo_site import create_demo_app, running_demo_site
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def test_content_is_deterministic_for_the_same_time_and_seed(site: httpx.Client)
     assert first.headers["etag"] == second.headers["etag"]
     other_seed = demo_content.DemoSiteConfig(seed=2, article_interval_s=60, feed_size=25)
     base = str(site.base_url).rstrip("/")
-    assert demo_content.atom_feed(other_seed, "science", base, START).encode() != first.content
+    assert demo_feeds.atom_feed(other_seed, "science", base, START).encode() != first.content
 
 
 def test_article_page_has_metadata_and_clutter_around_a_long_text(site: httpx.Client) -> None:

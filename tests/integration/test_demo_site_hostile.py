@@ -162,3 +162,12 @@ def test_bom_and_relative_links_are_odd_but_valid(site: httpx.Client) -> None:
     relative = feedparser.parse(site.get("/hostile/relative-links/feed.xml").content)
     assert relative.entries and all(e.link.startswith("/world/") for e in relative.entries)
     assert not any("published" in e for e in relative.entries)
+
+
+def test_robots_txt_can_fail_with_503_on_chosen_addresses() -> None:
+    hostile = HostileConfig(robots_error_hosts=frozenset({"127.0.0.2"}))
+    app = create_demo_app(demo_content.DemoSiteConfig(), hostile=hostile)
+    with running_demo_site(app, ["127.0.0.1", "127.0.0.2"]) as urls, httpx.Client(timeout=10) as client:
+        assert client.get(urls[0] + "/robots.txt").status_code == 200
+        assert client.get(urls[1] + "/robots.txt").status_code == 503
+        assert client.get(urls[1] + "/feeds/world.rss").status_code == 200

@@ -16,7 +16,7 @@ import uvicorn
 
 from mediabeat.app import Services
 from mediabeat.cli.common import CliError, with_services
-from mediabeat.crawler import demo_content
+from mediabeat.crawler import demo_content, demo_feeds
 from mediabeat.crawler.demo_site import create_demo_app
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.articles import ArticleStore
@@ -147,7 +147,7 @@ async def ensure_demo_org(
     if org is None:
         org = await orgs.create(DEMO_ORG, now=now, is_demo=True)
     wanted = [
-        (base_url + demo_content.feed_path(config, slug), f"Demo news (local): {config.section_title(slug)}")
+        (base_url + demo_feeds.feed_path(config, slug), f"Demo news (local): {config.section_title(slug)}")
         for slug in config.section_names()
     ]
     urls = {url for url, _ in wanted}

@@ -50,6 +50,8 @@ class HostileConfig:
     huge_bytes: int = 50 * 1024 * 1024
     bomb_inflated_bytes: int = 10 * 1024**3
     retry_after_s: int = 120
+    # robots.txt answers 503 on these addresses (a crawler must then treat the host as disallowed)
+    robots_error_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediabeat.crawler import demo_content as content
+from mediabeat.crawler import demo_feeds as feeds
+from mediabeat.crawler import demo_pages as pages
 from mediabeat.crawler.demo_hostile import MODES, HostileBodies, HostileConfig, hostile_response, is_feed_name
 
 NowFn = Callable[[], datetime]
@@ -52,7 +54,7 @@ def conditional_response(
     tag = etag or f'"{hashlib.sha256(body).hexdigest()[:24]}"'
     headers = {
         "ETag": tag,
-        "Last-Modified": content.http_date(last_modified),
+        "Last-Modified": feeds.http_date(last_modified),
         "Cache-Control": "no-cache",
     }
     if _not_modified(request, tag, last_modified):
@@ -104,14 +106,16 @@ def create_demo_app(
 
     async def home(request: Request) -> Response:
         at = clock()
-        body = content.home_html(site, at).encode()
+        body = pages.home_html(site, at).encode()
         return conditional_response(request, body, HTML_TYPE, _site_last_modified(site, at))
 
     async def robots(request: Request) -> Response:
-        return PlainTextResponse(content.robots_txt(base_url(request)))
+        if request.url.hostname in hostile_config.robots_error_hosts:
+            return PlainTextResponse("Service Unavailable\n", status_code=503)
+        return PlainTextResponse(pages.robots_txt(base_url(request)))
 
     async def feeds_opml(request: Request) -> Response:
-        body = content.site_opml(site, base_url(request)).encode()
+        body = feeds.site_opml(site, base_url(request)).encode()
         return Response(body, media_type=OPML_TYPE)
 
     async def hostile_opml(request: Request) -> Response:
@@ -119,7 +123,7 @@ def create_demo_app(
         outlines = [
             (f"Hostile: {mode} ({what})", "rss", f"{root}/hostile/{mode}/feed.xml") for mode, what in MODES.items()
         ]
-        body = content.opml("The Daily Loopback: hostile feeds", outlines).encode()
+        body = feeds.opml("The Daily Loopback: hostile feeds", outlines).encode()
         return Response(body, media_type=OPML_TYPE)
 
     async def feed(request: Request) -> Response:
@@ -130,18 +134,18 @@ def create_demo_app(
         at = clock()
         root = base_url(request)
         if ext == "rss":
-            body, media_type = content.rss_feed(site, section, root, at), RSS_TYPE
+            body, media_type = feeds.rss_feed(site, section, root, at), RSS_TYPE
         else:
-            body, media_type = content.atom_feed(site, section, root, at), ATOM_TYPE
-        return conditional_response(request, body.encode(), media_type, content.feed_last_modified(site, section, at))
+            body, media_type = feeds.atom_feed(site, section, root, at), ATOM_TYPE
+        return conditional_response(request, body.encode(), media_type, feeds.feed_last_modified(site, section, at))
 
     async def section_page(request: Request) -> Response:
         section = request.path_params["section"]
         if site.section_title(section) is None:
             return _not_found()
         at = clock()
-        body = content.section_html(site, section, at).encode()
-        return conditional_response(request, body, HTML_TYPE, content.feed_last_modified(site, section, at))
+        body = pages.section_html(site, section, at).encode()
+        return conditional_response(request, body, HTML_TYPE, feeds.feed_last_modified(site, section, at))
 
     async def article(request: Request) -> Response:
         section = request.path_params["section"]
@@ -152,11 +156,11 @@ def create_demo_app(
         if not content.is_published(site, section, number, clock()):
             return _not_found()
         item = content.make_article(site, section, number)
-        body = content.article_html(site, item, base_url(request)).encode()
+        body = pages.article_html(site, item, base_url(request)).encode()
         return conditional_response(request, body, HTML_TYPE, item.published, etag=item.etag)
 
     async def private(request: Request) -> Response:
-        return Response(content.private_html(request.url.path).encode(), media_type=HTML_TYPE)
+        return Response(pages.private_html(request.url.path).encode(), media_type=HTML_TYPE)
 
     async def hostile_path(request: Request) -> Response:
         mode, name = request.path_params["mode"], request.path_params["name"]
@@ -167,8 +171,8 @@ def create_demo_app(
 
         def bodies() -> HostileBodies:
             newest = content.latest_articles(site, "world", at, 1)
-            page = content.article_html(site, newest[0], root) if newest else content.home_html(site, at)
-            feed_xml = content.rss_feed(site, "world", root, at, relative=mode == "relative-links")
+            page = pages.article_html(site, newest[0], root) if newest else pages.home_html(site, at)
+            feed_xml = feeds.rss_feed(site, "world", root, at, relative=mode == "relative-links")
             if mode == "relative-links":
                 feed_xml = "\n".join(line for line in feed_xml.split("\n") if "<pubDate>" not in line)
             return HostileBodies(feed_xml=feed_xml, page_html=page)
@@ -195,7 +199,7 @@ def create_demo_app(
 
 
 def _site_last_modified(site: content.DemoSiteConfig, at: datetime) -> datetime:
-    return max(content.feed_last_modified(site, slug, at) for slug, _ in site.sections)
+    return max(feeds.feed_last_modified(site, slug, at) for slug, _ in site.sections)
 
 
 def _not_found() -> Response:
