@@ -246,15 +246,27 @@ async def _first_crawl(main: uvicorn.Server, services: Services) -> None:
     """Fetch the feeds, then crawl the articles, once at start, so that articles show within a minute."""
     while not main.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.05)
-    await _run_task_once(services, "hourly-rss-fetch")
+    if await _run_task_once(services, "hourly-rss-fetch") is None:
+        return
+    crawled = 0
     for _ in range(4):  # a first fetch queues more jobs than one crawl batch holds
         result = await _run_task_once(services, "crawl-queue")
-        if not result or not any(isinstance(v, int) and v > 0 for v in result.values()):
+        done = _count(result, "succeeded")
+        crawled += done
+        if not done:
             break
-    print("demo: first fetch and crawl done: see `mediabeat articles list`", flush=True)
+    print(
+        f"demo: first fetch and crawl done, {crawled} articles stored: `mediabeat articles list --org demo`", flush=True
+    )
+
+
+def _count(result: dict[str, object] | None, key: str) -> int:
+    value = (result or {}).get(key)
+    return value if isinstance(value, int) else 0
 
 
 async def _run_task_once(services: Services, name: str) -> dict[str, object] | None:
+    """Run a task now and return its result; None when it cannot run or did not succeed."""
     for _ in range(120):
         try:
             run = await services.scheduler.run_now_and_wait(name, triggered_by="serve --demo")
@@ -264,6 +276,9 @@ async def _run_task_once(services: Services, name: str) -> dict[str, object] | N
         except (TaskNotFound, UnknownHandler) as exc:
             log.warning("demo: cannot run %s: %s", name, exc)
             return None
-        log.info("demo: %s %s %s", name, run.status, run.result or run.error or "")
+        if run.status != "succeeded":
+            log.warning("demo: %s %s: %s", name, run.status, run.error)
+            return None
+        log.info("demo: %s succeeded: %s", name, run.result)
         return dict(run.result or {})
     return None
