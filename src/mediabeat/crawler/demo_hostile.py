@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -67,7 +67,11 @@ def is_feed_name(name: str) -> bool:
 
 
 async def hostile_response(
-    mode: str, name: str, config: HostileConfig, bodies: Callable[[], HostileBodies]
+    mode: str,
+    name: str,
+    config: HostileConfig,
+    bodies: Callable[[], HostileBodies],
+    disconnected: Callable[[], Awaitable[bool]],
 ) -> Response:
     """The response of `/hostile/{mode}/{name}`; `bodies` is called only by modes that need content."""
     feed = is_feed_name(name)
@@ -90,7 +94,7 @@ async def hostile_response(
     if mode == "slow":
         return StreamingResponse(_trickle(_good(bodies(), feed), config), media_type=media_type)
     if mode == "slow-headers":
-        await asyncio.sleep(config.slow_headers_delay_s)
+        await _wait_unless_gone(config.slow_headers_delay_s, disconnected)
         return _body_response(bodies(), feed, media_type)
     if mode == "huge":
         return StreamingResponse(_huge(_good(bodies(), feed), config.huge_bytes, feed), media_type=media_type)
@@ -99,6 +103,16 @@ async def hostile_response(
             gzip_bomb(config.bomb_inflated_bytes), media_type=media_type, headers={"Content-Encoding": "gzip"}
         )
     return _content_response(mode, bodies(), feed, media_type)
+
+
+async def _wait_unless_gone(seconds: float, disconnected: Callable[[], Awaitable[bool]]) -> None:
+    """Sleep, but stop early once the client has given up, so that no handler outlives its client."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if await disconnected():
+            return
+        await asyncio.sleep(min(0.25, max(0.0, deadline - loop.time())))
 
 
 def _status_response(mode: str, config: HostileConfig) -> Response | None:

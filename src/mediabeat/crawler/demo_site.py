@@ -177,7 +177,7 @@ def create_demo_app(
                 feed_xml = "\n".join(line for line in feed_xml.split("\n") if "<pubDate>" not in line)
             return HostileBodies(feed_xml=feed_xml, page_html=page)
 
-        return await hostile_response(mode, name, hostile_config, bodies)
+        return await hostile_response(mode, name, hostile_config, bodies, request.is_disconnected)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
