@@ -128,6 +128,25 @@ async def test_overlap_forbid_records_a_skipped_run(db: Database) -> None:
     assert [r.status for r in await service.list_runs(RunFilter(task="slow"))] == ["skipped", "succeeded"]
 
 
+async def test_a_skipped_overlap_and_a_new_run_are_claimed_in_the_same_step(db: Database) -> None:
+    await only_cleanup_seeded(db)
+    clock = FakeClock(START)
+    blocking, quick = BlockingHandler(), RecordingHandler()
+    await add_task(db, "slow", "* * * * *")
+    await add_task(db, "quick", "* * * * *")
+    service, loop = build_test_scheduler(
+        db, clock=clock, handlers={"slow": blocking, "quick": quick, "nightly_cleanup": RecordingHandler()}
+    )
+    await loop.step()
+    await asyncio.wait_for(blocking.started.wait(), 5)
+    clock.advance(60)
+    await loop.step()  # one skipped row and one running row go into the same INSERT
+    assert [r.status for r in await service.list_runs(RunFilter(task="slow"))] == ["skipped", "running"]
+    blocking.release()
+    await settle(service)
+    assert [r.status for r in await service.list_runs(RunFilter(task="quick"))] == ["succeeded", "succeeded"]
+
+
 async def test_overlap_allow_runs_alongside(db: Database) -> None:
     await only_cleanup_seeded(db)
     clock = FakeClock(START)

@@ -406,7 +406,17 @@ def _run_rows(
     task: TaskRecord, plan: DuePlan, running_id: int | None, now: datetime, node_id: str
 ) -> list[dict[str, Any]]:
     """The run rows a plan turns into: running ones to execute, or one skipped row that says why."""
-    base = {"task_id": task.id, "trigger": "schedule", "node_id": node_id, "started_at": now}
+    # Every row has the same columns: they go into one multi-row INSERT, which needs a value for each.
+    base: dict[str, Any] = {
+        "task_id": task.id,
+        "trigger": "schedule",
+        "node_id": node_id,
+        "started_at": now,
+        "heartbeat_at": None,
+        "finished_at": None,
+        "duration_ms": None,
+        "error": None,
+    }
     if plan.run and running_id is not None and task.overlap_policy == "forbid":
         return [
             {
