@@ -1,0 +1,22 @@
+"""The JSON API under /api/v1: routers, error handlers, authentication."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from mediabeat.auth.service import AuthService
+from mediabeat.web.errors import install_error_handlers
+
+if TYPE_CHECKING:
+    from mediabeat.app import Services
+
+
+def install_api(app: FastAPI, services: Services) -> None:
+    """Add the API, its error handlers and the auth service (app.state.auth) to the app."""
+    from mediabeat.web.api import auth
+
+    app.state.auth = AuthService(services.db, services.settings, services.clock)
+    install_error_handlers(app)
+    app.include_router(auth.router)
