@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mediabeat.auth.service import AuthService
+from mediabeat.web.deps import require_csrf
 from mediabeat.web.errors import install_error_handlers
 
 if TYPE_CHECKING:
@@ -15,8 +16,10 @@ if TYPE_CHECKING:
 
 def install_api(app: FastAPI, services: Services) -> None:
     """Add the API, its error handlers and the auth service (app.state.auth) to the app."""
-    from mediabeat.web.api import auth
+    from mediabeat.web.api import auth, scheduler
 
     app.state.auth = AuthService(services.db, services.settings, services.clock)
     install_error_handlers(app)
     app.include_router(auth.router)
+    csrf = [Depends(require_csrf)]
+    app.include_router(scheduler.router, dependencies=csrf)
