@@ -1,0 +1,81 @@
+"""Canonical article and feed URLs: one spelling per page, so dedup works."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "yclid",
+        "igshid",
+        "_ga",
+        "_gl",
+        "ref_src",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "__s",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "piwik_", "mtm_", "stm_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class BadUrl(ValueError):
+    """Not an absolute http(s) URL."""
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonicalize(url: str) -> str:
+    """The canonical form of an http(s) URL.
+
+    Lower-case scheme and host (IDNA for non-ASCII hosts), no default port, no fragment,
+    no tracking parameters (utm_*, fbclid, gclid, ...), "/" for an empty path, and the
+    remaining query parameters kept in their order. Raises BadUrl for anything else.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise BadUrl(f"bad URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise BadUrl(f"not an http(s) URL: {url!r}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise BadUrl(f"URL without a host: {url!r}")
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        host = host.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    if parts.username:
+        userinfo = parts.username + (f":{parts.password}" if parts.password else "")
+        netloc = f"{userinfo}@{netloc}"
+    path = quote(parts.path, safe="/:@!$&'()*+,;=-._~%") or "/"
+    query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    query = urlencode(query_pairs, doseq=True)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def url_hash(canonical_url: str) -> str:
+    """The per-org dedup key of a canonical URL."""
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()

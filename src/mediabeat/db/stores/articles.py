@@ -1,0 +1,112 @@
+"""Articles: the pages crawl-queue fetched and extracted."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mediabeat.db.engine import Database
+from mediabeat.db.tables import articles as articles_t
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    id: int
+    org_id: int
+    feed_id: int | None
+    url: str
+    canonical_url: str | None
+    url_hash: str
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    summary: str | None
+    text: str | None
+    language: str | None
+    fetched_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> ArticleRecord:
+        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    org_id: int
+    feed_id: int | None
+    url: str
+    url_hash: str
+    canonical_url: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    summary: str | None
+    text: str | None
+    language: str | None
+
+
+class ArticleStore:
+    """articles: store (idempotent per org and URL), list newest first, get one."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save(self, article: NewArticle, *, now: datetime) -> int:
+        """Insert or refresh the article of (org, url_hash); returns its id."""
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        values = {
+            "org_id": article.org_id,
+            "feed_id": article.feed_id,
+            "url": article.url,
+            "canonical_url": article.canonical_url,
+            "url_hash": article.url_hash,
+            "title": article.title,
+            "author": article.author,
+            "published_at": article.published_at,
+            "summary": article.summary,
+            "text": article.text,
+            "language": article.language,
+            "fetched_at": now,
+            "created_at": now,
+        }
+        statement = insert(articles_t).values(values)
+        update = {k: statement.excluded[k] for k in values if k not in {"org_id", "url_hash", "created_at"}}
+        statement = statement.on_conflict_do_update(index_elements=["org_id", "url_hash"], set_=update)
+        async with self.db.write() as conn:
+            return int((await conn.execute(statement.returning(articles_t.c.id))).scalar_one())
+
+    async def list(
+        self,
+        *,
+        org_id: int | None = None,
+        feed_id: int | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> builtins.list[ArticleRecord]:
+        query = sa.select(articles_t).order_by(articles_t.c.id.desc()).limit(limit)
+        if org_id is not None:
+            query = query.where(articles_t.c.org_id == org_id)
+        if feed_id is not None:
+            query = query.where(articles_t.c.feed_id == feed_id)
+        if before_id is not None:
+            query = query.where(articles_t.c.id < before_id)
+        async with self.db.read() as conn:
+            return [ArticleRecord.from_row(r) for r in await conn.execute(query)]
+
+    async def get(self, article_id: int) -> ArticleRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(articles_t).where(articles_t.c.id == article_id))).first()
+        return ArticleRecord.from_row(row) if row else None
+
+    async def count(self, *, org_id: int | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(articles_t)
+        if org_id is not None:
+            query = query.where(articles_t.c.org_id == org_id)
+        async with self.db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())

@@ -1,0 +1,212 @@
+"""Feeds: what hourly-rss-fetch fetches, with their conditional-GET validators and failure state."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mediabeat.db.engine import Database
+from mediabeat.db.tables import feeds as feeds_t
+
+ERROR_LIMIT = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    id: int
+    org_id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    active: bool
+    etag: str | None
+    last_modified: str | None
+    last_fetched_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    consecutive_failures: int
+    next_fetch_at: datetime | None
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> FeedRecord:
+        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """The outcome of one fetch, written back in bulk. `url` differs from the stored one after a 301/308."""
+
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    active: bool
+    etag: str | None
+    last_modified: str | None
+    last_fetched_at: datetime
+    last_status: str
+    last_error: str | None
+    consecutive_failures: int
+    next_fetch_at: datetime | None
+    disabled_reason: str | None
+
+
+_UPDATE_COLUMNS = [name for name in FeedUpdate.__slots__ if name != "id"]
+
+
+class FeedStore:
+    """feeds: add (no duplicates per org), list, enable/disable, delete, and the fetch task's bulk updates."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, org_id: int, url: str, *, now: datetime, title: str | None = None) -> tuple[FeedRecord, bool]:
+        """Add a feed to an org; an URL the org already has is a no-op returning the existing feed (created=False)."""
+        added = await self.add_many(org_id, [(url, title)], now=now)
+        return added[0]
+
+    async def add_many(
+        self, org_id: int, feeds: Sequence[tuple[str, str | None]], *, now: datetime
+    ) -> builtins.list[tuple[FeedRecord, bool]]:
+        """Add several feeds in one transaction (OPML import); each comes back with whether it was new."""
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        out: builtins.list[tuple[FeedRecord, bool]] = []
+        async with self.db.write() as conn:
+            for url, title in feeds:
+                row = (
+                    await conn.execute(
+                        insert(feeds_t)
+                        .values(
+                            org_id=org_id,
+                            url=url,
+                            title=title[:500] if title else None,
+                            active=True,
+                            consecutive_failures=0,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .on_conflict_do_nothing(index_elements=["org_id", "url"])
+                        .returning(*feeds_t.c)
+                    )
+                ).first()
+                if row is not None:
+                    out.append((FeedRecord.from_row(row), True))
+                    continue
+                existing = (
+                    await conn.execute(sa.select(feeds_t).where(feeds_t.c.org_id == org_id, feeds_t.c.url == url))
+                ).one()
+                out.append((FeedRecord.from_row(existing), False))
+        return out
+
+    async def get(self, feed_id: int) -> FeedRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(feeds_t).where(feeds_t.c.id == feed_id))).first()
+        return FeedRecord.from_row(row) if row else None
+
+    async def list(self, *, org_id: int | None = None, active: bool | None = None) -> builtins.list[FeedRecord]:
+        query = sa.select(feeds_t).order_by(feeds_t.c.id)
+        if org_id is not None:
+            query = query.where(feeds_t.c.org_id == org_id)
+        if active is not None:
+            query = query.where(feeds_t.c.active == active)
+        async with self.db.read() as conn:
+            return [FeedRecord.from_row(r) for r in await conn.execute(query)]
+
+    async def due(self, *, now: datetime) -> builtins.list[FeedRecord]:
+        """Active feeds whose backoff (next_fetch_at) has passed, grouped by org."""
+        query = (
+            sa.select(feeds_t)
+            .where(
+                feeds_t.c.active.is_(True),
+                sa.or_(feeds_t.c.next_fetch_at.is_(None), feeds_t.c.next_fetch_at <= now),
+            )
+            .order_by(feeds_t.c.org_id, feeds_t.c.id)
+        )
+        async with self.db.read() as conn:
+            return [FeedRecord.from_row(r) for r in await conn.execute(query)]
+
+    async def set_active(
+        self, feed_id: int, active: bool, *, reason: str | None = None, now: datetime | None = None
+    ) -> FeedRecord | None:
+        """Enable or disable a feed. Enabling clears the failure count, the backoff and the disabled reason."""
+        values: dict[str, Any] = {"active": active}
+        if now is not None:
+            values["updated_at"] = now
+        if active:
+            values.update(consecutive_failures=0, next_fetch_at=None, disabled_reason=None)
+        else:
+            values["disabled_reason"] = reason or "disabled by a user"
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    feeds_t.update().where(feeds_t.c.id == feed_id).values(**values).returning(*feeds_t.c)
+                )
+            ).first()
+        return FeedRecord.from_row(row) if row else None
+
+    async def delete(self, feed_id: int) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(feeds_t.delete().where(feeds_t.c.id == feed_id))
+            return bool(result.rowcount)
+
+    async def apply_updates(self, updates: Sequence[FeedUpdate], *, org_of: dict[int, int], now: datetime) -> int:
+        """Write many fetch outcomes in one transaction with executemany; returns how many rows changed.
+
+        A permanent redirect to an URL the org already has as another feed keeps the old URL
+        (the unique (org, url) would refuse it) and says so in last_error.
+        """
+        if not updates:
+            return 0
+        rows: builtins.list[dict[str, Any]] = []
+        async with self.db.write() as conn:
+            moved = list(updates)
+            taken: set[tuple[int, str]] = set()
+            if moved:
+                wanted = {u.url for u in moved}
+                for chunk in _chunked(sorted(wanted), 500):
+                    result = await conn.execute(
+                        sa.select(feeds_t.c.org_id, feeds_t.c.url).where(feeds_t.c.url.in_(chunk))
+                    )
+                    taken.update((org_id, url) for org_id, url in result)
+            current = {}
+            ids = [u.id for u in updates]
+            for id_chunk in _chunked(ids, 500):
+                result = await conn.execute(sa.select(feeds_t.c.id, feeds_t.c.url).where(feeds_t.c.id.in_(id_chunk)))
+                current.update({fid: url for fid, url in result})
+            for u in updates:
+                if u.id not in current:
+                    continue  # deleted while it was being fetched
+                values = {name: getattr(u, name) for name in _UPDATE_COLUMNS}
+                if u.url != current[u.id] and (org_of.get(u.id), u.url) in taken:
+                    values["url"] = current[u.id]
+                    values["last_error"] = f"moved permanently to {u.url}, which this organisation already has"
+                if values["last_error"] is not None:
+                    values["last_error"] = values["last_error"][:ERROR_LIMIT]
+                if values["title"] is not None:
+                    values["title"] = values["title"][:500]
+                values["last_status"] = values["last_status"][:50]
+                values["updated_at"] = now
+                values["id"] = u.id
+                rows.append({f"b_{k}": v for k, v in values.items()})
+            if not rows:
+                return 0
+            statement = (
+                feeds_t.update()
+                .where(feeds_t.c.id == sa.bindparam("b_id"))
+                .values({name: sa.bindparam(f"b_{name}") for name in [*_UPDATE_COLUMNS, "updated_at"]})
+            )
+            await conn.execute(statement, rows)
+        return len(rows)
+
+
+def _chunked(items: Sequence[Any], size: int) -> builtins.list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,122 @@
+"""Organisations, feeds and articles on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mediabeat.crawler.urls import url_hash
+from mediabeat.db.engine import Database
+from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
+from mediabeat.db.stores.orgs import OrgExists, OrgStore
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+async def test_orgs_create_get_list_delete(db: Database) -> None:
+    orgs = OrgStore(db)
+    created = await orgs.create("newsroom", now=NOW)
+    assert created.name == "newsroom" and created.is_demo is False and created.created_at == NOW
+    with pytest.raises(OrgExists, match="already exists"):
+        await orgs.create("newsroom", now=NOW)
+    assert await orgs.get(created.id) == created
+    assert await orgs.get_by_name("newsroom") == created
+    assert await orgs.get_by_name("missing") is None
+    await orgs.create("demo", now=NOW, is_demo=True)
+    assert [o.name for o in await orgs.list()] == ["newsroom", "demo"]
+    assert await orgs.delete(created.id) is True
+    assert await orgs.delete(created.id) is False
+    assert await orgs.get(created.id) is None
+
+
+async def test_feed_add_is_idempotent_per_org(db: Database) -> None:
+    orgs, feeds = OrgStore(db), FeedStore(db)
+    a = await orgs.create("a", now=NOW)
+    b = await orgs.create("b", now=NOW)
+    first, created = await feeds.add(a.id, "http://127.0.0.1/feed.xml", now=NOW, title="Feed")
+    assert created and first.active and first.consecutive_failures == 0 and first.title == "Feed"
+    again, created_again = await feeds.add(a.id, "http://127.0.0.1/feed.xml", now=NOW)
+    assert not created_again and again.id == first.id
+    _, created_other = await feeds.add(b.id, "http://127.0.0.1/feed.xml", now=NOW)
+    assert created_other
+    assert len(await feeds.list(org_id=a.id)) == 1 and len(await feeds.list()) == 2
+    many = await feeds.add_many(a.id, [("http://127.0.0.1/feed.xml", None), ("http://127.0.0.1/2", "Two")], now=NOW)
+    assert [c for _, c in many] == [False, True]
+
+
+async def test_disable_enable_and_bulk_updates(db: Database) -> None:
+    orgs, feeds = OrgStore(db), FeedStore(db)
+    org = await orgs.create("a", now=NOW)
+    f1, _ = await feeds.add(org.id, "http://127.0.0.1/1", now=NOW)
+    f2, _ = await feeds.add(org.id, "http://127.0.0.1/2", now=NOW)
+    later = NOW + timedelta(hours=2)
+    update = FeedUpdate(
+        id=f1.id,
+        url=f1.url,
+        title="One",
+        site_url=None,
+        active=True,
+        etag='"v1"',
+        last_modified=None,
+        last_fetched_at=NOW,
+        last_status="http_500",
+        last_error="HTTP 500",
+        consecutive_failures=3,
+        next_fetch_at=later,
+        disabled_reason=None,
+    )
+    # f2 "moves" to f1's URL: the org already has it, so the URL stays and the error says why.
+    moved = replace(
+        update, id=f2.id, url=f1.url, last_status="ok", last_error=None, consecutive_failures=0, next_fetch_at=None
+    )
+    assert await feeds.apply_updates([update, moved], org_of={f1.id: org.id, f2.id: org.id}, now=NOW) == 2
+    one = await feeds.get(f1.id)
+    assert one is not None and one.consecutive_failures == 3 and one.etag == '"v1"' and one.next_fetch_at == later
+    two = await feeds.get(f2.id)
+    assert two is not None and two.url == "http://127.0.0.1/2" and "already has" in (two.last_error or "")
+    assert [f.id for f in await feeds.due(now=NOW)] == [f2.id]
+    assert [f.id for f in await feeds.due(now=later)] == [f1.id, f2.id]
+
+    disabled = await feeds.set_active(f1.id, False, reason="gone")
+    assert disabled is not None and not disabled.active and disabled.disabled_reason == "gone"
+    assert [f.id for f in await feeds.list(active=False)] == [f1.id]
+    enabled = await feeds.set_active(f1.id, True)
+    assert enabled is not None and enabled.active and enabled.consecutive_failures == 0
+    assert enabled.next_fetch_at is None and enabled.disabled_reason is None
+    assert await feeds.set_active(9999, True) is None
+    assert await feeds.delete(f1.id) and not await feeds.delete(f1.id)
+
+
+async def test_articles_save_list_get(db: Database) -> None:
+    org = await OrgStore(db).create("a", now=NOW)
+    store = ArticleStore(db)
+    ids = []
+    for i in range(3):
+        url = f"http://127.0.0.1/a/{i}"
+        ids.append(
+            await store.save(
+                NewArticle(
+                    org_id=org.id,
+                    feed_id=None,
+                    url=url,
+                    url_hash=url_hash(url),
+                    canonical_url=url,
+                    title=f"T{i}",
+                    author=None,
+                    published_at=None,
+                    summary=None,
+                    text="body",
+                    language="en",
+                ),
+                now=NOW,
+            )
+        )
+    listed = await store.list(org_id=org.id, limit=2)
+    assert [a.id for a in listed] == [ids[2], ids[1]]
+    assert [a.id for a in await store.list(before_id=ids[1])] == [ids[0]]
+    got = await store.get(ids[0])
+    assert got is not None and got.title == "T0" and got.text == "body" and got.fetched_at == NOW
+    assert await store.count(org_id=org.id) == 3

@@ -1,0 +1,63 @@
+"""Canonical URLs and OPML parsing/rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediabeat.crawler.opml import OpmlError, OpmlFeed, parse_opml, render_opml
+from mediabeat.crawler.urls import BadUrl, canonicalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("HTTP://Example.COM:80/a?utm_source=x&id=3#top", "http://example.com/a?id=3"),
+        ("https://example.com:443", "https://example.com/"),
+        ("https://example.com:8443/p?fbclid=1&gclid=2&b=2&a=1", "https://example.com:8443/p?b=2&a=1"),
+        ("https://example.com/a b", "https://example.com/a%20b"),
+        ("https://example.com/%7Euser?mc_cid=1&UTM_MEDIUM=y", "https://example.com/%7Euser"),
+    ],
+)
+def test_canonicalize(raw: str, canonical: str) -> None:
+    assert canonicalize(raw) == canonical
+
+
+@pytest.mark.parametrize("bad", ["ftp://example.com/x", "/relative", "http://", "javascript:alert(1)"])
+def test_canonicalize_refuses_non_http(bad: str) -> None:
+    with pytest.raises(BadUrl):
+        canonicalize(bad)
+
+
+def test_opml_round_trip() -> None:
+    feeds = [OpmlFeed(url="http://127.0.0.1/a.xml", title="A & B"), OpmlFeed(url="http://127.0.0.1/b.xml")]
+    data = render_opml(feeds, title="Export")
+    parsed = parse_opml(data)
+    assert parsed == [
+        OpmlFeed(url="http://127.0.0.1/a.xml", title="A & B"),
+        OpmlFeed("http://127.0.0.1/b.xml", "http://127.0.0.1/b.xml"),
+    ]
+
+
+def test_opml_nested_outlines_and_duplicates() -> None:
+    data = b"""<?xml version="1.0"?><opml version="1.0"><body>
+    <outline text="News"><outline text="One" xmlUrl="http://127.0.0.1/1"/><outline xmlUrl="http://127.0.0.1/1"/></outline>
+    <outline text="no feed"/></body></opml>"""
+    assert parse_opml(data) == [OpmlFeed("http://127.0.0.1/1", "One")]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"<opml><body>", "not well-formed"),
+        (b"<rss/>", "not an OPML"),
+        (b"<opml/>", "no <body>"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><opml><body>&e;</body></opml>',
+            "entities",
+        ),
+    ],
+)
+def test_opml_errors(data: bytes, message: str) -> None:
+    with pytest.raises(OpmlError, match=message):
+        parse_opml(data)
