@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel
 
 from mediabeat.auth.service import AuthService
@@ -63,3 +63,23 @@ async def audit(
         ip=client_ip(request),
         now=auth.clock.now(),
     )
+
+
+MAX_ID = 2**63 - 1
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+Cursor = Annotated[
+    str | None, Query(max_length=40, pattern=r"^[0-9]+$", description="The next_cursor of the previous page")
+]
+
+
+def before_id(cursor: str | None) -> int | None:
+    return min(int(cursor), MAX_ID) if cursor else None
+
+
+def path_id(description: str) -> Any:
+    return Path(ge=1, le=MAX_ID, description=description)
+
+
+def next_cursor(ids: list[int], limit: int) -> str | None:
+    """The cursor for the page after one fetched with limit + 1 rows."""
+    return str(ids[limit - 1]) if len(ids) > limit else None
