@@ -64,7 +64,9 @@ async def page_denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageDenied)
     if exc.login_next is not None:
         return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
-    return render(request, "error.html", {"status": exc.status, "message": exc.message}, status=exc.status)
+    titles = {403: "Not allowed", 404: "Not found"}
+    context = {"status": exc.status, "message": exc.message, "title": titles.get(exc.status, "Cannot show this page")}
+    return render(request, "error.html", context, status=exc.status)
 
 
 def safe_next(target: str | None) -> str:
@@ -82,9 +84,11 @@ async def page_user(request: Request) -> Principal | None:
     owner = await auth_service(request).owner_of_session(cookie)
     if owner is None:
         return None
-    return Principal(
+    principal = Principal(
         owner.user_id, owner.email, owner.role, owner.org_id, "session", owner.credential_id, owner.csrf_token
     )
+    request.state.dashboard_user = principal
+    return principal
 
 
 async def admin_page(request: Request) -> Principal:
@@ -115,7 +119,7 @@ NAV = (
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
     """A page with the security headers; `now` is the server's clock so relative times agree with it."""
-    principal: Principal | None = getattr(request.state, "principal", None) or context.get("user")
+    principal: Principal | None = context.get("user", getattr(request.state, "dashboard_user", None))
     values = {
         "request_path": request.url.path,
         "nav": NAV,

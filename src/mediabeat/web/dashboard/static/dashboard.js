@@ -32,7 +32,7 @@
         return response.text().then(function (text) {
           var data = null;
           try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-          if (response.status === 401) {
+          if (response.status === 401 && document.body.getAttribute("data-page") !== "login") {
             window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
           }
           return { ok: response.ok, status: response.status, data: data, message: response.ok ? "" : errorMessage(response.status, data) };
@@ -155,7 +155,7 @@
 
   /* -- tasks: toggle, run now, live rows ------------------------------------------------------- */
 
-  function taskOf(el) { var holder = el.closest("[data-task-id]"); return holder ? { id: holder.getAttribute("data-task-id"), name: holder.getAttribute("data-task-name"), el: holder } : null; }
+  function taskOf(el) { var holder = el.closest("[data-task-id]") || $("#task-head"); return holder ? { id: holder.getAttribute("data-task-id"), name: holder.getAttribute("data-task-name"), el: holder } : null; }
 
   function renderTaskRow(row, task) {
     if (!row || !task) { return; }
