@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from mediabeat.app import Services, build_services, create_app
+from mediabeat.auth.passwords import hash_password
 from mediabeat.auth.service import AuthService
 from mediabeat.settings import load_settings
 
@@ -20,6 +22,12 @@ MEMBER_EMAIL = "member@example.test"
 MEMBER_PASSWORD = "member-pass-123456"
 OTHER_EMAIL = "other@example.test"
 OTHER_PASSWORD = "other-pass-1234567"
+
+
+@functools.cache
+def _hash(password: str) -> str:
+    """argon2 is slow on purpose: hash each test password once per process."""
+    return hash_password(password)
 
 
 @dataclass
@@ -57,9 +65,10 @@ async def make_env(database_url: str, **overrides: Any) -> ApiEnv:
     org_id = await auth.org_id("api-org", create=True)
     other_org_id = await auth.org_id("other-org", create=True)
     assert org_id is not None and other_org_id is not None
-    admin = await auth.create_user(ADMIN_EMAIL, role="admin", org_id=org_id, password=ADMIN_PASSWORD)
-    member = await auth.create_user(MEMBER_EMAIL, role="member", org_id=org_id, password=MEMBER_PASSWORD)
-    other = await auth.create_user(OTHER_EMAIL, role="member", org_id=other_org_id, password=OTHER_PASSWORD)
+    now = services.clock.now()
+    admin = await auth.users.create(ADMIN_EMAIL, "admin", org_id, _hash(ADMIN_PASSWORD), now=now)
+    member = await auth.users.create(MEMBER_EMAIL, "member", org_id, _hash(MEMBER_PASSWORD), now=now)
+    other = await auth.users.create(OTHER_EMAIL, "member", other_org_id, _hash(OTHER_PASSWORD), now=now)
     admin_token, _ = await auth.create_token(admin, "tests")
     member_token, _ = await auth.create_token(member, "tests")
     other_token, _ = await auth.create_token(other, "tests")

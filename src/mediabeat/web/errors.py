@@ -79,7 +79,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = exc.code if isinstance(exc, ApiError) else CODES.get(exc.status_code, "error")
     details = exc.details if isinstance(exc, ApiError) else None
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
-    return JSONResponse(error_body(code, message, details), status_code=exc.status_code, headers=exc.headers)
+    status = exc.status_code
+    if status == 400 and not isinstance(exc, ApiError):
+        # The framework's "error parsing the body": invalid input like any other, so a 422.
+        status, code = 422, "invalid"
+        message = "invalid input: body: not valid JSON"
+        details = [{"field": "body", "message": "not valid JSON", "type": "json_invalid"}]
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

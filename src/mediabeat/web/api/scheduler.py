@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,8 @@ OverlapPolicyName = Literal["forbid", "allow"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES) and set(RunTrigger.__args__) == set(RUN_TRIGGERS)  # type: ignore[attr-defined]
 
 READ_ERRORS = error_responses(401, 403, 404, 422)
+# /stats figures are at most this old (seconds); changes made through the API show at once.
+STATS_MAX_AGE_SECONDS = 5.0
 
 
 class TaskOut(BaseModel):
@@ -57,10 +60,7 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, task: TaskRecord) -> TaskOut:
-        try:
-            words: str | None = describe(task.cron)
-        except CronError:
-            words = None
+        words = _describe(task.cron)
         return cls(
             id=task.id,
             name=task.name,
@@ -205,6 +205,58 @@ class HandlerList(BaseModel):
     items: list[str]
 
 
+@functools.lru_cache(maxsize=1024)
+def _describe(cron: str) -> str | None:
+    try:
+        return describe(cron)
+    except CronError:
+        return None
+
+
+class StatsCache:
+    """The statistics, at most max_age old: a request older than that gets the last figures at once and
+    starts one refresh in the background, so no reader waits on aggregate queries over a long run history.
+    A change made through this API marks the figures stale, and the next request waits for fresh ones."""
+
+    def __init__(self, service: SchedulerService, max_age: float = STATS_MAX_AGE_SECONDS) -> None:
+        self.service = service
+        self.max_age = max_age
+        self._value: SchedulerStats | None = None
+        self._taken = 0.0
+        self._refresh: asyncio.Task[SchedulerStats] | None = None
+
+    def invalidate(self) -> None:
+        self._value = None
+
+    async def get(self) -> SchedulerStats:
+        loop = asyncio.get_running_loop()
+        if self._value is not None and loop.time() - self._taken <= self.max_age:
+            return self._value
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._compute(), name="mediabeat-stats")
+        if self._value is not None:
+            return self._value
+        return await asyncio.shield(self._refresh)
+
+    async def _compute(self) -> SchedulerStats:
+        started = asyncio.get_running_loop().time()
+        value = await self.service.stats()
+        self._value, self._taken = value, started
+        return value
+
+
+def _stats_cache(request: Request) -> StatsCache:
+    cache: StatsCache | None = getattr(request.app.state, "stats_cache", None)
+    if cache is None:
+        cache = StatsCache(_scheduler(request))
+        request.app.state.stats_cache = cache
+    return cache
+
+
+def _changed(request: Request) -> None:
+    _stats_cache(request).invalidate()
+
+
 def _scheduler(request: Request) -> SchedulerService:
     service: SchedulerService = request.app.state.services.scheduler
     return service
@@ -250,6 +302,7 @@ async def create_task(body: TaskCreate, request: Request, response: Response, pr
         task = await _scheduler(request).create_task(NewTask(**body.model_dump()))
     except TaskValidationError as exc:
         raise _invalid(exc) from None
+    _changed(request)
     await audit(request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump())
     response.headers["Location"] = f"/api/v1/scheduler/tasks/{task.id}"
     return TaskOut.of(task)
@@ -276,6 +329,7 @@ async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, princip
     except TaskNotFound:
         raise not_found(f"task {task_id}") from None
     changed = {k: v for k, v in body.model_dump(exclude_none=True).items()}
+    _changed(request)
     await audit(
         request,
         principal,
@@ -302,6 +356,7 @@ async def delete_task(task_id: TaskId, request: Request, principal: AdminUser) -
         raise ApiError(409, exc.message, code="task_running") from None
     except TaskNotFound:
         raise not_found(f"task {task_id}") from None
+    _changed(request)
     await audit(request, principal, "task.delete", target_type="task", target_id=task_id, details={"name": task.name})
     return Response(status_code=204)
 
@@ -322,6 +377,7 @@ async def toggle_task(
         updated = await service.set_enabled(task_id, enabled)
     except TaskNotFound:
         raise not_found(f"task {task_id}") from None
+    _changed(request)
     await audit(
         request,
         principal,
@@ -376,12 +432,14 @@ async def run_task(
         raise ApiError(409, str(exc), code="already_running", details={"running_run_id": exc.running_run_id}) from None
     except UnknownHandler as exc:
         raise ApiError(409, str(exc), code="handler_unavailable") from None
+    _changed(request)
     await audit(
         request, principal, "task.run", target_type="task", target_id=task.id, details={"name": name, "run_id": run_id}
     )
     response.headers["Location"] = f"/api/v1/scheduler/runs/{run_id}"
     if wait:
         run = await asyncio.shield(service.wait_for_run(run_id))
+        _changed(request)
         response.status_code = 200
     else:
         found = await service.get_run(run_id)
@@ -432,7 +490,7 @@ async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
     "/stats", response_model=StatsOut, summary="Totals and per-task durations", responses=error_responses(401, 403)
 )
 async def stats(request: Request, _: AdminUser) -> StatsOut:
-    return StatsOut.of(await _scheduler(request).stats())
+    return StatsOut.of(await _stats_cache(request).get())
 
 
 @router.get(
