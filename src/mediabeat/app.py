@@ -120,6 +120,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """The HTTP app. With ENABLE_SCHEDULER on, its lifespan also runs the scheduler loop."""
+    from mediabeat.web.api import install_api
+    from mediabeat.web.dashboard import install_dashboard
     from mediabeat.web.health import router as health_router
 
     built = services or build_services(settings)
@@ -151,4 +153,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     app.state.services = built
     app.include_router(health_router)
+    install_api(app, built)
+    install_dashboard(app)
     return app

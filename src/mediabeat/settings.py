@@ -108,6 +108,24 @@ class Settings(BaseSettings):
         default=None, description="Where people reach this service, for links in alerts (e.g. https://beat.example.org)"
     )
 
+    session_hours: Annotated[float, Field(gt=0, le=24 * 366)] = Field(
+        default=12.0, description="How long a dashboard sign-in lasts"
+    )
+    login_max_failures: PositiveInt = Field(
+        default=5, description="Failed sign-ins to one account within the window before it is refused for a while"
+    )
+    login_max_failures_per_ip: PositiveInt = Field(
+        default=50, description="Failed sign-ins from one IP address within the window before it is refused"
+    )
+    login_window_seconds: PositiveInt = Field(default=900, description="The window that failed sign-ins count in")
+    admin_email: str | None = Field(
+        default=None, description="The first admin that serve creates when there is none (default admin@localhost)"
+    )
+    admin_password: str | None = Field(
+        default=None, description="That admin's password (default: a random one, printed once)"
+    )
+    metrics_public: bool = Field(default=False, description="Serve /metrics without credentials")
+
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     # Simulated time, for multi-process tests and demos: the clock starts at clock_epoch

@@ -9,7 +9,17 @@ import traceback
 import sqlalchemy as sa
 import typer
 
-from mediabeat.cli import config_cmd, crawl_cmd, cron_cmd, db_cmd, demo_cmd, runs_cmd, serve_cmd, tasks_cmd
+from mediabeat.cli import (
+    config_cmd,
+    crawl_cmd,
+    cron_cmd,
+    db_cmd,
+    demo_cmd,
+    runs_cmd,
+    serve_cmd,
+    tasks_cmd,
+    users_cmd,
+)
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError
@@ -25,6 +35,8 @@ app.add_typer(cron_cmd.app, name="cron")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(users_cmd.users_app, name="users")
+app.add_typer(users_cmd.tokens_app, name="tokens")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)

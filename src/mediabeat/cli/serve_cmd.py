@@ -12,11 +12,12 @@ import typer
 import uvicorn
 
 from mediabeat.app import build_services, create_app
+from mediabeat.auth.service import AuthService, UserInputError
 from mediabeat.cli import demo_cmd
 from mediabeat.cli.common import CliError, setup_logging
 from mediabeat.db import migrate
 from mediabeat.db.engine import redacted
-from mediabeat.settings import load_settings
+from mediabeat.settings import Settings, load_settings
 
 log = logging.getLogger("mediabeat")
 
@@ -41,6 +42,7 @@ def serve(
         )
     migrate.upgrade(settings.database_url)
     log.info("database %s is up to date", redacted(settings.database_url))
+    ensure_first_admin(settings)
     app = create_app(settings)
     config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True)
     server = uvicorn.Server(config)
@@ -51,6 +53,40 @@ def serve(
             server.run()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def ensure_first_admin(settings: Settings) -> None:
+    """With no admin yet, create one and print its credentials once, with how to change them."""
+
+    async def body() -> tuple[str, str | None] | None:
+        services = build_services(settings)
+        try:
+            return await AuthService(services.db, settings, services.clock).ensure_admin()
+        except UserInputError as exc:
+            raise CliError(f"cannot create the first admin from MEDIABEAT_ADMIN_EMAIL/PASSWORD: {exc}", 2) from None
+        finally:
+            await services.db.dispose()
+
+    created = asyncio.run(body())
+    if created is None:
+        return
+    email, password = created
+    if password is None:
+        typer.echo(f"Created the first admin {email} with the password from MEDIABEAT_ADMIN_PASSWORD.")
+        return
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                "No admin existed, so one was created. These credentials are shown only now:",
+                f"    email:    {email}",
+                f"    password: {password}",
+                f"Change the password with: mediabeat users set-password {email} --password-stdin",
+                "(or set MEDIABEAT_ADMIN_EMAIL and MEDIABEAT_ADMIN_PASSWORD before the first start)",
+                "",
+            ]
+        )
+    )
 
 
 def worker() -> None:

@@ -42,7 +42,7 @@ class StatsStore:
         async with self.db.read() as conn:
             row = (await conn.execute(totals)).one()
             tasks = (await conn.execute(sa.select(tasks_t).order_by(tasks_t.c.name))).all()
-            per_task = [await self._task_stats(conn, task) for task in tasks]
+            counts, durations = await self._per_task(conn, [t.id for t in tasks])
         return SchedulerStats(
             total_tasks=row.total_tasks,
             enabled_tasks=row.enabled_tasks,
@@ -51,36 +51,44 @@ class StatsStore:
             failed_runs=row.failed_runs,
             running_runs=row.running_runs,
             runs_last_24h=row.runs_last_24h,
-            tasks=per_task,
+            tasks=[
+                TaskStats(
+                    task_id=task.id,
+                    name=task.name,
+                    enabled=task.enabled,
+                    last_run_at=task.last_run_at,
+                    last_status=task.last_status,
+                    next_run_at=task.next_run_at,
+                    runs=counts.get(task.id, 0),
+                    p50_ms=percentile(durations.get(task.id, []), 50),
+                    p95_ms=percentile(durations.get(task.id, []), 95),
+                )
+                for task in tasks
+            ],
         )
 
-    async def _task_stats(self, conn: Any, task: sa.Row[Any]) -> TaskStats:
-        durations = (
-            (
-                await conn.execute(
-                    sa.select(runs_t.c.duration_ms)
-                    .where(runs_t.c.task_id == task.id, runs_t.c.duration_ms.is_not(None))
-                    .order_by(runs_t.c.started_at.desc())
-                    .limit(PERCENTILE_WINDOW)
-                )
+    async def _per_task(self, conn: Any, task_ids: list[int]) -> tuple[dict[int, int], dict[int, list[int]]]:
+        """Run counts per task (one grouped query) and each task's recent durations (one UNION ALL)."""
+        counts = {
+            int(task_id): int(n)
+            for task_id, n in await conn.execute(
+                sa.select(runs_t.c.task_id, sa.func.count()).group_by(runs_t.c.task_id)
             )
-            .scalars()
-            .all()
-        )
-        count = (
-            await conn.execute(sa.select(sa.func.count()).select_from(runs_t).where(runs_t.c.task_id == task.id))
-        ).scalar_one()
-        return TaskStats(
-            task_id=task.id,
-            name=task.name,
-            enabled=task.enabled,
-            last_run_at=task.last_run_at,
-            last_status=task.last_status,
-            next_run_at=task.next_run_at,
-            runs=count,
-            p50_ms=percentile(durations, 50),
-            p95_ms=percentile(durations, 95),
-        )
+        }
+        durations: dict[int, list[int]] = {}
+        for chunk in [task_ids[i : i + 200] for i in range(0, len(task_ids), 200)]:
+            recent = [
+                sa.select(runs_t.c.task_id, runs_t.c.duration_ms)
+                .where(runs_t.c.task_id == task_id, runs_t.c.duration_ms.is_not(None))
+                .order_by(runs_t.c.started_at.desc())
+                .limit(PERCENTILE_WINDOW)
+                .subquery()
+                .select()
+                for task_id in chunk
+            ]
+            for task_id, duration in await conn.execute(sa.union_all(*recent)):
+                durations.setdefault(int(task_id), []).append(int(duration))
+        return counts, durations
 
 
 def _count_where(condition: sa.ColumnElement[bool]) -> Any:

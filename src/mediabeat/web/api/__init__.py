@@ -1,0 +1,29 @@
+"""The JSON API under /api/v1: routers, error handlers, authentication."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI
+
+from mediabeat.auth.service import AuthService
+from mediabeat.web.deps import require_csrf
+from mediabeat.web.errors import install_error_handlers
+
+if TYPE_CHECKING:
+    from mediabeat.app import Services
+
+
+def install_api(app: FastAPI, services: Services) -> None:
+    """Add the API, its error handlers and the auth service (app.state.auth) to the app."""
+    from mediabeat.web import metrics
+    from mediabeat.web.api import admin, auth, content, scheduler
+
+    app.state.auth = AuthService(services.db, services.settings, services.clock)
+    install_error_handlers(app)
+    app.include_router(auth.router)
+    csrf = [Depends(require_csrf)]
+    app.include_router(scheduler.router, dependencies=csrf)
+    app.include_router(content.router, dependencies=csrf)
+    app.include_router(admin.router, dependencies=csrf)
+    app.include_router(metrics.router)

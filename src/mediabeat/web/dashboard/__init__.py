@@ -1,0 +1,22 @@
+"""The admin dashboard: server-rendered pages under /app/admin, the sign-in page and their static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from mediabeat.web.dashboard.render import PageDenied, page_denied
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Add the dashboard pages, their static files and the handler that turns refusals into redirects or pages."""
+    from mediabeat.web.dashboard import content_pages, scheduler_pages
+
+    app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+    app.add_exception_handler(PageDenied, page_denied)
+    app.include_router(scheduler_pages.router)
+    app.include_router(content_pages.router)

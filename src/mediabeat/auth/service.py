@@ -1,0 +1,201 @@
+"""Sign-in, credentials and users: the rules that the API and the CLI share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from mediabeat.auth.passwords import (
+    WeakPassword,
+    check_policy,
+    generate_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from mediabeat.auth.tokens import generate_token, hash_secret, looks_like_token, token_prefix
+from mediabeat.clock import Clock
+from mediabeat.db.engine import Database
+from mediabeat.db.stores.audit import AuditStore
+from mediabeat.db.stores.login_failures import LoginLimit, LoginLimiter
+from mediabeat.db.stores.sessions import SessionStore
+from mediabeat.db.stores.tokens import Owner, TokenRecord, TokenStore
+from mediabeat.db.stores.users import ROLES, UserRecord, UserStore, normalise_email
+from mediabeat.db.tables import organizations as orgs_t
+from mediabeat.settings import Settings
+
+__all__ = ["AuthService", "InvalidCredentials", "LoginThrottled", "UserInputError", "WeakPassword"]
+
+DEFAULT_ADMIN_EMAIL = "admin@localhost"
+INVALID_CREDENTIALS = "wrong email or password"
+
+
+class InvalidCredentials(Exception):
+    """Unknown user, wrong password or disabled account: one message for all, so none leaks."""
+
+    def __init__(self) -> None:
+        super().__init__(INVALID_CREDENTIALS)
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class UserInputError(ValueError):
+    """Bad input for a user or token operation; `field` names it."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    user: UserRecord
+    session_id: str
+    csrf_token: str
+
+
+class AuthService:
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.users = UserStore(db)
+        self.tokens = TokenStore(db)
+        self.sessions = SessionStore(db)
+        self.audit = AuditStore(db)
+        self.limiter = LoginLimiter(
+            db,
+            LoginLimit(
+                max_per_account=settings.login_max_failures,
+                max_per_ip=settings.login_max_failures_per_ip,
+                window=timedelta(seconds=settings.login_window_seconds),
+            ),
+        )
+
+    # -- sign-in -----------------------------------------------------------------------
+
+    async def login(self, email: str, password: str, *, ip: str, user_agent: str | None) -> SignIn:
+        email = normalise_email(email)
+        now = self.clock.now()
+        retry_after = await self.limiter.retry_after(email, ip, now=now)
+        if retry_after is not None:
+            raise LoginThrottled(retry_after)
+        user = await self.users.get_by_email(email)
+        valid = verify_password(user.password_hash if user else None, password)
+        if user is None or not valid or not user.is_active:
+            await self.limiter.record_failure(email, ip, now=now)
+            await self.audit.record(actor=email, action="auth.login_failed", now=now, ip=ip)
+            raise InvalidCredentials()
+        await self.limiter.clear_account(email)
+        if needs_rehash(user.password_hash):
+            await self.users.set_password(user.id, hash_password(password), must_change=user.must_change_password)
+        await self.users.mark_login(user.id, now)
+        session_id, csrf = await self.sessions.create(
+            user.id, now=now, lifetime=timedelta(hours=self.settings.session_hours), ip=ip, user_agent=user_agent
+        )
+        await self.audit.record(
+            actor=user.email,
+            actor_user_id=user.id,
+            action="auth.login",
+            target_type="user",
+            target_id=user.id,
+            now=now,
+            ip=ip,
+        )
+        return SignIn(user=user, session_id=session_id, csrf_token=csrf)
+
+    async def owner_of_token(self, token: str) -> Owner | None:
+        if not looks_like_token(token):
+            return None
+        return await self.tokens.owner_of(hash_secret(token), now=self.clock.now())
+
+    async def owner_of_session(self, session_id: str) -> Owner | None:
+        if not 20 <= len(session_id) <= 200:
+            return None
+        return await self.sessions.owner_of(session_id, now=self.clock.now())
+
+    # -- users and tokens ------------------------------------------------------------------
+
+    async def org_id(self, name: str, *, create: bool = False) -> int | None:
+        """The id of the organisation with that name; with create, make it when missing."""
+        async with self.db.read() as conn:
+            found = (await conn.execute(sa.select(orgs_t.c.id).where(orgs_t.c.name == name))).scalar()
+        if found is not None or not create:
+            return None if found is None else int(found)
+        async with self.db.write() as conn:
+            found = (await conn.execute(sa.select(orgs_t.c.id).where(orgs_t.c.name == name))).scalar()
+            if found is None:
+                found = (
+                    await conn.execute(
+                        orgs_t.insert().values(name=name, created_at=self.clock.now()).returning(orgs_t.c.id)
+                    )
+                ).scalar_one()
+        return int(found)
+
+    async def create_user(
+        self, email: str, *, role: str, org_id: int | None, password: str, must_change_password: bool = False
+    ) -> UserRecord:
+        email = normalise_email(email)
+        if "@" not in email or len(email) > 320 or email.startswith("@"):
+            raise UserInputError("email", f"{email!r} is not an email address")
+        if role not in ROLES:
+            raise UserInputError("role", f"role must be admin or member, not {role!r}")
+        if role == "member" and org_id is None:
+            raise UserInputError("org", "a member belongs to an organisation: give one")
+        try:
+            check_policy(password, email=email)
+        except WeakPassword as exc:
+            raise UserInputError("password", str(exc)) from None
+        if await self.users.get_by_email(email) is not None:
+            raise UserInputError("email", f"a user with email {email} exists already")
+        return await self.users.create(
+            email,
+            role,
+            org_id,
+            hash_password(password),
+            now=self.clock.now(),
+            must_change_password=must_change_password,
+        )
+
+    async def set_password(self, user: UserRecord, password: str) -> None:
+        try:
+            check_policy(password, email=user.email)
+        except WeakPassword as exc:
+            raise UserInputError("password", str(exc)) from None
+        await self.users.set_password(user.id, hash_password(password))
+        await self.sessions.delete_for_user(user.id)
+
+    async def create_token(self, user: UserRecord, name: str) -> tuple[str, TokenRecord]:
+        """A new token for a user: (the token, shown once; its record)."""
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise UserInputError("name", "a token name has 1 to 200 characters")
+        token = generate_token()
+        record = await self.tokens.create(user.id, name, hash_secret(token), token_prefix(token), now=self.clock.now())
+        return token, record
+
+    async def ensure_admin(self) -> tuple[str, str | None] | None:
+        """Create the first admin if there is none: (email, generated password or None if it came from settings)."""
+        if await self.users.count_admins() > 0:
+            return None
+        email = self.settings.admin_email or DEFAULT_ADMIN_EMAIL
+        generated = self.settings.admin_password is None
+        password = self.settings.admin_password or generate_password()
+        user = await self.create_user(
+            email, role="admin", org_id=None, password=password, must_change_password=generated
+        )
+        await self.audit.record(
+            actor="system",
+            action="user.create",
+            target_type="user",
+            target_id=user.id,
+            details={"email": user.email, "role": "admin", "first_admin": True},
+            now=self.clock.now(),
+        )
+        return user.email, password if generated else None

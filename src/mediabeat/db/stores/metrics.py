@@ -1,0 +1,51 @@
+"""The figures behind /metrics: runs per task and status, the crawl queue, the last success of each task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from mediabeat.db.engine import Database
+from mediabeat.db.tables import media_crawl_jobs as jobs_t
+from mediabeat.db.tables import scheduler_task_runs as runs_t
+from mediabeat.db.tables import scheduler_tasks as tasks_t
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    runs: dict[tuple[str, str], int]
+    jobs: dict[str, int]
+    last_success: dict[str, datetime | None]
+    enabled: dict[str, bool]
+
+
+class MetricsStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def snapshot(self) -> MetricsSnapshot:
+        runs_query = (
+            sa.select(tasks_t.c.name, runs_t.c.status, sa.func.count())
+            .select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
+            .group_by(tasks_t.c.name, runs_t.c.status)
+        )
+        success_query = (
+            sa.select(tasks_t.c.name, tasks_t.c.enabled, sa.func.max(runs_t.c.finished_at))
+            .select_from(
+                tasks_t.outerjoin(runs_t, (runs_t.c.task_id == tasks_t.c.id) & (runs_t.c.status == "succeeded"))
+            )
+            .group_by(tasks_t.c.name, tasks_t.c.enabled)
+        )
+        jobs_query = sa.select(jobs_t.c.status, sa.func.count()).group_by(jobs_t.c.status)
+        async with self.db.read() as conn:
+            runs = {(name, status): int(n) for name, status, n in await conn.execute(runs_query)}
+            success_rows = (await conn.execute(success_query)).all()
+            jobs = {status: int(n) for status, n in await conn.execute(jobs_query)}
+        return MetricsSnapshot(
+            runs=runs,
+            jobs=jobs,
+            last_success={name: last for name, _, last in success_rows},
+            enabled={name: bool(enabled) for name, enabled, _ in success_rows},
+        )

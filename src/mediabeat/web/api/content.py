@@ -1,0 +1,320 @@
+"""Feeds (with OPML import and export) and articles: members reach their own organisation's, admins every one.
+
+Another organisation's feed or article answers 404, not 403, so that its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_opml, render_opml
+from mediabeat.db.stores.articles import ArticleRecord, ArticleStore
+from mediabeat.db.stores.feeds import FeedRecord, FeedStore
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.web.api.common import MAX_ID, Cursor, Limit, audit, before_id, next_cursor, path_id
+from mediabeat.web.deps import CurrentUser, Principal, auth_service, can_access_org
+from mediabeat.web.errors import ApiError, error_responses, not_found
+
+router = APIRouter(prefix="/api/v1", tags=["feeds"])
+
+FeedId = Annotated[int, path_id("The feed's id")]
+ArticleId = Annotated[int, path_id("The article's id")]
+OrgFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="The organisation (members: only their own; default: theirs)")
+]
+READ = error_responses(401, 404, 422)
+
+
+class FeedOut(BaseModel):
+    id: int
+    org_id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    active: bool
+    last_fetched_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    consecutive_failures: int
+    next_fetch_at: datetime | None
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, feed: FeedRecord) -> FeedOut:
+        return cls(**{name: getattr(feed, name) for name in cls.model_fields})
+
+
+class FeedList(BaseModel):
+    items: list[FeedOut]
+
+
+class FeedCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048, examples=["https://news.example.org/rss.xml"])
+    title: str | None = Field(default=None, max_length=500)
+    org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Default: your organisation")
+
+
+class FeedPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool = Field(description="false stops fetching it; true resumes and clears the failure backoff")
+    reason: str | None = Field(default=None, max_length=500, description="Why it is disabled")
+
+
+class OpmlImported(BaseModel):
+    org_id: int
+    added: int
+    existing: int
+    feeds: list[FeedOut]
+
+
+class ArticleSummary(BaseModel):
+    id: int
+    org_id: int
+    feed_id: int | None
+    url: str
+    canonical_url: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    summary: str | None
+    language: str | None
+    fetched_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def of(cls, article: ArticleRecord) -> ArticleSummary:
+        return cls(**{name: getattr(article, name) for name in cls.model_fields})
+
+
+class ArticleOut(ArticleSummary):
+    text: str | None
+
+    @classmethod
+    def of(cls, article: ArticleRecord) -> ArticleOut:
+        return cls(**{name: getattr(article, name) for name in cls.model_fields})
+
+
+class ArticlePage(BaseModel):
+    items: list[ArticleSummary]
+    next_cursor: str | None
+
+
+def _feeds(request: Request) -> FeedStore:
+    return FeedStore(request.app.state.services.db)
+
+
+def _now(request: Request) -> datetime:
+    return auth_service(request).clock.now()
+
+
+async def _org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
+    """The organisation a request is about: a member's own (another is a 404); for an admin, the given one."""
+    if org_id is None:
+        return None if principal.is_admin else principal.org_id if principal.org_id is not None else -1
+    if not can_access_org(principal, org_id) or await OrgStore(request.app.state.services.db).get(org_id) is None:
+        raise not_found(f"organisation {org_id}")
+    return org_id
+
+
+async def _target_org(request: Request, principal: Principal, org_id: int | None) -> int:
+    """The organisation new feeds go to."""
+    scoped = await _org_scope(request, principal, org_id)
+    if scoped is None:
+        scoped = principal.org_id
+    if scoped is None or scoped < 0:
+        raise ApiError(
+            422, "org_id: give the organisation", details=[{"field": "org_id", "message": "give the organisation"}]
+        )
+    return scoped
+
+
+async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRecord:
+    feed = await _feeds(request).get(feed_id)
+    if feed is None or not can_access_org(principal, feed.org_id):
+        raise not_found(f"feed {feed_id}")
+    return feed
+
+
+def _check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ApiError(
+            422,
+            "url: a feed URL starts with http:// or https:// and names a host",
+            details=[{"field": "url", "message": "a feed URL starts with http:// or https:// and names a host"}],
+        )
+    return url
+
+
+@router.get("/feeds", response_model=FeedList, summary="Feeds", responses=READ)
+async def list_feeds(
+    request: Request,
+    principal: CurrentUser,
+    org_id: OrgFilter = None,
+    active: Annotated[bool | None, Query()] = None,
+) -> FeedList:
+    scope = await _org_scope(request, principal, org_id)
+    return FeedList(items=[FeedOut.of(f) for f in await _feeds(request).list(org_id=scope, active=active)])
+
+
+@router.post(
+    "/feeds",
+    response_model=FeedOut,
+    status_code=201,
+    summary="Add a feed (200 with the existing one when the organisation has it already)",
+    responses={200: {"model": FeedOut, "description": "The organisation has this feed already"}, **READ},
+)
+async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedOut:
+    org_id = await _target_org(request, principal, body.org_id)
+    feed, created = await _feeds(request).add(org_id, _check_url(body.url), now=_now(request), title=body.title)
+    response.headers["Location"] = f"/api/v1/feeds/{feed.id}"
+    if created:
+        await audit(request, principal, "feed.create", target_type="feed", target_id=feed.id, details={"url": feed.url})
+    else:
+        response.status_code = 200
+    return FeedOut.of(feed)
+
+
+@router.get(
+    "/feeds/export",
+    summary="The organisation's feeds as OPML",
+    response_class=Response,
+    responses={200: {"content": {"text/x-opml": {"schema": {"type": "string"}}}, "description": "OPML 2.0"}, **READ},
+)
+async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> Response:
+    scope = await _target_org(request, principal, org_id)
+    org = await OrgStore(request.app.state.services.db).get(scope)
+    feeds = await _feeds(request).list(org_id=scope)
+    body = render_opml(
+        [OpmlFeed(url=f.url, title=f.title) for f in feeds],
+        title=f"MediaBeat feeds of {org.name if org else scope}",
+        now=_now(request),
+    )
+    return Response(
+        body,
+        media_type="text/x-opml",
+        headers={"Content-Disposition": f'attachment; filename="mediabeat-feeds-{scope}.opml"'},
+    )
+
+
+@router.post(
+    "/feeds/import",
+    response_model=OpmlImported,
+    summary="Add every feed of an OPML file (the request body); feeds the organisation has are kept",
+    responses=error_responses(401, 404, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/x-opml": {"schema": {"type": "string"}},
+                "application/xml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> OpmlImported:
+    target = await _target_org(request, principal, org_id)
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > MAX_OPML_BYTES:
+            raise ApiError(413, f"the OPML file is larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
+    try:
+        entries = parse_opml(bytes(data))
+    except OpmlError as exc:
+        raise ApiError(422, str(exc), code="invalid_opml", details=[{"field": "body", "message": str(exc)}]) from None
+    usable: list[tuple[str, str | None]] = []
+    skipped: list[str] = []
+    for entry in entries:
+        parts = urlsplit(entry.url)
+        if parts.scheme in ("http", "https") and parts.hostname and len(entry.url) <= 2048:
+            usable.append((entry.url, entry.title))
+        else:
+            skipped.append(entry.url[:200])
+    added = await _feeds(request).add_many(target, usable, now=_now(request)) if usable else []
+    new = sum(1 for _, created in added if created)
+    await audit(
+        request,
+        principal,
+        "feed.import",
+        target_type="org",
+        target_id=target,
+        details={"added": new, "existing": len(added) - new, "skipped": skipped[:20]},
+    )
+    return OpmlImported(org_id=target, added=new, existing=len(added) - new, feeds=[FeedOut.of(f) for f, _ in added])
+
+
+@router.get("/feeds/{feed_id}", response_model=FeedOut, summary="One feed", responses=READ)
+async def get_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> FeedOut:
+    return FeedOut.of(await _feed(request, principal, feed_id))
+
+
+@router.patch("/feeds/{feed_id}", response_model=FeedOut, summary="Enable or disable a feed", responses=READ)
+async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, principal: CurrentUser) -> FeedOut:
+    await _feed(request, principal, feed_id)
+    updated = await _feeds(request).set_active(feed_id, body.active, reason=body.reason, now=_now(request))
+    if updated is None:
+        raise not_found(f"feed {feed_id}")
+    await audit(
+        request,
+        principal,
+        "feed.enable" if body.active else "feed.disable",
+        target_type="feed",
+        target_id=feed_id,
+        details={"url": updated.url, "reason": body.reason},
+    )
+    return FeedOut.of(updated)
+
+
+@router.delete("/feeds/{feed_id}", status_code=204, summary="Delete a feed", responses=READ)
+async def delete_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> Response:
+    feed = await _feed(request, principal, feed_id)
+    if not await _feeds(request).delete(feed_id):
+        raise not_found(f"feed {feed_id}")
+    await audit(request, principal, "feed.delete", target_type="feed", target_id=feed_id, details={"url": feed.url})
+    return Response(status_code=204)
+
+
+@router.get(
+    "/articles", response_model=ArticlePage, summary="Articles, newest first", tags=["articles"], responses=READ
+)
+async def list_articles(
+    request: Request,
+    principal: CurrentUser,
+    org_id: OrgFilter = None,
+    feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ArticlePage:
+    scope = await _org_scope(request, principal, org_id)
+    if feed_id is not None:
+        await _feed(request, principal, feed_id)
+    store = ArticleStore(request.app.state.services.db)
+    articles = await store.list(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor))
+    return ArticlePage(
+        items=[ArticleSummary.of(a) for a in articles[:limit]],
+        next_cursor=next_cursor([a.id for a in articles], limit),
+    )
+
+
+@router.get(
+    "/articles/{article_id}",
+    response_model=ArticleOut,
+    summary="One article with its text",
+    tags=["articles"],
+    responses=READ,
+)
+async def get_article(article_id: ArticleId, request: Request, principal: CurrentUser) -> ArticleOut:
+    article = await ArticleStore(request.app.state.services.db).get(article_id)
+    if article is None or not can_access_org(principal, article.org_id):
+        raise not_found(f"article {article_id}")
+    return ArticleOut.of(article)

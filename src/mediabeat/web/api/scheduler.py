@@ -1,0 +1,500 @@
+"""The scheduler API: tasks, runs, statistics; admins only."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediabeat.db.stores.records import RunRecord, SchedulerStats, TaskRecord
+from mediabeat.db.stores.scheduler import OverlapForbidden, RunFilter
+from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
+from mediabeat.schedule import CronError
+from mediabeat.schedule.cron import describe
+from mediabeat.scheduler.registry import UnknownHandler
+from mediabeat.scheduler.service import NewTask, SchedulerService, TaskChanges, TaskNotFound, TaskValidationError
+from mediabeat.web.api.common import audit
+from mediabeat.web.deps import AdminUser
+from mediabeat.web.errors import ApiError, error_responses, not_found
+
+router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
+
+MAX_ID = 2**63 - 1
+TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's numeric id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's numeric id")]
+TaskName = Annotated[str, Path(min_length=1, max_length=100, description="The task's name, e.g. nightly-cleanup")]
+RunStatus = Literal["running", "succeeded", "failed", "timed_out", "skipped", "abandoned"]
+RunTrigger = Literal["schedule", "manual", "dependency"]
+MisfirePolicyName = Literal["run_once", "skip", "catch_up"]
+OverlapPolicyName = Literal["forbid", "allow"]
+assert set(RunStatus.__args__) == set(RUN_STATUSES) and set(RunTrigger.__args__) == set(RUN_TRIGGERS)  # type: ignore[attr-defined]
+
+READ_ERRORS = error_responses(401, 403, 404, 422)
+# /stats figures are at most this old (seconds); changes made through the API show at once.
+STATS_MAX_AGE_SECONDS = 5.0
+
+
+class TaskOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    handler: str
+    cron: str
+    cron_description: str | None
+    timezone: str
+    enabled: bool
+    misfire_policy: str
+    overlap_policy: str
+    timeout_s: int
+    after_task_id: int | None
+    params: dict[str, Any] | None
+    last_run_at: datetime | None
+    last_status: str | None
+    next_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, task: TaskRecord) -> TaskOut:
+        words = _describe(task.cron)
+        return cls(
+            id=task.id,
+            name=task.name,
+            description=task.description,
+            handler=task.handler,
+            cron=task.cron,
+            cron_description=words,
+            timezone=task.timezone,
+            enabled=task.enabled,
+            misfire_policy=task.misfire_policy,
+            overlap_policy=task.overlap_policy,
+            timeout_s=task.timeout_s,
+            after_task_id=task.after_task_id,
+            params=task.params,
+            last_run_at=task.last_run_at,
+            last_status=task.last_status,
+            next_run_at=task.next_run_at,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+        )
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+
+
+class RunOut(BaseModel):
+    id: int
+    task_id: int
+    task: str
+    trigger: str
+    status: str
+    scheduled_for: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    error: str | None
+    result: dict[str, Any] | None
+    missed: int
+    node_id: str | None
+    heartbeat_at: datetime | None
+    triggered_by: str | None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunOut:
+        return cls(**{name: getattr(run, name) for name in cls.model_fields})
+
+
+class RunDetail(RunOut):
+    traceback: str | None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunDetail:
+        return cls(**{name: getattr(run, name) for name in cls.model_fields})
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null on the last page")
+
+
+class TaskStatsOut(BaseModel):
+    task_id: int
+    name: str
+    enabled: bool
+    last_run_at: datetime | None
+    last_status: str | None
+    next_run_at: datetime | None
+    runs: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class StatsOut(BaseModel):
+    total_tasks: int
+    enabled_tasks: int
+    total_runs: int
+    succeeded_runs: int
+    failed_runs: int
+    running_runs: int
+    runs_last_24h: int
+    tasks: list[TaskStatsOut]
+
+    @classmethod
+    def of(cls, stats: SchedulerStats) -> StatsOut:
+        return cls(
+            total_tasks=stats.total_tasks,
+            enabled_tasks=stats.enabled_tasks,
+            total_runs=stats.total_runs,
+            succeeded_runs=stats.succeeded_runs,
+            failed_runs=stats.failed_runs,
+            running_runs=stats.running_runs,
+            runs_last_24h=stats.runs_last_24h,
+            tasks=[TaskStatsOut(**{n: getattr(t, n) for n in TaskStatsOut.model_fields}) for t in stats.tasks],
+        )
+
+
+class ToggleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = Field(default=None, description="Set this state instead of flipping (idempotent)")
+
+
+class TaskPatch(BaseModel):
+    """Settings to change; omitted ones stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    cron: str | None = Field(default=None, max_length=200, examples=["*/10 * * * *"])
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Berlin"])
+    misfire_policy: MisfirePolicyName | None = None
+    overlap_policy: OverlapPolicyName | None = None
+    timeout_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
+    enabled: bool | None = None
+    description: str | None = Field(default=None, max_length=2000)
+    after: str | None = Field(default=None, max_length=100, description='Run after this task succeeds; "" removes it')
+
+    def changes(self) -> TaskChanges:
+        return TaskChanges(**self.model_dump())
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, examples=["nightly-report"])
+    handler: str = Field(min_length=1, max_length=100, examples=["nightly_cleanup"])
+    cron: str = Field(min_length=1, max_length=200, examples=["0 3 * * *"])
+    timezone: str = Field(default="UTC", max_length=64)
+    description: str = Field(default="", max_length=2000)
+    misfire_policy: MisfirePolicyName = "run_once"
+    overlap_policy: OverlapPolicyName = "forbid"
+    timeout_s: int = Field(default=3600, description="Seconds, 1 to 604800")
+    enabled: bool = True
+    after: str | None = Field(default=None, max_length=100)
+    params: dict[str, Any] | None = None
+
+
+class Upcoming(BaseModel):
+    task_id: int
+    timezone: str
+    times: list[datetime]
+
+
+class HandlerList(BaseModel):
+    items: list[str]
+
+
+@functools.lru_cache(maxsize=1024)
+def _describe(cron: str) -> str | None:
+    try:
+        return describe(cron)
+    except CronError:
+        return None
+
+
+class StatsCache:
+    """The statistics, at most max_age old: a request older than that gets the last figures at once and
+    starts one refresh in the background, so no reader waits on aggregate queries over a long run history.
+    A change made through this API marks the figures stale, and the next request waits for fresh ones."""
+
+    def __init__(self, service: SchedulerService, max_age: float = STATS_MAX_AGE_SECONDS) -> None:
+        self.service = service
+        self.max_age = max_age
+        self._value: SchedulerStats | None = None
+        self._taken = 0.0
+        self._refresh: asyncio.Task[SchedulerStats] | None = None
+
+    def invalidate(self) -> None:
+        self._value = None
+
+    async def get(self) -> SchedulerStats:
+        loop = asyncio.get_running_loop()
+        if self._value is not None and loop.time() - self._taken <= self.max_age:
+            return self._value
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._compute(), name="mediabeat-stats")
+        if self._value is not None:
+            return self._value
+        return await asyncio.shield(self._refresh)
+
+    async def _compute(self) -> SchedulerStats:
+        started = asyncio.get_running_loop().time()
+        value = await self.service.stats()
+        self._value, self._taken = value, started
+        return value
+
+
+def _stats_cache(request: Request) -> StatsCache:
+    cache: StatsCache | None = getattr(request.app.state, "stats_cache", None)
+    if cache is None:
+        cache = StatsCache(_scheduler(request))
+        request.app.state.stats_cache = cache
+    return cache
+
+
+def _changed(request: Request) -> None:
+    _stats_cache(request).invalidate()
+
+
+def _scheduler(request: Request) -> SchedulerService:
+    service: SchedulerService = request.app.state.services.scheduler
+    return service
+
+
+def _invalid(exc: TaskValidationError) -> ApiError:
+    return ApiError(422, str(exc), code="invalid", details=[{"field": exc.field, "message": exc.message}])
+
+
+async def _task(service: SchedulerService, task_id: int) -> TaskRecord:
+    try:
+        return await service.get_task(task_id)
+    except TaskNotFound:
+        raise not_found(f"task {task_id}") from None
+
+
+def as_utc(value: datetime | None, field: str) -> datetime | None:
+    """An instant from a query: naive means UTC; out-of-range values are a 422, not a crash."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiError(
+            422, f"invalid input: {field}: out of range", details=[{"field": field, "message": "out of range"}]
+        ) from None
+
+
+@router.get("/tasks", response_model=TaskList, summary="Every task", responses=error_responses(401, 403))
+async def list_tasks(request: Request, _: AdminUser) -> TaskList:
+    return TaskList(items=[TaskOut.of(t) for t in await _scheduler(request).list_tasks()])
+
+
+@router.post(
+    "/tasks",
+    response_model=TaskOut,
+    status_code=201,
+    summary="Create a task that runs a registered handler on a schedule",
+    responses=error_responses(401, 403, 422),
+)
+async def create_task(body: TaskCreate, request: Request, response: Response, principal: AdminUser) -> TaskOut:
+    try:
+        task = await _scheduler(request).create_task(NewTask(**body.model_dump()))
+    except TaskValidationError as exc:
+        raise _invalid(exc) from None
+    _changed(request)
+    await audit(request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump())
+    response.headers["Location"] = f"/api/v1/scheduler/tasks/{task.id}"
+    return TaskOut.of(task)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, summary="One task", responses=READ_ERRORS)
+async def get_task(task_id: TaskId, request: Request, _: AdminUser) -> TaskOut:
+    return TaskOut.of(await _task(_scheduler(request), task_id))
+
+
+@router.patch(
+    "/tasks/{task_id}",
+    response_model=TaskOut,
+    summary="Change a task's cron, time zone, policies, timeout, description or chain",
+    responses=READ_ERRORS,
+)
+async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, principal: AdminUser) -> TaskOut:
+    service = _scheduler(request)
+    before = await _task(service, task_id)
+    try:
+        task = await service.update_task(task_id, body.changes())
+    except TaskValidationError as exc:
+        raise _invalid(exc) from None
+    except TaskNotFound:
+        raise not_found(f"task {task_id}") from None
+    changed = {k: v for k, v in body.model_dump(exclude_none=True).items()}
+    _changed(request)
+    await audit(
+        request,
+        principal,
+        "task.update",
+        target_type="task",
+        target_id=task_id,
+        details={"name": before.name, **changed},
+    )
+    return TaskOut.of(task)
+
+
+@router.delete(
+    "/tasks/{task_id}",
+    status_code=204,
+    summary="Delete a task and its run history",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def delete_task(task_id: TaskId, request: Request, principal: AdminUser) -> Response:
+    service = _scheduler(request)
+    task = await _task(service, task_id)
+    try:
+        await service.delete_task(task_id)
+    except TaskValidationError as exc:
+        raise ApiError(409, exc.message, code="task_running") from None
+    except TaskNotFound:
+        raise not_found(f"task {task_id}") from None
+    _changed(request)
+    await audit(request, principal, "task.delete", target_type="task", target_id=task_id, details={"name": task.name})
+    return Response(status_code=204)
+
+
+@router.post(
+    "/tasks/{task_id}/toggle",
+    response_model=TaskOut,
+    summary='Flip enabled, or set it with {"enabled": bool}',
+    responses=READ_ERRORS,
+)
+async def toggle_task(
+    task_id: TaskId, request: Request, principal: AdminUser, body: Annotated[ToggleIn | None, Body()] = None
+) -> TaskOut:
+    service = _scheduler(request)
+    task = await _task(service, task_id)
+    enabled = body.enabled if body is not None and body.enabled is not None else not task.enabled
+    try:
+        updated = await service.set_enabled(task_id, enabled)
+    except TaskNotFound:
+        raise not_found(f"task {task_id}") from None
+    _changed(request)
+    await audit(
+        request,
+        principal,
+        "task.enable" if enabled else "task.disable",
+        target_type="task",
+        target_id=task_id,
+        details={"name": task.name, "enabled": enabled},
+    )
+    return TaskOut.of(updated)
+
+
+@router.get("/tasks/{task_id}/upcoming", response_model=Upcoming, summary="The next fire times", responses=READ_ERRORS)
+async def upcoming(
+    task_id: TaskId,
+    request: Request,
+    _: AdminUser,
+    count: Annotated[int, Query(ge=1, le=100, description="How many fire times")] = 5,
+) -> Upcoming:
+    service = _scheduler(request)
+    task = await _task(service, task_id)
+    try:
+        times = await service.upcoming(task, count)
+    except CronError as exc:
+        raise ApiError(409, str(exc), code="unusable_schedule") from None
+    return Upcoming(task_id=task.id, timezone=task.timezone, times=times)
+
+
+@router.post(
+    "/tasks/{name}/run",
+    response_model=RunDetail,
+    status_code=202,
+    summary="Run a task now: 202 with the run and its Location; with wait=true, 200 with the finished run",
+    responses={
+        200: {"model": RunDetail, "description": "The finished run (wait=true)"},
+        **error_responses(401, 403, 404, 409, 422),
+    },
+)
+async def run_task(
+    name: TaskName,
+    request: Request,
+    response: Response,
+    principal: AdminUser,
+    wait: Annotated[bool, Query(description="Wait for the run to finish")] = False,
+) -> RunDetail:
+    service = _scheduler(request)
+    try:
+        task = await service.get_task_by_name(name)
+        run_id = await service.run_now(name, triggered_by=principal.email)
+    except TaskNotFound:
+        raise not_found(f"task {name!r}") from None
+    except OverlapForbidden as exc:
+        raise ApiError(409, str(exc), code="already_running", details={"running_run_id": exc.running_run_id}) from None
+    except UnknownHandler as exc:
+        raise ApiError(409, str(exc), code="handler_unavailable") from None
+    _changed(request)
+    await audit(
+        request, principal, "task.run", target_type="task", target_id=task.id, details={"name": name, "run_id": run_id}
+    )
+    response.headers["Location"] = f"/api/v1/scheduler/runs/{run_id}"
+    if wait:
+        run = await asyncio.shield(service.wait_for_run(run_id))
+        _changed(request)
+        response.status_code = 200
+    else:
+        found = await service.get_run(run_id)
+        if found is None:
+            raise not_found(f"run {run_id}")
+        run = found
+    return RunDetail.of(run)
+
+
+@router.get(
+    "/runs",
+    response_model=RunPage,
+    summary="Runs, newest first, filtered; page with cursor",
+    responses=error_responses(401, 403, 422),
+)
+async def list_runs(
+    request: Request,
+    _: AdminUser,
+    task: Annotated[str | None, Query(max_length=100, description="Task name")] = None,
+    status: Annotated[RunStatus | None, Query()] = None,
+    trigger: Annotated[RunTrigger | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="Started at or after (ISO 8601; no offset means UTC)")] = None,
+    until: Annotated[datetime | None, Query(description="Started before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]+$", description="From next_cursor")] = None,
+) -> RunPage:
+    before_id = int(cursor) if cursor else None
+    if before_id is not None and before_id > MAX_ID:
+        before_id = MAX_ID
+    filters = RunFilter(
+        task=task, status=status, trigger=trigger, since=as_utc(since, "since"), until=as_utc(until, "until")
+    )
+    runs = await _scheduler(request).list_runs(filters, limit=limit + 1, before_id=before_id)
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return RunPage(items=[RunOut.of(r) for r in runs], next_cursor=str(runs[-1].id) if more and runs else None)
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail, summary="One run, with its traceback", responses=READ_ERRORS)
+async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
+    run = await _scheduler(request).get_run(run_id)
+    if run is None:
+        raise not_found(f"run {run_id}")
+    return RunDetail.of(run)
+
+
+@router.get(
+    "/stats", response_model=StatsOut, summary="Totals and per-task durations", responses=error_responses(401, 403)
+)
+async def stats(request: Request, _: AdminUser) -> StatsOut:
+    return StatsOut.of(await _stats_cache(request).get())
+
+
+@router.get(
+    "/handlers", response_model=HandlerList, summary="Handlers a task can use", responses=error_responses(401, 403)
+)
+async def handlers(request: Request, _: AdminUser) -> HandlerList:
+    return HandlerList(items=_scheduler(request).handler_names())

@@ -1,0 +1,132 @@
+"""Rendering and access for the dashboard pages: templates, security headers, who may see a page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from mediabeat import __version__
+from mediabeat.web.dashboard import view
+from mediabeat.web.deps import SESSION_COOKIE, Principal, auth_service
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# No inline script or style anywhere: every script and stylesheet is a file under /static/dashboard.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = view.when
+    env.filters["duration"] = view.duration
+    env.filters["iso"] = view.iso
+    env.filters["exact"] = view.exact
+    env.globals["status_class"] = view.status_class
+    env.globals["version"] = __version__
+    return env
+
+
+ENV = _environment()
+
+
+class PageDenied(Exception):
+    """A page refused: anonymous visitors go to sign-in; others get an error page with this status."""
+
+    def __init__(self, status: int, message: str, *, login_next: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.login_next = login_next
+
+
+async def page_denied(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageDenied)
+    if exc.login_next is not None:
+        return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
+    titles = {403: "Not allowed", 404: "Not found"}
+    context = {"status": exc.status, "message": exc.message, "title": titles.get(exc.status, "Cannot show this page")}
+    return render(request, "error.html", context, status=exc.status)
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after sign-in; anything else (other hosts, schemes) goes to the scheduler page."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/app/admin/scheduler"
+    return target
+
+
+async def page_user(request: Request) -> Principal | None:
+    """The signed-in user of a page request (session cookie only), or None; never raises for a stale cookie."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    owner = await auth_service(request).owner_of_session(cookie)
+    if owner is None:
+        return None
+    principal = Principal(
+        owner.user_id, owner.email, owner.role, owner.org_id, "session", owner.credential_id, owner.csrf_token
+    )
+    request.state.dashboard_user = principal
+    return principal
+
+
+async def admin_page(request: Request) -> Principal:
+    """The admin viewing the page; anonymous visitors are sent to sign in, members get a 403 page."""
+    principal = await page_user(request)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise PageDenied(401, "sign in", login_next=target)
+    if not principal.is_admin:
+        raise PageDenied(403, f"{principal.email} is signed in, but only admins can see the admin dashboard.")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class Nav:
+    key: str
+    label: str
+    href: str
+
+
+NAV = (
+    Nav("scheduler", "Scheduler", "/app/admin/scheduler"),
+    Nav("runs", "Runs", "/app/admin/scheduler/runs"),
+    Nav("feeds", "Feeds", "/app/admin/feeds"),
+    Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
+)
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+    """A page with the security headers; `now` is the server's clock so relative times agree with it."""
+    principal: Principal | None = context.get("user", getattr(request.state, "dashboard_user", None))
+    values = {
+        "request_path": request.url.path,
+        "nav": NAV,
+        "user": principal,
+        "csrf_token": principal.csrf_token if principal is not None else "",
+        "now": request.app.state.services.clock.now(),
+        **context,
+    }
+    html = ENV.get_template(template).render(values)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

@@ -1,0 +1,187 @@
+"""The scheduler pages: the overview with its cards and task table, run history, one run and one task."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from mediabeat.db.stores.scheduler import RunFilter
+from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
+from mediabeat.schedule import CronError
+from mediabeat.schedule.cron import describe
+from mediabeat.scheduler.service import SchedulerService, TaskNotFound
+from mediabeat.web.dashboard.queries import recent_runs
+from mediabeat.web.dashboard.render import PageDenied, admin_page, render
+from mediabeat.web.dashboard.view import FAILED, RunPoint, duration_chart
+from mediabeat.web.deps import Principal
+
+router = APIRouter(prefix="/app/admin", include_in_schema=False)
+Admin = Annotated[Principal, Depends(admin_page)]
+
+SPARKLINE_RUNS = 20
+CHART_RUNS = 120
+RUNS_PAGE = 50
+MAX_ID = 2**63 - 1
+
+
+def _scheduler(request: Request) -> SchedulerService:
+    service: SchedulerService = request.app.state.services.scheduler
+    return service
+
+
+def cron_words(expression: str) -> str | None:
+    try:
+        return describe(expression)
+    except CronError:
+        return None
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+async def admin_home(request: Request, user: Admin) -> HTMLResponse:
+    return await scheduler_overview(request, user)
+
+
+@router.get("/scheduler", response_class=HTMLResponse)
+async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
+    service = _scheduler(request)
+    stats = await service.stats()
+    tasks = await service.list_tasks()
+    sparks = await recent_runs(request.app.state.services.db, [t.id for t in tasks], per_task=SPARKLINE_RUNS)
+    failing = [t for t in tasks if t.last_status in ("failed", "timed_out", "abandoned")]
+    errors: dict[int, str | None] = {}
+    for task in failing:
+        last_failed = next((p for p in reversed(sparks.get(task.id, [])) if p.status in FAILED), None)
+        run = await service.get_run(last_failed.id) if last_failed else None
+        errors[task.id] = run.error if run else None
+    return render(
+        request,
+        "scheduler.html",
+        {
+            "user": user,
+            "title": "Scheduler",
+            "active": "scheduler",
+            "stats": stats,
+            "tasks": tasks,
+            "words": {t.id: cron_words(t.cron) for t in tasks},
+            "sparks": sparks,
+            "failing": failing,
+            "errors": errors,
+            "handlers": set(service.handler_names()),
+        },
+    )
+
+
+def _instant(value: str | None, field: str) -> datetime | None:
+    """A datetime-local value from the filter form, read as UTC; a bad one is a 422 page."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PageDenied(422, f"{field}: give a date and time like 2026-01-31T14:00") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@router.get("/scheduler/runs", response_class=HTMLResponse)
+async def run_history(
+    request: Request,
+    user: Admin,
+    task: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    trigger: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
+) -> HTMLResponse:
+    service = _scheduler(request)
+    filters = RunFilter(
+        task=task or None,
+        status=status if status in RUN_STATUSES else None,
+        trigger=trigger if trigger in RUN_TRIGGERS else None,
+        since=_instant(since, "since"),
+        until=_instant(until, "until"),
+    )
+    before = min(int(cursor), MAX_ID) if cursor else None
+    runs = await service.list_runs(filters, limit=RUNS_PAGE + 1, before_id=before)
+    more = len(runs) > RUNS_PAGE
+    runs = runs[:RUNS_PAGE]
+    query: dict[str, Any] = {
+        "task": filters.task or "",
+        "status": filters.status or "",
+        "trigger": filters.trigger or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    return render(
+        request,
+        "runs.html",
+        {
+            "user": user,
+            "title": "Run history",
+            "active": "runs",
+            "runs": runs,
+            "filters": query,
+            "filtered": any(query.values()),
+            "next_cursor": str(runs[-1].id) if more and runs else None,
+            "paged": cursor is not None,
+            "task_names": [t.name for t in await service.list_tasks()],
+            "statuses": RUN_STATUSES,
+            "triggers": RUN_TRIGGERS,
+        },
+    )
+
+
+@router.get("/scheduler/runs/{run_id}", response_class=HTMLResponse)
+async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse:
+    run = await _scheduler(request).get_run(run_id) if 1 <= run_id <= MAX_ID else None
+    if run is None:
+        raise PageDenied(404, f"There is no run {run_id}. It may have been removed by the nightly cleanup.")
+    context = {"user": user, "title": f"Run {run.id} of {run.task}", "active": "runs", "run": run}
+    return render(request, "run.html", context)
+
+
+@router.get("/scheduler/tasks/{name}", response_class=HTMLResponse)
+async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
+    service = _scheduler(request)
+    try:
+        task = await service.get_task_by_name(name)
+    except TaskNotFound:
+        raise PageDenied(404, f"There is no task called {name!r}.") from None
+    try:
+        upcoming = await service.upcoming(task, 10)
+        schedule_error = None
+    except CronError as exc:
+        upcoming, schedule_error = [], str(exc)
+    points = (await recent_runs(request.app.state.services.db, [task.id], per_task=CHART_RUNS))[task.id]
+    tasks = await service.list_tasks()
+    upstream = next((t.name for t in tasks if t.id == task.after_task_id), None)
+    return render(
+        request,
+        "task.html",
+        {
+            "user": user,
+            "title": f"Task {task.name}",
+            "active": "scheduler",
+            "task": task,
+            "words": cron_words(task.cron),
+            "upcoming": upcoming,
+            "schedule_error": schedule_error,
+            "chart": duration_chart(points),
+            "chart_counts": _outcome_counts(points),
+            "recent": list(reversed(points[-10:])),
+            "upstream": upstream,
+            "other_tasks": [t.name for t in tasks if t.id != task.id],
+            "handler_ok": task.handler in service.handler_names(),
+        },
+    )
+
+
+def _outcome_counts(points: list[RunPoint]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for point in points:
+        counts[point.status] = counts.get(point.status, 0) + 1
+    return counts

@@ -1,0 +1,510 @@
+/* MediaBeat admin dashboard: confirmations, in-place mutations through the JSON API, live polling.
+   No inline script is allowed by the Content-Security-Policy; every text from the server goes in with textContent. */
+(function () {
+  "use strict";
+
+  var POLL_MS = 2500;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var serverNow = Date.parse((document.querySelector('meta[name="server-now"]') || {}).content || "");
+  var clockSkew = isNaN(serverNow) ? 0 : serverNow - Date.now();
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+
+  /* -- talking to the API ----------------------------------------------------------------- */
+
+  function errorMessage(status, body) {
+    if (body && body.error && body.error.message) { return body.error.message; }
+    if (status === 0) { return "The server cannot be reached. Check that MediaBeat is running."; }
+    return "The server answered " + status + ".";
+  }
+
+  function api(method, url, body, contentType) {
+    var headers = { "Accept": "application/json" };
+    if (method !== "GET") { headers["X-CSRF-Token"] = csrf; }
+    var payload;
+    if (body !== undefined) {
+      headers["Content-Type"] = contentType || "application/json";
+      payload = contentType ? body : JSON.stringify(body);
+    }
+    return fetch(url, { method: method, headers: headers, body: payload, credentials: "same-origin" })
+      .then(function (response) {
+        return response.text().then(function (text) {
+          var data = null;
+          try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+          if (response.status === 401 && document.body.getAttribute("data-page") !== "login") {
+            window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+          }
+          return { ok: response.ok, status: response.status, data: data, message: response.ok ? "" : errorMessage(response.status, data) };
+        });
+      }, function () {
+        return { ok: false, status: 0, data: null, message: errorMessage(0, null) };
+      });
+  }
+
+  /* -- feedback: banner, toast, confirmation ------------------------------------------------- */
+
+  function showBanner(message) {
+    var banner = $("#banner");
+    if (!banner) { return; }
+    $("#banner-text").textContent = message;
+    banner.hidden = false;
+  }
+
+  function hideBanner() { var banner = $("#banner"); if (banner) { banner.hidden = true; } }
+
+  var toastTimer = null;
+  function toast(message) {
+    var box = $("#toast");
+    if (!box) { return; }
+    box.textContent = message;
+    box.classList.add("is-visible");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { box.classList.remove("is-visible"); }, 4000);
+  }
+
+  function confirmAction(title, text, okLabel) {
+    var dialog = $("#confirm");
+    if (!dialog || typeof dialog.showModal !== "function") { return Promise.resolve(window.confirm(text)); }
+    $("#confirm-title").textContent = title;
+    $("#confirm-text").textContent = text;
+    $("#confirm-ok").textContent = okLabel || "Confirm";
+    dialog.returnValue = "";
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function onClose() {
+        dialog.removeEventListener("close", onClose);
+        resolve(dialog.returnValue === "ok");
+      });
+      dialog.showModal();
+      $("#confirm-ok").focus();
+    });
+  }
+
+  /* -- rendering bits ------------------------------------------------------------------------ */
+
+  var FAILED = { failed: 1, timed_out: 1, abandoned: 1 };
+  function statusClass(status) {
+    if (!status) { return "none"; }
+    if (FAILED[status]) { return "bad"; }
+    return { succeeded: "good", running: "busy", queued: "wait", skipped: "muted" }[status] || "muted";
+  }
+
+  function badge(status) {
+    var span = document.createElement("span");
+    span.className = "badge badge-" + statusClass(status);
+    span.setAttribute("data-status", status || "");
+    span.textContent = status ? status.replace(/_/g, " ") : "never run";
+    return span;
+  }
+
+  function exact(date) { return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
+
+  function relative(date) {
+    var seconds = (date.getTime() - (Date.now() + clockSkew)) / 1000;
+    var span = Math.abs(seconds);
+    if (span < 5) { return "just now"; }
+    var units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+    for (var i = 0; i < units.length; i++) {
+      if (span >= units[i][1]) {
+        var amount = Math.floor(span / units[i][1]) + " " + units[i][0];
+        return seconds > 0 ? "in " + amount : amount + " ago";
+      }
+    }
+    return "just now";
+  }
+
+  function timeElement(iso, empty) {
+    if (!iso) {
+      var none = document.createElement("span");
+      none.className = "muted";
+      none.textContent = empty;
+      return none;
+    }
+    var date = new Date(iso);
+    var el = document.createElement("time");
+    el.setAttribute("datetime", date.toISOString());
+    el.setAttribute("title", exact(date));
+    el.setAttribute("data-relative", "");
+    el.textContent = relative(date);
+    return el;
+  }
+
+  function refreshRelativeTimes() {
+    $all("time[data-relative]").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (!isNaN(date.getTime())) { el.textContent = relative(date); }
+    });
+  }
+
+  function replaceContent(container, node) {
+    if (!container) { return; }
+    while (container.firstChild) { container.removeChild(container.firstChild); }
+    container.appendChild(node);
+  }
+
+  function setSwitch(button, on) {
+    button.setAttribute("aria-checked", on ? "true" : "false");
+    var text = $('[data-field="enabled-text"]', button);
+    if (text) { text.textContent = on ? "On" : "Off"; }
+  }
+
+  function busy(button, state) {
+    button.disabled = state;
+    button.setAttribute("aria-busy", state ? "true" : "false");
+  }
+
+  /* -- tasks: toggle, run now, live rows ------------------------------------------------------- */
+
+  function taskOf(el) { var holder = el.closest("[data-task-id]") || $("#task-head"); return holder ? { id: holder.getAttribute("data-task-id"), name: holder.getAttribute("data-task-name"), el: holder } : null; }
+
+  function renderTaskRow(row, task) {
+    if (!row || !task) { return; }
+    row.classList.toggle("is-disabled", !task.enabled);
+    $all('[data-action="toggle"]', row).forEach(function (b) { setSwitch(b, task.enabled); });
+    replaceContent($('[data-field="status"]', row), badge(task.last_status));
+    replaceContent($('[data-field="last_run_at"]', row), timeElement(task.last_run_at, "never"));
+    var next = $('[data-field="next_run_at"]', row);
+    if (next) {
+      if (task.enabled) { replaceContent(next, timeElement(task.next_run_at, "not scheduled")); }
+      else { var paused = document.createElement("span"); paused.className = "muted"; paused.textContent = "paused"; replaceContent(next, paused); }
+    }
+  }
+
+  function onToggle(button) {
+    var task = taskOf(button);
+    var on = button.getAttribute("aria-checked") === "true";
+    var verb = on ? "Disable" : "Enable";
+    var text = on ? "It will not run on its schedule until it is enabled again. Run now still works."
+                  : "It will run on its schedule again from the next fire time.";
+    confirmAction(verb + " " + task.name + "?", text, verb).then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/scheduler/tasks/" + task.id + "/toggle", { enabled: !on }).then(function (res) {
+        busy(button, false);
+        if (!res.ok) { showBanner("Could not " + verb.toLowerCase() + " " + task.name + ": " + res.message); return; }
+        hideBanner();
+        $all('[data-task-id="' + task.id + '"]').forEach(function (row) { renderTaskRow(row, res.data); });
+        toast(task.name + " is " + (res.data.enabled ? "enabled" : "disabled") + ".");
+        pollSoon();
+      });
+    });
+  }
+
+  var watchedRuns = {};
+
+  function onRunNow(button) {
+    var task = taskOf(button);
+    confirmAction("Run " + task.name + " now?", "It starts at once, outside its schedule, and is recorded as a manual run by you.", "Run now").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/scheduler/tasks/" + encodeURIComponent(task.name) + "/run").then(function (res) {
+        busy(button, false);
+        if (!res.ok) { showBanner("Could not run " + task.name + ": " + res.message); return; }
+        hideBanner();
+        var run = res.data;
+        $all('[data-task-id="' + task.id + '"]').forEach(function (row) {
+          replaceContent($('[data-field="status"]', row), badge(run.status));
+          replaceContent($('[data-field="last_run_at"]', row), timeElement(run.started_at, "never"));
+        });
+        var headBadge = $("#task-head h1 .badge");
+        if (headBadge) { headBadge.replaceWith(badge(run.status)); }
+        toast("Run " + run.id + " of " + task.name + " started.");
+        watchedRuns[run.id] = task;
+        pollSoon();
+      });
+    });
+  }
+
+  function checkWatchedRuns() {
+    Object.keys(watchedRuns).forEach(function (id) {
+      api("GET", "/api/v1/scheduler/runs/" + id).then(function (res) {
+        if (!res.ok || res.data.status === "running") { return; }
+        var task = watchedRuns[id];
+        delete watchedRuns[id];
+        var run = res.data;
+        var message = "Run " + run.id + " of " + task.name + " " + run.status.replace(/_/g, " ") + ".";
+        if (FAILED[run.status]) { showBanner(message + " " + (run.error || "")); } else { toast(message); }
+        var headBadge = $("#task-head h1 .badge");
+        if (headBadge) { headBadge.replaceWith(badge(run.status)); }
+      });
+    });
+  }
+
+  /* -- polling --------------------------------------------------------------------------------- */
+
+  var pollTimer = null;
+  var polling = false;
+
+  function setLive(state, text) {
+    var live = $("#live-state");
+    if (!live) { return; }
+    live.setAttribute("data-state", state);
+    $("#live-text").textContent = text;
+  }
+
+  function pollScheduler() {
+    return Promise.all([api("GET", "/api/v1/scheduler/stats"), api("GET", "/api/v1/scheduler/tasks")]).then(function (results) {
+      var stats = results[0], tasks = results[1];
+      if (!stats.ok || !tasks.ok) {
+        var failed = !stats.ok ? stats : tasks;
+        showBanner("The scheduler API is not answering: " + failed.message + " Retrying…");
+        setLive("down", "Offline");
+        return;
+      }
+      setLive("up", "Live");
+      var bannerText = $("#banner-text");
+      if (bannerText && bannerText.textContent.indexOf("The scheduler API is not answering") === 0) { hideBanner(); }
+      $all("[data-stat]").forEach(function (el) {
+        var key = el.getAttribute("data-stat");
+        if (stats.data[key] !== undefined) { el.textContent = String(stats.data[key]); }
+      });
+      tasks.data.items.forEach(function (task) {
+        $all('tr[data-task-id="' + task.id + '"]').forEach(function (row) { renderTaskRow(row, task); });
+      });
+    });
+  }
+
+  function pollOnce() {
+    if (polling || document.hidden) { return; }
+    polling = true;
+    var work = [];
+    if (document.body.getAttribute("data-page") === "scheduler") { work.push(pollScheduler()); }
+    checkWatchedRuns();
+    Promise.all(work).then(function () { polling = false; refreshRelativeTimes(); }, function () { polling = false; });
+  }
+
+  function pollSoon() { clearTimeout(pollTimer); pollTimer = setTimeout(loop, 400); }
+  function loop() { pollOnce(); clearTimeout(pollTimer); pollTimer = setTimeout(loop, POLL_MS); }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { setLive("paused", "Paused"); clearTimeout(pollTimer); } else { loop(); }
+  });
+
+  /* -- the run page: follow a running run until it ends ---------------------------------------- */
+
+  function followRun() {
+    var holder = $("#run-live");
+    if (!holder || holder.getAttribute("data-run-status") !== "running") { return; }
+    var id = holder.getAttribute("data-run-id");
+    var note = document.createElement("span");
+    note.className = "live";
+    note.setAttribute("data-state", "up");
+    note.textContent = "Running… this page updates when it ends";
+    holder.appendChild(note);
+    var timer = setInterval(function () {
+      if (document.hidden) { return; }
+      api("GET", "/api/v1/scheduler/runs/" + id).then(function (res) {
+        if (res.ok && res.data.status !== "running") { clearInterval(timer); window.location.reload(); }
+      });
+    }, POLL_MS);
+  }
+
+  /* -- the task settings form -------------------------------------------------------------------- */
+
+  function clearErrors(form) {
+    $all(".field-error", form).forEach(function (el) { el.hidden = true; el.textContent = ""; });
+    $all("[aria-invalid]", form).forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    var formError = $(".form-error", form);
+    if (formError) { formError.hidden = true; formError.textContent = ""; }
+  }
+
+  function showErrors(form, res) {
+    var details = res.data && res.data.error && Array.isArray(res.data.error.details) ? res.data.error.details : [];
+    var placed = false;
+    details.forEach(function (detail) {
+      var slot = $('[data-error-for="' + (detail.field || "") + '"]', form);
+      if (!slot) { return; }
+      slot.textContent = detail.message;
+      slot.hidden = false;
+      var input = form.elements[detail.field];
+      if (input) { input.setAttribute("aria-invalid", "true"); if (!placed) { input.focus(); } }
+      placed = true;
+    });
+    if (!placed) {
+      var formError = $(".form-error", form);
+      if (formError) { formError.textContent = res.message; formError.hidden = false; }
+    }
+  }
+
+  function renderUpcoming(times) {
+    var list = $("#upcoming");
+    if (!list) { return; }
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    times.forEach(function (iso) {
+      var li = document.createElement("li");
+      var el = document.createElement("time");
+      el.setAttribute("datetime", iso);
+      el.textContent = iso.replace("T", " ").slice(0, 16) + " " + (iso.length > 19 ? iso.slice(19) : "");
+      el.setAttribute("title", exact(new Date(iso)));
+      li.appendChild(el);
+      var rel = document.createElement("span");
+      rel.className = "muted small";
+      rel.textContent = " " + relative(new Date(iso));
+      li.appendChild(rel);
+      list.appendChild(li);
+    });
+  }
+
+  function onTaskForm(form) {
+    var task = taskOf(form);
+    var body = {
+      cron: form.elements.cron.value.trim(),
+      timezone: form.elements.timezone.value.trim(),
+      misfire_policy: form.elements.misfire_policy.value,
+      overlap_policy: form.elements.overlap_policy.value,
+      timeout_s: parseInt(form.elements.timeout_s.value, 10),
+      description: form.elements.description.value
+    };
+    if (isNaN(body.timeout_s)) { body.timeout_s = 0; }
+    clearErrors(form);
+    confirmAction("Save " + task.name + "?", "The new settings apply from the next fire time.", "Save").then(function (ok) {
+      if (!ok) { return; }
+      var submit = $('button[type="submit"]', form);
+      busy(submit, true);
+      api("PATCH", "/api/v1/scheduler/tasks/" + task.id, body).then(function (res) {
+        busy(submit, false);
+        if (!res.ok) { showErrors(form, res); return; }
+        var words = $("#t-cron-words");
+        if (words && res.data.cron_description) { words.textContent = res.data.cron_description; }
+        toast("Saved " + task.name + ".");
+        api("GET", "/api/v1/scheduler/tasks/" + task.id + "/upcoming?count=10").then(function (up) { if (up.ok) { renderUpcoming(up.data.times); } });
+      });
+    });
+  }
+
+  /* -- sign in and out ------------------------------------------------------------------------- */
+
+  function onLogin(form) {
+    var error = $("#login-error");
+    error.hidden = true;
+    var email = form.elements.email.value.trim();
+    var password = form.elements.password.value;
+    if (!email || !password) { error.textContent = "Enter your email and password."; error.hidden = false; return; }
+    var submit = $('button[type="submit"]', form);
+    busy(submit, true);
+    api("POST", "/api/v1/auth/login", { email: email, password: password }).then(function (res) {
+      busy(submit, false);
+      if (!res.ok) {
+        error.textContent = res.status === 422 ? "Enter your email and password." : res.message;
+        error.hidden = false;
+        form.elements.password.select();
+        return;
+      }
+      window.location.assign(form.getAttribute("data-next") || "/app/admin/scheduler");
+    });
+  }
+
+  function onLogout() {
+    api("POST", "/api/v1/auth/logout").then(function () { window.location.assign("/login"); });
+  }
+
+  /* -- feeds and jobs -------------------------------------------------------------------------- */
+
+  function onFeedForm(form) {
+    clearErrors(form);
+    var url = form.elements.url.value.trim();
+    var org = parseInt(form.elements.org_id.value, 10);
+    confirmAction("Add this feed?", url, "Add feed").then(function (ok) {
+      if (!ok) { return; }
+      api("POST", "/api/v1/feeds", { url: url, org_id: isNaN(org) ? null : org }).then(function (res) {
+        if (!res.ok) { showErrors(form, res); return; }
+        toast(res.status === 201 ? "Feed added." : "The organisation has this feed already.");
+        window.location.reload();
+      });
+    });
+  }
+
+  function onOpmlForm(form) {
+    clearErrors(form);
+    var file = form.elements.file.files[0];
+    var errorBox = $("#opml-form-error");
+    if (!file) { errorBox.textContent = "Choose an OPML file first."; errorBox.hidden = false; return; }
+    var org = form.elements.org_id.value;
+    confirmAction("Import " + file.name + "?", "Every feed in it is added; feeds the organisation has are kept.", "Import").then(function (ok) {
+      if (!ok) { return; }
+      file.text().then(function (text) {
+        api("POST", "/api/v1/feeds/import?org_id=" + encodeURIComponent(org), text, "text/x-opml").then(function (res) {
+          if (!res.ok) { errorBox.textContent = res.message; errorBox.hidden = false; return; }
+          toast("Imported: " + res.data.added + " new, " + res.data.existing + " already there.");
+          setTimeout(function () { window.location.reload(); }, 800);
+        });
+      });
+    });
+  }
+
+  function onFeedToggle(button) {
+    var row = button.closest("[data-feed-id]");
+    var id = row.getAttribute("data-feed-id");
+    var on = button.getAttribute("aria-checked") === "true";
+    var verb = on ? "Disable" : "Enable";
+    confirmAction(verb + " this feed?", on ? "It will not be fetched until enabled again." : "It is fetched again and its failure backoff is cleared.", verb).then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("PATCH", "/api/v1/feeds/" + id, on ? { active: false, reason: "disabled from the dashboard" } : { active: true }).then(function (res) {
+        busy(button, false);
+        if (!res.ok) { showBanner("Could not change the feed: " + res.message); return; }
+        setSwitch(button, res.data.active);
+        row.classList.toggle("is-disabled", !res.data.active);
+        toast("Feed " + (res.data.active ? "enabled" : "disabled") + ".");
+      });
+    });
+  }
+
+  function onRetryJob(button) {
+    var row = button.closest("[data-job-id]");
+    var id = row.getAttribute("data-job-id");
+    confirmAction("Retry job " + id + "?", "It goes back to the queue with a fresh set of attempts.", "Retry").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/jobs/" + id + "/retry").then(function (res) {
+        if (!res.ok) { busy(button, false); showBanner("Could not retry job " + id + ": " + res.message); return; }
+        replaceContent($('[data-field="status"]', row), badge("queued"));
+        button.remove();
+        toast("Job " + id + " is queued again.");
+      });
+    });
+  }
+
+  function onRetryAll(button) {
+    confirmAction("Retry every failed job?", "They all go back to the queue.", "Retry all").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/jobs/retry").then(function (res) {
+        if (!res.ok) { busy(button, false); showBanner("Could not retry the failed jobs: " + res.message); return; }
+        toast(res.data.requeued + " jobs queued again.");
+        setTimeout(function () { window.location.reload(); }, 800);
+      });
+    });
+  }
+
+  /* -- wiring ------------------------------------------------------------------------------------ */
+
+  var actions = {
+    "toggle": onToggle,
+    "run-now": onRunNow,
+    "logout": onLogout,
+    "dismiss-banner": hideBanner,
+    "feed-toggle": onFeedToggle,
+    "retry-job": onRetryJob,
+    "retry-all": onRetryAll
+  };
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-action]");
+    if (!target || target.disabled) { return; }
+    var handler = actions[target.getAttribute("data-action")];
+    if (handler) { event.preventDefault(); handler(target); }
+  });
+
+  var forms = { "login-form": onLogin, "task-form": onTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
+  document.addEventListener("submit", function (event) {
+    var handler = forms[event.target.id];
+    if (handler) { event.preventDefault(); handler(event.target); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.classList.add("js");
+    followRun();
+    if (csrf) { loop(); }
+  });
+})();

@@ -1,0 +1,132 @@
+"""One error shape for every response: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mediabeat.db.engine import DatabaseUnavailable
+
+log = logging.getLogger("mediabeat.web")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a stable machine-readable code, a sentence for people, and details when useful."""
+
+    error: ErrorInfo
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with a stable code and optional details."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+        self.code = code or CODES.get(status_code, "error")
+        self.details = details
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found")
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = exc.code if isinstance(exc, ApiError) else CODES.get(exc.status_code, "error")
+    details = exc.details if isinstance(exc, ApiError) else None
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    status = exc.status_code
+    if status == 400 and not isinstance(exc, ApiError):
+        # The framework's "error parsing the body": invalid input like any other, so a 422.
+        status, code = 422, "invalid"
+        message = "invalid input: body: not valid JSON"
+        details = [{"field": "body", "message": "not valid JSON", "type": "json_invalid"}]
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": _field(err.get("loc", ())), "message": str(err.get("msg", "invalid")), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    first = details[0] if details else {"field": "?", "message": "invalid"}
+    message = f"invalid input: {first['field']}: {first['message']}"
+    return JSONResponse(error_body("invalid", message, details), status_code=422)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("database_unavailable", str(exc)), status_code=503, headers={"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "an unexpected error occurred; it has been logged"), status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route may answer, all with ErrorResponse."""
+    descriptions = {
+        400: "Bad request",
+        401: "Not signed in, or the credentials are invalid",
+        403: "Signed in but not allowed (or a missing CSRF token)",
+        404: "Not found",
+        409: "Conflict with the current state",
+        422: "Invalid input; details name each field",
+        429: "Too many attempts",
+        503: "The database is unavailable",
+    }
+    return {s: {"model": ErrorResponse, "description": descriptions.get(s, "Error")} for s in statuses}

@@ -1,0 +1,130 @@
+"""Browser-test fixtures: the real server in a subprocess on 127.0.0.1, users made with the CLI, Debian's chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN = ("admin@browser.test", "admin-browser-pass-1")
+MEMBER = ("member@browser.test", "member-browser-pass-1")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser tests",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": {"width": 1366, "height": 900}, "timezone_id": "UTC"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+
+    @contextlib.contextmanager
+    def api(self, email: str = ADMIN[0], password: str = ADMIN[1]) -> Iterator[httpx.Client]:
+        """A client signed in with a session cookie, sending the CSRF header on every request."""
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+            response.raise_for_status()
+            client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+            yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
+    mediabeat = shutil.which("mediabeat", path=str(Path(sys.executable).parent)) or "mediabeat"
+    subprocess.run([mediabeat, *args], env=env, input=stdin, text=True, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A fresh database, an admin and a member created with `mediabeat users create`, and the server."""
+    directory = tmp_path_factory.mktemp("browser")
+    env = {
+        **os.environ,
+        "MEDIABEAT_DATABASE_URL": f"sqlite:///{directory / 'mediabeat.db'}",
+        "MEDIABEAT_ENABLE_SCHEDULER": "false",
+        "MEDIABEAT_LOG_LEVEL": "WARNING",
+        "NO_PROXY": "127.0.0.1",
+        "no_proxy": "127.0.0.1",
+    }
+    _cli(env, "db", "upgrade")
+    _cli(env, "users", "create", ADMIN[0], "--role", "admin", "--org", "newsroom", "--password-stdin", stdin=ADMIN[1])
+    _cli(env, "users", "create", MEMBER[0], "--org", "newsroom", "--password-stdin", stdin=MEMBER[1])
+    port = _free_port()
+    log = (directory / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("serve_app.py")), str(port)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {(directory / 'server.log').read_text()}")
+            time.sleep(0.1)  # waiting for another process to listen; there is nothing to await
+        yield LiveServer(url=url, env=env)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str | None:
+    """Replaces pytest-base-url's fixture (which pytest 9 warns about); the tests build full URLs themselves."""
+    return None

@@ -1,0 +1,237 @@
+"""The admin dashboard in a real browser: sign-in, cards, toggling, Run Now, failures, editing, access."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import ADMIN, MEMBER, LiveServer
+from tests.browser.serve_app import FAILURE_MESSAGE
+
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]
+
+CARDS = {
+    "Total Tasks": "total_tasks",
+    "Enabled": "enabled_tasks",
+    "Runs": "total_runs",
+    "Success": "succeeded_runs",
+    "Failed": "failed_runs",
+    "Last 24h": "runs_last_24h",
+}
+
+
+def sign_in(page: Page, server: LiveServer, who: tuple[str, str] = ADMIN, path: str = "/app/admin/scheduler") -> None:
+    page.goto(server.url + path)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("Email").fill(who[0])
+    page.get_by_label("Password").fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
+
+
+def create_task(server: LiveServer, name: str, handler: str, cron: str = "0 3 * * *", **extra: object) -> int:
+    with server.api() as api:
+        body = {"name": name, "handler": handler, "cron": cron, "description": f"{name} for the browser tests", **extra}
+        response = api.post("/api/v1/scheduler/tasks", json=body)
+        assert response.status_code == 201, response.text
+        task_id: int = response.json()["id"]
+        return task_id
+
+
+def row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'tr[data-task-name="{name}"]')
+
+
+def confirm(page: Page, title: str) -> None:
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading")).to_have_text(title)
+    dialog.locator("#confirm-ok").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_signing_in_takes_the_admin_to_the_page_they_asked_for(
+    page: Page, live_server: LiveServer, screenshots: Path
+) -> None:
+    page.goto(live_server.url + "/app/admin/scheduler/runs")
+    expect(page).to_have_url(re.compile(r"/login\?next=/app/admin/scheduler/runs"))
+    expect(page).to_have_title("Sign in · MediaBeat")
+    page.get_by_label("Email").fill(ADMIN[0])
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-error")).to_be_visible()
+    expect(page.locator("#login-error")).to_contain_text("password")
+    page.screenshot(path=str(screenshots / "login.png"))
+    page.get_by_label("Password").fill(ADMIN[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(live_server.url + "/app/admin/scheduler/runs")
+    expect(page).to_have_title("Run history · MediaBeat")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_the_six_cards_show_the_right_numbers(page: Page, live_server: LiveServer, screenshots: Path) -> None:
+    create_task(live_server, "cards-ok", "nightly_cleanup")
+    create_task(live_server, "cards-fail", "always_fails", enabled=False)
+    with live_server.api() as api:
+        for name in ("cards-ok", "cards-ok", "cards-fail"):
+            assert api.post(f"/api/v1/scheduler/tasks/{name}/run", params={"wait": "true"}).status_code == 200
+        stats = api.get("/api/v1/scheduler/stats").json()
+        tasks = api.get("/api/v1/scheduler/tasks").json()["items"]
+    assert stats["succeeded_runs"] >= 2 and stats["failed_runs"] >= 1
+    assert stats["enabled_tasks"] == sum(t["enabled"] for t in tasks) < stats["total_tasks"] == len(tasks)
+    sign_in(page, live_server)
+    expect(page).to_have_title("Scheduler · MediaBeat")
+    for label, key in CARDS.items():
+        card = page.locator(".card", has=page.locator(".card-label", has_text=re.compile(f"^{label}$")))
+        expect(card.locator(".card-value")).to_have_text(str(stats[key]))
+    expect(row(page, "cards-ok").locator('[data-field="status"]')).to_have_text("succeeded")
+    expect(row(page, "cards-ok").locator(".tick-good")).to_have_count(2)
+    expect(row(page, "cards-ok")).to_contain_text("At 03:00")
+    page.screenshot(path=str(screenshots / "scheduler.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator(".card")).to_have_count(6)
+    page.screenshot(path=str(screenshots / "scheduler-phone.png"), full_page=True)
+
+
+def test_toggling_a_task_asks_first_and_updates_in_place(page: Page, live_server: LiveServer) -> None:
+    task_id = create_task(live_server, "toggle-me", "nightly_cleanup")
+    sign_in(page, live_server)
+    switch = row(page, "toggle-me").get_by_role("switch")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    enabled_before = int(page.locator('[data-stat="enabled_tasks"]').inner_text())
+    switch.click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    page.evaluate("window.__same_document = true")
+    switch.click()
+    confirm(page, "Disable toggle-me?")
+    expect(switch).to_have_attribute("aria-checked", "false")
+    expect(switch).to_contain_text("Off")
+    expect(row(page, "toggle-me").locator('[data-field="next_run_at"]')).to_have_text("paused")
+    expect(page.locator('[data-stat="enabled_tasks"]')).to_have_text(str(enabled_before - 1))
+    assert page.evaluate("window.__same_document") is True  # no reload happened
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/scheduler/tasks/{task_id}").json()["enabled"] is False
+    switch.focus()
+    page.keyboard.press("Enter")
+    confirm(page, "Enable toggle-me?")
+    expect(switch).to_have_attribute("aria-checked", "true")
+
+
+def test_run_now_asks_then_shows_the_run_running_and_then_finished(page: Page, live_server: LiveServer) -> None:
+    create_task(live_server, "slow-task", "slow_success")
+    sign_in(page, live_server)
+    runs_before = int(page.locator('[data-stat="total_runs"]').inner_text())
+    row(page, "slow-task").get_by_role("button", name="Run now").click()
+    confirm(page, "Run slow-task now?")
+    status = row(page, "slow-task").locator('[data-field="status"]')
+    expect(status).to_have_text("running")
+    expect(status).to_have_text("succeeded", timeout=20_000)
+    expect(page.locator('[data-stat="total_runs"]')).to_have_text(str(runs_before + 1), timeout=10_000)
+    expect(page.locator("#toast")).to_contain_text("succeeded")
+
+
+def test_a_failing_task_shows_its_error_in_the_banner_badge_and_run_detail(
+    page: Page, live_server: LiveServer, screenshots: Path
+) -> None:
+    create_task(live_server, "broken-feed", "always_fails")
+    sign_in(page, live_server)
+    row(page, "broken-feed").get_by_role("button", name="Run now").click()
+    confirm(page, "Run broken-feed now?")
+    banner = page.get_by_role("alert").filter(has_text="broken-feed")
+    expect(page.locator("#banner")).to_contain_text(FAILURE_MESSAGE, timeout=20_000)
+    expect(row(page, "broken-feed").locator('[data-field="status"] .badge-bad')).to_have_text("failed")
+    page.reload()
+    expect(banner.first).to_contain_text(FAILURE_MESSAGE)
+    page.get_by_role("link", name="Runs", exact=True).click()
+    page.get_by_label("Task").select_option("broken-feed")
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table.runs tbody tr")).to_have_count(1)
+    expect(page.locator("table.runs")).to_contain_text(FAILURE_MESSAGE)
+    page.screenshot(path=str(screenshots / "runs.png"), full_page=True)
+    page.locator("table.runs tbody tr a").first.click()
+    expect(page).to_have_title(re.compile(r"^Run \d+ of broken-feed"))
+    expect(page.get_by_role("alert").filter(has_text="Why it failed")).to_contain_text(FAILURE_MESSAGE)
+    expect(page.locator(".traceback")).to_contain_text("RuntimeError: " + FAILURE_MESSAGE)
+    expect(page.locator(".facts")).to_contain_text(ADMIN[0])
+    page.screenshot(path=str(screenshots / "run-detail.png"), full_page=True)
+
+
+def test_a_bad_cron_shows_the_api_message_beside_the_field(
+    page: Page, live_server: LiveServer, screenshots: Path
+) -> None:
+    task_id = create_task(live_server, "edit-me", "slow_success")
+    with live_server.api() as api:
+        api.post("/api/v1/scheduler/tasks/edit-me/run", params={"wait": "true"})
+    sign_in(page, live_server, path="/app/admin/scheduler/tasks/edit-me")
+    expect(page).to_have_title("Task edit-me · MediaBeat")
+    expect(page.locator("#upcoming li")).to_have_count(10)
+    expect(page.locator("svg rect.bar-good")).to_have_count(1)
+    cron = page.get_by_label("Cron expression")
+    cron.fill("61 * * * *")
+    page.get_by_role("button", name="Save changes").click()
+    confirm(page, "Save edit-me?")
+    error = page.locator('[data-error-for="cron"]')
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("61")
+    expect(cron).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=str(screenshots / "task-invalid-cron.png"), full_page=True)
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/scheduler/tasks/{task_id}").json()["cron"] == "0 3 * * *"
+    cron.fill("*/15 * * * *")
+    page.get_by_role("button", name="Save changes").click()
+    confirm(page, "Save edit-me?")
+    expect(error).to_be_hidden()
+    expect(page.locator("#t-cron-words")).to_have_text(re.compile("Every 15 minutes"))
+    expect(page.locator("#upcoming li").first).to_contain_text(re.compile(r":(00|15|30|45) "))
+    page.screenshot(path=str(screenshots / "task.png"), full_page=True)
+
+
+def test_a_member_is_refused(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, MEMBER)
+    expect(page).to_have_title("Not allowed · MediaBeat")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("only admins")
+    assert page.locator('[data-stat="total_tasks"]').count() == 0
+    response = page.request.get(live_server.url + "/api/v1/scheduler/stats")
+    assert response.status == 403
+
+
+def test_feeds_and_jobs_pages(page: Page, live_server: LiveServer, screenshots: Path) -> None:
+    sign_in(page, live_server, path="/app/admin/feeds")
+    expect(page).to_have_title("Feeds · MediaBeat")
+    page.get_by_label("Feed URL").fill("not a url")
+    page.get_by_role("button", name="Add feed").click()
+    confirm(page, "Add this feed?")
+    expect(page.locator('[data-error-for="url"]')).to_contain_text("http")
+    page.get_by_label("Feed URL").fill("https://news.example.org/world/rss.xml")
+    page.get_by_role("button", name="Add feed").click()
+    confirm(page, "Add this feed?")
+    feed = page.locator("tr[data-feed-id]", has_text="https://news.example.org/world/rss.xml")
+    expect(feed).to_have_count(1)
+    feed.get_by_role("switch").click()
+    confirm(page, "Disable this feed?")
+    expect(feed.get_by_role("switch")).to_have_attribute("aria-checked", "false")
+    page.screenshot(path=str(screenshots / "feeds.png"), full_page=True)
+    page.get_by_role("link", name="Crawl jobs").click()
+    expect(page).to_have_title("Crawl jobs · MediaBeat")
+    expect(page.locator(".card")).to_have_count(4)
+    page.screenshot(path=str(screenshots / "jobs.png"), full_page=True)
+
+
+def test_pages_do_not_break_their_own_content_security_policy(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    sign_in(page, live_server)
+    for path in ("/app/admin/scheduler", "/app/admin/scheduler/runs", "/app/admin/feeds", "/app/admin/jobs"):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+    context.close()
+    assert problems == []

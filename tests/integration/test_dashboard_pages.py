@@ -1,0 +1,226 @@
+"""The dashboard pages over HTTP: who may see them, what they show, and that user text is escaped."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+import httpx
+
+from mediabeat.scheduler.service import NewTask
+from mediabeat.testing import FailingHandler, RecordingHandler
+from tests.integration.api_fixtures import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    MEMBER_EMAIL,
+    MEMBER_PASSWORD,
+    ApiEnv,
+    api,
+)
+
+__all__ = ["api"]
+
+PAGES = [
+    "/app/admin/scheduler",
+    "/app/admin/scheduler/runs",
+    "/app/admin/scheduler/tasks/nightly-cleanup",
+    "/app/admin/feeds",
+    "/app/admin/jobs",
+]
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@contextlib.asynccontextmanager
+async def signed_in(
+    api: ApiEnv, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with api.client() as client:
+        response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        yield client
+
+
+def stat(html: str, key: str) -> int:
+    found = re.search(rf'data-stat="{key}">(\d+)<', html)
+    assert found, f"no {key} card"
+    return int(found.group(1))
+
+
+async def test_anonymous_visitors_are_sent_to_sign_in_with_the_page_to_return_to(api: ApiEnv) -> None:
+    async with api.client() as client:
+        for path in PAGES:
+            response = await client.get(path)
+            assert response.status_code == 303
+            assert response.headers["location"] == f"/login?next={quote(path, safe='/')}"
+
+
+async def test_members_get_a_403_page_not_the_dashboard(api: ApiEnv) -> None:
+    async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as client:
+        for path in PAGES:
+            response = await client.get(path)
+            assert response.status_code == 403, path
+            assert "text/html" in response.headers["content-type"]
+            assert "only admins can see" in response.text
+            assert 'data-stat="total_tasks"' not in response.text
+
+
+async def test_an_expired_session_cookie_leads_to_sign_in_not_a_json_error(api: ApiEnv) -> None:
+    async with api.client(cookies={"mediabeat_session": "not-a-session"}) as client:
+        response = await client.get("/app/admin/scheduler?x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/app/admin/scheduler%3Fx%3D1"
+
+
+async def test_an_api_token_does_not_open_the_pages(api: ApiEnv) -> None:
+    async with api.admin() as client:
+        response = await client.get("/app/admin/scheduler")
+    assert response.status_code == 303
+
+
+async def test_pages_carry_a_strict_content_security_policy_and_refuse_framing(api: ApiEnv) -> None:
+    async with signed_in(api) as client:
+        for path in [*PAGES, "/login"]:
+            response = await client.get(path, follow_redirects=False)
+            if path == "/login":
+                assert response.status_code == 303  # an admin is sent on
+                response = await api.client().get("/login")
+            csp = response.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+            assert "frame-ancestors 'none'" in csp
+            assert response.headers["x-frame-options"] == "DENY"
+            assert "<script>" not in response.text and " style=" not in response.text, path
+
+
+async def test_the_overview_shows_six_cards_with_the_stats_and_every_task(api: ApiEnv) -> None:
+    api.services.registry.register("recording", RecordingHandler())
+    api.services.registry.register("exploding", FailingHandler("the feed server exploded"))
+    scheduler = api.services.scheduler
+    await scheduler.create_task(NewTask(name="fine", handler="recording", cron="*/5 * * * *"))
+    await scheduler.create_task(NewTask(name="broken", handler="exploding", cron="@daily", enabled=False))
+    for name in ("fine", "fine", "broken"):
+        await scheduler.run_now_and_wait(name)
+    stats = await scheduler.stats()
+    async with signed_in(api) as client:
+        response = await client.get("/app/admin/scheduler")
+    html = response.text
+    assert response.status_code == 200
+    for label in ("Total Tasks", "Enabled", "Runs", "Success", "Failed", "Last 24h"):
+        assert f'<span class="card-label">{label}</span>' in html
+    assert stat(html, "total_tasks") == stats.total_tasks
+    assert stat(html, "enabled_tasks") == stats.enabled_tasks == stats.total_tasks - 1
+    assert stat(html, "total_runs") == stats.total_runs
+    assert stat(html, "succeeded_runs") == stats.succeeded_runs >= 2
+    assert stat(html, "failed_runs") == stats.failed_runs >= 1
+    assert stat(html, "runs_last_24h") == stats.runs_last_24h
+    assert 'data-task-name="fine"' in html and 'data-task-name="broken"' in html
+    assert "Every 5 minutes" in html
+    assert "the feed server exploded" in html and 'id="failing-alert"' in html
+    row = html[html.index('data-task-name="broken"') :]
+    row = row[: row.index("</tr>")]
+    assert 'aria-checked="false"' in row and "badge-bad" in row and "paused" in row
+    assert row.count('class="tick tick-bad"') == 1
+
+
+async def test_user_text_is_escaped_everywhere_it_is_shown(api: ApiEnv) -> None:
+    api.services.registry.register("hostile", FailingHandler(HOSTILE))
+    task = await api.services.scheduler.create_task(
+        NewTask(name="hostile", handler="hostile", cron="@hourly", description=HOSTILE)
+    )
+    run = await api.services.scheduler.run_now_and_wait("hostile", triggered_by=HOSTILE)
+    async with api.admin() as admin:
+        await admin.post("/api/v1/feeds", json={"url": "https://news.example.org/<b>rss", "title": HOSTILE})
+    async with signed_in(api) as client:
+        pages = [
+            "/app/admin/scheduler",
+            f"/app/admin/scheduler/tasks/{task.name}",
+            "/app/admin/scheduler/runs",
+            f"/app/admin/scheduler/runs/{run.id}",
+            "/app/admin/feeds",
+        ]
+        for path in pages:
+            html = (await client.get(path)).text
+            assert "<script>alert" not in html and "<img src=x" not in html, path
+            assert "&lt;script&gt;alert(" in html or "&lt;img src=x" in html, path
+
+
+async def test_run_history_filters_and_pages_with_a_cursor(api: ApiEnv) -> None:
+    api.services.registry.register("recording", RecordingHandler())
+    api.services.registry.register("exploding", FailingHandler("boom: upstream said 503"))
+    scheduler = api.services.scheduler
+    await scheduler.create_task(NewTask(name="fine", handler="recording", cron="@hourly"))
+    await scheduler.create_task(NewTask(name="broken", handler="exploding", cron="@hourly"))
+    ids = [(await scheduler.run_now_and_wait(n)).id for n in ("fine", "broken", "fine")]
+    async with signed_in(api) as client:
+        failed = (await client.get("/app/admin/scheduler/runs", params={"status": "failed", "task": "broken"})).text
+        assert f'href="/app/admin/scheduler/runs/{ids[1]}"' in failed
+        assert f'href="/app/admin/scheduler/runs/{ids[0]}"' not in failed
+        assert "boom: upstream said 503" in failed
+        manual = (await client.get("/app/admin/scheduler/runs", params={"trigger": "manual", "task": "fine"})).text
+        assert f"runs/{ids[0]}" in manual and f"runs/{ids[2]}" in manual
+        older = (await client.get("/app/admin/scheduler/runs", params={"cursor": str(ids[2])})).text
+        assert f"runs/{ids[2]}" not in older and f"runs/{ids[1]}" in older
+        future = (await client.get("/app/admin/scheduler/runs", params={"since": "2999-01-01T00:00"})).text
+        assert "No runs match these filters" in future
+        bad = await client.get("/app/admin/scheduler/runs", params={"since": "yesterday"})
+        assert bad.status_code == 422 and "2026-01-31T14:00" in bad.text
+
+
+async def test_run_detail_shows_the_error_traceback_and_who_started_it(api: ApiEnv) -> None:
+    api.services.registry.register("exploding", FailingHandler("the feed server exploded"))
+    await api.services.scheduler.create_task(NewTask(name="broken", handler="exploding", cron="@hourly"))
+    run = await api.services.scheduler.run_now_and_wait("broken", triggered_by=ADMIN_EMAIL)
+    async with signed_in(api) as client:
+        html = (await client.get(f"/app/admin/scheduler/runs/{run.id}")).text
+        missing = await client.get("/app/admin/scheduler/runs/999999")
+    assert "Why it failed" in html and "RuntimeError: the feed server exploded" in html
+    assert "Traceback (most recent call last)" in html
+    assert ADMIN_EMAIL in html and "badge-bad" in html
+    assert missing.status_code == 404 and "There is no run 999999" in missing.text
+
+
+async def test_task_page_shows_settings_the_next_ten_fire_times_and_a_duration_chart(api: ApiEnv) -> None:
+    api.services.registry.register("recording", RecordingHandler())
+    api.services.registry.register("exploding", FailingHandler())
+    scheduler = api.services.scheduler
+    await scheduler.create_task(
+        NewTask(name="report", handler="recording", cron="30 6 * * 1-5", timezone="Europe/Berlin")
+    )
+    for _ in range(3):
+        await scheduler.run_now_and_wait("report")
+    async with signed_in(api) as client:
+        html = (await client.get("/app/admin/scheduler/tasks/report")).text
+        missing = await client.get("/app/admin/scheduler/tasks/nope")
+    assert 'value="30 6 * * 1-5"' in html and 'value="Europe/Berlin"' in html
+    upcoming = html[html.index('id="upcoming"') :]
+    upcoming = upcoming[: upcoming.index("</ol>")]
+    assert (upcoming.count("<li>") == 10 and "CET" in upcoming) or "CEST" in upcoming
+    assert html.count('class="bar bar-good"') == 3
+    assert "<svg" in html and 'role="img"' in html
+    assert missing.status_code == 404 and "There is no task called" in missing.text
+
+
+async def test_sign_in_page_only_returns_to_local_paths(api: ApiEnv) -> None:
+    async with api.client() as client:
+        evil = (await client.get("/login", params={"next": "//evil.example/x"})).text
+        local = (await client.get("/login", params={"next": "/app/admin/jobs?status=failed"})).text
+    assert 'data-next="/app/admin/scheduler"' in evil
+    assert 'data-next="/app/admin/jobs?status=failed"' in local
+    async with signed_in(api) as client:
+        response = await client.get("/login", params={"next": "/app/admin/feeds"})
+    assert response.status_code == 303 and response.headers["location"] == "/app/admin/feeds"
+
+
+async def test_feeds_and_jobs_pages_show_status_and_failures(api: ApiEnv) -> None:
+    async with api.admin() as admin:
+        created = await admin.post(
+            "/api/v1/feeds", json={"url": "https://news.example.org/rss.xml", "org_id": api.org_id}
+        )
+        assert created.status_code == 201, created.text
+    async with signed_in(api) as client:
+        feeds = (await client.get("/app/admin/feeds")).text
+        jobs = (await client.get("/app/admin/jobs", params={"status": "failed"})).text
+    assert "https://news.example.org/rss.xml" in feeds and 'data-action="feed-toggle"' in feeds
+    assert "api-org" in feeds
+    assert 'data-job-count="failed">0<' in jobs and "No failed jobs" in jobs
