@@ -9,7 +9,7 @@ import traceback
 import sqlalchemy as sa
 import typer
 
-from mediabeat.cli import config_cmd, cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd
+from mediabeat.cli import config_cmd, cron_cmd, db_cmd, nodes_cmd, runs_cmd, serve_cmd, tasks_cmd
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError
@@ -25,6 +25,7 @@ app.add_typer(cron_cmd.app, name="cron")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(nodes_cmd.app, name="nodes")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
