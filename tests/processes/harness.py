@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.db.engine import sync_url
-from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
+from mediabeat.db.tables import scheduler_nodes, scheduler_task_runs, scheduler_tasks
 from mediabeat.schedule import parse_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,25 @@ class Workers:
         )
         log.close()
         return name
+
+    def wait_ready(self, *names: str, timeout: float = 30) -> None:
+        """Wait until the workers have registered as running nodes (their signal handlers are in place by then)."""
+        eng = engine(self.env["MEDIABEAT_DATABASE_URL"])
+        wanted = {f"node-{name}" for name in names}
+
+        def registered() -> bool:
+            with eng.connect() as conn:
+                rows = conn.execute(
+                    sa.select(scheduler_nodes.c.id).where(
+                        scheduler_nodes.c.id.in_(wanted), scheduler_nodes.c.stopped_at.is_(None)
+                    )
+                ).all()
+            return len(rows) == len(wanted)
+
+        try:
+            wait_for(registered, timeout=timeout, what=f"workers {sorted(names)} to register")
+        finally:
+            eng.dispose()
 
     def stop(self, name: str, timeout: float = 60) -> int:
         proc = self.procs.pop(name)
