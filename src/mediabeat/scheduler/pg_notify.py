@@ -89,7 +89,7 @@ class PostgresNotifier(LocalNotifier):
                     await conn.execute(f'LISTEN "{self.channel}"')
                     self.listening.set()
                     if not first:
-                        log.info("listening for task changes again")
+                        log.warning("listening for task changes again")
                         self.notify_nowait()  # something may have changed while we were away
                     first, backoff = False, BACKOFF_START_S
                     async for _ in conn.notifies():
