@@ -14,12 +14,16 @@ from fastapi import FastAPI
 from mediabeat import __version__
 from mediabeat.clock import Clock, ScaledClock, SystemClock
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.jobs import JobStore
+from mediabeat.db.stores.nodes import LeaseStore, NodeStore
 from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts, WebhookAlerter
+from mediabeat.scheduler.cluster import ClusterCoordinator
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
+from mediabeat.scheduler.pg_notify import PostgresNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
@@ -40,6 +44,7 @@ class Services:
     registry: HandlerRegistry
     scheduler: SchedulerService
     loop: SchedulerLoop
+    cluster: ClusterCoordinator
 
     async def close(self) -> None:
         """Let runs this process started finish (chained runs too), then release everything."""
@@ -76,7 +81,9 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
 
 
 def build_notifier(db: Database) -> ChangeNotifier:
-    """Wake-ups for the loop: in-process, plus commits by other processes on SQLite."""
+    """Wake-ups for the loop: in-process, plus LISTEN/NOTIFY on PostgreSQL or commits by other processes on SQLite."""
+    if db.is_postgres:
+        return PostgresNotifier(db.url)
     if db.is_sqlite and db.sqlite_path is not None:
         return SQLiteChangeNotifier(db.sqlite_path)
     return LocalNotifier()
@@ -88,8 +95,10 @@ def build_alerts(settings: Settings) -> RunAlerts:
     return NoAlerts()
 
 
-def build_services(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> Services:
-    """Wire the real services. Nothing connects until first use."""
+def build_services(
+    settings: Settings, *, clock: Clock | None = None, db: Database | None = None, role: str = "serve"
+) -> Services:
+    """Wire the real services. Nothing connects until first use. `role` is "serve" or "worker"."""
     db = db or Database(settings.database_url)
     clock = clock or build_clock(settings)
     registry = build_registry(settings, db, clock)
@@ -108,14 +117,27 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
         notifier=build_notifier(db),
         alerts=build_alerts(settings),
     )
+    cluster = ClusterCoordinator(
+        nodes=NodeStore(db),
+        leases=LeaseStore(db),
+        jobs=JobStore(db),
+        service=scheduler,
+        clock=clock,
+        role=role,
+        heartbeat_seconds=settings.node_heartbeat_seconds,
+        dead_after=timedelta(seconds=settings.stale_after_seconds),
+    )
     loop = SchedulerLoop(
         service=scheduler,
         clock=clock,
         tick_seconds=settings.tick_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
         database_url=settings.database_url,
+        cluster=cluster,
     )
-    return Services(settings=settings, db=db, clock=clock, registry=registry, scheduler=scheduler, loop=loop)
+    return Services(
+        settings=settings, db=db, clock=clock, registry=registry, scheduler=scheduler, loop=loop, cluster=cluster
+    )
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
         default=5.0, description="How often a node marks its running runs alive"
     )
+    node_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=5.0,
+        description="How often a node marks itself alive in scheduler_nodes and renews the maintenance lease "
+        "(it lapses after three beats)",
+    )
     stale_after_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
         default=20.0, description="A running run with no heartbeat for this long is abandoned"
     )

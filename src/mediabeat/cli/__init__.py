@@ -15,6 +15,7 @@ from mediabeat.cli import (
     cron_cmd,
     db_cmd,
     demo_cmd,
+    nodes_cmd,
     runs_cmd,
     serve_cmd,
     tasks_cmd,
@@ -37,6 +38,7 @@ app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(users_cmd.users_app, name="users")
 app.add_typer(users_cmd.tokens_app, name="tokens")
+app.add_typer(nodes_cmd.app, name="nodes")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from mediabeat.app import build_services, create_app
+from mediabeat.app import Services, build_services, create_app
 from mediabeat.auth.service import AuthService, UserInputError
 from mediabeat.cli import demo_cmd
 from mediabeat.cli.common import CliError, setup_logging
@@ -94,11 +94,11 @@ def worker() -> None:
     settings = load_settings()
     setup_logging(settings)
     migrate.upgrade(settings.database_url)
-    asyncio.run(_run_worker())
+    asyncio.run(run_worker(build_services(settings, role="worker")))
 
 
-async def _run_worker() -> None:
-    services = build_services(load_settings())
+async def run_worker(services: Services) -> None:
+    """Run the scheduler loop of `services` until SIGINT or SIGTERM, then close them."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from mediabeat.clock import Clock
 from mediabeat.db.engine import describe_db_error
+from mediabeat.scheduler.cluster import ClusterCoordinator
 from mediabeat.scheduler.service import SchedulerService
 
 log = logging.getLogger("mediabeat.scheduler")
@@ -43,8 +44,10 @@ class SchedulerLoop:
         tick_seconds: float,
         heartbeat_seconds: float,
         database_url: str = "",
+        cluster: ClusterCoordinator | None = None,
     ) -> None:
         self.service = service
+        self.cluster = cluster
         self.clock = clock
         self.tick_seconds = tick_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -66,7 +69,13 @@ class SchedulerLoop:
         return max(0.0, min(self.tick_seconds, (next_due - self.clock.now()).total_seconds()))
 
     async def maintenance_step(self) -> int:
-        """Heartbeat this node's runs and reap dead nodes' runs; returns how many were reaped."""
+        """Heartbeat this node and its runs and reap dead nodes' runs; returns how many were reaped.
+
+        In a cluster only the holder of the maintenance lease reaps (and returns expired
+        crawl-job leases to the queue); without one, every loop does.
+        """
+        if self.cluster is not None:
+            return (await self.cluster.step()).reaped_runs
         await self.service.heartbeat()
         return len(await self.service.reap_abandoned())
 
@@ -89,9 +98,17 @@ class SchedulerLoop:
             await self.service.cancel_all()
             stop.set()
             await maintenance
+            if self.cluster is not None:
+                try:
+                    await self.cluster.stop()
+                except (sa.exc.DBAPIError, OSError) as exc:
+                    log.error("could not mark node %s stopped: %s", self.service.node_id, self._describe(exc))
 
     async def _maintenance_loop(self, stop: asyncio.Event) -> None:
-        interval = self.clock.real_seconds(self.heartbeat_seconds)
+        seconds = self.heartbeat_seconds
+        if self.cluster is not None:
+            seconds = min(seconds, self.cluster.heartbeat_seconds)
+        interval = self.clock.real_seconds(seconds)
         while True:
             try:
                 await self.maintenance_step()

@@ -1,0 +1,102 @@
+"""Least privilege on PostgreSQL: the group roles, their grants and the row-level security policies.
+
+Two NOLOGIN group roles, created by migration 0005:
+
+- `mediabeat_app`: what `serve` and `worker` need. Read and write every table's rows, use
+  the sequences, read alembic_version. No DDL: migrations run as the schema owner.
+- `mediabeat_member`: a connection scoped to one organisation (`SET app.org_id = '42'`).
+  It reads organizations, feeds, articles and crawl jobs, and edits feeds, and row-level
+  security shows it only its own organisation's rows. Without app.org_id it sees none.
+
+Login roles get one of them with `mediabeat db grant-app-role`.
+"""
+
+from __future__ import annotations
+
+import re
+
+APP_ROLE = "mediabeat_app"
+MEMBER_ROLE = "mediabeat_member"
+ORG_SETTING = "app.org_id"
+# Tables with per-organisation rows, and the column that names the organisation.
+ORG_TABLES = {"organizations": "id", "feeds": "org_id", "articles": "org_id", "media_crawl_jobs": "org_id"}
+MEMBER_READ = ("organizations", "feeds", "articles", "media_crawl_jobs")
+MEMBER_WRITE = ("feeds",)
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def org_predicate(column: str) -> str:
+    return f"{column} = NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
+
+
+def create_role_sql(role: str) -> str:
+    """Create a NOLOGIN group role unless it exists; safe when several processes migrate at once."""
+    return f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+        CREATE ROLE {role} NOLOGIN;
+    END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END $$"""
+
+
+def upgrade_statements() -> list[str]:
+    statements = [create_role_sql(APP_ROLE), create_role_sql(MEMBER_ROLE)]
+    statements += [
+        f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {MEMBER_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}",
+        f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
+        # Tables and sequences that later migrations add (as the same owner) are the app's too.
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}",
+        f"GRANT SELECT ON {', '.join(MEMBER_READ)} TO {MEMBER_ROLE}",
+        f"GRANT INSERT, UPDATE, DELETE ON {', '.join(MEMBER_WRITE)} TO {MEMBER_ROLE}",
+        f"GRANT USAGE ON SEQUENCE {', '.join(f'{t}_id_seq' for t in MEMBER_WRITE)} TO {MEMBER_ROLE}",
+    ]
+    for table, column in ORG_TABLES.items():
+        predicate = org_predicate(column)
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"CREATE POLICY mediabeat_service ON {table} TO {APP_ROLE} USING (true) WITH CHECK (true)",
+            f"CREATE POLICY mediabeat_member_org ON {table} TO {MEMBER_ROLE} "
+            f"USING ({predicate}) WITH CHECK ({predicate})",
+        ]
+    return statements
+
+
+def downgrade_statements() -> list[str]:
+    statements: list[str] = []
+    for table in ORG_TABLES:
+        statements += [
+            f"DROP POLICY IF EXISTS mediabeat_member_org ON {table}",
+            f"DROP POLICY IF EXISTS mediabeat_service ON {table}",
+            f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+        ]
+    statements += [
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {APP_ROLE}",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}, {MEMBER_ROLE}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}, {MEMBER_ROLE}",
+        f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}, {MEMBER_ROLE}",
+    ]  # the roles themselves stay: they belong to the whole server, and other databases may use them
+    return statements
+
+
+def grant_statements(role: str, *, member: bool, database: str, create: bool) -> list[str]:
+    """What makes login role `role` a MediaBeat service (or, with member, an org-scoped) connection."""
+    if not ROLE_NAME.fullmatch(role):
+        raise ValueError(f"{role!r} is not a plain role name: use lower-case letters, digits and _")
+    if role in (APP_ROLE, MEMBER_ROLE):
+        raise ValueError(f"{role!r} is a group role; name the login role that should get it")
+    group = MEMBER_ROLE if member else APP_ROLE
+    other = APP_ROLE if member else MEMBER_ROLE
+    statements = [f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"] if create else []
+    statements += [
+        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        f"REVOKE {other} FROM {role}",  # one scope only: the policies of both would add up
+        f"GRANT {group} TO {role}",
+    ]
+    return statements

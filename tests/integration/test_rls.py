@@ -1,0 +1,135 @@
+"""Least privilege on PostgreSQL: connect as each role and see what it can and cannot see or do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from mediabeat.db.engine import sync_url
+from mediabeat.db.tables import articles, feeds, media_crawl_jobs, organizations
+
+pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgres"], indirect=True)]
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def mediabeat(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MEDIABEAT_DATABASE_URL=database_url)
+    return subprocess.run([sys.executable, "-m", "mediabeat", *args], env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def roles(database_url: str) -> Iterator[tuple[str, str]]:
+    """Two fresh login roles: one for the service, one org-scoped; dropped afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    app, member = f"mbt_app_{suffix}", f"mbt_member_{suffix}"
+    yield app, member
+    with psycopg.connect(str(make_url(database_url).set(drivername="postgresql")), autocommit=True) as conn:
+        database = make_url(database_url).database
+        for role in (app, member):
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(f'REVOKE CONNECT ON DATABASE "{database}" FROM {role}')
+                conn.execute(f"DROP ROLE {role}")  # memberships go with it; it owns nothing
+
+
+def seed(database_url: str) -> dict[str, int]:
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    ids = {}
+    with engine.begin() as conn:
+        for name in ("one", "two"):
+            org = conn.execute(organizations.insert().values(name=name, created_at=NOW).returning(organizations.c.id))
+            org_id = ids[name] = org.scalar_one()
+            feed = conn.execute(
+                feeds.insert()
+                .values(org_id=org_id, url=f"https://{name}.example/rss", created_at=NOW, updated_at=NOW)
+                .returning(feeds.c.id)
+            ).scalar_one()
+            conn.execute(
+                articles.insert().values(
+                    org_id=org_id,
+                    feed_id=feed,
+                    url=f"https://{name}.example/a",
+                    url_hash=f"{name}-a",
+                    fetched_at=NOW,
+                    created_at=NOW,
+                )
+            )
+            conn.execute(
+                media_crawl_jobs.insert().values(
+                    org_id=org_id, feed_id=feed, url=f"https://{name}.example/b", url_hash=f"{name}-b",
+                    run_after=NOW, created_at=NOW, updated_at=NOW,
+                )
+            )  # fmt: skip
+    engine.dispose()
+    return ids
+
+
+def connect_as(database_url: str, role: str) -> psycopg.Connection[tuple[object, ...]]:
+    url = make_url(database_url).set(drivername="postgresql", username=role, password=None)
+    return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+
+def count(conn: psycopg.Connection[tuple[object, ...]], table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def test_each_role_sees_what_it_may_and_nothing_more(database_url: str, roles: tuple[str, str]) -> None:
+    app, member = roles
+    ids = seed(database_url)
+    printed = mediabeat(database_url, "db", "grant-app-role", app, "--create")
+    assert printed.returncode == 0 and f"GRANT mediabeat_app TO {app};" in printed.stdout, printed.stderr
+    for role, extra in ((app, []), (member, ["--member"])):
+        applied = mediabeat(database_url, "db", "grant-app-role", role, "--create", "--apply", *extra)
+        assert applied.returncode == 0, applied.stderr
+
+    with connect_as(database_url, app) as conn:  # the service: every org's rows, no DDL
+        assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [2, 2, 2, 2]
+        assert count(conn, "scheduler_tasks") >= 1
+        conn.execute("UPDATE media_crawl_jobs SET attempts = attempts + 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE sneaky (id int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM alembic_version")
+
+    with connect_as(database_url, member) as conn:
+        # No org chosen: nothing at all.
+        assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [0, 0, 0, 0]
+        conn.execute(f"SET app.org_id = {ids['one']}")
+        assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [1, 1, 1, 1]
+        urls = [r[0] for r in conn.execute("SELECT url FROM feeds UNION ALL SELECT url FROM articles")]
+        assert all(u.startswith("https://one.example") for u in urls), urls
+        # It may add a feed to its own org, but not to another, and cannot move rows out of its org.
+        add_feed = "INSERT INTO feeds (org_id, url, created_at, updated_at) VALUES (%s, %s, now(), now())"
+        conn.execute(add_feed, (ids["one"], "https://one.example/2"))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # row-level security refuses the row
+            conn.execute(add_feed, (ids["two"], "https://x.example"))
+        assert conn.execute("UPDATE feeds SET title = 'x' WHERE org_id = %s", (ids["two"],)).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM articles")  # read-only for members
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM scheduler_tasks")  # scheduler tables are the service's only
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM users")
+        conn.execute(f"SET app.org_id = {ids['two']}")
+        assert count(conn, "feeds") == 1
+
+    # The owner (the migrating role) still sees everything.
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(feeds)).scalar_one() == 3
+    engine.dispose()
+
+
+def test_grant_app_role_refuses_bad_names(database_url: str) -> None:
+    done = mediabeat(database_url, "db", "grant-app-role", "Robert'); DROP TABLE feeds;--")
+    assert done.returncode == 2 and "not a plain role name" in done.stderr and "Traceback" not in done.stderr
