@@ -24,8 +24,10 @@ run: venv  ## migrate the embedded SQLite database and start the service with th
 	$(BIN)/mediabeat db upgrade
 	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT) $(DEMO)
 
-test: venv  ## the test suite (PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+test: venv  ## the test suite (PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set), then the browser tests
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=tests/browser
+	@# Playwright's sync API keeps an event loop running in its process: the browser tests get a pytest of their own.
+	$(BIN)/pytest tests/browser
 
 lint: venv
 	$(BIN)/ruff check .
