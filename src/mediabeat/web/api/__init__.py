@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 def install_api(app: FastAPI, services: Services) -> None:
     """Add the API, its error handlers and the auth service (app.state.auth) to the app."""
     from mediabeat.web import metrics
-    from mediabeat.web.api import admin, auth, content, scheduler
+    from mediabeat.web.api import admin, auth, content, nodes, scheduler
 
     app.state.auth = AuthService(services.db, services.settings, services.clock)
     install_error_handlers(app)
     app.include_router(auth.router)
     csrf = [Depends(require_csrf)]
     app.include_router(scheduler.router, dependencies=csrf)
+    app.include_router(nodes.router)
     app.include_router(content.router, dependencies=csrf)
     app.include_router(admin.router, dependencies=csrf)
     app.include_router(metrics.router)
