@@ -5,7 +5,8 @@
 It starts a lean server (bench/bench_server.py) in a subprocess on 20 loopback addresses
 (127.0.0.2 .. 127.0.0.21) with 50 ms of latency per response, and a second one without
 latency for the article pages. (The demo site renders every response from its generator,
-which on this machine made the server, not the crawler, the bottleneck.) Each figure is printed beside a baseline measured in the same run:
+which on this machine made the server, not the crawler, the bottleneck.)
+Each figure is printed beside a baseline measured in the same run:
 - (a) hourly-rss-fetch over 1,000 feeds of 50 entries vs a naive sequential httpx +
   feedparser loop (timed on a sample of the feeds and scaled to all of them);
 - (b) the same feeds again, all unchanged (304s);
