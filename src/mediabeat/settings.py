@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, description="Largest response body, counted after decompression"
     )
     crawler_max_redirects: NonNegativeInt = Field(default=5, description="Most redirects one fetch follows")
-    crawler_per_host_concurrency: PositiveInt = Field(default=4, description="Most requests in flight to one host")
+    crawler_per_host_concurrency: PositiveInt = Field(default=8, description="Most requests in flight to one host")
     crawler_per_host_delay: Annotated[float, Field(ge=0, le=60)] = Field(
         default=0.0, description="Seconds between the starts of two requests to the same host"
     )

@@ -173,6 +173,10 @@ def test_serve_demo_shows_articles_within_a_minute_and_demo_remove_cleans_up(
         assert articles, log.read_text()[-3000:]
         assert all(str(a["url"]).startswith(site + "/") for a in articles)
         assert any(len(str(a.get("text") or "")) > 300 for a in articles)
+        done = wait_for_line(log, "demo: first fetch and crawl done", proc, within=120)
+        assert int(done.split(", ")[1].split()[0]) >= len(articles)
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output and "ERROR" not in output, output[-3000:]
     removed = mediabeat("demo", "remove", env=env)
     assert removed.returncode == 0 and "removed the demo organisation with 12 feeds" in removed.stdout
     listed = mediabeat("articles", "list", "--json", env=env)

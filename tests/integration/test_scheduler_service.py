@@ -139,6 +139,10 @@ async def test_a_skipped_overlap_and_a_new_run_are_claimed_in_the_same_step(db: 
     )
     await loop.step()
     await asyncio.wait_for(blocking.started.wait(), 5)
+    for _ in range(200):  # let quick's first run finish: only slow's may still be running
+        if [r.status for r in await service.list_runs(RunFilter(task="quick"))] == ["succeeded"]:
+            break
+        await asyncio.sleep(0.05)
     clock.advance(60)
     await loop.step()  # one skipped row and one running row go into the same INSERT
     assert [r.status for r in await service.list_runs(RunFilter(task="slow"))] == ["skipped", "running"]

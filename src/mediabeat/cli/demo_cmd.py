@@ -215,6 +215,7 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
         )
     )
     base_url = f"http://127.0.0.1:{demo_socket.getsockname()[1]}"
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not one line per page
     demo_task = asyncio.create_task(demo.serve(sockets=[demo_socket]), name="demo-site")
     first_crawl: asyncio.Task[None] | None = None
     try:
@@ -223,7 +224,7 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
                 await demo_task
                 raise CliError("the demo site did not start")
             await asyncio.sleep(0.02)
-        _, feed_count = await ensure_demo_org(
+        org, feed_count = await ensure_demo_org(
             services.db, base_url=base_url, config=DEMO_SITE, now=services.clock.now()
         )
         print(
@@ -231,7 +232,7 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
             f"follows its {feed_count} feeds; remove it with `mediabeat demo remove`",
             flush=True,
         )
-        first_crawl = asyncio.create_task(_first_crawl(main, services), name="demo-first-crawl")
+        first_crawl = asyncio.create_task(_first_crawl(main, services, org.id), name="demo-first-crawl")
         await main.serve()
     finally:
         if first_crawl is not None:
@@ -242,21 +243,21 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
         await demo_task
 
 
-async def _first_crawl(main: uvicorn.Server, services: Services) -> None:
+async def _first_crawl(main: uvicorn.Server, services: Services, org_id: int) -> None:
     """Fetch the feeds, then crawl the articles, once at start, so that articles show within a minute."""
     while not main.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.05)
     if await _run_task_once(services, "hourly-rss-fetch") is None:
         return
-    crawled = 0
     for _ in range(4):  # a first fetch queues more jobs than one crawl batch holds
+        if main.should_exit:  # shutting down: start nothing new
+            return
         result = await _run_task_once(services, "crawl-queue")
-        done = _count(result, "succeeded")
-        crawled += done
-        if not done:
+        if not _count(result, "succeeded"):
             break
+    stored = await ArticleStore(services.db).count(org_id=org_id)
     print(
-        f"demo: first fetch and crawl done, {crawled} articles stored: `mediabeat articles list --org demo`", flush=True
+        f"demo: first fetch and crawl done, {stored} articles stored: `mediabeat articles list --org demo`", flush=True
     )
 
 

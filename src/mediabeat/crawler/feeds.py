@@ -14,7 +14,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
 from lxml import etree
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -173,6 +172,8 @@ def _struct_time(value: Any) -> datetime | None:
 
 
 def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed:
+    import feedparser  # only the fallback needs it: keep CLI start-up fast
+
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type

@@ -91,13 +91,13 @@ class JobStore:
                 for j in _unique(jobs)
                 if (j.org_id, j.url_hash) not in known
             ]
-            for chunk in _chunks(rows_to_insert, 500):
-                result = await conn.execute(
-                    insert(jobs_t)
-                    .values(chunk)
-                    .on_conflict_do_nothing(index_elements=["org_id", "url_hash"])
-                    .returning(jobs_t.c.id)
-                )
+            # One cached single-row statement, executed for many rows: SQLAlchemy batches it
+            # ("insertmanyvalues") without compiling a new multi-row statement per chunk.
+            statement = (
+                insert(jobs_t).on_conflict_do_nothing(index_elements=["org_id", "url_hash"]).returning(jobs_t.c.id)
+            )
+            for chunk in _chunks(rows_to_insert, 5000):
+                result = await conn.execute(statement, chunk)
                 created += len(result.all())
         return created
 
