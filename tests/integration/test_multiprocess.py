@@ -82,9 +82,20 @@ def scheduled_runs(database_url: str) -> list[tuple[str, datetime, str, str]]:
     return [(name, when, status, node) for name, when, status, node in rows]
 
 
+def wait_until_started(log_dir: Path, count: int, timeout: float = 60.0) -> None:
+    """Wait until every worker has logged its start, so SIGTERM reaches its handler."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(" started" in (log_dir / f"worker{i}.log").read_text() for i in range(count)):
+            return
+        time.sleep(0.2)
+
+
 def test_workers_share_the_schedule_and_run_each_occurrence_once(database_url: str, tmp_path: Path) -> None:
     seed_tasks(database_url)
-    origin = time.time() + 3  # every worker is up before simulated time reaches the first occurrence
+    # Every worker is up before simulated time reaches the first occurrence; on a loaded machine the
+    # interpreter and its imports can take several seconds to start.
+    origin = time.time() + 12
     env = worker_env(database_url, origin)
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(WORKERS)]  # noqa: SIM115
     workers = [
@@ -93,6 +104,7 @@ def test_workers_share_the_schedule_and_run_each_occurrence_once(database_url: s
     ]
     try:
         time.sleep(max(0.0, origin - time.time()) + SIMULATED.total_seconds() / SPEED)
+        wait_until_started(tmp_path, WORKERS)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
