@@ -42,10 +42,9 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
-from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext
-from mediabeat.tasks.wiring import register_crawler
+from mediabeat.tasks.wiring import build_crawler_handlers
 
 HOSTS = [f"127.0.0.{i}" for i in range(2, 22)]
 os.environ.setdefault("NO_PROXY", "127.0.0.0/8,localhost")
@@ -113,9 +112,7 @@ async def fetch_phase(database_url: str, feed_urls: list[str]) -> tuple[float, d
     db = Database(database_url)
     org = await OrgStore(db).create("bench", now=datetime.now(UTC))
     await FeedStore(db).add_many(org.id, [(u, None) for u in feed_urls], now=datetime.now(UTC))
-    registry = HandlerRegistry()
-    register_crawler(registry, settings(database_url), db, SystemClock())
-    fetch = registry.get("hourly_rss_fetch")
+    fetch, _ = build_crawler_handlers(settings(database_url), db, SystemClock())
     started = time.perf_counter()
     first = dict(await fetch(ctx("hourly-rss-fetch")))
     first_s = time.perf_counter() - started
@@ -143,9 +140,9 @@ def worker_main(database_url: str, batch: int) -> None:
 
     async def body() -> None:
         db = Database(database_url)
-        registry = HandlerRegistry()
-        register_crawler(registry, settings(database_url, crawl_batch=batch, crawl_concurrency=16), db, SystemClock())
-        crawl: Any = registry.get("crawl_queue")
+        _, crawl = build_crawler_handlers(
+            settings(database_url, crawl_batch=batch, crawl_concurrency=16), db, SystemClock()
+        )
         await crawl.pool.start()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)

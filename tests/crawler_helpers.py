@@ -14,7 +14,7 @@ from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext
 from mediabeat.tasks.crawl_queue import CrawlQueue
 from mediabeat.tasks.rss_fetch import RssFetch
-from mediabeat.tasks.wiring import register_crawler
+from mediabeat.tasks.wiring import build_crawler_handlers, register_crawler
 
 TEST_SETTINGS: dict[str, Any] = {
     "crawler_allow_private_networks": True,
@@ -36,10 +36,7 @@ def crawler_registry(db: Database, clock: Clock, **overrides: Any) -> HandlerReg
 
 
 def handlers(db: Database, clock: Clock, **overrides: Any) -> tuple[RssFetch, CrawlQueue]:
-    registry = crawler_registry(db, clock, **overrides)
-    fetch, crawl = registry.get("hourly_rss_fetch"), registry.get("crawl_queue")
-    assert isinstance(fetch, RssFetch) and isinstance(crawl, CrawlQueue)
-    return fetch, crawl
+    return build_crawler_handlers(Settings(**{**TEST_SETTINGS, **overrides}), db, clock)
 
 
 def ctx(now: datetime, name: str = "manual", run_id: int = 1) -> RunContext:

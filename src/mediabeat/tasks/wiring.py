@@ -1,23 +1,36 @@
-"""Wiring of the crawler's task handlers (hourly-rss-fetch, crawl-queue) from settings."""
+"""Wiring of the crawler's task handlers (hourly-rss-fetch, crawl-queue) from settings.
+
+The crawler's modules (lxml, httpcore, protego, the process pool) are imported when a
+crawler task first runs, not when a process starts: `mediabeat worker` and every CLI
+command start faster, and a process that never crawls never loads them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from mediabeat.clock import Clock
-from mediabeat.crawler.articles import ExtractionPool
-from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.articles import ArticleStore
-from mediabeat.db.stores.feeds import FeedStore
-from mediabeat.db.stores.jobs import JobStore
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.settings import Settings
-from mediabeat.tasks.crawl_queue import CrawlQueue
-from mediabeat.tasks.rss_fetch import RssFetch
+from mediabeat.tasks.base import RunContext, TaskHandler
+
+if TYPE_CHECKING:
+    from mediabeat.tasks.crawl_queue import CrawlQueue
+    from mediabeat.tasks.rss_fetch import RssFetch
 
 
-def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database, clock: Clock) -> None:
+def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tuple[RssFetch, CrawlQueue]:
+    from mediabeat.crawler.articles import ExtractionPool
+    from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient
+    from mediabeat.db.stores.articles import ArticleStore
+    from mediabeat.db.stores.feeds import FeedStore
+    from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.tasks.crawl_queue import CrawlQueue
+    from mediabeat.tasks.rss_fetch import RssFetch
+
     config = ClientConfig.from_settings(settings)
 
     def new_client() -> SafeClient:
@@ -26,29 +39,57 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
             config, limiter=HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
         )
 
-    registry.register(
-        "hourly_rss_fetch",
-        RssFetch(
-            feeds=FeedStore(db),
-            jobs=JobStore(db),
-            client_factory=new_client,
-            max_failures=settings.feed_max_failures,
-            concurrency=settings.feed_concurrency,
-            job_max_attempts=settings.job_max_attempts,
-        ),
+    fetch = RssFetch(
+        feeds=FeedStore(db),
+        jobs=JobStore(db),
+        client_factory=new_client,
+        max_failures=settings.feed_max_failures,
+        concurrency=settings.feed_concurrency,
+        job_max_attempts=settings.job_max_attempts,
     )
-    registry.register(
-        "crawl_queue",
-        CrawlQueue(
-            jobs=JobStore(db),
-            articles=ArticleStore(db),
-            client_factory=new_client,
-            pool=ExtractionPool(settings.extraction_workers),
-            clock=clock,
-            node_id=settings.resolved_node_id,
-            user_agent=config.user_agent,
-            batch=settings.crawl_batch,
-            concurrency=settings.crawl_concurrency,
-            lease=timedelta(seconds=settings.crawl_lease_seconds),
-        ),
+    crawl = CrawlQueue(
+        jobs=JobStore(db),
+        articles=ArticleStore(db),
+        client_factory=new_client,
+        pool=ExtractionPool(settings.extraction_workers),
+        clock=clock,
+        node_id=settings.resolved_node_id,
+        user_agent=config.user_agent,
+        batch=settings.crawl_batch,
+        concurrency=settings.crawl_concurrency,
+        lease=timedelta(seconds=settings.crawl_lease_seconds),
     )
+    return fetch, crawl
+
+
+class _Lazy:
+    """A handler that builds the real one on its first run."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self.handler: Any = None
+
+    async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
+        if self.handler is None:
+            self.handler = self._build()
+        result: Mapping[str, Any] = await self.handler(ctx)
+        return result
+
+    async def aclose(self) -> None:
+        close = getattr(self.handler, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database, clock: Clock) -> None:
+    built: list[tuple[Any, Any]] = []
+
+    def pair() -> tuple[Any, Any]:
+        if not built:
+            built.append(build_crawler_handlers(settings, db, clock))
+        return built[0]
+
+    fetch: TaskHandler = _Lazy(lambda: pair()[0])
+    crawl: TaskHandler = _Lazy(lambda: pair()[1])
+    registry.register("hourly_rss_fetch", fetch)
+    registry.register("crawl_queue", crawl)
