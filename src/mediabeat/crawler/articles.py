@@ -13,6 +13,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import re
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,11 @@ class Extracted:
     summary: str | None
     text: str
     language: str | None
+
+
+def _worker_init() -> None:
+    """Ctrl-C reaches the whole process group: the parent shuts the pool down, workers stay quiet."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _warm() -> bool:
@@ -105,6 +111,7 @@ class ExtractionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             max_tasks_per_child=PAGES_PER_WORKER,
+            initializer=_worker_init,
         )
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)))
