@@ -147,6 +147,25 @@ class JobStore:
             job_id, worker, status="succeeded", now=now, finished_at=now, article_id=article_id, last_error=None
         )
 
+    async def complete_many(self, job_ids: Sequence[int], *, worker: str, now: datetime) -> int:
+        """Mark many leased jobs succeeded in one statement; returns how many this worker still held."""
+        if not job_ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.id.in_(list(job_ids)), jobs_t.c.status == "running", jobs_t.c.locked_by == worker)
+                .values(
+                    status="succeeded",
+                    locked_by=None,
+                    locked_until=None,
+                    updated_at=now,
+                    finished_at=now,
+                    last_error=None,
+                )
+            )
+            return int(result.rowcount or 0)
+
     async def retry_or_fail(self, job: JobRecord, *, worker: str, now: datetime, error: str, backoff: timedelta) -> str:
         """Put a failed attempt back in the queue after `backoff`, or fail it for good at max_attempts."""
         if job.attempts >= job.max_attempts:
