@@ -118,7 +118,7 @@ def build_services(
         service=scheduler,
         clock=clock,
         role=role,
-        heartbeat_seconds=settings.node_heartbeat_seconds,
+        heartbeat_seconds=settings.resolved_node_heartbeat_seconds,
         dead_after=timedelta(seconds=settings.stale_after_seconds),
     )
     loop = SchedulerLoop(

@@ -38,7 +38,8 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> JobRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+        mapping = row._mapping  # built on each access: read it once, not once per field
+        return cls(**{name: mapping[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
