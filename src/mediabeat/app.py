@@ -23,7 +23,6 @@ from mediabeat.scheduler.alerts import NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
-from mediabeat.scheduler.pg_notify import PostgresNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
@@ -77,6 +76,8 @@ def build_registry(settings: Settings, db: Database) -> HandlerRegistry:
 def build_notifier(db: Database) -> ChangeNotifier:
     """Wake-ups for the loop: in-process, plus LISTEN/NOTIFY on PostgreSQL or commits by other processes on SQLite."""
     if db.is_postgres:
+        from mediabeat.scheduler.pg_notify import PostgresNotifier  # psycopg is imported only on PostgreSQL
+
         return PostgresNotifier(db.url)
     if db.is_sqlite and db.sqlite_path is not None:
         return SQLiteChangeNotifier(db.sqlite_path)
