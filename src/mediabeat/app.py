@@ -23,7 +23,6 @@ from mediabeat.scheduler.alerts import NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
-from mediabeat.scheduler.pg_notify import PostgresNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
@@ -83,6 +82,8 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
 def build_notifier(db: Database) -> ChangeNotifier:
     """Wake-ups for the loop: in-process, plus LISTEN/NOTIFY on PostgreSQL or commits by other processes on SQLite."""
     if db.is_postgres:
+        from mediabeat.scheduler.pg_notify import PostgresNotifier  # psycopg is imported only on PostgreSQL
+
         return PostgresNotifier(db.url)
     if db.is_sqlite and db.sqlite_path is not None:
         return SQLiteChangeNotifier(db.sqlite_path)
@@ -124,7 +125,7 @@ def build_services(
         service=scheduler,
         clock=clock,
         role=role,
-        heartbeat_seconds=settings.node_heartbeat_seconds,
+        heartbeat_seconds=settings.resolved_node_heartbeat_seconds,
         dead_after=timedelta(seconds=settings.stale_after_seconds),
     )
     loop = SchedulerLoop(

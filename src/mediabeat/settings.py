@@ -40,10 +40,10 @@ class Settings(BaseSettings):
     heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
         default=5.0, description="How often a node marks its running runs alive"
     )
-    node_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
-        default=5.0,
-        description="How often a node marks itself alive in scheduler_nodes and renews the maintenance lease "
-        "(it lapses after three beats)",
+    node_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] | None = Field(
+        default=None,
+        description="How often a node marks itself alive in scheduler_nodes and renews the maintenance lease, "
+        "which lapses after three beats (default: MEDIABEAT_HEARTBEAT_SECONDS)",
     )
     stale_after_seconds: Annotated[float, Field(gt=0, le=86400)] = Field(
         default=20.0, description="A running run with no heartbeat for this long is abandoned"
@@ -158,6 +158,10 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @property
+    def resolved_node_heartbeat_seconds(self) -> float:
+        return self.node_heartbeat_seconds or self.heartbeat_seconds
 
     @property
     def resolved_node_id(self) -> str:

@@ -38,7 +38,8 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> JobRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+        mapping = row._mapping  # built on each access: read it once, not once per field
+        return cls(**{name: mapping[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,25 @@ class JobStore:
     async def fail(self, job_id: int, *, worker: str, now: datetime, error: str) -> bool:
         """Fail a leased job for good (an error another attempt will not fix); False if the lease was lost."""
         return await self._finish(job_id, worker, status="failed", now=now, finished_at=now, last_error=error)
+
+    async def complete_many(self, job_ids: Sequence[int], *, worker: str, now: datetime) -> int:
+        """Mark many leased jobs succeeded in one statement; returns how many this worker still held."""
+        if not job_ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(jobs_t.c.id.in_(list(job_ids)), jobs_t.c.status == "running", jobs_t.c.locked_by == worker)
+                .values(
+                    status="succeeded",
+                    locked_by=None,
+                    locked_until=None,
+                    updated_at=now,
+                    finished_at=now,
+                    last_error=None,
+                )
+            )
+            return int(result.rowcount or 0)
 
     async def retry_or_fail(self, job: JobRecord, *, worker: str, now: datetime, error: str, backoff: timedelta) -> str:
         """Put a failed attempt back in the queue after `backoff`, or fail it for good at max_attempts."""
