@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO ?= --demo
 PYTEST_WORKERS ?= auto
 
 .PHONY: venv run test check lint format typecheck lock bench clean
@@ -19,9 +20,9 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 venv: $(STAMP)
 
-run: venv  ## migrate the embedded SQLite database and start the service
+run: venv  ## migrate the embedded SQLite database and start the service with the local demo news site (DEMO= for none)
 	$(BIN)/mediabeat db upgrade
-	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT)
+	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT) $(DEMO)
 
 test: venv  ## the test suite (PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup

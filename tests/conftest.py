@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database
+from tests.loopback import LoopbackServer
 
 POSTGRES_URL = os.environ.get("MEDIABEAT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -93,3 +94,10 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def site() -> Iterator[LoopbackServer]:
+    """A loopback HTTP server whose routes the test sets (see tests/loopback.py)."""
+    with LoopbackServer() as server:
+        yield server

@@ -25,6 +25,7 @@ from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
+from mediabeat.tasks.wiring import register_crawler
 
 log = logging.getLogger("mediabeat")
 
@@ -45,6 +46,10 @@ class Services:
         await self.scheduler.wait_idle()
         await self.scheduler.alerts.drain()
         await self.scheduler.notifier.close()
+        for name in self.registry.names():  # handlers that hold resources (crawl-queue's process pool)
+            close = getattr(self.registry.get(name), "aclose", None)
+            if close is not None:
+                await close()
         await self.db.dispose()
 
 
@@ -54,9 +59,10 @@ def build_clock(settings: Settings) -> Clock:
     return SystemClock()
 
 
-def build_registry(settings: Settings, db: Database) -> HandlerRegistry:
+def build_registry(settings: Settings, db: Database, clock: Clock | None = None) -> HandlerRegistry:
     """The built-in task handlers, wired to their dependencies."""
     registry = HandlerRegistry()
+    register_crawler(registry, settings, db, clock or build_clock(settings))
     registry.register(
         "nightly_cleanup",
         NightlyCleanup(
@@ -86,7 +92,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
     """Wire the real services. Nothing connects until first use."""
     db = db or Database(settings.database_url)
     clock = clock or build_clock(settings)
-    registry = build_registry(settings, db)
+    registry = build_registry(settings, db, clock)
     scheduler = SchedulerService(
         store=SchedulerStore(db),
         stats_store=StatsStore(db),

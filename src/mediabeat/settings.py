@@ -64,6 +64,41 @@ class Settings(BaseSettings):
         default="MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)",
         description="User-Agent of every crawler request; keep a contact URL in it",
     )
+    crawler_contact_url: str | None = Field(
+        default=None, description="A page or mailto: for site owners, added to the User-Agent when not already in it"
+    )
+    crawler_connect_timeout: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=5.0, description="Seconds the crawler waits to connect"
+    )
+    crawler_read_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10.0, description="Seconds the crawler waits for the next bytes of a response"
+    )
+    crawler_total_timeout: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=30.0, description="Seconds one fetch may take in all (redirects, retries and body included)"
+    )
+    crawler_max_body_bytes: PositiveInt = Field(
+        default=10 * 1024 * 1024, description="Largest response body, counted after decompression"
+    )
+    crawler_max_redirects: NonNegativeInt = Field(default=5, description="Most redirects one fetch follows")
+    crawler_per_host_concurrency: PositiveInt = Field(default=4, description="Most requests in flight to one host")
+    crawler_per_host_delay: Annotated[float, Field(ge=0, le=60)] = Field(
+        default=0.0, description="Seconds between the starts of two requests to the same host"
+    )
+    crawler_max_retry_wait: Annotated[float, Field(ge=0, le=300)] = Field(
+        default=10.0, description="Longest wait for a 429/503 Retry-After within one fetch; longer means give up"
+    )
+    feed_max_failures: PositiveInt = Field(
+        default=10, description="A feed that fails this many times in a row is disabled"
+    )
+    feed_concurrency: PositiveInt = Field(default=100, description="Most feeds hourly-rss-fetch fetches at once")
+    crawl_concurrency: PositiveInt = Field(default=16, description="Most article pages crawl-queue fetches at once")
+    crawl_lease_seconds: PositiveInt = Field(
+        default=900, description="How long a claimed crawl job stays leased before another worker may take it"
+    )
+    extraction_workers: NonNegativeInt = Field(
+        default=0, description="Processes that extract article text (0: one per CPU core)"
+    )
+    job_max_attempts: PositiveInt = Field(default=5, description="Attempts at a crawl job before it is failed")
 
     alert_webhook_url: str | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -31,6 +32,7 @@ from schemathesis.checks import (
 from mediabeat.app import build_services
 from mediabeat.auth.service import AuthService
 from mediabeat.db import migrate
+from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
 from mediabeat.settings import load_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("api-schema"), pytest.mark.timeout(300)]
@@ -57,6 +59,10 @@ async def _seed(url: str) -> str:
     services = build_services(load_settings(database_url=url, enable_scheduler=False))
     auth = AuthService(services.db, services.settings, services.clock)
     try:
+        # Only nightly-cleanup may run: no fuzzed request may make a crawler task fetch fuzzed feed URLs.
+        async with services.db.write() as conn:
+            await conn.execute(sa.delete(scheduler_task_runs))
+            await conn.execute(sa.delete(scheduler_tasks).where(scheduler_tasks.c.handler != "nightly_cleanup"))
         org_id = await auth.org_id("fuzz-org", create=True)
         admin = await auth.create_user("fuzz@example.test", role="admin", org_id=org_id, password="fuzz-pass-123456")
         token, _ = await auth.create_token(admin, "schemathesis")

@@ -127,7 +127,8 @@ def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no task named 'no-such-task'"
 
     assert mediabeat("tasks", "disable", "nightly-cleanup", env=cli_env).returncode == 0
-    assert not json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)[0]["enabled"]
+    listed = json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)
+    assert not next(t for t in listed if t["name"] == "nightly-cleanup")["enabled"]
 
     runs = json.loads(mediabeat("runs", "list", "--task", "nightly-cleanup", "--json", env=cli_env).stdout)
     assert [r["id"] for r in runs] == [run["id"]]
@@ -158,7 +159,8 @@ def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp
                     if health.status_code == 200:
                         listed = mediabeat("runs", "list", "--json", env=env)
                         runs = json.loads(listed.stdout) if listed.returncode == 0 else []
-                        if runs and runs[0]["status"] == "succeeded":
+                        cleanup = [r for r in runs if r["task"] == "nightly-cleanup"]
+                        if cleanup and cleanup[0]["status"] == "succeeded":
                             break
                 except httpx.TransportError:
                     pass
@@ -166,8 +168,9 @@ def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp
             assert health.json()["status"] == "ok"
             ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
             assert ready.status_code == 200 and ready.json()["scheduler"] is True
-            # nightly-cleanup has never run, so the loop runs it at start-up.
-            assert runs and runs[0]["task"] == "nightly-cleanup" and runs[0]["trigger"] == "schedule"
+            # nightly-cleanup has never run, so the loop runs it at start-up (the crawler tasks too).
+            cleanup = [r for r in runs if r["task"] == "nightly-cleanup"]
+            assert cleanup and cleanup[0]["trigger"] == "schedule"
         finally:
             server.terminate()
             # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status tells how it stopped.

@@ -18,6 +18,7 @@ from mediabeat.scheduler.service import (
     TaskValidationError,
 )
 from mediabeat.testing import BlockingHandler, FailingHandler, RecordingHandler, build_test_scheduler
+from tests.integration.seeds import only_cleanup_seeded
 
 START = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
 
@@ -35,6 +36,7 @@ async def settle(service) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_never_run_task_is_due_at_start_then_runs_on_its_cron(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     handler = RecordingHandler()
     await add_task(db, "every-ten", "*/10 * * * *")
@@ -61,6 +63,7 @@ async def test_never_run_task_is_due_at_start_then_runs_on_its_cron(db: Database
 
 
 async def test_each_occurrence_runs_once_when_two_nodes_claim_at_once(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     handler_a, handler_b = RecordingHandler(), RecordingHandler()
     for i in range(20):
@@ -80,6 +83,7 @@ async def test_each_occurrence_runs_once_when_two_nodes_claim_at_once(db: Databa
 
 
 async def test_failing_handler_is_recorded_and_the_loop_goes_on(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     failing, fine = FailingHandler("upstream returned garbage"), RecordingHandler()
     await add_task(db, "bad", "*/5 * * * *")
@@ -103,6 +107,7 @@ async def test_failing_handler_is_recorded_and_the_loop_goes_on(db: Database) ->
 
 
 async def test_overlap_forbid_records_a_skipped_run(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     blocking = BlockingHandler()
     await add_task(db, "slow", "* * * * *")
@@ -124,6 +129,7 @@ async def test_overlap_forbid_records_a_skipped_run(db: Database) -> None:
 
 
 async def test_overlap_allow_runs_alongside(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     blocking = BlockingHandler()
     await add_task(db, "slow", "* * * * *", overlap_policy="allow")
@@ -156,6 +162,7 @@ async def test_timeout_cancels_the_handler_and_marks_timed_out(db: Database) -> 
     [("run_once", 1, 5), ("skip", 0, 6), ("catch_up", 3, 3)],
 )
 async def test_misfire_after_downtime(db: Database, policy: str, expected_runs: int, expected_missed: int) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     handler = RecordingHandler()
     await add_task(db, "hourly", "0 * * * *", misfire_policy=policy)
@@ -239,6 +246,7 @@ async def test_update_task_validates_and_reschedules(db: Database) -> None:
 
 
 async def test_disabled_tasks_do_not_run(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     handler = RecordingHandler()
     task_id = await add_task(db, "quiet", "* * * * *", enabled=False)
@@ -254,6 +262,7 @@ async def test_disabled_tasks_do_not_run(db: Database) -> None:
 
 
 async def test_stats_count_outcomes_and_durations(db: Database) -> None:
+    await only_cleanup_seeded(db)
     clock = FakeClock(START)
     await add_task(db, "ok", "0 * * * *")
     await add_task(db, "bad", "0 * * * *")
@@ -324,6 +333,7 @@ async def test_nightly_cleanup_deletes_old_history_in_batches(db: Database) -> N
 
 
 async def test_many_identical_claims_keep_matching_the_partial_unique_index(db: Database) -> None:
+    await only_cleanup_seeded(db)
     # psycopg prepares a statement after five runs and PostgreSQL may then pick a generic plan:
     # the ON CONFLICT target must still match the partial index.
     clock = FakeClock(START)

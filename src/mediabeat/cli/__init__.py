@@ -9,7 +9,7 @@ import traceback
 import sqlalchemy as sa
 import typer
 
-from mediabeat.cli import config_cmd, cron_cmd, db_cmd, runs_cmd, serve_cmd, tasks_cmd, users_cmd
+from mediabeat.cli import config_cmd, crawl_cmd, cron_cmd, db_cmd, demo_cmd, runs_cmd, serve_cmd, tasks_cmd, users_cmd
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError
@@ -31,6 +31,12 @@ app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)
 app.command("config")(config_cmd.config)
+app.add_typer(crawl_cmd.orgs_app, name="orgs")
+app.add_typer(crawl_cmd.feeds_app, name="feeds")
+app.add_typer(crawl_cmd.articles_app, name="articles")
+app.add_typer(crawl_cmd.jobs_app, name="jobs")
+app.command("demo-site")(demo_cmd.demo_site)
+app.add_typer(demo_cmd.app, name="demo")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import uvicorn
 
 from mediabeat.app import build_services, create_app
 from mediabeat.auth.service import AuthService, UserInputError
+from mediabeat.cli import demo_cmd
 from mediabeat.cli.common import CliError, setup_logging
 from mediabeat.db import migrate
 from mediabeat.db.engine import redacted
@@ -23,10 +25,21 @@ log = logging.getLogger("mediabeat")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also run the local news site and follow it in an org named demo")
+    ] = False,
+    demo_port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the demo site on 127.0.0.1")] = 8001,
 ) -> None:
     """Migrate the database, then serve HTTP and (with ENABLE_SCHEDULER on) run the scheduler loop."""
     settings = load_settings()
     setup_logging(settings)
+    if demo and not settings.crawler_allow_private_networks:
+        # The crawler refuses loopback addresses by default, and the demo site is on 127.0.0.1.
+        os.environ["MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS"] = "true"
+        settings = load_settings()
+        print(
+            "demo: MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true for this process, to crawl the demo site", flush=True
+        )
     migrate.upgrade(settings.database_url)
     log.info("database %s is up to date", redacted(settings.database_url))
     ensure_first_admin(settings)
@@ -34,7 +47,10 @@ def serve(
     config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True)
     server = uvicorn.Server(config)
     try:
-        server.run()
+        if demo:
+            asyncio.run(demo_cmd.serve_with_demo(server, app.state.services, demo_cmd.bind_demo_socket(demo_port)))
+        else:
+            server.run()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -67,12 +67,14 @@ class JobStore:
                 hashes_by_org.setdefault(job.org_id, set()).add(job.url_hash)
             known: set[tuple[int, str]] = set()
             for org_id, hashes in hashes_by_org.items():
-                rows = await conn.execute(
-                    sa.select(articles_t.c.url_hash).where(
-                        articles_t.c.org_id == org_id, articles_t.c.url_hash.in_(sorted(hashes))
+                ordered = sorted(hashes)
+                for start in range(0, len(ordered), 1000):  # stay far below SQLite's bound-parameter limit
+                    rows = await conn.execute(
+                        sa.select(articles_t.c.url_hash).where(
+                            articles_t.c.org_id == org_id, articles_t.c.url_hash.in_(ordered[start : start + 1000])
+                        )
                     )
-                )
-                known.update((org_id, h) for (h,) in rows)
+                    known.update((org_id, h) for (h,) in rows)
             rows_to_insert = [
                 {
                     "org_id": j.org_id,
@@ -146,6 +148,10 @@ class JobStore:
         return await self._finish(
             job_id, worker, status="succeeded", now=now, finished_at=now, article_id=article_id, last_error=None
         )
+
+    async def fail(self, job_id: int, *, worker: str, now: datetime, error: str) -> bool:
+        """Fail a leased job for good (an error another attempt will not fix); False if the lease was lost."""
+        return await self._finish(job_id, worker, status="failed", now=now, finished_at=now, last_error=error)
 
     async def retry_or_fail(self, job: JobRecord, *, worker: str, now: datetime, error: str, backoff: timedelta) -> str:
         """Put a failed attempt back in the queue after `backoff`, or fail it for good at max_attempts."""

@@ -1,0 +1,355 @@
+"""`mediabeat orgs|feeds|articles|jobs`: organisations, their feeds, the crawl queue and the articles."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mediabeat.app import Services
+from mediabeat.cli.common import CliError, console, print_json, table, when, with_services
+from mediabeat.crawler.opml import OpmlError, OpmlFeed, parse_opml, render_opml
+from mediabeat.crawler.urls import BadUrl, canonicalize
+from mediabeat.db.stores.articles import ArticleStore
+from mediabeat.db.stores.feeds import FeedRecord, FeedStore
+from mediabeat.db.stores.jobs import JobStore
+from mediabeat.db.stores.orgs import OrgExists, OrgRecord, OrgStore
+from mediabeat.db.stores.records import jsonable
+from mediabeat.db.tables import JOB_STATUSES
+
+orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Feeds: add, import/export OPML, list, enable, disable.", no_args_is_help=True)
+articles_app = typer.Typer(help="Articles collected by crawl-queue.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The crawl-job queue: list and retry.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+OrgOption = Annotated[str, typer.Option("--org", help="Organisation name")]
+OptionalOrg = Annotated[str | None, typer.Option("--org", help="Only this organisation")]
+
+
+async def _org(services: Services, name: str) -> OrgRecord:
+    org = await OrgStore(services.db).get_by_name(name)
+    if org is None:
+        raise CliError(f"no organisation named {name!r} (see `mediabeat orgs list`)", exit_code=2)
+    return org
+
+
+async def _org_id(services: Services, name: str | None) -> int | None:
+    return None if name is None else (await _org(services, name)).id
+
+
+def _feed_url(url: str) -> str:
+    try:
+        return canonicalize(url)
+    except BadUrl as exc:
+        raise CliError(str(exc), exit_code=2) from None
+
+
+# --- orgs -------------------------------------------------------------------------------------------
+
+
+@orgs_app.command("create")
+def orgs_create(name: Annotated[str, typer.Argument(help="A unique name")], as_json: JsonFlag = False) -> None:
+    """Create an organisation."""
+
+    async def body(services: Services) -> OrgRecord:
+        try:
+            return await OrgStore(services.db).create(name, now=services.clock.now())
+        except OrgExists as exc:
+            raise CliError(str(exc)) from None
+        except ValueError as exc:
+            raise CliError(str(exc), exit_code=2) from None
+
+    org = with_services(body)
+    if as_json:
+        print_json(jsonable(org))
+    else:
+        console.print(f"created organisation {org.name!r} (id {org.id})")
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: JsonFlag = False) -> None:
+    """List organisations with their feed counts."""
+
+    async def body(services: Services) -> list[tuple[OrgRecord, int]]:
+        orgs = await OrgStore(services.db).list()
+        feeds = await FeedStore(services.db).list()
+        return [(o, sum(1 for f in feeds if f.org_id == o.id)) for o in orgs]
+
+    rows = with_services(body)
+    if as_json:
+        print_json([{**jsonable(o), "feeds": n} for o, n in rows])
+        return
+    table(
+        ["id", "name", "feeds", "demo", "created"],
+        [[o.id, o.name, n, "yes" if o.is_demo else "", when(o.created_at)] for o, n in rows],
+    )
+
+
+@orgs_app.command("delete")
+def orgs_delete(
+    name: Annotated[str, typer.Argument(help="Organisation name")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete an organisation with all its feeds, jobs and articles."""
+    if not yes and not typer.confirm(f"Delete organisation {name!r} with its feeds, jobs and articles?", default=False):
+        raise CliError("not deleted: confirm, or pass --yes")
+
+    async def body(services: Services) -> None:
+        org = await _org(services, name)
+        await OrgStore(services.db).delete(org.id)
+
+    with_services(body)
+    console.print(f"deleted organisation {name!r}")
+
+
+# --- feeds ------------------------------------------------------------------------------------------
+
+
+def feed_json(feed: FeedRecord, org_names: dict[int, str]) -> dict[str, Any]:
+    return {**jsonable(feed), "org": org_names.get(feed.org_id)}
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="The feed's URL (RSS or Atom)")],
+    org: OrgOption,
+    title: Annotated[str | None, typer.Option(help="A title (default: the feed's own)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a feed to an organisation; adding one it already has changes nothing."""
+    canonical = _feed_url(url)
+
+    async def body(services: Services) -> tuple[FeedRecord, bool, OrgRecord]:
+        owner = await _org(services, org)
+        feed, created = await FeedStore(services.db).add(owner.id, canonical, now=services.clock.now(), title=title)
+        return feed, created, owner
+
+    feed, created, owner = with_services(body)
+    if as_json:
+        print_json({**feed_json(feed, {owner.id: owner.name}), "created": created})
+    elif created:
+        console.print(f"added feed {feed.id} to {owner.name!r}: {feed.url}")
+    else:
+        console.print(f"{owner.name!r} already has this feed (id {feed.id}): nothing changed")
+
+
+@feeds_app.command("import")
+def feeds_import(
+    file: Annotated[Path, typer.Argument(help="An OPML file (what feed readers export)", exists=False)],
+    org: OrgOption,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add every feed of an OPML file; feeds the organisation already has are left as they are."""
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror or exc}", exit_code=2) from None
+    try:
+        listed = parse_opml(data)
+    except OpmlError as exc:
+        raise CliError(f"{file}: {exc}", exit_code=2) from None
+    valid: list[tuple[str, str | None]] = []
+    invalid: list[str] = []
+    for entry in listed:
+        try:
+            valid.append((canonicalize(entry.url), entry.title))
+        except BadUrl:
+            invalid.append(entry.url)
+
+    async def body(services: Services) -> list[tuple[FeedRecord, bool]]:
+        owner = await _org(services, org)
+        return await FeedStore(services.db).add_many(owner.id, valid, now=services.clock.now())
+
+    added = with_services(body)
+    created = sum(1 for _, new in added if new)
+    summary = {"in_file": len(listed), "added": created, "already_there": len(added) - created, "invalid": invalid}
+    if as_json:
+        print_json(summary)
+        return
+    console.print(
+        f"imported {created} new feeds into {org!r}; {len(added) - created} already there"
+        + (f"; {len(invalid)} skipped (not http/https): {', '.join(invalid[:5])}" if invalid else "")
+    )
+
+
+@feeds_app.command("export")
+def feeds_export(
+    org: OrgOption,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout)")] = None,
+) -> None:
+    """Print an organisation's feeds as OPML."""
+
+    async def body(services: Services) -> bytes:
+        owner = await _org(services, org)
+        feeds = await FeedStore(services.db).list(org_id=owner.id)
+        return render_opml(
+            [OpmlFeed(url=f.url, title=f.title) for f in feeds], title=f"MediaBeat feeds of {owner.name}"
+        )
+
+    data = with_services(body)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+
+
+@feeds_app.command("list")
+def feeds_list(org: OptionalOrg = None, as_json: JsonFlag = False) -> None:
+    """List feeds with their last status, failures and next fetch."""
+
+    async def body(services: Services) -> tuple[list[FeedRecord], dict[int, str]]:
+        org_id = await _org_id(services, org)
+        names = {o.id: o.name for o in await OrgStore(services.db).list()}
+        return await FeedStore(services.db).list(org_id=org_id), names
+
+    feeds, names = with_services(body)
+    if as_json:
+        print_json([feed_json(f, names) for f in feeds])
+        return
+    table(
+        ["id", "org", "url", "active", "last status", "failures", "last fetch", "next fetch"],
+        [
+            [
+                f.id,
+                names.get(f.org_id, f.org_id),
+                f.url,
+                "yes" if f.active else f"no ({f.disabled_reason})" if f.disabled_reason else "no",
+                f.last_status or "-",
+                f.consecutive_failures,
+                when(f.last_fetched_at),
+                when(f.next_fetch_at) if f.active else "-",
+            ]
+            for f in feeds
+        ],
+    )
+
+
+def _set_active(feed_id: int, active: bool, reason: str | None) -> None:
+    async def body(services: Services) -> FeedRecord | None:
+        return await FeedStore(services.db).set_active(feed_id, active, reason=reason, now=services.clock.now())
+
+    feed = with_services(body)
+    if feed is None:
+        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    console.print(f"feed {feed.id} {'enabled' if active else 'disabled'}: {feed.url}")
+
+
+@feeds_app.command("enable")
+def feeds_enable(feed_id: Annotated[int, typer.Argument(help="Feed id")]) -> None:
+    """Enable a feed again (clears its failures and backoff)."""
+    _set_active(feed_id, True, None)
+
+
+@feeds_app.command("disable")
+def feeds_disable(
+    feed_id: Annotated[int, typer.Argument(help="Feed id")],
+    reason: Annotated[str | None, typer.Option(help="Why (shown in feeds list)")] = None,
+) -> None:
+    """Stop fetching a feed."""
+    _set_active(feed_id, False, reason)
+
+
+@feeds_app.command("delete")
+def feeds_delete(feed_id: Annotated[int, typer.Argument(help="Feed id")]) -> None:
+    """Remove a feed (its articles stay)."""
+    if not with_services(lambda s: FeedStore(s.db).delete(feed_id)):
+        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    console.print(f"deleted feed {feed_id}")
+
+
+# --- articles ---------------------------------------------------------------------------------------
+
+
+@articles_app.command("list")
+def articles_list(
+    org: OptionalOrg = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the newest articles."""
+
+    async def body(services: Services) -> list[Any]:
+        org_id = await _org_id(services, org)
+        return await ArticleStore(services.db).list(org_id=org_id, limit=limit)
+
+    rows = with_services(body)
+    if as_json:
+        print_json([jsonable(a) for a in rows])
+        return
+    table(
+        ["id", "title", "author", "published", "lang", "words", "url"],
+        [
+            [
+                a.id,
+                (a.title or "")[:60],
+                (a.author or "")[:30],
+                when(a.published_at),
+                a.language or "",
+                len((a.text or "").split()),
+                a.url,
+            ]
+            for a in rows
+        ],
+    )
+
+
+@articles_app.command("show")
+def articles_show(article_id: Annotated[int, typer.Argument(help="Article id")], as_json: JsonFlag = False) -> None:
+    """Show one article with its text."""
+    article = with_services(lambda s: ArticleStore(s.db).get(article_id))
+    if article is None:
+        raise CliError(f"no article with id {article_id}", exit_code=2)
+    if as_json:
+        print_json(jsonable(article))
+        return
+    console.print(f"[bold]{article.title or '(no title)'}[/bold]\n{article.url}")
+    console.print(f"{article.author or ''} {when(article.published_at)} {article.language or ''}\n")
+    console.print(article.text or "", markup=False, highlight=False)
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="queued, running, succeeded or failed")] = None,
+    org: OptionalOrg = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many, newest first")] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """List crawl jobs, newest first."""
+    if status is not None and status not in JOB_STATUSES:
+        raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}", exit_code=2)
+
+    async def body(services: Services) -> list[Any]:
+        org_id = await _org_id(services, org)
+        return await JobStore(services.db).list_jobs(status=status, org_id=org_id, limit=limit)
+
+    rows = with_services(body)
+    if as_json:
+        print_json([jsonable(j) for j in rows])
+        return
+    table(
+        ["id", "status", "attempts", "run after", "url", "last error"],
+        [
+            [j.id, j.status, f"{j.attempts}/{j.max_attempts}", when(j.run_after), j.url, (j.last_error or "")[:60]]
+            for j in rows
+        ],
+    )
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_ids: Annotated[list[int] | None, typer.Argument(help="Failed job ids")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed job")] = False,
+) -> None:
+    """Queue failed jobs again with a fresh attempt budget."""
+    if not job_ids and not failed:
+        raise CliError("name job ids, or pass --failed for every failed job", exit_code=2)
+    ids = None if failed else list(job_ids or [])
+    count = with_services(lambda s: JobStore(s.db).retry_failed(ids, now=s.clock.now()))
+    console.print(f"queued {count} failed job{'s' if count != 1 else ''} again")

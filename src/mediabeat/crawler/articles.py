@@ -1,0 +1,139 @@
+"""Article extraction with trafilatura, in a pool of worker processes so every core works.
+
+Workers receive the page as bytes and return plain dicts; nothing else crosses the
+process boundary. The pool is started once and warmed (trafilatura imported in every
+worker) before the first page, and each worker is replaced after a number of pages so
+the memory of long runs stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+PAGES_PER_WORKER = 500
+LANG_RE = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.IGNORECASE)
+META_LANG_RE = re.compile(
+    rb"<meta[^>]+http-equiv\s*=\s*[\"']?content-language[\"']?[^>]+content\s*=\s*[\"']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)",
+    re.IGNORECASE,
+)
+
+
+class ExtractionError(Exception):
+    """The page yielded no article."""
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    summary: str | None
+    text: str
+    language: str | None
+
+
+def _warm() -> bool:
+    import trafilatura  # noqa: F401  (the import is the warm-up)
+
+    return True
+
+
+def extract_article(html: bytes, url: str) -> dict[str, Any]:
+    """Runs in a worker process: bytes in, a plain dict out (or {"error": ...})."""
+    import trafilatura
+
+    try:
+        document = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+        )
+    except Exception as exc:  # a parser crash on one page is that page's failure
+        return {"error": f"extraction failed: {type(exc).__name__}: {exc}"}
+    if document is None:
+        return {"error": "no article text found"}
+    data = document.as_dict() if hasattr(document, "as_dict") else dict(document)
+    language = data.get("language") or _html_language(html)
+    return {
+        "title": data.get("title"),
+        "author": data.get("author"),
+        "date": data.get("date"),
+        "summary": data.get("description"),
+        "text": data.get("text") or data.get("raw_text") or "",
+        "language": language,
+    }
+
+
+def _html_language(html: bytes) -> str | None:
+    head = html[:8192]
+    match = LANG_RE.search(head) or META_LANG_RE.search(head)
+    return match.group(1).decode("ascii").lower().replace("_", "-") if match else None
+
+
+def _date(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _clip(value: Any, limit: int) -> str | None:
+    if not value:
+        return None
+    return str(value)[:limit]
+
+
+class ExtractionPool:
+    """A warm process pool running extract_article; `await pool.extract(html, url)`."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    async def start(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            max_tasks_per_child=PAGES_PER_WORKER,
+        )
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)))
+
+    async def extract(self, html: bytes, url: str) -> Extracted:
+        await self.start()
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(self._executor, extract_article, html, url)
+        except concurrent.futures.process.BrokenProcessPool:
+            # A worker died (out of memory, killed): start a fresh pool for the next pages.
+            self.shutdown()
+            raise ExtractionError("the extraction worker died on this page") from None
+        if "error" in data:
+            raise ExtractionError(str(data["error"]))
+        text = str(data.get("text") or "").strip()
+        if not text:
+            raise ExtractionError("no article text found")
+        return Extracted(
+            title=_clip(data.get("title"), 2000),
+            author=_clip(data.get("author"), 500),
+            published_at=_date(data.get("date")),
+            summary=_clip(data.get("summary"), 5000),
+            text=text,
+            language=_clip(data.get("language"), 16),
+        )
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,266 @@
+"""The deterministic content of the local news site: sections, articles, feeds and OPML.
+
+Everything here is a pure function of a seed, the site's settings and a `now` that the caller
+passes in: article `n` of a section is published at `epoch + n * interval` (staggered per
+section), so new articles appear over time, and two sites with the same settings serve the same
+bytes. Nothing here does I/O or reads the clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("world", "World"),
+    ("politics", "Politics"),
+    ("business", "Business"),
+    ("technology", "Technology"),
+    ("science", "Science"),
+    ("health", "Health"),
+    ("climate", "Climate"),
+    ("culture", "Culture"),
+    ("sport", "Sport"),
+    ("education", "Education"),
+    ("cities", "Cities"),
+    ("opinion", "Opinion"),
+)
+# Sections whose feed is listed as Atom in the OPML; the others as RSS 2.0. Both formats exist for all.
+ATOM_SECTIONS = frozenset({"politics", "technology", "health", "culture", "education", "opinion"})
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+_GIVEN = ("Amira", "Jonas", "Lucia", "Kenji", "Priya", "Tomasz", "Chloe", "Diego", "Ingrid", "Samuel", "Hannah")
+_FAMILY = ("Haddad", "Berg", "Moreno", "Watanabe", "Raman", "Nowak", "Martin", "Alvarez", "Solberg", "Okafor", "Weiss")
+_SUBJECTS = (
+    "city council",
+    "regional water board",
+    "national rail operator",
+    "university hospital",
+    "central bank",
+    "harbour authority",
+    "farmers' cooperative",
+    "public broadcaster",
+    "energy regulator",
+    "teachers' union",
+    "space agency",
+    "museum trust",
+    "housing association",
+    "football federation",
+    "research institute",
+    "ministry of transport",
+)
+_VERBS = (
+    "approves",
+    "delays",
+    "unveils",
+    "rejects",
+    "expands",
+    "reviews",
+    "cuts",
+    "doubles",
+    "defends",
+    "questions",
+    "launches",
+    "pauses",
+)
+_OBJECTS = (
+    "plan for new tram lines",
+    "budget for flood defences",
+    "pilot of four-day school weeks",
+    "rules on short-term rentals",
+    "funding for rural clinics",
+    "study of microplastics in rivers",
+    "bid to host the championships",
+    "reform of night-train timetables",
+    "programme for rooftop solar",
+    "overhaul of the pension fund",
+    "ban on single-use packaging",
+    "deal with coastal fishing fleets",
+    "audit of hospital waiting lists",
+    "vote on the new library",
+)
+_QUALIFIERS = (
+    "after months of debate",
+    "amid protests",
+    "despite warnings from experts",
+    "ahead of the winter",
+    "in a surprise move",
+    "as costs rise",
+    "following a public consultation",
+    "under pressure from residents",
+)
+_OPENERS = (
+    "Officials said on {day} that",
+    "According to documents seen by this newspaper,",
+    "In a statement released late on {day},",
+    "Speaking to reporters on {day}, a spokesperson confirmed that",
+    "Residents were told at a packed meeting that",
+    "The decision, announced on {day}, means that",
+)
+_FACTS = (
+    "the {subject} will spend {num} million on the first phase",
+    "about {pct} per cent of households in the region are affected",
+    "the work is expected to take {years} years to complete",
+    "a final vote is scheduled for the spring",
+    "{num} jobs could be created over the coming decade",
+    "critics argue the timetable is far too optimistic",
+    "a similar scheme in a neighbouring region cost {num} million more than planned",
+    "independent auditors will publish a review within {years} months",
+)
+_QUOTES = (
+    "\u201cWe have listened carefully and we believe this is the right step,\u201d said {person}.",
+    "\u201cNobody asked the people who actually live here,\u201d said {person}, a local shop owner.",
+    "\u201cThe numbers simply do not add up,\u201d {person}, an economist, told us.",
+    "\u201cThis is a long-term investment, not a quick fix,\u201d said {person}.",
+    "\u201cWe will be watching closely how the money is spent,\u201d said {person} of the opposition.",
+)
+_CONTEXT = (
+    "The proposal has been discussed in various forms since at least {year}, when a first study "
+    "was commissioned and later shelved because of its cost.",
+    "Similar measures have been introduced in several other countries, with mixed results, and "
+    "researchers caution that local conditions matter a great deal.",
+    "Opposition parties have called for a full parliamentary inquiry, while business groups have "
+    "broadly welcomed the announcement as overdue.",
+    "Campaigners say that the plan does not go far enough and have promised to keep up the pressure "
+    "with further demonstrations in the coming weeks.",
+    "The timetable depends on approval from neighbouring municipalities, several of which have yet to "
+    "take a formal position on the matter.",
+)
+_COMMENTS = (
+    "Finally some good news for once.",
+    "I'll believe it when I see it.",
+    "Who is paying for all this?",
+    "Great reporting, thank you.",
+    "This has been promised every year since I moved here.",
+    "Does anyone know where the consultation documents are?",
+)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class DemoSiteConfig:
+    """What makes one demo site: its seed, when article 0 appears, and how often new ones do."""
+
+    seed: int = 1
+    epoch: datetime = DEFAULT_EPOCH
+    article_interval_s: int = 120
+    feed_size: int = 30
+    wire_feeds: int = 0
+    sections: tuple[tuple[str, str], ...] = field(default=SECTIONS)
+
+    def section_names(self) -> list[str]:
+        return [slug for slug, _ in self.sections] + [f"wire-{k}" for k in range(self.wire_feeds)]
+
+    def section_title(self, slug: str) -> str | None:
+        for name, title in self.sections:
+            if name == slug:
+                return title
+        if slug.startswith("wire-") and slug[5:].isdigit() and int(slug[5:]) < self.wire_feeds:
+            return f"Wire {int(slug[5:])}"
+        return None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One generated news article."""
+
+    section: str
+    number: int
+    slug: str
+    title: str
+    author: str
+    published: datetime
+    summary: str
+    paragraphs: tuple[str, ...]
+    comments: tuple[tuple[str, str], ...]
+
+    @property
+    def path(self) -> str:
+        return f"/{self.section}/{self.number}-{self.slug}.html"
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(f"{self.path}|{self.title}|{self.published.isoformat()}".encode()).hexdigest()
+        return f'"a-{digest[:20]}"'
+
+
+def _section_offset(config: DemoSiteConfig, section: str) -> float:
+    """Stagger sections so that they do not all publish in the same second."""
+    names = config.section_names()
+    index = names.index(section) if section in names else 0
+    return config.article_interval_s * (index % len(config.sections)) / len(config.sections)
+
+
+def published_at(config: DemoSiteConfig, section: str, number: int) -> datetime:
+    return config.epoch + timedelta(seconds=number * config.article_interval_s + _section_offset(config, section))
+
+
+def latest_number(config: DemoSiteConfig, section: str, now: datetime) -> int:
+    """The number of the newest article of `section` published at or before `now`; -1 if none yet."""
+    elapsed = (now - config.epoch).total_seconds() - _section_offset(config, section)
+    if elapsed < 0:
+        return -1
+    return int(elapsed // config.article_interval_s)
+
+
+def is_published(config: DemoSiteConfig, section: str, number: int, now: datetime) -> bool:
+    return 0 <= number <= latest_number(config, section, now)
+
+
+@functools.lru_cache(maxsize=8192)
+def make_article(config: DemoSiteConfig, section: str, number: int) -> Article:
+    """Article `number` of `section`: the same inputs always give the same article."""
+    rng = random.Random(f"{config.seed}:{section}:{number}")
+    subject = rng.choice(_SUBJECTS)
+    title = f"{subject.capitalize()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}"
+    author = f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}"
+    published = published_at(config, section, number)
+    day = _WEEKDAYS[published.weekday()]
+    paragraphs = [_paragraph(rng, subject, day, published.year) for _ in range(rng.randint(5, 8))]
+    slug = "-".join(title.lower().replace("'", "").replace(",", "").split()[:8])
+    comments = tuple(
+        (f"{rng.choice(_GIVEN)}{rng.randint(1, 99)}", rng.choice(_COMMENTS)) for _ in range(rng.randint(2, 5))
+    )
+    return Article(
+        section=section,
+        number=number,
+        slug=slug,
+        title=title,
+        author=author,
+        published=published,
+        summary=paragraphs[0][:220].rsplit(" ", 1)[0] + "\u2026",
+        paragraphs=tuple(paragraphs),
+        comments=comments,
+    )
+
+
+def _paragraph(rng: random.Random, subject: str, day: str, year: int) -> str:
+    values = {
+        "subject": subject,
+        "day": day,
+        "num": rng.randint(3, 900),
+        "pct": rng.randint(2, 60),
+        "years": rng.randint(2, 12),
+        "year": year - rng.randint(2, 15),
+        "person": f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}",
+    }
+    sentences = [f"{rng.choice(_OPENERS)} {rng.choice(_FACTS)}.", rng.choice(_CONTEXT)]
+    if rng.random() < 0.6:
+        sentences.append(rng.choice(_QUOTES))
+    sentences.append(f"{rng.choice(_FACTS).capitalize()}.")
+    return " ".join(s.format(**values) for s in sentences)
+
+
+def latest_articles(config: DemoSiteConfig, section: str, now: datetime, limit: int | None = None) -> list[Article]:
+    """The newest articles of a section at `now`, newest first."""
+    newest = latest_number(config, section, now)
+    count = config.feed_size if limit is None else limit
+    return [make_article(config, section, n) for n in range(newest, max(newest - count, -1), -1)]
+
+
+def front_page_articles(config: DemoSiteConfig, now: datetime, per_section: int = 3) -> list[Article]:
+    items = [a for slug, _ in config.sections for a in latest_articles(config, slug, now, per_section)]
+    return sorted(items, key=lambda a: a.published, reverse=True)

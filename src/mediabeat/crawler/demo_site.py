@@ -1,0 +1,237 @@
+"""The local news site (`mediabeat demo-site`): an ASGI app serving deterministic news.
+
+It serves feeds (RSS 2.0 and Atom), article pages, robots.txt, `/feeds.opml`, and misbehaving
+feeds under `/hostile/` (listed in `/hostile.opml`). Feeds and pages carry an ETag and
+Last-Modified and answer conditional requests with 304. Content comes from `demo_content` for
+the `now` the injected clock gives, so tests can move time forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mediabeat.crawler import demo_content as content
+from mediabeat.crawler import demo_feeds as feeds
+from mediabeat.crawler import demo_pages as pages
+from mediabeat.crawler.demo_hostile import MODES, HostileBodies, HostileConfig, hostile_response, is_feed_name
+
+NowFn = Callable[[], datetime]
+
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+OPML_TYPE = "text/x-opml; charset=utf-8"
+
+
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def base_url(request: Request) -> str:
+    """The site's address as the client reached it, so that links work on every listening address."""
+    return str(request.base_url).rstrip("/")
+
+
+def conditional_response(
+    request: Request, body: bytes, media_type: str, last_modified: datetime, etag: str | None = None
+) -> Response:
+    """A 200 with ETag and Last-Modified, or a 304 when the client's validators still match."""
+    tag = etag or f'"{hashlib.sha256(body).hexdigest()[:24]}"'
+    headers = {
+        "ETag": tag,
+        "Last-Modified": feeds.http_date(last_modified),
+        "Cache-Control": "no-cache",
+    }
+    if _not_modified(request, tag, last_modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, headers={**headers, "Content-Type": media_type})
+
+
+def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:  # RFC 9110 13.1.2: If-None-Match wins over If-Modified-Since
+        candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+        return "*" in candidates or etag in candidates
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        parsed = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return last_modified.replace(microsecond=0) <= parsed
+
+
+class _Latency:
+    """Delays every HTTP request, to imitate a server far away (benchmarks)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.seconds > 0:
+            await asyncio.sleep(self.seconds)
+        await self.app(scope, receive, send)
+
+
+def create_demo_app(
+    config: content.DemoSiteConfig | None = None,
+    *,
+    hostile: HostileConfig | None = None,
+    now: NowFn | None = None,
+    latency_s: float = 0.0,
+) -> ASGIApp:
+    """The demo site; `now` decides which articles exist (defaults to the real time)."""
+    site = config or content.DemoSiteConfig()
+    hostile_config = hostile or HostileConfig()
+    clock = now or _system_now
+
+    async def home(request: Request) -> Response:
+        at = clock()
+        body = pages.home_html(site, at).encode()
+        return conditional_response(request, body, HTML_TYPE, _site_last_modified(site, at))
+
+    async def robots(request: Request) -> Response:
+        if request.url.hostname in hostile_config.robots_error_hosts:
+            return PlainTextResponse("Service Unavailable\n", status_code=503)
+        return PlainTextResponse(pages.robots_txt(base_url(request)))
+
+    async def feeds_opml(request: Request) -> Response:
+        body = feeds.site_opml(site, base_url(request)).encode()
+        return Response(body, media_type=OPML_TYPE)
+
+    async def hostile_opml(request: Request) -> Response:
+        root = base_url(request)
+        outlines = [
+            (f"Hostile: {mode} ({what})", "rss", f"{root}/hostile/{mode}/feed.xml") for mode, what in MODES.items()
+        ]
+        body = feeds.opml("The Daily Loopback: hostile feeds", outlines).encode()
+        return Response(body, media_type=OPML_TYPE)
+
+    async def feed(request: Request) -> Response:
+        name = request.path_params["name"]
+        section, _, ext = name.rpartition(".")
+        if ext not in ("rss", "atom") or site.section_title(section) is None:
+            return _not_found()
+        at = clock()
+        root = base_url(request)
+        if ext == "rss":
+            body, media_type = feeds.rss_feed(site, section, root, at), RSS_TYPE
+        else:
+            body, media_type = feeds.atom_feed(site, section, root, at), ATOM_TYPE
+        return conditional_response(request, body.encode(), media_type, feeds.feed_last_modified(site, section, at))
+
+    async def section_page(request: Request) -> Response:
+        section = request.path_params["section"]
+        if site.section_title(section) is None:
+            return _not_found()
+        at = clock()
+        body = pages.section_html(site, section, at).encode()
+        return conditional_response(request, body, HTML_TYPE, feeds.feed_last_modified(site, section, at))
+
+    async def article(request: Request) -> Response:
+        section = request.path_params["section"]
+        number_text, _, _ = request.path_params["page"].removesuffix(".html").partition("-")
+        if not number_text.isdigit() or site.section_title(section) is None:
+            return _not_found()
+        number = int(number_text)
+        if not content.is_published(site, section, number, clock()):
+            return _not_found()
+        item = content.make_article(site, section, number)
+        body = pages.article_html(site, item, base_url(request)).encode()
+        return conditional_response(request, body, HTML_TYPE, item.published, etag=item.etag)
+
+    async def private(request: Request) -> Response:
+        return Response(pages.private_html(request.url.path).encode(), media_type=HTML_TYPE)
+
+    async def hostile_path(request: Request) -> Response:
+        mode, name = request.path_params["mode"], request.path_params["name"]
+        if mode not in MODES or not (is_feed_name(name) or name.endswith(".html")):
+            return _not_found()
+        root = base_url(request)
+        at = clock()
+
+        def bodies() -> HostileBodies:
+            newest = content.latest_articles(site, "world", at, 1)
+            page = pages.article_html(site, newest[0], root) if newest else pages.home_html(site, at)
+            feed_xml = feeds.rss_feed(site, "world", root, at, relative=mode == "relative-links")
+            if mode == "relative-links":
+                feed_xml = "\n".join(line for line in feed_xml.split("\n") if "<pubDate>" not in line)
+            return HostileBodies(feed_xml=feed_xml, page_html=page)
+
+        return await hostile_response(mode, name, hostile_config, bodies, request.is_disconnected)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    routes = [
+        Route("/", home),
+        Route("/robots.txt", robots),
+        Route("/healthz", healthz),
+        Route("/feeds.opml", feeds_opml),
+        Route("/hostile.opml", hostile_opml),
+        Route("/feeds/{name}", feed),
+        Route("/hostile/{mode}/{name}", hostile_path),
+        Route("/private/{rest:path}", private),
+        Route("/{section}/", section_page),
+        Route("/{section}/{page}", article),
+    ]
+    app = Starlette(routes=routes)
+    return _Latency(app, latency_s) if latency_s > 0 else app
+
+
+def _site_last_modified(site: content.DemoSiteConfig, at: datetime) -> datetime:
+    return max(feeds.feed_last_modified(site, slug, at) for slug, _ in site.sections)
+
+
+def _not_found() -> Response:
+    return PlainTextResponse("Not Found\n", status_code=404)
+
+
+@contextlib.contextmanager
+def running_demo_site(app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",)) -> Iterator[list[str]]:
+    """Serve `app` with uvicorn in a background thread on free ports; yields one base URL per address.
+
+    For tests and benchmarks. Every address gets the same port when it is free there too.
+    """
+    sockets: list[socket.socket] = []
+    for address in addresses:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, sockets[0].getsockname()[1] if sockets else 0))
+        sockets.append(sock)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="demo-site", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the demo site did not start")
+            time.sleep(0.02)
+        yield [f"http://{sock.getsockname()[0]}:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        for sock in sockets:
+            sock.close()

@@ -1,0 +1,209 @@
+"""Feed parsing on bytes we fetched ourselves: an lxml fast path for well-formed RSS/Atom, feedparser for the rest.
+
+Only what the crawler needs comes out: the feed's title and site link, and each entry's
+absolute link (with its title and date when present). Anything that yields no feed is a
+FeedParseError with a one-line reason, recorded on the feed; nothing here raises anything else.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml import etree
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+RSS1 = "{http://purl.org/rss/1.0/}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+HTML_MARKERS = (b"<!doctype html", b"<html")
+
+
+class FeedParseError(ValueError):
+    """The body is not a usable feed; `kind` says how (empty, html, malformed)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    link: str
+    title: str | None = None
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    site_url: str | None
+    entries: list[FeedEntry]
+    parser: str  # "lxml" or "feedparser"
+    warning: str | None = None
+
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False, remove_comments=True
+)
+
+
+def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
+    """Parse a feed body; relative links resolve against `url` (the feed's final URL)."""
+    return parse_fast(body, url=url) or parse_robust(body, url=url, content_type=content_type)
+
+
+def parse_fast(body: bytes, *, url: str) -> ParsedFeed | None:
+    """The lxml fast path (about a millisecond for 50 entries): None when the body needs feedparser."""
+    if not body or not body.strip():
+        raise FeedParseError("empty", "empty body")
+    try:
+        return _parse_lxml(body, url)
+    except Exception:  # anything odd goes to feedparser, which is built for odd feeds
+        return None
+
+
+def parse_robust(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
+    """feedparser: bad encodings, BOMs, broken XML, old formats; tens of milliseconds."""
+    if not body or not body.strip():
+        raise FeedParseError("empty", "empty body")
+    return _parse_feedparser(body, url=url, content_type=content_type)
+
+
+def _text(element: Any, path: str) -> str | None:
+    found = element.find(path)
+    if found is None or found.text is None:
+        return None
+    return str(found.text).strip() or None
+
+
+def _rfc822(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _absolute(link: str | None, base: str) -> str | None:
+    if not link:
+        return None
+    absolute = urljoin(base, link.strip())
+    return absolute if absolute.startswith(("http://", "https://")) else None
+
+
+def _parse_lxml(body: bytes, url: str) -> ParsedFeed | None:
+    """Well-formed RSS 2.0, RSS 1.0 and Atom; None (use feedparser) for anything unexpected."""
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(HTML_MARKERS) or b"<!doctype" in head or b"<!entity" in head:
+        return None
+    root = etree.fromstring(body, parser=_PARSER)
+    tag = root.tag
+    entries: list[FeedEntry] = []
+    if tag == "rss":
+        channel = root.find("channel")
+        if channel is None:
+            return None
+        for item in channel.iterfind("item"):
+            link = _text(item, "link")
+            if link is None:
+                guid = item.find("guid")
+                if guid is not None and guid.get("isPermaLink", "true").lower() == "true":
+                    link = (guid.text or "").strip() or None
+            absolute = _absolute(link, url)
+            if absolute is None:
+                continue
+            entries.append(FeedEntry(absolute, _text(item, "title"), _rfc822(_text(item, "pubDate"))))
+        return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
+    if tag == f"{ATOM}feed":
+        feed_base = urljoin(url, root.get(XML_BASE) or "")
+        for entry in root.iterfind(f"{ATOM}entry"):
+            base = urljoin(feed_base, entry.get(XML_BASE) or "")
+            href = None
+            for link in entry.iterfind(f"{ATOM}link"):
+                if link.get("rel", "alternate") == "alternate":
+                    href = link.get("href")
+                    break
+            absolute = _absolute(href, base)
+            if absolute is None:
+                continue
+            published = _iso(_text(entry, f"{ATOM}published") or _text(entry, f"{ATOM}updated"))
+            entries.append(FeedEntry(absolute, _text(entry, f"{ATOM}title"), published))
+        site = None
+        for link in root.iterfind(f"{ATOM}link"):
+            if link.get("rel", "alternate") == "alternate":
+                site = _absolute(link.get("href"), feed_base)
+                break
+        return ParsedFeed(_text(root, f"{ATOM}title"), site, entries, "lxml")
+    if tag == f"{RDF}RDF":
+        for item in root.iterfind(f"{RSS1}item"):
+            absolute = _absolute(_text(item, f"{RSS1}link") or item.get(f"{RDF}about"), url)
+            if absolute is not None:
+                entries.append(FeedEntry(absolute, _text(item, f"{RSS1}title"), None))
+        channel = root.find(f"{RSS1}channel")
+        title = _text(channel, f"{RSS1}title") if channel is not None else None
+        return ParsedFeed(title, None, entries, "lxml")
+    return None
+
+
+def _struct_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed:
+    import feedparser  # only the fallback needs it: keep CLI start-up fast
+
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
+    except Exception as exc:  # feedparser is defensive, but a crash here must stay a per-feed result
+        raise FeedParseError("malformed", f"unparseable feed: {type(exc).__name__}: {exc}") from None
+    version = parsed.get("version") or ""
+    feed = parsed.get("feed") or {}
+    entries: list[FeedEntry] = []
+    for entry in parsed.get("entries") or []:
+        link = entry.get("link")
+        if not link:
+            for candidate in entry.get("links") or []:
+                if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
+                    link = candidate["href"]
+                    break
+        absolute = _absolute(link, url)
+        if absolute is None:
+            continue
+        published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
+        entries.append(FeedEntry(absolute, entry.get("title") or None, published))
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not entries and (problem is not None or not version):
+        head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+        if head.startswith(HTML_MARKERS) or b"<html" in head or content_type == "text/html":
+            raise FeedParseError("html", "HTML page, not a feed")
+        reason = f": {str(problem).splitlines()[0]}" if problem else ""
+        raise FeedParseError("malformed", f"not a readable RSS or Atom feed{reason}")
+    warning = f"{type(problem).__name__}: {str(problem).splitlines()[0]}" if problem else None
+    return ParsedFeed(
+        feed.get("title") or None, _absolute(feed.get("link"), url), entries, "feedparser", warning=warning
+    )

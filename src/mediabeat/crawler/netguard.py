@@ -1,0 +1,89 @@
+"""The SSRF guard: which addresses the crawler may connect to, checked after DNS resolution.
+
+The guard resolves a host once, refuses it if any of its addresses is forbidden, and
+hands back the vetted addresses; the HTTP client then connects to those IPs directly,
+so a second (rebinding) resolution can never sneak a private address in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud metadata endpoints: refused even when private networks are allowed.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "192.0.0.192")
+)
+
+
+class BlockedAddress(Exception):
+    """The crawler refused to connect: the host resolves to an address it must not reach."""
+
+
+def forbidden_reason(address: IPAddress, *, allow_private: bool) -> str | None:
+    """Why the crawler must not connect to `address`, or None if it may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return forbidden_reason(address.ipv4_mapped, allow_private=allow_private)
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if allow_private:
+        return None
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    if not address.is_global:
+        return "a non-public address"
+    return None
+
+
+class NetGuard:
+    """Resolves hosts and vets every address before the client may connect."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def check_ip(self, host: str, address: IPAddress) -> None:
+        reason = forbidden_reason(address, allow_private=self.allow_private)
+        if reason is not None:
+            hint = "" if self.allow_private else " (set MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true to allow it)"
+            shown = host if host == str(address) else f"{host} ({address})"
+            raise BlockedAddress(f"refused to connect to {shown}: {reason}{hint}")
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses of `host`, every one vetted; raises BlockedAddress if any is forbidden."""
+        literal = host.strip("[]")
+        try:
+            address = ipaddress.ip_address(literal)
+        except ValueError:
+            address = None
+        if address is not None:
+            self.check_ip(host, address)
+            return [str(address)]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(f"cannot resolve {host}: {exc.strerror or exc}") from None
+        vetted: list[str] = []
+        for _family, _type, _proto, _name, sockaddr in infos:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            # Any forbidden address refuses the host: a name that mixes public and private
+            # answers is exactly what a rebinding attack looks like.
+            self.check_ip(host, ip)
+            if str(ip) not in vetted:
+                vetted.append(str(ip))
+        if not vetted:
+            raise OSError(f"cannot resolve {host}: no addresses")
+        return vetted

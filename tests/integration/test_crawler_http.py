@@ -1,0 +1,181 @@
+"""The safe HTTP client against real loopback servers: guard, limits, redirects, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import time
+import zlib
+
+import httpcore
+import pytest
+
+from mediabeat.crawler.http import ClientConfig, FetchError, SafeClient, retry_after_seconds
+from mediabeat.crawler.netguard import NetGuard, forbidden_reason
+from tests.loopback import LoopbackServer, Route
+
+
+def config(**overrides: object) -> ClientConfig:
+    values: dict[str, object] = {
+        "user_agent": "MediaBeatTest/1 (+https://example.org/contact)",
+        "allow_private": True,
+        "connect_timeout": 2.0,
+        "read_timeout": 1.0,
+        "total_timeout": 3.0,
+        "max_body_bytes": 100_000,
+        "max_retry_wait": 2.0,
+    }
+    values.update(overrides)
+    return ClientConfig(**values)  # type: ignore[arg-type]
+
+
+async def test_guard_refuses_a_private_address_before_any_connection(
+    site: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.routes["/"] = Route(body=b"secret")
+    connects: list[tuple[str, int]] = []
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def counting_connect(self: httpcore.AnyIOBackend, host: str, port: int, **kw: object) -> object:
+        connects.append((host, port))
+        return await real_connect(self, host, port, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", counting_connect)
+    async with SafeClient(config(allow_private=False)) as client:
+        # "localhost" is a name: the refusal comes after DNS resolution, and before connecting.
+        for url in (site.url("/", host="localhost"), site.url("/"), f"http://[::ffff:127.0.0.1]:{site.port}/"):
+            with pytest.raises(FetchError, match="refused to connect") as caught:
+                await client.get(url)
+            assert caught.value.kind == "blocked"
+    assert connects == [] and site.accepted == 0 and site.requests == []
+
+    async with SafeClient(config(allow_private=True)) as client:
+        ok = await client.get(site.url("/"))
+    assert ok.status == 200 and ok.body == b"secret" and site.accepted == 1 and len(connects) == 1
+
+
+async def test_guard_checks_every_redirect_hop(site: LoopbackServer) -> None:
+    site.routes["/go"] = Route(status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+    async with SafeClient(config(allow_private=True)) as client:
+        with pytest.raises(FetchError, match="metadata") as caught:
+            await client.get(site.url("/go"))
+    assert caught.value.kind == "blocked"
+
+
+def test_forbidden_addresses() -> None:
+    import ipaddress
+
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.1.1", "::1", "fe80::1", "fc00::1"):
+        assert forbidden_reason(ipaddress.ip_address(address), allow_private=False), address
+    assert forbidden_reason(ipaddress.ip_address("169.254.169.254"), allow_private=True) == "a cloud metadata address"
+    assert forbidden_reason(ipaddress.ip_address("224.0.0.1"), allow_private=True) == "a multicast address"
+    assert forbidden_reason(ipaddress.ip_address("127.0.0.5"), allow_private=True) is None
+    assert forbidden_reason(ipaddress.ip_address("93.184.216.34"), allow_private=False) is None
+
+
+async def test_rebinding_cannot_switch_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name is resolved once by the guard; a public answer then a private one still fails closed."""
+    answers = [
+        [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80)),
+            (socket.AF_INET, 1, 6, "", ("10.0.0.1", 80)),
+        ]
+    ]
+
+    async def fake_getaddrinfo(*args: object, **kwargs: object) -> object:
+        return answers[0]
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+    with pytest.raises(Exception, match="private address"):
+        await NetGuard(allow_private=False).resolve("rebind.example", 80)
+
+
+async def test_user_agent_redirects_and_permanent_url(site: LoopbackServer) -> None:
+    site.routes["/old"] = Route(status=301, headers={"Location": "/mid"})
+    site.routes["/mid"] = Route(status=308, headers={"Location": site.url("/new")})
+    site.routes["/new"] = Route(body=b"here")
+    site.routes["/temp"] = Route(status=302, headers={"Location": "/new"})
+    site.routes["/loop"] = Route(status=302, headers={"Location": "/loop2"})
+    site.routes["/loop2"] = Route(status=302, headers={"Location": "/loop"})
+    async with SafeClient(config(max_redirects=3)) as client:
+        moved = await client.get(site.url("/old"))
+        assert moved.status == 200 and moved.body == b"here" and moved.permanent_url == site.url("/new")
+        temp = await client.get(site.url("/temp"))
+        assert temp.body == b"here" and temp.permanent_url is None
+        with pytest.raises(FetchError) as caught:
+            await client.get(site.url("/loop"))
+        assert caught.value.kind in {"redirect_loop", "too_many_redirects"}
+    assert all(h["user-agent"] == "MediaBeatTest/1 (+https://example.org/contact)" for _, h in site.requests)
+
+
+async def test_body_limit_counts_decompressed_bytes(site: LoopbackServer) -> None:
+    bomb = gzip.compress(b"\0" * 5_000_000)  # ~5 KB on the wire, 5 MB inflated
+    site.routes["/bomb"] = Route(body=bomb, headers={"Content-Encoding": "gzip"})
+    site.routes["/big"] = Route(body=b"x" * 200_000)
+    site.routes["/ok.gz"] = Route(body=gzip.compress(b"hello" * 100), headers={"Content-Encoding": "gzip"})
+    site.routes["/deflate"] = Route(body=zlib.compress(b"deflated"), headers={"Content-Encoding": "deflate"})
+    site.routes["/chunked-big"] = Route(chunks=[(b"y" * 60_000, 0.0), (b"y" * 60_000, 0.0)])
+    async with SafeClient(config()) as client:
+        assert (await client.get(site.url("/ok.gz"))).body == b"hello" * 100
+        assert (await client.get(site.url("/deflate"))).body == b"deflated"
+        for path in ("/bomb", "/big", "/chunked-big"):
+            with pytest.raises(FetchError, match="larger than 100000") as caught:
+                await client.get(site.url(path))
+            assert caught.value.kind == "too_large"
+
+
+async def test_slow_server_hits_the_timeouts(site: LoopbackServer) -> None:
+    site.routes["/slow-headers"] = Route(body=b"late", delay=2.5)
+    site.routes["/trickle"] = Route(chunks=[(b"a", 0.5)] * 20)  # each byte in time, the whole too slow
+    async with SafeClient(config(read_timeout=1.0, total_timeout=2.0)) as client:
+        for path in ("/slow-headers", "/trickle"):
+            started = time.monotonic()
+            with pytest.raises(FetchError) as caught:
+                await client.get(site.url(path))
+            assert caught.value.kind == "timeout"
+            assert time.monotonic() - started < 4.0  # bounded by the total timeout, not the server
+
+
+async def test_429_backs_off_honouring_retry_after(site: LoopbackServer) -> None:
+    calls = {"n": 0}
+
+    def busy_then_ok(headers: dict[str, str]) -> Route:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return Route(status=429, headers={"Retry-After": "1"})
+        return Route(body=b"fine")
+
+    site.routes["/busy"] = Route(dynamic=busy_then_ok)
+    site.routes["/away"] = Route(status=503, headers={"Retry-After": "3600"})
+    async with SafeClient(config(total_timeout=5.0)) as client:
+        started = time.monotonic()
+        result = await client.get(site.url("/busy"))
+        waited = time.monotonic() - started
+        assert result.status == 200 and calls["n"] == 2 and waited >= 1.0
+        # Retry-After beyond what one fetch waits: the 503 comes back at once as the answer.
+        away = await client.get(site.url("/away"))
+        assert away.status == 503 and site.paths().count("/away") == 1
+
+
+async def test_per_host_concurrency_is_bounded(site: LoopbackServer) -> None:
+    active = {"now": 0, "max": 0}
+
+    def tracking(headers: dict[str, str]) -> Route:
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        time.sleep(0.2)
+        active["now"] -= 1
+        return Route(body=b"x")
+
+    site.routes["/slow"] = Route(dynamic=tracking)
+    async with SafeClient(config(per_host_concurrency=2)) as client:
+        results = await asyncio.gather(*(client.get(site.url("/slow")) for _ in range(6)))
+    assert all(r.status == 200 for r in results) and active["max"] == 2
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -1,0 +1,289 @@
+"""hourly-rss-fetch and crawl-queue against the demo site and loopback servers, on both databases."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from mediabeat.clock import FakeClock
+from mediabeat.crawler.demo_content import DemoSiteConfig
+from mediabeat.crawler.demo_site import create_demo_app, running_demo_site
+from mediabeat.crawler.opml import parse_opml
+from mediabeat.crawler.urls import canonicalize, url_hash
+from mediabeat.db.engine import Database
+from mediabeat.db.stores.articles import ArticleStore
+from mediabeat.db.stores.feeds import FeedStore
+from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.tables import media_crawl_jobs
+from mediabeat.tasks.base import SkipRun
+from mediabeat.testing import RecordingHandler, build_test_scheduler
+from tests.crawler_helpers import crawler_registry, ctx, handlers
+from tests.loopback import LoopbackServer, Route
+
+START = datetime(2026, 1, 3, 9, 0, 30, tzinfo=UTC)
+SITE = DemoSiteConfig(feed_size=5, article_interval_s=600)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def demo(clock: FakeClock) -> Iterator[str]:
+    app = create_demo_app(SITE, now=clock.now)
+    with running_demo_site(app) as urls:
+        yield urls[0]
+
+
+@pytest.fixture
+async def org_id(db: Database) -> AsyncIterator[int]:
+    yield (await OrgStore(db).create("newsroom", now=START)).id
+
+
+async def import_demo_feeds(db: Database, org: int, base: str, count: int) -> None:
+    import httpx
+
+    opml = httpx.get(f"{base}/feeds.opml", timeout=10).content
+    feeds = parse_opml(opml)[:count]
+    await FeedStore(db).add_many(org, [(canonicalize(f.url), f.title) for f in feeds], now=START)
+
+
+async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeClock, org_id: int) -> None:
+    await import_demo_feeds(db, org_id, demo, 3)
+    registry = crawler_registry(db, clock, crawl_batch=10)
+    service, loop = build_test_scheduler(
+        db,
+        clock=clock,
+        handlers={
+            "hourly_rss_fetch": registry.get("hourly_rss_fetch"),
+            "crawl_queue": registry.get("crawl_queue"),
+            "nightly_cleanup": RecordingHandler(),
+        },
+    )
+    try:
+        # Never run: the seeded tasks are due at start-up; the loop claims and runs them.
+        assert (await loop.step()).started == 3
+        await service.wait_idle(within=60)
+        runs = {r.task: r for r in await service.list_runs(_filter(), limit=10)}
+        fetch = runs["hourly-rss-fetch"]
+        assert fetch.status == "succeeded" and fetch.trigger == "schedule"
+        assert fetch.result is not None
+        assert (fetch.result["feeds"], fetch.result["fetched"], fetch.result["failed"]) == (3, 3, 0)
+        assert fetch.result["jobs_created"] == 15
+        # crawl-queue ran at the same moment: either it found the queue empty or took a batch.
+        assert runs["crawl-queue"].status in {"skipped", "succeeded"}
+
+        crawl = await service.run_now_and_wait("crawl-queue")
+        assert crawl.status == "succeeded" and crawl.result is not None
+        assert crawl.result["succeeded"] >= 5 and crawl.result["failed"] == 0
+        while (await JobStore(db).counts_by_status()).get("queued"):
+            again = await service.run_now_and_wait("crawl-queue")
+            assert again.status == "succeeded"
+        assert await JobStore(db).counts_by_status() == {"succeeded": 15}
+        articles = await ArticleStore(db).list(org_id=org_id, limit=100)
+        assert len(articles) == 15
+        for article in articles:
+            assert article.title and article.author and article.published_at and article.language
+            assert len(article.text or "") > 200 and "cookie" not in (article.text or "").lower()
+        empty = await service.run_now_and_wait("crawl-queue")
+        assert empty.status == "skipped" and "queue empty" in (empty.error or "")
+
+        # Unchanged feeds: 304s, no new jobs.
+        refetch = await service.run_now_and_wait("hourly-rss-fetch")
+        assert refetch.result is not None
+        assert (refetch.result["not_modified"], refetch.result["jobs_created"]) == (3, 0)
+        # Time passes on the site: one new article per feed, and only those are queued.
+        clock.advance(SITE.article_interval_s)
+        later = await service.run_now_and_wait("hourly-rss-fetch")
+        assert later.result is not None and later.result["fetched"] == 3 and later.result["jobs_created"] == 3
+        jobs = await JobStore(db).list_jobs(limit=1000)
+        assert len(jobs) == 18 and len({j.url for j in jobs}) == 18
+    finally:
+        await registry.get("crawl_queue").aclose()  # type: ignore[attr-defined]
+
+
+def _filter():  # type: ignore[no-untyped-def]
+    from mediabeat.db.stores.scheduler import RunFilter
+
+    return RunFilter()
+
+
+async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, site: LoopbackServer, org_id: int) -> None:
+    calls = collections.Counter[str]()
+
+    def conditional(headers: dict[str, str]) -> Route:
+        calls["feed"] += 1
+        if headers.get("if-none-match") == '"v1"':
+            return Route(status=304, headers={"ETag": '"v1"'})
+        items = "".join(f"<item><link>/story/{i}?utm_source=rss#c</link><title>S{i}</title></item>" for i in range(3))
+        body = (
+            f'<rss version="2.0"><channel><title>Good</title>{items}<item><link>/story/0</link></item></channel></rss>'
+        )
+        return Route(body=body.encode(), headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    site.routes["/good.xml"] = Route(dynamic=conditional)
+    site.routes["/broken.xml"] = Route(status=500, body=b"oops")
+    good, _ = await FeedStore(db).add(org_id, site.url("/good.xml"), now=START)
+    broken, _ = await FeedStore(db).add(org_id, site.url("/broken.xml"), now=START)
+    clock = FakeClock(START)
+    fetch, crawl = handlers(db, clock, feed_max_failures=3)
+
+    first = await fetch(ctx(START))
+    assert (first["fetched"], first["failed"], first["jobs_created"]) == (1, 1, 3)
+    queued = {j.url for j in await JobStore(db).list_jobs()}
+    assert queued == {site.url(f"/story/{i}") for i in range(3)}  # canonical: no tracking, no fragment
+    after = {f.id: f for f in await FeedStore(db).list()}
+    assert after[good.id].etag == '"v1"' and after[good.id].last_status == "ok" and after[good.id].title == "Good"
+    assert after[broken.id].consecutive_failures == 1 and after[broken.id].last_status == "http_500"
+
+    hour = timedelta(hours=1)
+    second = await fetch(ctx(START + hour))
+    assert (second["not_modified"], second["failed"], second["jobs_created"]) == (1, 1, 0)
+    assert site.requests[-1][1].get("if-none-match") == '"v1"' or any(
+        h.get("if-none-match") == '"v1"' for p, h in site.requests if p == "/good.xml"
+    )
+    backed_off = await FeedStore(db).get(broken.id)
+    assert backed_off is not None and backed_off.consecutive_failures == 2
+    assert backed_off.next_fetch_at is not None and backed_off.next_fetch_at > START + hour + timedelta(minutes=30)
+    # Backing off: the next hourly run leaves the broken feed alone.
+    third = await fetch(ctx(START + hour + timedelta(minutes=30)))
+    assert third["feeds"] == 1
+    fourth = await fetch(ctx(START + 2 * hour + timedelta(minutes=1)))
+    assert fourth["disabled"] == 1
+    disabled = await FeedStore(db).get(broken.id)
+    assert disabled is not None and not disabled.active and "3 consecutive failures" in (disabled.disabled_reason or "")
+    enabled = await FeedStore(db).set_active(broken.id, True)
+    assert enabled is not None and enabled.active and enabled.consecutive_failures == 0
+    await crawl.aclose()
+
+
+async def test_hostile_feeds_are_recorded_failures(db: Database, clock: FakeClock, org_id: int) -> None:
+    import httpx
+    import psutil
+
+    from mediabeat.crawler.demo_hostile import HostileConfig
+
+    hostile = HostileConfig(slow_byte_interval_s=0.3, slow_total_s=30, slow_headers_delay_s=20)
+    app = create_demo_app(SITE, hostile=hostile, now=clock.now)
+    rss_before = psutil.Process().memory_info().rss
+    with running_demo_site(app) as urls:
+        base = urls[0]
+        listed = parse_opml(httpx.get(f"{base}/hostile.opml", timeout=10).content)
+        await FeedStore(db).add_many(org_id, [(f.url, f.title) for f in listed], now=START)
+        fetch, crawl = handlers(db, clock)
+        result = await fetch(ctx(START))
+        feeds = {f.url.split("/hostile/")[1].split("/")[0]: f for f in await FeedStore(db).list()}
+    rss_after = psutil.Process().memory_info().rss
+    await crawl.aclose()
+    assert result["feeds"] == len(listed)
+    status = {mode: f.last_status for mode, f in feeds.items()}
+    assert status["slow"] == "timeout" and status["slow-headers"] == "timeout"
+    assert status["error-500"] == "http_500" and status["rate-limited"] == "http_429"
+    assert status["redirect-loop"] in {"redirect_loop", "too_many_redirects"}
+    assert status["huge"] == "too_large" and status["gzip-bomb"] == "too_large"
+    assert status["html"] == "html" and status["empty"] == "empty"
+    # Broken XML that feedparser can still read keeps its entries, with the problem recorded.
+    assert status["malformed"] == "ok" and "not well-formed" in (feeds["malformed"].last_error or "")
+    for fine in ("bom", "relative-links", "wrong-charset", "wrong-charset-reverse", "found", "moved", "moved-308"):
+        assert status[fine] == "ok", (fine, feeds[fine].last_error)
+    assert feeds["moved"].url.endswith("/hostile/moved/new-feed.xml")
+    assert feeds["moved-308"].url.endswith("/hostile/moved-308/new-feed.xml")
+    assert feeds["found"].url.endswith("/hostile/found/feed.xml")
+    assert not feeds["gone"].active and "410" in (feeds["gone"].disabled_reason or "")
+    assert status["gone"] == "gone"
+    limited = feeds["rate-limited"]
+    assert limited.next_fetch_at is not None and limited.next_fetch_at >= START + timedelta(seconds=120)
+    for mode in ("error-500", "html", "empty", "huge", "gzip-bomb", "slow"):
+        assert feeds[mode].consecutive_failures == 1 and feeds[mode].last_error, mode
+    # Links (relative ones too) came out absolute, on the site.
+    jobs = await JobStore(db).list_jobs(limit=1000)
+    assert jobs and all(j.url.startswith(f"{base}/") for j in jobs)
+    assert rss_after - rss_before < 150 * 1024 * 1024  # the 50 MB body and the bomb never sat in memory
+
+
+async def test_crawl_queue_retries_fails_and_obeys_robots(db: Database, clock: FakeClock, org_id: int) -> None:
+    from mediabeat.crawler.demo_hostile import HostileConfig
+
+    hostile = HostileConfig(slow_byte_interval_s=0.3, slow_total_s=30, robots_error_hosts=frozenset({"127.0.0.2"}))
+    app = create_demo_app(SITE, hostile=hostile, now=clock.now)
+    with running_demo_site(app, ["127.0.0.1", "127.0.0.2"]) as (base, second):
+        article = f"{base}/world/"
+        import httpx
+
+        section = httpx.get(article, timeout=10).text
+        page = next(
+            base + part.split('"', 1)[0]
+            for part in section.split('href="')[1:]
+            if part.startswith("/world/") and part.split('"', 1)[0].endswith(".html")
+        )
+        urls = {
+            "ok": page,
+            "robots": f"{base}/private/secret.html",
+            "robots5xx": page.replace(base, second),
+            "error-500": f"{base}/hostile/error-500/page.html",
+            "gone": f"{base}/hostile/gone/page.html",
+            "huge": f"{base}/hostile/huge/page.html",
+            "empty": f"{base}/hostile/empty/page.html",
+            "slow": f"{base}/hostile/slow/page.html",
+        }
+        store = JobStore(db)
+        await store.enqueue(
+            [NewJob(org_id, None, canonicalize(u), url_hash(canonicalize(u))) for u in urls.values()],
+            now=START,
+            max_attempts=2,
+        )
+        _fetch, crawl = handlers(db, clock)
+        try:
+            first = await crawl(ctx(START))
+            assert first["claimed"] == len(urls) and first["succeeded"] == 1
+            jobs = {j.url: j for j in await store.list_jobs()}
+            by_name = {name: jobs[canonicalize(u)] for name, u in urls.items()}
+            assert by_name["ok"].status == "succeeded" and by_name["ok"].article_id is not None
+            for name in ("robots", "gone", "huge", "empty"):
+                assert by_name[name].status == "failed", name
+                assert by_name[name].finished_at is not None
+            assert "robots.txt" in (by_name["robots"].last_error or "")
+            for name in ("robots5xx", "error-500", "slow"):
+                assert by_name[name].status == "queued" and by_name[name].attempts == 1, name
+                assert by_name[name].run_after > START
+            assert "503" in (by_name["robots5xx"].last_error or "")
+            assert first["retried"] == 3 and first["failed"] == 4
+
+            with pytest.raises(SkipRun, match="queue empty"):
+                await crawl(ctx(START + timedelta(seconds=5)))  # retries are not due yet
+            second_run = await crawl(ctx(START + timedelta(hours=1)))
+            assert (second_run["claimed"], second_run["failed"]) == (3, 3)  # max_attempts=2: failed for good
+            counts = await store.counts_by_status()
+            assert counts == {"succeeded": 1, "failed": 7}
+        finally:
+            await crawl.aclose()
+
+
+async def test_expired_leases_go_back_to_the_queue(db: Database, site: LoopbackServer, org_id: int) -> None:
+    body = b"<html lang='en'><body><article><h1>T</h1>" + b"<p>Words of a real article here.</p>" * 30 + b"</article>"
+    site.routes["/robots.txt"] = Route(status=404)
+    site.routes["/p"] = Route(body=body, headers={"Content-Type": "text/html"})
+    store = JobStore(db)
+    url = site.url("/p")
+    await store.enqueue([NewJob(org_id, None, url, url_hash(url))], now=START)
+    dead = await store.claim(worker="dead-node", now=START, limit=10, lease=timedelta(minutes=15))
+    assert len(dead) == 1
+    _fetch, crawl = handlers(db, FakeClock(START), crawl_lease_seconds=900)
+    try:
+        with pytest.raises(SkipRun):
+            await crawl(ctx(START + timedelta(minutes=5)))  # still leased to the dead worker
+        done = await crawl(ctx(START + timedelta(minutes=16)))
+        assert done["released_expired"] == 1 and done["succeeded"] == 1
+        [job] = await store.list_jobs()
+        assert job.status == "succeeded" and job.attempts == 2
+        async with db.read() as conn:
+            n = (await conn.execute(sa.select(sa.func.count()).select_from(media_crawl_jobs))).scalar_one()
+        assert n == 1
+    finally:
+        await crawl.aclose()
