@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = ("admin@browser.test", "admin-browser-pass-1")
@@ -47,9 +48,10 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1366, "height": 900}, "timezone_id": "UTC"}
+@pytest.fixture(scope="module")
+def browser_context_args() -> dict[str, Any]:
+    """A laptop-sized window in UTC (replaces the plugin's, which would need a session-long Playwright)."""
+    return {"viewport": {"width": 1366, "height": 900}, "timezone_id": "UTC"}
 
 
 @dataclass
@@ -128,3 +130,36 @@ def screenshots() -> Path:
 def base_url() -> str | None:
     """Replaces pytest-base-url's fixture (which pytest 9 warns about); the tests build full URLs themselves."""
     return None
+
+
+# pytest-playwright keeps one Playwright (and its event loop) for the whole session. On an xdist worker that
+# also runs pytest-asyncio tests after these, that loop makes theirs fail ("another loop is running"), so the
+# browser lives only as long as this module's tests.
+@pytest.fixture(scope="module")
+def playwright(_pw_api_request_contexts: Any) -> Iterator[Playwright]:
+    runner = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(runner)
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    chosen: BrowserType = getattr(playwright, browser_name)
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def launch_browser(browser_type_launch_args: dict[str, Any], browser_type: BrowserType) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    launched = launch_browser()
+    yield launched
+    launched.close()

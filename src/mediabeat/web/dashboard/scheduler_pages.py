@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import describe
 from mediabeat.scheduler.service import SchedulerService, TaskNotFound
+from mediabeat.web.api.scheduler import _stats_cache as stats_cache
 from mediabeat.web.dashboard.queries import recent_runs
 from mediabeat.web.dashboard.render import PageDenied, admin_page, render
 from mediabeat.web.dashboard.view import FAILED, RunPoint, duration_chart
@@ -32,7 +34,9 @@ def _scheduler(request: Request) -> SchedulerService:
     return service
 
 
+@functools.lru_cache(maxsize=1024)
 def cron_words(expression: str) -> str | None:
+    """The schedule in words; cached, because cron_descriptor reloads its translations on every call."""
     try:
         return describe(expression)
     except CronError:
@@ -48,7 +52,8 @@ async def admin_home(request: Request, user: Admin) -> HTMLResponse:
 @router.get("/scheduler", response_class=HTMLResponse)
 async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
     service = _scheduler(request)
-    stats = await service.stats()
+    # The same figures, from the same cache, as GET /api/v1/scheduler/stats that the page then polls.
+    stats = await stats_cache(request).get()
     tasks = await service.list_tasks()
     sparks = await recent_runs(request.app.state.services.db, [t.id for t in tasks], per_task=SPARKLINE_RUNS)
     failing = [t for t in tasks if t.last_status in ("failed", "timed_out", "abandoned")]
