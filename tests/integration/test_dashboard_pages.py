@@ -224,3 +224,19 @@ async def test_feeds_and_jobs_pages_show_status_and_failures(api: ApiEnv) -> Non
     assert "https://news.example.org/rss.xml" in feeds and 'data-action="feed-toggle"' in feeds
     assert "api-org" in feeds
     assert 'data-job-count="failed">0<' in jobs and "No failed jobs" in jobs
+
+
+async def test_the_overview_lists_the_nodes_and_the_maintenance_leader(api: ApiEnv) -> None:
+    async with signed_in(api) as client:
+        html = (await client.get("/app/admin/scheduler")).text
+        assert "No node has registered yet" in html
+
+        cluster = api.services.cluster
+        await cluster.register()
+        await cluster.step()
+        html = (await client.get("/app/admin/scheduler")).text
+    row = re.search(rf'<tr data-node-id="{re.escape(cluster.node_id)}">(.*?)</tr>', html, re.S)
+    assert row, "the registered node has no row"
+    assert "maintenance leader" in row.group(1)
+    assert 'data-status="succeeded">running<' in row.group(1)
+    await cluster.stop()

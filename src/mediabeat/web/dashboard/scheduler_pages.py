@@ -62,6 +62,9 @@ async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
         last_failed = next((p for p in reversed(sparks.get(task.id, [])) if p.status in FAILED), None)
         run = await service.get_run(last_failed.id) if last_failed else None
         errors[task.id] = run.error if run else None
+    cluster = request.app.state.services.cluster
+    nodes = await cluster.list_nodes()
+    leader = await cluster.leader()
     return render(
         request,
         "scheduler.html",
@@ -76,6 +79,8 @@ async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
             "failing": failing,
             "errors": errors,
             "handlers": set(service.handler_names()),
+            "nodes": nodes,
+            "leader": leader,
         },
     )
 
