@@ -298,6 +298,21 @@ scheduler_task_runs = sa.Table(
     ),
 )
 
+# How many runs each task has in each status, kept by triggers on scheduler_task_runs (migration 0004),
+# so the statistics read a few rows instead of counting the whole run history.
+scheduler_run_counts = sa.Table(
+    "scheduler_run_counts",
+    metadata,
+    sa.Column(
+        "task_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("runs", sa.BigInteger(), nullable=False),
+)
+
 scheduler_nodes = sa.Table(
     "scheduler_nodes",
     metadata,

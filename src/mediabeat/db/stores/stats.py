@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.records import SchedulerStats, TaskStats
+from mediabeat.db.tables import scheduler_run_counts as counts_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
 
@@ -26,31 +27,28 @@ class StatsStore:
 
     async def scheduler_stats(self, now: datetime) -> SchedulerStats:
         since = now - timedelta(hours=24)
-        totals = sa.select(
-            sa.select(sa.func.count()).select_from(tasks_t).scalar_subquery().label("total_tasks"),
-            sa.select(sa.func.count())
-            .select_from(tasks_t)
-            .where(tasks_t.c.enabled.is_(True))
-            .scalar_subquery()
-            .label("enabled_tasks"),
-            sa.select(sa.func.count()).select_from(runs_t).scalar_subquery().label("total_runs"),
-            _count_where(runs_t.c.status == "succeeded").label("succeeded_runs"),
-            _count_where(runs_t.c.status.in_(FAILED_STATUSES)).label("failed_runs"),
-            _count_where(runs_t.c.status == "running").label("running_runs"),
-            _count_where(runs_t.c.started_at >= since).label("runs_last_24h"),
-        )
+        # Totals come from the trigger-kept counts (a few rows per task); only "last 24 h" reads the
+        # run history, as a range on the started_at index.
+        by_status = sa.select(counts_t.c.task_id, counts_t.c.status, counts_t.c.runs).where(counts_t.c.runs != 0)
+        last_24h = sa.select(sa.func.count()).select_from(runs_t).where(runs_t.c.started_at >= since)
         async with self.db.read() as conn:
-            row = (await conn.execute(totals)).one()
+            tallies = (await conn.execute(by_status)).all()
+            runs_last_24h = int((await conn.execute(last_24h)).scalar_one())
             tasks = (await conn.execute(sa.select(tasks_t).order_by(tasks_t.c.name))).all()
-            counts, durations = await self._per_task(conn, [t.id for t in tasks])
+            durations = await self._durations(conn, [t.id for t in tasks])
+        status_totals: dict[str, int] = {}
+        counts: dict[int, int] = {}
+        for task_id, status, n in tallies:
+            status_totals[status] = status_totals.get(status, 0) + int(n)
+            counts[int(task_id)] = counts.get(int(task_id), 0) + int(n)
         return SchedulerStats(
-            total_tasks=row.total_tasks,
-            enabled_tasks=row.enabled_tasks,
-            total_runs=row.total_runs,
-            succeeded_runs=row.succeeded_runs,
-            failed_runs=row.failed_runs,
-            running_runs=row.running_runs,
-            runs_last_24h=row.runs_last_24h,
+            total_tasks=len(tasks),
+            enabled_tasks=sum(1 for task in tasks if task.enabled),
+            total_runs=sum(status_totals.values()),
+            succeeded_runs=status_totals.get("succeeded", 0),
+            failed_runs=sum(status_totals.get(status, 0) for status in FAILED_STATUSES),
+            running_runs=status_totals.get("running", 0),
+            runs_last_24h=runs_last_24h,
             tasks=[
                 TaskStats(
                     task_id=task.id,
@@ -67,14 +65,8 @@ class StatsStore:
             ],
         )
 
-    async def _per_task(self, conn: Any, task_ids: list[int]) -> tuple[dict[int, int], dict[int, list[int]]]:
-        """Run counts per task (one grouped query) and each task's recent durations (one UNION ALL)."""
-        counts = {
-            int(task_id): int(n)
-            for task_id, n in await conn.execute(
-                sa.select(runs_t.c.task_id, sa.func.count()).group_by(runs_t.c.task_id)
-            )
-        }
+    async def _durations(self, conn: Any, task_ids: list[int]) -> dict[int, list[int]]:
+        """Each task's recent durations (one UNION ALL per 200 tasks)."""
         durations: dict[int, list[int]] = {}
         for chunk in [task_ids[i : i + 200] for i in range(0, len(task_ids), 200)]:
             recent = [
@@ -88,11 +80,7 @@ class StatsStore:
             ]
             for task_id, duration in await conn.execute(sa.union_all(*recent)):
                 durations.setdefault(int(task_id), []).append(int(duration))
-        return counts, durations
-
-
-def _count_where(condition: sa.ColumnElement[bool]) -> Any:
-    return sa.select(sa.func.count()).select_from(runs_t).where(condition).scalar_subquery()
+        return durations
 
 
 def percentile(values: list[int] | Any, pct: int) -> float | None:

@@ -14,7 +14,7 @@ from alembic import op
 from mediabeat.db import rls
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
