@@ -12,7 +12,7 @@ Each figure is printed beside a baseline measured in the same run:
 - (b) the same feeds again, all unchanged (304s);
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + trafilatura in one
-  process (on a sample), with pages/s and the peak RSS of the worker and its children.
+  process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def worker_main(database_url: str, batch: int) -> None:
     asyncio.run(body())
 
 
-def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], float]:
+def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], float, float]:
     worker = subprocess.Popen(
         [sys.executable, __file__, "--worker", database_url, "--batch", str(batch)],
         stdin=subprocess.PIPE,
@@ -165,17 +165,18 @@ def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], f
     )
     assert worker.stdin is not None and worker.stdout is not None
     peak = 0.0
+    peak_alone = 0.0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_alone
         proc = psutil.Process(worker.pid)
         while not done.is_set():
             try:
-                total = proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in proc.children(recursive=True) if c.is_running()
-                )
+                own = proc.memory_info().rss
+                total = own + sum(c.memory_info().rss for c in proc.children(recursive=True) if c.is_running())
                 peak = max(peak, total / 1024 / 1024)
+                peak_alone = max(peak_alone, own / 1024 / 1024)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -189,7 +190,7 @@ def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], f
     worker.wait(timeout=60)
     done.set()
     sampler.join()
-    return float(report["seconds"]), report["result"], peak
+    return float(report["seconds"]), report["result"], peak, peak_alone
 
 
 def main() -> None:
@@ -235,11 +236,12 @@ def main() -> None:
         page_urls = page_urls[:pages]
         baseline_rate = naive_extract(page_urls[:naive_pages])
         asyncio.run(queue_pages(database_url, page_urls))
-        crawl_s, crawl, peak_mb = crawl_phase(database_url, len(page_urls))
+        crawl_s, crawl, peak_mb, peak_alone_mb = crawl_phase(database_url, len(page_urls))
         rate = crawl["succeeded"] / crawl_s
         print(
             f"(c) crawl-queue, {len(page_urls)} pages: {crawl_s:.1f} s, {rate:.0f} pages/s "
-            f"({crawl['succeeded']} stored, {crawl['failed']} failed), peak RSS worker+children {peak_mb:.0f} MB | "
+            f"({crawl['succeeded']} stored, {crawl['failed']} failed), peak RSS worker+children {peak_mb:.0f} MB "
+            f"(the worker process alone {peak_alone_mb:.0f} MB; RSS summed, shared pages counted per process) | "
             f"sequential fetch+trafilatura in one process: {baseline_rate:.0f} pages/s (on {naive_pages} pages) -> "
             f"{rate / baseline_rate:.2f}x   [target >= 1.8x, <= 300 MB]"
         )

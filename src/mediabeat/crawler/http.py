@@ -39,6 +39,8 @@ if importlib.util.find_spec("sniffio") is None:
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 BACKOFF_STATUSES = frozenset({429, 503})
+# A redirect body up to this size is read (and dropped) so its connection can be reused.
+SMALL_BODY_BYTES = 64 * 1024
 
 
 class FetchError(Exception):
@@ -310,7 +312,14 @@ class SafeClient:
         async with self.limiter.slot(host):
             try:
                 async with self._client_for(host).stream("GET", url, headers=headers) as response:
-                    if response.status_code in REDIRECT_STATUSES or response.status_code == 304:
+                    if response.status_code == 304 or (
+                        response.status_code in REDIRECT_STATUSES and _small_body(response.headers)
+                    ):
+                        # Read the (empty or small) body to its end so the connection goes back to the
+                        # pool: left unread, it would be closed and the next request would connect again.
+                        await self._read(response)
+                        return response.status_code, response.headers, b""
+                    if response.status_code in REDIRECT_STATUSES:
                         return response.status_code, response.headers, b""
                     return response.status_code, response.headers, await self._read(response)
             except BlockedAddress as exc:
@@ -385,6 +394,11 @@ class _DeflateDecoder:
 def _ssl_context() -> ssl.SSLContext:
     """Loading the CA bundle takes a while: once per process."""
     return httpx.create_ssl_context()
+
+
+def _small_body(headers: httpx.Headers) -> bool:
+    declared = headers.get("content-length")
+    return declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY_BYTES
 
 
 def _host_key(url: str) -> str:

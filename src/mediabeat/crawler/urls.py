@@ -60,10 +60,13 @@ def canonicalize(url: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise BadUrl(f"URL without a host: {url!r}")
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        host = host.lower()
+    if host.isascii():
+        host = host.lower()  # the IDNA codec leaves ASCII labels as they are: skip its cost
+    else:
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            host = host.lower()
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
@@ -71,8 +74,10 @@ def canonicalize(url: str) -> str:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")
         netloc = f"{userinfo}@{netloc}"
     path = quote(parts.path, safe="/:@!$&'()*+,;=-._~%") or "/"
-    query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
-    query = urlencode(query_pairs, doseq=True)
+    query = ""
+    if parts.query:
+        query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+        query = urlencode(query_pairs, doseq=True)
     return urlunsplit((scheme, netloc, path, query, ""))
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,9 @@ from mediabeat.db.stores.jobs import JobRecord, JobStore
 from mediabeat.tasks.base import RunContext, SkipRun
 
 RETRY_BASE = timedelta(minutes=1)
+# Stored pages are written in batches (articles, then jobs): every FLUSH_PAGES pages or FLUSH_SECONDS.
+FLUSH_PAGES = 50
+FLUSH_SECONDS = 0.2
 RETRY_MAX = timedelta(hours=6)
 # Fetch errors that another attempt will not fix: fail the job at once.
 PERMANENT_FETCH_ERRORS = frozenset({"blocked", "bad_url", "too_large", "bad_encoding"})
@@ -30,6 +33,77 @@ def retry_backoff(attempts: int) -> timedelta:
     """1, 2, 4, ... minutes (with jitter) after attempt `attempts`, at most six hours."""
     delay = min(RETRY_BASE * (1 << min(max(attempts - 1, 0), 20)), RETRY_MAX)
     return delay * random.uniform(1.0, 1.2)
+
+
+class WriteBehind:
+    """Collects finished pages and writes them in batches: every `max_items` pages or `max_delay` seconds.
+
+    `add` returns a future with the page's outcome once its batch is written. One batch is
+    written at a time; pages finished meanwhile wait for the next. A failed write fails the
+    futures of its batch (their jobs stay leased and return to the queue when the lease ends).
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[tuple[JobRecord, NewArticle]]], Awaitable[list[str]]],
+        *,
+        max_items: int,
+        max_delay: float,
+    ) -> None:
+        self._write = write
+        self.max_items = max(1, max_items)
+        self.max_delay = max_delay
+        self._items: list[tuple[tuple[JobRecord, NewArticle], asyncio.Future[str]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, item: tuple[JobRecord, NewArticle]) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        self._items.append((item, future))
+        if len(self._items) >= self.max_items:
+            self.flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_delay, self.flush)
+        return future
+
+    def flush(self) -> None:
+        """Start writing what is buffered (in the background)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._items = self._items, []
+        if batch:
+            task = asyncio.create_task(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[tuple[tuple[JobRecord, NewArticle], asyncio.Future[str]]]) -> None:
+        async with self._lock:
+            try:
+                outcomes = await self._write([item for item, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                        future.exception()  # retrieved: the waiter sees it, nobody logs "never retrieved"
+                    else:
+                        future.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def close(self) -> None:
+        """Write what is left and wait for every write in progress (on an error path: give up on them)."""
+        self.flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class _Permanent(Exception):
@@ -56,7 +130,11 @@ class CrawlQueue:
         batch: int,
         concurrency: int,
         lease: timedelta,
+        flush_pages: int = FLUSH_PAGES,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
+        self.flush_pages = flush_pages
+        self.flush_seconds = flush_seconds
         self.jobs = jobs
         self.articles = articles
         self.client_factory = client_factory
@@ -77,6 +155,9 @@ class CrawlQueue:
         await self.pool.start()
         pending = {job.id for job in claimed}
         keeper = asyncio.create_task(self._keep_leases(pending, worker))
+        buffer = WriteBehind(
+            lambda batch: self._store(batch, worker), max_items=self.flush_pages, max_delay=self.flush_seconds
+        )
         outcomes: list[str] = []
         errors: Counter[str] = Counter()
         try:
@@ -85,14 +166,18 @@ class CrawlQueue:
                 semaphore = asyncio.Semaphore(self.concurrency)
 
                 async def one(job: JobRecord) -> str:
-                    async with semaphore:
-                        try:
-                            return await self._process(job, worker, client, robots, errors)
-                        finally:
-                            pending.discard(job.id)
+                    try:
+                        async with semaphore:
+                            outcome = await self._process(job, worker, client, robots, errors, buffer)
+                        # A stored page waits for the next flush outside the semaphore: the
+                        # slot goes to the next page at once.
+                        return outcome if isinstance(outcome, str) else await outcome
+                    finally:
+                        pending.discard(job.id)
 
                 outcomes = list(await asyncio.gather(*(one(job) for job in claimed)))
         finally:
+            await buffer.close()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -126,11 +211,32 @@ class CrawlQueue:
             if pending:
                 await self.jobs.extend_leases(sorted(pending), worker=worker, until=self.clock.now() + self.lease)
 
+    async def _store(self, batch: Sequence[tuple[JobRecord, NewArticle]], worker: str) -> list[str]:
+        """Write a batch of extracted pages: their articles, then their jobs, one transaction each.
+
+        Should the process die between the two, the jobs are still leased: they go back to the
+        queue when the lease runs out, and storing their articles again is an idempotent upsert.
+        """
+        now = self.clock.now()
+        article_ids = await self.articles.save_many([article for _, article in batch], now=now)
+        held = await self.jobs.complete_with_articles(
+            [(job.id, article_id) for (job, _), article_id in zip(batch, article_ids, strict=True)],
+            worker=worker,
+            now=self.clock.now(),
+        )
+        return ["succeeded" if job.id in held else "lost" for job, _ in batch]
+
     async def _process(
-        self, job: JobRecord, worker: str, client: SafeClient, robots: RobotsCache, errors: Counter[str]
-    ) -> str:
+        self,
+        job: JobRecord,
+        worker: str,
+        client: SafeClient,
+        robots: RobotsCache,
+        errors: Counter[str],
+        buffer: WriteBehind,
+    ) -> str | asyncio.Future[str]:
         try:
-            article_id = await self._crawl(job, client, robots)
+            article = await self._crawl(job, client, robots)
         except _Permanent as exc:
             errors[str(exc).split(":", 1)[0]] += 1
             now = self.clock.now()
@@ -141,10 +247,9 @@ class CrawlQueue:
             return await self.jobs.retry_or_fail(
                 job, worker=worker, now=self.clock.now(), error=str(exc), backoff=retry_backoff(job.attempts)
             )
-        done = await self.jobs.complete(job.id, worker=worker, now=self.clock.now(), article_id=article_id)
-        return "succeeded" if done else "lost"
+        return buffer.add((job, article))
 
-    async def _crawl(self, job: JobRecord, client: SafeClient, robots: RobotsCache) -> int:
+    async def _crawl(self, job: JobRecord, client: SafeClient, robots: RobotsCache) -> NewArticle:
         verdict = await robots.check(job.url)
         if not verdict.allowed:
             if verdict.retry:
@@ -170,19 +275,16 @@ class CrawlQueue:
             if "worker died" in str(exc):
                 raise _Transient(f"extraction: {exc}") from None
             raise _Permanent(f"extraction: {exc}") from None
-        return await self.articles.save(
-            NewArticle(
-                org_id=job.org_id,
-                feed_id=job.feed_id,
-                url=job.url,
-                url_hash=job.url_hash,
-                canonical_url=job.url,
-                title=extracted.title,
-                author=extracted.author,
-                published_at=extracted.published_at,
-                summary=extracted.summary,
-                text=extracted.text,
-                language=extracted.language,
-            ),
-            now=self.clock.now(),
+        return NewArticle(
+            org_id=job.org_id,
+            feed_id=job.feed_id,
+            url=job.url,
+            url_hash=job.url_hash,
+            canonical_url=job.url,
+            title=extracted.title,
+            author=extracted.author,
+            published_at=extracted.published_at,
+            summary=extracted.summary,
+            text=extracted.text,
+            language=extracted.language,
         )

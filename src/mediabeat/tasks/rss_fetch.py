@@ -213,7 +213,7 @@ class RssFetch:
 
 
 async def _parse(response: FetchResult) -> ParsedFeed:
-    fast = parse_fast(response.body, url=response.url)
+    fast = parse_fast(response.body, url=response.url, details=False)  # only the links are used
     if fast is not None:
         return fast
     # feedparser takes tens of milliseconds: keep it off the event loop so other fetches keep flowing.

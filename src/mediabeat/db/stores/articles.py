@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,35 +52,75 @@ class NewArticle:
     language: str | None
 
 
+_COLUMNS = (
+    "org_id",
+    "feed_id",
+    "url",
+    "canonical_url",
+    "url_hash",
+    "title",
+    "author",
+    "published_at",
+    "summary",
+    "text",
+    "language",
+    "fetched_at",
+    "created_at",
+)
+
+
+def _values(article: NewArticle, now: datetime) -> dict[str, Any]:
+    return {
+        "org_id": article.org_id,
+        "feed_id": article.feed_id,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "url_hash": article.url_hash,
+        "title": article.title,
+        "author": article.author,
+        "published_at": article.published_at,
+        "summary": article.summary,
+        "text": article.text,
+        "language": article.language,
+        "fetched_at": now,
+        "created_at": now,
+    }
+
+
 class ArticleStore:
     """articles: store (idempotent per org and URL), list newest first, get one."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._statement: Any = None
 
     async def save(self, article: NewArticle, *, now: datetime) -> int:
         """Insert or refresh the article of (org, url_hash); returns its id."""
-        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
-        values = {
-            "org_id": article.org_id,
-            "feed_id": article.feed_id,
-            "url": article.url,
-            "canonical_url": article.canonical_url,
-            "url_hash": article.url_hash,
-            "title": article.title,
-            "author": article.author,
-            "published_at": article.published_at,
-            "summary": article.summary,
-            "text": article.text,
-            "language": article.language,
-            "fetched_at": now,
-            "created_at": now,
-        }
-        statement = insert(articles_t).values(values)
-        update = {k: statement.excluded[k] for k in values if k not in {"org_id", "url_hash", "created_at"}}
-        statement = statement.on_conflict_do_update(index_elements=["org_id", "url_hash"], set_=update)
+        return (await self.save_many([article], now=now))[0]
+
+    async def save_many(self, batch: Sequence[NewArticle], *, now: datetime) -> builtins.list[int]:
+        """Insert or refresh many articles in one transaction; returns their ids, in order."""
+        if not batch:
+            return []
+        rows = {(a.org_id, a.url_hash): _values(a, now) for a in batch}  # one row per key: the last wins
+        ids: dict[tuple[int, str], int] = {}
+        statement = self._upsert()
         async with self.db.write() as conn:
-            return int((await conn.execute(statement.returning(articles_t.c.id))).scalar_one())
+            result = await conn.execute(statement, list(rows.values()))
+            ids.update({(org_id, h): int(article_id) for article_id, org_id, h in result})
+        return [ids[(a.org_id, a.url_hash)] for a in batch]
+
+    def _upsert(self) -> Any:
+        """The insert-or-refresh statement, built once (building `excluded` is costly)."""
+        if self._statement is None:
+            insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+            statement = insert(articles_t)
+            excluded = statement.excluded
+            update = {k: excluded[k] for k in _COLUMNS if k not in {"org_id", "url_hash", "created_at"}}
+            self._statement = statement.on_conflict_do_update(
+                index_elements=["org_id", "url_hash"], set_=update
+            ).returning(articles_t.c.id, articles_t.c.org_id, articles_t.c.url_hash)
+        return self._statement
 
     async def list(
         self,
