@@ -24,7 +24,7 @@ def list_runs(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (`runs show ID` adds the traceback)."""
     if status is not None and status not in RUN_STATUSES:
         raise CliError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}", exit_code=2)
     if trigger is not None and trigger not in RUN_TRIGGERS:

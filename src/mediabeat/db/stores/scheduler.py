@@ -18,6 +18,8 @@ from mediabeat.db.tables import scheduler_tasks as tasks_t
 from mediabeat.schedule import DuePlan
 
 RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
+# Listings leave out the traceback (up to TRACEBACK_LIMIT characters a row); one run's detail has it.
+LIST_COLUMNS = [sa.null().label("traceback") if column.name == "traceback" else column for column in RUN_COLUMNS]
 TRACEBACK_LIMIT = 8_000
 ERROR_LIMIT = 2_000
 
@@ -363,8 +365,8 @@ class SchedulerStore:
     async def list_runs(
         self, filters: RunFilter = RunFilter(), *, limit: int = 50, before_id: int | None = None
     ) -> list[RunRecord]:
-        """Runs, newest first. Page on with before_id = the last id of the previous page."""
-        query = _run_query().order_by(runs_t.c.id.desc()).limit(limit)
+        """Runs, newest first, without their tracebacks. Page on with before_id = the last id of the previous page."""
+        query = _run_query(LIST_COLUMNS).order_by(runs_t.c.id.desc()).limit(limit)
         if filters.task is not None:
             query = query.where(tasks_t.c.name == filters.task)
         if filters.status is not None:
@@ -388,8 +390,8 @@ class SchedulerStore:
             return [RunRecord.from_row(r) for r in await conn.execute(query)]
 
 
-def _run_query() -> sa.Select[Any]:
-    return sa.select(*RUN_COLUMNS).select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
+def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
+    return sa.select(*columns).select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
 
 
 async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, int]:
