@@ -46,28 +46,48 @@ SQLITE_TRIGGERS = [
     """,
 ]
 
+# On PostgreSQL the triggers run once per statement over its transition tables: a row-level trigger
+# would update the same few counter rows once per run, and a bulk insert or a retention delete of a
+# million runs in one transaction would leave a million dead versions of them to walk through.
 POSTGRES_TRIGGERS = [
     """
     CREATE FUNCTION scheduler_run_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            UPDATE scheduler_run_counts SET runs = runs - 1 WHERE task_id = OLD.task_id AND status = OLD.status;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO scheduler_run_counts (task_id, status, runs) VALUES (NEW.task_id, NEW.status, 1)
-            ON CONFLICT (task_id, status) DO UPDATE SET runs = scheduler_run_counts.runs + 1;
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO scheduler_run_counts (task_id, status, runs)
+            SELECT task_id, status, COUNT(*) FROM new_rows GROUP BY task_id, status
+            ON CONFLICT (task_id, status) DO UPDATE SET runs = scheduler_run_counts.runs + EXCLUDED.runs;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE scheduler_run_counts AS c SET runs = c.runs - d.n
+            FROM (SELECT task_id, status, COUNT(*) AS n FROM old_rows GROUP BY task_id, status) AS d
+            WHERE c.task_id = d.task_id AND c.status = d.status;
+        ELSE
+            INSERT INTO scheduler_run_counts (task_id, status, runs)
+            SELECT task_id, status, SUM(n) FROM (
+                SELECT task_id, status, 1 AS n FROM new_rows
+                UNION ALL
+                SELECT task_id, status, -1 AS n FROM old_rows
+            ) AS changes
+            GROUP BY task_id, status
+            HAVING SUM(n) <> 0
+            ON CONFLICT (task_id, status) DO UPDATE SET runs = scheduler_run_counts.runs + EXCLUDED.runs;
         END IF;
         RETURN NULL;
     END
     $$
     """,
     """
-    CREATE TRIGGER scheduler_run_counts_insert_delete AFTER INSERT OR DELETE ON scheduler_task_runs
-    FOR EACH ROW EXECUTE FUNCTION scheduler_run_counts_apply()
+    CREATE TRIGGER scheduler_run_counts_insert AFTER INSERT ON scheduler_task_runs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION scheduler_run_counts_apply()
     """,
     """
-    CREATE TRIGGER scheduler_run_counts_update AFTER UPDATE OF status ON scheduler_task_runs
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION scheduler_run_counts_apply()
+    CREATE TRIGGER scheduler_run_counts_update AFTER UPDATE ON scheduler_task_runs
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION scheduler_run_counts_apply()
+    """,
+    """
+    CREATE TRIGGER scheduler_run_counts_delete AFTER DELETE ON scheduler_task_runs
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION scheduler_run_counts_apply()
     """,
 ]
 
@@ -94,11 +114,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS scheduler_run_counts_insert_delete ON scheduler_task_runs")
-        op.execute("DROP TRIGGER IF EXISTS scheduler_run_counts_update ON scheduler_task_runs")
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for name in ("insert", "update", "delete"):
+        op.execute(
+            f"DROP TRIGGER IF EXISTS scheduler_run_counts_{name}" + (" ON scheduler_task_runs" if postgres else "")
+        )
+    if postgres:
         op.execute("DROP FUNCTION IF EXISTS scheduler_run_counts_apply()")
-    else:
-        for name in ("insert", "update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS scheduler_run_counts_{name}")
     op.drop_table("scheduler_run_counts")
