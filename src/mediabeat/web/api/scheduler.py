@@ -60,27 +60,8 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, task: TaskRecord) -> TaskOut:
-        words = _describe(task.cron)
-        return cls(
-            id=task.id,
-            name=task.name,
-            description=task.description,
-            handler=task.handler,
-            cron=task.cron,
-            cron_description=words,
-            timezone=task.timezone,
-            enabled=task.enabled,
-            misfire_policy=task.misfire_policy,
-            overlap_policy=task.overlap_policy,
-            timeout_s=task.timeout_s,
-            after_task_id=task.after_task_id,
-            params=task.params,
-            last_run_at=task.last_run_at,
-            last_status=task.last_status,
-            next_run_at=task.next_run_at,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-        )
+        fields = {name: getattr(task, name) for name in cls.model_fields if name != "cron_description"}
+        return cls(**fields, cron_description=_describe(task.cron))
 
 
 class TaskList(BaseModel):
