@@ -51,9 +51,11 @@ def sim_env(database_url: str, *, speed: float, origin: float) -> dict[str, str]
 
 def caught_up(database_url: str, end: datetime, *, ignore_node: str | None = None) -> bool:
     """Every task has run up to `end`, and no run up to then is still in flight (a killed node's aside)."""
-    runs = [r for r in scheduled_runs(database_url) if r.node_id != ignore_node]
+    runs = scheduled_runs(database_url)
+    # An occurrence the killed node claimed counts as reached (it must never run again); only its
+    # in-flight run is set aside, since the reaper abandons it later.
     last = {name: max((r.scheduled_for for r in runs if r.task == name), default=EPOCH) for name in TASKS}
-    pending = [r for r in runs if r.status == "running" and r.scheduled_for <= end]
+    pending = [r for r in runs if r.status == "running" and r.scheduled_for <= end and r.node_id != ignore_node]
     return not pending and all(
         when >= occurrences(TASKS[n]["cron"], EPOCH, end, TASKS[n].get("timezone", "UTC"))[-1]
         for n, when in last.items()
