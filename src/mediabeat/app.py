@@ -44,6 +44,7 @@ class Services:
     scheduler: SchedulerService
     loop: SchedulerLoop
     cluster: ClusterCoordinator
+    maintenance_db: Database | None = None
 
     async def close(self) -> None:
         """Let runs this process started finish (chained runs too), then release everything."""
@@ -55,6 +56,8 @@ class Services:
             if close is not None:
                 await close()
         await self.db.dispose()
+        if self.maintenance_db is not None and self.maintenance_db is not self.db:
+            await self.maintenance_db.dispose()
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -101,10 +104,15 @@ def build_services(
 ) -> Services:
     """Wire the real services. Nothing connects until first use. `role` is "serve" or "worker"."""
     db = db or Database(settings.database_url)
+    # On PostgreSQL, heartbeats and the leader's duties get a pool of their own: runs that hold
+    # every connection of the main pool must not make this node look dead. (On SQLite writes
+    # queue on one lock whatever the pool, and an in-memory database exists once per engine.)
+    maintenance_db = Database(settings.database_url, pool_size=2) if db.is_postgres else db
     clock = clock or build_clock(settings)
     registry = build_registry(settings, db, clock)
     scheduler = SchedulerService(
         store=SchedulerStore(db),
+        maintenance_store=SchedulerStore(maintenance_db),
         stats_store=StatsStore(db),
         registry=registry,
         clock=clock,
@@ -114,14 +122,16 @@ def build_services(
             max_catch_up=settings.max_catch_up,
             stale_after=timedelta(seconds=settings.stale_after_seconds),
             claim_batch=settings.claim_batch,
+            max_concurrent=settings.max_concurrent_runs,
         ),
         notifier=build_notifier(db),
         alerts=build_alerts(settings),
     )
     cluster = ClusterCoordinator(
-        nodes=NodeStore(db),
-        leases=LeaseStore(db),
-        jobs=JobStore(db),
+        nodes=NodeStore(maintenance_db),
+        leases=LeaseStore(maintenance_db),
+        jobs=JobStore(maintenance_db),
+        counts=StatsStore(maintenance_db),
         service=scheduler,
         clock=clock,
         role=role,
@@ -137,7 +147,14 @@ def build_services(
         cluster=cluster,
     )
     return Services(
-        settings=settings, db=db, clock=clock, registry=registry, scheduler=scheduler, loop=loop, cluster=cluster
+        settings=settings,
+        db=db,
+        clock=clock,
+        registry=registry,
+        scheduler=scheduler,
+        loop=loop,
+        cluster=cluster,
+        maintenance_db=maintenance_db,
     )
 
 

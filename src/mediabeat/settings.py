@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     max_catch_up: PositiveInt = Field(default=24, description="Most missed occurrences that the catch_up policy runs")
     claim_batch: PositiveInt = Field(default=1000, description="Most due tasks one tick claims")
+    max_concurrent_runs: PositiveInt = Field(
+        default=32,
+        description="Most scheduled runs one node executes at a time; due tasks beyond it wait for a free slot "
+        "or go to another node (manual and chained runs do not count against it)",
+    )
     node_id: str | None = Field(default=None, description="This process's node id (default host:pid)")
 
     job_retention_days: PositiveInt = Field(

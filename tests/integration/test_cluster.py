@@ -16,6 +16,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.nodes import LeaseStore, NodeStore
 from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.db.stores.stats import StatsStore
 from mediabeat.db.tables import organizations
 from mediabeat.scheduler.cluster import MAINTENANCE_LEASE, ClusterCoordinator
 from mediabeat.scheduler.pg_notify import PostgresNotifier
@@ -32,6 +33,7 @@ def coordinator(
         nodes=NodeStore(db),
         leases=LeaseStore(db),
         jobs=JobStore(db),
+        counts=StatsStore(db),
         service=service,
         clock=clock,
         role="worker",
@@ -113,6 +115,11 @@ async def test_only_the_leader_reaps_and_releases_expired_job_leases(db: Databas
     assert (await jobs.list_jobs())[0].status == "queued"
     blocking.release()
     await dying.service.wait_idle(5)
+    # The leader also folds the run-count deltas (PostgreSQL's triggers append them).
+    result = await survivor.step()
+    assert (result.folded_counts > 0) == db.is_postgres
+    stats = await StatsStore(db).scheduler_stats(clock.now())
+    assert stats.succeeded_runs == 1 and stats.running_runs == 0
 
 
 async def _an_org(db: Database) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from mediabeat.db.engine import sync_url
-from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
+from mediabeat.db.tables import scheduler_nodes, scheduler_task_runs, scheduler_tasks
 from mediabeat.schedule import parse_schedule
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ def seed_tasks(database_url: str) -> None:
     engine.dispose()
 
 
-def scheduled_runs(database_url: str) -> list[tuple[str, datetime, str, str]]:
+def scheduled_runs(database_url: str) -> list[tuple[str, datetime, str, str, str | None]]:
     engine = sa.create_engine(sync_url(database_url))
     with engine.connect() as conn:
         rows = conn.execute(
@@ -74,21 +74,41 @@ def scheduled_runs(database_url: str) -> list[tuple[str, datetime, str, str]]:
                 scheduler_task_runs.c.scheduled_for,
                 scheduler_task_runs.c.status,
                 scheduler_task_runs.c.node_id,
+                scheduler_task_runs.c.error,
             )
             .join(scheduler_tasks)
             .where(scheduler_task_runs.c.trigger == "schedule")
         ).all()
     engine.dispose()
-    return [(name, when, status, node) for name, when, status, node in rows]
+    return [(name, when, status, node, error) for name, when, status, node, error in rows]
 
 
-def wait_until_started(log_dir: Path, count: int, timeout: float = 60.0) -> None:
-    """Wait until every worker has logged its start, so SIGTERM reaches its handler."""
+def wait_until_registered(database_url: str, count: int, timeout: float = 90.0) -> None:
+    """Wait until every worker has registered its node, which it does after installing its SIGTERM handler."""
+    engine = sa.create_engine(sync_url(database_url))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(" started" in (log_dir / f"worker{i}.log").read_text() for i in range(count)):
-            return
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                running = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(scheduler_nodes)
+                    .where(scheduler_nodes.c.stopped_at.is_(None))
+                ).scalar_one()
+            if running >= count:
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"only {running} of {count} workers registered within {timeout:.0f} s")
+
+
+def unfinished(runs: list[tuple[str, datetime, str, str, str | None]]) -> list[str]:
+    return [
+        f"{name} {when:%H:%M} {status} on {node}: {error}"
+        for name, when, status, node, error in runs
+        if status != "succeeded"
+    ]
 
 
 def test_workers_share_the_schedule_and_run_each_occurrence_once(database_url: str, tmp_path: Path) -> None:
@@ -103,19 +123,20 @@ def test_workers_share_the_schedule_and_run_each_occurrence_once(database_url: s
         for log in logs
     ]
     try:
+        wait_until_registered(database_url, WORKERS)
         time.sleep(max(0.0, origin - time.time()) + SIMULATED.total_seconds() / SPEED)
-        wait_until_started(tmp_path, WORKERS)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         codes = [worker.wait(timeout=60) for worker in workers]
         for log in logs:
             log.close()
-    assert codes == [0] * WORKERS, [(tmp_path / f"worker{i}.log").read_text()[-2000:] for i in range(WORKERS)]
+    worker_logs = [(tmp_path / f"worker{i}.log").read_text()[-2000:] for i in range(WORKERS)]
+    assert codes == [0] * WORKERS, worker_logs
 
     runs = scheduled_runs(database_url)
     end = EPOCH + SIMULATED - timedelta(minutes=2)  # the last moments may be cut off by the shutdown
-    per_occurrence = Counter((name, when) for name, when, _, _ in runs)
+    per_occurrence = Counter((name, when) for name, when, *_ in runs)
     assert all(count == 1 for count in per_occurrence.values())
     for name, cron in TASKS.items():
         expected = []
@@ -123,7 +144,7 @@ def test_workers_share_the_schedule_and_run_each_occurrence_once(database_url: s
             if fire > end:
                 break
             expected.append(fire)
-        ran = sorted(when for task, when, _, _ in runs if task == name and when <= end)
+        ran = sorted(when for task, when, *_ in runs if task == name and when <= end)
         assert ran == expected, f"{name}: missing {sorted(set(expected) - set(ran))[:5]}"
-    assert {status for _, _, status, _ in runs} == {"succeeded"}
-    assert len({node for *_, node in runs}) >= 2, "the work should spread over the workers"
+    assert not unfinished(runs), (unfinished(runs)[:10], worker_logs)
+    assert len({node for _, _, _, node, _ in runs}) >= 2, "the work should spread over the workers"

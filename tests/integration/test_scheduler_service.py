@@ -17,6 +17,7 @@ from mediabeat.scheduler.service import (
     TaskNotFound,
     TaskValidationError,
 )
+from mediabeat.tasks.base import RunContext
 from mediabeat.testing import BlockingHandler, FailingHandler, RecordingHandler, build_test_scheduler
 from tests.integration.seeds import only_cleanup_seeded
 
@@ -371,3 +372,68 @@ async def test_many_identical_claims_keep_matching_the_partial_unique_index(db: 
         assert (await loop.step()).started == 1
         await settle(service)
     assert len(handler.calls) == 30
+
+
+async def test_a_node_runs_at_most_max_concurrent_scheduled_executions(db: Database) -> None:
+    await only_cleanup_seeded(db)
+    await SchedulerStore(db).update_task(1, {"enabled": False}, START)  # the seeded cleanup task
+    clock = FakeClock(START)
+    blocking = BlockingHandler()
+    for i in range(5):
+        await add_task(db, f"slow-{i}", "0 * * * *", handler="slow")
+    service, loop = build_test_scheduler(
+        db, clock=clock, handlers={"slow": blocking}, timings=SchedulerTimings(max_concurrent=2)
+    )
+    first = await loop.step()
+    assert first.started == 2
+    assert service.free_slots == 0
+    assert first.sleep_seconds == loop.tick_seconds  # full: wait for a run to end (it wakes the loop)
+    assert (await loop.step()).started == 0
+    # A manual run is an admin's explicit request and does not wait for a slot.
+    manual = await service.run_now("slow-4")
+    assert manual in service.active_run_ids
+    blocking.release()
+    await settle(service)
+    assert (await loop.step()).started == 2
+    await settle(service)
+    # 2 + 2 + 1: each of the five tasks ran once at start-up (slow-4 also once by hand).
+    assert (await loop.step()).started == 1
+    await settle(service)
+    runs = await service.list_runs(RunFilter(), limit=20)
+    assert len([r for r in runs if r.trigger == "schedule"]) == 5
+    assert {r.status for r in runs} == {"succeeded"}
+
+
+async def test_shutdown_records_every_cancelled_run_including_unreached_catch_up(db: Database) -> None:
+    await only_cleanup_seeded(db)
+    clock = FakeClock(START)
+    started = asyncio.Event()
+
+    async def hangs_after_start_up(ctx: RunContext) -> dict[str, object]:
+        if ctx.scheduled_for.hour != 9:  # the start-up run ends; the catch-up runs hang until cancelled
+            started.set()
+            await asyncio.Event().wait()
+        return {}
+
+    await add_task(db, "hourly", "0 * * * *", misfire_policy="catch_up")
+    service, loop = build_test_scheduler(
+        db,
+        clock=clock,
+        handlers={"hourly": hangs_after_start_up, "nightly_cleanup": RecordingHandler()},
+        timings=SchedulerTimings(max_catch_up=3),
+    )
+    await loop.step()  # never run: the 09:00 occurrence
+    await settle(service)
+    clock.set(datetime(2026, 3, 2, 15, 20, tzinfo=UTC))
+    assert (await loop.step()).started == 3  # 13:00, 14:00 and 15:00, one after another
+    await asyncio.wait_for(started.wait(), 5)
+    await service.cancel_all()
+    runs = await service.list_runs(RunFilter(task="hourly"), limit=10)
+    by_hour = {r.scheduled_for.hour: r for r in runs}
+    assert by_hour[9].status == "succeeded"
+    assert by_hour[13].status == "failed" and "shut down mid-run" in (by_hour[13].error or "")
+    for hour in (14, 15):
+        assert by_hour[hour].status == "failed"
+        assert by_hour[hour].error == "cancelled: node test-node shut down before the run finished"
+    assert not service.active_run_ids
+    assert (await service.get_task_by_name("hourly")).last_status == "failed"

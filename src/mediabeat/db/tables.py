@@ -313,6 +313,18 @@ scheduler_run_counts = sa.Table(
     sa.Column("runs", sa.BigInteger(), nullable=False),
 )
 
+# On PostgreSQL the triggers append to this table instead of updating the counts in place, and the
+# maintenance leader folds it into scheduler_run_counts (migration 0006); no foreign key, so the
+# deltas of a task's last deleted runs may outlive it until the next fold.
+scheduler_run_count_deltas = sa.Table(
+    "scheduler_run_count_deltas",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("runs", sa.BigInteger(), nullable=False),
+)
+
 scheduler_nodes = sa.Table(
     "scheduler_nodes",
     metadata,

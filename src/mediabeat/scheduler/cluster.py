@@ -3,8 +3,8 @@
 Every node registers in scheduler_nodes and heartbeats. Scheduling needs no leader: each
 occurrence is decided by the unique run row. The duties that must run on exactly one node
 at a time (the reaper of dead nodes' runs, the release of expired crawl-job leases, the
-pruning of old node rows) go to whichever node holds the `maintenance` lease row. The
-holder renews it at every heartbeat; a node killed with -9 stops renewing, and its lease
+pruning of old node rows, the folding of run-count deltas) go to whichever node holds the
+`maintenance` lease row. The holder renews it at every heartbeat; a node killed with -9 stops renewing, and its lease
 expires after three heartbeats, so another node takes over.
 """
 
@@ -20,6 +20,7 @@ from mediabeat import __version__
 from mediabeat.clock import Clock
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.nodes import LeaseStore, NodeRecord, NodeStore
+from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.service import SchedulerService
 
 log = logging.getLogger("mediabeat.cluster")
@@ -37,6 +38,7 @@ class MaintenanceResult:
     reaped_runs: int = 0
     released_jobs: int = 0
     pruned_nodes: int = 0
+    folded_counts: int = 0
 
 
 class ClusterCoordinator:
@@ -48,6 +50,7 @@ class ClusterCoordinator:
         nodes: NodeStore,
         leases: LeaseStore,
         jobs: JobStore,
+        counts: StatsStore,
         service: SchedulerService,
         clock: Clock,
         role: str,
@@ -57,6 +60,7 @@ class ClusterCoordinator:
         self.nodes = nodes
         self.leases = leases
         self.jobs = jobs
+        self.counts = counts
         self.service = service
         self.clock = clock
         self.role = role
@@ -102,7 +106,10 @@ class ClusterCoordinator:
         if released:
             log.warning("%d crawl job(s) whose lease ran out went back to the queue", released)
         pruned = await self.nodes.prune(older_than=now - NODE_RETENTION)
-        return MaintenanceResult(leader=True, reaped_runs=len(reaped), released_jobs=released, pruned_nodes=pruned)
+        folded = await self.counts.fold_run_counts()
+        return MaintenanceResult(
+            leader=True, reaped_runs=len(reaped), released_jobs=released, pruned_nodes=pruned, folded_counts=folded
+        )
 
     async def step(self) -> MaintenanceResult:
         await self.heartbeat()

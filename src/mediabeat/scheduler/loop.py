@@ -60,6 +60,8 @@ class SchedulerLoop:
             await self.service.prepare_schedules()
             self._prepared = True
         started = await self.service.execute_due_tasks()
+        if self.service.free_slots == 0:
+            return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
         next_due = await self.service.next_due_at()
         return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
 

@@ -65,6 +65,7 @@ class SchedulerTimings:
     max_catch_up: int = 24
     stale_after: timedelta = timedelta(seconds=20)
     claim_batch: int = 1000
+    max_concurrent: int = 32
 
 
 @dataclass(slots=True)
@@ -72,6 +73,7 @@ class _Execution:
     """A claimed group of runs this node is executing, for heartbeats and wait_idle()."""
 
     run_ids: list[int]
+    trigger: str
     future: asyncio.Task[None] | None = None
     finished: list[RunRecord] = field(default_factory=list)
 
@@ -90,8 +92,12 @@ class SchedulerService:
         timings: SchedulerTimings = SchedulerTimings(),
         notifier: ChangeNotifier | None = None,
         alerts: RunAlerts | None = None,
+        maintenance_store: SchedulerStore | None = None,
     ) -> None:
         self.store = store
+        # Heartbeats and the reaper may use their own small pool, so that runs holding every
+        # connection of the main one cannot make this node look dead.
+        self.maintenance_store = maintenance_store or store
         self.stats_store = stats_store
         self.registry = registry
         self.clock = clock
@@ -259,11 +265,23 @@ class SchedulerService:
             prepared += 1
         return prepared
 
+    @property
+    def free_slots(self) -> int:
+        """How many more scheduled executions this node may start (timings.max_concurrent in all)."""
+        executing = {id(e) for e in self._executions.values() if e.trigger == "schedule"}
+        return max(0, self.timings.max_concurrent - len(executing))
+
     async def execute_due_tasks(self) -> int:
-        """Claim every due occurrence and start its handler; returns how many runs started."""
+        """Claim the due occurrences this node has room for and start their handlers; returns how many runs started.
+
+        A claim of one task counts as one execution, its catch-up occurrences run one after another.
+        """
+        free = self.free_slots
+        if free == 0:
+            return 0
         now = self.clock.now()
         outcome = await self.store.claim_due(
-            now=now, node_id=self.node_id, limit=self.timings.claim_batch, plan=lambda t: self._plan(t, now)
+            now=now, node_id=self.node_id, limit=min(self.timings.claim_batch, free), plan=lambda t: self._plan(t, now)
         )
         for claim in outcome.claimed:
             self._launch(claim, trigger="schedule")
@@ -296,11 +314,11 @@ class SchedulerService:
     async def heartbeat(self) -> None:
         """Tell the database that this node's runs are alive."""
         active = [run_id for execution in self._executions.values() for run_id in execution.run_ids]
-        await self.store.heartbeat_runs(set(active), self.clock.now())
+        await self.maintenance_store.heartbeat_runs(set(active), self.clock.now())
 
     async def reap_abandoned(self) -> list[RunRecord]:
         """Mark runs whose node died `abandoned`, so nothing stays running forever."""
-        reaped = await self.store.reap_abandoned(now=self.clock.now(), stale_after=self.timings.stale_after)
+        reaped = await self.maintenance_store.reap_abandoned(now=self.clock.now(), stale_after=self.timings.stale_after)
         for run in reaped:
             log.warning("run %d of %s abandoned: %s", run.id, run.task, run.error)
             await self._alert(run)
@@ -325,17 +343,33 @@ class SchedulerService:
             await asyncio.wait(futures, timeout=remaining)
 
     async def cancel_all(self) -> None:
-        """Cancel in-flight runs (shutdown after the grace period); they are recorded as failed."""
-        futures = {e.future for e in self._executions.values() if e.future is not None}
+        """Cancel in-flight runs (shutdown after the grace period) and record them as failed.
+
+        That covers the runs a cancelled execution had not reached yet (catch-up occurrences
+        claimed together, an execution cancelled before it began), which no handler records.
+        """
+        executions = list({id(e): e for e in self._executions.values()}.values())
+        futures = {e.future for e in executions if e.future is not None}
         for future in futures:
             future.cancel()
         if futures:
             await asyncio.wait(futures, timeout=30)
+        run_ids = [run_id for e in executions for run_id in e.run_ids]
+        if not run_ids:
+            return
+        error = f"cancelled: node {self.node_id} shut down before the run finished"
+        try:
+            ended = await self.store.fail_running(run_ids, finished_at=self.clock.now(), error=error)
+        except (sa.exc.DBAPIError, OSError) as exc:
+            log.error("could not record %d cancelled run(s); the reaper will abandon them: %s", len(run_ids), exc)
+            return
+        if ended:
+            log.warning("%d run(s) cancelled at shutdown were recorded as failed", ended)
 
     # -- executing runs -------------------------------------------------------------------
 
     def _launch(self, claim: ClaimedRuns, *, trigger: str) -> None:
-        execution = _Execution(run_ids=list(claim.run_ids))
+        execution = _Execution(run_ids=list(claim.run_ids), trigger=trigger)
         for run_id in claim.run_ids:
             self._executions[run_id] = execution
         execution.future = asyncio.create_task(

@@ -329,6 +329,29 @@ class SchedulerStore:
                 runs_t.update().where(runs_t.c.id.in_(ids), runs_t.c.status == "running").values(heartbeat_at=now)
             )
 
+    async def fail_running(self, run_ids: Iterable[int], *, finished_at: datetime, error: str) -> int:
+        """Record as failed those of `run_ids` still running (a shutdown cancelled them); returns how many."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return 0
+        async with self.db.write() as conn:
+            failed = (
+                await conn.execute(
+                    runs_t.update()
+                    .where(runs_t.c.id.in_(ids), runs_t.c.status == "running")
+                    .values(status="failed", finished_at=finished_at, error=_clip(error, ERROR_LIMIT))
+                    .returning(runs_t.c.task_id)
+                )
+            ).all()
+            task_ids = sorted({r.task_id for r in failed})
+            if task_ids:
+                await conn.execute(
+                    tasks_t.update()
+                    .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == "running")
+                    .values(last_status="failed")
+                )
+            return len(failed)
+
     async def reap_abandoned(self, *, now: datetime, stale_after: timedelta) -> list[RunRecord]:
         """Mark `abandoned` every running run whose node stopped heartbeating; returns them."""
         cutoff = now - stale_after

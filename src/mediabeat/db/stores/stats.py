@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.records import SchedulerStats, TaskStats
+from mediabeat.db.tables import scheduler_run_count_deltas as deltas_t
 from mediabeat.db.tables import scheduler_run_counts as counts_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
@@ -17,6 +18,17 @@ from mediabeat.db.tables import scheduler_tasks as tasks_t
 FAILED_STATUSES = ("failed", "timed_out", "abandoned")
 # Percentiles describe recent behaviour: the last this-many finished runs of each task.
 PERCENTILE_WINDOW = 200
+# One statement, so the deltas it deletes are exactly the ones it adds; the deltas of deleted tasks
+# are dropped. Migration 0006 keeps a copy for its downgrade.
+FOLD_DELTAS = """
+WITH folded AS (DELETE FROM scheduler_run_count_deltas RETURNING task_id, status, runs)
+INSERT INTO scheduler_run_counts (task_id, status, runs)
+SELECT task_id, status, SUM(runs) FROM folded
+WHERE task_id IN (SELECT id FROM scheduler_tasks)
+GROUP BY task_id, status
+ORDER BY task_id, status
+ON CONFLICT (task_id, status) DO UPDATE SET runs = scheduler_run_counts.runs + EXCLUDED.runs
+"""
 
 
 class StatsStore:
@@ -27,9 +39,13 @@ class StatsStore:
 
     async def scheduler_stats(self, now: datetime) -> SchedulerStats:
         since = now - timedelta(hours=24)
-        # Totals come from the trigger-kept counts (a few rows per task); only "last 24 h" reads the
-        # run history, as a range on the started_at index.
-        by_status = sa.select(counts_t.c.task_id, counts_t.c.status, counts_t.c.runs).where(counts_t.c.runs != 0)
+        # Totals come from the trigger-kept counts (a few rows per task) plus the deltas not folded in
+        # yet, read in one statement so that a concurrent fold is seen whole or not at all. Only
+        # "last 24 h" reads the run history, as a range on the started_at index.
+        by_status = sa.union_all(
+            sa.select(counts_t.c.task_id, counts_t.c.status, counts_t.c.runs).where(counts_t.c.runs != 0),
+            sa.select(deltas_t.c.task_id, deltas_t.c.status, deltas_t.c.runs),
+        )
         last_24h = sa.select(sa.func.count()).select_from(runs_t).where(runs_t.c.started_at >= since)
         async with self.db.read() as conn:
             tallies = (await conn.execute(by_status)).all()
@@ -38,7 +54,10 @@ class StatsStore:
             durations = await self._durations(conn, [t.id for t in tasks])
         status_totals: dict[str, int] = {}
         counts: dict[int, int] = {}
+        known = {task.id for task in tasks}
         for task_id, status, n in tallies:
+            if task_id not in known:  # deltas of a deleted task, until the next fold drops them
+                continue
             status_totals[status] = status_totals.get(status, 0) + int(n)
             counts[int(task_id)] = counts.get(int(task_id), 0) + int(n)
         return SchedulerStats(
@@ -64,6 +83,18 @@ class StatsStore:
                 for task in tasks
             ],
         )
+
+    async def fold_run_counts(self) -> int:
+        """Move the run-count deltas that PostgreSQL's triggers append into the counts; returns how many.
+
+        Only the maintenance leader calls this, so it is the one writer of scheduler_run_counts
+        there. On SQLite the triggers update the counts in place and there is nothing to fold.
+        """
+        if not self.db.is_postgres:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(sa.text(FOLD_DELTAS))
+            return int(result.rowcount or 0)
 
     async def _durations(self, conn: Any, task_ids: list[int]) -> dict[int, list[int]]:
         """Each task's recent durations (one UNION ALL per 200 tasks)."""
