@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from mediabeat.testing import BlockingHandler, FailingHandler
+from mediabeat.web.api.scheduler import RunPage
 from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_error
 
 __all__ = ["api"]
@@ -104,6 +105,11 @@ async def test_runs_filters_and_cursor_pages(api: ApiEnv) -> None:
         assert (stats["total_runs"], stats["failed_runs"], stats["succeeded_runs"]) == (6, 3, 3)
         detail = (await client.get(f"{B}/runs/{failed[0]['id']}")).json()
         assert "RuntimeError" in detail["traceback"]
+        # The listing is serialised without a model per row: it still is exactly the documented
+        # RunPage, and each item is the run's detail without the traceback.
+        listing = (await client.get(f"{B}/runs", params={"status": "failed"})).json()
+        assert RunPage.model_validate(listing).model_dump(mode="json") == listing
+        assert listing["items"][0] == {k: v for k, v in detail.items() if k != "traceback"}
 
 
 async def test_patch_validates_with_the_cli_messages_and_upcoming_follows(api: ApiEnv) -> None:

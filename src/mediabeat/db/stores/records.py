@@ -41,7 +41,8 @@ class TaskRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> TaskRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+        values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
+        return cls(**{name: values[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> RunRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+        values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
+        return cls(**{name: values[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)

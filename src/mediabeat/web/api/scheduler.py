@@ -7,6 +7,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import pydantic_core
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +89,9 @@ class RunOut(BaseModel):
     @classmethod
     def of(cls, run: RunRecord) -> RunOut:
         return cls(**{name: getattr(run, name) for name in cls.model_fields})
+
+
+RUN_OUT_FIELDS = tuple(RunOut.model_fields)
 
 
 class RunDetail(RunOut):
@@ -456,9 +460,13 @@ async def list_runs(
     runs = await _scheduler(request).list_runs(filters, limit=limit + 1, before_id=before_id)
     more = len(runs) > limit
     runs = runs[:limit]
-    page = RunPage(items=[RunOut.of(r) for r in runs], next_cursor=str(runs[-1].id) if more and runs else None)
-    # The page is already a validated RunPage: serialise it once instead of having it validated again.
-    return Response(page.model_dump_json(), media_type="application/json")
+    # The page is RunPage (the documented response_model), serialised straight from the records:
+    # validating a model per row cost more than the query itself at a hundred rows.
+    page = {
+        "items": [{name: getattr(run, name) for name in RUN_OUT_FIELDS} for run in runs],
+        "next_cursor": str(runs[-1].id) if more and runs else None,
+    }
+    return Response(pydantic_core.to_json(page), media_type="application/json")
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, summary="One run, with its traceback", responses=READ_ERRORS)
