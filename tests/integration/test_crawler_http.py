@@ -8,7 +8,7 @@ import socket
 import time
 import zlib
 
-import httpcore
+import aiohappyeyeballs
 import pytest
 
 from mediabeat.crawler.http import ClientConfig, FetchError, SafeClient, retry_after_seconds
@@ -34,20 +34,28 @@ async def test_guard_refuses_a_private_address_before_any_connection(
     site: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site.routes["/"] = Route(body=b"secret")
-    connects: list[tuple[str, int]] = []
-    real_connect = httpcore.AnyIOBackend.connect_tcp
+    # aiohttp opens every TCP connection through aiohappyeyeballs.start_connection: counting its
+    # calls (and the server's accepts) proves a refusal happens before any socket is opened.
+    connects: list[list[object]] = []
+    real_start = aiohappyeyeballs.start_connection
 
-    async def counting_connect(self: httpcore.AnyIOBackend, host: str, port: int, **kw: object) -> object:
-        connects.append((host, port))
-        return await real_connect(self, host, port, **kw)  # type: ignore[arg-type]
+    async def counting_start(addr_infos: list[tuple[object, ...]], **kw: object) -> object:
+        connects.append([info[4] for info in addr_infos])
+        return await real_start(addr_infos, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", counting_connect)
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", counting_start)
     async with SafeClient(config(allow_private=False)) as client:
         # "localhost" is a name: the refusal comes after DNS resolution, and before connecting.
+        # The IP literals never reach a resolver in aiohttp: the client vets them itself.
         for url in (site.url("/", host="localhost"), site.url("/"), f"http://[::ffff:127.0.0.1]:{site.port}/"):
             with pytest.raises(FetchError, match="refused to connect") as caught:
                 await client.get(url)
             assert caught.value.kind == "blocked"
+        # Legacy numeric forms of 127.0.0.1 are refused too, as blocked or as a bad URL.
+        for url in (f"http://127.1:{site.port}/", f"http://2130706433:{site.port}/", f"http://0x7f000001:{site.port}/"):
+            with pytest.raises(FetchError) as caught:
+                await client.get(url)
+            assert caught.value.kind in {"blocked", "bad_url"}, (url, caught.value)
     assert connects == [] and site.accepted == 0 and site.requests == []
 
     async with SafeClient(config(allow_private=True)) as client:

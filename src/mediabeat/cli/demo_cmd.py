@@ -215,7 +215,6 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
         )
     )
     base_url = f"http://127.0.0.1:{demo_socket.getsockname()[1]}"
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not one line per page
     demo_task = asyncio.create_task(demo.serve(sockets=[demo_socket]), name="demo-site")
     first_crawl: asyncio.Task[None] | None = None
     try:

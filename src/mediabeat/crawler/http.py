@@ -1,10 +1,12 @@
-"""The one HTTP client every crawler request goes through.
+"""The one HTTP client every crawler request goes through, built on aiohttp.
 
-It has connect, read and total timeouts; follows redirects itself (so every hop passes
-the SSRF guard again and the caller learns whether they were permanent); caps the body
-on the bytes it decompresses itself (a gzip bomb stops at the limit); sends our
-User-Agent; and keeps per-host concurrency and spacing, backing off (with jitter, and
-honouring Retry-After within a bound) when a host answers 429 or 503.
+It connects only to addresses the SSRF guard has vetted (names through the connector's
+resolver, IP literals before the request); has connect, read and total timeouts; follows
+redirects itself (so every hop passes the guard again and the caller learns whether they
+were permanent); caps the body on the bytes it decompresses itself (a gzip bomb stops at
+the limit); sends our User-Agent and never uses a proxy from the environment; and keeps
+per-host concurrency and spacing, backing off (with jitter, and honouring Retry-After
+within a bound) when a host answers 429 or 503.
 """
 
 from __future__ import annotations
@@ -12,35 +14,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.util
+import ipaddress
 import random
+import socket
 import ssl
-import sys
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import httpcore
-import httpx
+import aiohttp
+import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from mediabeat.crawler.netguard import BlockedAddress, NetGuard
 from mediabeat.settings import Settings
-
-# httpcore asks "which async library is running?" on every request by trying `import sniffio`;
-# when sniffio is not installed that failed import walks sys.path each time (a few hundred
-# microseconds per request). Recording the absence once makes the answer instant: asyncio.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 BACKOFF_STATUSES = frozenset({429, 503})
 # A redirect body up to this size is read (and dropped) so its connection can be reused.
 SMALL_BODY_BYTES = 64 * 1024
+# aiohttp's default of 8 KB per header line refuses real sites' long Content-Security-Policy
+# and Set-Cookie lines; 16 KB is what the previous client (h11) allowed for a header block.
+MAX_HEADER_LINE_BYTES = 16 * 1024
+KEEPALIVE_SECONDS = 5.0
 
 
 class FetchError(Exception):
@@ -91,7 +93,7 @@ class FetchResult:
     requested_url: str
     url: str
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # case-insensitive: .get("etag") finds "ETag"
     body: bytes
     redirects: tuple[tuple[int, str], ...] = ()
 
@@ -107,43 +109,33 @@ class FetchResult:
         return str(self.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that resolves and vets the host, then connects to a vetted IP."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, through the guard: the connector only ever sees addresses it vetted.
 
-    def __init__(self, guard: NetGuard, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    aiohttp does not ask the resolver about IP literals; SafeClient vets those itself.
+    """
+
+    def __init__(self, guard: NetGuard) -> None:
         self.guard = guard
-        self.inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore interface)
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         addresses = await self.guard.resolve(host, port)
-        error: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self.inner.connect_tcp(
-                    ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return [
+            ResolveResult(
+                hostname=host,
+                host=ip,
+                port=port,
+                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for ip in addresses
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress("the crawler does not connect to unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def close(self) -> None:
+        return None
 
 
 class HostLimiter:
@@ -203,47 +195,47 @@ class _Body:
 
 
 class SafeClient:
-    """Use as `async with SafeClient(config) as client: result = await client.get(url)`."""
+    """Use as `async with SafeClient(config) as client: result = await client.get(url)`.
+
+    The aiohttp session is made on first use (it needs the running loop) and closed by aclose().
+    """
 
     def __init__(self, config: ClientConfig, *, limiter: HostLimiter | None = None) -> None:
         self.config = config
         self.guard = NetGuard(allow_private=config.allow_private)
         self.limiter = limiter or HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._session: aiohttp.ClientSession | None = None
 
-    def _client_for(self, host: str) -> httpx.AsyncClient:
-        """One connection pool per host: small pools keep httpcore's bookkeeping cheap with many hosts."""
-        client = self._clients.get(host)
-        if client is None:
-            client = self._clients[host] = self._new_client()
-        return client
+    def _session_for_requests(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = self._new_session()
+        return self._session
 
-    def _new_client(self) -> httpx.AsyncClient:
+    def _new_session(self) -> aiohttp.ClientSession:
         config = self.config
-        transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), retries=0, trust_env=False)
-        # The pool's network backend is where the guard sits: every connection, on every
-        # redirect hop and every retry, is made to an address the guard has just vetted.
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=None,
-            max_keepalive_connections=max(config.per_host_concurrency, 1),
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=GuardedBackend(self.guard),
+        # The connector's resolver is where the guard sits: every connection, on every redirect
+        # hop and every retry, is made to an address the guard has vetted. Limits are the
+        # HostLimiter's job, so the connector's own are off.
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.guard),
+            ssl=_ssl_context(),
+            limit=0,
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_SECONDS,
         )
-        return httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(
-                connect=config.connect_timeout,
-                read=config.read_timeout,
-                write=config.read_timeout,
-                pool=config.total_timeout,
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=config.connect_timeout, sock_read=config.read_timeout
             ),
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": config.user_agent, "Accept-Encoding": "gzip, deflate"},
+            # Cookies a site sets are sent back to it within this client's life, as browsers do;
+            # unsafe=True keeps them for hosts given as IP addresses too.
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            auto_decompress=False,
+            trust_env=False,
+            max_line_size=MAX_HEADER_LINE_BYTES,
+            max_field_size=MAX_HEADER_LINE_BYTES,
         )
 
     async def __aenter__(self) -> SafeClient:
@@ -253,9 +245,9 @@ class SafeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> FetchResult:
         """GET `url`, following up to max_redirects redirects; raises FetchError when no usable response came."""
@@ -273,7 +265,10 @@ class SafeClient:
             status, response_headers, body = await self._with_backoff(current, headers)
             location = response_headers.get("location")
             if status in REDIRECT_STATUSES and location:
-                target = urljoin(current, location.strip())
+                try:
+                    target = urljoin(current, location.strip())
+                except ValueError:
+                    raise FetchError("bad_url", f"unreadable redirect Location {location!r} from {current}") from None
                 if target in seen and len(redirects) >= 1:
                     raise FetchError("redirect_loop", f"redirect loop at {target}")
                 seen.add(target)
@@ -290,11 +285,12 @@ class SafeClient:
             )
         raise FetchError("too_many_redirects", f"more than {self.config.max_redirects} redirects")
 
-    async def _with_backoff(self, url: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
-        host = _host_key(url)
+    async def _with_backoff(self, url: str, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+        target = _http_url(url)
+        host = _host_key(target)
         attempt = 0
         while True:
-            status, response_headers, body = await self._once(url, host, headers)
+            status, response_headers, body = await self._once(target, host, headers)
             if status not in BACKOFF_STATUSES or attempt >= self.config.max_retries:
                 return status, response_headers, body
             asked = retry_after_seconds(response_headers.get("retry-after"))
@@ -305,34 +301,42 @@ class SafeClient:
             self.limiter.cool_down(host, wait)
             attempt += 1
 
-    async def _once(self, url: str, host: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError("bad_url", f"not an http(s) URL: {url}")
+    async def _once(self, target: URL, host: str, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+        # `target` is the very URL object aiohttp connects to, so the host vetted is the host used.
+        hostname = target.raw_host or ""
         async with self.limiter.slot(host):
             try:
-                async with self._client_for(host).stream("GET", url, headers=headers) as response:
-                    if response.status_code == 304 or (
-                        response.status_code in REDIRECT_STATUSES and _small_body(response.headers)
-                    ):
+                if _is_ip_literal(hostname):
+                    await self.guard.resolve(hostname, target.port or 80)
+                session = self._session_for_requests()
+                async with session.get(target, headers=headers, allow_redirects=False) as response:
+                    status = response.status
+                    if status == 304 or (status in REDIRECT_STATUSES and _small_body(response.headers)):
                         # Read the (empty or small) body to its end so the connection goes back to the
                         # pool: left unread, it would be closed and the next request would connect again.
                         await self._read(response)
-                        return response.status_code, response.headers, b""
-                    if response.status_code in REDIRECT_STATUSES:
-                        return response.status_code, response.headers, b""
-                    return response.status_code, response.headers, await self._read(response)
+                        return status, response.headers, b""
+                    if status in REDIRECT_STATUSES:
+                        return status, response.headers, b""
+                    return status, response.headers, await self._read(response)
             except BlockedAddress as exc:
                 raise FetchError("blocked", str(exc)) from None
-            except httpx.TimeoutException as exc:
-                raise FetchError("timeout", f"{type(exc).__name__} from {parts.hostname}") from None
-            except httpx.InvalidURL as exc:
-                raise FetchError("bad_url", str(exc)) from None
-            except (httpx.HTTPError, OSError, zlib.error) as exc:
+            except TimeoutError as exc:
+                raise FetchError("timeout", f"{type(exc).__name__} from {hostname}") from None
+            except aiohttp.InvalidURL as exc:
+                raise FetchError("bad_url", f"invalid URL {target}: {exc}") from None
+            except aiohttp.ClientResponseError as exc:
+                # Raised while parsing: the server's answer is not valid HTTP/1.1.
+                raise FetchError("network", f"malformed HTTP response: {exc.message} ({hostname})") from None
+            except aiohttp.ClientConnectorError as exc:
+                # Its own text reads "[None]" when the cause (the guard's "cannot resolve") has no errno.
+                cause = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+                raise FetchError("network", f"cannot connect to {hostname}:{target.port}: {cause}") from None
+            except (aiohttp.ClientError, OSError, zlib.error) as exc:
                 message = str(exc) or type(exc).__name__
-                raise FetchError("network", f"{message} ({parts.hostname})") from None
+                raise FetchError("network", f"{message} ({hostname})") from None
 
-    async def _read(self, response: httpx.Response) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_body_bytes
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -349,7 +353,7 @@ class SafeClient:
             raise FetchError("bad_encoding", f"unsupported Content-Encoding {encoding!r}")
         body = _Body(limit)
         raw_total = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             raw_total += len(chunk)
             if raw_total > limit:
                 raise FetchError("too_large", f"body larger than {limit} bytes")
@@ -392,15 +396,35 @@ class _DeflateDecoder:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """Loading the CA bundle takes a while: once per process."""
-    return httpx.create_ssl_context()
+    """Loading the CA bundle takes a while: once per process. certifi's, so every machine trusts the same roots."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-def _small_body(headers: httpx.Headers) -> bool:
+def _http_url(url: str) -> URL:
+    """`url` parsed, if it is an absolute http(s) URL with a host; FetchError("bad_url") otherwise."""
+    try:
+        target = URL(url)
+        port = target.port  # yarl checks the port only when asked
+    except (ValueError, TypeError) as exc:
+        raise FetchError("bad_url", f"not a valid URL: {url} ({exc})") from None
+    if target.scheme not in ("http", "https") or not target.raw_host or port is None:
+        raise FetchError("bad_url", f"not an http(s) URL: {url}")
+    return target
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _small_body(headers: Mapping[str, str]) -> bool:
     declared = headers.get("content-length")
     return declared is not None and declared.isdigit() and int(declared) <= SMALL_BODY_BYTES
 
 
-def _host_key(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+def _host_key(target: URL) -> str:
+    """The limiter's key: host and port, the port spelled out even when it is the scheme's default."""
+    return f"{(target.raw_host or '').lower()}:{target.port}"

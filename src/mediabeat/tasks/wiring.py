@@ -1,6 +1,6 @@
 """Wiring of the crawler's task handlers (hourly-rss-fetch, crawl-queue) from settings.
 
-The crawler's modules (lxml, httpcore, protego, the process pool) are imported when a
+The crawler's modules (lxml, aiohttp, protego, the process pool) are imported when a
 crawler task first runs, not when a process starts: `mediabeat worker` and every CLI
 command start faster, and a process that never crawls never loads them.
 """
