@@ -187,3 +187,71 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("7") == 7.0
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+async def test_conditional_gets_reuse_one_connection_and_headers_ignore_case(
+    site: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.routes["/feed"] = Route(status=304, headers={"ETag": '"v1"', "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    site.routes["/moved"] = Route(status=301, headers={"Location": "/feed"}, body=b"see /feed")
+    # A proxy from the environment is never used: this one would refuse every connection.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    async with SafeClient(config()) as client:
+        for _ in range(5):
+            result = await client.get(site.url("/feed"), headers={"If-None-Match": '"v1"'})
+            assert result.status == 304 and result.body == b""
+            assert result.headers.get("etag") == result.headers.get("ETAG") == '"v1"'
+            assert result.headers.get("last-modified") == "Wed, 21 Oct 2015 07:28:00 GMT"
+        moved = await client.get(site.url("/moved"))
+    assert moved.status == 304 and moved.permanent_url == site.url("/feed")
+    assert site.accepted == 1 and len(site.requests) == 7
+    assert all(h["accept-encoding"] == "gzip, deflate" for _, h in site.requests)
+
+
+RAW_ANSWERS = {
+    "/not-http": b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+    "/long-header": b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100_000 + b"\r\nContent-Length: 2\r\n\r\nok",
+    "/hang-up": b"",
+    "/short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+    "/brotli": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 4\r\n\r\nabcd",
+    "/bad-gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!",
+}
+
+
+async def test_a_hostile_server_gives_readable_errors() -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        path = request.split(b" ", 2)[1].decode()
+        writer.write(RAW_ANSWERS[path])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    expected = {
+        "/not-http": "network",
+        "/long-header": "network",
+        "/hang-up": "network",
+        "/short-body": "network",
+        "/brotli": "bad_encoding",
+        "/bad-gzip": "network",
+    }
+    try:
+        async with SafeClient(config()) as client:
+            for path, kind in expected.items():
+                with pytest.raises(FetchError) as caught:
+                    await client.get(f"http://127.0.0.1:{port}{path}")
+                assert caught.value.kind == kind, (path, caught.value)
+                assert str(caught.value) and "Traceback" not in str(caught.value), path
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_header_that_would_inject_another_is_not_sent(site: LoopbackServer) -> None:
+    site.routes["/"] = Route(body=b"ok")
+    async with SafeClient(config()) as client:
+        with pytest.raises(FetchError, match="request not sent") as caught:
+            await client.get(site.url("/"), headers={"If-None-Match": '"v1"\r\nX-Injected: yes'})
+    assert caught.value.kind == "network" and site.requests == []

@@ -39,8 +39,8 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 BACKOFF_STATUSES = frozenset({429, 503})
 # A redirect body up to this size is read (and dropped) so its connection can be reused.
 SMALL_BODY_BYTES = 64 * 1024
-# aiohttp's default of 8 KB per header line refuses real sites' long Content-Security-Policy
-# and Set-Cookie lines; 16 KB is what the previous client (h11) allowed for a header block.
+# aiohttp's default of 8 KB per header line refuses the long Content-Security-Policy and
+# Set-Cookie lines some real sites send; 16 KB still bounds what a hostile server makes us buffer.
 MAX_HEADER_LINE_BYTES = 16 * 1024
 KEEPALIVE_SECONDS = 5.0
 
@@ -327,14 +327,17 @@ class SafeClient:
                 raise FetchError("bad_url", f"invalid URL {target}: {exc}") from None
             except aiohttp.ClientResponseError as exc:
                 # Raised while parsing: the server's answer is not valid HTTP/1.1.
-                raise FetchError("network", f"malformed HTTP response: {exc.message} ({hostname})") from None
+                raise FetchError("network", f"malformed HTTP response: {_one_line(exc.message)} ({hostname})") from None
             except aiohttp.ClientConnectorError as exc:
                 # Its own text reads "[None]" when the cause (the guard's "cannot resolve") has no errno.
                 cause = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
                 raise FetchError("network", f"cannot connect to {hostname}:{target.port}: {cause}") from None
             except (aiohttp.ClientError, OSError, zlib.error) as exc:
-                message = str(exc) or type(exc).__name__
+                message = _one_line(str(exc)) or type(exc).__name__
                 raise FetchError("network", f"{message} ({hostname})") from None
+            except ValueError as exc:
+                # aiohttp refuses to send a header value with control characters (header injection).
+                raise FetchError("network", f"request not sent: {_one_line(str(exc))} ({hostname})") from None
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_body_bytes
@@ -418,6 +421,12 @@ def _is_ip_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """An error text fit for a log line or a feed's last_error: parser messages span lines and echo input."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _small_body(headers: Mapping[str, str]) -> bool:
