@@ -21,6 +21,7 @@ from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.tasks.base import SkipRun
+from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
 from tests.crawler_helpers import crawler_registry, ctx, handlers
 from tests.loopback import LoopbackServer, Route
@@ -160,6 +161,31 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     assert disabled is not None and not disabled.active and "3 consecutive failures" in (disabled.disabled_reason or "")
     enabled = await FeedStore(db).set_active(broken.id, True)
     assert enabled is not None and enabled.active and enabled.consecutive_failures == 0
+    await crawl.aclose()
+
+
+async def test_outcomes_are_written_in_batches_while_fetching(
+    db: Database, site: LoopbackServer, org_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many batches (two feeds or three links each): every feed updated, each new URL queued once."""
+    monkeypatch.setattr(OutcomeWriter, "FEEDS_PER_BATCH", 2)
+    monkeypatch.setattr(OutcomeWriter, "JOBS_PER_BATCH", 3)
+    for n in range(9):
+        # Feeds n and n+1 share a story, so the same URL arrives in different batches.
+        items = "".join(f"<item><link>/story/{i}</link><title>S{i}</title></item>" for i in (n, n + 1))
+        body = f'<rss version="2.0"><channel><title>Feed {n}</title>{items}</channel></rss>'.encode()
+        site.routes[f"/feed/{n}.xml"] = Route(body=body, headers={"Content-Type": "application/rss+xml"})
+        await FeedStore(db).add(org_id, site.url(f"/feed/{n}.xml"), now=START)
+    site.routes["/broken.xml"] = Route(status=500, body=b"oops")
+    await FeedStore(db).add(org_id, site.url("/broken.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    result = await fetch(ctx(START))
+    assert (result["feeds"], result["fetched"], result["failed"], result["entries"]) == (10, 9, 1, 18)
+    assert result["jobs_created"] == 10
+    assert sorted(j.url for j in await JobStore(db).list_jobs()) == sorted(site.url(f"/story/{i}") for i in range(10))
+    feeds = await FeedStore(db).list()
+    assert sorted(f.last_status or "" for f in feeds) == ["http_500"] + ["ok"] * 9
+    assert {f.title for f in feeds if f.last_status == "ok"} == {f"Feed {n}" for n in range(9)}
     await crawl.aclose()
 
 

@@ -63,6 +63,7 @@ class RssFetch:
         due = await self.feeds.due(now=ctx.now)
         semaphore = asyncio.Semaphore(self.concurrency)
         outcomes: list[FeedOutcome] = []
+        writer = OutcomeWriter(self, ctx.now)
         async with self.client_factory() as client:
 
             async def one(feed: FeedRecord) -> FeedOutcome:
@@ -70,16 +71,21 @@ class RssFetch:
                     return await self.fetch_feed(client, feed, ctx.now)
 
             # Feeds come ordered by organisation; all organisations share the per-host limits.
-            outcomes = list(await asyncio.gather(*(one(feed) for feed in due)))
-        await self.feeds.apply_updates(
-            [o.update for o in outcomes], org_of={o.feed.id: o.feed.org_id for o in outcomes}, now=ctx.now
-        )
-        new_jobs = [
-            NewJob(org_id=o.feed.org_id, feed_id=o.feed.id, url=link, url_hash=url_hash(link))
-            for o in outcomes
-            for link in o.links
-        ]
-        created = await self.jobs.enqueue(new_jobs, now=ctx.now, max_attempts=self.job_max_attempts)
+            # Outcomes are written in batches while the other feeds are still being fetched: the
+            # database works (SQLite in its own thread, PostgreSQL in its own process) while this
+            # loop fetches and parses, instead of all of it after the last feed.
+            fetches = [asyncio.create_task(one(feed)) for feed in due]
+            try:
+                for finished in asyncio.as_completed(fetches):
+                    outcome = await finished
+                    outcomes.append(outcome)
+                    writer.add(outcome)
+                created = await writer.finish()
+            finally:
+                for fetch in fetches:  # a run cancelled (timeout, shutdown) stops its fetches too
+                    fetch.cancel()
+                await writer.abandon()
+        links = sum(len(o.links) for o in outcomes)
         counts = Counter(o.outcome for o in outcomes)
         errors = Counter(o.error_kind for o in outcomes if o.error_kind)
         result: dict[str, Any] = {
@@ -90,7 +96,7 @@ class RssFetch:
             "failed": counts["failed"] + counts["disabled"],
             "disabled": counts["disabled"],
             "moved": sum(1 for o in outcomes if o.update.url != o.feed.url),
-            "entries": len(new_jobs),
+            "entries": links,
             "jobs_created": created,
             "errors": dict(sorted(errors.items())),
         }
@@ -218,3 +224,55 @@ async def _parse(response: FetchResult) -> ParsedFeed:
         return fast
     # feedparser takes tens of milliseconds: keep it off the event loop so other fetches keep flowing.
     return await asyncio.to_thread(parse_robust, response.body, url=response.url, content_type=response.content_type)
+
+
+class OutcomeWriter:
+    """Writes feed outcomes and their new jobs in batches, one batch at a time, in the background."""
+
+    FEEDS_PER_BATCH = 100
+    JOBS_PER_BATCH = 5000
+
+    def __init__(self, fetch: RssFetch, now: datetime) -> None:
+        self.fetch = fetch
+        self.now = now
+        self.created = 0
+        self._outcomes: list[FeedOutcome] = []
+        self._links = 0
+        self._lock = asyncio.Lock()  # batches go in order, and never two at once on one connection pool
+        self._writes: list[asyncio.Task[None]] = []
+
+    def add(self, outcome: FeedOutcome) -> None:
+        self._outcomes.append(outcome)
+        self._links += len(outcome.links)
+        if len(self._outcomes) >= self.FEEDS_PER_BATCH or self._links >= self.JOBS_PER_BATCH:
+            self._start()
+
+    async def finish(self) -> int:
+        """Write what is left, wait for every batch, and return how many jobs were created."""
+        self._start()
+        writes, self._writes = self._writes, []
+        await asyncio.gather(*writes)
+        return self.created
+
+    async def abandon(self) -> None:
+        """After a failure: let batches already under way end, so no write outlives the run."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+            self._writes = []
+
+    def _start(self) -> None:
+        if self._outcomes:
+            batch, self._outcomes, self._links = self._outcomes, [], 0
+            self._writes.append(asyncio.create_task(self._write(batch)))
+
+    async def _write(self, batch: list[FeedOutcome]) -> None:
+        async with self._lock:
+            await self.fetch.feeds.apply_updates(
+                [o.update for o in batch], org_of={o.feed.id: o.feed.org_id for o in batch}, now=self.now
+            )
+            jobs = [
+                NewJob(org_id=o.feed.org_id, feed_id=o.feed.id, url=link, url_hash=url_hash(link))
+                for o in batch
+                for link in o.links
+            ]
+            self.created += await self.fetch.jobs.enqueue(jobs, now=self.now, max_attempts=self.fetch.job_max_attempts)
