@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mediabeat.crawler.opml import OpmlError, OpmlFeed, parse_opml, render_opml
-from mediabeat.crawler.urls import BadUrl, canonicalize
+from mediabeat.crawler.urls import BadUrl, _canonicalize, canonicalize
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,29 @@ def test_opml_nested_outlines_and_duplicates() -> None:
 def test_opml_errors(data: bytes, message: str) -> None:
     with pytest.raises(OpmlError, match=message):
         parse_opml(data)
+
+
+_HOSTS = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,20}\.?", fullmatch=True)
+_PATHS = st.from_regex(r"(/[A-Za-z0-9:@!$&'()*+,;=._~%\- ]{0,12}){0,4}", fullmatch=True)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP"]),
+    host=_HOSTS,
+    port=st.sampled_from(["", ":80", ":443", ":8080", ":080", ":65535", ":70000"]),
+    path=_PATHS,
+    tail=st.sampled_from(["", "?a=1", "?utm_source=x", "#frag"]),
+)
+def test_the_already_canonical_shortcut_agrees_with_the_full_rules(
+    scheme: str, host: str, port: str, path: str, tail: str
+) -> None:
+    url = f"{scheme}://{host}{port}{path}{tail}"
+    try:
+        expected: str | type[BadUrl] = _canonicalize(url)
+    except BadUrl:
+        expected = BadUrl
+    if expected is BadUrl:
+        with pytest.raises(BadUrl):
+            canonicalize(url)
+    else:
+        assert canonicalize(url) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
@@ -31,6 +32,12 @@ TRACKING_PARAMS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "piwik_", "mtm_", "stm_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# URLs that are canonical as written: lower-case scheme and ASCII host (no trailing dot), a port
+# that is not the default, a path of characters quote() leaves alone, no query, user or fragment.
+# Most article links in feeds look like this; they skip the parsing below.
+_ALREADY_CANONICAL = re.compile(
+    r"(?P<scheme>https?)://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::(?P<port>[1-9][0-9]{0,4}))?/[A-Za-z0-9/:@!$&'()*+,;=._~-]*"
+)
 
 
 class BadUrl(ValueError):
@@ -49,6 +56,15 @@ def canonicalize(url: str) -> str:
     no tracking parameters (utm_*, fbclid, gclid, ...), "/" for an empty path, and the
     remaining query parameters kept in their order. Raises BadUrl for anything else.
     """
+    plain = _ALREADY_CANONICAL.fullmatch(url)
+    if plain is not None:
+        port = plain["port"]
+        if port is None or (int(port) <= 65535 and int(port) != DEFAULT_PORTS[plain["scheme"]]):
+            return url
+    return _canonicalize(url)
+
+
+def _canonicalize(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
