@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 16_384
 
 
 class DatabaseUnavailable(Exception):
@@ -46,7 +47,7 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 def configure_sqlite(engine: sa.Engine) -> None:
-    """WAL, a busy timeout and foreign keys on every connection, and explicit BEGINs.
+    """WAL, a busy timeout, foreign keys and a larger page cache on every connection, and explicit BEGINs.
 
     pysqlite's own transaction handling defers BEGIN until the first write, which lets a
     read-then-write transaction fail with "database is locked" instead of waiting. We
@@ -62,6 +63,9 @@ def configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # 16 MB of page cache instead of SQLite's 2 MB: a crawl's bulk insert touches the unique
+        # (org_id, url_hash) index at random, and with the small cache each batch rereads its pages.
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
