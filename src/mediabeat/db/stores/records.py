@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,13 @@ class RunRecord:
     def from_row(cls, row: sa.Row[Any]) -> RunRecord:
         values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
         return cls(**{name: values[name] for name in cls.__slots__})
+
+    @classmethod
+    def all_from(cls, result: sa.Result[Any]) -> list[RunRecord]:
+        """Every row of `result` as a record; the columns are matched to the fields once, not per row."""
+        keys = list(result.keys())
+        pick = operator.itemgetter(*(keys.index(name) for name in cls.__slots__))
+        return [cls(*pick(row)) for row in result]
 
 
 @dataclass(frozen=True, slots=True)

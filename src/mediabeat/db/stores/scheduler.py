@@ -403,14 +403,14 @@ class SchedulerStore:
         if before_id is not None:
             query = query.where(runs_t.c.id < before_id)
         async with self.db.read() as conn:
-            return [RunRecord.from_row(r) for r in await conn.execute(query)]
+            return RunRecord.all_from(await conn.execute(query))
 
     async def running_runs(self, task_id: int | None = None) -> list[RunRecord]:
         query = _run_query().where(runs_t.c.status == "running").order_by(runs_t.c.id)
         if task_id is not None:
             query = query.where(runs_t.c.task_id == task_id)
         async with self.db.read() as conn:
-            return [RunRecord.from_row(r) for r in await conn.execute(query)]
+            return RunRecord.all_from(await conn.execute(query))
 
 
 def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
