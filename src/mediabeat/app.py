@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -176,10 +175,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             log.info("scheduler loop started (node %s)", built.scheduler.node_id)
         else:
             log.info("ENABLE_SCHEDULER is off: no automatic runs; the API and run-now still work")
-        # Everything imported and built so far lives as long as the process: move it out of the
-        # collector's reach, so full collections while serving walk only what requests create.
-        gc.collect()
-        gc.freeze()
         try:
             yield
         finally:

@@ -250,8 +250,8 @@ class OutcomeWriter:
     async def finish(self) -> int:
         """Write what is left, wait for every batch, and return how many jobs were created."""
         self._start()
-        writes, self._writes = self._writes, []
-        await asyncio.gather(*writes)
+        await asyncio.gather(*self._writes)  # on a failure the others stay listed, for abandon()
+        self._writes = []
         return self.created
 
     async def abandon(self) -> None:

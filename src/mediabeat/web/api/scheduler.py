@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import pydantic_core
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -87,7 +87,7 @@ class RunOut(BaseModel):
     triggered_by: str | None
 
     @classmethod
-    def of(cls, run: RunRecord) -> RunOut:
+    def of(cls, run: RunRecord) -> Self:
         return cls(**{name: getattr(run, name) for name in cls.model_fields})
 
 
@@ -96,10 +96,6 @@ RUN_OUT_FIELDS = tuple(RunOut.model_fields)
 
 class RunDetail(RunOut):
     traceback: str | None
-
-    @classmethod
-    def of(cls, run: RunRecord) -> RunDetail:
-        return cls(**{name: getattr(run, name) for name in cls.model_fields})
 
 
 class RunPage(BaseModel):
