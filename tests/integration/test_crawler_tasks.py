@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -186,6 +187,38 @@ async def test_outcomes_are_written_in_batches_while_fetching(
     feeds = await FeedStore(db).list()
     assert sorted(f.last_status or "" for f in feeds) == ["http_500"] + ["ok"] * 9
     assert {f.title for f in feeds if f.last_status == "ok"} == {f"Feed {n}" for n in range(9)}
+    await crawl.aclose()
+
+
+async def test_a_failed_batch_write_fails_the_run_after_the_other_writes_end(
+    db: Database, site: LoopbackServer, org_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(OutcomeWriter, "FEEDS_PER_BATCH", 1)
+    for n in range(3):
+        body = f'<rss version="2.0"><channel><title>F{n}</title><item><link>/s/{n}</link></item></channel></rss>'
+        site.routes[f"/f/{n}.xml"] = Route(body=body.encode(), headers={"Content-Type": "application/rss+xml"})
+        await FeedStore(db).add(org_id, site.url(f"/f/{n}.xml"), now=START)
+    real_apply = FeedStore.apply_updates
+    calls = 0
+    in_flight = 0
+
+    async def flaky_apply(self, updates, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls, in_flight
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database went away")
+        in_flight += 1
+        try:
+            await asyncio.sleep(0.2)
+            return await real_apply(self, updates, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(FeedStore, "apply_updates", flaky_apply)
+    fetch, crawl = handlers(db, FakeClock(START))
+    with pytest.raises(RuntimeError, match="database went away"):
+        await fetch(ctx(START))
+    assert calls == 3 and in_flight == 0  # the batches after the failed one ended before the run did
     await crawl.aclose()
 
 
