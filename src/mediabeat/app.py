@@ -78,6 +78,7 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
             run_retention_days=settings.run_retention_days,
             batch_size=settings.cleanup_batch_size,
         ),
+        description="Delete crawl jobs and run history older than their retention periods.",
     )
     return registry
 

@@ -187,8 +187,64 @@ def test_a_bad_cron_shows_the_api_message_beside_the_field(
     confirm(page, "Save edit-me?")
     expect(error).to_be_hidden()
     expect(page.locator("#t-cron-words")).to_have_text(re.compile("Every 15 minutes"))
+    expect(page.locator("#t-cron-next")).to_have_text("")
     expect(page.locator("#upcoming li").first).to_contain_text(re.compile(r":(00|15|30|45) "))
     page.screenshot(path=str(screenshots / "task.png"), full_page=True)
+
+
+def test_creating_a_task_from_a_preset_then_deleting_it(page: Page, live_server: LiveServer, screenshots: Path) -> None:
+    sign_in(page, live_server)
+    page.get_by_role("link", name="New task").click()
+    expect(page).to_have_title("New task · MediaBeat")
+    page.get_by_label("What it runs").select_option("nightly_cleanup")
+    expect(page.locator("#t-handler-help")).to_contain_text("Delete crawl jobs and run history")
+    page.get_by_role("button", name="Weekdays at 09:00").click()
+    expect(page.get_by_label("Cron expression")).to_have_value("0 9 * * 1-5")
+    expect(page.locator("#t-cron-words")).to_have_text("At 09:00, Monday through Friday")
+    expect(page.locator("#t-cron-next")).to_contain_text("Next: ")
+    zone = page.get_by_label("Time zone")
+    zone.fill("Mars/Base")
+    expect(page.locator('[data-error-for="timezone"]')).to_contain_text("unknown time zone")
+    expect(zone).to_have_attribute("aria-invalid", "true")
+    zone.fill("Europe/Riga")
+    expect(page.locator('[data-error-for="timezone"]')).to_be_hidden()
+    expect(page.locator("#t-cron-next")).to_contain_text("09:00")
+    page.get_by_label("Also run after").select_option("nightly-cleanup")
+    page.get_by_label("Description").fill("What changed in the crawl, each weekday morning")
+    name = page.get_by_label("Name")
+    name.fill("weekday-digest")
+    page.screenshot(path=str(screenshots / "task-new.png"), full_page=True)
+    name.fill("Weekday Digest")
+    page.get_by_role("button", name="Create task").click()
+    confirm(page, "Create Weekday Digest?")
+    expect(page.locator('[data-error-for="name"]')).to_contain_text("lower-case letters")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    name.fill("weekday-digest")
+    expect(page.locator('[data-error-for="name"]')).to_be_hidden()
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+    page.get_by_role("button", name="Create task").click()
+    confirm(page, "Create weekday-digest?")
+    expect(page).to_have_url(live_server.url + "/app/admin/scheduler/tasks/weekday-digest")
+    expect(page.locator("#t-upstream")).to_contain_text("runs after nightly-cleanup succeeds")
+    expect(page.locator("#upcoming li")).to_have_count(10)
+    with live_server.api() as api:
+        task = next(t for t in api.get("/api/v1/scheduler/tasks").json()["items"] if t["name"] == "weekday-digest")
+    assert (task["cron"], task["timezone"], task["handler"], task["enabled"]) == (
+        "0 9 * * 1-5",
+        "Europe/Riga",
+        "nightly_cleanup",
+        True,
+    )
+    page.get_by_label("Also run after").select_option("")
+    page.get_by_role("button", name="Save changes").click()
+    confirm(page, "Save weekday-digest?")
+    expect(page.locator("#t-upstream")).to_be_hidden()
+    page.get_by_role("button", name="Delete task").click()
+    confirm(page, "Delete weekday-digest?")
+    expect(page).to_have_url(live_server.url + "/app/admin/scheduler")
+    expect(row(page, "weekday-digest")).to_have_count(0)
+    with live_server.api() as api:
+        assert api.get("/api/v1/scheduler/tasks/" + str(task["id"])).status_code == 404
 
 
 def test_a_member_is_refused(page: Page, live_server: LiveServer) -> None:
@@ -230,7 +286,13 @@ def test_pages_do_not_break_their_own_content_security_policy(browser: Browser, 
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     sign_in(page, live_server)
-    for path in ("/app/admin/scheduler", "/app/admin/scheduler/runs", "/app/admin/feeds", "/app/admin/jobs"):
+    for path in (
+        "/app/admin/scheduler",
+        "/app/admin/scheduler/new",
+        "/app/admin/scheduler/runs",
+        "/app/admin/feeds",
+        "/app/admin/jobs",
+    ):
         page.goto(live_server.url + path)
         page.wait_for_load_state("networkidle")
     context.close()

@@ -69,6 +69,7 @@ ROUTES = [
     Route("GET", "/api/v1/scheduler/runs/{run_id}", unknown={"run_id": UNKNOWN}, invalid="/api/v1/scheduler/runs/x"),
     Route("GET", "/api/v1/scheduler/stats"),
     Route("GET", "/api/v1/scheduler/handlers"),
+    Route("GET", "/api/v1/scheduler/cron/preview", invalid="/api/v1/scheduler/cron/preview?cron=0+0+32+*+*"),
     Route("GET", "/api/v1/scheduler/nodes"),
     Route("GET", "/api/v1/feeds", admin_only=False, invalid="/api/v1/feeds?active=maybe"),
     Route("POST", "/api/v1/feeds", admin_only=False, invalid_body={"url": "ftp://example.org/feed"}),

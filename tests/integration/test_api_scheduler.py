@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from mediabeat.testing import BlockingHandler, FailingHandler
 from mediabeat.web.api.scheduler import RunPage
@@ -130,6 +131,27 @@ async def test_patch_validates_with_the_cli_messages_and_upcoming_follows(api: A
         assert "nightly_cleanup" in handlers
     updates = await api.auth.audit.list(action="task.update")
     assert len(updates) == 1 and updates[0].details and updates[0].details["cron"] == "30 2 * * *"
+
+
+async def test_cron_preview_explains_a_schedule_and_names_the_bad_field(api: ApiEnv) -> None:
+    async with api.admin() as client:
+        ok = await client.get(f"{B}/cron/preview", params={"cron": " 30  2 * * 1-5", "timezone": "Europe/Berlin"})
+        assert ok.status_code == 200, ok.text
+        preview = ok.json()
+        assert preview["cron"] == "30 2 * * 1-5" and preview["timezone"] == "Europe/Berlin"
+        assert preview["description"] == "At 02:30, Monday through Friday"
+        times = [datetime.fromisoformat(t) for t in preview["times"]]
+        assert len(times) == 5 and times == sorted(times) and times[0] > datetime.now(UTC)
+        assert all((t.hour, t.minute, t.isoweekday() <= 5) == (2, 30, True) for t in times)
+        assert all(t.utcoffset() in (timedelta(hours=1), timedelta(hours=2)) for t in times)
+        alias = (await client.get(f"{B}/cron/preview", params={"cron": "@hourly", "count": 2})).json()
+        assert alias["description"] == "Every hour" and len(alias["times"]) == 2
+        bad_cron = assert_error(await client.get(f"{B}/cron/preview", params={"cron": "61 * * * *"}), 422, "invalid")
+        assert bad_cron["details"] == [{"field": "cron", "message": "invalid cron expression '61 * * * *': bad minute"}]
+        bad_zone = await client.get(f"{B}/cron/preview", params={"cron": "61 * * * *", "timezone": "Mars/Base"})
+        assert assert_error(bad_zone, 422)["details"][0]["field"] == "timezone"
+        assert_error(await client.get(f"{B}/cron/preview", params={"cron": "* * * * *", "count": 101}), 422)
+        assert_error(await client.get(f"{B}/cron/preview"), 422)
 
 
 async def test_cookie_mutations_need_the_csrf_token(api: ApiEnv) -> None:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mediabeat.db.stores.records import TaskRecord
-from mediabeat.schedule import CronError, MisfirePolicy, OverlapPolicy, parse_schedule
+from mediabeat.schedule import CronError, CronSchedule, MisfirePolicy, OverlapPolicy, parse_schedule
+from mediabeat.schedule.cron import load_zone
 
 MAX_TIMEOUT_S = 7 * 24 * 3600
 
@@ -90,17 +91,25 @@ def draft_task(spec: NewTask) -> TaskRecord:
     )
 
 
+def check_schedule(cron: str, timezone: str) -> CronSchedule:
+    """The schedule, parsed; TaskValidationError names the field at fault: cron or timezone."""
+    try:
+        load_zone(timezone)
+    except CronError as exc:
+        raise TaskValidationError("timezone", str(exc)) from None
+    try:
+        return parse_schedule(cron, timezone)
+    except CronError as exc:
+        raise TaskValidationError("cron", str(exc)) from None
+
+
 def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bool = True) -> dict[str, Any]:
     """The column values a change sets, checked; TaskValidationError names the bad field."""
     values: dict[str, Any] = {}
     cron = changes.cron if changes.cron is not None else task.cron
     zone = changes.timezone if changes.timezone is not None else task.timezone
     if changes.timezone is not None or changes.cron is not None:
-        try:
-            parse_schedule(cron, zone)
-        except CronError as exc:
-            field_name = "timezone" if "time zone" in str(exc) else "cron"
-            raise TaskValidationError(field_name, str(exc)) from None
+        check_schedule(cron, zone)
         if changes.cron is not None:
             values["cron"] = " ".join(changes.cron.split())
         if changes.timezone is not None:

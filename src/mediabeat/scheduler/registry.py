@@ -14,11 +14,18 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, TaskHandler] = {}
+        self._descriptions: dict[str, str] = {}
 
-    def register(self, name: str, handler: TaskHandler) -> None:
+    def register(self, name: str, handler: TaskHandler, *, description: str = "") -> None:
+        """Add a handler; `description` is one sentence for the people choosing it for a new task."""
         if name in self._handlers:
             raise ValueError(f"handler {name!r} is registered twice")
         self._handlers[name] = handler
+        self._descriptions[name] = description
+
+    def describe(self, name: str) -> str:
+        """What the handler does, in one sentence; empty when it was registered without one."""
+        return self._descriptions.get(name, "")
 
     def get(self, name: str) -> TaskHandler:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import traceback
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from mediabeat.scheduler.changes import (
     NewTask,
     TaskChanges,
     TaskValidationError,
+    check_schedule,
     draft_task,
     validate_changes,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "TaskChanges",
     "TaskNotFound",
     "TaskValidationError",
+    "check_schedule",
 ]
 
 # How long a finished run's outcome keeps being retried while the database is away.
@@ -202,13 +205,11 @@ class SchedulerService:
 
     async def upcoming(self, task: TaskRecord, count: int) -> list[datetime]:
         """The next `count` fire times of a task, in its own time zone."""
-        schedule = parse_schedule(task.cron, task.timezone)
-        times: list[datetime] = []
-        for fire in schedule.fire_times(self.clock.now()):
-            if len(times) >= count:
-                break
-            times.append(fire)
-        return times
+        return self.next_fires(parse_schedule(task.cron, task.timezone), count)
+
+    def next_fires(self, schedule: CronSchedule, count: int) -> list[datetime]:
+        """The next `count` fire times of a schedule from now, in its time zone."""
+        return list(itertools.islice(schedule.fire_times(self.clock.now()), count))
 
     # -- runs --------------------------------------------------------------------------
 

@@ -91,5 +91,13 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
 
     fetch: TaskHandler = _Lazy(lambda: pair()[0])
     crawl: TaskHandler = _Lazy(lambda: pair()[1])
-    registry.register("hourly_rss_fetch", fetch)
-    registry.register("crawl_queue", crawl)
+    registry.register(
+        "hourly_rss_fetch",
+        fetch,
+        description="Fetch every active feed that is due and queue a crawl job for each new article.",
+    )
+    registry.register(
+        "crawl_queue",
+        crawl,
+        description="Crawl queued articles: fetch each page (robots.txt first), extract the text and store it.",
+    )

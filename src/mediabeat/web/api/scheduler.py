@@ -17,7 +17,14 @@ from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import describe
 from mediabeat.scheduler.registry import UnknownHandler
-from mediabeat.scheduler.service import NewTask, SchedulerService, TaskChanges, TaskNotFound, TaskValidationError
+from mediabeat.scheduler.service import (
+    NewTask,
+    SchedulerService,
+    TaskChanges,
+    TaskNotFound,
+    TaskValidationError,
+    check_schedule,
+)
 from mediabeat.web.api.common import audit
 from mediabeat.web.deps import AdminUser
 from mediabeat.web.errors import ApiError, error_responses, not_found
@@ -184,6 +191,13 @@ class Upcoming(BaseModel):
 
 class HandlerList(BaseModel):
     items: list[str]
+
+
+class CronPreview(BaseModel):
+    cron: str = Field(description="The expression, whitespace normalised")
+    timezone: str
+    description: str | None = Field(description="The schedule in words, e.g. 'Every 10 minutes'")
+    times: list[datetime] = Field(description="The next fire times from now, in the time zone")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -478,6 +492,32 @@ async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
 )
 async def stats(request: Request, _: AdminUser) -> StatsOut:
     return StatsOut.of(await _stats_cache(request).get())
+
+
+@router.get(
+    "/cron/preview",
+    response_model=CronPreview,
+    summary="Try a schedule out: its meaning in words and its next fire times",
+    responses=error_responses(401, 403, 422),
+)
+async def cron_preview(
+    request: Request,
+    _: AdminUser,
+    cron: Annotated[str, Query(min_length=1, max_length=200, examples=["*/10 * * * *"])],
+    timezone: Annotated[str, Query(min_length=1, max_length=64, description="IANA time zone")] = "UTC",
+    count: Annotated[int, Query(ge=1, le=100, description="How many fire times")] = 5,
+) -> CronPreview:
+    service = _scheduler(request)
+    try:
+        schedule = check_schedule(cron, timezone)
+    except TaskValidationError as exc:
+        raise _invalid(exc) from None
+    return CronPreview(
+        cron=schedule.expression,
+        timezone=schedule.timezone,
+        description=_describe(schedule.expression),
+        times=service.next_fires(schedule, count),
+    )
 
 
 @router.get(

@@ -13,7 +13,7 @@ from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import describe
-from mediabeat.scheduler.service import SchedulerService, TaskNotFound
+from mediabeat.scheduler.service import NewTask, SchedulerService, TaskNotFound
 from mediabeat.web.api.scheduler import _stats_cache as stats_cache
 from mediabeat.web.dashboard.queries import recent_runs
 from mediabeat.web.dashboard.render import PageDenied, admin_page, render
@@ -27,6 +27,16 @@ SPARKLINE_RUNS = 20
 CHART_RUNS = 120
 RUNS_PAGE = 50
 MAX_ID = 2**63 - 1
+# The schedules offered as one-click choices next to a cron field.
+CRON_PRESETS = [
+    ("*/10 * * * *", "Every 10 minutes"),
+    ("0 * * * *", "Hourly"),
+    ("0 3 * * *", "Daily at 03:00"),
+    ("0 9 * * 1-5", "Weekdays at 09:00"),
+    ("0 6 * * 1", "Mondays at 06:00"),
+    ("0 0 1 * *", "Monthly on the 1st"),
+]
+NEW_TASK_CRON = "0 * * * *"
 
 
 def _scheduler(request: Request) -> SchedulerService:
@@ -154,6 +164,26 @@ async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse
     return render(request, "run.html", context)
 
 
+@router.get("/scheduler/new", response_class=HTMLResponse)
+async def new_task(request: Request, user: Admin) -> HTMLResponse:
+    service = _scheduler(request)
+    handlers = [{"name": name, "description": service.registry.describe(name)} for name in service.handler_names()]
+    return render(
+        request,
+        "task_new.html",
+        {
+            "user": user,
+            "title": "New task",
+            "active": "scheduler",
+            "defaults": NewTask(name="", handler="", cron=NEW_TASK_CRON),
+            "words": cron_words(NEW_TASK_CRON),
+            "handlers": handlers,
+            "tasks": [t.name for t in await service.list_tasks()],
+            "presets": CRON_PRESETS,
+        },
+    )
+
+
 @router.get("/scheduler/tasks/{name}", response_class=HTMLResponse)
 async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
     service = _scheduler(request)
@@ -185,6 +215,7 @@ async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
             "recent": list(reversed(points[-10:])),
             "upstream": upstream,
             "other_tasks": [t.name for t in tasks if t.id != task.id],
+            "presets": CRON_PRESETS,
             "handler_ok": task.handler in service.handler_names(),
         },
     )

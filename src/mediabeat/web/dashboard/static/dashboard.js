@@ -345,17 +345,65 @@
     });
   }
 
-  function onTaskForm(form) {
-    var task = taskOf(form);
-    var body = {
+  /* The settings both task forms share (see the task_settings macro). */
+  function taskSettings(form) {
+    var timeout = parseInt(form.elements.timeout_s.value, 10);
+    return {
       cron: form.elements.cron.value.trim(),
       timezone: form.elements.timezone.value.trim(),
       misfire_policy: form.elements.misfire_policy.value,
       overlap_policy: form.elements.overlap_policy.value,
-      timeout_s: parseInt(form.elements.timeout_s.value, 10),
-      description: form.elements.description.value
+      timeout_s: isNaN(timeout) ? 0 : timeout,
+      description: form.elements.description.value,
+      after: form.elements.after.value
     };
-    if (isNaN(body.timeout_s)) { body.timeout_s = 0; }
+  }
+
+  /* A schedule being typed: its meaning and next fire times, from the API, as you type. */
+  var previewTimer = null;
+  var previewSeq = 0;
+
+  function previewSchedule(form) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () {
+      var seq = ++previewSeq;
+      var cron = form.elements.cron.value.trim();
+      var zone = form.elements.timezone.value.trim() || "UTC";
+      var words = $("#t-cron-words", form), next = $("#t-cron-next", form);
+      var slots = { cron: $("#t-cron-error", form), timezone: $("#t-timezone-error", form) };
+      if (!cron) { return; }
+      var query = "?count=3&cron=" + encodeURIComponent(cron) + "&timezone=" + encodeURIComponent(zone);
+      api("GET", "/api/v1/scheduler/cron/preview" + query).then(function (res) {
+        if (seq !== previewSeq) { return; }
+        Object.keys(slots).forEach(function (key) { slots[key].hidden = true; slots[key].textContent = ""; form.elements[key].removeAttribute("aria-invalid"); });
+        if (!res.ok) {
+          words.textContent = "This schedule is not valid.";
+          next.textContent = "";
+          var detail = res.data && res.data.error && res.data.error.details && res.data.error.details[0];
+          var slot = detail && slots[detail.field];
+          if (slot) { slot.textContent = detail.message; slot.hidden = false; form.elements[detail.field].setAttribute("aria-invalid", "true"); }
+          return;
+        }
+        words.textContent = res.data.description || cron;
+        next.textContent = res.data.times.length
+          ? "Next: " + res.data.times.map(function (iso) { return iso.replace("T", " ").slice(0, 16); }).join(", ") + " (" + res.data.timezone + ")"
+          : "It never fires again.";
+      });
+    }, 250);
+  }
+
+  function cancelPreview() { clearTimeout(previewTimer); previewSeq++; }
+
+  function onCronPreset(button) {
+    var form = button.closest("form");
+    form.elements.cron.value = button.getAttribute("data-cron");
+    form.elements.cron.focus();
+    previewSchedule(form);
+  }
+
+  function onTaskForm(form) {
+    var task = taskOf(form);
+    var body = taskSettings(form);
     clearErrors(form);
     confirmAction("Save " + task.name + "?", "The new settings apply from the next fire time.", "Save").then(function (ok) {
       if (!ok) { return; }
@@ -366,8 +414,50 @@
         if (!res.ok) { showErrors(form, res); return; }
         var words = $("#t-cron-words");
         if (words && res.data.cron_description) { words.textContent = res.data.cron_description; }
+        var upstream = $("#t-upstream");
+        if (upstream) {
+          var link = $("a", upstream);
+          link.textContent = body.after;
+          link.setAttribute("href", "/app/admin/scheduler/tasks/" + encodeURIComponent(body.after));
+          upstream.hidden = !body.after;
+        }
+        cancelPreview();
+        $("#t-cron-next").textContent = "";
         toast("Saved " + task.name + ".");
         api("GET", "/api/v1/scheduler/tasks/" + task.id + "/upcoming?count=10").then(function (up) { if (up.ok) { renderUpcoming(up.data.times); } });
+      });
+    });
+  }
+
+  function onNewTaskForm(form) {
+    clearErrors(form);
+    var body = taskSettings(form);
+    body.name = form.elements.name.value.trim();
+    body.handler = form.elements.handler.value;
+    body.enabled = form.elements.enabled.checked;
+    if (!body.after) { body.after = null; }
+    var schedule = $("#t-cron-words", form).textContent;
+    confirmAction("Create " + (body.name || "this task") + "?", "It runs " + body.handler + ": " + schedule + " (" + body.timezone + ").", "Create task").then(function (ok) {
+      if (!ok) { return; }
+      var submit = $('button[type="submit"]', form);
+      busy(submit, true);
+      api("POST", "/api/v1/scheduler/tasks", body).then(function (res) {
+        busy(submit, false);
+        if (!res.ok) { showErrors(form, res); return; }
+        window.location.assign("/app/admin/scheduler/tasks/" + encodeURIComponent(res.data.name));
+      });
+    });
+  }
+
+  function onDeleteTask(button) {
+    var task = taskOf(button);
+    confirmAction("Delete " + task.name + "?", "The task and its whole run history are deleted. This cannot be undone.", "Delete").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("DELETE", "/api/v1/scheduler/tasks/" + task.id).then(function (res) {
+        busy(button, false);
+        if (!res.ok) { showBanner("Could not delete " + task.name + ": " + res.message); return; }
+        window.location.assign("/app/admin/scheduler");
       });
     });
   }
@@ -486,7 +576,9 @@
     "dismiss-banner": hideBanner,
     "feed-toggle": onFeedToggle,
     "retry-job": onRetryJob,
-    "retry-all": onRetryAll
+    "retry-all": onRetryAll,
+    "cron-preset": onCronPreset,
+    "delete-task": onDeleteTask
   };
 
   document.addEventListener("click", function (event) {
@@ -496,10 +588,24 @@
     if (handler) { event.preventDefault(); handler(target); }
   });
 
-  var forms = { "login-form": onLogin, "task-form": onTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
+  var forms = { "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
   document.addEventListener("submit", function (event) {
     var handler = forms[event.target.id];
     if (handler) { event.preventDefault(); handler(event.target); }
+  });
+
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.form) { return; }
+    if (field.name === "cron" || (field.name === "timezone" && field.form.elements.cron)) { previewSchedule(field.form); return; }
+    var slot = field.name && $('[data-error-for="' + field.name + '"]', field.form);
+    if (slot && !slot.hidden) { slot.hidden = true; slot.textContent = ""; field.removeAttribute("aria-invalid"); }
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "t-handler") { return; }
+    var option = event.target.options[event.target.selectedIndex];
+    $("#t-handler-help").textContent = option ? option.getAttribute("data-description") || "" : "";
   });
 
   document.addEventListener("DOMContentLoaded", function () {
