@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.feeds import FeedStore
+from mediabeat.db.stores.jobs import JobStore, NewJob
 from tests.integration.api_fixtures import ADMIN_EMAIL, MEMBER_EMAIL, ApiEnv, api, assert_error
 
 __all__ = ["api"]
@@ -49,6 +51,29 @@ async def test_a_member_manages_their_own_orgs_feeds(api: ApiEnv) -> None:
         assert (await client.delete(f"/api/v1/feeds/{feed['id']}")).status_code == 204
     actions = [e.action for e in await api.auth.audit.list(actor=MEMBER_EMAIL)]
     assert actions == ["feed.delete", "feed.disable", "feed.create"]
+
+
+async def test_only_admins_set_a_feeds_priority_and_its_queued_jobs_follow(api: ApiEnv) -> None:
+    async with api.member() as member:
+        feed = (await member.post("/api/v1/feeds", json={"url": "https://news.example.org/rss"})).json()
+        assert feed["priority"] == 0
+        refused = await member.patch(f"/api/v1/feeds/{feed['id']}", json={"priority": 5})
+        assert assert_error(refused, 403, "forbidden")["message"] == "only an admin can set a feed's priority"
+        empty = assert_error(await member.patch(f"/api/v1/feeds/{feed['id']}", json={}), 422, "invalid")
+        assert empty["details"] == [{"field": "active", "message": "give active, priority or both"}]
+    await JobStore(api.services.db).enqueue(
+        [NewJob(api.org_id, feed["id"], "https://news.example.org/a", "a" * 64)], now=api.services.clock.now()
+    )
+    async with api.admin() as admin:
+        assert_error(await admin.patch(f"/api/v1/feeds/{feed['id']}", json={"priority": 10}), 422)
+        both = await admin.patch(f"/api/v1/feeds/{feed['id']}", json={"priority": 8, "active": False})
+        assert both.status_code == 200 and (both.json()["priority"], both.json()["active"]) == (8, False)
+        jobs = (await admin.get("/api/v1/jobs")).json()["items"]
+        assert [(j["url"], j["priority"]) for j in jobs] == [("https://news.example.org/a", 8)]
+    events = await api.auth.audit.list(actor=ADMIN_EMAIL)
+    assert [e.action for e in events] == ["feed.priority", "feed.disable"]
+    assert events[0].details and events[0].details["priority"] == 8
+    assert (await FeedStore(api.services.db).get(feed["id"])).priority == 8  # type: ignore[union-attr]
 
 
 async def test_a_member_cannot_reach_another_orgs_data(api: ApiEnv) -> None:

@@ -100,7 +100,14 @@ def test_orgs_feeds_opml_jobs_articles(env: dict[str, str], tmp_path: Path, site
     assert run["status"] == "succeeded" and run["result"]["fetched"] == 1 and run["result"]["jobs_created"] == 2
     jobs = json.loads(ok("jobs", "list", "--json", env=env))
     assert sorted(j["url"] for j in jobs) == [site.url("/a1"), site.url("/a2")]
-    assert all(j["status"] == "queued" for j in jobs)
+    assert all(j["status"] == "queued" and j["priority"] == 0 for j in jobs)
+    desk = next(f for f in feeds if f["url"] == feed_url)
+    assert f"feed {desk['id']} has priority 6" in ok("feeds", "priority", str(desk["id"]), "6", env=env)
+    assert {j["priority"] for j in json.loads(ok("jobs", "list", "--json", env=env))} == {6}  # queued jobs follow
+    too_high = mediabeat("feeds", "priority", str(desk["id"]), "10", env=env)
+    assert too_high.returncode == 2 and "less than or equal to 9" in too_high.stderr
+    assert "Traceback" not in too_high.stderr
+    assert mediabeat("feeds", "priority", "9999", "1", env=env).returncode == 2
     crawl = json.loads(ok("tasks", "run", "crawl-queue", "--json", env=env))
     assert crawl["status"] == "succeeded" and (crawl["result"]["succeeded"], crawl["result"]["failed"]) == (1, 1)
     failed = json.loads(ok("jobs", "list", "--status", "failed", "--json", env=env))

@@ -133,13 +133,14 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     site.routes["/broken.xml"] = Route(status=500, body=b"oops")
     good, _ = await FeedStore(db).add(org_id, site.url("/good.xml"), now=START)
     broken, _ = await FeedStore(db).add(org_id, site.url("/broken.xml"), now=START)
+    await FeedStore(db).change(good.id, priority=4)
     clock = FakeClock(START)
     fetch, crawl = handlers(db, clock, feed_max_failures=3)
 
     first = await fetch(ctx(START))
     assert (first["fetched"], first["failed"], first["jobs_created"]) == (1, 1, 3)
-    queued = {j.url for j in await JobStore(db).list_jobs()}
-    assert queued == {site.url(f"/story/{i}") for i in range(3)}  # canonical: no tracking, no fragment
+    queued = {j.url: j.priority for j in await JobStore(db).list_jobs()}
+    assert queued == {site.url(f"/story/{i}"): 4 for i in range(3)}  # canonical: no tracking, no fragment
     after = {f.id: f for f in await FeedStore(db).list()}
     assert after[good.id].etag == '"v1"' and after[good.id].last_status == "ok" and after[good.id].title == "Good"
     assert after[broken.id].consecutive_failures == 1 and after[broken.id].last_status == "http_500"

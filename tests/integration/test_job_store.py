@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.tables import articles, organizations
 
@@ -89,3 +92,46 @@ async def test_expired_lease_returns_the_job_and_the_old_worker_cannot_finish_it
     assert retaken.id == job.id and retaken.attempts == 2
     assert not await store.complete(job.id, worker="dead", now=NOW, article_id=None)
     assert await store.complete(job.id, worker="alive", now=NOW, article_id=None)
+
+
+async def test_claims_take_the_highest_priority_first_then_the_longest_due(db: Database) -> None:
+    store = JobStore(db)
+    org = await make_org(db)
+    feeds = FeedStore(db)
+    urgent, _ = await feeds.add(org, "http://127.0.0.1/urgent.xml", now=NOW)
+    await feeds.change(urgent.id, priority=7, now=NOW)
+    await store.enqueue(jobs_for(org, 3, "old"), now=NOW - timedelta(hours=1))
+    await store.enqueue(
+        [NewJob(org, urgent.id, f"http://127.0.0.1/u{i}", f"u{i}", priority=7) for i in range(2)], now=NOW
+    )
+    await store.enqueue(
+        [NewJob(org, None, "http://127.0.0.1/later", "later", priority=9)], now=NOW + timedelta(hours=1)
+    )
+    await store.enqueue([NewJob(org, None, "http://127.0.0.1/mid", "mid", priority=3)], now=NOW)
+
+    first = await store.claim(worker="w", now=NOW, limit=3, lease=LEASE)
+    assert [(j.url_hash, j.priority) for j in first] == [("u0", 7), ("u1", 7), ("mid", 3)]
+    rest = await store.claim(worker="w", now=NOW, limit=10, lease=LEASE)
+    assert [j.url_hash for j in rest] == ["old0", "old1", "old2"]  # "later" (priority 9) is not due yet
+    due = await store.claim(worker="w", now=NOW + timedelta(hours=1), limit=10, lease=LEASE)
+    assert [(j.url_hash, j.priority) for j in due] == [("later", 9)]
+
+
+async def test_a_feeds_new_priority_moves_its_queued_jobs_only(db: Database) -> None:
+    store = JobStore(db)
+    org = await make_org(db)
+    feeds = FeedStore(db)
+    feed, _ = await feeds.add(org, "http://127.0.0.1/feed.xml", now=NOW)
+    await store.enqueue([NewJob(org, feed.id, f"http://127.0.0.1/f{i}", f"f{i}") for i in range(3)], now=NOW)
+    await store.enqueue(jobs_for(org, 2, "other"), now=NOW - timedelta(hours=1))
+    running = await store.claim(worker="w", now=NOW, limit=3, lease=LEASE)
+    assert {j.url_hash for j in running} == {"other0", "other1", "f0"}
+
+    changed = await feeds.change(feed.id, priority=5, now=NOW)
+    assert changed is not None and changed.priority == 5 and changed.active
+    by_hash = {j.url_hash: j for j in await store.list_jobs()}
+    assert (by_hash["f0"].priority, by_hash["f1"].priority, by_hash["f2"].priority) == (0, 5, 5)
+    assert by_hash["other0"].priority == 0
+    with pytest.raises(ValueError, match="priority must be 0 to 9"):
+        await feeds.change(feed.id, priority=10)
+    assert await feeds.change(999_999, priority=1) is None

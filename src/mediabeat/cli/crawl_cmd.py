@@ -17,7 +17,7 @@ from mediabeat.db.stores.feeds import FeedRecord, FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgExists, OrgRecord, OrgStore
 from mediabeat.db.stores.records import jsonable
-from mediabeat.db.tables import JOB_STATUSES
+from mediabeat.db.tables import JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
 feeds_app = typer.Typer(help="Feeds: add, import/export OPML, list, enable, disable.", no_args_is_help=True)
@@ -211,13 +211,14 @@ def feeds_list(org: OptionalOrg = None, as_json: JsonFlag = False) -> None:
         print_json([feed_json(f, names) for f in feeds])
         return
     table(
-        ["id", "org", "url", "active", "last status", "failures", "last fetch", "next fetch"],
+        ["id", "org", "url", "active", "priority", "last status", "failures", "last fetch", "next fetch"],
         [
             [
                 f.id,
                 names.get(f.org_id, f.org_id),
                 f.url,
                 "yes" if f.active else f"no ({f.disabled_reason})" if f.disabled_reason else "no",
+                f.priority,
                 f.last_status or "-",
                 f.consecutive_failures,
                 when(f.last_fetched_at),
@@ -251,6 +252,24 @@ def feeds_disable(
 ) -> None:
     """Stop fetching a feed."""
     _set_active(feed_id, False, reason)
+
+
+@feeds_app.command("priority")
+def feeds_priority(
+    feed_id: Annotated[int, typer.Argument(help="Feed id")],
+    priority: Annotated[
+        int, typer.Argument(min=MIN_PRIORITY, max=MAX_PRIORITY, help="0 (the default) to 9: higher is crawled sooner")
+    ],
+) -> None:
+    """Set a feed's priority: its articles, including those already queued, are crawled before lower ones."""
+
+    async def body(services: Services) -> FeedRecord | None:
+        return await FeedStore(services.db).change(feed_id, priority=priority, now=services.clock.now())
+
+    feed = with_services(body)
+    if feed is None:
+        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    console.print(f"feed {feed.id} has priority {feed.priority}: {feed.url}")
 
 
 @feeds_app.command("delete")

@@ -136,6 +136,9 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_created_at", "created_at"),
 )
 
+# A feed's priority, and its crawl jobs': higher is crawled sooner; 0 is the default.
+MIN_PRIORITY, MAX_PRIORITY = 0, 9
+
 feeds = sa.Table(
     "feeds",
     metadata,
@@ -153,6 +156,8 @@ feeds = sa.Table(
     sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("next_fetch_at", UTCDateTime()),
     sa.Column("disabled_reason", sa.Text()),
+    # MIN_PRIORITY to MAX_PRIORITY: the feed's crawl jobs are claimed highest priority first.
+    sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="0"),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("org_id", "url"),
@@ -201,16 +206,9 @@ media_crawl_jobs = sa.Table(
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
+    sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="0"),
     sa.UniqueConstraint("org_id", "url_hash"),
     sa.CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
-    # Claims scan only the queued rows, in due order.
-    sa.Index(
-        "ix_media_crawl_jobs_queued",
-        "run_after",
-        "id",
-        sqlite_where=sa.text("status = 'queued'"),
-        postgresql_where=sa.text("status = 'queued'"),
-    ),
     # The lease reaper looks only at running rows.
     sa.Index(
         "ix_media_crawl_jobs_running",
@@ -220,6 +218,16 @@ media_crawl_jobs = sa.Table(
     ),
     sa.Index("ix_media_crawl_jobs_created_at", "created_at"),
     sa.Index("ix_media_crawl_jobs_status", "status"),
+)
+
+# Claims scan only the queued rows, in claim order: highest priority first, then due order.
+sa.Index(
+    "ix_media_crawl_jobs_queued",
+    media_crawl_jobs.c.priority.desc(),
+    media_crawl_jobs.c.run_after,
+    media_crawl_jobs.c.id,
+    sqlite_where=sa.text("status = 'queued'"),
+    postgresql_where=sa.text("status = 'queued'"),
 )
 
 scheduler_tasks = sa.Table(

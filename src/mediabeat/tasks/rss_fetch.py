@@ -271,7 +271,9 @@ class OutcomeWriter:
                 [o.update for o in batch], org_of={o.feed.id: o.feed.org_id for o in batch}, now=self.now
             )
             jobs = [
-                NewJob(org_id=o.feed.org_id, feed_id=o.feed.id, url=link, url_hash=url_hash(link))
+                NewJob(
+                    org_id=o.feed.org_id, feed_id=o.feed.id, url=link, url_hash=url_hash(link), priority=o.feed.priority
+                )
                 for o in batch
                 for link in o.links
             ]

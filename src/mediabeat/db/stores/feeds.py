@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.db.tables import feeds as feeds_t
+from mediabeat.db.tables import media_crawl_jobs as jobs_t
 
 ERROR_LIMIT = 2_000
 
@@ -33,6 +35,7 @@ class FeedRecord:
     consecutive_failures: int
     next_fetch_at: datetime | None
     disabled_reason: str | None
+    priority: int
     created_at: datetime
     updated_at: datetime
 
@@ -138,14 +141,39 @@ class FeedStore:
         self, feed_id: int, active: bool, *, reason: str | None = None, now: datetime | None = None
     ) -> FeedRecord | None:
         """Enable or disable a feed. Enabling clears the failure count, the backoff and the disabled reason."""
-        values: dict[str, Any] = {"active": active}
+        return await self.change(feed_id, active=active, reason=reason, now=now)
+
+    async def change(
+        self,
+        feed_id: int,
+        *,
+        active: bool | None = None,
+        reason: str | None = None,
+        priority: int | None = None,
+        now: datetime | None = None,
+    ) -> FeedRecord | None:
+        """Enable or disable a feed (see set_active) and/or set its priority, 0-9; None if there is no such feed.
+
+        A new priority applies to the jobs the feed queues from now on and to those still queued.
+        """
+        values: dict[str, Any] = {}
         if now is not None:
             values["updated_at"] = now
-        if active:
-            values.update(consecutive_failures=0, next_fetch_at=None, disabled_reason=None)
-        else:
-            values["disabled_reason"] = reason or "disabled by a user"
+        if active is True:
+            values.update(active=True, consecutive_failures=0, next_fetch_at=None, disabled_reason=None)
+        elif active is False:
+            values.update(active=False, disabled_reason=reason or "disabled by a user")
+        if priority is not None:
+            if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+                raise ValueError(f"priority must be {MIN_PRIORITY} to {MAX_PRIORITY}, not {priority}")
+            values["priority"] = priority
         async with self.db.write() as conn:
+            if priority is not None:
+                await conn.execute(
+                    jobs_t.update()
+                    .where(jobs_t.c.feed_id == feed_id, jobs_t.c.status == "queued")
+                    .values(priority=priority)
+                )
             row = (
                 await conn.execute(
                     feeds_t.update().where(feeds_t.c.id == feed_id).values(**values).returning(*feeds_t.c)

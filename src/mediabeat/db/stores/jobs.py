@@ -19,8 +19,8 @@ from mediabeat.db.tables import media_crawl_jobs as jobs_t
 # through executemany (psycopg pipelines the rows).
 ENQUEUE_SQL = (
     "INSERT INTO media_crawl_jobs"
-    " (org_id, feed_id, url, url_hash, status, attempts, max_attempts, run_after, created_at, updated_at)"
-    " SELECT %s, %s, %s, %s, 'queued', 0, %s, %s, %s, %s"
+    " (org_id, feed_id, url, url_hash, priority, status, attempts, max_attempts, run_after, created_at, updated_at)"
+    " SELECT %s, %s, %s, %s, %s, 'queued', 0, %s, %s, %s, %s"
     " WHERE NOT EXISTS (SELECT 1 FROM articles WHERE articles.org_id = %s AND articles.url_hash = %s)"
     " ON CONFLICT (org_id, url_hash) DO NOTHING"
 )
@@ -29,9 +29,9 @@ ENQUEUE_SQL = (
 # waits for the interpreter's switch interval: a batch took seconds instead of a tenth of one.
 ENQUEUE_SQLITE = (
     "INSERT INTO media_crawl_jobs"
-    " (org_id, feed_id, url, url_hash, status, attempts, max_attempts, run_after, created_at, updated_at)"
+    " (org_id, feed_id, url, url_hash, priority, status, attempts, max_attempts, run_after, created_at, updated_at)"
     " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),"
-    " json_extract(j.value, '$[3]'), 'queued', 0, ?, ?, ?, ?"
+    " json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), 'queued', 0, ?, ?, ?, ?"
     " FROM json_each(?) AS j"
     " WHERE NOT EXISTS (SELECT 1 FROM articles WHERE articles.org_id = json_extract(j.value, '$[0]')"
     " AND articles.url_hash = json_extract(j.value, '$[3]'))"
@@ -59,6 +59,7 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    priority: int
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> JobRecord:
@@ -72,6 +73,7 @@ class NewJob:
     feed_id: int | None
     url: str
     url_hash: str
+    priority: int = 0
 
 
 class JobStore:
@@ -96,10 +98,13 @@ class JobStore:
                 batch = unique[first : first + 5000]
                 if self.db.is_postgres:
                     shared = (max_attempts, moment, moment, moment)
-                    rows = [(j.org_id, j.feed_id, j.url, j.url_hash, *shared, j.org_id, j.url_hash) for j in batch]
+                    rows = [
+                        (j.org_id, j.feed_id, j.url, j.url_hash, j.priority, *shared, j.org_id, j.url_hash)
+                        for j in batch
+                    ]
                     result = await conn.exec_driver_sql(ENQUEUE_SQL, rows)
                 else:
-                    document = json.dumps([(j.org_id, j.feed_id, j.url, j.url_hash) for j in batch])
+                    document = json.dumps([(j.org_id, j.feed_id, j.url, j.url_hash, j.priority) for j in batch])
                     result = await conn.exec_driver_sql(
                         ENQUEUE_SQLITE, (max_attempts, moment, moment, moment, document)
                     )
@@ -109,6 +114,8 @@ class JobStore:
     async def claim(self, *, worker: str, now: datetime, limit: int, lease: timedelta) -> list[JobRecord]:
         """Lease up to `limit` due queued jobs to `worker` with one atomic statement.
 
+        The highest priority goes first, and within a priority the job due longest.
+
         On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent
         workers take disjoint batches and never wait on each other. On SQLite the write
         transaction itself serialises claimers.
@@ -116,7 +123,7 @@ class JobStore:
         candidates = (
             sa.select(jobs_t.c.id)
             .where(jobs_t.c.status == "queued", jobs_t.c.run_after <= now)
-            .order_by(jobs_t.c.run_after, jobs_t.c.id)
+            .order_by(jobs_t.c.priority.desc(), jobs_t.c.run_after, jobs_t.c.id)
             .limit(limit)
         )
         if self.db.is_postgres:

@@ -358,6 +358,7 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    priority: int
 
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:

@@ -16,6 +16,7 @@ from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_op
 from mediabeat.db.stores.articles import ArticleRecord, ArticleStore
 from mediabeat.db.stores.feeds import FeedRecord, FeedStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.web.api.common import MAX_ID, Cursor, Limit, audit, before_id, next_cursor, path_id
 from mediabeat.web.deps import CurrentUser, Principal, auth_service, can_access_org
 from mediabeat.web.errors import ApiError, error_responses, not_found
@@ -43,6 +44,7 @@ class FeedOut(BaseModel):
     consecutive_failures: int
     next_fetch_at: datetime | None
     disabled_reason: str | None
+    priority: int = Field(description="0-9: the feed's articles are crawled highest priority first")
     created_at: datetime
     updated_at: datetime
 
@@ -64,8 +66,16 @@ class FeedCreate(BaseModel):
 
 class FeedPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    active: bool = Field(description="false stops fetching it; true resumes and clears the failure backoff")
+    active: bool | None = Field(
+        default=None, description="false stops fetching it; true resumes and clears the failure backoff"
+    )
     reason: str | None = Field(default=None, max_length=500, description="Why it is disabled")
+    priority: int | None = Field(
+        default=None,
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description="Admins only: 0-9, higher is crawled sooner; applies to its queued jobs too",
+    )
 
 
 class OpmlImported(BaseModel):
@@ -258,20 +268,46 @@ async def get_feed(feed_id: FeedId, request: Request, principal: CurrentUser) ->
     return FeedOut.of(await _feed(request, principal, feed_id))
 
 
-@router.patch("/feeds/{feed_id}", response_model=FeedOut, summary="Enable or disable a feed", responses=READ)
+@router.patch(
+    "/feeds/{feed_id}",
+    response_model=FeedOut,
+    summary="Enable or disable a feed, or set its priority",
+    responses=error_responses(401, 403, 404, 422),
+)
 async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, principal: CurrentUser) -> FeedOut:
+    if body.active is None and body.priority is None:
+        raise ApiError(
+            422,
+            "nothing to change: give active, priority or both",
+            details=[{"field": "active", "message": "give active, priority or both"}],
+        )
     await _feed(request, principal, feed_id)
-    updated = await _feeds(request).set_active(feed_id, body.active, reason=body.reason, now=_now(request))
+    if body.priority is not None and not principal.is_admin:
+        # Every organisation's jobs share one queue: a member's priority would be another's delay.
+        raise ApiError(403, "only an admin can set a feed's priority", code="forbidden")
+    updated = await _feeds(request).change(
+        feed_id, active=body.active, reason=body.reason, priority=body.priority, now=_now(request)
+    )
     if updated is None:
         raise not_found(f"feed {feed_id}")
-    await audit(
-        request,
-        principal,
-        "feed.enable" if body.active else "feed.disable",
-        target_type="feed",
-        target_id=feed_id,
-        details={"url": updated.url, "reason": body.reason},
-    )
+    if body.active is not None:
+        await audit(
+            request,
+            principal,
+            "feed.enable" if body.active else "feed.disable",
+            target_type="feed",
+            target_id=feed_id,
+            details={"url": updated.url, "reason": body.reason},
+        )
+    if body.priority is not None:
+        await audit(
+            request,
+            principal,
+            "feed.priority",
+            target_type="feed",
+            target_id=feed_id,
+            details={"url": updated.url, "priority": body.priority},
+        )
     return FeedOut.of(updated)
 
 
