@@ -45,7 +45,7 @@ UPDATE media_crawl_jobs SET status = 'running', locked_by = %(worker)s, locked_u
     attempts = attempts + 1, updated_at = %(now)s
 WHERE id IN (
     SELECT id FROM media_crawl_jobs WHERE status = 'queued' AND run_after <= %(now)s
-    ORDER BY run_after, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    ORDER BY priority DESC, run_after, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING *"""
 COMPLETE_SQL = """
 UPDATE media_crawl_jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, updated_at = %(now)s,
