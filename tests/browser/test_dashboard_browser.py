@@ -272,6 +272,14 @@ def test_feeds_and_jobs_pages(page: Page, live_server: LiveServer, screenshots: 
     feed.get_by_role("switch").click()
     confirm(page, "Disable this feed?")
     expect(feed.get_by_role("switch")).to_have_attribute("aria-checked", "false")
+    priority = feed.get_by_role("combobox", name=re.compile("Priority"))
+    expect(priority).to_have_value("0")
+    priority.select_option("7")
+    confirm(page, "Set this feed's priority to 7?")
+    expect(page.locator("#toast")).to_contain_text("Priority 7 set.")
+    with live_server.api() as api:
+        feeds = api.get("/api/v1/feeds").json()["items"]
+    assert [f["priority"] for f in feeds if f["url"] == "https://news.example.org/world/rss.xml"] == [7]
     page.screenshot(path=str(screenshots / "feeds.png"), full_page=True)
     page.get_by_role("link", name="Crawl jobs").click()
     expect(page).to_have_title("Crawl jobs · MediaBeat")

@@ -246,11 +246,13 @@ async def test_feeds_and_jobs_pages_show_status_and_failures(api: ApiEnv) -> Non
             "/api/v1/feeds", json={"url": "https://news.example.org/rss.xml", "org_id": api.org_id}
         )
         assert created.status_code == 201, created.text
+        await admin.patch(f"/api/v1/feeds/{created.json()['id']}", json={"priority": 3})
     async with signed_in(api) as client:
         feeds = (await client.get("/app/admin/feeds")).text
         jobs = (await client.get("/app/admin/jobs", params={"status": "failed"})).text
     assert "https://news.example.org/rss.xml" in feeds and 'data-action="feed-toggle"' in feeds
     assert "api-org" in feeds
+    assert 'data-current="3"' in feeds and '<option value="3" selected>3</option>' in feeds
     assert 'data-job-count="failed">0<' in jobs and "No failed jobs" in jobs
 
 

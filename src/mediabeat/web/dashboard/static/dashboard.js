@@ -540,6 +540,23 @@
     });
   }
 
+  function onFeedPriority(select) {
+    var row = select.closest("[data-feed-id]");
+    var id = row.getAttribute("data-feed-id");
+    var previous = select.getAttribute("data-current");
+    var level = parseInt(select.value, 10);
+    confirmAction("Set this feed's priority to " + level + "?", "Its articles, including those already queued, are crawled before those of feeds with a lower priority.", "Set priority").then(function (ok) {
+      if (!ok) { select.value = previous; return; }
+      select.disabled = true;
+      api("PATCH", "/api/v1/feeds/" + id, { priority: level }).then(function (res) {
+        select.disabled = false;
+        if (!res.ok) { select.value = previous; showBanner("Could not change the priority: " + res.message); return; }
+        select.setAttribute("data-current", String(res.data.priority));
+        toast("Priority " + res.data.priority + " set.");
+      });
+    });
+  }
+
   function onRetryJob(button) {
     var row = button.closest("[data-job-id]");
     var id = row.getAttribute("data-job-id");
@@ -603,6 +620,7 @@
   });
 
   document.addEventListener("change", function (event) {
+    if (event.target.getAttribute("data-action-change") === "feed-priority") { onFeedPriority(event.target); return; }
     if (event.target.id !== "t-handler") { return; }
     var option = event.target.options[event.target.selectedIndex];
     $("#t-handler-help").textContent = option ? option.getAttribute("data-description") || "" : "";
