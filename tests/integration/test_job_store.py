@@ -9,7 +9,7 @@ import pytest
 
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.feeds import FeedStore
-from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.db.stores.jobs import CLAIM_SQLITE, JobStore, NewJob
 from mediabeat.db.tables import articles, organizations
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -135,3 +135,12 @@ async def test_a_feeds_new_priority_moves_its_queued_jobs_only(db: Database) -> 
     with pytest.raises(ValueError, match="priority must be 0 to 9"):
         await feeds.change(feed.id, priority=10)
     assert await feeds.change(999_999, priority=1) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_sqlite_claim_reads_the_queue_index_in_order_without_sorting(db: Database) -> None:
+    sql = str(CLAIM_SQLITE.compile(dialect=db.engine.dialect))
+    async with db.read() as conn:
+        plan = [row[-1] for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (NOW, NOW, 100, "w", NOW))]
+    assert any("USING INDEX ix_media_crawl_jobs_queued" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -41,6 +41,37 @@ ENQUEUE_SQLITE = (
 ERROR_LIMIT = 2_000
 
 
+def _claim(*, index_hint: str, lock: str) -> sa.TextualSelect:
+    """The claim: lease the next `limit` due queued jobs in claim order, return them whole.
+
+    'queued' is a literal so that the planner can prove the partial index
+    ix_media_crawl_jobs_queued (priority DESC, run_after, id) WHERE status = 'queued' applies;
+    the candidates are then read from it in order, and the scan stops after `limit`.
+    """
+    return (
+        sa.text(
+            "UPDATE media_crawl_jobs SET status = 'running', locked_by = :worker, locked_until = :until,"
+            " attempts = attempts + 1, updated_at = :now"
+            f" WHERE id IN (SELECT id FROM media_crawl_jobs{index_hint}"
+            " WHERE status = 'queued' AND run_after <= :now"
+            f" ORDER BY priority DESC, run_after, id LIMIT :limit{lock})"
+            f" RETURNING {', '.join(column.name for column in jobs_t.c)}"
+        )
+        .bindparams(
+            sa.bindparam("now", type_=jobs_t.c.updated_at.type),
+            sa.bindparam("until", type_=jobs_t.c.locked_until.type),
+        )
+        .columns(*jobs_t.c)
+    )
+
+
+# Concurrent PostgreSQL claimers skip each other's candidate rows instead of waiting on them.
+CLAIM_POSTGRES = _claim(index_hint="", lock=" FOR UPDATE SKIP LOCKED")
+# SQLite's planner, without ANALYZE statistics, prefers the status index and sorts every queued
+# row: 38 ms a claim with 100,000 jobs queued. INDEXED BY holds it to the queue's own index.
+CLAIM_SQLITE = _claim(index_hint=" INDEXED BY ix_media_crawl_jobs_queued", lock="")
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     id: int
@@ -120,28 +151,10 @@ class JobStore:
         workers take disjoint batches and never wait on each other. On SQLite the write
         transaction itself serialises claimers.
         """
-        candidates = (
-            sa.select(jobs_t.c.id)
-            .where(jobs_t.c.status == "queued", jobs_t.c.run_after <= now)
-            .order_by(jobs_t.c.priority.desc(), jobs_t.c.run_after, jobs_t.c.id)
-            .limit(limit)
-        )
-        if self.db.is_postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            jobs_t.update()
-            .where(jobs_t.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                status="running",
-                locked_by=worker,
-                locked_until=now + lease,
-                attempts=jobs_t.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*jobs_t.c)
-        )
+        statement = CLAIM_POSTGRES if self.db.is_postgres else CLAIM_SQLITE
+        values = {"worker": worker, "until": now + lease, "now": now, "limit": limit}
         async with self.db.write() as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(statement, values)).all()
         return sorted((JobRecord.from_row(r) for r in rows), key=lambda j: j.id)
 
     async def extend_leases(self, job_ids: Sequence[int], *, worker: str, until: datetime) -> None:
