@@ -167,6 +167,8 @@ class FeedStore:
             if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
                 raise ValueError(f"priority must be {MIN_PRIORITY} to {MAX_PRIORITY}, not {priority}")
             values["priority"] = priority
+        if not values:
+            return await self.get(feed_id)
         async with self.db.write() as conn:
             if priority is not None:
                 await conn.execute(
