@@ -272,6 +272,7 @@ def test_feeds_and_jobs_pages(page: Page, live_server: LiveServer, screenshots: 
     feed.get_by_role("switch").click()
     confirm(page, "Disable this feed?")
     expect(feed.get_by_role("switch")).to_have_attribute("aria-checked", "false")
+    expect(feed.locator('[data-field="next_fetch"]')).to_have_text("paused")
     priority = feed.get_by_role("combobox", name=re.compile("Priority"))
     expect(priority).to_have_value("0")
     priority.select_option("7")

@@ -535,6 +535,10 @@
         if (!res.ok) { showBanner("Could not change the feed: " + res.message); return; }
         setSwitch(button, res.data.active);
         row.classList.toggle("is-disabled", !res.data.active);
+        var next = document.createElement("span");
+        next.className = "muted";
+        next.textContent = res.data.active ? "at the next fetch run" : "paused";
+        replaceContent($('[data-field="next_fetch"]', row), next);
         toast("Feed " + (res.data.active ? "enabled" : "disabled") + ".");
       });
     });
