@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.scheduler.service import NewTask
 from mediabeat.testing import FailingHandler, RecordingHandler
 from tests.integration.api_fixtures import (
@@ -250,10 +251,16 @@ async def test_feeds_and_jobs_pages_show_status_and_failures(api: ApiEnv) -> Non
     async with signed_in(api) as client:
         feeds = (await client.get("/app/admin/feeds")).text
         jobs = (await client.get("/app/admin/jobs", params={"status": "failed"})).text
+        await JobStore(api.services.db).enqueue(
+            [NewJob(api.org_id, created.json()["id"], "https://news.example.org/a", "a" * 64, priority=3)],
+            now=api.services.clock.now(),
+        )
+        queued = (await client.get("/app/admin/jobs", params={"status": "queued"})).text
     assert "https://news.example.org/rss.xml" in feeds and 'data-action="feed-toggle"' in feeds
     assert "api-org" in feeds
     assert 'data-current="3"' in feeds and '<option value="3" selected>3</option>' in feeds
     assert 'data-job-count="failed">0<' in jobs and "No failed jobs" in jobs
+    assert "https://news.example.org/a" in queued and '<td data-label="Priority" class="num">3</td>' in queued
 
 
 async def test_the_overview_lists_the_nodes_and_the_maintenance_leader(api: ApiEnv) -> None:
