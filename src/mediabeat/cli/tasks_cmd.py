@@ -12,7 +12,7 @@ from mediabeat.cli.common import CliError, print_json, table, when, with_service
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.records import TaskRecord, jsonable
 from mediabeat.db.stores.scheduler import RunFilter
-from mediabeat.schedule import CronError, describe
+from mediabeat.schedule.cron import words
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import (
     NewTask,
@@ -30,12 +30,7 @@ NameArg = Annotated[str, typer.Argument(help="Task name, e.g. nightly-cleanup")]
 
 
 def task_json(task: TaskRecord) -> dict[str, Any]:
-    data = jsonable(task)
-    try:
-        data["cron_description"] = describe(task.cron)
-    except CronError:
-        data["cron_description"] = None
-    return data
+    return {**jsonable(task), "cron_description": words(task.cron)}
 
 
 @app.command("list")

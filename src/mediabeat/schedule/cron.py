@@ -9,6 +9,7 @@ repeats in a fall-back fold runs once; wildcard jobs run in both folds. cronsim 
 from __future__ import annotations
 
 import calendar
+import functools
 import heapq
 import re
 from collections.abc import Iterator
@@ -117,6 +118,16 @@ def describe(expression: str) -> str:
         return str(cron_descriptor.get_description(expand_alias(expression), options))
     except Exception as exc:  # cron_descriptor raises a family of its own error types
         raise CronError(f"cannot describe {expression!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def words(expression: str) -> str | None:
+    """describe(), or None for an expression it cannot put in words; cached, because
+    cron_descriptor reloads its translations on every call."""
+    try:
+        return describe(expression)
+    except CronError:
+        return None
 
 
 def _reason(exc: CronSimError) -> str:

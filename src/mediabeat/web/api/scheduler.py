@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -15,7 +14,7 @@ from mediabeat.db.stores.records import RunRecord, SchedulerStats, TaskRecord
 from mediabeat.db.stores.scheduler import OverlapForbidden, RunFilter
 from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
-from mediabeat.schedule.cron import describe
+from mediabeat.schedule.cron import words
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import (
     NewTask,
@@ -69,7 +68,7 @@ class TaskOut(BaseModel):
     @classmethod
     def of(cls, task: TaskRecord) -> TaskOut:
         fields = {name: getattr(task, name) for name in cls.model_fields if name != "cron_description"}
-        return cls(**fields, cron_description=_describe(task.cron))
+        return cls(**fields, cron_description=words(task.cron))
 
 
 class TaskList(BaseModel):
@@ -198,14 +197,6 @@ class CronPreview(BaseModel):
     timezone: str
     description: str | None = Field(description="The schedule in words, e.g. 'Every 10 minutes'")
     times: list[datetime] = Field(description="The next fire times from now, in the time zone")
-
-
-@functools.lru_cache(maxsize=1024)
-def _describe(cron: str) -> str | None:
-    try:
-        return describe(cron)
-    except CronError:
-        return None
 
 
 class StatsCache:
@@ -515,7 +506,7 @@ async def cron_preview(
     return CronPreview(
         cron=schedule.expression,
         timezone=schedule.timezone,
-        description=_describe(schedule.expression),
+        description=words(schedule.expression),
         times=service.next_fires(schedule, count),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
-from mediabeat.schedule.cron import describe
+from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import NewTask, SchedulerService, TaskNotFound
 from mediabeat.web.api.scheduler import _stats_cache as stats_cache
 from mediabeat.web.dashboard.queries import recent_runs
@@ -42,15 +41,6 @@ NEW_TASK_CRON = "0 * * * *"
 def _scheduler(request: Request) -> SchedulerService:
     service: SchedulerService = request.app.state.services.scheduler
     return service
-
-
-@functools.lru_cache(maxsize=1024)
-def cron_words(expression: str) -> str | None:
-    """The schedule in words; cached, because cron_descriptor reloads its translations on every call."""
-    try:
-        return describe(expression)
-    except CronError:
-        return None
 
 
 @router.get("", response_class=HTMLResponse)
@@ -84,7 +74,7 @@ async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
             "active": "scheduler",
             "stats": stats,
             "tasks": tasks,
-            "words": {t.id: cron_words(t.cron) for t in tasks},
+            "words": {t.id: words(t.cron) for t in tasks},
             "sparks": sparks,
             "failing": failing,
             "errors": errors,
@@ -176,7 +166,7 @@ async def new_task(request: Request, user: Admin) -> HTMLResponse:
             "title": "New task",
             "active": "scheduler",
             "defaults": NewTask(name="", handler="", cron=NEW_TASK_CRON),
-            "words": cron_words(NEW_TASK_CRON),
+            "words": words(NEW_TASK_CRON),
             "handlers": handlers,
             "tasks": [t.name for t in await service.list_tasks()],
             "presets": CRON_PRESETS,
@@ -207,7 +197,7 @@ async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
             "title": f"Task {task.name}",
             "active": "scheduler",
             "task": task,
-            "words": cron_words(task.cron),
+            "words": words(task.cron),
             "upcoming": upcoming,
             "schedule_error": schedule_error,
             "chart": duration_chart(points),
