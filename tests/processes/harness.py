@@ -70,6 +70,12 @@ class Workers:
         proc.send_signal(signal.SIGTERM)
         return proc.wait(timeout=timeout)
 
+    def pause(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGCONT)
+
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
         proc.kill()  # SIGKILL: no clean-up of any kind

@@ -78,18 +78,41 @@ def test_a_killed_worker_s_run_is_abandoned_and_its_jobs_finish_elsewhere(databa
         with eng.connect() as conn:
             return Counter(node for (node,) in conn.exec_driver_sql("SELECT node FROM test_completions"))
 
-    try:
-        victim = workers.start(MB_TEST_RUN_AT_START="drain", MB_TEST_JOB_LEASE_SECONDS="6")
-        wait_for(lambda: completions()["node-w1"] >= 4, timeout=30, what="the first worker to complete jobs")
-        survivor = workers.start(MB_TEST_RUN_AT_START="drain", MB_TEST_JOB_LEASE_SECONDS="6")
-        wait_for(lambda: completions()["node-w2"] >= 2, timeout=30, what="the second worker to complete jobs")
+    def leased_by_victim() -> set[int]:
         with eng.connect() as conn:
-            held = conn.execute(
+            rows = conn.execute(
                 sa.select(media_crawl_jobs.c.id).where(
                     media_crawl_jobs.c.locked_by == "node-w1", media_crawl_jobs.c.status == "running"
                 )
-            ).all()
-        workers.kill(victim)
+            )
+            return {job_id for (job_id,) in rows}
+
+    try:
+        # The victim is slow (pairs of 0.5 s jobs): it cannot drain the queue before the
+        # survivor is up, however slowly that one starts.
+        slow = {"MB_TEST_JOB_SECONDS": "0.5", "MB_TEST_JOB_BATCH": "2"}
+        victim = workers.start(MB_TEST_RUN_AT_START="drain", MB_TEST_JOB_LEASE_SECONDS="6", **slow)
+        wait_for(lambda: completions()["node-w1"] >= 4, timeout=30, what="the first worker to complete jobs")
+        survivor = workers.start(MB_TEST_RUN_AT_START="drain", MB_TEST_JOB_LEASE_SECONDS="6")
+        wait_for(lambda: completions()["node-w2"] >= 2, timeout=30, what="the second worker to complete jobs")
+
+        def kill_victim_while_it_holds_jobs() -> set[int]:
+            # Frozen, the victim can send nothing more; after a moment the server has finished
+            # whatever it had already been sent, so the jobs read as leased are exactly those
+            # the victim holds. Between two batches it holds none: let it go on and try again.
+            workers.pause(victim)
+            time.sleep(0.5)
+            if held := leased_by_victim():
+                workers.kill(victim)
+            else:
+                workers.resume(victim)
+            return held
+
+        held: set[int] = set()
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            held = kill_victim_while_it_holds_jobs()
+        assert held, "the first worker never held a leased job"
         killed_at = time.monotonic()
 
         def victim_run_status() -> str | None:
@@ -118,10 +141,12 @@ def test_a_killed_worker_s_run_is_abandoned_and_its_jobs_finish_elsewhere(databa
     with eng.connect() as conn:
         jobs = conn.execute(sa.select(media_crawl_jobs)).all()
         per_job = Counter(j for (j,) in conn.exec_driver_sql("SELECT job_id FROM test_completions"))
+        completed_by = dict(conn.exec_driver_sql("SELECT job_id, node FROM test_completions").all())
     eng.dispose()
     assert len(jobs) == JOBS
     assert {j.status for j in jobs} == {"succeeded"}, "no job is lost"
     assert set(per_job) == {j.id for j in jobs} and set(per_job.values()) == {1}, "each job completed exactly once"
-    retaken = [j for j in jobs if j.id in {h.id for h in held}]
-    assert held and all(j.attempts == 2 for j in retaken), "the killed worker's leased jobs ran again elsewhere"
+    retaken = [j for j in jobs if j.id in held]
+    assert len(retaken) == len(held) and all(j.attempts == 2 for j in retaken), "the victim's jobs ran again"
+    assert {per_node for job_id, per_node in completed_by.items() if job_id in held} == {"node-w2"}
     assert "maintenance lease" in workers.log("w2")
