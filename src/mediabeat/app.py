@@ -21,7 +21,7 @@ from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
-from mediabeat.scheduler.loop import SchedulerLoop
+from mediabeat.scheduler.loop import SHUTDOWN_GRACE_S, SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
@@ -124,6 +124,7 @@ def build_services(
             stale_after=timedelta(seconds=settings.stale_after_seconds),
             claim_batch=settings.claim_batch,
             max_concurrent=settings.max_concurrent_runs,
+            heartbeat=timedelta(seconds=settings.heartbeat_seconds),
         ),
         notifier=build_notifier(db),
         alerts=build_alerts(settings),
@@ -169,21 +170,25 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        loop_task = None
         if settings.enable_scheduler:
+            stop = asyncio.Event()
             loop_task = asyncio.create_task(built.loop.run(stop), name="mediabeat-scheduler")
             log.info("scheduler loop started (node %s)", built.scheduler.node_id)
-        else:
-            log.info("ENABLE_SCHEDULER is off: no automatic runs; the API and run-now still work")
-        try:
-            yield
-        finally:
-            stop.set()
-            if loop_task is not None:
+            try:
+                yield
+            finally:
+                stop.set()
                 await loop_task
-            else:
-                await built.scheduler.wait_idle(within=30)
+                await built.close()
+            return
+        log.info("ENABLE_SCHEDULER is off: no automatic runs; the API and run-now still work")
+        try:
+            # Runs started through the API: no loop heartbeats them, so the service does.
+            async with built.scheduler.heartbeating():
+                yield
+                await built.scheduler.wait_idle(within=SHUTDOWN_GRACE_S)
+                await built.scheduler.cancel_all()
+        finally:
             await built.close()
 
     app = FastAPI(

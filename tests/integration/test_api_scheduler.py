@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from mediabeat.testing import BlockingHandler, FailingHandler
 from mediabeat.web.api.scheduler import RunPage
-from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_error
+from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_error, make_env
 
 __all__ = ["api"]
 
@@ -70,6 +70,28 @@ async def test_run_now_is_409_while_overlap_forbids(api: ApiEnv) -> None:
         await api.services.scheduler.wait_idle()
         assert (await client.delete(f"{B}/tasks/{created.json()['id']}")).status_code == 204
         assert_error(await client.get(f"{B}/tasks/{created.json()['id']}"), 404)
+
+
+async def test_a_server_without_the_loop_heartbeats_the_runs_it_starts(database_url: str) -> None:
+    """ENABLE_SCHEDULER off: no loop beats for a run started through the API, so the service does."""
+    env = await make_env(database_url, heartbeat_seconds=0.1)
+    blocking = BlockingHandler()
+    env.services.registry.register("blocking", blocking)
+    async with env.app.router.lifespan_context(env.app), env.admin() as client:
+        await client.post(f"{B}/tasks", json={"name": "slow-one", "handler": "blocking", "cron": "@daily"})
+        run_id = (await client.post(f"{B}/tasks/slow-one/run")).json()["id"]
+        await blocking.started.wait()
+        beats = set()
+        async with asyncio.timeout(10):
+            while len(beats) < 3:
+                run = await env.services.scheduler.get_run(run_id)
+                assert run is not None and run.status == "running"
+                beats.add(run.heartbeat_at)
+                await asyncio.sleep(0.05)
+        blocking.release()
+        await env.services.scheduler.wait_idle()
+        run = await env.services.scheduler.get_run(run_id)
+        assert run is not None and run.status == "succeeded"
 
 
 async def test_runs_filters_and_cursor_pages(api: ApiEnv) -> None:

@@ -249,6 +249,43 @@ async def test_heartbeats_keep_a_long_run_alive(db: Database) -> None:
     assert run.status == "succeeded"
 
 
+async def test_a_run_started_without_a_loop_heartbeats_itself(db: Database) -> None:
+    """`tasks run` in the CLI, or the API with ENABLE_SCHEDULER off: no loop beats for the run, the service does."""
+    clock = FakeClock(START)
+    blocking = BlockingHandler()
+    await add_task(db, "long", "0 * * * *")
+    service, _ = build_test_scheduler(db, clock=clock, handlers={"long": blocking}, node_id="cli")
+    reaper, _ = build_test_scheduler(db, clock=clock, handlers={}, node_id="reaper")
+
+    async def beaten_at() -> datetime | None:
+        run = await service.get_run(run_id)
+        assert run is not None and run.status == "running"
+        return run.heartbeat_at
+
+    async with service.heartbeating():
+        run_id = await service.run_now("long")
+        await asyncio.wait_for(blocking.started.wait(), 5)
+        for _ in range(6):  # a minute, three times stale_after
+            clock.advance(10)
+            async with asyncio.timeout(5):
+                while await beaten_at() != clock.now():
+                    await asyncio.sleep(0.01)
+            assert await reaper.reap_abandoned() == []
+        blocking.release()
+        run = await service.wait_for_run(run_id)
+    assert run.status == "succeeded"
+
+    # Without it, the same run is taken for one whose node died.
+    blocking = BlockingHandler()
+    service, _ = build_test_scheduler(db, clock=clock, handlers={"long": blocking}, node_id="cli")
+    run_id = await service.run_now("long")
+    await asyncio.wait_for(blocking.started.wait(), 5)
+    clock.advance(30)
+    assert [r.id for r in await reaper.reap_abandoned()] == [run_id]
+    blocking.release()
+    await service.wait_idle()
+
+
 async def test_update_task_validates_and_reschedules(db: Database) -> None:
     clock = FakeClock(START)
     await add_task(db, "report", "0 * * * *")

@@ -219,7 +219,8 @@ def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
 
     async def body(services: Services) -> Any:
         try:
-            return await services.scheduler.run_now_and_wait(name, triggered_by="cli")
+            async with services.scheduler.heartbeating():  # no scheduler loop here to heartbeat the run
+                return await services.scheduler.run_now_and_wait(name, triggered_by="cli")
         except (TaskNotFound, UnknownHandler) as exc:
             raise CliError(str(exc), exit_code=2) from None
         except OverlapForbidden as exc:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
 
 # How long a finished run's outcome keeps being retried while the database is away.
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+MIN_HEARTBEAT_SLEEP_S = 0.05
 
 
 class TaskNotFound(LookupError):
@@ -69,6 +71,7 @@ class SchedulerTimings:
     stale_after: timedelta = timedelta(seconds=20)
     claim_batch: int = 1000
     max_concurrent: int = 32
+    heartbeat: timedelta = timedelta(seconds=5)
 
 
 @dataclass(slots=True)
@@ -316,6 +319,35 @@ class SchedulerService:
         """Tell the database that this node's runs are alive."""
         active = [run_id for execution in self._executions.values() for run_id in execution.run_ids]
         await self.maintenance_store.heartbeat_runs(set(active), self.clock.now())
+
+    @contextlib.asynccontextmanager
+    async def heartbeating(self) -> AsyncIterator[None]:
+        """Heartbeat this node's runs every timings.heartbeat while the block runs.
+
+        For a process that runs tasks without a scheduler loop (whose maintenance heartbeats
+        them otherwise): the CLI's `tasks run`, a server with ENABLE_SCHEDULER off. Without
+        it, another node's reaper would take any run longer than stale_after for one whose
+        node died.
+        """
+        keeper = asyncio.create_task(self._keep_runs_alive(), name="mediabeat-run-heartbeats")
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_runs_alive(self) -> None:
+        # A test clock may say no real time passes: beat at least every MIN_HEARTBEAT_SLEEP_S.
+        interval = max(self.clock.real_seconds(self.timings.heartbeat.total_seconds()), MIN_HEARTBEAT_SLEEP_S)
+        while True:
+            await asyncio.sleep(interval)
+            if not self._executions:
+                continue
+            try:
+                await self.heartbeat()
+            except (sa.exc.DBAPIError, OSError) as exc:
+                log.error("could not heartbeat runs %s: %s", self.active_run_ids, exc)
 
     async def reap_abandoned(self) -> list[RunRecord]:
         """Mark runs whose node died `abandoned`, so nothing stays running forever."""
