@@ -27,12 +27,14 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'mediabeat.db'}",
-        description="SQLAlchemy-style URL: sqlite:///path or postgresql://user@host/db",
+        description="SQLAlchemy-style URL: sqlite:///path or postgresql://user@host/db "
+        "(a relative SQLite path is from the working directory)",
     )
     enable_scheduler: bool = Field(
         default=True,
         validation_alias=AliasChoices("ENABLE_SCHEDULER", "MEDIABEAT_ENABLE_SCHEDULER"),
-        description="Run the automatic scheduler loop (the API and run-now work either way)",
+        description="serve runs the automatic scheduler loop (worker always does; the API and run-now work "
+        "either way). Also read as MEDIABEAT_ENABLE_SCHEDULER",
     )
     tick_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=60.0, description="Longest the loop sleeps before it looks for due tasks again"
@@ -115,7 +117,9 @@ class Settings(BaseSettings):
         description="POST a JSON alert here when a task starts failing and when it recovers (Slack-compatible)",
     )
     public_url: str | None = Field(
-        default=None, description="Where people reach this service, for links in alerts (e.g. https://beat.example.org)"
+        default=None,
+        description="Where people reach this service, for links in alerts (e.g. https://beat.example.org); "
+        "an https address also marks the session cookie Secure, so sign in through that address",
     )
 
     session_hours: Annotated[float, Field(gt=0, le=24 * 366)] = Field(

@@ -20,7 +20,9 @@ from mediabeat.db.stores.records import jsonable
 from mediabeat.db.tables import JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
-feeds_app = typer.Typer(help="Feeds: add, import/export OPML, list, enable, disable.", no_args_is_help=True)
+feeds_app = typer.Typer(
+    help="Feeds: add, import/export OPML, list, enable, disable, priority, delete.", no_args_is_help=True
+)
 articles_app = typer.Typer(help="Articles collected by crawl-queue.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The crawl-job queue: list and retry.", no_args_is_help=True)
 

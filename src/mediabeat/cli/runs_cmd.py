@@ -20,7 +20,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")
 def list_runs(
     task: Annotated[str | None, typer.Option(help="Only this task's runs")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of: {', '.join(RUN_STATUSES)}")] = None,
-    trigger: Annotated[str | None, typer.Option(help="schedule or manual")] = None,
+    trigger: Annotated[
+        str | None, typer.Option(help="schedule, manual or dependency (a run chained after another task)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
