@@ -1,10 +1,11 @@
-"""The loop as it runs for real: early wake-ups on task changes, and surviving a database outage."""
+"""The loop as it runs for real: early wake-ups on task changes, surviving a database outage and its own bugs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from mediabeat.clock import SystemClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import build_test_scheduler
 
@@ -80,3 +82,43 @@ async def test_the_loop_outlives_a_database_outage(
     stop.set()
     await asyncio.wait_for(runner, 10)
     await db.dispose()
+
+
+async def test_a_bug_in_a_step_or_a_heartbeat_does_not_stop_the_loop(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = SignallingHandler()
+    service, _ = build_test_scheduler(db, clock=SystemClock(), handlers={"nightly_cleanup": handler})
+    loop = SchedulerLoop(service=service, clock=SystemClock(), tick_seconds=1, heartbeat_seconds=0.1)
+    calls: Counter[str] = Counter()
+    execute_due_tasks, heartbeat = service.execute_due_tasks, service.heartbeat
+
+    async def broken_once_execute() -> int:
+        calls["execute"] += 1
+        if calls["execute"] == 1:
+            raise RuntimeError("a bug in the step")
+        return await execute_due_tasks()
+
+    async def broken_once_heartbeat() -> None:
+        calls["heartbeat"] += 1
+        if calls["heartbeat"] == 1:
+            raise KeyError("a bug in the heartbeat")
+        await heartbeat()
+
+    monkeypatch.setattr(service, "execute_due_tasks", broken_once_execute)
+    monkeypatch.setattr(service, "heartbeat", broken_once_heartbeat)
+    stop = asyncio.Event()
+    with caplog.at_level(logging.ERROR, logger="mediabeat.scheduler"):
+        runner = asyncio.create_task(loop.run(stop))
+        await asyncio.wait_for(handler.ran.wait(), timeout=10)  # the step after the failed one ran the task
+        async with asyncio.timeout(10):
+            while calls["heartbeat"] < 3:  # and the node kept heartbeating
+                await asyncio.sleep(0.05)
+        assert not runner.done()
+        stop.set()
+        await asyncio.wait_for(runner, 10)  # a clean stop: nothing is re-raised at shutdown
+    failures = {r.getMessage(): r for r in caplog.records}
+    step = next(r for m, r in failures.items() if "unexpected RuntimeError: a bug in the step" in m)
+    beat = next(r for m, r in failures.items() if "unexpected KeyError" in m)
+    assert step.exc_info is not None and beat.exc_info is not None, "a bug is logged with its traceback"
+    assert "scheduler step failed, retrying in 0.5 s" in step.getMessage()

@@ -154,7 +154,7 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
-        except (sa.exc.DBAPIError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise DatabaseUnavailable(describe_db_error(self.url, exc)) from None
 
     async def dispose(self) -> None:

@@ -91,8 +91,8 @@ class SchedulerLoop:
                     result = await self.step()
                     backoff = BACKOFF_START_S
                     real_sleep = self.clock.real_seconds(result.sleep_seconds)
-                except (sa.exc.DBAPIError, OSError) as exc:
-                    log.error("scheduler step failed, retrying in %.1f s: %s", backoff, self._describe(exc))
+                except Exception as exc:  # nothing stops the loop: not the database, not a bug in one step
+                    self._log_failure("scheduler step failed, retrying in %.1f s", backoff, exc)
                     real_sleep, backoff = backoff, min(BACKOFF_MAX_S, backoff * 2)
                 await self._sleep(real_sleep, stop)
         finally:
@@ -103,7 +103,7 @@ class SchedulerLoop:
             if self.cluster is not None:
                 try:
                     await self.cluster.stop()
-                except (sa.exc.DBAPIError, OSError) as exc:
+                except (sa.exc.SQLAlchemyError, OSError) as exc:
                     log.error("could not mark node %s stopped: %s", self.service.node_id, self._describe(exc))
 
     async def _maintenance_loop(self, stop: asyncio.Event) -> None:
@@ -114,8 +114,8 @@ class SchedulerLoop:
         while True:
             try:
                 await self.maintenance_step()
-            except (sa.exc.DBAPIError, OSError) as exc:
-                log.error("heartbeat failed: %s", self._describe(exc))
+            except Exception as exc:  # a node that stops heartbeating looks dead: keep beating whatever happens
+                self._log_failure("heartbeat failed, retrying in %.1f s", interval, exc)
             if stop.is_set():
                 if not self.service.active_run_ids:
                     return
@@ -141,6 +141,13 @@ class SchedulerLoop:
             await asyncio.wait_for(stop.wait(), timeout=seconds)
         except TimeoutError:
             return
+
+    def _log_failure(self, message: str, retry_in: float, exc: Exception) -> None:
+        """A database that cannot be reached is one line; anything else is a bug: log its traceback."""
+        if isinstance(exc, (sa.exc.SQLAlchemyError, OSError)):
+            log.error(message + ": %s", retry_in, self._describe(exc))
+        else:
+            log.exception(message + ": unexpected %s: %s", retry_in, type(exc).__name__, exc)
 
     def _describe(self, exc: BaseException) -> str:
         return describe_db_error(self.database_url, exc) if self.database_url else str(exc)

@@ -346,7 +346,7 @@ class SchedulerService:
                 continue
             try:
                 await self.heartbeat()
-            except (sa.exc.DBAPIError, OSError) as exc:
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
                 log.error("could not heartbeat runs %s: %s", self.active_run_ids, exc)
 
     async def reap_abandoned(self) -> list[RunRecord]:
@@ -393,7 +393,7 @@ class SchedulerService:
         error = f"cancelled: node {self.node_id} shut down before the run finished"
         try:
             ended = await self.store.fail_running(run_ids, finished_at=self.clock.now(), error=error)
-        except (sa.exc.DBAPIError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
             log.error("could not record %d cancelled run(s); the reaper will abandon them: %s", len(run_ids), exc)
             return
         if ended:
@@ -427,7 +427,7 @@ class SchedulerService:
         """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
         try:
             dependents = await self.store.dependents_of(upstream.id)
-        except (sa.exc.DBAPIError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
             log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
             return
         for task in dependents:
@@ -499,7 +499,7 @@ class SchedulerService:
                 if run is not None:
                     await self._alert(run)
                 return
-            except (sa.exc.DBAPIError, OSError) as exc:
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
                 if delay is None:
                     log.error("could not record the end of run %d; the reaper will abandon it: %s", run_id, exc)
                     return
