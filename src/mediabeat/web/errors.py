@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mediabeat.db.engine import DatabaseUnavailable
+from mediabeat.db.engine import DatabaseUnavailable, describe_db_error
 
 log = logging.getLogger("mediabeat.web")
+
+# What the database's absence looks like in the middle of a request: a refused or broken
+# connection, a pool with no connection to give, SQLite's locked or missing file.
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+# Pages for people (HTML errors, when the dashboard has installed a renderer); the rest is JSON.
+PAGE_PREFIXES = ("/app/", "/login")
+ErrorPage = Callable[[Request, int, str], Response]
 
 CODES = {
     400: "bad_request",
@@ -99,21 +108,47 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid", message, details), status_code=422)
 
 
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body("database_unavailable", str(exc)), status_code=503, headers={"Retry-After": "5"})
+def _page(request: Request, status: int, message: str) -> Response | None:
+    """An HTML error page for a dashboard path, when the dashboard is installed."""
+    render: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if render is None or not request.url.path.startswith(PAGE_PREFIXES):
+        return None
+    try:
+        return render(request, status, message)
+    except Exception:  # the page itself failed: the JSON error below still says what happened
+        log.exception("could not render the %d page for %s", status, request.url.path)
+        return None
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    message = str(exc)
+    page = _page(request, 503, message)
+    headers = {"Retry-After": "5"}
+    if page is not None:
+        page.headers.update(headers)
+        return page
+    return JSONResponse(error_body("database_unavailable", message), status_code=503, headers=headers)
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    services = getattr(request.app.state, "services", None)
+    message = describe_db_error(services.settings.database_url if services is not None else "", exc)
+    log.error("%s %s: %s", request.method, request.url.path, message)  # an outage, not a bug: one line
+    return await _unavailable(request, DatabaseUnavailable(message))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        error_body("internal_error", "an unexpected error occurred; it has been logged"), status_code=500
-    )
+    message = "an unexpected error occurred; it has been logged"
+    return _page(request, 500, message) or JSONResponse(error_body("internal_error", message), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DatabaseUnavailable, _unavailable)
+    for kind in DATABASE_DOWN:
+        app.add_exception_handler(kind, _database_down)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from mediabeat.web.dashboard.render import PageDenied, page_denied
+from mediabeat.web.dashboard.render import PageDenied, error_page, page_denied
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -18,5 +18,6 @@ def install_dashboard(app: FastAPI) -> None:
 
     app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     app.add_exception_handler(PageDenied, page_denied)
+    app.state.error_page = error_page
     app.include_router(scheduler_pages.router)
     app.include_router(content_pages.router)

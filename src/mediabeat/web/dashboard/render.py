@@ -64,9 +64,21 @@ async def page_denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageDenied)
     if exc.login_next is not None:
         return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
-    titles = {403: "Not allowed", 404: "Not found"}
-    context = {"status": exc.status, "message": exc.message, "title": titles.get(exc.status, "Cannot show this page")}
-    return render(request, "error.html", context, status=exc.status)
+    return error_page(request, exc.status, exc.message)
+
+
+ERROR_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    500: "Something went wrong",
+    503: "The database is unavailable",
+}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The dashboard's page for a refusal or a failure (the API's error handlers use it for dashboard paths)."""
+    context = {"status": status, "message": message, "title": ERROR_TITLES.get(status, "Cannot show this page")}
+    return render(request, "error.html", context, status=status)
 
 
 def safe_next(target: str | None) -> str:
