@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -70,7 +71,14 @@ class Settings(BaseSettings):
 
     crawl_batch: PositiveInt = Field(default=100, description="Most crawl jobs one crawl-queue run claims")
     crawler_allow_private_networks: bool = Field(
-        default=False, description="Let the crawler reach loopback and private addresses (tests, demo)"
+        default=False,
+        description="Let the crawler reach loopback addresses, 127.0.0.0/8 and ::1 (tests, the demo site); "
+        "other private ranges need MEDIABEAT_CRAWLER_ALLOWED_NETWORKS",
+    )
+    crawler_allowed_networks: str = Field(
+        default="",
+        description="Private ranges the crawler may reach, comma-separated CIDR (e.g. 10.20.0.0/16, fd12:3456::/48), "
+        "for feeds on an intranet; cloud metadata addresses stay refused",
     )
     crawler_user_agent: str = Field(
         default="MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)",
@@ -160,6 +168,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("crawler_allowed_networks")
+    @classmethod
+    def _check_allowed_networks(cls, value: str) -> str:
+        for item in _csv(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a network in CIDR form, such as 10.20.0.0/16") from None
+        return value
+
+    @property
+    def crawler_allowed_network_ranges(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _csv(self.crawler_allowed_networks))
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -180,6 +202,10 @@ class Settings(BaseSettings):
         return self.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _variable_name(field: str) -> str:
     if field.isupper():  # the error is already keyed by the variable (an alias)
         return field
@@ -197,4 +223,4 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        raise SettingsError(f"{_variable_name(field)}: {first['msg']}") from None
+        raise SettingsError(f"{_variable_name(field)}: {first['msg'].removeprefix('Value error, ')}") from None

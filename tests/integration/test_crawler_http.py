@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import socket
 import time
 import zlib
@@ -13,13 +14,14 @@ import pytest
 
 from mediabeat.crawler.http import ClientConfig, FetchError, SafeClient, retry_after_seconds
 from mediabeat.crawler.netguard import NetGuard, forbidden_reason
+from mediabeat.settings import SettingsError, load_settings
 from tests.loopback import LoopbackServer, Route
 
 
 def config(**overrides: object) -> ClientConfig:
     values: dict[str, object] = {
         "user_agent": "MediaBeatTest/1 (+https://example.org/contact)",
-        "allow_private": True,
+        "allow_loopback": True,
         "connect_timeout": 2.0,
         "read_timeout": 1.0,
         "total_timeout": 3.0,
@@ -44,7 +46,7 @@ async def test_guard_refuses_a_private_address_before_any_connection(
         return await real_start(addr_infos, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(aiohappyeyeballs, "start_connection", counting_start)
-    async with SafeClient(config(allow_private=False)) as client:
+    async with SafeClient(config(allow_loopback=False)) as client:
         # "localhost" is a name: the refusal comes after DNS resolution, and before connecting.
         # The IP literals never reach a resolver in aiohttp: the client vets them itself.
         for url in (site.url("/", host="localhost"), site.url("/"), f"http://[::ffff:127.0.0.1]:{site.port}/"):
@@ -58,28 +60,70 @@ async def test_guard_refuses_a_private_address_before_any_connection(
             assert caught.value.kind in {"blocked", "bad_url"}, (url, caught.value)
     assert connects == [] and site.accepted == 0 and site.requests == []
 
-    async with SafeClient(config(allow_private=True)) as client:
+    async with SafeClient(config(allow_loopback=True)) as client:
         ok = await client.get(site.url("/"))
     assert ok.status == 200 and ok.body == b"secret" and site.accepted == 1 and len(connects) == 1
 
 
 async def test_guard_checks_every_redirect_hop(site: LoopbackServer) -> None:
     site.routes["/go"] = Route(status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
-    async with SafeClient(config(allow_private=True)) as client:
+    async with SafeClient(config(allow_loopback=True)) as client:
         with pytest.raises(FetchError, match="metadata") as caught:
             await client.get(site.url("/go"))
     assert caught.value.kind == "blocked"
 
 
 def test_forbidden_addresses() -> None:
-    import ipaddress
-
     for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.1.1", "::1", "fe80::1", "fc00::1"):
-        assert forbidden_reason(ipaddress.ip_address(address), allow_private=False), address
-    assert forbidden_reason(ipaddress.ip_address("169.254.169.254"), allow_private=True) == "a cloud metadata address"
-    assert forbidden_reason(ipaddress.ip_address("224.0.0.1"), allow_private=True) == "a multicast address"
-    assert forbidden_reason(ipaddress.ip_address("127.0.0.5"), allow_private=True) is None
-    assert forbidden_reason(ipaddress.ip_address("93.184.216.34"), allow_private=False) is None
+        assert forbidden_reason(ipaddress.ip_address(address), allow_loopback=False), address
+    assert forbidden_reason(ipaddress.ip_address("169.254.169.254"), allow_loopback=True) == "a cloud metadata address"
+    assert forbidden_reason(ipaddress.ip_address("224.0.0.1"), allow_loopback=True) == "a multicast address"
+    assert forbidden_reason(ipaddress.ip_address("127.0.0.5"), allow_loopback=True) is None
+    assert forbidden_reason(ipaddress.ip_address("::1"), allow_loopback=True) is None
+    assert forbidden_reason(ipaddress.ip_address("93.184.216.34"), allow_loopback=False) is None
+    # Loopback allowed is loopback only: the private ranges stay refused.
+    for address in ("10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.1.1", "fc00::1", "::ffff:10.1.2.3"):
+        assert forbidden_reason(ipaddress.ip_address(address), allow_loopback=True), address
+    # A range listed in MEDIABEAT_CRAWLER_ALLOWED_NETWORKS opens that range and nothing else, never the metadata.
+    intranet = (ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("169.254.0.0/16"))
+    assert forbidden_reason(ipaddress.ip_address("10.20.3.4"), allow_loopback=False, allowed_networks=intranet) is None
+    assert forbidden_reason(ipaddress.ip_address("10.21.3.4"), allow_loopback=False, allowed_networks=intranet)
+    assert forbidden_reason(ipaddress.ip_address("127.0.0.1"), allow_loopback=False, allowed_networks=intranet)
+    metadata = ipaddress.ip_address("169.254.169.254")
+    assert forbidden_reason(metadata, allow_loopback=True, allowed_networks=intranet) == "a cloud metadata address"
+
+
+async def test_loopback_allowed_still_refuses_private_ranges_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connects: list[object] = []
+    real_start = aiohappyeyeballs.start_connection
+
+    async def counting_start(addr_infos: list[tuple[object, ...]], **kw: object) -> object:
+        connects.append([info[4] for info in addr_infos])
+        return await real_start(addr_infos, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aiohappyeyeballs, "start_connection", counting_start)
+    async with SafeClient(config(allow_loopback=True)) as client:
+        for url, hint in (
+            ("http://10.20.3.4/feed.xml", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),
+            ("http://192.168.1.1/", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),
+            ("http://[fd00::1]/", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),
+        ):
+            with pytest.raises(FetchError, match="a private address") as caught:
+                await client.get(url)
+            assert caught.value.kind == "blocked" and hint in str(caught.value)
+    assert connects == []
+
+
+def test_allowed_networks_setting_is_checked() -> None:
+    settings = load_settings(crawler_allowed_networks="10.20.0.0/16, fd12:3456::/48")
+    assert ClientConfig.from_settings(settings).allowed_networks == (
+        ipaddress.ip_network("10.20.0.0/16"),
+        ipaddress.ip_network("fd12:3456::/48"),
+    )
+    with pytest.raises(SettingsError, match="MEDIABEAT_CRAWLER_ALLOWED_NETWORKS: 'intranet' is not a network"):
+        load_settings(crawler_allowed_networks="10.0.0.0/8,intranet")
 
 
 async def test_rebinding_cannot_switch_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +141,7 @@ async def test_rebinding_cannot_switch_the_address(monkeypatch: pytest.MonkeyPat
     loop = asyncio.get_running_loop()
     monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(Exception, match="private address"):
-        await NetGuard(allow_private=False).resolve("rebind.example", 80)
+        await NetGuard(allow_loopback=False).resolve("rebind.example", 80)
 
 
 async def test_user_agent_redirects_and_permanent_url(site: LoopbackServer) -> None:

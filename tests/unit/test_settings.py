@@ -28,7 +28,7 @@ def test_enable_scheduler_is_the_notes_flag(monkeypatch: pytest.MonkeyPatch) -> 
         ("MEDIABEAT_TICK_SECONDS", "soon", "MEDIABEAT_TICK_SECONDS: Input should be a valid number"),
         ("MEDIABEAT_TICK_SECONDS", "0", "MEDIABEAT_TICK_SECONDS: Input should be greater than 0"),
         ("ENABLE_SCHEDULER", "perhaps", "ENABLE_SCHEDULER: Input should be a valid boolean"),
-        ("MEDIABEAT_DATABASE_URL", "mysql://x", "MEDIABEAT_DATABASE_URL: Value error, must start with sqlite:///"),
+        ("MEDIABEAT_DATABASE_URL", "mysql://x", "MEDIABEAT_DATABASE_URL: must start with sqlite:///"),
         ("MEDIABEAT_RUN_RETENTION_DAYS", "-1", "MEDIABEAT_RUN_RETENTION_DAYS: Input should be greater than 0"),
     ],
 )

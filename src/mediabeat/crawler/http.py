@@ -31,7 +31,7 @@ import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from mediabeat.crawler.netguard import BlockedAddress, NetGuard
+from mediabeat.crawler.netguard import BlockedAddress, IPNetwork, NetGuard
 from mediabeat.settings import Settings
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -65,7 +65,8 @@ class ClientConfig:
     per_host_delay: float = 0.0
     max_retries: int = 2
     max_retry_wait: float = 10.0
-    allow_private: bool = False
+    allow_loopback: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientConfig:
@@ -82,7 +83,8 @@ class ClientConfig:
             per_host_concurrency=settings.crawler_per_host_concurrency,
             per_host_delay=settings.crawler_per_host_delay,
             max_retry_wait=settings.crawler_max_retry_wait,
-            allow_private=settings.crawler_allow_private_networks,
+            allow_loopback=settings.crawler_allow_private_networks,
+            allowed_networks=settings.crawler_allowed_network_ranges,
         )
 
 
@@ -202,7 +204,7 @@ class SafeClient:
 
     def __init__(self, config: ClientConfig, *, limiter: HostLimiter | None = None) -> None:
         self.config = config
-        self.guard = NetGuard(allow_private=config.allow_private)
+        self.guard = NetGuard(allow_loopback=config.allow_loopback, allowed_networks=config.allowed_networks)
         self.limiter = limiter or HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
         self._session: aiohttp.ClientSession | None = None
 

@@ -13,7 +13,7 @@ import socket
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Cloud metadata endpoints: refused even when private networks are allowed.
+# Cloud metadata endpoints: refused even inside an allowed range.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "192.0.0.192")
@@ -24,20 +24,30 @@ class BlockedAddress(Exception):
     """The crawler refused to connect: the host resolves to an address it must not reach."""
 
 
-def forbidden_reason(address: IPAddress, *, allow_private: bool) -> str | None:
-    """Why the crawler must not connect to `address`, or None if it may."""
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def forbidden_reason(
+    address: IPAddress, *, allow_loopback: bool, allowed_networks: tuple[IPNetwork, ...] = ()
+) -> str | None:
+    """Why the crawler must not connect to `address`, or None if it may.
+
+    Only public addresses by default. `allow_loopback` opens 127.0.0.0/8 and ::1 (the tests,
+    the demo site); `allowed_networks` opens chosen ranges (an intranet's feeds). Metadata,
+    unspecified and multicast addresses stay refused whatever is allowed.
+    """
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return forbidden_reason(address.ipv4_mapped, allow_private=allow_private)
+        return forbidden_reason(address.ipv4_mapped, allow_loopback=allow_loopback, allowed_networks=allowed_networks)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_unspecified:
         return "an unspecified address"
     if address.is_multicast:
         return "a multicast address"
-    if allow_private:
+    if any(address in network for network in allowed_networks):
         return None
     if address.is_loopback:
-        return "a loopback address"
+        return None if allow_loopback else "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
@@ -52,15 +62,15 @@ def forbidden_reason(address: IPAddress, *, allow_private: bool) -> str | None:
 class NetGuard:
     """Resolves hosts and vets every address before the client may connect."""
 
-    def __init__(self, *, allow_private: bool) -> None:
-        self.allow_private = allow_private
+    def __init__(self, *, allow_loopback: bool, allowed_networks: tuple[IPNetwork, ...] = ()) -> None:
+        self.allow_loopback = allow_loopback
+        self.allowed_networks = allowed_networks
 
     def check_ip(self, host: str, address: IPAddress) -> None:
-        reason = forbidden_reason(address, allow_private=self.allow_private)
+        reason = forbidden_reason(address, allow_loopback=self.allow_loopback, allowed_networks=self.allowed_networks)
         if reason is not None:
-            hint = "" if self.allow_private else " (set MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true to allow it)"
             shown = host if host == str(address) else f"{host} ({address})"
-            raise BlockedAddress(f"refused to connect to {shown}: {reason}{hint}")
+            raise BlockedAddress(f"refused to connect to {shown}: {reason}{_hint(reason)}")
 
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses of `host`, every one vetted; raises BlockedAddress if any is forbidden."""
@@ -87,3 +97,11 @@ class NetGuard:
         if not vetted:
             raise OSError(f"cannot resolve {host}: no addresses")
         return vetted
+
+
+def _hint(reason: str) -> str:
+    if reason == "a loopback address":
+        return " (set MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true to allow loopback)"
+    if reason in ("a private address", "a link-local address", "a reserved address", "a non-public address"):
+        return " (list its range in MEDIABEAT_CRAWLER_ALLOWED_NETWORKS to allow it)"
+    return ""
