@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mediabeat.crawler.urls import canonicalize
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
@@ -51,6 +52,27 @@ async def test_a_member_manages_their_own_orgs_feeds(api: ApiEnv) -> None:
         assert (await client.delete(f"/api/v1/feeds/{feed['id']}")).status_code == 204
     actions = [e.action for e in await api.auth.audit.list(actor=MEMBER_EMAIL)]
     assert actions == ["feed.delete", "feed.disable", "feed.create"]
+
+
+async def test_one_feed_however_its_url_is_spelled_through_the_api_the_opml_import_and_the_cli(api: ApiEnv) -> None:
+    spellings = [
+        "HTTPS://News.Example.ORG:443/rss?utm_source=newsletter#latest",
+        "https://news.example.org/rss",
+        "  https://news.example.org./rss  ",
+    ]
+    async with api.member() as client:
+        created = [await client.post("/api/v1/feeds", json={"url": url}) for url in spellings]
+        assert [r.status_code for r in created] == [201, 200, 200]
+        assert {r.json()["id"] for r in created} == {created[0].json()["id"]}
+        assert created[0].json()["url"] == "https://news.example.org/rss"
+        opml = b'<opml version="2.0"><body><outline xmlUrl="https://NEWS.example.org/rss?fbclid=x"/></body></opml>'
+        imported = (await client.post("/api/v1/feeds/import", content=opml)).json()
+        assert (imported["added"], imported["existing"]) == (0, 1)
+        assert_error(await client.post("/api/v1/feeds", json={"url": "https://news.example.org/a b"}), 422)
+    # The CLI stores the same canonical spelling, so it finds the API's feed.
+    store = FeedStore(api.services.db)
+    _, new = await store.add(api.org_id, canonicalize(spellings[0]), now=api.services.clock.now())
+    assert new is False and len(await store.list(org_id=api.org_id)) == 1
 
 
 async def test_only_admins_set_a_feeds_priority_and_its_queued_jobs_follow(api: ApiEnv) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_opml, render_opml
+from mediabeat.crawler.urls import BadUrl, canonicalize
 from mediabeat.db.stores.articles import ArticleRecord, ArticleStore
 from mediabeat.db.stores.feeds import FeedRecord, FeedStore
 from mediabeat.db.stores.orgs import OrgStore
@@ -154,15 +154,18 @@ async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRec
 
 
 def _check_url(url: str) -> str:
+    """The feed URL in its canonical spelling (as the CLI stores it), or a 422."""
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+    try:
+        if any(c.isspace() for c in url):
+            raise BadUrl("a URL has no spaces")
+        return canonicalize(url)
+    except BadUrl:
         raise ApiError(
             422,
             "url: a feed URL starts with http:// or https:// and names a host",
             details=[{"field": "url", "message": "a feed URL starts with http:// or https:// and names a host"}],
-        )
-    return url
+        ) from None
 
 
 @router.get("/feeds", response_model=FeedList, summary="Feeds", responses=READ)
@@ -245,10 +248,11 @@ async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilte
     usable: list[tuple[str, str | None]] = []
     skipped: list[str] = []
     for entry in entries:
-        parts = urlsplit(entry.url)
-        if parts.scheme in ("http", "https") and parts.hostname and len(entry.url) <= 2048:
-            usable.append((entry.url, entry.title))
-        else:
+        try:
+            if len(entry.url) > 2048:
+                raise BadUrl("too long")
+            usable.append((canonicalize(entry.url), entry.title))
+        except BadUrl:
             skipped.append(entry.url[:200])
     added = await _feeds(request).add_many(target, usable, now=_now(request)) if usable else []
     new = sum(1 for _, created in added if created)
