@@ -90,6 +90,46 @@ async def test_disable_enable_and_bulk_updates(db: Database) -> None:
     assert await feeds.delete(f1.id) and not await feeds.delete(f1.id)
 
 
+async def test_a_fetch_never_switches_a_feed_back_on_and_two_moves_to_one_url_keep_one(db: Database) -> None:
+    orgs, feeds = OrgStore(db), FeedStore(db)
+    org = await orgs.create("a", now=NOW)
+    f1, _ = await feeds.add(org.id, "http://127.0.0.1/1", now=NOW)
+    f2, _ = await feeds.add(org.id, "http://127.0.0.1/2", now=NOW)
+    f3, _ = await feeds.add(org.id, "http://127.0.0.1/3", now=NOW)
+    fetched = FeedUpdate(
+        id=f1.id,
+        url=f1.url,
+        title="One",
+        site_url=None,
+        active=True,
+        etag=None,
+        last_modified=None,
+        last_fetched_at=NOW,
+        last_status="ok",
+        last_error=None,
+        consecutive_failures=0,
+        next_fetch_at=None,
+        disabled_reason=None,
+    )
+    # Someone switches f1 off while the hourly fetch, which read it as active, is in flight.
+    await feeds.change(f1.id, active=False, reason="paywalled", now=NOW)
+    gone = replace(fetched, id=f2.id, url=f2.url, active=False, last_status="http_410", disabled_reason="410 Gone")
+    # f3 and f2 both "move" to one new URL in the same batch: the first takes it.
+    moves = [
+        replace(fetched, id=f3.id, url="http://127.0.0.1/new"),
+        replace(fetched, id=f2.id, url="http://127.0.0.1/new", active=False, disabled_reason="410 Gone"),
+    ]
+    org_of = {f.id: org.id for f in (f1, f2, f3)}
+    assert await feeds.apply_updates([fetched, gone], org_of=org_of, now=NOW) == 2
+    one, two = await feeds.get(f1.id), await feeds.get(f2.id)
+    assert one is not None and not one.active and one.disabled_reason == "paywalled" and one.title == "One"
+    assert two is not None and not two.active and two.disabled_reason == "410 Gone"
+    assert await feeds.apply_updates(moves, org_of=org_of, now=NOW) == 2
+    three, two = await feeds.get(f3.id), await feeds.get(f2.id)
+    assert three is not None and three.url == "http://127.0.0.1/new" and three.active
+    assert two is not None and two.url == "http://127.0.0.1/2" and "already has" in (two.last_error or "")
+
+
 async def test_articles_save_list_get(db: Database) -> None:
     org = await OrgStore(db).create("a", now=NOW)
     store = ArticleStore(db)

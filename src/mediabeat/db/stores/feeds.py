@@ -191,8 +191,10 @@ class FeedStore:
     async def apply_updates(self, updates: Sequence[FeedUpdate], *, org_of: dict[int, int], now: datetime) -> int:
         """Write many fetch outcomes in one transaction with executemany; returns how many rows changed.
 
-        A permanent redirect to an URL the org already has as another feed keeps the old URL
-        (the unique (org, url) would refuse it) and says so in last_error.
+        A permanent redirect to an URL the org already has as another feed (stored, or taken
+        by an earlier feed of this batch) keeps the old URL (the unique (org, url) would refuse
+        it) and says so in last_error. A fetch can switch a feed off (410 Gone, too many
+        failures) but never on: a feed someone disabled while it was being fetched stays so.
         """
         if not updates:
             return 0
@@ -216,9 +218,13 @@ class FeedStore:
                 if u.id not in current:
                     continue  # deleted while it was being fetched
                 values = {name: getattr(u, name) for name in _UPDATE_COLUMNS}
-                if u.url != current[u.id] and (org_of.get(u.id), u.url) in taken:
-                    values["url"] = current[u.id]
-                    values["last_error"] = f"moved permanently to {u.url}, which this organisation already has"
+                if u.url != current[u.id]:
+                    target = (org_of.get(u.id, -1), u.url)
+                    if target in taken:
+                        values["url"] = current[u.id]
+                        values["last_error"] = f"moved permanently to {u.url}, which this organisation already has"
+                    else:
+                        taken.add(target)
                 if values["last_error"] is not None:
                     values["last_error"] = values["last_error"][:ERROR_LIMIT]
                 if values["title"] is not None:
@@ -229,11 +235,13 @@ class FeedStore:
                 rows.append({f"b_{k}": v for k, v in values.items()})
             if not rows:
                 return 0
-            statement = (
-                feeds_t.update()
-                .where(feeds_t.c.id == sa.bindparam("b_id"))
-                .values({name: sa.bindparam(f"b_{name}") for name in [*_UPDATE_COLUMNS, "updated_at"]})
+            assignments: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in [*_UPDATE_COLUMNS, "updated_at"]}
+            fetch_keeps_it_on = sa.bindparam("b_active", type_=sa.Boolean)
+            assignments["active"] = sa.and_(feeds_t.c.active, fetch_keeps_it_on)
+            assignments["disabled_reason"] = sa.case(
+                (fetch_keeps_it_on, feeds_t.c.disabled_reason), else_=sa.bindparam("b_disabled_reason")
             )
+            statement = feeds_t.update().where(feeds_t.c.id == sa.bindparam("b_id")).values(assignments)
             await conn.execute(statement, rows)
         return len(rows)
 
