@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,6 +119,25 @@ def test_previous_fire_is_at_or_before() -> None:
     schedule = parse_schedule("0 * * * *")
     assert schedule.previous_fire(datetime(2026, 1, 1, 10, 0, tzinfo=UTC)) == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert schedule.previous_fire(datetime(2026, 1, 1, 10, 59, tzinfo=UTC)) == datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expr", "tz"),
+    [
+        ("0 9 15W * *", "UTC"),
+        ("30 8 1W * MON", "Europe/Paris"),
+        ("*/20 1-3 * * *", "Europe/Paris"),
+        ("@monthly", "UTC"),
+    ],
+)
+def test_fire_times_back_are_the_forward_ones_newest_first(expr: str, tz: str) -> None:
+    """Backwards (newest first, at or before) over a year with two DST changes, nW and the OR rule included."""
+    schedule = parse_schedule(expr, tz or "UTC")
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    forward = list(itertools.takewhile(lambda t: t <= end, schedule.fire_times(start)))
+    backward = list(itertools.takewhile(lambda t: t > start, schedule.fire_times_back(forward[-1])))
+    assert len(forward) > 10 and backward == forward[::-1]
+    assert schedule.previous_fire(forward[5] + timedelta(seconds=1)) == forward[5]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mediabeat.schedule import MisfirePolicy, OverlapPolicy, initial_next_run, overlap_allows, parse_schedule, plan_due
+from mediabeat.schedule.policy import MISSED_COUNT_LIMIT
 
 HOURLY = parse_schedule("0 * * * *")
 GRACE = timedelta(seconds=60)
@@ -58,3 +59,22 @@ def test_overlap() -> None:
     assert overlap_allows(OverlapPolicy.FORBID, 0)
     assert not overlap_allows(OverlapPolicy.FORBID, 1)
     assert overlap_allows(OverlapPolicy.ALLOW, 3)
+
+
+def test_past_the_count_limit_the_newest_occurrences_are_the_ones_kept() -> None:
+    """A per-minute task down for eight days: 11,521 occurrences passed, more than are counted."""
+    every_minute = parse_schedule("* * * * *")
+    down_since, now = at(0) - timedelta(days=8), at(9, 41, 30)
+    assert (now - down_since) // timedelta(minutes=1) + 1 > MISSED_COUNT_LIMIT
+
+    def decide(policy: MisfirePolicy):  # type: ignore[no-untyped-def]
+        return plan_due(every_minute, next_run_at=down_since, now=now, misfire=policy, grace=GRACE, max_catch_up=3)
+
+    once = decide(MisfirePolicy.RUN_ONCE)
+    assert once.run == [at(9, 41)] and once.missed_latest == at(9, 40)
+    assert once.missed == MISSED_COUNT_LIMIT - 1  # counting stops at the limit
+    caught_up = decide(MisfirePolicy.CATCH_UP)
+    assert caught_up.run == [at(9, 39), at(9, 40), at(9, 41)] and caught_up.missed_latest == at(9, 38)
+    skipped = decide(MisfirePolicy.SKIP)
+    assert skipped.run == [at(9, 41)] and skipped.missed_latest == at(9, 40)  # the one within the grace still runs
+    assert once.next_run_at == caught_up.next_run_at == skipped.next_run_at == at(9, 42)

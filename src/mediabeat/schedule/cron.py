@@ -69,18 +69,12 @@ class CronSchedule:
 
     def previous_fire(self, at: datetime) -> datetime | None:
         """The last fire time at or before `at`, or None if there is none."""
-        expr = expand_alias(self.expression)
-        local = at.astimezone(self.zone)
-        if _NEAREST_WEEKDAY.match(expr.split()[2]):
-            # nW lies at most a month back: walk forward from there.
-            last = None
-            for fire in _fire_times(expr, self.zone, local - timedelta(days=32)):
-                if fire > local:
-                    break
-                last = fire
-            return last
+        return next(self.fire_times_back(at), None)
+
+    def fire_times_back(self, at: datetime) -> Iterator[datetime]:
+        """Fire times at or before `at` (aware), in the schedule's zone, newest first."""
         # cronsim's reverse iteration is strictly before; a microsecond later makes it "at or before".
-        return next(CronSim(expr, local + _ONE_MICROSECOND, reverse=True), None)
+        return _fire_times(expand_alias(self.expression), self.zone, at + _ONE_MICROSECOND, reverse=True)
 
     def describe(self) -> str:
         """The schedule in words, with its time zone."""
@@ -143,25 +137,26 @@ def _cronsim_form(fields: list[str]) -> str:
     return " ".join(fields)
 
 
-def _fire_times(expr: str, zone: tzinfo, after: datetime) -> Iterator[datetime]:
-    local = after.astimezone(zone)
+def _fire_times(expr: str, zone: tzinfo, start: datetime, *, reverse: bool = False) -> Iterator[datetime]:
+    """Fire times strictly after `start`, ascending (or strictly before it, descending, with `reverse`)."""
+    local = start.astimezone(zone)
     fields = expr.split()
     match = _NEAREST_WEEKDAY.match(fields[2])
     if not match:
-        yield from CronSim(expr, local)
+        yield from CronSim(expr, local, reverse=reverse)
         return
     day = int(match.group(1))
     # Candidates are the days around n; keep those that are the nearest weekday that month.
     lo, hi = max(1, day - 2), min(31, day + 2)
-    around = CronSim(" ".join([*fields[:2], f"{lo}-{hi}", fields[3], "*"]), local)
+    around = CronSim(" ".join([*fields[:2], f"{lo}-{hi}", fields[3], "*"]), local, reverse=reverse)
     nearest = (t for t in around if t.date() == nearest_weekday(t.year, t.month, day))
     if fields[4] == "*":
         yield from nearest
         return
     # With a restricted day of week, cron fires on either match (the OR rule).
-    by_weekday = CronSim(" ".join([*fields[:2], "*", fields[3], fields[4]]), local)
+    by_weekday = CronSim(" ".join([*fields[:2], "*", fields[3], fields[4]]), local, reverse=reverse)
     previous = None
-    for fire in heapq.merge(nearest, by_weekday):
+    for fire in heapq.merge(nearest, by_weekday, reverse=reverse):
         if fire != previous:
             yield fire
         previous = fire

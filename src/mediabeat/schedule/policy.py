@@ -6,6 +6,7 @@ Nothing here reads the clock or touches I/O: the caller passes `now` in.
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -94,13 +95,21 @@ def plan_due(
 
 
 def _occurrences_between(schedule: CronSchedule, first: datetime, now: datetime) -> list[datetime]:
-    """`first` and every later fire time up to and including `now` (UTC), bounded in count."""
+    """`first` and every later fire time up to and including `now` (UTC), at most the newest MISSED_COUNT_LIMIT.
+
+    The newest are the ones that matter: run_once runs the newest, catch_up the newest
+    few, skip those within the grace. Past the limit the older ones are neither listed
+    nor counted.
+    """
     found = [first]
     for fire in schedule.fire_times(first):
-        if fire > now or len(found) >= MISSED_COUNT_LIMIT:
+        if fire > now:
+            return found
+        if len(found) >= MISSED_COUNT_LIMIT:
             break
         found.append(fire.astimezone(UTC))
-    return found
+    newest = itertools.islice(schedule.fire_times_back(now), MISSED_COUNT_LIMIT)
+    return sorted(fire.astimezone(UTC) for fire in newest if fire >= first)
 
 
 def overlap_allows(policy: OverlapPolicy, running: int) -> bool:
