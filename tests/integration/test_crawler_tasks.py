@@ -347,3 +347,27 @@ async def test_expired_leases_go_back_to_the_queue(db: Database, site: LoopbackS
         assert n == 1
     finally:
         await crawl.aclose()
+
+
+async def test_an_article_is_stored_under_its_canonical_url(db: Database, site: LoopbackServer, org_id: int) -> None:
+    def page(canonical: str) -> Route:
+        head = f'<head><link rel="canonical" href="{canonical}"><title>T</title></head>'.encode()
+        article = b"<article><h1>A headline</h1>" + b"<p>Words of a real article here, long enough.</p>" * 30
+        return Route(body=b"<html lang='en'>" + head + b"<body>" + article + b"</article></body></html>")
+
+    site.routes["/robots.txt"] = Route(status=404)
+    site.routes["/s"] = Route(status=301, headers={"Location": "/2026/story.html?utm_source=feed"})
+    site.routes["/2026/story.html"] = page(site.url("/2026/story"))
+    site.routes["/copied.html"] = page("https://elsewhere.example/original")
+    jobs = [site.url("/s?id=1"), site.url("/copied.html")]
+    await JobStore(db).enqueue([NewJob(org_id, None, u, url_hash(u)) for u in jobs], now=START)
+    _fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        assert (await crawl(ctx(START)))["succeeded"] == 2
+    finally:
+        await crawl.aclose()
+    stored = {a.url: a for a in await ArticleStore(db).list(org_id=org_id, limit=10)}
+    # Redirected, then declared by the page: its own declaration on its own site wins.
+    assert stored[jobs[0]].canonical_url == site.url("/2026/story")
+    # A page claiming another site's URL is not believed: where it was fetched from stands.
+    assert stored[jobs[1]].canonical_url == site.url("/copied.html")

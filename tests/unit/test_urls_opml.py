@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mediabeat.crawler.opml import OpmlError, OpmlFeed, parse_opml, render_opml
-from mediabeat.crawler.urls import BadUrl, _canonicalize, canonicalize
+from mediabeat.crawler.urls import BadUrl, _canonicalize, article_canonical_url, canonicalize
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,15 @@ def test_the_already_canonical_shortcut_agrees_with_the_full_rules(
             canonicalize(url)
     else:
         assert canonicalize(url) == expected
+
+
+def test_an_article_lives_where_its_page_says_if_that_is_on_its_own_site() -> None:
+    fetched = "https://www.news.example/story?id=7&utm_source=feed"
+    assert (
+        article_canonical_url("https://news.example/2026/story.html", fetched) == "https://news.example/2026/story.html"
+    )
+    assert article_canonical_url("/2026/story.html", fetched) == "https://www.news.example/2026/story.html"
+    # Another site's URL, or something that is not a URL, is not believed: the fetched URL stands.
+    assert article_canonical_url("https://elsewhere.example/story", fetched) == "https://www.news.example/story?id=7"
+    assert article_canonical_url("javascript:alert(1)", fetched) == "https://www.news.example/story?id=7"
+    assert article_canonical_url(None, fetched) == "https://www.news.example/story?id=7"

@@ -85,6 +85,7 @@ class Extracted:
     summary: str | None
     text: str
     language: str | None
+    canonical_url: str | None = None
 
 
 def _worker_init() -> None:
@@ -119,6 +120,7 @@ def extract_article(html: bytes, url: str) -> dict[str, Any]:
         "summary": data.get("description"),
         "text": data.get("text") or data.get("raw_text") or "",
         "language": language,
+        "canonical_url": data.get("url"),  # the page's rel=canonical or og:url (trafilatura falls back to `url`)
     }
 
 
@@ -185,6 +187,7 @@ class ExtractionPool:
             summary=_clip(data.get("summary"), 5000),
             text=text,
             language=_clip(data.get("language"), 16),
+            canonical_url=_clip(data.get("canonical_url"), 2048),
         )
 
     def shutdown(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
     {
@@ -95,6 +95,31 @@ def _canonicalize(url: str) -> str:
         query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
         query = urlencode(query_pairs, doseq=True)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def article_canonical_url(declared: str | None, fetched: str) -> str:
+    """Where an article lives: the URL the page declares (rel=canonical, og:url) if it is on the
+    page's own site, else the URL it was fetched from after redirects; canonicalised.
+
+    A declaration pointing at another site is ignored: a page cannot claim someone else's URL.
+    """
+    try:
+        final = canonicalize(fetched)
+    except BadUrl:
+        return fetched
+    if declared:
+        try:
+            claimed = canonicalize(urljoin(fetched, declared.strip()))
+        except BadUrl:
+            return final
+        if _site(claimed) == _site(final):
+            return claimed
+    return final
+
+
+def _site(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
 
 
 def url_hash(canonical_url: str) -> str:

@@ -14,6 +14,7 @@ from mediabeat.clock import Clock
 from mediabeat.crawler.articles import ExtractionError, ExtractionPool
 from mediabeat.crawler.http import FetchError, SafeClient
 from mediabeat.crawler.robots import RobotsCache
+from mediabeat.crawler.urls import article_canonical_url
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobRecord, JobStore
 from mediabeat.tasks.base import RunContext, SkipRun
@@ -280,7 +281,7 @@ class CrawlQueue:
             feed_id=job.feed_id,
             url=job.url,
             url_hash=job.url_hash,
-            canonical_url=job.url,
+            canonical_url=article_canonical_url(extracted.canonical_url, response.url),
             title=extracted.title,
             author=extracted.author,
             published_at=extracted.published_at,
