@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -371,3 +372,35 @@ async def test_an_article_is_stored_under_its_canonical_url(db: Database, site: 
     assert stored[jobs[0]].canonical_url == site.url("/2026/story")
     # A page claiming another site's URL is not believed: where it was fetched from stands.
     assert stored[jobs[1]].canonical_url == site.url("/copied.html")
+
+
+async def test_robots_txt_is_read_once_for_all_runs_and_its_crawl_delay_spaces_them(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    body = b"<html lang='en'><body><article><h1>T</h1>" + b"<p>Words of a real article here.</p>" * 30 + b"</article>"
+    page = Route(body=body, headers={"Content-Type": "text/html"})
+    starts: list[float] = []
+
+    def record(headers: dict[str, str]) -> Route:
+        starts.append(time.monotonic())
+        return page
+
+    site.routes["/robots.txt"] = Route(
+        body=b"User-agent: *\nCrawl-delay: 0.4\n", headers={"Content-Type": "text/plain"}
+    )
+    urls = [site.url(f"/p{i}") for i in range(4)]
+    for i in range(4):
+        site.routes[f"/p{i}"] = Route(dynamic=record)
+    store = JobStore(db)
+    _fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        await store.enqueue([NewJob(org_id, None, u, url_hash(u)) for u in urls[:3]], now=START)
+        assert (await crawl(ctx(START, run_id=1)))["succeeded"] == 3
+        await store.enqueue([NewJob(org_id, None, urls[3], url_hash(urls[3]))], now=START)
+        assert (await crawl(ctx(START, run_id=2)))["succeeded"] == 1
+    finally:
+        await crawl.aclose()
+    assert [path for path, _ in site.requests].count("/robots.txt") == 1
+    # Four pages, three gaps of at least 0.4 s, the last one across two runs (less a margin
+    # for when the server thread got to each request).
+    assert len(starts) == 4 and starts[-1] - starts[0] >= 3 * 0.4 - 0.3

@@ -37,6 +37,8 @@ from mediabeat.settings import Settings
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 BACKOFF_STATUSES = frozenset({429, 503})
+# A robots.txt Crawl-delay is honoured up to this: a longer one would hold a whole run on one host.
+MAX_CRAWL_DELAY_S = 10.0
 # A redirect body up to this size is read (and dropped) so its connection can be reused.
 SMALL_BODY_BYTES = 64 * 1024
 # aiohttp's default of 8 KB per header line refuses the long Content-Security-Policy and
@@ -141,13 +143,22 @@ class GuardedResolver(AbstractResolver):
 
 
 class HostLimiter:
-    """At most `concurrency` requests per host at once, starts at least `delay` apart, and cool-downs."""
+    """At most `concurrency` requests per host at once, starts at least `delay` apart (or the host's
+    own Crawl-delay, when longer), and cool-downs.
+
+    One limiter serves every run of a process, so two tasks crawling one host share its limits.
+    """
 
     def __init__(self, *, concurrency: int, delay: float) -> None:
         self.concurrency = concurrency
         self.delay = delay
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
+        self._delays: dict[str, float] = {}
+
+    def set_delay(self, host: str, seconds: float) -> None:
+        """Start requests to `host` at least `seconds` apart (its robots.txt Crawl-delay)."""
+        self._delays[host] = seconds
 
     def cool_down(self, host: str, seconds: float) -> None:
         """No new request to `host` starts for `seconds` (it asked us to slow down)."""
@@ -165,7 +176,7 @@ class HostLimiter:
                 if start <= now:
                     break
                 await asyncio.sleep(start - now)
-            self._next_start[host] = now + self.delay
+            self._next_start[host] = now + max(self.delay, self._delays.get(host, 0.0))
             yield
 
 
@@ -287,6 +298,14 @@ class SafeClient:
                 redirects=tuple(redirects),
             )
         raise FetchError("too_many_redirects", f"more than {self.config.max_redirects} redirects")
+
+    def respect_crawl_delay(self, url: str, seconds: float) -> None:
+        """Space the requests to `url`'s host as its robots.txt asks, up to MAX_CRAWL_DELAY_S."""
+        try:
+            host = _host_key(_http_url(url))
+        except FetchError:
+            return
+        self.limiter.set_delay(host, min(max(seconds, 0.0), MAX_CRAWL_DELAY_S))
 
     async def _with_backoff(self, url: str, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         target = _http_url(url)

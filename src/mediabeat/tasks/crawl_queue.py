@@ -146,6 +146,7 @@ class CrawlQueue:
         self.batch = batch
         self.concurrency = concurrency
         self.lease = lease
+        self.robots = RobotsCache(user_agent=user_agent)  # shared by every run: robots.txt once an hour per host
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         released = await self.jobs.release_expired(now=ctx.now)
@@ -163,13 +164,12 @@ class CrawlQueue:
         errors: Counter[str] = Counter()
         try:
             async with self.client_factory() as client:
-                robots = RobotsCache(client, user_agent=self.user_agent)
                 semaphore = asyncio.Semaphore(self.concurrency)
 
                 async def one(job: JobRecord) -> str:
                     try:
                         async with semaphore:
-                            outcome = await self._process(job, worker, client, robots, errors, buffer)
+                            outcome = await self._process(job, worker, client, errors, buffer)
                         # A stored page waits for the next flush outside the semaphore: the
                         # slot goes to the next page at once.
                         return outcome if isinstance(outcome, str) else await outcome
@@ -232,12 +232,11 @@ class CrawlQueue:
         job: JobRecord,
         worker: str,
         client: SafeClient,
-        robots: RobotsCache,
         errors: Counter[str],
         buffer: WriteBehind,
     ) -> str | asyncio.Future[str]:
         try:
-            article = await self._crawl(job, client, robots)
+            article = await self._crawl(job, client)
         except _Permanent as exc:
             errors[str(exc).split(":", 1)[0]] += 1
             now = self.clock.now()
@@ -250,12 +249,14 @@ class CrawlQueue:
             )
         return buffer.add((job, article))
 
-    async def _crawl(self, job: JobRecord, client: SafeClient, robots: RobotsCache) -> NewArticle:
-        verdict = await robots.check(job.url)
+    async def _crawl(self, job: JobRecord, client: SafeClient) -> NewArticle:
+        verdict = await self.robots.check(job.url, client)
         if not verdict.allowed:
             if verdict.retry:
                 raise _Transient(f"robots: {verdict.reason}")
             raise _Permanent(f"robots: {verdict.reason}")
+        if verdict.crawl_delay:
+            client.respect_crawl_delay(job.url, verdict.crawl_delay)
         try:
             response = await client.get(
                 job.url, headers={"Accept": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"}

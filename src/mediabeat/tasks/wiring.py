@@ -32,12 +32,12 @@ def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tu
     from mediabeat.tasks.rss_fetch import RssFetch
 
     config = ClientConfig.from_settings(settings)
+    # One per-host limiter for every run of both tasks in this process: an hourly fetch and a
+    # crawl-queue run on the same host share its concurrency, delay and Crawl-delay.
+    limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
 
     def new_client() -> SafeClient:
-        # One client per run; its per-host limiter covers every request of that run.
-        return SafeClient(
-            config, limiter=HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
-        )
+        return SafeClient(config, limiter=limiter)
 
     fetch = RssFetch(
         feeds=FeedStore(db),
