@@ -404,3 +404,30 @@ async def test_robots_txt_is_read_once_for_all_runs_and_its_crawl_delay_spaces_t
     # Four pages, three gaps of at least 0.4 s, the last one across two runs (less a margin
     # for when the server thread got to each request).
     assert len(starts) == 4 and starts[-1] - starts[0] >= 3 * 0.4 - 0.3
+
+
+async def test_a_feed_with_only_last_modified_is_asked_if_modified_since(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    stamp = "Wed, 21 Oct 2026 07:28:00 GMT"
+
+    def by_date(headers: dict[str, str]) -> Route:
+        if headers.get("if-modified-since") == stamp:
+            return Route(status=304)
+        body = b'<rss version="2.0"><channel><title>Dated</title><item><link>/a</link></item></channel></rss>'
+        return Route(body=body, headers={"Last-Modified": stamp, "Content-Type": "application/rss+xml"})
+
+    site.routes["/dated.xml"] = Route(dynamic=by_date)
+    feed, _ = await FeedStore(db).add(org_id, site.url("/dated.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        assert (await fetch(ctx(START)))["jobs_created"] == 1
+        stored = await FeedStore(db).get(feed.id)
+        assert stored is not None and stored.last_modified == stamp and stored.etag is None
+        again = await fetch(ctx(START + timedelta(hours=1)))
+        assert (again["not_modified"], again["jobs_created"]) == (1, 0)
+    finally:
+        await crawl.aclose()
+    asked = [h for path, h in site.requests if path == "/dated.xml"]
+    assert "if-modified-since" not in asked[0] and asked[1]["if-modified-since"] == stamp
+    assert "if-none-match" not in asked[1]
