@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from mediabeat.db.stores.metrics import MetricsSnapshot, MetricsStore
+from mediabeat.db.stores.nodes import NodeRecord
+from mediabeat.db.stores.records import SchedulerStats
 from mediabeat.db.tables import JOB_STATUSES, RUN_STATUSES
 from mediabeat.web.deps import OptionalUser
 from mediabeat.web.errors import ApiError, error_responses
@@ -16,11 +18,16 @@ from mediabeat.web.errors import ApiError, error_responses
 router = APIRouter(tags=["health"])
 
 
+NODE_STATES = ("running", "dead", "stopped")
+
+
 class _Snapshot:
     """A one-shot collector over a snapshot read from the database."""
 
-    def __init__(self, snapshot: MetricsSnapshot) -> None:
+    def __init__(self, snapshot: MetricsSnapshot, stats: SchedulerStats, nodes: list[NodeRecord]) -> None:
         self.snapshot = snapshot
+        self.stats = stats
+        self.nodes = nodes
 
     def collect(self) -> list[GaugeMetricFamily]:
         snap = self.snapshot
@@ -48,7 +55,26 @@ class _Snapshot:
                 last = last.replace(tzinfo=UTC)
             success.add_metric([task], last.timestamp() if last else 0.0)
             enabled.add_metric([task], 1.0 if snap.enabled[task] else 0.0)
-        return [runs, queue, success, enabled]
+        durations = GaugeMetricFamily(
+            "mediabeat_task_duration_seconds",
+            "Run duration by task over its recorded history: median (0.5) and 95th percentile (0.95)",
+            labels=["task", "quantile"],
+        )
+        for figures in self.stats.tasks:
+            for quantile, ms in (("0.5", figures.p50_ms), ("0.95", figures.p95_ms)):
+                if ms is not None:
+                    durations.add_metric([figures.name, quantile], ms / 1000)
+        feeds = GaugeMetricFamily(
+            "mediabeat_feeds", "Feeds by state: ok, failing (active, last fetches failed), disabled", labels=["state"]
+        )
+        for state, count in snap.feeds.items():
+            feeds.add_metric([state], count)
+        nodes = GaugeMetricFamily(
+            "mediabeat_nodes", "serve and worker processes by state (dead: no heartbeat)", labels=["state"]
+        )
+        for state in NODE_STATES:
+            nodes.add_metric([state], sum(1 for n in self.nodes if n.state == state))
+        return [runs, queue, success, enabled, durations, feeds, nodes]
 
 
 @router.get(
@@ -68,7 +94,9 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
         if not principal.is_admin:
             raise ApiError(403, "metrics need an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
     snapshot = await MetricsStore(services.db).snapshot()
+    stats = await services.scheduler.stats()
+    nodes = await services.cluster.list_nodes()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(snapshot))
+    registry.register(_Snapshot(snapshot, stats, nodes))
     body = generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
