@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -77,6 +78,13 @@ def schema_hint(exc: sa.exc.DBAPIError) -> str:
     except Exception:  # settings were already loaded once; this only decorates the message
         settings_url = ""
     return describe_db_error(settings_url, exc) if settings_url else text.splitlines()[0]
+
+
+def working(message: str) -> contextlib.AbstractContextManager[Any]:
+    """A spinner with `message` on stderr while long work runs, when a person is watching (a terminal)."""
+    if not err_console.is_terminal:
+        return contextlib.nullcontext()
+    return err_console.status(message)
 
 
 def print_json(data: Any) -> None:

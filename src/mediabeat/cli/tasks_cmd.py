@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mediabeat.app import Services, build_registry
-from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.cli.common import CliError, print_json, table, when, with_services, working
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.records import TaskRecord, jsonable
 from mediabeat.db.stores.scheduler import RunFilter
@@ -219,8 +219,10 @@ def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
 
     async def body(services: Services) -> Any:
         try:
-            async with services.scheduler.heartbeating():  # no scheduler loop here to heartbeat the run
-                return await services.scheduler.run_now_and_wait(name, triggered_by="cli")
+            # No scheduler loop here heartbeats the run: the service does, while it runs.
+            async with services.scheduler.heartbeating():
+                with working(f"running {name}…"):
+                    return await services.scheduler.run_now_and_wait(name, triggered_by="cli")
         except (TaskNotFound, UnknownHandler) as exc:
             raise CliError(str(exc), exit_code=2) from None
         except OverlapForbidden as exc:
