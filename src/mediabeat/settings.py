@@ -6,8 +6,9 @@ import ipaddress
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -124,6 +125,16 @@ class Settings(BaseSettings):
         default=None,
         description="POST a JSON alert here when a task starts failing and when it recovers (Slack-compatible)",
     )
+    alert_email_to: str = Field(
+        default="",
+        description="Also mail those alerts to these addresses (comma-separated); needs MEDIABEAT_SMTP_URL",
+    )
+    alert_email_from: str = Field(default="MediaBeat <mediabeat@localhost>", description="The alerts' From address")
+    smtp_url: str | None = Field(
+        default=None,
+        description="The mail server for alerts: smtp://user:password@host:587 (STARTTLS when offered; a password "
+        "is sent only encrypted, or to loopback) or smtps://user:password@host:465",
+    )
     public_url: str | None = Field(
         default=None,
         description="Where people reach this service, for links in alerts (e.g. https://beat.example.org); "
@@ -182,6 +193,29 @@ class Settings(BaseSettings):
     def crawler_allowed_network_ranges(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in _csv(self.crawler_allowed_networks))
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            parts = urlsplit(value)
+            try:
+                parts.port  # noqa: B018  (parsing the port is the check)
+            except ValueError:
+                raise ValueError("has a port that is not a number from 1 to 65535") from None
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("must look like smtp://user:password@mail.example.org:587 or smtps://...:465")
+        return value
+
+    @model_validator(mode="after")
+    def _mail_needs_a_server(self) -> Settings:
+        if self.alert_email_recipients and not self.smtp_url:
+            raise ValueError("MEDIABEAT_ALERT_EMAIL_TO needs MEDIABEAT_SMTP_URL, the mail server to send through")
+        return self
+
+    @property
+    def alert_email_recipients(self) -> list[str]:
+        return _csv(self.alert_email_to)
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -222,5 +256,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise SettingsError(f"{_variable_name(field)}: {first['msg'].removeprefix('Value error, ')}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule over several settings: the message names them
+            raise SettingsError(message) from None
+        raise SettingsError(f"{_variable_name(str(first['loc'][0]))}: {message}") from None

@@ -1,4 +1,4 @@
-"""Failure alerts: tell a webhook (Slack, Mattermost, Teams or any JSON endpoint) when runs fail.
+"""Failure alerts: tell a webhook (Slack, Mattermost, Teams or any JSON endpoint), or people by email, when runs fail.
 
 An alert goes out when a task's run fails after a run that did not, and a recovery
 notice when it succeeds again, so a task failing every ten minutes sends one message, not
@@ -8,11 +8,17 @@ with a timeout and a few retries, and a webhook that stays down is only logged.
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import ipaddress
 import logging
+import smtplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -73,22 +79,13 @@ def alert_for(run: RunRecord, previous_status: str | None) -> str | None:
     return None
 
 
-class WebhookAlerter:
-    """Posts alerts to a webhook URL in the background."""
+class _BackgroundAlerter(abc.ABC):
+    """Sends each alert in the background with a few retries; a channel that stays down is only logged."""
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        dashboard_url: str | None = None,
-        timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-    ) -> None:
-        self.url = url
+    channel = "alert channel"
+
+    def __init__(self, *, dashboard_url: str | None, sleep: Callable[[float], Any]) -> None:
         self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
-        self.timeout = httpx.Timeout(timeout_s)
-        self.transport = transport
         self.sleep = sleep
         self._pending: set[asyncio.Task[bool]] = set()
 
@@ -101,21 +98,20 @@ class WebhookAlerter:
         task.add_done_callback(self._pending.discard)
 
     async def send(self, alert: Alert) -> bool:
-        """Deliver one alert, retrying a few times; True when the webhook accepted it."""
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            for delay in (*RETRY_DELAYS_S, None):
-                try:
-                    response = await client.post(self.url, json=alert.payload())
-                    if response.is_success:
-                        return True
-                    problem = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    problem = f"{type(exc).__name__}: {exc}"
-                if delay is None:
-                    log.error("alert for run %d not delivered to the webhook: %s", alert.run.id, problem)
-                    return False
-                await self.sleep(delay)
+        """Deliver one alert, retrying a few times; True when it was accepted."""
+        for delay in (*RETRY_DELAYS_S, None):
+            problem = await self._deliver(alert)
+            if problem is None:
+                return True
+            if delay is None:
+                log.error("alert for run %d not delivered to the %s: %s", alert.run.id, self.channel, problem)
+                return False
+            await self.sleep(delay)
         return False
+
+    @abc.abstractmethod
+    async def _deliver(self, alert: Alert) -> str | None:
+        """One attempt: None when delivered, else what went wrong."""
 
     async def drain(self) -> None:
         """Wait for alerts still being sent (at shutdown and in tests)."""
@@ -123,8 +119,161 @@ class WebhookAlerter:
             await asyncio.wait(set(self._pending), timeout=60)
 
 
+class WebhookAlerter(_BackgroundAlerter):
+    """Posts alerts to a webhook URL."""
+
+    channel = "webhook"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        dashboard_url: str | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        super().__init__(dashboard_url=dashboard_url, sleep=sleep)
+        self.url = url
+        self.timeout = httpx.Timeout(timeout_s)
+        self.transport = transport
+
+    async def _deliver(self, alert: Alert) -> str | None:
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+            try:
+                response = await client.post(self.url, json=alert.payload())
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}"
+        return None if response.is_success else f"HTTP {response.status_code}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where mail goes: smtp://[user:password@]host[:587] (STARTTLS) or smtps://...[:465] (TLS from the start)."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:password@mail.example.org:587 or smtps://...:465")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=port or (465 if tls else 587),
+            implicit_tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    @property
+    def on_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+class EmailAlerter(_BackgroundAlerter):
+    """Mails alerts to people through an SMTP server (smtplib, in a thread).
+
+    Over smtp:// the connection is upgraded with STARTTLS whenever the server offers it;
+    a password is never sent in the clear, except to a server on loopback.
+    """
+
+    channel = "mail server"
+
+    def __init__(
+        self,
+        *,
+        server: SmtpServer,
+        sender: str,
+        recipients: list[str],
+        dashboard_url: str | None = None,
+        timeout_s: float = 10.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        super().__init__(dashboard_url=dashboard_url, sleep=sleep)
+        self.server = server
+        self.sender = sender
+        self.recipients = recipients
+        self.timeout_s = timeout_s
+
+    def message(self, alert: Alert) -> EmailMessage:
+        run = alert.run
+        message = EmailMessage()
+        if alert.kind == "recovery":
+            message["Subject"] = f"MediaBeat: {run.task} succeeded again"
+        else:
+            message["Subject"] = f"MediaBeat: {run.task} {run.status.replace('_', ' ')}"
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        lines = [
+            alert.text(),
+            "",
+            f"Task:          {run.task}",
+            f"Run:           {run.id} ({run.status})",
+            f"Scheduled for: {run.scheduled_for.isoformat()}",
+            f"Finished at:   {run.finished_at.isoformat() if run.finished_at else '-'}",
+        ]
+        if run.error and alert.kind == "failure":
+            lines += ["", "Error:", run.error[:4000]]
+        message.set_content("\n".join(lines) + "\n")
+        return message
+
+    async def _deliver(self, alert: Alert) -> str | None:
+        try:
+            await asyncio.to_thread(self._send_blocking, self.message(alert))
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _send_blocking(self, message: EmailMessage) -> None:
+        server = self.server
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if server.implicit_tls:
+            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout_s)
+        with smtp:
+            smtp.ehlo()
+            if not server.implicit_tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if server.username:
+                encrypted = server.implicit_tls or (smtp.sock is not None and isinstance(smtp.sock, ssl.SSLSocket))
+                if not encrypted and not server.on_loopback:
+                    raise ValueError(f"{server.host} offers no STARTTLS: not sending the password in the clear")
+                smtp.login(server.username, server.password or "")
+            smtp.send_message(message)
+
+
+class Alerters:
+    """Every configured channel hears about every finished run."""
+
+    def __init__(self, channels: list[RunAlerts]) -> None:
+        self.channels = channels
+
+    def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
+        for channel in self.channels:
+            channel.run_finished(run, previous_status)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*(channel.drain() for channel in self.channels))
+
+
 class NoAlerts:
-    """Alerting switched off (no webhook configured)."""
+    """Alerting switched off (no webhook or mail configured)."""
 
     def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
         return None
