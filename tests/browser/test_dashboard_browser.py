@@ -1,13 +1,17 @@
-"""The admin dashboard in a real browser: sign-in, cards, toggling, Run Now, failures, editing, access."""
+"""The dashboard in a real browser: sign-in, cards, toggling, Run Now, failures, editing, access, reading articles."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
+from mediabeat.crawler.urls import url_hash
+from mediabeat.db.tables import articles, organizations
 from tests.browser.conftest import ADMIN, MEMBER, LiveServer
 from tests.browser.serve_app import FAILURE_MESSAGE
 
@@ -249,6 +253,9 @@ def test_creating_a_task_from_a_preset_then_deleting_it(page: Page, live_server:
 
 def test_a_member_is_refused(page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server, MEMBER)
+    # Sent to the articles instead of the admin page they asked for; going there anyway is refused.
+    expect(page).to_have_url(re.compile(r"/app/articles$"))
+    page.goto(live_server.url + "/app/admin/scheduler")
     expect(page).to_have_title("Not allowed · MediaBeat")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     expect(page.locator("main")).to_contain_text("only admins")
@@ -301,8 +308,50 @@ def test_pages_do_not_break_their_own_content_security_policy(browser: Browser, 
         "/app/admin/scheduler/runs",
         "/app/admin/feeds",
         "/app/admin/jobs",
+        "/app/articles",
     ):
         page.goto(live_server.url + path)
         page.wait_for_load_state("networkidle")
     context.close()
     assert problems == []
+
+
+def test_a_member_signs_in_and_reads_an_article(page: Page, live_server: LiveServer, screenshots: Path) -> None:
+    engine = sa.create_engine(live_server.env["MEDIABEAT_DATABASE_URL"])
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        org_id = conn.execute(sa.select(organizations.c.id).where(organizations.c.name == "newsroom")).scalar_one()
+        for n, title in enumerate(("Council approves the new tram line", "Harbour festival draws record crowds")):
+            url = f"https://news.example.org/city/{n}.html"
+            conn.execute(
+                articles.insert().values(
+                    org_id=org_id,
+                    url=url,
+                    canonical_url=url,
+                    url_hash=url_hash(url),
+                    title=title,
+                    author="Dana Reporter",
+                    published_at=now - timedelta(hours=3 - n),
+                    summary=f"{title}, in short.",
+                    text=f"{title}.\nThe first paragraph of the story.\nThe second paragraph, with the details.",
+                    language="en",
+                    fetched_at=now,
+                    created_at=now,
+                )
+            )
+    engine.dispose()
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill(MEMBER[0])
+    page.get_by_label("Password").fill(MEMBER[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_title("Articles · MediaBeat")
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Articles"])
+    expect(page.locator("[data-article-id]")).to_have_count(2)
+    page.screenshot(path=str(screenshots / "articles.png"), full_page=True)
+    page.get_by_role("link", name="Council approves the new tram line").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Council approves the new tram line")
+    expect(page.locator("article")).to_contain_text("The second paragraph, with the details.")
+    expect(page.get_by_role("link", name="https://news.example.org/city/0.html")).to_have_attribute(
+        "rel", "noopener noreferrer nofollow"
+    )
+    page.screenshot(path=str(screenshots / "article.png"), full_page=True)

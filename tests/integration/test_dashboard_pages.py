@@ -9,9 +9,12 @@ from urllib.parse import quote
 
 import httpx
 
+from mediabeat.crawler.urls import url_hash
+from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.scheduler.service import NewTask
 from mediabeat.testing import FailingHandler, RecordingHandler
+from mediabeat.web.dashboard.content_pages import ARTICLES_PAGE
 from tests.integration.api_fixtures import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -277,3 +280,65 @@ async def test_the_overview_lists_the_nodes_and_the_maintenance_leader(api: ApiE
     assert "maintenance leader" in row.group(1)
     assert 'data-status="succeeded">running<' in row.group(1)
     await cluster.stop()
+
+
+async def _article(api: ApiEnv, org_id: int, n: int, *, title: str, text: str = "First.\nSecond.") -> int:
+    url = f"https://news.example.org/{org_id}/{n}"
+    return await ArticleStore(api.services.db).save(
+        NewArticle(
+            org_id=org_id,
+            feed_id=None,
+            url=url,
+            url_hash=url_hash(url),
+            canonical_url=url,
+            title=title,
+            author="A. Writer",
+            published_at=None,
+            summary=None,
+            text=text,
+            language="en",
+        ),
+        now=api.services.clock.now(),
+    )
+
+
+async def test_members_read_their_own_organisations_articles_and_no_one_elses(api: ApiEnv) -> None:
+    ours = [await _article(api, api.org_id, n, title=f"Ours number {n}") for n in range(ARTICLES_PAGE + 2)]
+    theirs = await _article(api, api.other_org_id, 0, title="Theirs only")
+    hostile = await _article(api, api.org_id, 99, title=HOSTILE, text=f"{HOSTILE}\nA second paragraph.")
+    async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as client:
+        first = await client.get("/app/articles")
+        assert first.status_code == 200 and "33 articles collected from your organisation" in first.text
+        assert "<script>" not in first.text and " style=" not in first.text  # the CSP forbids both
+        assert "Theirs only" not in first.text and 'href="/app/admin/scheduler"' not in first.text
+        older = re.search(r'rel="next" href="([^"]+)"', first.text)
+        assert older, "a second page"
+        second = await client.get("/app/articles" + older.group(1).replace("&amp;", "&"))
+        listed = set(map(int, re.findall(r'data-article-id="(\d+)"', first.text + second.text)))
+        assert listed == {*ours, hostile}
+        reading = await client.get(f"/app/articles/{ours[0]}")
+        assert reading.status_code == 200 and "<p>First.</p>" in reading.text and "<p>Second.</p>" in reading.text
+        assert 'rel="noopener noreferrer nofollow"' in reading.text
+        escaped = (await client.get(f"/app/articles/{hostile}")).text
+        assert "<script>alert" not in escaped and "&lt;script&gt;alert(" in escaped
+        for refused in (f"/app/articles/{theirs}", "/app/articles/not-a-number", "/app/articles/99999999999999999999"):
+            response = await client.get(refused)
+            assert response.status_code == 404 and "text/html" in response.headers["content-type"], refused
+        # After signing in, a member goes to the articles, not to admin pages that would refuse them.
+        assert (await client.get("/login", params={"next": "/app/articles"})).headers["location"] == "/app/articles"
+        notice = await client.get("/login", params={"next": "/app/admin/feeds"})
+        assert notice.status_code == 200 and 'href="/app/articles"' in notice.text
+    async with signed_in(api) as admin:
+        everything = (await admin.get("/app/articles")).text
+        assert "Theirs only" in everything and "other-org" in everything
+        only_theirs = (await admin.get("/app/articles", params={"org_id": api.other_org_id})).text
+        assert "Theirs only" in only_theirs and "Ours number" not in only_theirs
+        all_again = await admin.get("/app/articles", params={"org_id": ""})  # the filter's "All organisations"
+        assert all_again.status_code == 200 and "Theirs only" in all_again.text
+        assert (await admin.get(f"/app/articles/{theirs}")).status_code == 200
+
+
+async def test_the_articles_page_asks_anonymous_visitors_to_sign_in(api: ApiEnv) -> None:
+    async with api.client() as client:
+        response = await client.get("/app/articles")
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/app/articles"

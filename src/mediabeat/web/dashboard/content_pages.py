@@ -1,23 +1,26 @@
-"""The sign-in page and the content pages of the admin dashboard: feeds and crawl jobs."""
+"""The sign-in page and the content pages: feeds and crawl jobs for admins, articles for every signed-in user."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import JOB_STATUSES
-from mediabeat.web.dashboard.render import admin_page, page_user, render, safe_next
+from mediabeat.web.dashboard.render import PageDenied, admin_page, page_user, render, safe_next, signed_in_page
 from mediabeat.web.deps import Principal
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(admin_page)]
+Reader = Annotated[Principal, Depends(signed_in_page)]
 
 JOBS_PAGE = 50
+ARTICLES_PAGE = 30
 MAX_ID = 2**63 - 1
 
 
@@ -25,7 +28,7 @@ MAX_ID = 2**63 - 1
 async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     target = safe_next(next)
     user = await page_user(request)
-    if user is not None and user.is_admin:
+    if user is not None and (user.is_admin or not target.startswith("/app/admin")):
         return RedirectResponse(target, status_code=303)
     return render(request, "login.html", {"title": "Sign in", "next": target, "signed_in_as": user, "user": None})
 
@@ -92,5 +95,66 @@ async def jobs_page(
             "status": chosen or "",
             "next_cursor": str(jobs[-1].id) if more and jobs else None,
             "paged": cursor is not None,
+        },
+    )
+
+
+@router.get("/app/articles", response_class=HTMLResponse)
+async def articles_page(
+    request: Request,
+    user: Reader,
+    org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
+) -> HTMLResponse:
+    """The articles crawl-queue collected, newest first: a member's own organisation's, or any for an admin."""
+    db = request.app.state.services.db
+    orgs = await OrgStore(db).list() if user.is_admin else []
+    org_id = min(int(org), MAX_ID) if org else None  # "" is the filter's "All organisations"
+    scope = org_id if user.is_admin else user.org_id
+    if scope is None and not user.is_admin:
+        raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no articles to show.")
+    before = min(int(cursor), MAX_ID) if cursor else None
+    articles = await ArticleStore(db).list(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before)
+    more = len(articles) > ARTICLES_PAGE
+    articles = articles[:ARTICLES_PAGE]
+    feeds = {f.id: f for f in await FeedStore(db).list(org_id=scope)}
+    return render(
+        request,
+        "articles.html",
+        {
+            "user": user,
+            "title": "Articles",
+            "active": "articles",
+            "articles": articles,
+            "feeds": feeds,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "org_id": org_id if user.is_admin else None,
+            "total": await ArticleStore(db).count(org_id=scope),
+            "next_cursor": str(articles[-1].id) if more and articles else None,
+            "paged": cursor is not None,
+        },
+    )
+
+
+@router.get("/app/articles/{article_id}", response_class=HTMLResponse)
+async def article_page(request: Request, user: Reader, article_id: Annotated[str, Path(max_length=20)]) -> HTMLResponse:
+    """One article to read, with where it came from; another organisation's is a 404, as if it did not exist."""
+    db = request.app.state.services.db
+    article = await ArticleStore(db).get(min(int(article_id), MAX_ID)) if article_id.isdigit() else None
+    if article is None or not (user.is_admin or article.org_id == user.org_id):
+        raise PageDenied(404, "There is no such article here.")
+    feed = await FeedStore(db).get(article.feed_id) if article.feed_id is not None else None
+    paragraphs = [p.strip() for p in (article.text or "").split("\n") if p.strip()]
+    return render(
+        request,
+        "article.html",
+        {
+            "user": user,
+            "title": article.title or "Article",
+            "active": "articles",
+            "article": article,
+            "feed": feed,
+            "paragraphs": paragraphs,
         },
     )

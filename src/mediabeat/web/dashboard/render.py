@@ -103,6 +103,15 @@ async def page_user(request: Request) -> Principal | None:
     return principal
 
 
+async def signed_in_page(request: Request) -> Principal:
+    """Anyone signed in (members read their organisation's articles); anonymous visitors are sent to sign in."""
+    principal = await page_user(request)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise PageDenied(401, "sign in", login_next=target)
+    return principal
+
+
 async def admin_page(request: Request) -> Principal:
     """The admin viewing the page; anonymous visitors are sent to sign in, members get a 403 page."""
     principal = await page_user(request)
@@ -126,7 +135,9 @@ NAV = (
     Nav("runs", "Runs", "/app/admin/scheduler/runs"),
     Nav("feeds", "Feeds", "/app/admin/feeds"),
     Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
+    Nav("articles", "Articles", "/app/articles"),
 )
+MEMBER_NAV = tuple(item for item in NAV if item.key == "articles")
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
@@ -134,7 +145,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
     principal: Principal | None = context.get("user", getattr(request.state, "dashboard_user", None))
     values = {
         "request_path": request.url.path,
-        "nav": NAV,
+        "nav": NAV if principal is None or principal.is_admin else MEMBER_NAV,
         "user": principal,
         "csrf_token": principal.csrf_token if principal is not None else "",
         "now": request.app.state.services.clock.now(),

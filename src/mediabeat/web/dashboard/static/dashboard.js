@@ -480,7 +480,12 @@
         form.elements.password.select();
         return;
       }
-      window.location.assign(form.getAttribute("data-next") || "/app/admin/scheduler");
+      // Members read their organisation's articles; the admin pages would only refuse them.
+      var next = form.getAttribute("data-next") || "/app/admin/scheduler";
+      if (res.data && res.data.user && res.data.user.role !== "admin" && next.indexOf("/app/admin") === 0) {
+        next = "/app/articles";
+      }
+      window.location.assign(next);
     });
   }
 
@@ -625,6 +630,7 @@
 
   document.addEventListener("change", function (event) {
     if (event.target.getAttribute("data-action-change") === "feed-priority") { onFeedPriority(event.target); return; }
+    if (event.target.getAttribute("data-action-change") === "submit-form") { event.target.form.submit(); return; }
     if (event.target.id !== "t-handler") { return; }
     var option = event.target.options[event.target.selectedIndex];
     $("#t-handler-help").textContent = option ? option.getAttribute("data-description") || "" : "";
