@@ -234,6 +234,39 @@ async def test_reaper_abandons_runs_of_a_dead_node(db: Database) -> None:
     assert (await survivor.get_task_by_name("crawl")).last_status == "abandoned"
 
 
+async def test_a_run_claimed_as_the_connection_broke_is_abandoned_by_its_own_node_within_two_beats(
+    db: Database,
+) -> None:
+    """The claim committed but the node never heard: no process executes the run, so nothing would end it."""
+    clock = FakeClock(START)
+    blocking = BlockingHandler()
+    for name in ("crawl", "report", "long"):
+        await add_task(db, name, "0 * * * *")
+    service, loop = build_test_scheduler(db, clock=clock, handlers={"crawl": RecordingHandler(), "long": blocking})
+    store = SchedulerStore(db)
+    crawl = await store.get_task_by_name("crawl")
+    assert crawl is not None
+    orphan = await store.claim_manual_run(task=crawl, now=clock.now(), node_id="test-node", triggered_by=None)
+    # The same node id in another process (the CLI, say), heartbeating its own run: not an orphan.
+    elsewhere = await store.claim_manual_run(
+        task=await service.get_task_by_name("report"), now=clock.now(), node_id="test-node", triggered_by=None
+    )
+    executing = await service.run_now("long")  # blocked in a handler: executing here
+    await asyncio.wait_for(blocking.started.wait(), 5)
+    clock.advance(5)
+    await loop.maintenance_step()
+    assert (await service.get_run(orphan)).status == "running"  # one beat: it may still be starting
+    clock.advance(6)
+    await store.heartbeat_runs([elsewhere], clock.now())
+    await loop.maintenance_step()
+    statuses = {run_id: (await service.get_run(run_id)).status for run_id in (orphan, elsewhere, executing)}
+    assert statuses == {orphan: "abandoned", elsewhere: "running", executing: "running"}
+    abandoned = await service.get_run(orphan)
+    assert "claimed the run as its connection to the database broke" in (abandoned.error or "")
+    blocking.release()
+    assert (await service.wait_for_run(executing)).status == "succeeded"
+
+
 async def test_heartbeats_keep_a_long_run_alive(db: Database) -> None:
     clock = FakeClock(START)
     blocking = BlockingHandler()

@@ -145,6 +145,7 @@ def scheduled_runs(database_url: str) -> list[sa.Row[Any]]:
                 scheduler_task_runs.c.node_id,
                 scheduler_task_runs.c.missed,
                 scheduler_task_runs.c.started_at,
+                scheduler_task_runs.c.error,
             )
             .join(scheduler_tasks)
             .where(scheduler_task_runs.c.trigger == "schedule")

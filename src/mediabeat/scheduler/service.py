@@ -315,10 +315,25 @@ class SchedulerService:
 
     # -- maintenance --------------------------------------------------------------------
 
-    async def heartbeat(self) -> None:
-        """Tell the database that this node's runs are alive."""
-        active = [run_id for execution in self._executions.values() for run_id in execution.run_ids]
-        await self.maintenance_store.heartbeat_runs(set(active), self.clock.now())
+    async def heartbeat(self, *, settle_orphans: bool = True) -> None:
+        """Tell the database that this node's runs are alive, and abandon those it only appears to hold.
+
+        Those are runs recorded under this node id that it is not executing and that nobody
+        has heartbeated for two beats: a claim committed as the connection broke, or runs of
+        an earlier process with the same MEDIABEAT_NODE_ID. A process with no scheduler loop
+        (the CLI) only heartbeats.
+        """
+        active = {run_id for execution in self._executions.values() for run_id in execution.run_ids}
+        now = self.clock.now()
+        await self.maintenance_store.heartbeat_runs(active, now)
+        if not settle_orphans:
+            return
+        orphans = await self.maintenance_store.abandon_orphans(
+            node_id=self.node_id, executing=active, quiet_since=now - 2 * self.timings.heartbeat, now=now
+        )
+        for run in orphans:
+            log.warning("run %d of %s abandoned: %s", run.id, run.task, run.error)
+            await self._alert(run)
 
     @contextlib.asynccontextmanager
     async def heartbeating(self) -> AsyncIterator[None]:
@@ -345,7 +360,7 @@ class SchedulerService:
             if not self._executions:
                 continue
             try:
-                await self.heartbeat()
+                await self.heartbeat(settle_orphans=False)
             except (sa.exc.SQLAlchemyError, OSError) as exc:
                 log.error("could not heartbeat runs %s: %s", self.active_run_ids, exc)
 

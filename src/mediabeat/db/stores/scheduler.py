@@ -354,18 +354,41 @@ class SchedulerStore:
 
     async def reap_abandoned(self, *, now: datetime, stale_after: timedelta) -> list[RunRecord]:
         """Mark `abandoned` every running run whose node stopped heartbeating; returns them."""
-        cutoff = now - stale_after
+        return await self._abandon(
+            runs_t.c.heartbeat_at < now - stale_after,
+            error=sa.func.coalesce(runs_t.c.node_id, "unknown node")
+            + " stopped sending heartbeats; the run was abandoned",
+            now=now,
+        )
+
+    async def abandon_orphans(
+        self, *, node_id: str, executing: Iterable[int], quiet_since: datetime, now: datetime
+    ) -> list[RunRecord]:
+        """Mark `abandoned` the runs recorded as this node's that it is not executing and nobody heartbeats.
+
+        A claim whose COMMIT reached the database while the connection broke leaves such a run:
+        the node never heard that it had claimed it. Without this it would wait for the reaper.
+        """
+        mine = [runs_t.c.node_id == node_id, runs_t.c.heartbeat_at < quiet_since]
+        ids = sorted(set(executing))
+        if ids:
+            mine.append(runs_t.c.id.not_in(ids))
+        return await self._abandon(
+            sa.and_(*mine),
+            error=sa.literal(
+                f"{node_id} claimed the run as its connection to the database broke, and never started it; "
+                "the run was abandoned"
+            ),
+            now=now,
+        )
+
+    async def _abandon(self, condition: Any, *, error: Any, now: datetime) -> list[RunRecord]:
         async with self.db.write() as conn:
             reaped = (
                 await conn.execute(
                     runs_t.update()
-                    .where(runs_t.c.status == "running", runs_t.c.heartbeat_at < cutoff)
-                    .values(
-                        status="abandoned",
-                        finished_at=now,
-                        error=sa.func.coalesce(runs_t.c.node_id, "unknown node")
-                        + " stopped sending heartbeats; the run was abandoned",
-                    )
+                    .where(runs_t.c.status == "running", condition)
+                    .values(status="abandoned", finished_at=now, error=error)
                     .returning(runs_t.c.id, runs_t.c.task_id)
                 )
             ).all()
