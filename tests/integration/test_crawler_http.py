@@ -32,20 +32,28 @@ def config(**overrides: object) -> ClientConfig:
     return ClientConfig(**values)  # type: ignore[arg-type]
 
 
-async def test_guard_refuses_a_private_address_before_any_connection(
-    site: LoopbackServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site.routes["/"] = Route(body=b"secret")
-    # aiohttp opens every TCP connection through aiohappyeyeballs.start_connection: counting its
-    # calls (and the server's accepts) proves a refusal happens before any socket is opened.
-    connects: list[list[object]] = []
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[list[object]]:
+    """Every TCP connection the client opens, by address.
+
+    aiohttp opens every TCP connection through aiohappyeyeballs.start_connection: counting its
+    calls (and the server's accepts) proves a refusal happens before any socket is opened.
+    """
+    attempts: list[list[object]] = []
     real_start = aiohappyeyeballs.start_connection
 
     async def counting_start(addr_infos: list[tuple[object, ...]], **kw: object) -> object:
-        connects.append([info[4] for info in addr_infos])
+        attempts.append([info[4] for info in addr_infos])
         return await real_start(addr_infos, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(aiohappyeyeballs, "start_connection", counting_start)
+    return attempts
+
+
+async def test_guard_refuses_a_private_address_before_any_connection(
+    site: LoopbackServer, connects: list[list[object]]
+) -> None:
+    site.routes["/"] = Route(body=b"secret")
     async with SafeClient(config(allow_loopback=False)) as client:
         # "localhost" is a name: the refusal comes after DNS resolution, and before connecting.
         # The IP literals never reach a resolver in aiohttp: the client vets them itself.
@@ -93,17 +101,7 @@ def test_forbidden_addresses() -> None:
     assert forbidden_reason(metadata, allow_loopback=True, allowed_networks=intranet) == "a cloud metadata address"
 
 
-async def test_loopback_allowed_still_refuses_private_ranges_before_connecting(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    connects: list[object] = []
-    real_start = aiohappyeyeballs.start_connection
-
-    async def counting_start(addr_infos: list[tuple[object, ...]], **kw: object) -> object:
-        connects.append([info[4] for info in addr_infos])
-        return await real_start(addr_infos, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(aiohappyeyeballs, "start_connection", counting_start)
+async def test_loopback_allowed_still_refuses_private_ranges_before_connecting(connects: list[list[object]]) -> None:
     async with SafeClient(config(allow_loopback=True)) as client:
         for url, hint in (
             ("http://10.20.3.4/feed.xml", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),

@@ -16,6 +16,25 @@ from mediabeat.db.stores.orgs import OrgExists, OrgStore
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
 
+def ok_fetch(feed_id: int, url: str) -> FeedUpdate:
+    """The outcome of a fetch that went well and changed nothing but the feed's title."""
+    return FeedUpdate(
+        id=feed_id,
+        url=url,
+        title="One",
+        site_url=None,
+        active=True,
+        etag=None,
+        last_modified=None,
+        last_fetched_at=NOW,
+        last_status="ok",
+        last_error=None,
+        consecutive_failures=0,
+        next_fetch_at=None,
+        disabled_reason=None,
+    )
+
+
 async def test_orgs_create_get_list_delete(db: Database) -> None:
     orgs = OrgStore(db)
     created = await orgs.create("newsroom", now=NOW)
@@ -53,20 +72,13 @@ async def test_disable_enable_and_bulk_updates(db: Database) -> None:
     f1, _ = await feeds.add(org.id, "http://127.0.0.1/1", now=NOW)
     f2, _ = await feeds.add(org.id, "http://127.0.0.1/2", now=NOW)
     later = NOW + timedelta(hours=2)
-    update = FeedUpdate(
-        id=f1.id,
-        url=f1.url,
-        title="One",
-        site_url=None,
-        active=True,
+    update = replace(
+        ok_fetch(f1.id, f1.url),
         etag='"v1"',
-        last_modified=None,
-        last_fetched_at=NOW,
         last_status="http_500",
         last_error="HTTP 500",
         consecutive_failures=3,
         next_fetch_at=later,
-        disabled_reason=None,
     )
     # f2 "moves" to f1's URL: the org already has it, so the URL stays and the error says why.
     moved = replace(
@@ -96,21 +108,7 @@ async def test_a_fetch_never_switches_a_feed_back_on_and_two_moves_to_one_url_ke
     f1, _ = await feeds.add(org.id, "http://127.0.0.1/1", now=NOW)
     f2, _ = await feeds.add(org.id, "http://127.0.0.1/2", now=NOW)
     f3, _ = await feeds.add(org.id, "http://127.0.0.1/3", now=NOW)
-    fetched = FeedUpdate(
-        id=f1.id,
-        url=f1.url,
-        title="One",
-        site_url=None,
-        active=True,
-        etag=None,
-        last_modified=None,
-        last_fetched_at=NOW,
-        last_status="ok",
-        last_error=None,
-        consecutive_failures=0,
-        next_fetch_at=None,
-        disabled_reason=None,
-    )
+    fetched = ok_fetch(f1.id, f1.url)
     # Someone switches f1 off while the hourly fetch, which read it as active, is in flight.
     await feeds.change(f1.id, active=False, reason="paywalled", now=NOW)
     gone = replace(fetched, id=f2.id, url=f2.url, active=False, last_status="http_410", disabled_reason="410 Gone")
