@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.testing import BlockingHandler, FailingHandler
@@ -13,6 +16,7 @@ from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_erro
 __all__ = ["api"]
 
 B = "/api/v1/scheduler"
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _task_id(api: ApiEnv, name: str = "nightly-cleanup") -> int:
@@ -209,6 +213,11 @@ async def test_metrics_need_an_admin_and_count_runs(api: ApiEnv) -> None:
     assert 'mediabeat_task_duration_seconds{quantile="0.95",task="nightly-cleanup"}' in text
     assert 'mediabeat_feeds{state="ok"} 2.0' in text and 'mediabeat_feeds{state="disabled"} 1.0' in text
     assert 'mediabeat_nodes{state="running"} 1.0' in text and 'mediabeat_nodes{state="dead"} 0.0' in text
+    # The Grafana dashboard we ship queries only metrics that exist.
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "mediabeat.json").read_text())
+    queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"mediabeat_\w+", t["expr"])}
+    served = set(re.findall(r"^# TYPE (mediabeat_\w+) ", text, flags=re.MULTILINE))
+    assert queried and queried <= served, queried - served
     async with api.member() as client:
         assert_error(await client.get("/metrics"), 403)
 
