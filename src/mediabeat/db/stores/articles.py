@@ -129,8 +129,12 @@ class ArticleStore:
         feed_id: int | None = None,
         limit: int = 50,
         before_id: int | None = None,
+        title: str | None = None,
     ) -> builtins.list[ArticleRecord]:
+        """Newest first; `title` keeps those whose title contains it, ignoring case."""
         query = sa.select(articles_t).order_by(articles_t.c.id.desc()).limit(limit)
+        if title:
+            query = query.where(articles_t.c.title.icontains(title, autoescape=True))
         if org_id is not None:
             query = query.where(articles_t.c.org_id == org_id)
         if feed_id is not None:
@@ -145,9 +149,11 @@ class ArticleStore:
             row = (await conn.execute(sa.select(articles_t).where(articles_t.c.id == article_id))).first()
         return ArticleRecord.from_row(row) if row else None
 
-    async def count(self, *, org_id: int | None = None) -> int:
+    async def count(self, *, org_id: int | None = None, title: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(articles_t)
         if org_id is not None:
             query = query.where(articles_t.c.org_id == org_id)
+        if title:
+            query = query.where(articles_t.c.title.icontains(title, autoescape=True))
         async with self.db.read() as conn:
             return int((await conn.execute(query)).scalar_one())

@@ -332,6 +332,9 @@ async def list_articles(
     principal: CurrentUser,
     org_id: OrgFilter = None,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Only articles whose title contains this (any case)")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ArticlePage:
@@ -339,7 +342,9 @@ async def list_articles(
     if feed_id is not None:
         await _feed(request, principal, feed_id)
     store = ArticleStore(request.app.state.services.db)
-    articles = await store.list(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor))
+    articles = await store.list(
+        org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor), title=(q or "").strip() or None
+    )
     return ArticlePage(
         items=[ArticleSummary.of(a) for a in articles[:limit]],
         next_cursor=next_cursor([a.id for a in articles], limit),

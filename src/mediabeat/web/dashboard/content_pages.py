@@ -105,6 +105,7 @@ async def articles_page(
     user: Reader,
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The articles crawl-queue collected, newest first: a member's own organisation's, or any for an admin."""
     db = request.app.state.services.db
@@ -114,7 +115,8 @@ async def articles_page(
     if scope is None and not user.is_admin:
         raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no articles to show.")
     before = min(int(cursor), MAX_ID) if cursor else None
-    articles = await ArticleStore(db).list(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before)
+    title = (q or "").strip() or None
+    articles = await ArticleStore(db).list(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before, title=title)
     more = len(articles) > ARTICLES_PAGE
     articles = articles[:ARTICLES_PAGE]
     feeds = {f.id: f for f in await FeedStore(db).list(org_id=scope)}
@@ -130,7 +132,8 @@ async def articles_page(
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
             "org_id": org_id if user.is_admin else None,
-            "total": await ArticleStore(db).count(org_id=scope),
+            "total": await ArticleStore(db).count(org_id=scope, title=title),
+            "q": title or "",
             "next_cursor": str(articles[-1].id) if more and articles else None,
             "paged": cursor is not None,
         },
