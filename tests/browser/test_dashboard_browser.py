@@ -345,7 +345,7 @@ def test_a_member_signs_in_and_reads_an_article(page: Page, live_server: LiveSer
     page.get_by_label("Password").fill(MEMBER[1])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_title("Articles · MediaBeat")
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Articles"])
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Feeds", "Articles"])
     expect(page.locator("[data-article-id]")).to_have_count(2)
     page.screenshot(path=str(screenshots / "articles.png"), full_page=True)
     page.get_by_role("link", name="Council approves the new tram line").click()
@@ -355,3 +355,22 @@ def test_a_member_signs_in_and_reads_an_article(page: Page, live_server: LiveSer
         "rel", "noopener noreferrer nofollow"
     )
     page.screenshot(path=str(screenshots / "article.png"), full_page=True)
+
+
+def test_a_member_adds_a_feed_and_pauses_it(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, MEMBER, path="/app/feeds")
+    expect(page).to_have_title("Feeds · MediaBeat")
+    page.get_by_label("Feed URL").fill("https://city.example.org/feeds/council.xml")
+    page.get_by_role("button", name="Add feed").click()
+    confirm(page, "Add this feed?")
+    feed = page.locator("tr[data-feed-id]", has_text="https://city.example.org/feeds/council.xml")
+    expect(feed).to_have_count(1)
+    expect(feed.get_by_role("combobox")).to_have_count(0)  # priorities are the admins'
+    feed.get_by_role("switch").click()
+    confirm(page, "Disable this feed?")
+    expect(feed.get_by_role("switch")).to_have_attribute("aria-checked", "false")
+    with live_server.api(*MEMBER) as api:
+        mine = api.get("/api/v1/feeds").json()["items"]
+    assert [(f["url"], f["active"]) for f in mine if "city.example.org" in f["url"]] == [
+        ("https://city.example.org/feeds/council.xml", False)
+    ]

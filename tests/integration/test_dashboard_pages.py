@@ -11,6 +11,7 @@ import httpx
 
 from mediabeat.crawler.urls import url_hash
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.scheduler.service import NewTask
 from mediabeat.testing import FailingHandler, RecordingHandler
@@ -353,6 +354,27 @@ async def test_articles_are_searched_by_title_in_the_page_and_the_api(api: ApiEn
         found = (await client.get("/api/v1/articles", params={"q": "100%"})).json()["items"]
         assert [a["id"] for a in found] == [percent]
         assert (await client.get("/api/v1/articles", params={"q": "_"})).json()["items"] == []
+
+
+async def test_members_manage_their_own_organisations_feeds_on_their_page(api: ApiEnv) -> None:
+    feeds = FeedStore(api.services.db)
+    now = api.services.clock.now()
+    ours, _ = await feeds.add(api.org_id, "https://ours.example.org/rss.xml", now=now, title="Our wire")
+    await feeds.add(api.other_org_id, "https://theirs.example.org/rss.xml", now=now, title="Their wire")
+    async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as client:
+        page = await client.get("/app/feeds")
+        assert page.status_code == 200 and "Our wire" in page.text and "Their wire" not in page.text
+        assert f'data-feed-id="{ours.id}"' in page.text
+        # The forms post to the member's own organisation; priorities and other organisations are for admins.
+        assert f'<input type="hidden" name="org_id" value="{api.org_id}">' in page.text
+        assert 'data-action-change="feed-priority"' not in page.text and "other-org" not in page.text
+        assert 'href="/app/feeds"' in page.text and 'href="/app/admin/jobs"' not in page.text
+        assert (await client.get("/app/admin/feeds")).status_code == 403
+    async with signed_in(api) as admin:
+        sent = await admin.get("/app/feeds", params={"state": "failing"})
+        assert sent.status_code == 303 and sent.headers["location"] == "/app/admin/feeds?state=failing"
+    async with api.client() as anonymous:
+        assert (await anonymous.get("/app/feeds")).headers["location"] == "/login?next=/app/feeds"
 
 
 async def test_the_articles_page_asks_anonymous_visitors_to_sign_in(api: ApiEnv) -> None:

@@ -33,13 +33,29 @@ async def login_page(request: Request, next: Annotated[str | None, Query(max_len
     return render(request, "login.html", {"title": "Sign in", "next": target, "signed_in_as": user, "user": None})
 
 
+FeedState = Annotated[str | None, Query(pattern="^(active|disabled|failing)?$")]
+
+
 @router.get("/app/admin/feeds", response_class=HTMLResponse)
-async def feeds_page(
-    request: Request, user: Admin, state: Annotated[str | None, Query(pattern="^(active|disabled|failing)?$")] = None
-) -> HTMLResponse:
+async def feeds_page(request: Request, user: Admin, state: FeedState = None) -> HTMLResponse:
+    """Every organisation's feeds, with their health, priorities and the forms to add more."""
+    return await _feeds_page(request, user, state, org_id=None)
+
+
+@router.get("/app/feeds", response_class=HTMLResponse, response_model=None)
+async def member_feeds_page(request: Request, user: Reader, state: FeedState = None) -> Response:
+    """A member's own organisation's feeds: add one, import OPML, switch them on and off."""
+    if user.is_admin:
+        return RedirectResponse("/app/admin/feeds" + (f"?state={state}" if state else ""), status_code=303)
+    if user.org_id is None:
+        raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no feeds to show.")
+    return await _feeds_page(request, user, state, org_id=user.org_id)
+
+
+async def _feeds_page(request: Request, user: Principal, state: str | None, *, org_id: int | None) -> HTMLResponse:
     db = request.app.state.services.db
-    feeds = await FeedStore(db).list()
-    orgs = await OrgStore(db).list()
+    feeds = await FeedStore(db).list(org_id=org_id)
+    orgs = [o for o in await OrgStore(db).list() if org_id is None or o.id == org_id]
     counts = {
         "all": len(feeds),
         "active": sum(1 for f in feeds if f.active),
@@ -65,6 +81,8 @@ async def feeds_page(
             "counts": counts,
             "state": state or "",
             "default_org": user.org_id,
+            "member_view": org_id is not None,
+            "feeds_path": "/app/feeds" if org_id is not None else "/app/admin/feeds",
         },
     )
 

@@ -137,7 +137,7 @@ NAV = (
     Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
     Nav("articles", "Articles", "/app/articles"),
 )
-MEMBER_NAV = tuple(item for item in NAV if item.key == "articles")
+MEMBER_NAV = (Nav("feeds", "Feeds", "/app/feeds"), Nav("articles", "Articles", "/app/articles"))
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
