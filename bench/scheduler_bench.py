@@ -37,6 +37,7 @@ from mediabeat.tasks.base import RunContext
 from mediabeat.testing import build_test_scheduler
 
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
+DEFAULT_MAX_CONCURRENT = SchedulerTimings().max_concurrent
 
 
 class LagRecorder:
@@ -116,7 +117,9 @@ async def v1_scan(db: Database, now: datetime) -> int:
     return due
 
 
-async def bench_lag(url: str, *, tasks: int, spread_s: float, fixed_tick: float | None) -> list[float]:
+async def bench_lag(
+    url: str, *, tasks: int, spread_s: float, fixed_tick: float | None, max_concurrent: int = DEFAULT_MAX_CONCURRENT
+) -> list[float]:
     """Start a loop, make `tasks` tasks due over `spread_s` seconds (0 = all at once), return lags in ms."""
     db = Database(url)
     handler = LagRecorder()
@@ -125,7 +128,7 @@ async def bench_lag(url: str, *, tasks: int, spread_s: float, fixed_tick: float 
         clock=SystemClock(),
         handlers={"bench": handler},
         tick_seconds=fixed_tick or 60.0,
-        timings=SchedulerTimings(misfire_grace=timedelta(days=1), claim_batch=2000),
+        timings=SchedulerTimings(misfire_grace=timedelta(days=1), claim_batch=2000, max_concurrent=max_concurrent),
     )
     start = datetime.now(UTC) + timedelta(seconds=1.5)
     engine = sa.create_engine(sync_url(url))
@@ -215,11 +218,15 @@ async def main() -> None:
                 f"{kind:8} lag, 50 distinct due times: p50 {pct(distinct, 50):6.1f} ms p99 {pct(distinct, 99):6.1f} ms"
                 f" | baseline 1 s polling tick p50 {pct(polled, 50):6.1f} ms p99 {pct(polled, 99):6.1f} ms"
             )
-            burst = await bench_lag(url, tasks=1000, spread_s=0, fixed_tick=None)
-            print(
-                f"{kind:8} lag, 1,000 due at once: started {len(burst)}/1000, p50 {pct(burst, 50):6.1f} ms"
-                f" p99 {pct(burst, 99):6.1f} ms max {max(burst):6.1f} ms (target: all within 1000 ms)"
-            )
+            # One node runs at most MEDIABEAT_MAX_CONCURRENT_RUNS scheduled runs at once (32 by default),
+            # so a burst of 1,000 drains in waves; with the limit at 1,000 all start together.
+            for limit in (DEFAULT_MAX_CONCURRENT, 1000):
+                burst = await bench_lag(url, tasks=1000, spread_s=0, fixed_tick=None, max_concurrent=limit)
+                print(
+                    f"{kind:8} lag, 1,000 due at once, at most {limit:,} runs at a time: started {len(burst)}/1000,"
+                    f" p50 {pct(burst, 50):6.1f} ms p99 {pct(burst, 99):6.1f} ms max {max(burst):6.1f} ms"
+                    " (target: all within 1000 ms)"
+                )
         finally:
             drop()
 

@@ -261,6 +261,9 @@ scheduler_tasks = sa.Table(
         sqlite_where=sa.text("enabled = 1"),
         postgresql_where=sa.text("enabled"),
     ),
+    # The tasks chained after a task: read at the end of each of its successful runs, and by
+    # the foreign key's check when a task is deleted (migration 0008).
+    sa.Index("ix_scheduler_tasks_after_task_id", "after_task_id"),
 )
 
 RUN_STATUSES = ("running", "succeeded", "failed", "timed_out", "skipped", "abandoned")
