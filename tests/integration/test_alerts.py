@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -111,7 +112,7 @@ async def test_an_unreachable_webhook_is_logged_not_raised(db: Database, caplog:
 class MailSink:
     """A real SMTP server on loopback (aiosmtpd) that keeps what it is sent, and who signed in."""
 
-    def __init__(self, *, users: dict[str, str] | None = None) -> None:
+    def __init__(self, *, users: dict[str, str] | None = None, slow_subject: str | None = None) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.logins: list[str] = []
         sink = self
@@ -119,6 +120,8 @@ class MailSink:
         class Handler:
             async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
                 parsed = BytesParser(policy=policy.default).parsebytes(envelope.content)  # type: ignore[arg-type]
+                if slow_subject and slow_subject in str(parsed["Subject"]):
+                    await asyncio.sleep(0.5)  # a slow mail server, for the ordering of alerts
                 sink.messages.append((list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
                 return "250 OK"
 
@@ -140,7 +143,8 @@ class MailSink:
 
 
 async def test_alerts_are_mailed_on_failure_and_on_recovery(db: Database) -> None:
-    sink = MailSink(users={"beat": "s3cret"})
+    """In order: the failure's mail is slow to deliver, and the recovery's waits for it."""
+    sink = MailSink(users={"beat": "s3cret"}, slow_subject="failed")
     try:
         await SchedulerStore(db).create_task({"name": "fetch", "handler": "fetch", "cron": "0 * * * *"}, START)
         alerter = EmailAlerter(

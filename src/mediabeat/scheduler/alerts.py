@@ -88,6 +88,8 @@ class _BackgroundAlerter(abc.ABC):
         self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
         self.sleep = sleep
         self._pending: set[asyncio.Task[bool]] = set()
+        # One alert at a time, in the order the runs ended: a recovery never overtakes its failure.
+        self._in_order = asyncio.Lock()
 
     def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
         kind = alert_for(run, previous_status)
@@ -99,6 +101,10 @@ class _BackgroundAlerter(abc.ABC):
 
     async def send(self, alert: Alert) -> bool:
         """Deliver one alert, retrying a few times; True when it was accepted."""
+        async with self._in_order:
+            return await self._send(alert)
+
+    async def _send(self, alert: Alert) -> bool:
         for delay in (*RETRY_DELAYS_S, None):
             problem = await self._deliver(alert)
             if problem is None:
