@@ -12,6 +12,7 @@ from mediabeat.db.stores.metrics import MetricsSnapshot, MetricsStore
 from mediabeat.db.stores.nodes import NodeRecord
 from mediabeat.db.stores.records import SchedulerStats
 from mediabeat.db.tables import JOB_STATUSES, RUN_STATUSES
+from mediabeat.web.api.scheduler import stats_cache
 from mediabeat.web.deps import OptionalUser
 from mediabeat.web.errors import ApiError, error_responses
 
@@ -94,7 +95,7 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
         if not principal.is_admin:
             raise ApiError(403, "metrics need an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
     snapshot = await MetricsStore(services.db).snapshot()
-    stats = await services.scheduler.stats()
+    stats = await stats_cache(request).get()  # the durations, at most a few seconds old, as /scheduler/stats
     nodes = await services.cluster.list_nodes()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(snapshot, stats, nodes))

@@ -231,7 +231,8 @@ class StatsCache:
         return value
 
 
-def _stats_cache(request: Request) -> StatsCache:
+def stats_cache(request: Request) -> StatsCache:
+    """The app's one StatsCache (the stats endpoint and /metrics read through it)."""
     cache: StatsCache | None = getattr(request.app.state, "stats_cache", None)
     if cache is None:
         cache = StatsCache(_scheduler(request))
@@ -240,7 +241,7 @@ def _stats_cache(request: Request) -> StatsCache:
 
 
 def _changed(request: Request) -> None:
-    _stats_cache(request).invalidate()
+    stats_cache(request).invalidate()
 
 
 def _scheduler(request: Request) -> SchedulerService:
@@ -482,7 +483,7 @@ async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
     "/stats", response_model=StatsOut, summary="Totals and per-task durations", responses=error_responses(401, 403)
 )
 async def stats(request: Request, _: AdminUser) -> StatsOut:
-    return StatsOut.of(await _stats_cache(request).get())
+    return StatsOut.of(await stats_cache(request).get())
 
 
 @router.get(

@@ -55,7 +55,11 @@ async def member_feeds_page(request: Request, user: Reader, state: FeedState = N
 async def _feeds_page(request: Request, user: Principal, state: str | None, *, org_id: int | None) -> HTMLResponse:
     db = request.app.state.services.db
     feeds = await FeedStore(db).list(org_id=org_id)
-    orgs = [o for o in await OrgStore(db).list() if org_id is None or o.id == org_id]
+    if org_id is None:
+        orgs = await OrgStore(db).list()
+    else:
+        own = await OrgStore(db).get(org_id)
+        orgs = [own] if own is not None else []
     counts = {
         "all": len(feeds),
         "active": sum(1 for f in feeds if f.active),

@@ -13,7 +13,7 @@ from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import NewTask, SchedulerService, TaskNotFound
-from mediabeat.web.api.scheduler import _stats_cache as stats_cache
+from mediabeat.web.api.scheduler import stats_cache
 from mediabeat.web.dashboard.queries import recent_runs
 from mediabeat.web.dashboard.render import PageDenied, admin_page, render
 from mediabeat.web.dashboard.view import FAILED, RunPoint, duration_chart
