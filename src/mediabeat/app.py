@@ -19,7 +19,7 @@ from mediabeat.db.stores.nodes import LeaseStore, NodeStore
 from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
-from mediabeat.scheduler.alerts import Alerters, EmailAlerter, NoAlerts, RunAlerts, SmtpServer, WebhookAlerter
+from mediabeat.scheduler.alerts import Alerters, EmailAlerter, NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
 from mediabeat.scheduler.loop import SHUTDOWN_GRACE_S, SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
@@ -98,10 +98,10 @@ def build_alerts(settings: Settings) -> RunAlerts:
     channels: list[RunAlerts] = []
     if settings.alert_webhook_url:
         channels.append(WebhookAlerter(url=settings.alert_webhook_url, dashboard_url=settings.public_url))
-    if settings.alert_email_recipients and settings.smtp_url:
+    if settings.alert_email_recipients and (server := settings.smtp_server) is not None:
         channels.append(
             EmailAlerter(
-                server=SmtpServer.from_url(settings.smtp_url),
+                server=server,
                 sender=settings.alert_email_from,
                 recipients=settings.alert_email_recipients,
                 dashboard_url=settings.public_url,

@@ -3,15 +3,52 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where mail goes: smtp://[user:password@]host[:587] (STARTTLS) or smtps://...[:465] (TLS from the start)."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:password@mail.example.org:587 or smtps://...:465")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=port or (465 if tls else 587),
+            implicit_tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    @property
+    def on_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
 
 class SettingsError(Exception):
@@ -197,14 +234,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_smtp_url(cls, value: str | None) -> str | None:
         if value:
-            parts = urlsplit(value)
-            try:
-                parts.port  # noqa: B018  (parsing the port is the check)
-            except ValueError:
-                raise ValueError("has a port that is not a number from 1 to 65535") from None
-            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-                raise ValueError("must look like smtp://user:password@mail.example.org:587 or smtps://...:465")
+            SmtpServer.from_url(value)
         return value
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        return SmtpServer.from_url(self.smtp_url) if self.smtp_url else None
 
     @model_validator(mode="after")
     def _mail_needs_a_server(self) -> Settings:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -18,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from mediabeat.db.stores.records import RunRecord
+from mediabeat.settings import SmtpServer
 
 log = logging.getLogger("mediabeat.alerts")
 
@@ -151,42 +150,6 @@ class WebhookAlerter(_BackgroundAlerter):
             except httpx.HTTPError as exc:
                 return f"{type(exc).__name__}: {exc}"
         return None if response.is_success else f"HTTP {response.status_code}"
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpServer:
-    """Where mail goes: smtp://[user:password@]host[:587] (STARTTLS) or smtps://...[:465] (TLS from the start)."""
-
-    host: str
-    port: int
-    implicit_tls: bool
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpServer:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("must look like smtp://user:password@mail.example.org:587 or smtps://...:465")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError("has a port that is not a number from 1 to 65535") from None
-        tls = parts.scheme == "smtps"
-        return cls(
-            host=parts.hostname,
-            port=port or (465 if tls else 587),
-            implicit_tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    @property
-    def on_loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return self.host == "localhost"
 
 
 class EmailAlerter(_BackgroundAlerter):
