@@ -16,8 +16,8 @@ from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.feeds import FeedRecord, FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgExists, OrgRecord, OrgStore
-from mediabeat.db.stores.records import jsonable
 from mediabeat.db.tables import JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY
+from mediabeat.domain.jsonable import jsonable
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
 feeds_app = typer.Typer(

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from mediabeat.cli.common import CliError, print_json, table, when, with_services
-from mediabeat.db.stores.records import jsonable
 from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
+from mediabeat.domain.jsonable import jsonable
 
 app = typer.Typer(help="Run history.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]

@@ -10,8 +10,9 @@ import typer
 from mediabeat.app import Services, build_registry
 from mediabeat.cli.common import CliError, print_json, table, when, with_services, working
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import TaskRecord, jsonable
+from mediabeat.db.stores.records import TaskRecord
 from mediabeat.db.stores.scheduler import RunFilter
+from mediabeat.domain.jsonable import jsonable
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import (

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-
-
-def isoformat(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def jsonable(record: object) -> dict[str, Any]:
-    """A record as a JSON-ready dict: datetimes become ISO 8601 strings with their offset."""
-    data = asdict(record)  # type: ignore[call-overload]
-    return {k: isoformat(v) if isinstance(v, datetime) else v for k, v in data.items()}
 
 
 @dataclass(frozen=True, slots=True)
