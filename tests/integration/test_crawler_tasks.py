@@ -12,8 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from mediabeat.clock import FakeClock
-from mediabeat.crawler.demo_content import DemoSiteConfig
-from mediabeat.crawler.demo_site import create_demo_app, running_demo_site
 from mediabeat.crawler.opml import parse_opml
 from mediabeat.crawler.urls import canonicalize, url_hash
 from mediabeat.db.engine import Database
@@ -22,6 +20,8 @@ from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import media_crawl_jobs
+from mediabeat.demo.content import DemoSiteConfig
+from mediabeat.demo.site import create_demo_app, running_demo_site
 from mediabeat.tasks.base import SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
@@ -228,7 +228,7 @@ async def test_hostile_feeds_are_recorded_failures(db: Database, clock: FakeCloc
     import httpx
     import psutil
 
-    from mediabeat.crawler.demo_hostile import HostileConfig
+    from mediabeat.demo.hostile import HostileConfig
 
     hostile = HostileConfig(slow_byte_interval_s=0.3, slow_total_s=30, slow_headers_delay_s=20)
     app = create_demo_app(SITE, hostile=hostile, now=clock.now)
@@ -269,7 +269,7 @@ async def test_hostile_feeds_are_recorded_failures(db: Database, clock: FakeCloc
 
 
 async def test_crawl_queue_retries_fails_and_obeys_robots(db: Database, clock: FakeClock, org_id: int) -> None:
-    from mediabeat.crawler.demo_hostile import HostileConfig
+    from mediabeat.demo.hostile import HostileConfig
 
     hostile = HostileConfig(slow_byte_interval_s=0.3, slow_total_s=30, robots_error_hosts=frozenset({"127.0.0.2"}))
     app = create_demo_app(SITE, hostile=hostile, now=clock.now)

@@ -13,8 +13,9 @@ import trafilatura
 from protego import Protego
 
 from mediabeat.clock import FakeClock
-from mediabeat.crawler import demo_content, demo_feeds
-from mediabeat.crawler.demo_site import create_demo_app, running_demo_site
+from mediabeat.demo import content as demo_content
+from mediabeat.demo import feeds as demo_feeds
+from mediabeat.demo.site import create_demo_app, running_demo_site
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

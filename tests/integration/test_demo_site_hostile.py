@@ -12,9 +12,9 @@ import feedparser
 import httpx
 import pytest
 
-from mediabeat.crawler import demo_content
-from mediabeat.crawler.demo_hostile import MODES, HostileConfig, gzip_bomb
-from mediabeat.crawler.demo_site import create_demo_app, running_demo_site
+from mediabeat.demo import content as demo_content
+from mediabeat.demo.hostile import MODES, HostileConfig, gzip_bomb
+from mediabeat.demo.site import create_demo_app, running_demo_site
 
 HOSTILE = HostileConfig(
     slow_byte_interval_s=0.1,

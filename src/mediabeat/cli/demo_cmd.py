@@ -16,13 +16,14 @@ import uvicorn
 
 from mediabeat.app import Services
 from mediabeat.cli.common import CliError, with_services
-from mediabeat.crawler import demo_content, demo_feeds
-from mediabeat.crawler.demo_site import create_demo_app
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.orgs import OrgRecord, OrgStore
 from mediabeat.db.stores.scheduler import OverlapForbidden
+from mediabeat.demo import content as demo_content
+from mediabeat.demo import feeds as demo_feeds
+from mediabeat.demo.site import create_demo_app
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import TaskNotFound
 from mediabeat.settings import load_settings

@@ -2,7 +2,7 @@
 
 It serves feeds (RSS 2.0 and Atom), article pages, robots.txt, `/feeds.opml`, and misbehaving
 feeds under `/hostile/` (listed in `/hostile.opml`). Feeds and pages carry an ETag and
-Last-Modified and answer conditional requests with 304. Content comes from `demo_content` for
+Last-Modified and answer conditional requests with 304. Content comes from `demo.content` for
 the `now` the injected clock gives, so tests can move time forward.
 """
 
@@ -25,10 +25,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mediabeat.crawler import demo_content as content
-from mediabeat.crawler import demo_feeds as feeds
-from mediabeat.crawler import demo_pages as pages
-from mediabeat.crawler.demo_hostile import MODES, HostileBodies, HostileConfig, hostile_response, is_feed_name
+from mediabeat.demo import content, feeds, pages
+from mediabeat.demo.hostile import MODES, HostileBodies, HostileConfig, hostile_response, is_feed_name
 
 NowFn = Callable[[], datetime]
 

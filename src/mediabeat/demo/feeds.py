@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from xml.sax.saxutils import escape as xml_escape
 
-from mediabeat.crawler.demo_content import ATOM_SECTIONS, DemoSiteConfig, latest_articles, latest_number, published_at
+from mediabeat.demo.content import ATOM_SECTIONS, DemoSiteConfig, latest_articles, latest_number, published_at
 
 
 def http_date(moment: datetime) -> str:

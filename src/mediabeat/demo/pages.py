@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from mediabeat.crawler.demo_content import Article, DemoSiteConfig, front_page_articles, latest_articles
+from mediabeat.demo.content import Article, DemoSiteConfig, front_page_articles, latest_articles
 
 
 def _nav(config: DemoSiteConfig) -> str:
