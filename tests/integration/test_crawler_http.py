@@ -12,8 +12,16 @@ import zlib
 import aiohappyeyeballs
 import pytest
 
-from mediabeat.crawler.http import ClientConfig, FetchError, SafeClient, retry_after_seconds
-from mediabeat.crawler.netguard import NetGuard, forbidden_reason
+from mediabeat.crawler.http import (
+    AddressRefusal,
+    ClientConfig,
+    FetchError,
+    FetchErrorKind,
+    NetGuard,
+    SafeClient,
+    forbidden_reason,
+    retry_after_seconds,
+)
 from mediabeat.settings import SettingsError, load_settings
 from tests.loopback import LoopbackServer, Route
 
@@ -58,7 +66,7 @@ async def test_guard_refuses_a_private_address_before_any_connection(
         # "localhost" is a name: the refusal comes after DNS resolution, and before connecting.
         # The IP literals never reach a resolver in aiohttp: the client vets them itself.
         for url in (site.url("/", host="localhost"), site.url("/"), f"http://[::ffff:127.0.0.1]:{site.port}/"):
-            with pytest.raises(FetchError, match="refused to connect") as caught:
+            with pytest.raises(FetchError, match=r"^refused: ") as caught:
                 await client.get(url)
             assert caught.value.kind == "blocked"
         # Legacy numeric forms of 127.0.0.1 are refused too, as blocked or as a bad URL.
@@ -84,8 +92,8 @@ async def test_guard_checks_every_redirect_hop(site: LoopbackServer) -> None:
 def test_forbidden_addresses() -> None:
     for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.1.1", "::1", "fe80::1", "fc00::1"):
         assert forbidden_reason(ipaddress.ip_address(address), allow_loopback=False), address
-    assert forbidden_reason(ipaddress.ip_address("169.254.169.254"), allow_loopback=True) == "a cloud metadata address"
-    assert forbidden_reason(ipaddress.ip_address("224.0.0.1"), allow_loopback=True) == "a multicast address"
+    assert forbidden_reason(ipaddress.ip_address("169.254.169.254"), allow_loopback=True) is AddressRefusal.METADATA
+    assert forbidden_reason(ipaddress.ip_address("224.0.0.1"), allow_loopback=True) is AddressRefusal.MULTICAST
     assert forbidden_reason(ipaddress.ip_address("127.0.0.5"), allow_loopback=True) is None
     assert forbidden_reason(ipaddress.ip_address("::1"), allow_loopback=True) is None
     assert forbidden_reason(ipaddress.ip_address("93.184.216.34"), allow_loopback=False) is None
@@ -98,7 +106,7 @@ def test_forbidden_addresses() -> None:
     assert forbidden_reason(ipaddress.ip_address("10.21.3.4"), allow_loopback=False, allowed_networks=intranet)
     assert forbidden_reason(ipaddress.ip_address("127.0.0.1"), allow_loopback=False, allowed_networks=intranet)
     metadata = ipaddress.ip_address("169.254.169.254")
-    assert forbidden_reason(metadata, allow_loopback=True, allowed_networks=intranet) == "a cloud metadata address"
+    assert forbidden_reason(metadata, allow_loopback=True, allowed_networks=intranet) is AddressRefusal.METADATA
 
 
 async def test_loopback_allowed_still_refuses_private_ranges_before_connecting(connects: list[list[object]]) -> None:
@@ -108,7 +116,7 @@ async def test_loopback_allowed_still_refuses_private_ranges_before_connecting(c
             ("http://192.168.1.1/", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),
             ("http://[fd00::1]/", "MEDIABEAT_CRAWLER_ALLOWED_NETWORKS"),
         ):
-            with pytest.raises(FetchError, match="a private address") as caught:
+            with pytest.raises(FetchError, match=r"is an address that is not allowed \(private network\)") as caught:
                 await client.get(url)
             assert caught.value.kind == "blocked" and hint in str(caught.value)
     assert connects == []
@@ -138,8 +146,62 @@ async def test_rebinding_cannot_switch_the_address(monkeypatch: pytest.MonkeyPat
 
     loop = asyncio.get_running_loop()
     monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
-    with pytest.raises(Exception, match="private address"):
+    with pytest.raises(Exception, match="private network"):
         await NetGuard(allow_loopback=False).resolve("rebind.example", 80)
+
+
+async def test_a_refusal_does_not_reveal_what_a_name_resolves_to(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, connects: list[list[object]]
+) -> None:
+    """Members read the error on their feeds: it names the host, the resolved address goes to the log only."""
+
+    async def fake_getaddrinfo(*args: object, **kwargs: object) -> object:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 80))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake_getaddrinfo)
+    async with SafeClient(config(allow_loopback=False)) as client:
+        with pytest.raises(FetchError) as caught:
+            await client.get("http://priv.test/feed.xml")
+    message = str(caught.value)
+    assert caught.value.kind is FetchErrorKind.BLOCKED
+    assert message.startswith("refused: priv.test resolves to an address that is not allowed (private network)")
+    assert "10.0.0.1" not in message
+    assert "10.0.0.1" in caplog.text and connects == []
+
+
+EMBEDDED_LOOPBACK = (
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b:1:7f00:0:100::",  # local-use NAT64 (/48 layout) of 127.0.0.1
+    "64:ff9b:1::a00:1",  # local-use NAT64 (/96 inside it) of 10.0.0.1
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1 (inverted)
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::127.0.0.1",  # IPv4-compatible
+    "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254
+)
+
+
+def test_ipv4_embedded_in_ipv6_is_vetted_as_ipv4() -> None:
+    for literal in EMBEDDED_LOOPBACK:
+        assert forbidden_reason(ipaddress.ip_address(literal), allow_loopback=False) is not None, literal
+    metadata = ("2002:a9fe:a9fe::", "64:ff9b::a9fe:a9fe", "::a9fe:a9fe")
+    for literal in metadata:
+        assert forbidden_reason(ipaddress.ip_address(literal), allow_loopback=True) is AddressRefusal.METADATA
+    # A 6to4 address of a public IPv4 address (93.184.216.34) stays reachable.
+    assert forbidden_reason(ipaddress.ip_address("2002:5db8:d822::1"), allow_loopback=False) is None
+
+
+async def test_embedded_ipv4_is_refused_before_any_connection(
+    site: LoopbackServer, connects: list[list[object]]
+) -> None:
+    async with SafeClient(config(allow_loopback=False)) as client:
+        for literal in EMBEDDED_LOOPBACK:
+            with pytest.raises(FetchError, match=r"^refused: ") as caught:
+                await client.get(f"http://[{literal}]:{site.port}/")
+            assert caught.value.kind is FetchErrorKind.BLOCKED, literal
+    assert connects == [] and site.accepted == 0
 
 
 async def test_user_agent_redirects_and_permanent_url(site: LoopbackServer) -> None:

@@ -19,6 +19,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from multiprocessing import popen_spawn_posix
 from typing import Any
 
@@ -73,8 +74,20 @@ class _LeanSpawnContext(multiprocessing.context.SpawnContext):
     Process = _LeanProcess
 
 
+class ExtractionErrorKind(StrEnum):
+    """Why a page yielded no article: only a dead worker is worth another attempt."""
+
+    WORKER_DIED = "worker_died"
+    NO_TEXT = "no_text"
+    FAILED = "failed"
+
+
 class ExtractionError(Exception):
-    """The page yielded no article."""
+    """The page yielded no article; `kind` says why."""
+
+    def __init__(self, kind: ExtractionErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +121,9 @@ def extract_article(html: bytes, url: str) -> dict[str, Any]:
             html, url=url, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
         )
     except Exception as exc:  # a parser crash on one page is that page's failure
-        return {"error": f"extraction failed: {type(exc).__name__}: {exc}"}
+        return {"error": f"extraction failed: {type(exc).__name__}: {exc}", "kind": ExtractionErrorKind.FAILED.value}
     if document is None:
-        return {"error": "no article text found"}
+        return {"error": "no article text found", "kind": ExtractionErrorKind.NO_TEXT.value}
     data = document.as_dict() if hasattr(document, "as_dict") else dict(document)
     language = data.get("language") or _html_language(html)
     return {
@@ -174,12 +187,12 @@ class ExtractionPool:
         except concurrent.futures.process.BrokenProcessPool:
             # A worker died (out of memory, killed): start a fresh pool for the next pages.
             self.shutdown()
-            raise ExtractionError("the extraction worker died on this page") from None
+            raise ExtractionError(ExtractionErrorKind.WORKER_DIED, "the extraction worker died on this page") from None
         if "error" in data:
-            raise ExtractionError(str(data["error"]))
+            raise ExtractionError(ExtractionErrorKind(data.get("kind", "failed")), str(data["error"]))
         text = str(data.get("text") or "").strip()
         if not text:
-            raise ExtractionError("no article text found")
+            raise ExtractionError(ExtractionErrorKind.NO_TEXT, "no article text found")
         return Extracted(
             title=_clip(data.get("title"), 2000),
             author=_clip(data.get("author"), 500),

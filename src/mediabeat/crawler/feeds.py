@@ -11,6 +11,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,10 +25,18 @@ HTML_MARKERS = (b"<!doctype html", b"<html")
 RSS_ITEM_FIELDS = frozenset({"link", "guid", "title", "pubDate"})
 
 
-class FeedParseError(ValueError):
-    """The body is not a usable feed; `kind` says how (empty, html, malformed)."""
+class FeedParseErrorKind(StrEnum):
+    """How a body failed to be a feed; its value is what the feed records."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    EMPTY = "empty"
+    HTML = "html"
+    MALFORMED = "malformed"
+
+
+class FeedParseError(ValueError):
+    """The body is not a usable feed; `kind` says how."""
+
+    def __init__(self, kind: FeedParseErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -64,7 +73,7 @@ def parse_fast(body: bytes, *, url: str, details: bool = True) -> ParsedFeed | N
     With details=False the entries carry only their links (no titles or dates to parse).
     """
     if not body or not body.strip():
-        raise FeedParseError("empty", "empty body")
+        raise FeedParseError(FeedParseErrorKind.EMPTY, "empty body")
     try:
         return _parse_lxml(body, url, details)
     except Exception:  # anything odd goes to feedparser, which is built for odd feeds
@@ -74,7 +83,7 @@ def parse_fast(body: bytes, *, url: str, details: bool = True) -> ParsedFeed | N
 def parse_robust(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     """feedparser: bad encodings, BOMs, broken XML, old formats; tens of milliseconds."""
     if not body or not body.strip():
-        raise FeedParseError("empty", "empty body")
+        raise FeedParseError(FeedParseErrorKind.EMPTY, "empty body")
     return _parse_feedparser(body, url=url, content_type=content_type)
 
 
@@ -208,7 +217,7 @@ def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     except Exception as exc:  # feedparser is defensive, but a crash here must stay a per-feed result
-        raise FeedParseError("malformed", f"unparseable feed: {type(exc).__name__}: {exc}") from None
+        raise FeedParseError(FeedParseErrorKind.MALFORMED, f"unparseable feed: {type(exc).__name__}: {exc}") from None
     version = parsed.get("version") or ""
     feed = parsed.get("feed") or {}
     entries: list[FeedEntry] = []
@@ -228,9 +237,9 @@ def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed
     if not entries and (problem is not None or not version):
         head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         if head.startswith(HTML_MARKERS) or b"<html" in head or content_type == "text/html":
-            raise FeedParseError("html", "HTML page, not a feed")
+            raise FeedParseError(FeedParseErrorKind.HTML, "HTML page, not a feed")
         reason = f": {str(problem).splitlines()[0]}" if problem else ""
-        raise FeedParseError("malformed", f"not a readable RSS or Atom feed{reason}")
+        raise FeedParseError(FeedParseErrorKind.MALFORMED, f"not a readable RSS or Atom feed{reason}")
     warning = f"{type(problem).__name__}: {str(problem).splitlines()[0]}" if problem else None
     return ParsedFeed(
         feed.get("title") or None, _absolute(feed.get("link"), url), entries, "feedparser", warning=warning

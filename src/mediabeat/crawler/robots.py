@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from mediabeat.crawler.http import FetchError, SafeClient
+from mediabeat.crawler.http import FetchError, FetchErrorKind, SafeClient
 
 ROBOTS_MAX_BYTES = 512 * 1024
 # A robots.txt that could not be read is asked for again sooner than one that was.
@@ -83,7 +83,7 @@ class RobotsCache:
         try:
             response = await client.get(f"{origin}/robots.txt", headers={"Accept": "text/plain, */*"})
         except FetchError as exc:
-            if exc.kind == "too_large":
+            if exc.kind is FetchErrorKind.TOO_LARGE:
                 return _Entry(None, None, now)
             return _Entry(None, f"robots.txt unavailable ({exc.kind}): not crawling for now", now)
         if response.status >= 500 or response.status == 429:

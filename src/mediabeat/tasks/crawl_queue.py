@@ -8,11 +8,12 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from mediabeat.clock import Clock
-from mediabeat.crawler.articles import ExtractionError, ExtractionPool
-from mediabeat.crawler.http import FetchError, SafeClient
+from mediabeat.crawler.articles import ExtractionError, ExtractionErrorKind, ExtractionPool
+from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient
 from mediabeat.crawler.robots import RobotsCache
 from mediabeat.crawler.urls import article_canonical_url
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
@@ -25,7 +26,9 @@ FLUSH_PAGES = 50
 FLUSH_SECONDS = 0.2
 RETRY_MAX = timedelta(hours=6)
 # Fetch errors that another attempt will not fix: fail the job at once.
-PERMANENT_FETCH_ERRORS = frozenset({"blocked", "bad_url", "too_large", "bad_encoding"})
+PERMANENT_FETCH_ERRORS = frozenset(
+    {FetchErrorKind.BLOCKED, FetchErrorKind.BAD_URL, FetchErrorKind.TOO_LARGE, FetchErrorKind.BAD_ENCODING}
+)
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 414, 451})
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 
@@ -107,12 +110,44 @@ class WriteBehind:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-class _Permanent(Exception):
-    pass
+class CrawlErrorKind(StrEnum):
+    """Why a page yielded no article, besides the fetch errors (FetchErrorKind)."""
+
+    ROBOTS = "robots"
+    HTTP_STATUS = "http_status"
+    NOT_HTML = "not_html"
+    EXTRACTION = "extraction"
 
 
-class _Transient(Exception):
-    pass
+class CrawlFailure(Exception):
+    """A page that yielded no article: `label` is what the run counts, `permanent` says whether to retry."""
+
+    def __init__(
+        self, kind: CrawlErrorKind | FetchErrorKind, message: str, *, permanent: bool, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+
+    @property
+    def label(self) -> str:
+        """The kind as counted in a run's errors and stored on the job: http_404 for an HTTP status."""
+        if self.kind is CrawlErrorKind.HTTP_STATUS:
+            return f"http_{self.status}"
+        return self.kind.value
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.message}"
+
+
+def refused_media_type(response: FetchResult) -> str | None:
+    """The media type that makes `response` no HTML page, or None when it may be one."""
+    media_type = response.content_type
+    if media_type.startswith(HTML_TYPES) or "html" in media_type:
+        return None
+    return media_type
 
 
 class CrawlQueue:
@@ -237,46 +272,23 @@ class CrawlQueue:
     ) -> str | asyncio.Future[str]:
         try:
             article = await self._crawl(job, client)
-        except _Permanent as exc:
-            errors[str(exc).split(":", 1)[0]] += 1
-            now = self.clock.now()
-            ok = await self.jobs.fail(job.id, worker=worker, now=now, error=str(exc))
-            return "failed" if ok else "lost"
-        except (_Transient, ExtractionError) as exc:
-            errors[str(exc).split(":", 1)[0]] += 1
+        except CrawlFailure as exc:
+            errors[exc.label] += 1
+            if exc.permanent:
+                ok = await self.jobs.fail(job.id, worker=worker, now=self.clock.now(), error=str(exc))
+                return "failed" if ok else "lost"
             return await self.jobs.retry_or_fail(
                 job, worker=worker, now=self.clock.now(), error=str(exc), backoff=retry_backoff(job.attempts)
             )
         return buffer.add((job, article))
 
     async def _crawl(self, job: JobRecord, client: SafeClient) -> NewArticle:
-        verdict = await self.robots.check(job.url, client)
-        if not verdict.allowed:
-            if verdict.retry:
-                raise _Transient(f"robots: {verdict.reason}")
-            raise _Permanent(f"robots: {verdict.reason}")
-        if verdict.crawl_delay:
-            client.respect_crawl_delay(job.url, verdict.crawl_delay)
-        try:
-            response = await client.get(
-                job.url, headers={"Accept": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"}
-            )
-        except FetchError as exc:
-            if exc.kind in PERMANENT_FETCH_ERRORS:
-                raise _Permanent(f"{exc.kind}: {exc}") from None
-            raise _Transient(f"{exc.kind}: {exc}") from None
-        if response.status in PERMANENT_STATUSES:
-            raise _Permanent(f"http_{response.status}: HTTP {response.status} from {response.url}")
-        if response.status != 200:
-            raise _Transient(f"http_{response.status}: HTTP {response.status} from {response.url}")
-        if not response.content_type.startswith(HTML_TYPES) and "html" not in response.content_type:
-            raise _Permanent(f"not_html: the page is {response.content_type}, not HTML")
+        response = await self._fetch_page(job.url, client)
         try:
             extracted = await self.pool.extract(response.body, response.url)
         except ExtractionError as exc:
-            if "worker died" in str(exc):
-                raise _Transient(f"extraction: {exc}") from None
-            raise _Permanent(f"extraction: {exc}") from None
+            retry = exc.kind is ExtractionErrorKind.WORKER_DIED
+            raise CrawlFailure(CrawlErrorKind.EXTRACTION, str(exc), permanent=not retry) from None
         return NewArticle(
             org_id=job.org_id,
             feed_id=job.feed_id,
@@ -290,3 +302,28 @@ class CrawlQueue:
             text=extracted.text,
             language=extracted.language,
         )
+
+    async def _fetch_page(self, url: str, client: SafeClient) -> FetchResult:
+        """The page at `url` as an HTML 200 response, robots.txt permitting; CrawlFailure otherwise."""
+        verdict = await self.robots.check(url, client)
+        if not verdict.allowed:
+            raise CrawlFailure(CrawlErrorKind.ROBOTS, verdict.reason or "disallowed", permanent=not verdict.retry)
+        if verdict.crawl_delay:
+            client.respect_crawl_delay(url, verdict.crawl_delay)
+        try:
+            response = await client.get(url, headers={"Accept": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"})
+        except FetchError as exc:
+            raise CrawlFailure(exc.kind, str(exc), permanent=exc.kind in PERMANENT_FETCH_ERRORS) from None
+        if response.status != 200:
+            raise CrawlFailure(
+                CrawlErrorKind.HTTP_STATUS,
+                f"HTTP {response.status} from {response.url}",
+                permanent=response.status in PERMANENT_STATUSES,
+                status=response.status,
+            )
+        media_type = refused_media_type(response)
+        if media_type is not None:
+            raise CrawlFailure(
+                CrawlErrorKind.NOT_HTML, f"the page is {media_type}, not HTML: not extracted", permanent=True
+            )
+        return response

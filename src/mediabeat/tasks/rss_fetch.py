@@ -123,7 +123,7 @@ class RssFetch:
         try:
             response = await client.get(feed.url, headers=headers)
         except FetchError as exc:
-            return self._failure(feed, now, status=exc.kind, error=str(exc))
+            return self._failure(feed, now, status=exc.kind.value, error=str(exc))
         new_url = response.permanent_url or feed.url
         if response.status == 304:
             return FeedOutcome(feed, self._success(feed, now, response, new_url, status="not_modified"), "not_modified")
@@ -144,7 +144,7 @@ class RssFetch:
         try:
             parsed = await _parse(response)
         except FeedParseError as exc:
-            return self._failure(feed, now, status=exc.kind, error=str(exc), url=new_url)
+            return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=new_url)
         links: list[str] = []
         seen: set[str] = set()
         for entry in parsed.entries:
