@@ -350,6 +350,32 @@ async def test_expired_leases_go_back_to_the_queue(db: Database, site: LoopbackS
         await crawl.aclose()
 
 
+async def test_a_page_that_is_not_html_is_refused_with_its_reason(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    pdf = b"%PDF-1.7\n" + b"<html><body><article><p>Words of a real article here.</p></article></body></html>" * 30
+    site.routes["/robots.txt"] = Route(status=404)
+    site.routes["/report.pdf"] = Route(body=pdf, headers={"Content-Type": "application/pdf"})
+    site.routes["/photo"] = Route(body=pdf, headers={"Content-Type": "image/jpeg"})
+    site.routes["/untyped"] = Route(body=pdf)  # no Content-Type: sniffed, and a PDF all the same
+    urls = [site.url(path) for path in ("/report.pdf", "/photo", "/untyped")]
+    store = JobStore(db)
+    await store.enqueue([NewJob(org_id, None, u, url_hash(u)) for u in urls], now=START)
+    _fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        result = await crawl(ctx(START))
+    finally:
+        await crawl.aclose()
+    assert result["failed"] == 3 and result["errors"] == {"not_html": 3}
+    errors = {job.url: job.last_error for job in await store.list_jobs()}
+    assert errors == {
+        urls[0]: "not_html: the page is application/pdf, not HTML: not extracted",
+        urls[1]: "not_html: the page is image/jpeg, not HTML: not extracted",
+        urls[2]: "not_html: the page is application/pdf, not HTML: not extracted",
+    }
+    assert await ArticleStore(db).list(org_id=org_id, limit=10) == []
+
+
 async def test_an_article_is_stored_under_its_canonical_url(db: Database, site: LoopbackServer, org_id: int) -> None:
     def page(canonical: str) -> Route:
         head = f'<head><link rel="canonical" href="{canonical}"><title>T</title></head>'.encode()

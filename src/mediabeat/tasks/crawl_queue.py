@@ -30,7 +30,15 @@ PERMANENT_FETCH_ERRORS = frozenset(
     {FetchErrorKind.BLOCKED, FetchErrorKind.BAD_URL, FetchErrorKind.TOO_LARGE, FetchErrorKind.BAD_ENCODING}
 )
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 414, 451})
-HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Without a Content-Type the page is taken for HTML unless it starts like one of these.
+BINARY_SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG": "image/png",
+    b"GIF8": "image/gif",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"PK\x03\x04": "application/zip",
+}
 
 
 def retry_backoff(attempts: int) -> timedelta:
@@ -143,9 +151,15 @@ class CrawlFailure(Exception):
 
 
 def refused_media_type(response: FetchResult) -> str | None:
-    """The media type that makes `response` no HTML page, or None when it may be one."""
+    """The media type that makes `response` no HTML page, or None when it may be one.
+
+    A missing Content-Type is taken for HTML unless the body starts like a known binary format.
+    """
     media_type = response.content_type
-    if media_type.startswith(HTML_TYPES) or "html" in media_type:
+    if not media_type:
+        head = response.body[:8]
+        return next((kind for magic, kind in BINARY_SIGNATURES.items() if head.startswith(magic)), None)
+    if media_type in HTML_TYPES or "html" in media_type:
         return None
     return media_type
 
