@@ -17,12 +17,15 @@ import os
 import re
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from multiprocessing import popen_spawn_posix
 from typing import Any
 
+# How often a worker checks that the process that started it is still alive.
+PARENT_CHECK_SECONDS = 0.5
 # A fresh worker imports trafilatura again (a second or more of CPU): replace them rarely.
 PAGES_PER_WORKER = 2000
 LANG_RE = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.IGNORECASE)
@@ -101,9 +104,27 @@ class Extracted:
     canonical_url: str | None = None
 
 
-def _worker_init() -> None:
-    """Ctrl-C reaches the whole process group: the parent shuts the pool down, workers stay quiet."""
+def _worker_init(parent_pid: int) -> None:
+    """Ctrl-C reaches the whole process group: the parent shuts the pool down, workers stay quiet.
+
+    A parent killed with SIGKILL shuts nothing down: each worker watches for that itself.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watchdog = threading.Thread(target=exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True)
+    watchdog.start()
+
+
+def exit_when_orphaned(parent_pid: int, *, interval: float = PARENT_CHECK_SECONDS) -> None:
+    """Runs in a worker: end the process once `parent_pid` is no longer its parent (it died and we were reparented).
+
+    Polling getppid() works on every POSIX system. Linux's PR_SET_PDEATHSIG is not used: it
+    fires when the parent *thread* that spawned the worker ends, and the pool spawns
+    replacement workers from its own management thread. Once the workers are gone the
+    multiprocessing resource tracker, whose pipe they held open, ends as well.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(0)
 
 
 def _warm() -> bool:
@@ -174,6 +195,7 @@ class ExtractionPool:
             mp_context=_LeanSpawnContext() if os.name == "posix" else multiprocessing.get_context("spawn"),
             max_tasks_per_child=PAGES_PER_WORKER,
             initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)))
@@ -202,6 +224,11 @@ class ExtractionPool:
             language=_clip(data.get("language"), 16),
             canonical_url=_clip(data.get("canonical_url"), 2048),
         )
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the running workers (none before start())."""
+        executor = self._executor
+        return sorted(executor._processes or {}) if executor is not None else []
 
     def shutdown(self) -> None:
         if self._executor is not None:
