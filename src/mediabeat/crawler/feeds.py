@@ -137,66 +137,78 @@ def _parse_lxml(body: bytes, url: str, details: bool = True) -> ParsedFeed | Non
     if head.startswith(HTML_MARKERS) or b"<!doctype" in head or b"<!entity" in head:
         return None
     root = etree.fromstring(body, parser=_PARSER)
-    tag = root.tag
-    entries: list[FeedEntry] = []
-    if tag == "rss":
-        channel = root.find("channel")
-        if channel is None:
-            return None
-        for item in channel.iterfind("item"):
-            # One pass over the item's children (the first of each kind counts), not a find() per field.
-            fields: dict[str, Any] = {}
-            for child in item:
-                tag = child.tag
-                if tag in RSS_ITEM_FIELDS and tag not in fields:
-                    fields[tag] = child
-            link = _own_text(fields.get("link"))
-            if link is None:
-                guid = fields.get("guid")
-                if guid is not None and guid.get("isPermaLink", "true").lower() == "true":
-                    link = (guid.text or "").strip() or None
-            absolute = _absolute(link, url)
-            if absolute is None:
-                continue
-            if details:
-                entries.append(
-                    FeedEntry(absolute, _own_text(fields.get("title")), _rfc822(_own_text(fields.get("pubDate"))))
-                )
-            else:
-                entries.append(FeedEntry(absolute))
-        return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
-    if tag == f"{ATOM}feed":
-        feed_base = urljoin(url, root.get(XML_BASE) or "")
-        for entry in root.iterfind(f"{ATOM}entry"):
-            base = urljoin(feed_base, entry.get(XML_BASE) or "")
-            href = None
-            for link in entry.iterfind(f"{ATOM}link"):
-                if link.get("rel", "alternate") == "alternate":
-                    href = link.get("href")
-                    break
-            absolute = _absolute(href, base)
-            if absolute is None:
-                continue
-            if not details:
-                entries.append(FeedEntry(absolute))
-                continue
-            published = _iso(_text(entry, f"{ATOM}published") or _text(entry, f"{ATOM}updated"))
-            entries.append(FeedEntry(absolute, _text(entry, f"{ATOM}title"), published))
-        site = None
-        for link in root.iterfind(f"{ATOM}link"):
-            if link.get("rel", "alternate") == "alternate":
-                site = _absolute(link.get("href"), feed_base)
-                break
-        return ParsedFeed(_text(root, f"{ATOM}title"), site, entries, "lxml")
-    if tag == f"{RDF}RDF":
-        for item in root.iterfind(f"{RSS1}item"):
-            absolute = _absolute(_text(item, f"{RSS1}link") or item.get(f"{RDF}about"), url)
-            if absolute is not None:
-                entries.append(FeedEntry(absolute, _text(item, f"{RSS1}title"), None))
-        channel = root.find(f"{RSS1}channel")
-        title = _text(channel, f"{RSS1}title") if channel is not None else None
-        return ParsedFeed(title, None, entries, "lxml")
+    if root.tag == "rss":
+        return _parse_rss2(root, url, details)
+    if root.tag == f"{ATOM}feed":
+        return _parse_atom(root, url, details)
+    if root.tag == f"{RDF}RDF":
+        return _parse_rss1(root, url)
     return None
+
+
+def _parse_rss2(root: Any, url: str, details: bool) -> ParsedFeed | None:
+    channel = root.find("channel")
+    if channel is None:
+        return None
+    entries: list[FeedEntry] = []
+    for item in channel.iterfind("item"):
+        # One pass over the item's children (the first of each kind counts), not a find() per field.
+        fields: dict[str, Any] = {}
+        for child in item:
+            if child.tag in RSS_ITEM_FIELDS and child.tag not in fields:
+                fields[child.tag] = child
+        link = _own_text(fields.get("link"))
+        if link is None:
+            guid = fields.get("guid")
+            if guid is not None and guid.get("isPermaLink", "true").lower() == "true":
+                link = (guid.text or "").strip() or None
+        absolute = _absolute(link, url)
+        if absolute is None:
+            continue
+        if details:
+            entries.append(
+                FeedEntry(absolute, _own_text(fields.get("title")), _rfc822(_own_text(fields.get("pubDate"))))
+            )
+        else:
+            entries.append(FeedEntry(absolute))
+    return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
+
+
+def _parse_atom(root: Any, url: str, details: bool) -> ParsedFeed:
+    feed_base = urljoin(url, root.get(XML_BASE) or "")
+    entries: list[FeedEntry] = []
+    for entry in root.iterfind(f"{ATOM}entry"):
+        base = urljoin(feed_base, entry.get(XML_BASE) or "")
+        absolute = _absolute(_alternate_href(entry), base)
+        if absolute is None:
+            continue
+        if not details:
+            entries.append(FeedEntry(absolute))
+            continue
+        published = _iso(_text(entry, f"{ATOM}published") or _text(entry, f"{ATOM}updated"))
+        entries.append(FeedEntry(absolute, _text(entry, f"{ATOM}title"), published))
+    site = _absolute(_alternate_href(root), feed_base)
+    return ParsedFeed(_text(root, f"{ATOM}title"), site, entries, "lxml")
+
+
+def _alternate_href(element: Any) -> str | None:
+    """The href of an Atom element's first rel=alternate link (the default rel)."""
+    for link in element.iterfind(f"{ATOM}link"):
+        if link.get("rel", "alternate") == "alternate":
+            href: str | None = link.get("href")
+            return href
+    return None
+
+
+def _parse_rss1(root: Any, url: str) -> ParsedFeed:
+    entries: list[FeedEntry] = []
+    for item in root.iterfind(f"{RSS1}item"):
+        absolute = _absolute(_text(item, f"{RSS1}link") or item.get(f"{RDF}about"), url)
+        if absolute is not None:
+            entries.append(FeedEntry(absolute, _text(item, f"{RSS1}title"), None))
+    channel = root.find(f"{RSS1}channel")
+    title = _text(channel, f"{RSS1}title") if channel is not None else None
+    return ParsedFeed(title, None, entries, "lxml")
 
 
 def _struct_time(value: Any) -> datetime | None:

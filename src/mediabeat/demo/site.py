@@ -98,25 +98,46 @@ def create_demo_app(
     latency_s: float = 0.0,
 ) -> ASGIApp:
     """The demo site; `now` decides which articles exist (defaults to the real time)."""
-    site = config or content.DemoSiteConfig()
-    hostile_config = hostile or HostileConfig()
-    clock = now or _system_now
+    handlers = _DemoHandlers(config or content.DemoSiteConfig(), hostile or HostileConfig(), now or _system_now)
+    routes = [
+        Route("/", handlers.home),
+        Route("/robots.txt", handlers.robots),
+        Route("/healthz", handlers.healthz),
+        Route("/feeds.opml", handlers.feeds_opml),
+        Route("/hostile.opml", handlers.hostile_opml),
+        Route("/feeds/{name}", handlers.feed),
+        Route("/hostile/{mode}/{name}", handlers.hostile_path),
+        Route("/private/{rest:path}", handlers.private),
+        Route("/{section}/", handlers.section_page),
+        Route("/{section}/{page}", handlers.article),
+    ]
+    app = Starlette(routes=routes)
+    return _Latency(app, latency_s) if latency_s > 0 else app
 
-    async def home(request: Request) -> Response:
-        at = clock()
-        body = pages.home_html(site, at).encode()
-        return conditional_response(request, body, HTML_TYPE, _site_last_modified(site, at))
 
-    async def robots(request: Request) -> Response:
-        if request.url.hostname in hostile_config.robots_error_hosts:
+class _DemoHandlers:
+    """The demo site's request handlers, for one site config, hostile config and clock."""
+
+    def __init__(self, site: content.DemoSiteConfig, hostile: HostileConfig, clock: NowFn) -> None:
+        self.site = site
+        self.hostile = hostile
+        self.clock = clock
+
+    async def home(self, request: Request) -> Response:
+        at = self.clock()
+        body = pages.home_html(self.site, at).encode()
+        return conditional_response(request, body, HTML_TYPE, _site_last_modified(self.site, at))
+
+    async def robots(self, request: Request) -> Response:
+        if request.url.hostname in self.hostile.robots_error_hosts:
             return PlainTextResponse("Service Unavailable\n", status_code=503)
         return PlainTextResponse(pages.robots_txt(base_url(request)))
 
-    async def feeds_opml(request: Request) -> Response:
-        body = feeds.site_opml(site, base_url(request)).encode()
+    async def feeds_opml(self, request: Request) -> Response:
+        body = feeds.site_opml(self.site, base_url(request)).encode()
         return Response(body, media_type=OPML_TYPE)
 
-    async def hostile_opml(request: Request) -> Response:
+    async def hostile_opml(self, request: Request) -> Response:
         root = base_url(request)
         outlines = [
             (f"Hostile: {mode} ({what})", "rss", f"{root}/hostile/{mode}/feed.xml") for mode, what in MODES.items()
@@ -124,12 +145,12 @@ def create_demo_app(
         body = feeds.opml("The Daily Loopback: hostile feeds", outlines).encode()
         return Response(body, media_type=OPML_TYPE)
 
-    async def feed(request: Request) -> Response:
-        name = request.path_params["name"]
-        section, _, ext = name.rpartition(".")
+    async def feed(self, request: Request) -> Response:
+        site = self.site
+        section, _, ext = request.path_params["name"].rpartition(".")
         if ext not in ("rss", "atom") or site.section_title(section) is None:
             return _not_found()
-        at = clock()
+        at = self.clock()
         root = base_url(request)
         if ext == "rss":
             body, media_type = feeds.rss_feed(site, section, root, at), RSS_TYPE
@@ -137,35 +158,36 @@ def create_demo_app(
             body, media_type = feeds.atom_feed(site, section, root, at), ATOM_TYPE
         return conditional_response(request, body.encode(), media_type, feeds.feed_last_modified(site, section, at))
 
-    async def section_page(request: Request) -> Response:
+    async def section_page(self, request: Request) -> Response:
         section = request.path_params["section"]
-        if site.section_title(section) is None:
+        if self.site.section_title(section) is None:
             return _not_found()
-        at = clock()
-        body = pages.section_html(site, section, at).encode()
-        return conditional_response(request, body, HTML_TYPE, feeds.feed_last_modified(site, section, at))
+        at = self.clock()
+        body = pages.section_html(self.site, section, at).encode()
+        return conditional_response(request, body, HTML_TYPE, feeds.feed_last_modified(self.site, section, at))
 
-    async def article(request: Request) -> Response:
+    async def article(self, request: Request) -> Response:
         section = request.path_params["section"]
         number_text, _, _ = request.path_params["page"].removesuffix(".html").partition("-")
-        if not number_text.isdigit() or site.section_title(section) is None:
+        if not number_text.isdigit() or self.site.section_title(section) is None:
             return _not_found()
         number = int(number_text)
-        if not content.is_published(site, section, number, clock()):
+        if not content.is_published(self.site, section, number, self.clock()):
             return _not_found()
-        item = content.make_article(site, section, number)
-        body = pages.article_html(site, item, base_url(request)).encode()
+        item = content.make_article(self.site, section, number)
+        body = pages.article_html(self.site, item, base_url(request)).encode()
         return conditional_response(request, body, HTML_TYPE, item.published, etag=item.etag)
 
-    async def private(request: Request) -> Response:
+    async def private(self, request: Request) -> Response:
         return Response(pages.private_html(request.url.path).encode(), media_type=HTML_TYPE)
 
-    async def hostile_path(request: Request) -> Response:
+    async def hostile_path(self, request: Request) -> Response:
         mode, name = request.path_params["mode"], request.path_params["name"]
         if mode not in MODES or not (is_feed_name(name) or name.endswith(".html")):
             return _not_found()
         root = base_url(request)
-        at = clock()
+        at = self.clock()
+        site = self.site
 
         def bodies() -> HostileBodies:
             newest = content.latest_articles(site, "world", at, 1)
@@ -175,25 +197,10 @@ def create_demo_app(
                 feed_xml = "\n".join(line for line in feed_xml.split("\n") if "<pubDate>" not in line)
             return HostileBodies(feed_xml=feed_xml, page_html=page)
 
-        return await hostile_response(mode, name, hostile_config, bodies, request.is_disconnected)
+        return await hostile_response(mode, name, self.hostile, bodies, request.is_disconnected)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
-
-    routes = [
-        Route("/", home),
-        Route("/robots.txt", robots),
-        Route("/healthz", healthz),
-        Route("/feeds.opml", feeds_opml),
-        Route("/hostile.opml", hostile_opml),
-        Route("/feeds/{name}", feed),
-        Route("/hostile/{mode}/{name}", hostile_path),
-        Route("/private/{rest:path}", private),
-        Route("/{section}/", section_page),
-        Route("/{section}/{page}", article),
-    ]
-    app = Starlette(routes=routes)
-    return _Latency(app, latency_s) if latency_s > 0 else app
 
 
 def _site_last_modified(site: content.DemoSiteConfig, at: datetime) -> datetime:
