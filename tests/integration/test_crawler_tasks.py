@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -165,6 +166,33 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     enabled = await FeedStore(db).set_active(broken.id, True)
     assert enabled is not None and enabled.active and enabled.consecutive_failures == 0
     await crawl.aclose()
+
+
+async def test_a_feed_on_an_internal_name_records_the_refusal_without_the_address(
+    db: Database, org_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host == "priv.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 80))]
+        return await real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    feed, _ = await FeedStore(db).add(org_id, "http://priv.test/feed.xml", now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        result = await fetch(ctx(START))
+    finally:
+        await crawl.aclose()
+    assert result["errors"] == {"blocked": 1}
+    stored = await FeedStore(db).get(feed.id)
+    assert stored is not None and stored.last_status == "blocked"
+    assert (stored.last_error or "").startswith(
+        "refused: priv.test resolves to an address that is not allowed (private network)"
+    )
+    assert "10.0.0.1" not in (stored.last_error or "")
 
 
 async def test_outcomes_are_written_in_batches_while_fetching(
