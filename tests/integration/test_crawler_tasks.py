@@ -112,7 +112,7 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
 
 
 def _filter():  # type: ignore[no-untyped-def]
-    from mediabeat.db.stores.scheduler import RunFilter
+    from mediabeat.domain.scheduler import RunFilter
 
     return RunFilter()
 

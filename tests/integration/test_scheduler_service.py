@@ -9,7 +9,8 @@ import pytest
 
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.scheduler import RunFilter, SchedulerStore
+from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.domain.scheduler import RunFilter
 from mediabeat.scheduler.service import (
     OverlapForbidden,
     SchedulerTimings,

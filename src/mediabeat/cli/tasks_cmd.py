@@ -10,9 +10,8 @@ import typer
 from mediabeat.app import Services, build_registry
 from mediabeat.cli.common import CliError, print_json, table, when, with_services, working
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import TaskRecord
-from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.domain.jsonable import jsonable
+from mediabeat.domain.scheduler import RunFilter, TaskRecord
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import (

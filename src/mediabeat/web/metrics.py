@@ -9,9 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 
 from mediabeat.db.stores.metrics import MetricsSnapshot, MetricsStore
-from mediabeat.db.stores.nodes import NodeRecord
-from mediabeat.db.stores.records import SchedulerStats
 from mediabeat.db.tables import JOB_STATUSES, RUN_STATUSES
+from mediabeat.domain.scheduler import NodeRecord, SchedulerStats
 from mediabeat.web.api.scheduler import stats_cache
 from mediabeat.web.deps import OptionalUser
 from mediabeat.web.errors import ApiError, error_responses
