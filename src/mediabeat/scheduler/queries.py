@@ -6,9 +6,11 @@ import itertools
 from datetime import datetime
 
 from mediabeat.clock import Clock
+from mediabeat.db.stores.metrics import MetricsStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.domain.ids import MAX_ID, clamp_id
+from mediabeat.domain.metrics import MetricsSnapshot
 from mediabeat.domain.scheduler import RunFilter, RunNotFound, RunRecord, SchedulerStats, TaskNotFound, TaskRecord
 from mediabeat.schedule import CronSchedule, parse_schedule
 from mediabeat.scheduler.registry import HandlerRegistry
@@ -18,10 +20,17 @@ class SchedulerQueries:
     """Answers for the API, the dashboard, the CLI and /metrics. Ids out of range name no row."""
 
     def __init__(
-        self, *, store: SchedulerStore, stats_store: StatsStore, registry: HandlerRegistry, clock: Clock
+        self,
+        *,
+        store: SchedulerStore,
+        stats_store: StatsStore,
+        registry: HandlerRegistry,
+        clock: Clock,
+        metrics_store: MetricsStore | None = None,
     ) -> None:
         self.store = store
         self.stats_store = stats_store
+        self.metrics_store = metrics_store or MetricsStore(store.db)
         self.registry = registry
         self.clock = clock
 
@@ -73,3 +82,7 @@ class SchedulerQueries:
 
     async def stats(self) -> SchedulerStats:
         return await self.stats_store.scheduler_stats(self.clock.now())
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        """Runs per task and status, each task's last success, the crawl queue and feeds by state."""
+        return await self.metrics_store.snapshot()

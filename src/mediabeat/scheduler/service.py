@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from mediabeat.clock import Clock
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.domain.metrics import MetricsSnapshot
 from mediabeat.domain.scheduler import (
     NewTask,
     OverlapForbidden,
@@ -158,6 +159,9 @@ class SchedulerService:
 
     async def stats(self) -> SchedulerStats:
         return await self.queries.stats()
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        return await self.queries.metrics_snapshot()
 
     # -- running runs (RunExecutor, DueRuns, RunLiveness) --------------------------------
 
