@@ -32,6 +32,8 @@ log = logging.getLogger("mediabeat.scheduler")
 
 # How long a finished run's outcome keeps being retried while the database is away.
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+# Handed-over runs one loop step adopts at most (each is one person's `tasks run`).
+ADOPT_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,28 @@ class RunExecutor:
         run_id = await self.store.claim_manual_run(task=task, now=now, node_id=self.node_id, triggered_by=triggered_by)
         self.launch(ClaimedRuns(task=task, run_ids=[run_id], scheduled_for=[now]), trigger=Trigger.MANUAL)
         return run_id
+
+    async def hand_over(self, task: TaskRecord, *, triggered_by: str | None = None) -> int:
+        """Insert a manual run for another node to adopt and run; returns its id (OverlapForbidden if forbidden)."""
+        run_id = await self.store.claim_manual_run(
+            task=task, now=self.clock.now(), node_id=None, triggered_by=triggered_by
+        )
+        await self.notifier.notify()  # wake the nodes' loops (NOTIFY on PostgreSQL; SQLite sees the commit)
+        return run_id
+
+    async def adopt_handed_runs(self, *, fresh_since: datetime, run_ids: list[int] | None = None) -> int:
+        """Start the runs handed over to any node (by `tasks run` in a shell) whose handler this node has."""
+        claims = await self.store.adopt_handed_runs(
+            node_id=self.node_id,
+            handlers=self.registry.names(),
+            now=self.clock.now(),
+            fresh_since=fresh_since,
+            limit=ADOPT_BATCH,
+            run_ids=run_ids,
+        )
+        for claim in claims:
+            self.launch(claim, trigger=Trigger.MANUAL)
+        return len(claims)
 
     async def wait_for_run(self, run_id: int) -> RunRecord:
         """Wait until a run this node executes has finished, and return it."""

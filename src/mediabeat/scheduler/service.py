@@ -176,6 +176,11 @@ class SchedulerService:
     async def wait_for_run(self, run_id: int) -> RunRecord:
         return await self.runner.wait_for_run(run_id)
 
+    async def adopt_handed_runs(self, run_ids: list[int] | None = None) -> int:
+        """Start runs handed over to any node, as long as they are fresh (older ones are the reaper's)."""
+        fresh_since = self.clock.now() - self.timings.stale_after
+        return await self.runner.adopt_handed_runs(fresh_since=fresh_since, run_ids=run_ids)
+
     async def prepare_schedules(self) -> int:
         return await self.due.prepare_schedules()
 

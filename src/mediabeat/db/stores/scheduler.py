@@ -198,12 +198,15 @@ class SchedulerStore:
         *,
         task: TaskRecord,
         now: datetime,
-        node_id: str,
+        node_id: str | None,
         triggered_by: str | None,
         trigger: Trigger = Trigger.MANUAL,
         scheduled_for: datetime | None = None,
     ) -> int:
-        """Insert a run started by a person or by an upstream task, unless overlap forbids it (OverlapForbidden)."""
+        """Insert a run started by a person or by an upstream task, unless overlap forbids it (OverlapForbidden).
+
+        With node_id None the run is handed over: the first node loop to adopt it (adopt_handed_runs) runs it.
+        """
         async with self.db.write() as conn:
             lock = sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id)
             if self.db.is_postgres:
@@ -232,6 +235,57 @@ class SchedulerStore:
                 tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
             )
             return int(run_id)
+
+    async def adopt_handed_runs(
+        self,
+        *,
+        node_id: str,
+        handlers: Sequence[str],
+        now: datetime,
+        fresh_since: datetime,
+        limit: int,
+        run_ids: Sequence[int] | None = None,
+    ) -> list[ClaimedRuns]:
+        """Take over runs handed to any node (node_id NULL) whose handler this node has; one atomic UPDATE.
+
+        Only runs handed over since `fresh_since` qualify: older ones are the reaper's. A read on the
+        partial index of running runs comes first, so the loop's every step takes no write lock for nothing.
+        """
+        handed = (
+            runs_t.c.status == RunStatus.RUNNING,
+            runs_t.c.node_id.is_(None),
+            runs_t.c.heartbeat_at >= fresh_since,
+        )
+        async with self.db.read() as conn:
+            if (await conn.execute(sa.select(runs_t.c.id).where(*handed).limit(1))).first() is None:
+                return []
+        pick = (
+            sa.select(runs_t.c.id)
+            .select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
+            .where(*handed, tasks_t.c.handler.in_(list(handlers)))
+            .order_by(runs_t.c.id)
+            .limit(limit)
+        )
+        if run_ids is not None:
+            pick = pick.where(runs_t.c.id.in_(list(run_ids)))
+        if self.db.is_postgres:
+            pick = pick.with_for_update(of=runs_t, skip_locked=True)
+        adopt = (
+            runs_t.update()
+            .where(runs_t.c.id.in_(pick.scalar_subquery()), runs_t.c.node_id.is_(None))
+            .values(node_id=node_id, started_at=now, heartbeat_at=now)
+            .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for)
+        )
+        async with self.db.write() as conn:
+            adopted = sorted((await conn.execute(adopt)).all())
+            if not adopted:
+                return []
+            tasks = await conn.execute(sa.select(tasks_t).where(tasks_t.c.id.in_({r.task_id for r in adopted})))
+            by_id = {task.id: task for task in map(task_from_row, tasks)}
+        return [
+            ClaimedRuns(task=by_id[r.task_id], run_ids=[r.id], scheduled_for=[_as_utc(r.scheduled_for)])
+            for r in adopted
+        ]
 
     # -- runs --------------------------------------------------------------------------
 
