@@ -153,24 +153,7 @@ class SchedulerStore:
                 decision = plan(task)
                 rows.extend(_run_rows(task, decision, running.get(task.id), now, node_id))
                 next_runs.append({"tid": task.id, "next_run_at": decision.next_run_at})
-            won: dict[int, list[tuple[int, datetime]]] = {}
-            if rows:
-                statement = (
-                    self._insert(runs_t)
-                    .values(rows)
-                    .on_conflict_do_nothing(
-                        index_elements=["task_id", "scheduled_for"],
-                        # A literal, not a bound parameter: PostgreSQL must match it to the partial
-                        # index's predicate, and a generic prepared plan cannot see a parameter's value.
-                        index_where=sa.text("\"trigger\" = 'schedule'"),
-                    )
-                    .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
-                )
-                for run_id, task_id, scheduled_for, status in await conn.execute(statement):
-                    if status == RunStatus.RUNNING:
-                        won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
-                    else:
-                        outcome.skipped_runs += 1
+            won = await self._insert_runs(conn, rows, outcome) if rows else {}
             await conn.execute(
                 tasks_t.update()
                 .where(tasks_t.c.id == sa.bindparam("tid"))
@@ -192,6 +175,29 @@ class SchedulerStore:
                     started,
                 )
         return outcome
+
+    async def _insert_runs(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], outcome: ClaimOutcome
+    ) -> dict[int, list[tuple[int, datetime]]]:
+        """Insert planned run rows, skipping occurrences another node won; the running ones won, by task id."""
+        statement = (
+            self._insert(runs_t)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=["task_id", "scheduled_for"],
+                # A literal, not a bound parameter: PostgreSQL must match it to the partial
+                # index's predicate, and a generic prepared plan cannot see a parameter's value.
+                index_where=sa.text("\"trigger\" = 'schedule'"),
+            )
+            .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
+        )
+        won: dict[int, list[tuple[int, datetime]]] = {}
+        for run_id, task_id, scheduled_for, status in await conn.execute(statement):
+            if status == RunStatus.RUNNING:
+                won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
+            else:
+                outcome.skipped_runs += 1
+        return won
 
     async def claim_manual_run(
         self,
