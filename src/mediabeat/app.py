@@ -21,6 +21,7 @@ from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.alerts import Alerters, EmailAlerter, NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
+from mediabeat.scheduler.handoff import RunHandOff
 from mediabeat.scheduler.loop import SHUTDOWN_GRACE_S, SchedulerLoop
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
@@ -44,6 +45,7 @@ class Services:
     scheduler: SchedulerService
     loop: SchedulerLoop
     cluster: ClusterCoordinator
+    handoff: RunHandOff
     maintenance_db: Database | None = None
 
     async def close(self) -> None:
@@ -168,6 +170,7 @@ def build_services(
         scheduler=scheduler,
         loop=loop,
         cluster=cluster,
+        handoff=RunHandOff(service=scheduler, cluster=cluster),
         maintenance_db=maintenance_db,
     )
 

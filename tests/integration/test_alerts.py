@@ -19,8 +19,8 @@ from aiosmtpd.smtp import AuthResult, Envelope
 
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import RunRecord
 from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.domain.scheduler import RunRecord
 from mediabeat.scheduler.alerts import Alert, EmailAlerter, SmtpServer, WebhookAlerter
 from mediabeat.settings import SettingsError, load_settings
 from mediabeat.tasks.base import RunContext

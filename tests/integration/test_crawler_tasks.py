@@ -23,6 +23,7 @@ from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
+from mediabeat.domain.scheduler import AllWorkFailed
 from mediabeat.tasks.base import SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
@@ -112,8 +113,30 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
         await registry.get("crawl_queue").aclose()  # type: ignore[attr-defined]
 
 
+async def test_a_fetch_in_which_every_feed_failed_is_recorded_failed_with_its_counts(
+    db: Database, site: LoopbackServer, clock: FakeClock, org_id: int
+) -> None:
+    site.routes["/one.xml"] = Route(status=500, body=b"oops")
+    site.routes["/two.xml"] = Route(status=503, body=b"down")
+    await FeedStore(db).add(org_id, site.url("/one.xml"), now=START)
+    await FeedStore(db).add(org_id, site.url("/two.xml"), now=START)
+    registry = crawler_registry(db, clock)
+    service, _loop = build_test_scheduler(
+        db, clock=clock, handlers={"hourly_rss_fetch": registry.get("hourly_rss_fetch")}
+    )
+    try:
+        run = await service.run_now_and_wait("hourly-rss-fetch")
+    finally:
+        await registry.get("crawl_queue").aclose()  # type: ignore[attr-defined]
+    assert run.status == "failed" and run.traceback is None
+    assert (run.error or "").startswith("all 2 feeds failed (first: ")
+    assert run.result is not None and (run.result["feeds"], run.result["failed"]) == (2, 2)
+    task = await service.get_task_by_name("hourly-rss-fetch")
+    assert task.last_status == "failed"
+
+
 def _filter():  # type: ignore[no-untyped-def]
-    from mediabeat.db.stores.scheduler import RunFilter
+    from mediabeat.domain.scheduler import RunFilter
 
     return RunFilter()
 
@@ -346,7 +369,9 @@ async def test_crawl_queue_retries_fails_and_obeys_robots(db: Database, clock: F
 
             with pytest.raises(SkipRun, match="queue empty"):
                 await crawl(ctx(START + timedelta(seconds=5)))  # retries are not due yet
-            second_run = await crawl(ctx(START + timedelta(hours=1)))
+            with pytest.raises(AllWorkFailed, match=r"^all 3 pages failed \(first: ") as every_page:
+                await crawl(ctx(START + timedelta(hours=1)))
+            second_run = every_page.value.result  # the counts still go on the run
             assert (second_run["claimed"], second_run["failed"]) == (3, 3)  # max_attempts=2: failed for good
             counts = await store.counts_by_status()
             assert counts == {"succeeded": 1, "failed": 7}

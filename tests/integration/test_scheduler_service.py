@@ -9,7 +9,8 @@ import pytest
 
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.scheduler import RunFilter, SchedulerStore
+from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.domain.scheduler import RunFilter
 from mediabeat.scheduler.service import (
     OverlapForbidden,
     SchedulerTimings,
@@ -507,3 +508,27 @@ async def test_shutdown_records_every_cancelled_run_including_unreached_catch_up
         assert by_hour[hour].error == "cancelled: node test-node shut down before the run finished"
     assert not service.active_run_ids
     assert (await service.get_task_by_name("hourly")).last_status == "failed"
+
+
+async def test_a_run_handed_over_is_adopted_once_by_a_node_with_its_handler(db: Database) -> None:
+    clock = FakeClock(START)
+    await add_task(db, "report", "0 0 1 1 *", next_run_at=START.replace(year=2027))
+    shell, _ = build_test_scheduler(db, clock=clock, handlers={}, node_id="shell")
+    handler = RecordingHandler()
+    node_a, loop_a = build_test_scheduler(db, clock=clock, handlers={"report": handler}, node_id="node-a")
+    node_b, _ = build_test_scheduler(db, clock=clock, handlers={"report": handler}, node_id="node-b")
+    lacking, _ = build_test_scheduler(db, clock=clock, handlers={}, node_id="node-c")
+
+    run_id = await shell.runner.hand_over(await shell.get_task_by_name("report"), triggered_by="cli")
+    assert await lacking.adopt_handed_runs() == 0  # no handler for it: left for a node that has one
+    assert (await loop_a.step()).started >= 1  # the loop's step adopts it
+    assert await node_b.adopt_handed_runs() == 0  # adopted once
+    await settle(node_a)
+    run = await shell.get_run(run_id)
+    assert run is not None and (run.status, run.node_id, run.trigger) == ("succeeded", "node-a", "manual")
+    assert len(handler.calls) == 1
+
+    stale = await shell.runner.hand_over(await shell.get_task_by_name("report"), triggered_by="cli")
+    clock.advance(21)  # past stale_after: no node adopts it; the reaper abandons it
+    assert await node_b.adopt_handed_runs() == 0
+    assert [r.id for r in await node_b.reap_abandoned()] == [stale]

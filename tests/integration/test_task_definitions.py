@@ -8,7 +8,7 @@ import pytest
 
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.scheduler import RunFilter
+from mediabeat.domain.scheduler import RunFilter
 from mediabeat.scheduler.service import NewTask, TaskChanges, TaskValidationError
 from mediabeat.tasks.base import RunContext, SkipRun
 from mediabeat.testing import BlockingHandler, FailingHandler, RecordingHandler, build_test_scheduler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mediabeat.db.stores.records import SchedulerStats
+from mediabeat.domain.scheduler import SchedulerStats
 from mediabeat.web.api.scheduler import StatsCache
 
 

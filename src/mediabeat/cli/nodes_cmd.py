@@ -8,7 +8,7 @@ import typer
 
 from mediabeat.app import Services
 from mediabeat.cli.common import print_json, table, when, with_services
-from mediabeat.db.stores.nodes import NodeRecord
+from mediabeat.domain.scheduler import NodeRecord
 
 app = typer.Typer(help="Cluster nodes: every serve and worker process.", no_args_is_help=True)
 

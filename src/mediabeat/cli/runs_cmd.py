@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from mediabeat.cli.common import CliError, print_json, table, when, with_services
-from mediabeat.db.stores.scheduler import RunFilter
-from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
 from mediabeat.domain.jsonable import jsonable
+from mediabeat.domain.scheduler import RunFilter, RunStatus, Trigger, member_or_none
+
+RUN_STATUSES = [status.value for status in RunStatus]
+RUN_TRIGGERS = [trigger.value for trigger in Trigger]
 
 app = typer.Typer(help="Run history.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
@@ -31,7 +33,7 @@ def list_runs(
         raise CliError(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}", exit_code=2)
     if trigger is not None and trigger not in RUN_TRIGGERS:
         raise CliError(f"--trigger {trigger!r} is not one of {', '.join(RUN_TRIGGERS)}", exit_code=2)
-    filters = RunFilter(task=task, status=status, trigger=trigger)
+    filters = RunFilter(task=task, status=member_or_none(RunStatus, status), trigger=member_or_none(Trigger, trigger))
     runs = with_services(lambda s: s.scheduler.list_runs(filters, limit=limit))
     if as_json:
         print_json([jsonable(r) for r in runs])
@@ -57,7 +59,7 @@ def list_runs(
 @app.command("show")
 def show(run_id: int, as_json: JsonFlag = False) -> None:
     """Show one run in full, with its error and traceback."""
-    run = with_services(lambda s: s.scheduler.get_run(run_id))
+    run = with_services(lambda s: s.scheduler.get_run(run_id))  # None for an id out of range
     if run is None:
         raise CliError(f"no run with id {run_id}", exit_code=2)
     data = jsonable(run)

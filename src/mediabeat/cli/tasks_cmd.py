@@ -10,18 +10,22 @@ import typer
 from mediabeat.app import Services, build_registry
 from mediabeat.cli.common import CliError, print_json, table, when, with_services, working
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import TaskRecord
-from mediabeat.db.stores.scheduler import RunFilter
 from mediabeat.domain.jsonable import jsonable
-from mediabeat.schedule.cron import words
-from mediabeat.scheduler.registry import UnknownHandler
-from mediabeat.scheduler.service import (
+from mediabeat.domain.scheduler import (
+    MisfirePolicy,
     NewTask,
     OverlapForbidden,
+    OverlapPolicy,
+    RunFilter,
+    RunStatus,
     TaskChanges,
     TaskNotFound,
+    TaskRecord,
     TaskValidationError,
 )
+from mediabeat.schedule.cron import words
+from mediabeat.scheduler.handoff import HandedRun
+from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.settings import load_settings
 
 app = typer.Typer(help="Scheduled tasks: list, show, enable, disable, set, run.", no_args_is_help=True)
@@ -140,8 +144,8 @@ def create(
     cron: Annotated[str, typer.Option(help='Cron expression, e.g. "30 6 * * MON-FRI"')],
     timezone: Annotated[str, typer.Option(help="IANA time zone")] = "UTC",
     description: Annotated[str, typer.Option(help="What the task is for")] = "",
-    misfire: Annotated[str, typer.Option(help="run_once, skip or catch_up")] = "run_once",
-    overlap: Annotated[str, typer.Option(help="forbid or allow")] = "forbid",
+    misfire: Annotated[str, typer.Option(help="run_once, skip or catch_up")] = MisfirePolicy.RUN_ONCE.value,
+    overlap: Annotated[str, typer.Option(help="forbid or allow")] = OverlapPolicy.FORBID.value,
     timeout: Annotated[int, typer.Option(help="Timeout in seconds")] = 3600,
     after: Annotated[str | None, typer.Option(help="Also run after this task succeeds")] = None,
     params: Annotated[str | None, typer.Option(help="Handler parameters as a JSON object")] = None,
@@ -216,30 +220,52 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 
 @app.command("run")
 def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
-    """Run a task now in this process, wait for it, and print the finished run."""
+    """Run a task now and print the finished run: on a running node (serve or worker) if any, else here."""
 
-    async def body(services: Services) -> Any:
+    async def body(services: Services) -> HandedRun | OverlapForbidden:
         try:
-            # No scheduler loop here heartbeats the run: the service does, while it runs.
-            async with services.scheduler.heartbeating():
-                with working(f"running {name}…"):
-                    return await services.scheduler.run_now_and_wait(name, triggered_by="cli")
+            await services.scheduler.get_task_by_name(name)  # a wrong name is an error before any "running" line
+            plan = await services.handoff.plan()
+            if plan.node_id is None:
+                typer.echo("no node is running: running it in this process", err=True)
+            else:
+                typer.echo(f"handing the run to node {plan.node_id} and waiting for it", err=True)
+            with working(f"running {name}…"):
+                return await services.handoff.run(name, triggered_by="cli", plan=plan)
         except (TaskNotFound, UnknownHandler) as exc:
             raise CliError(str(exc), exit_code=2) from None
         except OverlapForbidden as exc:
-            raise CliError(str(exc)) from None
+            return exc  # not an error: the run was skipped, as a scheduled one would be
 
-    run = with_services(body)
+    outcome = with_services(body)
+    if isinstance(outcome, OverlapForbidden):
+        _print_skipped(name, outcome, as_json=as_json)
+        return
+    _print_run(outcome, as_json=as_json)
+    if outcome.run.status.is_failure:
+        raise typer.Exit(1)
+
+
+def _print_skipped(name: str, exc: OverlapForbidden, *, as_json: bool) -> None:
+    reason = f"skipped: {exc}"
+    if as_json:
+        print_json({"task": name, "status": RunStatus.SKIPPED, "error": reason, "running_run_id": exc.running_run_id})
+    else:
+        typer.echo(reason)
+
+
+def _print_run(outcome: HandedRun, *, as_json: bool) -> None:
+    run = outcome.run
     if as_json:
         print_json(jsonable(run))
-    else:
-        typer.echo(f"run {run.id} of {run.task}: {run.status} in {run.duration_ms} ms")
-        if run.result:
-            typer.echo("result: " + ", ".join(f"{k}={v}" for k, v in run.result.items()))
-        if run.error:
-            typer.echo(f"error: {run.error}")
-    if run.status != "succeeded":
-        raise typer.Exit(1)
+        return
+    where = "in this process" if outcome.ran_on is None else f"on node {outcome.ran_on}"
+    typer.echo(f"run {run.id} of {run.task}: {run.status} in {run.duration_ms} ms, {where}")
+    if run.result:
+        typer.echo("result: " + ", ".join(f"{k}={v}" for k, v in run.result.items()))
+    if run.error:
+        label = "reason" if run.status is RunStatus.SKIPPED else "error"
+        typer.echo(f"{label}: {run.error}")
 
 
 def _set(name: str, changes: TaskChanges) -> None:

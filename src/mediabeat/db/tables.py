@@ -10,6 +10,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from mediabeat.domain.scheduler import RunStatus, Trigger
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -266,8 +268,9 @@ scheduler_tasks = sa.Table(
     sa.Index("ix_scheduler_tasks_after_task_id", "after_task_id"),
 )
 
-RUN_STATUSES = ("running", "succeeded", "failed", "timed_out", "skipped", "abandoned")
-RUN_TRIGGERS = ("schedule", "manual", "dependency")
+# The CHECK constraints' lists (migration 0001 spells them out the same, in this order).
+RUN_STATUSES = tuple(status.value for status in RunStatus)
+RUN_TRIGGERS = tuple(trigger.value for trigger in Trigger)
 
 scheduler_task_runs = sa.Table(
     "scheduler_task_runs",

@@ -20,12 +20,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from mediabeat.db.stores.records import RunRecord
+from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
 from mediabeat.settings import SmtpServer
 
 log = logging.getLogger("mediabeat.alerts")
 
-FAILED_STATUSES = frozenset({"failed", "timed_out", "abandoned"})
 RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
 
@@ -63,17 +62,17 @@ class Alert:
 class RunAlerts(Protocol):
     """Hears about every finished run; decides itself whether to tell anyone."""
 
-    def run_finished(self, run: RunRecord, previous_status: str | None) -> None: ...
+    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None: ...
 
     async def drain(self) -> None: ...
 
 
-def alert_for(run: RunRecord, previous_status: str | None) -> str | None:
+def alert_for(run: RunRecord, previous_status: RunStatus | None) -> str | None:
     """Which alert a finished run deserves, given the status of the task's run before it."""
-    failed_before = previous_status in FAILED_STATUSES
-    if run.status in FAILED_STATUSES and not failed_before:
+    failed_before = previous_status in FAILURE_STATUSES
+    if run.status in FAILURE_STATUSES and not failed_before:
         return "failure"
-    if run.status == "succeeded" and failed_before:
+    if run.status == RunStatus.SUCCEEDED and failed_before:
         return "recovery"
     return None
 
@@ -90,7 +89,7 @@ class _BackgroundAlerter(abc.ABC):
         # One alert at a time, in the order the runs ended: a recovery never overtakes its failure.
         self._in_order = asyncio.Lock()
 
-    def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
+    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
         kind = alert_for(run, previous_status)
         if kind is None:
             return
@@ -233,7 +232,7 @@ class Alerters:
     def __init__(self, channels: list[RunAlerts]) -> None:
         self.channels = channels
 
-    def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
+    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
         for channel in self.channels:
             channel.run_finished(run, previous_status)
 
@@ -244,7 +243,7 @@ class Alerters:
 class NoAlerts:
     """Alerting switched off (no webhook or mail configured)."""
 
-    def run_finished(self, run: RunRecord, previous_status: str | None) -> None:
+    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
         return None
 
     async def drain(self) -> None:

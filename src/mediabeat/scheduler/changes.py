@@ -3,68 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from mediabeat.db.stores.records import TaskRecord
+from mediabeat.domain.scheduler import NewTask, TaskChanges, TaskRecord, TaskValidationError
 from mediabeat.schedule import CronError, CronSchedule, MisfirePolicy, OverlapPolicy, parse_schedule
 from mediabeat.schedule.cron import load_zone
 
 MAX_TIMEOUT_S = 7 * 24 * 3600
+Policy = TypeVar("Policy", MisfirePolicy, OverlapPolicy)
 
 TASK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-
-
-class TaskValidationError(ValueError):
-    """A change to a task is invalid; `field` names the setting and the message says why."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class TaskChanges:
-    """Settings to change on a task; None leaves a setting as it is."""
-
-    cron: str | None = None
-    timezone: str | None = None
-    misfire_policy: str | None = None
-    overlap_policy: str | None = None
-    timeout_s: int | None = None
-    enabled: bool | None = None
-    description: str | None = None
-    after: str | None = None  # run after this task succeeds; "" removes the dependency
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    """A task to create: a registered handler on a cron schedule."""
-
-    name: str
-    handler: str
-    cron: str
-    timezone: str = "UTC"
-    description: str = ""
-    misfire_policy: str = "run_once"
-    overlap_policy: str = "forbid"
-    timeout_s: int = 3600
-    enabled: bool = True
-    after: str | None = None
-    params: dict[str, Any] | None = None
-
-    def as_changes(self) -> TaskChanges:
-        return TaskChanges(
-            cron=self.cron,
-            timezone=self.timezone,
-            misfire_policy=self.misfire_policy,
-            overlap_policy=self.overlap_policy,
-            timeout_s=self.timeout_s,
-            enabled=self.enabled,
-            description=self.description,
-        )
 
 
 def draft_task(spec: NewTask) -> TaskRecord:
@@ -78,8 +27,8 @@ def draft_task(spec: NewTask) -> TaskRecord:
         cron="",
         timezone="UTC",
         enabled=True,
-        misfire_policy="run_once",
-        overlap_policy="forbid",
+        misfire_policy=MisfirePolicy.RUN_ONCE,
+        overlap_policy=OverlapPolicy.FORBID,
         timeout_s=3600,
         after_task_id=None,
         params=None,
@@ -131,8 +80,9 @@ def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bo
     return {k: v for k, v in values.items() if getattr(task, k) != v}
 
 
-def _choice(field_name: str, value: str, kind: type[MisfirePolicy] | type[OverlapPolicy]) -> str:
-    allowed = [member.value for member in kind]
-    if value not in allowed:
-        raise TaskValidationError(field_name, f"{value!r} is not one of {', '.join(allowed)}")
-    return value
+def _choice(field_name: str, value: str, kind: type[Policy]) -> Policy:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise TaskValidationError(field_name, f"{value!r} is not one of {allowed}") from None

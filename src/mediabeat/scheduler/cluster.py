@@ -19,8 +19,9 @@ from datetime import timedelta
 from mediabeat import __version__
 from mediabeat.clock import Clock
 from mediabeat.db.stores.jobs import JobStore
-from mediabeat.db.stores.nodes import LeaseStore, NodeRecord, NodeStore
+from mediabeat.db.stores.nodes import LeaseStore, NodeStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.domain.scheduler import NodeRecord
 from mediabeat.scheduler.service import SchedulerService
 
 log = logging.getLogger("mediabeat.cluster")

@@ -60,6 +60,7 @@ class SchedulerLoop:
             await self.service.prepare_schedules()
             self._prepared = True
         started = await self.service.execute_due_tasks()
+        started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:
             return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
         next_due = await self.service.next_due_at()

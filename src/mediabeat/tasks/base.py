@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from mediabeat.domain.scheduler import AllWorkFailed, Trigger
+
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
@@ -15,7 +17,7 @@ class RunContext:
 
     run_id: int
     task_name: str
-    trigger: str
+    trigger: Trigger
     scheduled_for: datetime
     now: datetime
     params: Mapping[str, Any]
@@ -24,6 +26,18 @@ class RunContext:
 
 class SkipRun(Exception):
     """Raised by a handler whose condition for running is not met: the run ends `skipped`, with this reason."""
+
+
+def unless_all_failed(
+    result: Mapping[str, Any], *, attempted: int, failed: int, unit: str, first_error: str | None
+) -> Mapping[str, Any]:
+    """`result`, or AllWorkFailed when at least one unit of work was attempted and every one failed.
+
+    `unit` is the plural noun for the message, e.g. "feeds": "all 12 feeds failed (first: ...)".
+    """
+    if attempted == 0 or failed < attempted:
+        return result
+    raise AllWorkFailed(f"all {attempted} {unit} failed (first: {first_error or 'no error recorded'})", result)
 
 
 class TaskHandler(Protocol):

@@ -18,7 +18,7 @@ from mediabeat.crawler.robots import RobotsCache
 from mediabeat.crawler.urls import article_canonical_url
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobRecord, JobStore
-from mediabeat.tasks.base import RunContext, SkipRun
+from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
 
 RETRY_BASE = timedelta(minutes=1)
 # Stored pages are written in batches (articles, then jobs): every FLUSH_PAGES pages or FLUSH_SECONDS.
@@ -248,7 +248,9 @@ class CrawlQueue:
             counts["retried"],
             counts["failed"],
         )
-        return result
+        failed = counts["failed"] + counts["retried"]  # a page to retry failed this time too
+        first_error = next(iter(errors), None)
+        return unless_all_failed(result, attempted=len(claimed), failed=failed, unit="pages", first_error=first_error)
 
     async def aclose(self) -> None:
         """Stop the extraction workers (when the process shuts down)."""

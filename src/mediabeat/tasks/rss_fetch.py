@@ -14,7 +14,7 @@ from mediabeat.crawler.http import FetchError, FetchResult, SafeClient, retry_af
 from mediabeat.crawler.urls import BadUrl, canonicalize, url_hash
 from mediabeat.db.stores.feeds import FeedRecord, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore, NewJob
-from mediabeat.tasks.base import RunContext
+from mediabeat.tasks.base import RunContext, unless_all_failed
 
 # The task runs hourly: a failing feed is tried again after 1, 2, 4, ... hours, at most a day apart.
 BACKOFF_BASE = timedelta(hours=1)
@@ -109,7 +109,11 @@ class RssFetch:
             result["disabled"],
             created,
         )
-        return result
+        first_failure = next((o for o in outcomes if o.outcome in ("failed", "disabled")), None)
+        first_error = first_failure.update.last_error or first_failure.error_kind if first_failure else None
+        return unless_all_failed(
+            result, attempted=len(due), failed=result["failed"], unit="feeds", first_error=first_error
+        )
 
     async def fetch_feed(self, client: SafeClient, feed: FeedRecord, now: datetime) -> FeedOutcome:
         """Fetch and parse one feed; every failure becomes a recorded outcome, never an exception."""

@@ -8,18 +8,14 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from mediabeat.db.stores.metrics import MetricsSnapshot, MetricsStore
-from mediabeat.db.stores.nodes import NodeRecord
-from mediabeat.db.stores.records import SchedulerStats
-from mediabeat.db.tables import JOB_STATUSES, RUN_STATUSES
+from mediabeat.db.tables import JOB_STATUSES
+from mediabeat.domain.metrics import MetricsSnapshot
+from mediabeat.domain.scheduler import NodeRecord, NodeState, RunStatus, SchedulerStats
 from mediabeat.web.api.scheduler import stats_cache
 from mediabeat.web.deps import OptionalUser
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(tags=["health"])
-
-
-NODE_STATES = ("running", "dead", "stopped")
 
 
 class _Snapshot:
@@ -38,7 +34,7 @@ class _Snapshot:
         for (task, status), count in sorted(snap.runs.items()):
             runs.add_metric([task, status], count)
         for task in sorted(snap.enabled):
-            for status in RUN_STATUSES:
+            for status in RunStatus:
                 if (task, status) not in snap.runs:
                     runs.add_metric([task, status], 0)
         queue = GaugeMetricFamily("mediabeat_crawl_jobs", "Crawl jobs by status (queue depth)", labels=["status"])
@@ -73,7 +69,7 @@ class _Snapshot:
         nodes = GaugeMetricFamily(
             "mediabeat_nodes", "serve and worker processes by state (dead: no heartbeat)", labels=["state"]
         )
-        for state in NODE_STATES:
+        for state in NodeState:
             nodes.add_metric([state], sum(1 for n in self.nodes if n.state == state))
         return [runs, queue, success, enabled, durations, feeds, nodes]
 
@@ -94,7 +90,7 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
             raise ApiError(401, "sign in or send an admin API token", headers={"WWW-Authenticate": "Bearer"})
         if not principal.is_admin:
             raise ApiError(403, "metrics need an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
-    snapshot = await MetricsStore(services.db).snapshot()
+    snapshot = await services.scheduler.metrics_snapshot()
     stats = await stats_cache(request).get()  # the durations, at most a few seconds old, as /scheduler/stats
     nodes = await services.cluster.list_nodes()
     registry = CollectorRegistry(auto_describe=False)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
@@ -12,18 +9,13 @@ from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSnapshot:
-    runs: dict[tuple[str, str], int]
-    jobs: dict[str, int]
-    last_success: dict[str, datetime | None]
-    enabled: dict[str, bool]
-    feeds: dict[str, int]  # "ok", "failing" (active, with failures) and "disabled"
+from mediabeat.domain.metrics import MetricsSnapshot
+from mediabeat.domain.scheduler import RunStatus
 
 
 class MetricsStore:
+    """Reads every figure /metrics shows in one read transaction."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -36,7 +28,7 @@ class MetricsStore:
         success_query = (
             sa.select(tasks_t.c.name, tasks_t.c.enabled, sa.func.max(runs_t.c.finished_at))
             .select_from(
-                tasks_t.outerjoin(runs_t, (runs_t.c.task_id == tasks_t.c.id) & (runs_t.c.status == "succeeded"))
+                tasks_t.outerjoin(runs_t, (runs_t.c.task_id == tasks_t.c.id) & (runs_t.c.status == RunStatus.SUCCEEDED))
             )
             .group_by(tasks_t.c.name, tasks_t.c.enabled)
         )

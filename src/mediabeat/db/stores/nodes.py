@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,24 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import scheduler_leases as leases_t
 from mediabeat.db.tables import scheduler_nodes as nodes_t
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRecord:
-    """One `serve` or `worker` process. `state` is running, stopped, or dead (no heartbeat lately)."""
-
-    id: str
-    host: str
-    pid: int
-    version: str
-    role: str
-    started_at: datetime
-    heartbeat_at: datetime
-    stopped_at: datetime | None
-    state: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+from mediabeat.domain.scheduler import NodeRecord, NodeState
 
 
 class NodeStore:
@@ -77,7 +59,7 @@ class NodeStore:
         async with self.db.read() as conn:
             rows = (await conn.execute(sa.select(nodes_t).order_by(nodes_t.c.started_at.desc(), nodes_t.c.id))).all()
         nodes = [_node(row, now, dead_after) for row in rows]
-        order = {"running": 0, "dead": 1, "stopped": 2}
+        order = {NodeState.RUNNING: 0, NodeState.DEAD: 1, NodeState.STOPPED: 2}
         return sorted(nodes, key=lambda n: order[n.state])
 
     async def dead_node_ids(self, *, now: datetime, dead_after: timedelta) -> list[str]:
@@ -101,11 +83,11 @@ class NodeStore:
 def _node(row: sa.Row[Any], now: datetime, dead_after: timedelta) -> NodeRecord:
     heartbeat = _as_utc(row.heartbeat_at)
     if row.stopped_at is not None:
-        state = "stopped"
+        state = NodeState.STOPPED
     elif heartbeat < now - dead_after:
-        state = "dead"
+        state = NodeState.DEAD
     else:
-        state = "running"
+        state = NodeState.RUNNING
     return NodeRecord(
         id=row.id,
         host=row.host,

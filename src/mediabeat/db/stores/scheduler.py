@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,52 +12,30 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import RunRecord, TaskRecord
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
-from mediabeat.schedule import DuePlan
+from mediabeat.domain.scheduler import (
+    ClaimedRuns,
+    ClaimOutcome,
+    MisfirePolicy,
+    OverlapForbidden,
+    OverlapPolicy,
+    RunFilter,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    Trigger,
+)
+from mediabeat.schedule import DuePlan, overlap_allows
+
+# cli/demo_cmd.py imports OverlapForbidden from here; it lives in mediabeat.domain.scheduler.
+__all__ = ["OverlapForbidden", "SchedulerStore", "run_from_row", "runs_from_result", "task_from_row"]
 
 RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
 # Listings leave out the traceback (up to TRACEBACK_LIMIT characters a row); one run's detail has it.
 LIST_COLUMNS = [sa.null().label("traceback") if column.name == "traceback" else column for column in RUN_COLUMNS]
 TRACEBACK_LIMIT = 8_000
 ERROR_LIMIT = 2_000
-
-
-class OverlapForbidden(Exception):
-    """A run was asked for while another run of the task is running and its policy is `forbid`."""
-
-    def __init__(self, task: str, running_run_id: int) -> None:
-        super().__init__(f"task {task!r} is already running (run {running_run_id}) and its overlap policy is forbid")
-        self.task = task
-        self.running_run_id = running_run_id
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedRuns:
-    """Runs this node won for one task: execute them in order (catch-up runs come as several)."""
-
-    task: TaskRecord
-    run_ids: list[int]
-    scheduled_for: list[datetime]
-
-
-@dataclass(slots=True)
-class ClaimOutcome:
-    """What one claim step did: the runs to execute and how many tasks it looked at."""
-
-    claimed: list[ClaimedRuns] = field(default_factory=list)
-    examined: int = 0
-    skipped_runs: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RunFilter:
-    task: str | None = None
-    status: str | None = None
-    trigger: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 class SchedulerStore:
@@ -74,7 +52,7 @@ class SchedulerStore:
     async def list_tasks(self) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(tasks_t).order_by(tasks_t.c.name))
-            return [TaskRecord.from_row(r) for r in rows]
+            return [task_from_row(r) for r in rows]
 
     async def get_task(self, task_id: int) -> TaskRecord | None:
         return await self._one_task(tasks_t.c.id == task_id)
@@ -85,14 +63,14 @@ class SchedulerStore:
     async def _one_task(self, where: sa.ColumnElement[bool]) -> TaskRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(tasks_t).where(where))).first()
-            return TaskRecord.from_row(row) if row else None
+            return task_from_row(row) if row else None
 
     async def create_task(self, values: dict[str, Any], now: datetime) -> TaskRecord:
         async with self.db.write() as conn:
             row = (
                 await conn.execute(tasks_t.insert().values(**values, created_at=now, updated_at=now).returning(tasks_t))
             ).one()
-            return TaskRecord.from_row(row)
+            return task_from_row(row)
 
     async def update_task(self, task_id: int, values: dict[str, Any], now: datetime) -> TaskRecord | None:
         async with self.db.write() as conn:
@@ -101,7 +79,7 @@ class SchedulerStore:
                     tasks_t.update().where(tasks_t.c.id == task_id).values(**values, updated_at=now).returning(tasks_t)
                 )
             ).first()
-            return TaskRecord.from_row(row) if row else None
+            return task_from_row(row) if row else None
 
     async def delete_task(self, task_id: int) -> bool:
         """Delete a task and its run history; False if it did not exist."""
@@ -116,12 +94,12 @@ class SchedulerStore:
             rows = await conn.execute(
                 sa.select(tasks_t).where(tasks_t.c.after_task_id == task_id, tasks_t.c.enabled == sa.true())
             )
-            return [TaskRecord.from_row(r) for r in rows]
+            return [task_from_row(r) for r in rows]
 
     async def tasks_without_next_run(self) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.next_run_at.is_(None)))
-            return [TaskRecord.from_row(r) for r in rows]
+            return [task_from_row(r) for r in rows]
 
     async def set_next_run_if_unset(self, task_id: int, next_run_at: datetime | None) -> None:
         async with self.db.write() as conn:
@@ -164,7 +142,7 @@ class SchedulerStore:
             )
             if self.db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
-            due = [TaskRecord.from_row(r) for r in await conn.execute(query)]
+            due = [task_from_row(r) for r in await conn.execute(query)]
             outcome.examined = len(due)
             if not due:
                 return outcome
@@ -175,24 +153,7 @@ class SchedulerStore:
                 decision = plan(task)
                 rows.extend(_run_rows(task, decision, running.get(task.id), now, node_id))
                 next_runs.append({"tid": task.id, "next_run_at": decision.next_run_at})
-            won: dict[int, list[tuple[int, datetime]]] = {}
-            if rows:
-                statement = (
-                    self._insert(runs_t)
-                    .values(rows)
-                    .on_conflict_do_nothing(
-                        index_elements=["task_id", "scheduled_for"],
-                        # A literal, not a bound parameter: PostgreSQL must match it to the partial
-                        # index's predicate, and a generic prepared plan cannot see a parameter's value.
-                        index_where=sa.text("\"trigger\" = 'schedule'"),
-                    )
-                    .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
-                )
-                for run_id, task_id, scheduled_for, status in await conn.execute(statement):
-                    if status == "running":
-                        won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
-                    else:
-                        outcome.skipped_runs += 1
+            won = await self._insert_runs(conn, rows, outcome) if rows else {}
             await conn.execute(
                 tasks_t.update()
                 .where(tasks_t.c.id == sa.bindparam("tid"))
@@ -210,29 +171,55 @@ class SchedulerStore:
                 await conn.execute(
                     tasks_t.update()
                     .where(tasks_t.c.id == sa.bindparam("tid"))
-                    .values(last_run_at=sa.bindparam("at"), last_status="running"),
+                    .values(last_run_at=sa.bindparam("at"), last_status=RunStatus.RUNNING),
                     started,
                 )
         return outcome
+
+    async def _insert_runs(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], outcome: ClaimOutcome
+    ) -> dict[int, list[tuple[int, datetime]]]:
+        """Insert planned run rows, skipping occurrences another node won; the running ones won, by task id."""
+        statement = (
+            self._insert(runs_t)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=["task_id", "scheduled_for"],
+                # A literal, not a bound parameter: PostgreSQL must match it to the partial
+                # index's predicate, and a generic prepared plan cannot see a parameter's value.
+                index_where=sa.text("\"trigger\" = 'schedule'"),
+            )
+            .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for, runs_t.c.status)
+        )
+        won: dict[int, list[tuple[int, datetime]]] = {}
+        for run_id, task_id, scheduled_for, status in await conn.execute(statement):
+            if status == RunStatus.RUNNING:
+                won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
+            else:
+                outcome.skipped_runs += 1
+        return won
 
     async def claim_manual_run(
         self,
         *,
         task: TaskRecord,
         now: datetime,
-        node_id: str,
+        node_id: str | None,
         triggered_by: str | None,
-        trigger: str = "manual",
+        trigger: Trigger = Trigger.MANUAL,
         scheduled_for: datetime | None = None,
     ) -> int:
-        """Insert a run started by a person or by an upstream task, unless overlap forbids it (OverlapForbidden)."""
+        """Insert a run started by a person or by an upstream task, unless overlap forbids it (OverlapForbidden).
+
+        With node_id None the run is handed over: the first node loop to adopt it (adopt_handed_runs) runs it.
+        """
         async with self.db.write() as conn:
             lock = sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id)
             if self.db.is_postgres:
                 lock = lock.with_for_update()
             await conn.execute(lock)
             running = (await _running_run_ids(conn, [task.id])).get(task.id)
-            if running is not None and task.overlap_policy == "forbid":
+            if running is not None and not overlap_allows(task.overlap_policy, running=1):
                 raise OverlapForbidden(task.name, running)
             run_id = (
                 await conn.execute(
@@ -242,7 +229,7 @@ class SchedulerStore:
                         trigger=trigger,
                         scheduled_for=scheduled_for or now,
                         started_at=now,
-                        status="running",
+                        status=RunStatus.RUNNING,
                         node_id=node_id,
                         heartbeat_at=now,
                         triggered_by=triggered_by,
@@ -251,9 +238,60 @@ class SchedulerStore:
                 )
             ).scalar_one()
             await conn.execute(
-                tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status="running")
+                tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
             )
             return int(run_id)
+
+    async def adopt_handed_runs(
+        self,
+        *,
+        node_id: str,
+        handlers: Sequence[str],
+        now: datetime,
+        fresh_since: datetime,
+        limit: int,
+        run_ids: Sequence[int] | None = None,
+    ) -> list[ClaimedRuns]:
+        """Take over runs handed to any node (node_id NULL) whose handler this node has; one atomic UPDATE.
+
+        Only runs handed over since `fresh_since` qualify: older ones are the reaper's. A read on the
+        partial index of running runs comes first, so the loop's every step takes no write lock for nothing.
+        """
+        handed = (
+            runs_t.c.status == RunStatus.RUNNING,
+            runs_t.c.node_id.is_(None),
+            runs_t.c.heartbeat_at >= fresh_since,
+        )
+        async with self.db.read() as conn:
+            if (await conn.execute(sa.select(runs_t.c.id).where(*handed).limit(1))).first() is None:
+                return []
+        pick = (
+            sa.select(runs_t.c.id)
+            .select_from(runs_t.join(tasks_t, runs_t.c.task_id == tasks_t.c.id))
+            .where(*handed, tasks_t.c.handler.in_(list(handlers)))
+            .order_by(runs_t.c.id)
+            .limit(limit)
+        )
+        if run_ids is not None:
+            pick = pick.where(runs_t.c.id.in_(list(run_ids)))
+        if self.db.is_postgres:
+            pick = pick.with_for_update(of=runs_t, skip_locked=True)
+        adopt = (
+            runs_t.update()
+            .where(runs_t.c.id.in_(pick.scalar_subquery()), runs_t.c.node_id.is_(None))
+            .values(node_id=node_id, started_at=now, heartbeat_at=now)
+            .returning(runs_t.c.id, runs_t.c.task_id, runs_t.c.scheduled_for)
+        )
+        async with self.db.write() as conn:
+            adopted = sorted((await conn.execute(adopt)).all())
+            if not adopted:
+                return []
+            tasks = await conn.execute(sa.select(tasks_t).where(tasks_t.c.id.in_({r.task_id for r in adopted})))
+            by_id = {task.id: task for task in map(task_from_row, tasks)}
+        return [
+            ClaimedRuns(task=by_id[r.task_id], run_ids=[r.id], scheduled_for=[_as_utc(r.scheduled_for)])
+            for r in adopted
+        ]
 
     # -- runs --------------------------------------------------------------------------
 
@@ -266,7 +304,7 @@ class SchedulerStore:
         self,
         run_id: int,
         *,
-        status: str,
+        status: RunStatus,
         finished_at: datetime,
         error: str | None = None,
         traceback: str | None = None,
@@ -283,7 +321,7 @@ class SchedulerStore:
             duration_ms = max(0, int((finished_at - started_at).total_seconds() * 1000))
             await conn.execute(
                 runs_t.update()
-                .where(runs_t.c.id == run_id, runs_t.c.status.in_(("running", "abandoned")))
+                .where(runs_t.c.id == run_id, runs_t.c.status.in_((RunStatus.RUNNING, RunStatus.ABANDONED)))
                 .values(
                     status=status,
                     finished_at=finished_at,
@@ -302,23 +340,24 @@ class SchedulerStore:
                 .values(last_status=status)
             )
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
-            return RunRecord.from_row(row)
+            return run_from_row(row)
 
-    async def previous_outcome(self, task_id: int, run_id: int) -> str | None:
+    async def previous_outcome(self, task_id: int, run_id: int) -> RunStatus | None:
         """The status of the task's last finished, non-skipped run before `run_id`."""
         async with self.db.read() as conn:
-            return (
+            status = (
                 await conn.execute(
                     sa.select(runs_t.c.status)
                     .where(
                         runs_t.c.task_id == task_id,
                         runs_t.c.id < run_id,
-                        runs_t.c.status.not_in(("running", "skipped")),
+                        runs_t.c.status.not_in((RunStatus.RUNNING, RunStatus.SKIPPED)),
                     )
                     .order_by(runs_t.c.id.desc())
                     .limit(1)
                 )
             ).scalar()
+        return RunStatus(status) if status is not None else None
 
     async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> None:
         ids = list(run_ids)
@@ -326,7 +365,9 @@ class SchedulerStore:
             return
         async with self.db.write() as conn:
             await conn.execute(
-                runs_t.update().where(runs_t.c.id.in_(ids), runs_t.c.status == "running").values(heartbeat_at=now)
+                runs_t.update()
+                .where(runs_t.c.id.in_(ids), runs_t.c.status == RunStatus.RUNNING)
+                .values(heartbeat_at=now)
             )
 
     async def fail_running(self, run_ids: Iterable[int], *, finished_at: datetime, error: str) -> int:
@@ -338,8 +379,8 @@ class SchedulerStore:
             failed = (
                 await conn.execute(
                     runs_t.update()
-                    .where(runs_t.c.id.in_(ids), runs_t.c.status == "running")
-                    .values(status="failed", finished_at=finished_at, error=_clip(error, ERROR_LIMIT))
+                    .where(runs_t.c.id.in_(ids), runs_t.c.status == RunStatus.RUNNING)
+                    .values(status=RunStatus.FAILED, finished_at=finished_at, error=_clip(error, ERROR_LIMIT))
                     .returning(runs_t.c.task_id)
                 )
             ).all()
@@ -347,8 +388,8 @@ class SchedulerStore:
             if task_ids:
                 await conn.execute(
                     tasks_t.update()
-                    .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == "running")
-                    .values(last_status="failed")
+                    .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == RunStatus.RUNNING)
+                    .values(last_status=RunStatus.FAILED)
                 )
             return len(failed)
 
@@ -387,8 +428,8 @@ class SchedulerStore:
             reaped = (
                 await conn.execute(
                     runs_t.update()
-                    .where(runs_t.c.status == "running", condition)
-                    .values(status="abandoned", finished_at=now, error=error)
+                    .where(runs_t.c.status == RunStatus.RUNNING, condition)
+                    .values(status=RunStatus.ABANDONED, finished_at=now, error=error)
                     .returning(runs_t.c.id, runs_t.c.task_id)
                 )
             ).all()
@@ -397,21 +438,22 @@ class SchedulerStore:
             task_ids = sorted({r.task_id for r in reaped})
             await conn.execute(
                 tasks_t.update()
-                .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == "running")
-                .values(last_status="abandoned")
+                .where(tasks_t.c.id.in_(task_ids), tasks_t.c.last_status == RunStatus.RUNNING)
+                .values(last_status=RunStatus.ABANDONED)
             )
             rows = await conn.execute(_run_query().where(runs_t.c.id.in_([r.id for r in reaped])))
-            return [RunRecord.from_row(r) for r in rows]
+            return [run_from_row(r) for r in rows]
 
     async def get_run(self, run_id: int) -> RunRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).first()
-            return RunRecord.from_row(row) if row else None
+            return run_from_row(row) if row else None
 
     async def list_runs(
-        self, filters: RunFilter = RunFilter(), *, limit: int = 50, before_id: int | None = None
+        self, filters: RunFilter | None = None, *, limit: int = 50, before_id: int | None = None
     ) -> list[RunRecord]:
         """Runs, newest first, without their tracebacks. Page on with before_id = the last id of the previous page."""
+        filters = filters or RunFilter()
         query = _run_query(LIST_COLUMNS).order_by(runs_t.c.id.desc()).limit(limit)
         if filters.task is not None:
             query = query.where(tasks_t.c.name == filters.task)
@@ -426,14 +468,49 @@ class SchedulerStore:
         if before_id is not None:
             query = query.where(runs_t.c.id < before_id)
         async with self.db.read() as conn:
-            return RunRecord.all_from(await conn.execute(query))
+            return runs_from_result(await conn.execute(query))
 
     async def running_runs(self, task_id: int | None = None) -> list[RunRecord]:
-        query = _run_query().where(runs_t.c.status == "running").order_by(runs_t.c.id)
+        query = _run_query().where(runs_t.c.status == RunStatus.RUNNING).order_by(runs_t.c.id)
         if task_id is not None:
             query = query.where(runs_t.c.task_id == task_id)
         async with self.db.read() as conn:
-            return RunRecord.all_from(await conn.execute(query))
+            return runs_from_result(await conn.execute(query))
+
+
+def task_from_row(row: sa.Row[Any]) -> TaskRecord:
+    """A scheduler_tasks row as a record, its policies and status as enums."""
+    values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
+    values = {name: values[name] for name in TaskRecord.__slots__}
+    values["misfire_policy"] = MisfirePolicy(values["misfire_policy"])
+    values["overlap_policy"] = OverlapPolicy(values["overlap_policy"])
+    if values["last_status"] is not None:
+        values["last_status"] = RunStatus(values["last_status"])
+    return TaskRecord(**values)
+
+
+def run_from_row(row: sa.Row[Any]) -> RunRecord:
+    values = row._asdict()
+    values = {name: values[name] for name in RunRecord.__slots__}
+    values["trigger"], values["status"] = Trigger(values["trigger"]), RunStatus(values["status"])
+    return RunRecord(**values)
+
+
+_RUN_FIELDS = RunRecord.__slots__
+_TRIGGER_AT, _STATUS_AT = _RUN_FIELDS.index("trigger"), _RUN_FIELDS.index("status")
+
+
+def runs_from_result(result: sa.Result[Any]) -> list[RunRecord]:
+    """Every row of `result` as a record; the columns are matched to the fields once, not per row."""
+    keys = list(result.keys())
+    pick = operator.itemgetter(*(keys.index(name) for name in _RUN_FIELDS))
+    records = []
+    for row in result:
+        values = list(pick(row))
+        values[_TRIGGER_AT] = Trigger(values[_TRIGGER_AT])
+        values[_STATUS_AT] = RunStatus(values[_STATUS_AT])
+        records.append(RunRecord(*values))
+    return records
 
 
 def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
@@ -444,7 +521,7 @@ async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> di
     """For each task with a run in flight, the id of its oldest running run."""
     rows = await conn.execute(
         sa.select(runs_t.c.task_id, sa.func.min(runs_t.c.id))
-        .where(runs_t.c.status == "running", runs_t.c.task_id.in_(task_ids))
+        .where(runs_t.c.status == RunStatus.RUNNING, runs_t.c.task_id.in_(task_ids))
         .group_by(runs_t.c.task_id)
     )
     return {int(task_id): int(run_id) for task_id, run_id in rows}
@@ -457,7 +534,7 @@ def _run_rows(
     # Every row has the same columns: they go into one multi-row INSERT, which needs a value for each.
     base: dict[str, Any] = {
         "task_id": task.id,
-        "trigger": "schedule",
+        "trigger": Trigger.SCHEDULE,
         "node_id": node_id,
         "started_at": now,
         "heartbeat_at": None,
@@ -465,12 +542,12 @@ def _run_rows(
         "duration_ms": None,
         "error": None,
     }
-    if plan.run and running_id is not None and task.overlap_policy == "forbid":
+    if plan.run and running_id is not None and not overlap_allows(task.overlap_policy, running=1):
         return [
             {
                 **base,
                 "scheduled_for": plan.run[-1],
-                "status": "skipped",
+                "status": RunStatus.SKIPPED,
                 "finished_at": now,
                 "duration_ms": 0,
                 "missed": plan.missed + len(plan.run) - 1,
@@ -479,7 +556,8 @@ def _run_rows(
         ]
     if plan.run:
         rows = [
-            {**base, "scheduled_for": when, "status": "running", "heartbeat_at": now, "missed": 0} for when in plan.run
+            {**base, "scheduled_for": when, "status": RunStatus.RUNNING, "heartbeat_at": now, "missed": 0}
+            for when in plan.run
         ]
         rows[-1]["missed"] = plan.missed
         return rows
@@ -488,7 +566,7 @@ def _run_rows(
             {
                 **base,
                 "scheduled_for": plan.missed_latest,
-                "status": "skipped",
+                "status": RunStatus.SKIPPED,
                 "finished_at": now,
                 "duration_ms": 0,
                 "missed": plan.missed,

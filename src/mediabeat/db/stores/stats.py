@@ -9,13 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.records import SchedulerStats, TaskStats
 from mediabeat.db.tables import scheduler_run_count_deltas as deltas_t
 from mediabeat.db.tables import scheduler_run_counts as counts_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
+from mediabeat.domain.scheduler import FAILURE_STATUSES, RunStatus, SchedulerStats, TaskStats
 
-FAILED_STATUSES = ("failed", "timed_out", "abandoned")
 # Percentiles describe recent behaviour: the last this-many finished runs of each task.
 PERCENTILE_WINDOW = 200
 # One statement, so the deltas it deletes are exactly the ones it adds; the deltas of deleted tasks
@@ -64,9 +63,9 @@ class StatsStore:
             total_tasks=len(tasks),
             enabled_tasks=sum(1 for task in tasks if task.enabled),
             total_runs=sum(status_totals.values()),
-            succeeded_runs=status_totals.get("succeeded", 0),
-            failed_runs=sum(status_totals.get(status, 0) for status in FAILED_STATUSES),
-            running_runs=status_totals.get("running", 0),
+            succeeded_runs=status_totals.get(RunStatus.SUCCEEDED, 0),
+            failed_runs=sum(status_totals.get(status, 0) for status in sorted(FAILURE_STATUSES)),
+            running_runs=status_totals.get(RunStatus.RUNNING, 0),
             runs_last_24h=runs_last_24h,
             tasks=[
                 TaskStats(
@@ -74,7 +73,7 @@ class StatsStore:
                     name=task.name,
                     enabled=task.enabled,
                     last_run_at=task.last_run_at,
-                    last_status=task.last_status,
+                    last_status=RunStatus(task.last_status) if task.last_status else None,
                     next_run_at=task.next_run_at,
                     runs=counts.get(task.id, 0),
                     p50_ms=percentile(durations.get(task.id, []), 50),

@@ -4,41 +4,42 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 import pydantic_core
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mediabeat.db.stores.records import RunRecord, SchedulerStats, TaskRecord
-from mediabeat.db.stores.scheduler import OverlapForbidden, RunFilter
-from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
-from mediabeat.schedule import CronError
-from mediabeat.schedule.cron import words
-from mediabeat.scheduler.registry import UnknownHandler
-from mediabeat.scheduler.service import (
+from mediabeat.domain.ids import MAX_ID
+from mediabeat.domain.scheduler import (
+    MisfirePolicy,
     NewTask,
-    SchedulerService,
+    OverlapForbidden,
+    OverlapPolicy,
+    RunFilter,
+    RunRecord,
+    RunStatus,
+    SchedulerStats,
     TaskChanges,
     TaskNotFound,
+    TaskRecord,
     TaskValidationError,
-    check_schedule,
+    Trigger,
 )
+from mediabeat.schedule import CronError
+from mediabeat.schedule.cron import words
+from mediabeat.scheduler.changes import check_schedule
+from mediabeat.scheduler.registry import UnknownHandler
+from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.common import audit
 from mediabeat.web.deps import AdminUser
 from mediabeat.web.errors import ApiError, error_responses, not_found
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
 
-MAX_ID = 2**63 - 1
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="The task's numeric id")]
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="The run's numeric id")]
 TaskName = Annotated[str, Path(min_length=1, max_length=100, description="The task's name, e.g. nightly-cleanup")]
-RunStatus = Literal["running", "succeeded", "failed", "timed_out", "skipped", "abandoned"]
-RunTrigger = Literal["schedule", "manual", "dependency"]
-MisfirePolicyName = Literal["run_once", "skip", "catch_up"]
-OverlapPolicyName = Literal["forbid", "allow"]
-assert set(RunStatus.__args__) == set(RUN_STATUSES) and set(RunTrigger.__args__) == set(RUN_TRIGGERS)  # type: ignore[attr-defined]
 
 READ_ERRORS = error_responses(401, 403, 404, 422)
 # /stats figures are at most this old (seconds); changes made through the API show at once.
@@ -54,13 +55,13 @@ class TaskOut(BaseModel):
     cron_description: str | None
     timezone: str
     enabled: bool
-    misfire_policy: str
-    overlap_policy: str
+    misfire_policy: MisfirePolicy
+    overlap_policy: OverlapPolicy
     timeout_s: int
     after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
-    last_status: str | None
+    last_status: RunStatus | None
     next_run_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -79,8 +80,8 @@ class RunOut(BaseModel):
     id: int
     task_id: int
     task: str
-    trigger: str
-    status: str
+    trigger: Trigger
+    status: RunStatus
     scheduled_for: datetime
     started_at: datetime
     finished_at: datetime | None
@@ -114,7 +115,7 @@ class TaskStatsOut(BaseModel):
     name: str
     enabled: bool
     last_run_at: datetime | None
-    last_status: str | None
+    last_status: RunStatus | None
     next_run_at: datetime | None
     runs: int
     p50_ms: float | None
@@ -156,8 +157,8 @@ class TaskPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cron: str | None = Field(default=None, max_length=200, examples=["*/10 * * * *"])
     timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Berlin"])
-    misfire_policy: MisfirePolicyName | None = None
-    overlap_policy: OverlapPolicyName | None = None
+    misfire_policy: MisfirePolicy | None = None
+    overlap_policy: OverlapPolicy | None = None
     timeout_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
@@ -174,8 +175,8 @@ class TaskCreate(BaseModel):
     cron: str = Field(min_length=1, max_length=200, examples=["0 3 * * *"])
     timezone: str = Field(default="UTC", max_length=64)
     description: str = Field(default="", max_length=2000)
-    misfire_policy: MisfirePolicyName = "run_once"
-    overlap_policy: OverlapPolicyName = "forbid"
+    misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
+    overlap_policy: OverlapPolicy = OverlapPolicy.FORBID
     timeout_s: int = Field(default=3600, description="Seconds, 1 to 604800")
     enabled: bool = True
     after: str | None = Field(default=None, max_length=100)
@@ -447,15 +448,13 @@ async def list_runs(
     _: AdminUser,
     task: Annotated[str | None, Query(max_length=100, description="Task name")] = None,
     status: Annotated[RunStatus | None, Query()] = None,
-    trigger: Annotated[RunTrigger | None, Query()] = None,
+    trigger: Annotated[Trigger | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="Started at or after (ISO 8601; no offset means UTC)")] = None,
     until: Annotated[datetime | None, Query(description="Started before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[0-9]+$", description="From next_cursor")] = None,
 ) -> Response:
-    before_id = int(cursor) if cursor else None
-    if before_id is not None and before_id > MAX_ID:
-        before_id = MAX_ID
+    before_id = int(cursor) if cursor else None  # the service pages from the newest past MAX_ID
     filters = RunFilter(
         task=task, status=status, trigger=trigger, since=as_utc(since, "since"), until=as_utc(until, "until")
     )

@@ -8,11 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from mediabeat.db.stores.scheduler import RunFilter
-from mediabeat.db.tables import RUN_STATUSES, RUN_TRIGGERS
+from mediabeat.domain.ids import clamp_id
+from mediabeat.domain.scheduler import (
+    FAILURE_STATUSES,
+    NewTask,
+    RunFilter,
+    RunStatus,
+    TaskNotFound,
+    Trigger,
+    member_or_none,
+)
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
-from mediabeat.scheduler.service import NewTask, SchedulerService, TaskNotFound
+from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.scheduler import stats_cache
 from mediabeat.web.dashboard.queries import recent_runs
 from mediabeat.web.dashboard.render import PageDenied, admin_page, render
@@ -25,7 +33,6 @@ Admin = Annotated[Principal, Depends(admin_page)]
 SPARKLINE_RUNS = 20
 CHART_RUNS = 120
 RUNS_PAGE = 50
-MAX_ID = 2**63 - 1
 # The schedules offered as one-click choices next to a cron field.
 CRON_PRESETS = [
     ("*/10 * * * *", "Every 10 minutes"),
@@ -56,7 +63,7 @@ async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
     stats = await stats_cache(request).get()
     tasks = await service.list_tasks()
     sparks = await recent_runs(request.app.state.services.db, [t.id for t in tasks], per_task=SPARKLINE_RUNS)
-    failing = [t for t in tasks if t.last_status in ("failed", "timed_out", "abandoned")]
+    failing = [t for t in tasks if t.last_status in FAILURE_STATUSES]
     errors: dict[int, str | None] = {}
     for task in failing:
         last_failed = next((p for p in reversed(sparks.get(task.id, [])) if p.status in FAILED), None)
@@ -91,9 +98,9 @@ def _instant(value: str | None, field: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves it out of datetime's range
         raise PageDenied(422, f"{field}: give a date and time like 2026-01-31T14:00") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @router.get("/scheduler/runs", response_class=HTMLResponse)
@@ -110,12 +117,12 @@ async def run_history(
     service = _scheduler(request)
     filters = RunFilter(
         task=task or None,
-        status=status if status in RUN_STATUSES else None,
-        trigger=trigger if trigger in RUN_TRIGGERS else None,
+        status=member_or_none(RunStatus, status),
+        trigger=member_or_none(Trigger, trigger),
         since=_instant(since, "since"),
         until=_instant(until, "until"),
     )
-    before = min(int(cursor), MAX_ID) if cursor else None
+    before = clamp_id(int(cursor)) if cursor else None
     runs = await service.list_runs(filters, limit=RUNS_PAGE + 1, before_id=before)
     more = len(runs) > RUNS_PAGE
     runs = runs[:RUNS_PAGE]
@@ -139,15 +146,15 @@ async def run_history(
             "next_cursor": str(runs[-1].id) if more and runs else None,
             "paged": cursor is not None,
             "task_names": [t.name for t in await service.list_tasks()],
-            "statuses": RUN_STATUSES,
-            "triggers": RUN_TRIGGERS,
+            "statuses": [s.value for s in RunStatus],
+            "triggers": [t.value for t in Trigger],
         },
     )
 
 
 @router.get("/scheduler/runs/{run_id}", response_class=HTMLResponse)
 async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse:
-    run = await _scheduler(request).get_run(run_id) if 1 <= run_id <= MAX_ID else None
+    run = await _scheduler(request).get_run(run_id)  # None for an id out of range too
     if run is None:
         raise PageDenied(404, f"There is no run {run_id}. It may have been removed by the nightly cleanup.")
     context = {"user": user, "title": f"Run {run.id} of {run.task}", "active": "runs", "run": run}
@@ -157,7 +164,7 @@ async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse
 @router.get("/scheduler/new", response_class=HTMLResponse)
 async def new_task(request: Request, user: Admin) -> HTMLResponse:
     service = _scheduler(request)
-    handlers = [{"name": name, "description": service.registry.describe(name)} for name in service.handler_names()]
+    handlers = [{"name": n, "description": service.queries.describe_handler(n)} for n in service.handler_names()]
     return render(
         request,
         "task_new.html",

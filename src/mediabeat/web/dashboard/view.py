@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-FAILED = frozenset({"failed", "timed_out", "abandoned"})
+from mediabeat.domain.scheduler import FAILURE_STATUSES
+
+FAILED = FAILURE_STATUSES  # a run status; a crawl job's "failed" is the same word
 MIN_SLOTS = 40  # a few runs draw as thin bars from the left, not as wide blocks
 
 

@@ -1,0 +1,281 @@
+"""The scheduler's vocabulary: run states and triggers, task and run records, filters and errors. No I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from mediabeat.schedule.policy import MisfirePolicy, OverlapPolicy
+
+__all__ = [
+    "FAILURE_STATUSES",
+    "AllWorkFailed",
+    "ClaimOutcome",
+    "ClaimedRuns",
+    "MisfirePolicy",
+    "NewTask",
+    "NodeRecord",
+    "NodeState",
+    "OverlapForbidden",
+    "OverlapPolicy",
+    "RunFilter",
+    "RunNotFound",
+    "RunRecord",
+    "RunStatus",
+    "SchedulerStats",
+    "TaskChanges",
+    "TaskNotFound",
+    "TaskRecord",
+    "TaskStats",
+    "TaskValidationError",
+    "Trigger",
+    "member_or_none",
+]
+
+Member = TypeVar("Member", bound=enum.StrEnum)
+
+
+def member_or_none(kind: type[Member], text: str | None) -> Member | None:
+    """The member of `kind` whose value is `text`, or None (for a filter that ignores unknown values)."""
+    try:
+        return kind(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is: running, or how it ended. The values are the strings stored in the database."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    ABANDONED = "abandoned"
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+    @property
+    def is_failure(self) -> bool:
+        """A run that did not do its work: failed, timed out, or abandoned by a node that died."""
+        return self in FAILURE_STATUSES
+
+
+FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABANDONED})
+
+
+class Trigger(enum.StrEnum):
+    """What started a run: its schedule, a person (API, CLI, dashboard), or an upstream task's success."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    DEPENDENCY = "dependency"
+
+
+class NodeState(enum.StrEnum):
+    """A serve or worker process: running, stopped cleanly, or dead (no heartbeat lately)."""
+
+    RUNNING = "running"
+    DEAD = "dead"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: int
+    name: str
+    description: str
+    handler: str
+    cron: str
+    timezone: str
+    enabled: bool
+    misfire_policy: MisfirePolicy
+    overlap_policy: OverlapPolicy
+    timeout_s: int
+    after_task_id: int | None
+    params: dict[str, Any] | None
+    last_run_at: datetime | None
+    last_status: RunStatus | None
+    next_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    task_id: int
+    task: str
+    trigger: Trigger
+    scheduled_for: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    status: RunStatus
+    error: str | None
+    traceback: str | None
+    result: dict[str, Any] | None
+    missed: int
+    node_id: str | None
+    heartbeat_at: datetime | None
+    triggered_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Per-task figures for the stats view; durations in milliseconds."""
+
+    task_id: int
+    name: str
+    enabled: bool
+    last_run_at: datetime | None
+    last_status: RunStatus | None
+    next_run_at: datetime | None
+    runs: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    total_tasks: int
+    enabled_tasks: int
+    total_runs: int
+    succeeded_runs: int
+    failed_runs: int
+    running_runs: int
+    runs_last_24h: int
+    tasks: list[TaskStats]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """One `serve` or `worker` process, with its state as of the moment it was read."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    role: str
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    state: NodeState
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs a listing shows; None means any."""
+
+    task: str | None = None
+    status: RunStatus | None = None
+    trigger: Trigger | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """Settings to change on a task, as given (checked by validate_changes); None leaves a setting as it is."""
+
+    cron: str | None = None
+    timezone: str | None = None
+    misfire_policy: str | None = None
+    overlap_policy: str | None = None
+    timeout_s: int | None = None
+    enabled: bool | None = None
+    description: str | None = None
+    after: str | None = None  # run after this task succeeds; "" removes the dependency
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task to create: a registered handler on a cron schedule."""
+
+    name: str
+    handler: str
+    cron: str
+    timezone: str = "UTC"
+    description: str = ""
+    misfire_policy: str = MisfirePolicy.RUN_ONCE
+    overlap_policy: str = OverlapPolicy.FORBID
+    timeout_s: int = 3600
+    enabled: bool = True
+    after: str | None = None
+    params: dict[str, Any] | None = None
+
+    def as_changes(self) -> TaskChanges:
+        return TaskChanges(
+            cron=self.cron,
+            timezone=self.timezone,
+            misfire_policy=self.misfire_policy,
+            overlap_policy=self.overlap_policy,
+            timeout_s=self.timeout_s,
+            enabled=self.enabled,
+            description=self.description,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRuns:
+    """Runs this node won for one task: execute them in order (catch-up runs come as several)."""
+
+    task: TaskRecord
+    run_ids: list[int]
+    scheduled_for: list[datetime]
+
+
+@dataclass(slots=True)
+class ClaimOutcome:
+    """What one claim step did: the runs to execute and how many tasks it looked at."""
+
+    claimed: list[ClaimedRuns] = field(default_factory=list)
+    examined: int = 0
+    skipped_runs: int = 0
+
+
+class TaskNotFound(LookupError):
+    """No task has that id or name."""
+
+
+class RunNotFound(LookupError):
+    """No run has that id (it may have been removed by the nightly cleanup)."""
+
+
+class TaskValidationError(ValueError):
+    """A change to a task is invalid; `field` names the setting and the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+class OverlapForbidden(Exception):
+    """A run was asked for while another run of the task is running and its policy is `forbid`."""
+
+    def __init__(self, task: str, running_run_id: int) -> None:
+        super().__init__(f"task {task!r} is already running (run {running_run_id}) and its overlap policy is forbid")
+        self.task = task
+        self.running_run_id = running_run_id
+
+
+class AllWorkFailed(Exception):
+    """Raised by a handler that attempted at least one unit of work and saw every one fail.
+
+    The run is recorded `failed` with this message, and `result` (the handler's counts) is kept
+    on the run, as a succeeded run's would be.
+    """
+
+    def __init__(self, message: str, result: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = dict(result)

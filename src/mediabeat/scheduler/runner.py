@@ -1,0 +1,280 @@
+"""Running runs: execute claimed runs' handlers, record how each ended, start chained tasks, cancel at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from mediabeat.clock import Clock
+from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.domain.scheduler import (
+    AllWorkFailed,
+    ClaimedRuns,
+    OverlapForbidden,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    Trigger,
+)
+from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.notify import ChangeNotifier
+from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
+from mediabeat.tasks.base import RunContext, SkipRun
+
+log = logging.getLogger("mediabeat.scheduler")
+
+# How long a finished run's outcome keeps being retried while the database is away.
+RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+# Handed-over runs one loop step adopts at most (each is one person's `tasks run`).
+ADOPT_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How one run ended, as recorded: status, error for people, traceback, and the handler's counts."""
+
+    status: RunStatus
+    error: str | None = None
+    traceback: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Execution:
+    """A claimed group of runs this node is executing, for heartbeats and wait_idle()."""
+
+    run_ids: list[int]
+    trigger: Trigger
+    future: asyncio.Task[None] | None = None
+    finished: list[RunRecord] = field(default_factory=list)
+
+
+class RunExecutor:
+    """Executes the runs this node claimed, each in its own asyncio task, and records every end."""
+
+    def __init__(
+        self,
+        *,
+        store: SchedulerStore,
+        registry: HandlerRegistry,
+        clock: Clock,
+        node_id: str,
+        notifier: ChangeNotifier,
+        alerts: RunAlerts,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.node_id = node_id
+        self.notifier = notifier
+        self.alerts = alerts
+        self._executions: dict[int, _Execution] = {}
+
+    @property
+    def active_run_ids(self) -> list[int]:
+        return sorted(self._executions)
+
+    def executing_count(self, trigger: Trigger) -> int:
+        """How many executions (a claim of catch-up runs counts once) of this trigger are in flight."""
+        return len({id(e) for e in self._executions.values() if e.trigger is trigger})
+
+    def require_handler(self, task: TaskRecord) -> None:
+        if task.handler not in self.registry:
+            raise UnknownHandler(f"task {task.name!r} uses handler {task.handler!r}, which this process does not have")
+
+    async def run_now(self, task: TaskRecord, *, triggered_by: str | None = None) -> int:
+        """Start a manual run in the background and return its id (OverlapForbidden if forbidden)."""
+        self.require_handler(task)
+        now = self.clock.now()
+        run_id = await self.store.claim_manual_run(task=task, now=now, node_id=self.node_id, triggered_by=triggered_by)
+        self.launch(ClaimedRuns(task=task, run_ids=[run_id], scheduled_for=[now]), trigger=Trigger.MANUAL)
+        return run_id
+
+    async def hand_over(self, task: TaskRecord, *, triggered_by: str | None = None) -> int:
+        """Insert a manual run for another node to adopt and run; returns its id (OverlapForbidden if forbidden)."""
+        run_id = await self.store.claim_manual_run(
+            task=task, now=self.clock.now(), node_id=None, triggered_by=triggered_by
+        )
+        await self.notifier.notify()  # wake the nodes' loops (NOTIFY on PostgreSQL; SQLite sees the commit)
+        return run_id
+
+    async def adopt_handed_runs(self, *, fresh_since: datetime, run_ids: list[int] | None = None) -> int:
+        """Start the runs handed over to any node (by `tasks run` in a shell) whose handler this node has."""
+        claims = await self.store.adopt_handed_runs(
+            node_id=self.node_id,
+            handlers=self.registry.names(),
+            now=self.clock.now(),
+            fresh_since=fresh_since,
+            limit=ADOPT_BATCH,
+            run_ids=run_ids,
+        )
+        for claim in claims:
+            self.launch(claim, trigger=Trigger.MANUAL)
+        return len(claims)
+
+    async def wait_for_run(self, run_id: int) -> RunRecord:
+        """Wait until a run this node executes has finished, and return it."""
+        execution = self._executions.get(run_id)
+        if execution is not None and execution.future is not None:
+            await asyncio.shield(execution.future)
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"run {run_id} is gone")
+        return run
+
+    async def wait_idle(self, within: float | None = None) -> None:
+        """Wait for every run this node started, chained runs included (shutdown, CLI, tests)."""
+        deadline = None if within is None else asyncio.get_running_loop().time() + within
+        while futures := {e.future for e in self._executions.values() if e.future is not None}:
+            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if remaining is not None and remaining <= 0:
+                return
+            await asyncio.wait(futures, timeout=remaining)
+
+    async def cancel_all(self) -> None:
+        """Cancel in-flight runs (shutdown after the grace period) and record them as failed.
+
+        That covers the runs a cancelled execution had not reached yet (catch-up occurrences
+        claimed together, an execution cancelled before it began), which no handler records.
+        """
+        executions = list({id(e): e for e in self._executions.values()}.values())
+        futures = {e.future for e in executions if e.future is not None}
+        for future in futures:
+            future.cancel()
+        if futures:
+            await asyncio.wait(futures, timeout=30)
+        run_ids = [run_id for e in executions for run_id in e.run_ids]
+        if not run_ids:
+            return
+        error = f"cancelled: node {self.node_id} shut down before the run finished"
+        try:
+            ended = await self.store.fail_running(run_ids, finished_at=self.clock.now(), error=error)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.error("could not record %d cancelled run(s); the reaper will abandon them: %s", len(run_ids), exc)
+            return
+        if ended:
+            log.warning("%d run(s) cancelled at shutdown were recorded as failed", ended)
+
+    def launch(self, claim: ClaimedRuns, *, trigger: Trigger) -> None:
+        """Execute a claim's runs one after another in a background task of their own."""
+        execution = _Execution(run_ids=list(claim.run_ids), trigger=trigger)
+        for run_id in claim.run_ids:
+            self._executions[run_id] = execution
+        execution.future = asyncio.create_task(
+            self._execute_claim(claim, trigger), name=f"mediabeat-run-{claim.task.name}"
+        )
+
+    async def _execute_claim(self, claim: ClaimedRuns, trigger: Trigger) -> None:
+        try:
+            for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
+                if position > 0:
+                    await self.store.mark_run_started(run_id, self.clock.now())
+                status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                self._executions.pop(run_id, None)
+                if status is RunStatus.SUCCEEDED:
+                    await self._start_dependents(claim.task, run_id, scheduled_for)
+        finally:
+            for run_id in claim.run_ids:
+                self._executions.pop(run_id, None)
+            await self.notifier.notify()
+
+    async def _start_dependents(self, upstream: TaskRecord, run_id: int, scheduled_for: datetime) -> None:
+        """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
+        try:
+            dependents = await self.store.dependents_of(upstream.id)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
+            return
+        for task in dependents:
+            if task.handler not in self.registry:
+                log.error(
+                    "task %s runs after %s but its handler %r is unknown here", task.name, upstream.name, task.handler
+                )
+                continue
+            try:
+                dependent_run = await self.store.claim_manual_run(
+                    task=task,
+                    now=self.clock.now(),
+                    node_id=self.node_id,
+                    trigger=Trigger.DEPENDENCY,
+                    triggered_by=f"{upstream.name} run {run_id}",
+                    scheduled_for=scheduled_for,
+                )
+            except OverlapForbidden as exc:
+                log.warning("not starting %s after %s: %s", task.name, upstream.name, exc)
+                continue
+            claim = ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for])
+            self.launch(claim, trigger=Trigger.DEPENDENCY)
+
+    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> RunStatus:
+        ctx = RunContext(
+            run_id=run_id,
+            task_name=task.name,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            now=self.clock.now(),
+            params=task.params or {},
+            log=log,
+        )
+        try:
+            outcome = await self._call_handler(task, ctx)
+        except asyncio.CancelledError:
+            await self._record_end(
+                run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run")
+            )
+            raise
+        if outcome.status is RunStatus.FAILED:
+            log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
+        await self._record_end(run_id, outcome)
+        return outcome.status
+
+    async def _call_handler(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
+        """Run the handler under the task's timeout and say how it ended; only a cancellation propagates."""
+        try:
+            handler = self.registry.get(task.handler)
+            async with asyncio.timeout(task.timeout_s):
+                result = dict(await handler(ctx))
+        except TimeoutError:
+            return RunOutcome(RunStatus.TIMED_OUT, f"cancelled after the task's timeout of {task.timeout_s} s")
+        except SkipRun as reason:
+            return RunOutcome(RunStatus.SKIPPED, f"skipped: {reason}")
+        except AllWorkFailed as exc:
+            return RunOutcome(RunStatus.FAILED, exc.message, result=exc.result)
+        except Exception as exc:  # a handler's failure is recorded; it never stops the scheduler
+            return RunOutcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        return RunOutcome(RunStatus.SUCCEEDED, result=result)
+
+    async def _record_end(self, run_id: int, outcome: RunOutcome) -> None:
+        """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
+        for delay in (*RECORD_RETRY_SECONDS, None):
+            try:
+                run = await self.store.record_run_end(
+                    run_id,
+                    status=outcome.status,
+                    finished_at=self.clock.now(),
+                    error=outcome.error,
+                    traceback=outcome.traceback,
+                    result=outcome.result,
+                )
+                if run is not None:
+                    await self.alert(run)
+                return
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
+                if delay is None:
+                    log.error("could not record the end of run %d; the reaper will abandon it: %s", run_id, exc)
+                    return
+                log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def alert(self, run: RunRecord) -> None:
+        """Tell the alert channels that `run` ended (they decide whether it is news)."""
+        if isinstance(self.alerts, NoAlerts):
+            return
+        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, run.id))
