@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from mediabeat import __version__
+from mediabeat.auth.service import AuthService
 from mediabeat.clock import Clock, ScaledClock, SystemClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.jobs import JobStore
@@ -26,6 +27,7 @@ from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
+from mediabeat.services import ContentServices, build_content_services
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
 from mediabeat.tasks.wiring import register_crawler
@@ -44,7 +46,13 @@ class Services:
     scheduler: SchedulerService
     loop: SchedulerLoop
     cluster: ClusterCoordinator
+    content: ContentServices
     maintenance_db: Database | None = None
+
+    @property
+    def auth(self) -> AuthService:
+        """Sign-in and credentials: the one AuthService of this process (also `content.auth`)."""
+        return self.content.auth
 
     async def close(self) -> None:
         """Let runs this process started finish (chained runs too), then release everything."""
@@ -168,6 +176,7 @@ def build_services(
         scheduler=scheduler,
         loop=loop,
         cluster=cluster,
+        content=build_content_services(settings, db, clock),
         maintenance_db=maintenance_db,
     )
 
