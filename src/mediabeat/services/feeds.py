@@ -37,7 +37,7 @@ def canonical_feed_url(url: str) -> str:
     if len(url) > MAX_URL_LENGTH:
         raise BadFeedUrl(f"a feed URL has at most {MAX_URL_LENGTH} characters")
     if any(c.isspace() for c in url):
-        raise BadFeedUrl("a feed URL has no spaces: encode them as %20")
+        raise BadFeedUrl("a feed URL has no spaces (write them as %20); it starts with http:// or https://")
     try:
         return canonicalize(url)
     except BadUrl as exc:
