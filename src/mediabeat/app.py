@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from mediabeat import __version__
+from mediabeat.auth.service import AuthService
 from mediabeat.clock import Clock, ScaledClock, SystemClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.jobs import JobStore
@@ -27,6 +28,7 @@ from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
+from mediabeat.services import ContentServices, build_content_services
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
 from mediabeat.tasks.wiring import register_crawler
@@ -46,7 +48,13 @@ class Services:
     loop: SchedulerLoop
     cluster: ClusterCoordinator
     handoff: RunHandOff
+    content: ContentServices
     maintenance_db: Database | None = None
+
+    @property
+    def auth(self) -> AuthService:
+        """Sign-in and credentials: the one AuthService of this process (also `content.auth`)."""
+        return self.content.auth
 
     async def close(self) -> None:
         """Let runs this process started finish (chained runs too), then release everything."""
@@ -171,6 +179,7 @@ def build_services(
         loop=loop,
         cluster=cluster,
         handoff=RunHandOff(service=scheduler, cluster=cluster),
+        content=build_content_services(settings, db, clock),
         maintenance_db=maintenance_db,
     )
 

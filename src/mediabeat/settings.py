@@ -157,6 +157,9 @@ class Settings(BaseSettings):
         default=0, description="Processes that extract article text (0: one per CPU core)"
     )
     job_max_attempts: PositiveInt = Field(default=5, description="Attempts at a crawl job before it is failed")
+    opml_max_feeds: PositiveInt = Field(
+        default=5000, description="Most feeds one OPML import may list (a larger file is refused with 413)"
+    )
 
     alert_webhook_url: str | None = Field(
         default=None,

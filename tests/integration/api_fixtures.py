@@ -61,7 +61,7 @@ async def make_env(database_url: str, **overrides: Any) -> ApiEnv:
     settings = load_settings(database_url=database_url, enable_scheduler=False, **overrides)
     services = build_services(settings)
     app = create_app(settings, services=services)
-    auth: AuthService = app.state.auth
+    auth = services.auth
     org_id = await auth.org_id("api-org", create=True)
     other_org_id = await auth.org_id("other-org", create=True)
     assert org_id is not None and other_org_id is not None

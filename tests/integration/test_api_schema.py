@@ -30,7 +30,6 @@ from schemathesis.checks import (
 )
 
 from mediabeat.app import build_services
-from mediabeat.auth.service import AuthService
 from mediabeat.db import migrate
 from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
 from mediabeat.settings import load_settings
@@ -57,7 +56,7 @@ def _free_port() -> int:
 
 async def _seed(url: str) -> str:
     services = build_services(load_settings(database_url=url, enable_scheduler=False))
-    auth = AuthService(services.db, services.settings, services.clock)
+    auth = services.auth
     try:
         # Only nightly-cleanup may run: no fuzzed request may make a crawler task fetch fuzzed feed URLs.
         async with services.db.write() as conn:

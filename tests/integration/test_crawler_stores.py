@@ -11,7 +11,8 @@ from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
-from mediabeat.db.stores.orgs import OrgExists, OrgStore
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.domain.content import OrgExists
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mediabeat.app import build_services
 from mediabeat.cli.demo_cmd import DEMO_ORG, DEMO_SITE, ensure_demo_org
 from mediabeat.crawler.urls import canonicalize, url_hash
 from mediabeat.db.engine import Database
@@ -24,6 +25,8 @@ from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.domain.content import SYSTEM
+from mediabeat.settings import load_settings
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 
@@ -103,9 +106,10 @@ def test_demo_site_refuses_addresses_outside_loopback(env: dict[str, str], args:
 async def test_demo_org_is_kept_in_step_with_the_site_and_removed_in_one_command(
     db: Database, database_url: str
 ) -> None:
-    org, count = await ensure_demo_org(db, base_url="http://127.0.0.1:1111", config=DEMO_SITE, now=NOW)
+    services = build_services(load_settings(database_url=database_url), db=db)
+    org, count = await ensure_demo_org(services, base_url="http://127.0.0.1:1111", config=DEMO_SITE, actor=SYSTEM)
     assert org.is_demo and org.name == DEMO_ORG and count == 12
-    again, _ = await ensure_demo_org(db, base_url="http://127.0.0.1:2222", config=DEMO_SITE, now=NOW)
+    again, _ = await ensure_demo_org(services, base_url="http://127.0.0.1:2222", config=DEMO_SITE, actor=SYSTEM)
     assert again.id == org.id
     feeds = await FeedStore(db).list(org_id=org.id)
     assert len(feeds) == 12 and all(f.url.startswith("http://127.0.0.1:2222/feeds/") for f in feeds)

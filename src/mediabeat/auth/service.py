@@ -21,9 +21,10 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.audit import AuditStore
 from mediabeat.db.stores.login_failures import LoginLimit, LoginLimiter
 from mediabeat.db.stores.sessions import SessionStore
-from mediabeat.db.stores.tokens import Owner, TokenRecord, TokenStore
-from mediabeat.db.stores.users import ROLES, UserRecord, UserStore, normalise_email
+from mediabeat.db.stores.tokens import Owner, TokenStore
+from mediabeat.db.stores.users import ROLES, UserStore, normalise_email
 from mediabeat.db.tables import organizations as orgs_t
+from mediabeat.domain.content import InvalidInput, TokenRecord, UserRecord
 from mediabeat.settings import Settings
 
 __all__ = ["AuthService", "InvalidCredentials", "LoginThrottled", "UserInputError", "WeakPassword"]
@@ -45,12 +46,8 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
-class UserInputError(ValueError):
-    """Bad input for a user or token operation; `field` names it."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
+# Bad input for a user or token operation; `field` names it. One type with the content services' errors.
+UserInputError = InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from mediabeat.app import Services, build_services
 from mediabeat.db.engine import describe_db_error
+from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
 from mediabeat.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -59,13 +61,25 @@ async def open_services(settings: Settings | None = None) -> AsyncIterator[Servi
 
 
 def with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Run `fn` with freshly built services, closing them afterwards."""
+    """Run `fn` with freshly built services, closing them afterwards; a service's refusal is a CliError."""
 
     async def body() -> T:
         async with open_services() as services:
             return await fn(services)
 
-    return run(body())
+    try:
+        return run(body())
+    except ContentError as exc:
+        # A conflict with the current state is exit 1; bad input and unknown names are exit 2.
+        raise CliError(str(exc), exit_code=1 if isinstance(exc, OrgExists | JobNotFailed | NotDemoOrg) else 2) from None
+
+
+def cli_actor() -> Actor:
+    """Who runs this command, for the audit record: `cli:<os user>`."""
+    try:
+        return Actor.cli(getpass.getuser())
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry (some containers)
+        return Actor.cli("unknown")
 
 
 def schema_hint(exc: sa.exc.DBAPIError) -> str:

@@ -9,14 +9,17 @@ from typing import Annotated, Any
 import typer
 
 from mediabeat.app import Services
-from mediabeat.cli.common import CliError, console, print_json, table, when, with_services
-from mediabeat.crawler.opml import OpmlError, OpmlFeed, parse_opml, render_opml
-from mediabeat.crawler.urls import BadUrl, canonicalize
-from mediabeat.db.stores.articles import ArticleStore
-from mediabeat.db.stores.feeds import FeedRecord, FeedStore
-from mediabeat.db.stores.jobs import JobStore
-from mediabeat.db.stores.orgs import OrgExists, OrgRecord, OrgStore
-from mediabeat.db.tables import JOB_STATUSES, MAX_PRIORITY, MIN_PRIORITY
+from mediabeat.cli.common import CliError, cli_actor, console, print_json, table, when, with_services
+from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
+from mediabeat.domain.content import (
+    ArticleFilter,
+    FeedRecord,
+    JobFilter,
+    JobStatus,
+    OpmlImport,
+    OrgRecord,
+    OrgSummary,
+)
 from mediabeat.domain.jsonable import jsonable
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
@@ -31,22 +34,8 @@ OrgOption = Annotated[str, typer.Option("--org", help="Organisation name")]
 OptionalOrg = Annotated[str | None, typer.Option("--org", help="Only this organisation")]
 
 
-async def _org(services: Services, name: str) -> OrgRecord:
-    org = await OrgStore(services.db).get_by_name(name)
-    if org is None:
-        raise CliError(f"no organisation named {name!r} (see `mediabeat orgs list`)", exit_code=2)
-    return org
-
-
 async def _org_id(services: Services, name: str | None) -> int | None:
-    return None if name is None else (await _org(services, name)).id
-
-
-def _feed_url(url: str) -> str:
-    try:
-        return canonicalize(url)
-    except BadUrl as exc:
-        raise CliError(str(exc), exit_code=2) from None
+    return None if name is None else (await services.content.orgs.get_by_name(name)).id
 
 
 # --- orgs -------------------------------------------------------------------------------------------
@@ -56,15 +45,7 @@ def _feed_url(url: str) -> str:
 def orgs_create(name: Annotated[str, typer.Argument(help="A unique name")], as_json: JsonFlag = False) -> None:
     """Create an organisation."""
 
-    async def body(services: Services) -> OrgRecord:
-        try:
-            return await OrgStore(services.db).create(name, now=services.clock.now())
-        except OrgExists as exc:
-            raise CliError(str(exc)) from None
-        except ValueError as exc:
-            raise CliError(str(exc), exit_code=2) from None
-
-    org = with_services(body)
+    org = with_services(lambda s: s.content.orgs.create(name, cli_actor()))
     if as_json:
         print_json(jsonable(org))
     else:
@@ -75,18 +56,13 @@ def orgs_create(name: Annotated[str, typer.Argument(help="A unique name")], as_j
 def orgs_list(as_json: JsonFlag = False) -> None:
     """List organisations with their feed counts."""
 
-    async def body(services: Services) -> list[tuple[OrgRecord, int]]:
-        orgs = await OrgStore(services.db).list()
-        feeds = await FeedStore(services.db).list()
-        return [(o, sum(1 for f in feeds if f.org_id == o.id)) for o in orgs]
-
-    rows = with_services(body)
+    rows: list[OrgSummary] = with_services(lambda s: s.content.orgs.list_with_feed_counts())
     if as_json:
-        print_json([{**jsonable(o), "feeds": n} for o, n in rows])
+        print_json([{**jsonable(r.org), "feeds": r.feeds} for r in rows])
         return
     table(
         ["id", "name", "feeds", "demo", "created"],
-        [[o.id, o.name, n, "yes" if o.is_demo else "", when(o.created_at)] for o, n in rows],
+        [[r.org.id, r.org.name, r.feeds, "yes" if r.org.is_demo else "", when(r.org.created_at)] for r in rows],
     )
 
 
@@ -99,9 +75,9 @@ def orgs_delete(
     if not yes and not typer.confirm(f"Delete organisation {name!r} with its feeds, jobs and articles?", default=False):
         raise CliError("not deleted: confirm, or pass --yes")
 
-    async def body(services: Services) -> None:
-        org = await _org(services, name)
-        await OrgStore(services.db).delete(org.id)
+    async def body(services: Services) -> OrgRecord:
+        org = await services.content.orgs.get_by_name(name)
+        return await services.content.orgs.delete(org.id, cli_actor())
 
     with_services(body)
     console.print(f"deleted organisation {name!r}")
@@ -122,11 +98,10 @@ def feeds_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a feed to an organisation; adding one it already has changes nothing."""
-    canonical = _feed_url(url)
 
     async def body(services: Services) -> tuple[FeedRecord, bool, OrgRecord]:
-        owner = await _org(services, org)
-        feed, created = await FeedStore(services.db).add(owner.id, canonical, now=services.clock.now(), title=title)
+        owner = await services.content.orgs.get_by_name(org)
+        feed, created = await services.content.feeds.add(owner.id, url, cli_actor(), title=title)
         return feed, created, owner
 
     feed, created, owner = with_services(body)
@@ -149,31 +124,23 @@ def feeds_import(
         data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {file}: {exc.strerror or exc}", exit_code=2) from None
+
+    async def body(services: Services) -> OpmlImport:
+        owner = await services.content.orgs.get_by_name(org)
+        return await services.content.feeds.import_opml(owner.id, data, cli_actor())
+
     try:
-        listed = parse_opml(data)
-    except OpmlError as exc:
-        raise CliError(f"{file}: {exc}", exit_code=2) from None
-    valid: list[tuple[str, str | None]] = []
-    invalid: list[str] = []
-    for entry in listed:
-        try:
-            valid.append((canonicalize(entry.url), entry.title))
-        except BadUrl:
-            invalid.append(entry.url)
-
-    async def body(services: Services) -> list[tuple[FeedRecord, bool]]:
-        owner = await _org(services, org)
-        return await FeedStore(services.db).add_many(owner.id, valid, now=services.clock.now())
-
-    added = with_services(body)
-    created = sum(1 for _, new in added if new)
-    summary = {"in_file": len(listed), "added": created, "already_there": len(added) - created, "invalid": invalid}
+        done = with_services(body)
+    except CliError as exc:
+        raise CliError(f"{file}: {exc}", exit_code=exc.exit_code) from None
+    skipped = done.skipped
+    summary = {"in_file": done.listed, "added": done.added, "already_there": done.existing, "invalid": skipped}
     if as_json:
         print_json(summary)
         return
     console.print(
-        f"imported {created} new feeds into {org!r}; {len(added) - created} already there"
-        + (f"; {len(invalid)} skipped (not http/https): {', '.join(invalid[:5])}" if invalid else "")
+        f"imported {done.added} new feeds into {org!r}; {done.existing} already there"
+        + (f"; {len(skipped)} skipped (not a feed URL): {', '.join(skipped[:5])}" if skipped else "")
     )
 
 
@@ -185,11 +152,8 @@ def feeds_export(
     """Print an organisation's feeds as OPML."""
 
     async def body(services: Services) -> bytes:
-        owner = await _org(services, org)
-        feeds = await FeedStore(services.db).list(org_id=owner.id)
-        return render_opml(
-            [OpmlFeed(url=f.url, title=f.title) for f in feeds], title=f"MediaBeat feeds of {owner.name}"
-        )
+        owner = await services.content.orgs.get_by_name(org)
+        return await services.content.feeds.export_opml(owner.id)
 
     data = with_services(body)
     if output is None:
@@ -205,8 +169,8 @@ def feeds_list(org: OptionalOrg = None, as_json: JsonFlag = False) -> None:
 
     async def body(services: Services) -> tuple[list[FeedRecord], dict[int, str]]:
         org_id = await _org_id(services, org)
-        names = {o.id: o.name for o in await OrgStore(services.db).list()}
-        return await FeedStore(services.db).list(org_id=org_id), names
+        names = {o.id: o.name for o in await services.content.orgs.list()}
+        return await services.content.feeds.list(org_id=org_id), names
 
     feeds, names = with_services(body)
     if as_json:
@@ -232,12 +196,7 @@ def feeds_list(org: OptionalOrg = None, as_json: JsonFlag = False) -> None:
 
 
 def _set_active(feed_id: int, active: bool, reason: str | None) -> None:
-    async def body(services: Services) -> FeedRecord | None:
-        return await FeedStore(services.db).set_active(feed_id, active, reason=reason, now=services.clock.now())
-
-    feed = with_services(body)
-    if feed is None:
-        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    feed = with_services(lambda s: s.content.feeds.change(feed_id, cli_actor(), active=active, reason=reason))
     console.print(f"feed {feed.id} {'enabled' if active else 'disabled'}: {feed.url}")
 
 
@@ -265,20 +224,14 @@ def feeds_priority(
 ) -> None:
     """Set a feed's priority: its articles, including those already queued, are crawled before lower ones."""
 
-    async def body(services: Services) -> FeedRecord | None:
-        return await FeedStore(services.db).change(feed_id, priority=priority, now=services.clock.now())
-
-    feed = with_services(body)
-    if feed is None:
-        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    feed = with_services(lambda s: s.content.feeds.change(feed_id, cli_actor(), priority=priority))
     console.print(f"feed {feed.id} has priority {feed.priority}: {feed.url}")
 
 
 @feeds_app.command("delete")
 def feeds_delete(feed_id: Annotated[int, typer.Argument(help="Feed id")]) -> None:
     """Remove a feed (its articles stay)."""
-    if not with_services(lambda s: FeedStore(s.db).delete(feed_id)):
-        raise CliError(f"no feed with id {feed_id}", exit_code=2)
+    with_services(lambda s: s.content.feeds.delete(feed_id, cli_actor()))
     console.print(f"deleted feed {feed_id}")
 
 
@@ -295,7 +248,7 @@ def articles_list(
 
     async def body(services: Services) -> list[Any]:
         org_id = await _org_id(services, org)
-        return await ArticleStore(services.db).list(org_id=org_id, limit=limit)
+        return await services.content.articles.list(ArticleFilter(org_id=org_id, limit=limit))
 
     rows = with_services(body)
     if as_json:
@@ -321,9 +274,7 @@ def articles_list(
 @articles_app.command("show")
 def articles_show(article_id: Annotated[int, typer.Argument(help="Article id")], as_json: JsonFlag = False) -> None:
     """Show one article with its text."""
-    article = with_services(lambda s: ArticleStore(s.db).get(article_id))
-    if article is None:
-        raise CliError(f"no article with id {article_id}", exit_code=2)
+    article = with_services(lambda s: s.content.articles.get(article_id))
     if as_json:
         print_json(jsonable(article))
         return
@@ -337,18 +288,16 @@ def articles_show(article_id: Annotated[int, typer.Argument(help="Article id")],
 
 @jobs_app.command("list")
 def jobs_list(
-    status: Annotated[str | None, typer.Option(help="queued, running, succeeded or failed")] = None,
+    status: Annotated[JobStatus | None, typer.Option(help="queued, running, succeeded or failed")] = None,
     org: OptionalOrg = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many, newest first")] = 1000,
     as_json: JsonFlag = False,
 ) -> None:
     """List crawl jobs, newest first."""
-    if status is not None and status not in JOB_STATUSES:
-        raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}", exit_code=2)
 
     async def body(services: Services) -> list[Any]:
         org_id = await _org_id(services, org)
-        return await JobStore(services.db).list_jobs(status=status, org_id=org_id, limit=limit)
+        return await services.content.jobs.list(JobFilter(status=status, org_id=org_id, limit=limit))
 
     rows = with_services(body)
     if as_json:
@@ -372,5 +321,5 @@ def jobs_retry(
     if not job_ids and not failed:
         raise CliError("name job ids, or pass --failed for every failed job", exit_code=2)
     ids = None if failed else list(job_ids or [])
-    count = with_services(lambda s: JobStore(s.db).retry_failed(ids, now=s.clock.now()))
+    count = with_services(lambda s: s.content.jobs.retry_failed(ids, cli_actor()))
     console.print(f"queued {count} failed job{'s' if count != 1 else ''} again")

@@ -8,22 +8,18 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from mediabeat.app import Services
-from mediabeat.cli.common import CliError, with_services
-from mediabeat.db.engine import Database
-from mediabeat.db.stores.articles import ArticleStore
-from mediabeat.db.stores.feeds import FeedStore
-from mediabeat.db.stores.orgs import OrgRecord, OrgStore
-from mediabeat.db.stores.scheduler import OverlapForbidden
+from mediabeat.cli.common import CliError, cli_actor, with_services
 from mediabeat.demo import content as demo_content
 from mediabeat.demo import feeds as demo_feeds
 from mediabeat.demo.site import create_demo_app
+from mediabeat.domain.content import Actor, NotDemoOrg, OrgRecord
+from mediabeat.domain.scheduler import OverlapForbidden
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import TaskNotFound
 from mediabeat.settings import load_settings
@@ -134,48 +130,21 @@ def _url_host(address: str) -> str:
 
 
 async def ensure_demo_org(
-    db: Database, *, base_url: str, config: demo_content.DemoSiteConfig, now: datetime
+    services: Services, *, base_url: str, config: demo_content.DemoSiteConfig, actor: Actor
 ) -> tuple[OrgRecord, int]:
-    """Create (or bring up to date) the demo organisation with one feed per demo section.
-
-    The demo site's port may change between runs, so feeds of the org that are not on the current
-    site are removed. Returns the org and the number of feeds it has now.
-    """
-    orgs, feeds = OrgStore(db), FeedStore(db)
-    org = await orgs.get_by_name(DEMO_ORG)
-    if org is not None and not org.is_demo:
-        raise CliError(f"an organisation named {DEMO_ORG!r} exists and is not the demo one: rename it first")
-    if org is None:
-        org = await orgs.create(DEMO_ORG, now=now, is_demo=True)
-    wanted = [
+    """Create (or bring up to date) the demo organisation with one feed per demo section: (the org, its feeds)."""
+    wanted: list[tuple[str, str | None]] = [
         (base_url + demo_feeds.feed_path(config, slug), f"Demo news (local): {config.section_title(slug)}")
         for slug in config.section_names()
     ]
-    urls = {url for url, _ in wanted}
-    for feed in await feeds.list(org_id=org.id):
-        if feed.url not in urls:
-            await feeds.delete(feed.id)
-    await feeds.add_many(org.id, wanted, now=now)
-    return org, len(wanted)
+    return await services.content.demo.sync(DEMO_ORG, wanted, actor)
 
 
 @app.command("remove")
 def remove() -> None:
     """Delete the demo organisation with all its feeds, crawl jobs and articles."""
 
-    async def body(services: Services) -> tuple[int, int] | None:
-        orgs = OrgStore(services.db)
-        org = await orgs.get_by_name(DEMO_ORG)
-        if org is None:
-            return None
-        if not org.is_demo:
-            raise CliError(f"the organisation {DEMO_ORG!r} was not created by `serve --demo`; not removing it")
-        feed_count = len(await FeedStore(services.db).list(org_id=org.id))
-        article_count = await ArticleStore(services.db).count(org_id=org.id)
-        await orgs.delete(org.id)
-        return feed_count, article_count
-
-    removed = with_services(body)
+    removed = with_services(lambda s: s.content.demo.remove(DEMO_ORG, cli_actor()))
     if removed is None:
         print("no demo organisation: nothing to remove")
         return
@@ -224,9 +193,10 @@ async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket:
                 await demo_task
                 raise CliError("the demo site did not start")
             await asyncio.sleep(0.02)
-        org, feed_count = await ensure_demo_org(
-            services.db, base_url=base_url, config=DEMO_SITE, now=services.clock.now()
-        )
+        try:
+            org, feed_count = await ensure_demo_org(services, base_url=base_url, config=DEMO_SITE, actor=cli_actor())
+        except NotDemoOrg as exc:
+            raise CliError(str(exc)) from None
         print(
             f"demo: the local news site is on {base_url}/ and the organisation {DEMO_ORG!r} ({DEMO_LABEL}) "
             f"follows its {feed_count} feeds; remove it with `mediabeat demo remove`",
@@ -255,7 +225,7 @@ async def _first_crawl(main: uvicorn.Server, services: Services, org_id: int) ->
         result = await _run_task_once(services, "crawl-queue")
         if not _count(result, "succeeded"):
             break
-    stored = await ArticleStore(services.db).count(org_id=org_id)
+    stored = await services.content.articles.count(org_id=org_id)
     print(
         f"demo: first fetch and crawl done, {stored} articles stored: `mediabeat articles list --org demo`", flush=True
     )

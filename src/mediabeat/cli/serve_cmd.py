@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from mediabeat.app import Services, build_services, create_app
-from mediabeat.auth.service import AuthService, UserInputError
+from mediabeat.auth.service import UserInputError
 from mediabeat.cli import demo_cmd
 from mediabeat.cli.common import CliError, setup_logging
 from mediabeat.db import migrate
@@ -61,7 +61,7 @@ def ensure_first_admin(settings: Settings) -> None:
     async def body() -> tuple[str, str | None] | None:
         services = build_services(settings)
         try:
-            return await AuthService(services.db, settings, services.clock).ensure_admin()
+            return await services.auth.ensure_admin()
         except UserInputError as exc:
             raise CliError(f"cannot create the first admin from MEDIABEAT_ADMIN_EMAIL/PASSWORD: {exc}", 2) from None
         finally:

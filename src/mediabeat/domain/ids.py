@@ -18,3 +18,8 @@ def parse_id(text: str | None) -> int | None:
 def clamp_id(value: int) -> int:
     """An id used as a paging bound: anything above MAX_ID pages from the end."""
     return min(value, MAX_ID)
+
+
+def valid_id(value: int) -> bool:
+    """Whether `value` can name a row: an id outside 1..MAX_ID names none (and would overflow the driver)."""
+    return 1 <= value <= MAX_ID

@@ -17,7 +17,8 @@ from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, Safe
 from mediabeat.crawler.robots import RobotsCache
 from mediabeat.crawler.urls import article_canonical_url
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
-from mediabeat.db.stores.jobs import JobRecord, JobStore
+from mediabeat.db.stores.jobs import JobStore
+from mediabeat.domain.content import JobRecord
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
 
 RETRY_BASE = timedelta(minutes=1)

@@ -12,8 +12,9 @@ from typing import Any
 from mediabeat.crawler.feeds import FeedParseError, ParsedFeed, parse_fast, parse_robust
 from mediabeat.crawler.http import FetchError, FetchResult, SafeClient, retry_after_seconds
 from mediabeat.crawler.urls import BadUrl, canonicalize, url_hash
-from mediabeat.db.stores.feeds import FeedRecord, FeedStore, FeedUpdate
+from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.domain.content import FeedRecord
 from mediabeat.tasks.base import RunContext, unless_all_failed
 
 # The task runs hourly: a failing feed is tried again after 1, 2, 4, ... hours, at most a day apart.

@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from mediabeat.auth.service import AuthService
+from mediabeat.domain.content import Actor
+from mediabeat.services import ContentServices
 from mediabeat.web.errors import ApiError
 
 SESSION_COOKIE = "mediabeat_session"
@@ -43,8 +45,21 @@ class Principal:
 
 
 def auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
+    """The process's one AuthService (built with the other services in app.build_services)."""
+    service: AuthService = request.app.state.services.auth
     return service
+
+
+def content_services(request: Request) -> ContentServices:
+    services: ContentServices = request.app.state.services.content
+    return services
+
+
+def actor_of(request: Request, principal: Principal | None) -> Actor:
+    """The principal as the audit record names them: email, user id, session or token, and address."""
+    if principal is None:
+        return Actor(name="anonymous", ip=client_ip(request))
+    return Actor(name=principal.email, user_id=principal.user_id, via=principal.via, ip=client_ip(request))
 
 
 def client_ip(request: Request) -> str:

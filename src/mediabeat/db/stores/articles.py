@@ -12,29 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import articles as articles_t
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleRecord:
-    id: int
-    org_id: int
-    feed_id: int | None
-    url: str
-    canonical_url: str | None
-    url_hash: str
-    title: str | None
-    author: str | None
-    published_at: datetime | None
-    summary: str | None
-    text: str | None
-    language: str | None
-    fetched_at: datetime
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> ArticleRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+from mediabeat.domain.content import ArticleRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +122,12 @@ class ArticleStore:
         if before_id is not None:
             query = query.where(articles_t.c.id < before_id)
         async with self.db.read() as conn:
-            return [ArticleRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(ArticleRecord, r) for r in await conn.execute(query)]
 
     async def get(self, article_id: int) -> ArticleRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(articles_t).where(articles_t.c.id == article_id))).first()
-        return ArticleRecord.from_row(row) if row else None
+        return record_of(ArticleRecord, row) if row else None
 
     async def count(self, *, org_id: int | None = None, title: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(articles_t)

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import audit_events as audit_t
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    id: int
-    actor_user_id: int | None
-    actor: str
-    action: str
-    target_type: str | None
-    target_id: str | None
-    details: dict[str, Any] | None
-    ip: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> AuditRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
+from mediabeat.domain.content import AuditRecord
 
 
 class AuditStore:
@@ -87,4 +71,4 @@ class AuditStore:
         if target_id is not None:
             query = query.where(audit_t.c.target_id == target_id)
         async with self.db.read() as conn:
-            return [AuditRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(AuditRecord, r) for r in await conn.execute(query)]

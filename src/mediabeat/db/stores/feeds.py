@@ -10,38 +10,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
+from mediabeat.domain.content import FeedRecord, JobStatus
 
 ERROR_LIMIT = 2_000
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRecord:
-    id: int
-    org_id: int
-    url: str
-    title: str | None
-    site_url: str | None
-    active: bool
-    etag: str | None
-    last_modified: str | None
-    last_fetched_at: datetime | None
-    last_status: str | None
-    last_error: str | None
-    consecutive_failures: int
-    next_fetch_at: datetime | None
-    disabled_reason: str | None
-    priority: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> FeedRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,42 +56,50 @@ class FeedStore:
         return added[0]
 
     async def add_many(
-        self, org_id: int, feeds: Sequence[tuple[str, str | None]], *, now: datetime
+        self, org_id: int, feeds: Sequence[tuple[str, str | None]], *, now: datetime, batch_size: int = 500
     ) -> builtins.list[tuple[FeedRecord, bool]]:
-        """Add several feeds in one transaction (OPML import); each comes back with whether it was new."""
-        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        """Add several feeds (OPML import), `batch_size` per transaction; each comes back with whether it was new.
+
+        Each batch commits on its own so that, on SQLite, other writers wait for one batch, not the whole import.
+        """
         out: builtins.list[tuple[FeedRecord, bool]] = []
-        async with self.db.write() as conn:
-            for url, title in feeds:
-                row = (
-                    await conn.execute(
-                        insert(feeds_t)
-                        .values(
-                            org_id=org_id,
-                            url=url,
-                            title=title[:500] if title else None,
-                            active=True,
-                            consecutive_failures=0,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                        .on_conflict_do_nothing(index_elements=["org_id", "url"])
-                        .returning(*feeds_t.c)
-                    )
-                ).first()
-                if row is not None:
-                    out.append((FeedRecord.from_row(row), True))
-                    continue
-                existing = (
-                    await conn.execute(sa.select(feeds_t).where(feeds_t.c.org_id == org_id, feeds_t.c.url == url))
-                ).one()
-                out.append((FeedRecord.from_row(existing), False))
+        for batch in _chunked(feeds, batch_size):
+            async with self.db.write() as conn:
+                for url, title in batch:
+                    out.append(await self._add_one(conn, org_id, url, title, now))
         return out
+
+    async def _add_one(
+        self, conn: AsyncConnection, org_id: int, url: str, title: str | None, now: datetime
+    ) -> tuple[FeedRecord, bool]:
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        row = (
+            await conn.execute(
+                insert(feeds_t)
+                .values(
+                    org_id=org_id,
+                    url=url,
+                    title=title[:500] if title else None,
+                    active=True,
+                    consecutive_failures=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["org_id", "url"])
+                .returning(*feeds_t.c)
+            )
+        ).first()
+        if row is not None:
+            return record_of(FeedRecord, row), True
+        existing = (
+            await conn.execute(sa.select(feeds_t).where(feeds_t.c.org_id == org_id, feeds_t.c.url == url))
+        ).one()
+        return record_of(FeedRecord, existing), False
 
     async def get(self, feed_id: int) -> FeedRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(feeds_t).where(feeds_t.c.id == feed_id))).first()
-        return FeedRecord.from_row(row) if row else None
+        return record_of(FeedRecord, row) if row else None
 
     async def list(self, *, org_id: int | None = None, active: bool | None = None) -> builtins.list[FeedRecord]:
         query = sa.select(feeds_t).order_by(feeds_t.c.id)
@@ -122,7 +108,7 @@ class FeedStore:
         if active is not None:
             query = query.where(feeds_t.c.active == active)
         async with self.db.read() as conn:
-            return [FeedRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(FeedRecord, r) for r in await conn.execute(query)]
 
     async def due(self, *, now: datetime) -> builtins.list[FeedRecord]:
         """Active feeds whose backoff (next_fetch_at) has passed, grouped by org."""
@@ -135,7 +121,7 @@ class FeedStore:
             .order_by(feeds_t.c.org_id, feeds_t.c.id)
         )
         async with self.db.read() as conn:
-            return [FeedRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(FeedRecord, r) for r in await conn.execute(query)]
 
     async def set_active(
         self, feed_id: int, active: bool, *, reason: str | None = None, now: datetime | None = None
@@ -173,7 +159,7 @@ class FeedStore:
             if priority is not None:
                 await conn.execute(
                     jobs_t.update()
-                    .where(jobs_t.c.feed_id == feed_id, jobs_t.c.status == "queued")
+                    .where(jobs_t.c.feed_id == feed_id, jobs_t.c.status == JobStatus.QUEUED)
                     .values(priority=priority)
                 )
             row = (
@@ -181,7 +167,7 @@ class FeedStore:
                     feeds_t.update().where(feeds_t.c.id == feed_id).values(**values).returning(*feeds_t.c)
                 )
             ).first()
-        return FeedRecord.from_row(row) if row else None
+        return record_of(FeedRecord, row) if row else None
 
     async def delete(self, feed_id: int) -> bool:
         async with self.db.write() as conn:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
+from mediabeat.domain.content import JobRecord, JobStatus
 
 # The bulk insert of enqueue(), in the driver's own terms: a URL the org has stored as an article
 # (the unique (org_id, url_hash) index answers) or queued before is skipped. PostgreSQL takes it
@@ -73,32 +74,6 @@ CLAIM_SQLITE = _claim(index_hint=" INDEXED BY ix_media_crawl_jobs_queued", lock=
 
 
 @dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: int
-    org_id: int
-    feed_id: int | None
-    url: str
-    url_hash: str
-    status: str
-    attempts: int
-    max_attempts: int
-    run_after: datetime
-    locked_by: str | None
-    locked_until: datetime | None
-    last_error: str | None
-    article_id: int | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    priority: int
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> JobRecord:
-        mapping = row._mapping  # built on each access: read it once, not once per field
-        return cls(**{name: mapping[name] for name in cls.__slots__})
-
-
-@dataclass(frozen=True, slots=True)
 class NewJob:
     org_id: int
     feed_id: int | None
@@ -155,7 +130,7 @@ class JobStore:
         values = {"worker": worker, "until": now + lease, "now": now, "limit": limit}
         async with self.db.write() as conn:
             rows = (await conn.execute(statement, values)).all()
-        return sorted((JobRecord.from_row(r) for r in rows), key=lambda j: j.id)
+        return sorted((_job(r) for r in rows), key=lambda j: j.id)
 
     async def extend_leases(self, job_ids: Sequence[int], *, worker: str, until: datetime) -> None:
         """Keep this worker's leases alive while it is still working on them."""
@@ -164,19 +139,21 @@ class JobStore:
         async with self.db.write() as conn:
             await conn.execute(
                 jobs_t.update()
-                .where(jobs_t.c.id.in_(list(job_ids)), jobs_t.c.locked_by == worker, jobs_t.c.status == "running")
+                .where(
+                    jobs_t.c.id.in_(list(job_ids)), jobs_t.c.locked_by == worker, jobs_t.c.status == JobStatus.RUNNING
+                )
                 .values(locked_until=until)
             )
 
     async def complete(self, job_id: int, *, worker: str, now: datetime, article_id: int | None) -> bool:
         """Mark a leased job succeeded; False if the lease was lost to another worker meanwhile."""
         return await self._finish(
-            job_id, worker, status="succeeded", now=now, finished_at=now, article_id=article_id, last_error=None
+            job_id, worker, status=JobStatus.SUCCEEDED, now=now, finished_at=now, article_id=article_id, last_error=None
         )
 
     async def fail(self, job_id: int, *, worker: str, now: datetime, error: str) -> bool:
         """Fail a leased job for good (an error another attempt will not fix); False if the lease was lost."""
-        return await self._finish(job_id, worker, status="failed", now=now, finished_at=now, last_error=error)
+        return await self._finish(job_id, worker, status=JobStatus.FAILED, now=now, finished_at=now, last_error=error)
 
     async def complete_many(self, job_ids: Sequence[int], *, worker: str, now: datetime) -> int:
         """Mark many leased jobs succeeded in one statement; returns how many this worker still held."""
@@ -185,9 +162,11 @@ class JobStore:
         async with self.db.write() as conn:
             result = await conn.execute(
                 jobs_t.update()
-                .where(jobs_t.c.id.in_(list(job_ids)), jobs_t.c.status == "running", jobs_t.c.locked_by == worker)
+                .where(
+                    jobs_t.c.id.in_(list(job_ids)), jobs_t.c.status == JobStatus.RUNNING, jobs_t.c.locked_by == worker
+                )
                 .values(
-                    status="succeeded",
+                    status=JobStatus.SUCCEEDED,
                     locked_by=None,
                     locked_until=None,
                     updated_at=now,
@@ -214,7 +193,7 @@ class JobStore:
             for start in range(0, len(ids), 500):
                 query = sa.select(jobs_t.c.id).where(
                     jobs_t.c.id.in_(ids[start : start + 500]),
-                    jobs_t.c.status == "running",
+                    jobs_t.c.status == JobStatus.RUNNING,
                     jobs_t.c.locked_by == worker,
                 )
                 if self.db.is_postgres:
@@ -226,7 +205,7 @@ class JobStore:
                 jobs_t.update()
                 .where(jobs_t.c.id == sa.bindparam("b_id"))
                 .values(
-                    status="succeeded",
+                    status=JobStatus.SUCCEEDED,
                     locked_by=None,
                     locked_until=None,
                     updated_at=now,
@@ -241,9 +220,9 @@ class JobStore:
     async def retry_or_fail(self, job: JobRecord, *, worker: str, now: datetime, error: str, backoff: timedelta) -> str:
         """Put a failed attempt back in the queue after `backoff`, or fail it for good at max_attempts."""
         if job.attempts >= job.max_attempts:
-            await self._finish(job.id, worker, status="failed", now=now, finished_at=now, last_error=error)
-            return "failed"
-        await self._finish(job.id, worker, status="queued", now=now, run_after=now + backoff, last_error=error)
+            await self._finish(job.id, worker, status=JobStatus.FAILED, now=now, finished_at=now, last_error=error)
+            return JobStatus.FAILED
+        await self._finish(job.id, worker, status=JobStatus.QUEUED, now=now, run_after=now + backoff, last_error=error)
         return "retried"
 
     async def _finish(self, job_id: int, worker: str, *, status: str, now: datetime, **values: Any) -> bool:
@@ -252,7 +231,7 @@ class JobStore:
         async with self.db.write() as conn:
             result = await conn.execute(
                 jobs_t.update()
-                .where(jobs_t.c.id == job_id, jobs_t.c.status == "running", jobs_t.c.locked_by == worker)
+                .where(jobs_t.c.id == job_id, jobs_t.c.status == JobStatus.RUNNING, jobs_t.c.locked_by == worker)
                 .values(status=status, locked_by=None, locked_until=None, updated_at=now, **values)
             )
             return bool(result.rowcount)
@@ -262,23 +241,28 @@ class JobStore:
         async with self.db.write() as conn:
             result = await conn.execute(
                 jobs_t.update()
-                .where(jobs_t.c.status == "running", jobs_t.c.locked_until < now)
-                .values(status="queued", locked_by=None, locked_until=None, run_after=now, updated_at=now)
+                .where(jobs_t.c.status == JobStatus.RUNNING, jobs_t.c.locked_until < now)
+                .values(status=JobStatus.QUEUED, locked_by=None, locked_until=None, run_after=now, updated_at=now)
             )
             return int(result.rowcount or 0)
 
     async def retry_failed(self, job_ids: Sequence[int] | None, *, now: datetime) -> int:
         """Queue failed jobs again with a fresh attempt budget (all failed jobs when job_ids is None)."""
-        condition = jobs_t.c.status == "failed"
+        condition = jobs_t.c.status == JobStatus.FAILED
         if job_ids is not None:
             condition = condition & jobs_t.c.id.in_(list(job_ids))
         async with self.db.write() as conn:
             result = await conn.execute(
                 jobs_t.update()
                 .where(condition)
-                .values(status="queued", attempts=0, run_after=now, finished_at=None, updated_at=now)
+                .values(status=JobStatus.QUEUED, attempts=0, run_after=now, finished_at=None, updated_at=now)
             )
             return int(result.rowcount or 0)
+
+    async def get(self, job_id: int) -> JobRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(jobs_t).where(jobs_t.c.id == job_id))).first()
+        return _job(row) if row else None
 
     async def list_jobs(
         self,
@@ -296,7 +280,7 @@ class JobStore:
         if before_id is not None:
             query = query.where(jobs_t.c.id < before_id)
         async with self.db.read() as conn:
-            return [JobRecord.from_row(r) for r in await conn.execute(query)]
+            return [_job(r) for r in await conn.execute(query)]
 
     async def counts_by_status(self, org_id: int | None = None) -> dict[str, int]:
         query = sa.select(jobs_t.c.status, sa.func.count()).group_by(jobs_t.c.status)
@@ -304,6 +288,12 @@ class JobStore:
             query = query.where(jobs_t.c.org_id == org_id)
         async with self.db.read() as conn:
             return {status: int(n) for status, n in await conn.execute(query)}
+
+
+def _job(row: sa.Row[Any]) -> JobRecord:
+    values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
+    values["status"] = JobStatus(values["status"])
+    return JobRecord(**{name: values[name] for name in JobRecord.__slots__})
 
 
 def _bind(conn: AsyncConnection, column: sa.Column[Any], value: Any) -> Any:

@@ -9,8 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import api_tokens as tokens_t
 from mediabeat.db.tables import users as users_t
+from mediabeat.domain.content import TokenRecord
 
 # last_used_at is written at most this often per token, so reads stay reads.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -26,22 +28,6 @@ class Owner:
     role: str
     org_id: int | None
     csrf_token: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    id: int
-    user_id: int
-    email: str
-    name: str
-    prefix: str
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> TokenRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
 
 
 def _query() -> sa.Select[Any]:
@@ -70,19 +56,19 @@ class TokenStore:
                     .returning(tokens_t.c.id)
                 )
             ).scalar_one()
-            return TokenRecord.from_row((await conn.execute(_query().where(tokens_t.c.id == token_id))).one())
+            return record_of(TokenRecord, (await conn.execute(_query().where(tokens_t.c.id == token_id))).one())
 
     async def get(self, token_id: int) -> TokenRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(_query().where(tokens_t.c.id == token_id))).first()
-            return TokenRecord.from_row(row) if row else None
+            return record_of(TokenRecord, row) if row else None
 
     async def list(self, *, user_id: int | None = None) -> list[TokenRecord]:
         query = _query().order_by(tokens_t.c.id)
         if user_id is not None:
             query = query.where(tokens_t.c.user_id == user_id)
         async with self.db.read() as conn:
-            return [TokenRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(TokenRecord, r) for r in await conn.execute(query)]
 
     async def owner_of(self, token_hash: str, *, now: datetime) -> Owner | None:
         """The active user owning a live token with that hash; stamps last_used_at now and then."""
@@ -118,4 +104,4 @@ class TokenStore:
                 .values(revoked_at=now)
             )
             row = (await conn.execute(_query().where(tokens_t.c.id == token_id))).first()
-            return TokenRecord.from_row(row) if row else None
+            return record_of(TokenRecord, row) if row else None

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import organizations as orgs_t
 from mediabeat.db.tables import users as users_t
+from mediabeat.domain.content import Role, UserRecord
 
-ROLES = ("admin", "member")
+ROLES = tuple(r.value for r in Role)
 
 
 class UserExists(ValueError):
     """A user with that email exists already."""
-
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    id: int
-    email: str
-    role: str
-    org_id: int | None
-    org_name: str | None
-    is_active: bool
-    must_change_password: bool
-    last_login_at: datetime | None
-    created_at: datetime
-    password_hash: str
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> UserRecord:
-        return cls(**{name: row._mapping[name] for name in cls.__slots__})
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def normalise_email(email: str) -> str:
@@ -87,24 +66,24 @@ class UserStore:
                 )
             ).scalar_one()
             row = (await conn.execute(_query().where(users_t.c.id == user_id))).one()
-            return UserRecord.from_row(row)
+            return record_of(UserRecord, row)
 
     async def get(self, user_id: int) -> UserRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(_query().where(users_t.c.id == user_id))).first()
-            return UserRecord.from_row(row) if row else None
+            return record_of(UserRecord, row) if row else None
 
     async def get_by_email(self, email: str) -> UserRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(_query().where(users_t.c.email == normalise_email(email)))).first()
-            return UserRecord.from_row(row) if row else None
+            return record_of(UserRecord, row) if row else None
 
     async def list(self, *, org_id: int | None = None) -> list[UserRecord]:
         query = _query().order_by(users_t.c.id)
         if org_id is not None:
             query = query.where(users_t.c.org_id == org_id)
         async with self.db.read() as conn:
-            return [UserRecord.from_row(r) for r in await conn.execute(query)]
+            return [record_of(UserRecord, r) for r in await conn.execute(query)]
 
     async def set_password(self, user_id: int, password_hash: str, *, must_change: bool = False) -> bool:
         async with self.db.write() as conn:
@@ -126,5 +105,5 @@ class UserStore:
 
     async def count_admins(self) -> int:
         async with self.db.read() as conn:
-            query = sa.select(sa.func.count()).select_from(users_t).where(users_t.c.role == "admin")
+            query = sa.select(sa.func.count()).select_from(users_t).where(users_t.c.role == Role.ADMIN.value)
             return int((await conn.execute(query)).scalar_one())

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 
-from mediabeat.auth.service import AuthService
+from mediabeat.domain.content import ContentError
+from mediabeat.web.api.common import content_error
 from mediabeat.web.deps import require_csrf
 from mediabeat.web.errors import install_error_handlers
 
@@ -15,12 +16,12 @@ if TYPE_CHECKING:
 
 
 def install_api(app: FastAPI, services: Services) -> None:
-    """Add the API, its error handlers and the auth service (app.state.auth) to the app."""
+    """Add the API and its error handlers to the app (the services, auth included, are app.state.services)."""
     from mediabeat.web import metrics
     from mediabeat.web.api import admin, auth, content, nodes, scheduler
 
-    app.state.auth = AuthService(services.db, services.settings, services.clock)
     install_error_handlers(app)
+    app.add_exception_handler(ContentError, content_error)
     app.include_router(auth.router)
     csrf = [Depends(require_csrf)]
     app.include_router(scheduler.router, dependencies=csrf)

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mediabeat.auth.service import AuthService, UserInputError
-from mediabeat.db.stores.audit import AuditRecord
-from mediabeat.db.stores.jobs import JobRecord, JobStore
-from mediabeat.db.stores.orgs import OrgExists, OrgRecord, OrgStore
-from mediabeat.db.stores.tokens import TokenRecord
-from mediabeat.web.api.common import Cursor, Limit, UserOut, audit, before_id, next_cursor, path_id
-from mediabeat.web.deps import AdminUser, auth_service
-from mediabeat.web.errors import ApiError, error_responses, not_found
+from mediabeat.domain.content import (
+    AuditFilter,
+    AuditRecord,
+    InvalidInput,
+    JobFilter,
+    JobRecord,
+    JobStatus,
+    OrgRecord,
+    Role,
+    TokenRecord,
+    UserNotFound,
+)
+from mediabeat.domain.ids import MAX_ID
+from mediabeat.services import ContentServices
+from mediabeat.web.api.common import Cursor, Limit, UserOut, before_id, next_cursor, path_id
+from mediabeat.web.deps import AdminUser, actor_of, content_services
+from mediabeat.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -23,25 +32,12 @@ OrgId = Annotated[int, path_id("The organisation's id")]
 UserId = Annotated[int, path_id("The user's id")]
 TokenId = Annotated[int, path_id("The token's id")]
 JobId = Annotated[int, path_id("The crawl job's id")]
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
 READ = error_responses(401, 403, 404, 422)
 LIST = error_responses(401, 403, 422)
 
 
-def _now(request: Request) -> datetime:
-    return auth_service(request).clock.now()
-
-
-def _orgs(request: Request) -> OrgStore:
-    return OrgStore(request.app.state.services.db)
-
-
-def _jobs(request: Request) -> JobStore:
-    return JobStore(request.app.state.services.db)
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, f"{field}: {message}", details=[{"field": field, "message": message}])
+def _content(request: Request) -> ContentServices:
+    return content_services(request)
 
 
 # -- organisations -----------------------------------------------------------------------
@@ -69,7 +65,7 @@ class OrgCreate(BaseModel):
 
 @router.get("/orgs", response_model=OrgList, summary="Every organisation", tags=["orgs"], responses=LIST)
 async def list_orgs(request: Request, _: AdminUser) -> OrgList:
-    return OrgList(items=[OrgOut.of(o) for o in await _orgs(request).list()])
+    return OrgList(items=[OrgOut.of(o) for o in await _content(request).orgs.list()])
 
 
 @router.post(
@@ -81,23 +77,14 @@ async def list_orgs(request: Request, _: AdminUser) -> OrgList:
     responses=error_responses(401, 403, 409, 422),
 )
 async def create_org(body: OrgCreate, request: Request, response: Response, principal: AdminUser) -> OrgOut:
-    try:
-        org = await _orgs(request).create(body.name, now=_now(request))
-    except OrgExists as exc:
-        raise ApiError(409, str(exc), code="exists") from None
-    except ValueError as exc:
-        raise _invalid("name", str(exc)) from None
-    await audit(request, principal, "org.create", target_type="org", target_id=org.id, details={"name": org.name})
+    org = await _content(request).orgs.create(body.name, actor_of(request, principal))
     response.headers["Location"] = f"/api/v1/orgs/{org.id}"
     return OrgOut.of(org)
 
 
 @router.get("/orgs/{org_id}", response_model=OrgOut, summary="One organisation", tags=["orgs"], responses=READ)
 async def get_org(org_id: OrgId, request: Request, _: AdminUser) -> OrgOut:
-    org = await _orgs(request).get(org_id)
-    if org is None:
-        raise not_found(f"organisation {org_id}")
-    return OrgOut.of(org)
+    return OrgOut.of(await _content(request).orgs.get(org_id))
 
 
 @router.delete(
@@ -108,10 +95,7 @@ async def get_org(org_id: OrgId, request: Request, _: AdminUser) -> OrgOut:
     responses=READ,
 )
 async def delete_org(org_id: OrgId, request: Request, principal: AdminUser) -> Response:
-    org = await _orgs(request).get(org_id)
-    if org is None or not await _orgs(request).delete(org_id):
-        raise not_found(f"organisation {org_id}")
-    await audit(request, principal, "org.delete", target_type="org", target_id=org_id, details={"name": org.name})
+    await _content(request).orgs.delete(org_id, actor_of(request, principal))
     return Response(status_code=204)
 
 
@@ -125,8 +109,8 @@ class UserList(BaseModel):
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(min_length=3, max_length=320, examples=["editor@example.org"])
-    role: Literal["admin", "member"] = "member"
-    org_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="Required for members")
+    role: Role = Role.MEMBER
+    org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Required for members")
     password: str = Field(min_length=1, max_length=1024, description="At least 12 characters")
 
 
@@ -136,34 +120,15 @@ class UserPatch(BaseModel):
     password: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
-async def _user_or_404(auth: AuthService, user_id: int) -> UserOut:
-    user = await auth.users.get(user_id)
-    if user is None:
-        raise not_found(f"user {user_id}")
-    return UserOut.of(user)
-
-
 @router.get("/users", response_model=UserList, summary="Every user", tags=["users"], responses=LIST)
 async def list_users(request: Request, _: AdminUser) -> UserList:
-    return UserList(items=[UserOut.of(u) for u in await auth_service(request).users.list()])
+    return UserList(items=[UserOut.of(u) for u in await _content(request).accounts.list_users()])
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user", tags=["users"], responses=LIST)
 async def create_user(body: UserCreate, request: Request, response: Response, principal: AdminUser) -> UserOut:
-    auth = auth_service(request)
-    if body.org_id is not None and await _orgs(request).get(body.org_id) is None:
-        raise _invalid("org_id", f"no organisation with id {body.org_id}")
-    try:
-        user = await auth.create_user(body.email, role=body.role, org_id=body.org_id, password=body.password)
-    except UserInputError as exc:
-        raise _invalid(exc.field, str(exc)) from None
-    await audit(
-        request,
-        principal,
-        "user.create",
-        target_type="user",
-        target_id=user.id,
-        details={"email": user.email, "role": user.role, "org_id": user.org_id},
+    user = await _content(request).accounts.create_user(
+        body.email, role=body.role, org_id=body.org_id, password=body.password, actor=actor_of(request, principal)
     )
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     return UserOut.of(user)
@@ -171,7 +136,7 @@ async def create_user(body: UserCreate, request: Request, response: Response, pr
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user", tags=["users"], responses=READ)
 async def get_user(user_id: UserId, request: Request, _: AdminUser) -> UserOut:
-    return await _user_or_404(auth_service(request), user_id)
+    return UserOut.of(await _content(request).accounts.get_user(user_id))
 
 
 @router.patch(
@@ -182,28 +147,10 @@ async def get_user(user_id: UserId, request: Request, _: AdminUser) -> UserOut:
     responses=READ,
 )
 async def patch_user(user_id: UserId, body: UserPatch, request: Request, principal: AdminUser) -> UserOut:
-    auth = auth_service(request)
-    user = await auth.users.get(user_id)
-    if user is None:
-        raise not_found(f"user {user_id}")
-    if body.is_active is False and user.id == principal.user_id:
-        raise _invalid("is_active", "you cannot deactivate yourself")
-    if body.password is not None:
-        try:
-            await auth.set_password(user, body.password)
-        except UserInputError as exc:
-            raise _invalid(exc.field, str(exc)) from None
-    if body.is_active is not None:
-        await auth.users.set_active(user.id, body.is_active)
-        if not body.is_active:
-            await auth.sessions.delete_for_user(user.id)
-    details: dict[str, Any] = {"email": user.email}
-    if body.is_active is not None:
-        details["is_active"] = body.is_active
-    if body.password is not None:
-        details["password_changed"] = True
-    await audit(request, principal, "user.update", target_type="user", target_id=user.id, details=details)
-    return await _user_or_404(auth, user_id)
+    user = await _content(request).accounts.update_user(
+        user_id, actor_of(request, principal), is_active=body.is_active, password=body.password
+    )
+    return UserOut.of(user)
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -235,7 +182,7 @@ class TokenList(BaseModel):
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, examples=["deploy script"])
-    user_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="The owner (default: yourself)")
+    user_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="The owner (default: yourself)")
 
 
 @router.get(
@@ -244,9 +191,9 @@ class TokenCreate(BaseModel):
 async def list_tokens(
     request: Request,
     _: AdminUser,
-    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> TokenList:
-    return TokenList(items=[TokenOut.of(t) for t in await auth_service(request).tokens.list(user_id=user_id)])
+    return TokenList(items=[TokenOut.of(t) for t in await _content(request).accounts.list_tokens(user_id=user_id)])
 
 
 @router.post(
@@ -258,35 +205,19 @@ async def list_tokens(
     responses=LIST,
 )
 async def create_token(body: TokenCreate, request: Request, principal: AdminUser) -> TokenCreated:
-    auth = auth_service(request)
-    owner = await auth.users.get(body.user_id or principal.user_id)
-    if owner is None:
-        raise _invalid("user_id", f"no user with id {body.user_id}")
+    accounts = _content(request).accounts
+    owner_id = body.user_id or principal.user_id
     try:
-        token, record = await auth.create_token(owner, body.name)
-    except UserInputError as exc:
-        raise _invalid(exc.field, str(exc)) from None
-    await audit(
-        request,
-        principal,
-        "token.create",
-        target_type="token",
-        target_id=record.id,
-        details={"owner": owner.email, "name": record.name},
-    )
+        owner = await accounts.get_user(owner_id)
+    except UserNotFound:
+        raise InvalidInput("user_id", f"no user with id {owner_id}") from None
+    token, record = await accounts.create_token(owner, body.name, actor_of(request, principal))
     return TokenCreated(token=token, **TokenOut.of(record).model_dump())
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token", tags=["tokens"], responses=READ)
 async def revoke_token(token_id: TokenId, request: Request, principal: AdminUser) -> TokenOut:
-    auth = auth_service(request)
-    record = await auth.tokens.revoke(token_id, now=_now(request))
-    if record is None:
-        raise not_found(f"token {token_id}")
-    await audit(
-        request, principal, "token.revoke", target_type="token", target_id=token_id, details={"owner": record.email}
-    )
-    return TokenOut.of(record)
+    return TokenOut.of(await _content(request).accounts.revoke_token(token_id, actor_of(request, principal)))
 
 
 # -- audit -------------------------------------------------------------------------------------
@@ -326,14 +257,15 @@ async def list_audit(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AuditPage:
-    events = await auth_service(request).audit.list(
-        limit=limit + 1,
-        before_id=before_id(cursor),
+    query = AuditFilter(
         action=action,
         actor=actor,
         target_type=target_type,
         target_id=target_id,
+        before_id=before_id(cursor),
+        limit=limit + 1,
     )
+    events = await _content(request).audit.list(query)
     return AuditPage(
         items=[AuditOut.of(e) for e in events[:limit]], next_cursor=next_cursor([e.id for e in events], limit)
     )
@@ -347,7 +279,7 @@ class JobOut(BaseModel):
     org_id: int
     feed_id: int | None
     url: str
-    status: str
+    status: JobStatus
     attempts: int
     max_attempts: int
     run_after: datetime
@@ -373,7 +305,7 @@ class JobPage(BaseModel):
 
 class JobRetry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         default=None, max_length=10_000, description="Failed jobs to queue again; omit for every failed job"
     )
 
@@ -387,25 +319,25 @@ async def list_jobs(
     request: Request,
     _: AdminUser,
     status: Annotated[JobStatus | None, Query()] = None,
-    org_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    org_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JobPage:
-    store = _jobs(request)
-    jobs = await store.list_jobs(status=status, org_id=org_id, limit=limit + 1, before_id=before_id(cursor))
+    jobs_service = _content(request).jobs
+    jobs = await jobs_service.list(
+        JobFilter(status=status, org_id=org_id, limit=limit + 1, before_id=before_id(cursor))
+    )
     return JobPage(
         items=[JobOut.of(j) for j in jobs[:limit]],
         next_cursor=next_cursor([j.id for j in jobs], limit),
-        counts=await store.counts_by_status(org_id),
+        counts=await jobs_service.counts(org_id),
     )
 
 
 @router.post("/jobs/retry", response_model=Requeued, summary="Queue failed jobs again", tags=["jobs"], responses=LIST)
 async def retry_jobs(request: Request, principal: AdminUser, body: JobRetry | None = None) -> Requeued:
     ids = body.ids if body is not None else None
-    count = await _jobs(request).retry_failed(ids, now=_now(request))
-    await audit(request, principal, "jobs.retry", target_type="job", details={"ids": ids, "requeued": count})
-    return Requeued(requeued=count)
+    return Requeued(requeued=await _content(request).jobs.retry_failed(ids, actor_of(request, principal)))
 
 
 @router.post(
@@ -416,11 +348,4 @@ async def retry_jobs(request: Request, principal: AdminUser, body: JobRetry | No
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def retry_job(job_id: JobId, request: Request, principal: AdminUser) -> Requeued:
-    count = await _jobs(request).retry_failed([job_id], now=_now(request))
-    if count == 0:
-        found = await _jobs(request).list_jobs(limit=1, before_id=job_id + 1)
-        if not found or found[0].id != job_id:
-            raise not_found(f"crawl job {job_id}")
-        raise ApiError(409, f"crawl job {job_id} is {found[0].status}, not failed", code="not_failed")
-    await audit(request, principal, "jobs.retry", target_type="job", target_id=job_id, details={"requeued": count})
-    return Requeued(requeued=count)
+    return Requeued(requeued=await _content(request).jobs.retry_one(job_id, actor_of(request, principal)))

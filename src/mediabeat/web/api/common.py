@@ -1,4 +1,4 @@
-"""Pieces shared by the API routers: the audit helper and the common response models."""
+"""Pieces shared by the API routers: the audit helper, content errors as API errors, the common models."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from mediabeat.auth.service import AuthService
-from mediabeat.db.stores.users import UserRecord
-from mediabeat.web.deps import Principal, auth_service, client_ip
+from mediabeat.domain.content import (
+    BadOpml,
+    ContentError,
+    InvalidInput,
+    JobNotFailed,
+    NotFound,
+    OpmlTooLarge,
+    OrgExists,
+    UserRecord,
+)
+from mediabeat.domain.ids import MAX_ID, clamp_id
+from mediabeat.web.deps import Principal, actor_of, content_services
+from mediabeat.web.errors import ApiError, error_body
 
 
 class UserOut(BaseModel):
@@ -49,23 +60,35 @@ async def audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Record a mutation: who (the principal, and whether by session or token), what, when and from where."""
-    auth: AuthService = auth_service(request)
-    extra = dict(details or {})
-    if principal is not None:
-        extra.setdefault("via", principal.via)
-    await auth.audit.record(
-        actor=principal.email if principal else "anonymous",
-        actor_user_id=principal.user_id if principal else None,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=extra or None,
-        ip=client_ip(request),
-        now=auth.clock.now(),
+    await content_services(request).audit.record(
+        actor_of(request, principal), action, target_type=target_type, target_id=target_id, details=details
     )
 
 
-MAX_ID = 2**63 - 1
+def api_error(exc: ContentError) -> ApiError:
+    """A content service's refusal as the API's error: the status and code follow from its type."""
+    if isinstance(exc, NotFound):
+        return ApiError(404, f"{exc.kind} {exc.key} not found")
+    if isinstance(exc, InvalidInput):
+        code = "invalid_opml" if isinstance(exc, BadOpml) else "invalid"
+        message = str(exc) if isinstance(exc, BadOpml) else f"{exc.field}: {exc}"
+        return ApiError(422, message, code=code, details=[{"field": exc.field, "message": str(exc)}])
+    if isinstance(exc, OrgExists):
+        return ApiError(409, str(exc), code="exists")
+    if isinstance(exc, JobNotFailed):
+        return ApiError(409, str(exc), code="not_failed")
+    if isinstance(exc, OpmlTooLarge):
+        return ApiError(413, str(exc))
+    return ApiError(422, str(exc))
+
+
+async def content_error(request: Request, exc: Exception) -> JSONResponse:
+    """The exception handler for ContentError: the one error shape, whichever route raised it."""
+    assert isinstance(exc, ContentError)
+    error = api_error(exc)
+    return JSONResponse(error_body(error.code, str(error.detail), error.details), status_code=error.status_code)
+
+
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
 Cursor = Annotated[
     str | None, Query(max_length=40, pattern=r"^[0-9]+$", description="The next_cursor of the previous page")
@@ -73,7 +96,7 @@ Cursor = Annotated[
 
 
 def before_id(cursor: str | None) -> int | None:
-    return min(int(cursor), MAX_ID) if cursor else None
+    return clamp_id(int(cursor)) if cursor else None
 
 
 def path_id(description: str) -> Any:

@@ -11,15 +11,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_opml, render_opml
-from mediabeat.crawler.urls import BadUrl, canonicalize
-from mediabeat.db.stores.articles import ArticleRecord, ArticleStore
-from mediabeat.db.stores.feeds import FeedRecord, FeedStore
-from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.crawler.opml import MAX_OPML_BYTES
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
-from mediabeat.web.api.common import MAX_ID, Cursor, Limit, audit, before_id, next_cursor, path_id
-from mediabeat.web.deps import CurrentUser, Principal, auth_service, can_access_org
-from mediabeat.web.errors import ApiError, error_responses, not_found
+from mediabeat.domain.content import (
+    MAX_URL_LENGTH,
+    ArticleFilter,
+    ArticleNotFound,
+    ArticleRecord,
+    FeedNotFound,
+    FeedRecord,
+    OpmlTooLarge,
+    OrgNotFound,
+)
+from mediabeat.domain.ids import MAX_ID
+from mediabeat.services import ContentServices
+from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
+from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services
+from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
 
@@ -59,7 +67,7 @@ class FeedList(BaseModel):
 
 class FeedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2048, examples=["https://news.example.org/rss.xml"])
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, examples=["https://news.example.org/rss.xml"])
     title: str | None = Field(default=None, max_length=500)
     org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Default: your organisation")
 
@@ -117,21 +125,17 @@ class ArticlePage(BaseModel):
     next_cursor: str | None
 
 
-def _feeds(request: Request) -> FeedStore:
-    return FeedStore(request.app.state.services.db)
-
-
-def _now(request: Request) -> datetime:
-    return auth_service(request).clock.now()
+def _content(request: Request) -> ContentServices:
+    return content_services(request)
 
 
 async def _org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
     """The organisation a request is about: a member's own (another is a 404); for an admin, the given one."""
     if org_id is None:
         return None if principal.is_admin else principal.org_id if principal.org_id is not None else -1
-    if not can_access_org(principal, org_id) or await OrgStore(request.app.state.services.db).get(org_id) is None:
-        raise not_found(f"organisation {org_id}")
-    return org_id
+    if not can_access_org(principal, org_id):
+        raise OrgNotFound(org_id)
+    return (await _content(request).orgs.get(org_id)).id
 
 
 async def _target_org(request: Request, principal: Principal, org_id: int | None) -> int:
@@ -147,25 +151,10 @@ async def _target_org(request: Request, principal: Principal, org_id: int | None
 
 
 async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRecord:
-    feed = await _feeds(request).get(feed_id)
-    if feed is None or not can_access_org(principal, feed.org_id):
-        raise not_found(f"feed {feed_id}")
+    feed = await _content(request).feeds.get(feed_id)
+    if not can_access_org(principal, feed.org_id):
+        raise FeedNotFound(feed_id)
     return feed
-
-
-def _check_url(url: str) -> str:
-    """The feed URL in its canonical spelling (as the CLI stores it), or a 422."""
-    url = url.strip()
-    try:
-        if any(c.isspace() for c in url):
-            raise BadUrl("a URL has no spaces")
-        return canonicalize(url)
-    except BadUrl:
-        raise ApiError(
-            422,
-            "url: a feed URL starts with http:// or https:// and names a host",
-            details=[{"field": "url", "message": "a feed URL starts with http:// or https:// and names a host"}],
-        ) from None
 
 
 @router.get("/feeds", response_model=FeedList, summary="Feeds", responses=READ)
@@ -176,7 +165,7 @@ async def list_feeds(
     active: Annotated[bool | None, Query()] = None,
 ) -> FeedList:
     scope = await _org_scope(request, principal, org_id)
-    return FeedList(items=[FeedOut.of(f) for f in await _feeds(request).list(org_id=scope, active=active)])
+    return FeedList(items=[FeedOut.of(f) for f in await _content(request).feeds.list(org_id=scope, active=active)])
 
 
 @router.post(
@@ -188,11 +177,9 @@ async def list_feeds(
 )
 async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedOut:
     org_id = await _target_org(request, principal, body.org_id)
-    feed, created = await _feeds(request).add(org_id, _check_url(body.url), now=_now(request), title=body.title)
+    feed, created = await _content(request).feeds.add(org_id, body.url, actor_of(request, principal), title=body.title)
     response.headers["Location"] = f"/api/v1/feeds/{feed.id}"
-    if created:
-        await audit(request, principal, "feed.create", target_type="feed", target_id=feed.id, details={"url": feed.url})
-    else:
+    if not created:
         response.status_code = 200
     return FeedOut.of(feed)
 
@@ -205,15 +192,8 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, pr
 )
 async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> Response:
     scope = await _target_org(request, principal, org_id)
-    org = await OrgStore(request.app.state.services.db).get(scope)
-    feeds = await _feeds(request).list(org_id=scope)
-    body = render_opml(
-        [OpmlFeed(url=f.url, title=f.title) for f in feeds],
-        title=f"MediaBeat feeds of {org.name if org else scope}",
-        now=_now(request),
-    )
     return Response(
-        body,
+        await _content(request).feeds.export_opml(scope),
         media_type="text/x-opml",
         headers={"Content-Disposition": f'attachment; filename="mediabeat-feeds-{scope}.opml"'},
     )
@@ -239,32 +219,12 @@ async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilte
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
-        if len(data) > MAX_OPML_BYTES:
-            raise ApiError(413, f"the OPML file is larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
-    try:
-        entries = parse_opml(bytes(data))
-    except OpmlError as exc:
-        raise ApiError(422, str(exc), code="invalid_opml", details=[{"field": "body", "message": str(exc)}]) from None
-    usable: list[tuple[str, str | None]] = []
-    skipped: list[str] = []
-    for entry in entries:
-        try:
-            if len(entry.url) > 2048:
-                raise BadUrl("too long")
-            usable.append((canonicalize(entry.url), entry.title))
-        except BadUrl:
-            skipped.append(entry.url[:200])
-    added = await _feeds(request).add_many(target, usable, now=_now(request)) if usable else []
-    new = sum(1 for _, created in added if created)
-    await audit(
-        request,
-        principal,
-        "feed.import",
-        target_type="org",
-        target_id=target,
-        details={"added": new, "existing": len(added) - new, "skipped": skipped[:20]},
+        if len(data) > MAX_OPML_BYTES:  # stop reading here; the service would refuse it anyway
+            raise OpmlTooLarge(f"the OPML file is larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
+    done = await _content(request).feeds.import_opml(target, bytes(data), actor_of(request, principal))
+    return OpmlImported(
+        org_id=target, added=done.added, existing=done.existing, feeds=[FeedOut.of(f) for f, _ in done.feeds]
     )
-    return OpmlImported(org_id=target, added=new, existing=len(added) - new, feeds=[FeedOut.of(f) for f, _ in added])
 
 
 @router.get("/feeds/{feed_id}", response_model=FeedOut, summary="One feed", responses=READ)
@@ -289,38 +249,16 @@ async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, princip
     if body.priority is not None and not principal.is_admin:
         # Every organisation's jobs share one queue: a member's priority would be another's delay.
         raise ApiError(403, "only an admin can set a feed's priority", code="forbidden")
-    updated = await _feeds(request).change(
-        feed_id, active=body.active, reason=body.reason, priority=body.priority, now=_now(request)
+    updated = await _content(request).feeds.change(
+        feed_id, actor_of(request, principal), active=body.active, reason=body.reason, priority=body.priority
     )
-    if updated is None:
-        raise not_found(f"feed {feed_id}")
-    if body.active is not None:
-        await audit(
-            request,
-            principal,
-            "feed.enable" if body.active else "feed.disable",
-            target_type="feed",
-            target_id=feed_id,
-            details={"url": updated.url, "reason": body.reason},
-        )
-    if body.priority is not None:
-        await audit(
-            request,
-            principal,
-            "feed.priority",
-            target_type="feed",
-            target_id=feed_id,
-            details={"url": updated.url, "priority": body.priority},
-        )
     return FeedOut.of(updated)
 
 
 @router.delete("/feeds/{feed_id}", status_code=204, summary="Delete a feed", responses=READ)
 async def delete_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> Response:
-    feed = await _feed(request, principal, feed_id)
-    if not await _feeds(request).delete(feed_id):
-        raise not_found(f"feed {feed_id}")
-    await audit(request, principal, "feed.delete", target_type="feed", target_id=feed_id, details={"url": feed.url})
+    await _feed(request, principal, feed_id)
+    await _content(request).feeds.delete(feed_id, actor_of(request, principal))
     return Response(status_code=204)
 
 
@@ -341,9 +279,8 @@ async def list_articles(
     scope = await _org_scope(request, principal, org_id)
     if feed_id is not None:
         await _feed(request, principal, feed_id)
-    store = ArticleStore(request.app.state.services.db)
-    articles = await store.list(
-        org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor), title=(q or "").strip() or None
+    articles = await _content(request).articles.list(
+        ArticleFilter(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor), title=q)
     )
     return ArticlePage(
         items=[ArticleSummary.of(a) for a in articles[:limit]],
@@ -359,7 +296,7 @@ async def list_articles(
     responses=READ,
 )
 async def get_article(article_id: ArticleId, request: Request, principal: CurrentUser) -> ArticleOut:
-    article = await ArticleStore(request.app.state.services.db).get(article_id)
-    if article is None or not can_access_org(principal, article.org_id):
-        raise not_found(f"article {article_id}")
+    article = await _content(request).articles.get(article_id)
+    if not can_access_org(principal, article.org_id):
+        raise ArticleNotFound(article_id)
     return ArticleOut.of(article)

@@ -7,13 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mediabeat.db.stores.articles import ArticleStore
-from mediabeat.db.stores.feeds import FeedStore
-from mediabeat.db.stores.jobs import JobStore
-from mediabeat.db.stores.orgs import OrgStore
-from mediabeat.db.tables import JOB_STATUSES
+from mediabeat.domain.content import ArticleFilter, JobFilter, JobStatus
+from mediabeat.domain.ids import clamp_id, parse_id
 from mediabeat.web.dashboard.render import PageDenied, admin_page, page_user, render, safe_next, signed_in_page
-from mediabeat.web.deps import Principal
+from mediabeat.web.deps import Principal, content_services
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(admin_page)]
@@ -21,7 +18,7 @@ Reader = Annotated[Principal, Depends(signed_in_page)]
 
 JOBS_PAGE = 50
 ARTICLES_PAGE = 30
-MAX_ID = 2**63 - 1
+STATUSES = [s.value for s in JobStatus]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -53,12 +50,12 @@ async def member_feeds_page(request: Request, user: Reader, state: FeedState = N
 
 
 async def _feeds_page(request: Request, user: Principal, state: str | None, *, org_id: int | None) -> HTMLResponse:
-    db = request.app.state.services.db
-    feeds = await FeedStore(db).list(org_id=org_id)
+    content = content_services(request)
+    feeds = await content.feeds.list(org_id=org_id)
     if org_id is None:
-        orgs = await OrgStore(db).list()
+        orgs = await content.orgs.list()
     else:
-        own = await OrgStore(db).get(org_id)
+        own = await content.orgs.find(org_id)
         orgs = [own] if own is not None else []
     counts = {
         "all": len(feeds),
@@ -98,10 +95,10 @@ async def jobs_page(
     status: Annotated[str | None, Query(max_length=20)] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
 ) -> HTMLResponse:
-    store = JobStore(request.app.state.services.db)
-    chosen = status if status in JOB_STATUSES else None
-    before = min(int(cursor), MAX_ID) if cursor else None
-    jobs = await store.list_jobs(status=chosen, limit=JOBS_PAGE + 1, before_id=before)
+    jobs_service = content_services(request).jobs
+    chosen = JobStatus(status) if status in STATUSES else None
+    before = clamp_id(int(cursor)) if cursor else None
+    jobs = await jobs_service.list(JobFilter(status=chosen, limit=JOBS_PAGE + 1, before_id=before))
     more = len(jobs) > JOBS_PAGE
     jobs = jobs[:JOBS_PAGE]
     return render(
@@ -112,8 +109,8 @@ async def jobs_page(
             "title": "Crawl jobs",
             "active": "jobs",
             "jobs": jobs,
-            "counts": await store.counts_by_status(),
-            "statuses": JOB_STATUSES,
+            "counts": await jobs_service.counts(),
+            "statuses": STATUSES,
             "status": chosen or "",
             "next_cursor": str(jobs[-1].id) if more and jobs else None,
             "paged": cursor is not None,
@@ -130,18 +127,19 @@ async def articles_page(
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The articles crawl-queue collected, newest first: a member's own organisation's, or any for an admin."""
-    db = request.app.state.services.db
-    orgs = await OrgStore(db).list() if user.is_admin else []
-    org_id = min(int(org), MAX_ID) if org else None  # "" is the filter's "All organisations"
+    content = content_services(request)
+    orgs = await content.orgs.list() if user.is_admin else []
+    org_id = clamp_id(int(org)) if org else None  # "" is the filter's "All organisations"
     scope = org_id if user.is_admin else user.org_id
     if scope is None and not user.is_admin:
         raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no articles to show.")
-    before = min(int(cursor), MAX_ID) if cursor else None
+    before = clamp_id(int(cursor)) if cursor else None
     title = (q or "").strip() or None
-    articles = await ArticleStore(db).list(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before, title=title)
+    query = ArticleFilter(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before, title=title)
+    articles = await content.articles.list(query)
     more = len(articles) > ARTICLES_PAGE
     articles = articles[:ARTICLES_PAGE]
-    feeds = {f.id: f for f in await FeedStore(db).list(org_id=scope)}
+    feeds = {f.id: f for f in await content.feeds.list(org_id=scope)}
     return render(
         request,
         "articles.html",
@@ -154,7 +152,7 @@ async def articles_page(
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
             "org_id": org_id if user.is_admin else None,
-            "total": await ArticleStore(db).count(org_id=scope, title=title),
+            "total": await content.articles.count(org_id=scope, title=title),
             "q": title or "",
             "next_cursor": str(articles[-1].id) if more and articles else None,
             "paged": cursor is not None,
@@ -165,11 +163,12 @@ async def articles_page(
 @router.get("/app/articles/{article_id}", response_class=HTMLResponse)
 async def article_page(request: Request, user: Reader, article_id: Annotated[str, Path(max_length=20)]) -> HTMLResponse:
     """One article to read, with where it came from; another organisation's is a 404, as if it did not exist."""
-    db = request.app.state.services.db
-    article = await ArticleStore(db).get(min(int(article_id), MAX_ID)) if article_id.isdigit() else None
+    content = content_services(request)
+    wanted = parse_id(article_id)  # None for what names no row: "0", "²", 20 nines
+    article = await content.articles.find(wanted) if wanted is not None else None
     if article is None or not (user.is_admin or article.org_id == user.org_id):
         raise PageDenied(404, "There is no such article here.")
-    feed = await FeedStore(db).get(article.feed_id) if article.feed_id is not None else None
+    feed = await content.feeds.find(article.feed_id) if article.feed_id is not None else None
     paragraphs = [p.strip() for p in (article.text or "").split("\n") if p.strip()]
     return render(
         request,

@@ -1,0 +1,162 @@
+"""Feeds: adding them (one at a time or from OPML), switching them on and off, their priority, export."""
+
+from __future__ import annotations
+
+from mediabeat.clock import Clock
+from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_opml, render_opml
+from mediabeat.crawler.urls import BadUrl, canonicalize
+from mediabeat.db.stores.feeds import FeedStore
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
+from mediabeat.domain.content import (
+    MAX_URL_LENGTH,
+    Actor,
+    BadFeedUrl,
+    BadOpml,
+    FeedNotFound,
+    FeedRecord,
+    InvalidInput,
+    OpmlImport,
+    OpmlPlan,
+    OpmlTooLarge,
+)
+from mediabeat.domain.ids import valid_id
+from mediabeat.services.audit import AuditService
+
+# Feeds an OPML import writes per transaction. On SQLite an import holds the write lock for one batch at a
+# time, not for the whole file (issue 17: 20,000 feeds in one transaction held it for 15 s, 0.75 ms a feed).
+# Measured here (add_many, SQLite WAL, 5,000 feeds, 2 shared cores under a test run): 3.2 ms a feed, the
+# same total with batches of 500 or 5,000, so batching costs nothing. 200 a batch keeps another writer's
+# wait under 0.2 s on an idle machine and about 0.65 s on this loaded one.
+IMPORT_BATCH = 200
+
+
+def canonical_feed_url(url: str) -> str:
+    """A feed URL in its canonical spelling, or BadFeedUrl: the one rule for the API, the CLI and OPML."""
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise BadFeedUrl(f"a feed URL has at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() for c in url):
+        raise BadFeedUrl("a feed URL has no spaces (write them as %20); it starts with http:// or https://")
+    try:
+        return canonicalize(url)
+    except BadUrl as exc:
+        raise BadFeedUrl(f"{exc}: a feed URL starts with http:// or https:// and names a host") from None
+
+
+def plan_opml_import(data: bytes, *, max_feeds: int) -> OpmlPlan:
+    """What importing `data` would add: parse, check the limits, canonicalise each URL. No I/O."""
+    if len(data) > MAX_OPML_BYTES:
+        raise OpmlTooLarge(f"the OPML file is larger than {MAX_OPML_BYTES // (1024 * 1024)} MB")
+    try:
+        entries = parse_opml(data)
+    except OpmlError as exc:
+        raise BadOpml(str(exc)) from None
+    if len(entries) > max_feeds:
+        raise OpmlTooLarge(
+            f"the OPML file lists {len(entries)} feeds; one import adds at most {max_feeds}"
+            " (MEDIABEAT_OPML_MAX_FEEDS): split the file"
+        )
+    usable: list[tuple[str, str | None]] = []
+    skipped: list[str] = []
+    for entry in entries:
+        try:
+            usable.append((canonical_feed_url(entry.url), entry.title))
+        except BadFeedUrl:
+            skipped.append(entry.url[:200])
+    return OpmlPlan(listed=len(entries), usable=usable, skipped=skipped)
+
+
+class FeedService:
+    """The rules for an organisation's feeds; every change is audited."""
+
+    def __init__(
+        self, *, store: FeedStore, orgs: OrgStore, audit: AuditService, clock: Clock, opml_max_feeds: int
+    ) -> None:
+        self.store = store
+        self.orgs = orgs
+        self.audit = audit
+        self.clock = clock
+        self.opml_max_feeds = opml_max_feeds
+
+    async def add(self, org_id: int, url: str, actor: Actor, *, title: str | None = None) -> tuple[FeedRecord, bool]:
+        """Add a feed; one the organisation has already comes back unchanged with created=False."""
+        canonical = canonical_feed_url(url)
+        feed, created = await self.store.add(org_id, canonical, now=self.clock.now(), title=title)
+        if created:
+            await self.audit.record(
+                actor, "feed.create", target_type="feed", target_id=feed.id, details={"url": feed.url}
+            )
+        return feed, created
+
+    async def import_opml(self, org_id: int, data: bytes, actor: Actor) -> OpmlImport:
+        """Add every feed of an OPML file, IMPORT_BATCH per transaction; feeds the organisation has stay."""
+        plan = plan_opml_import(data, max_feeds=self.opml_max_feeds)
+        added = (
+            await self.store.add_many(org_id, plan.usable, now=self.clock.now(), batch_size=IMPORT_BATCH)
+            if plan.usable
+            else []
+        )
+        result = OpmlImport(org_id=org_id, listed=plan.listed, feeds=added, skipped=plan.skipped)
+        details = {"added": result.added, "existing": result.existing, "skipped": plan.skipped[:20]}
+        await self.audit.record(actor, "feed.import", target_type="org", target_id=org_id, details=details)
+        return result
+
+    async def export_opml(self, org_id: int) -> bytes:
+        org = await self.orgs.get(org_id)
+        feeds = await self.store.list(org_id=org_id)
+        return render_opml(
+            [OpmlFeed(url=f.url, title=f.title) for f in feeds],
+            title=f"MediaBeat feeds of {org.name if org else org_id}",
+            now=self.clock.now(),
+        )
+
+    async def list(self, *, org_id: int | None = None, active: bool | None = None) -> list[FeedRecord]:
+        return await self.store.list(org_id=org_id, active=active)
+
+    async def find(self, feed_id: int) -> FeedRecord | None:
+        return await self.store.get(feed_id) if valid_id(feed_id) else None
+
+    async def get(self, feed_id: int) -> FeedRecord:
+        feed = await self.find(feed_id)
+        if feed is None:
+            raise FeedNotFound(feed_id)
+        return feed
+
+    async def change(
+        self,
+        feed_id: int,
+        actor: Actor,
+        *,
+        active: bool | None = None,
+        reason: str | None = None,
+        priority: int | None = None,
+    ) -> FeedRecord:
+        """Enable or disable a feed and/or set its priority (0-9, applied to its queued jobs too)."""
+        if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidInput("priority", f"priority must be {MIN_PRIORITY} to {MAX_PRIORITY}, not {priority}")
+        await self.get(feed_id)
+        feed = await self.store.change(feed_id, active=active, reason=reason, priority=priority, now=self.clock.now())
+        if feed is None:
+            raise FeedNotFound(feed_id)
+        if active is not None:
+            action = "feed.enable" if active else "feed.disable"
+            details: dict[str, object] = {"url": feed.url, "reason": reason}
+            await self.audit.record(actor, action, target_type="feed", target_id=feed_id, details=details)
+        if priority is not None:
+            await self.audit.record(
+                actor,
+                "feed.priority",
+                target_type="feed",
+                target_id=feed_id,
+                details={"url": feed.url, "priority": priority},
+            )
+        return feed
+
+    async def delete(self, feed_id: int, actor: Actor) -> FeedRecord:
+        """Remove a feed (its articles stay)."""
+        feed = await self.get(feed_id)
+        if not await self.store.delete(feed_id):
+            raise FeedNotFound(feed_id)
+        await self.audit.record(actor, "feed.delete", target_type="feed", target_id=feed_id, details={"url": feed.url})
+        return feed

@@ -1,0 +1,54 @@
+"""Crawl jobs: the queue as admins see it, and queueing failed jobs again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mediabeat.clock import Clock
+from mediabeat.db.stores.jobs import JobStore
+from mediabeat.domain.content import Actor, JobFilter, JobNotFailed, JobNotFound, JobRecord
+from mediabeat.domain.ids import clamp_id, valid_id
+from mediabeat.services.audit import AuditService
+
+
+class JobService:
+    """List crawl jobs and retry failed ones; retries are audited."""
+
+    def __init__(self, *, store: JobStore, audit: AuditService, clock: Clock) -> None:
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+
+    async def list(self, query: JobFilter) -> list[JobRecord]:
+        return await self.store.list_jobs(
+            status=query.status,
+            org_id=query.org_id,
+            limit=query.limit,
+            before_id=None if query.before_id is None else clamp_id(query.before_id),
+        )
+
+    async def counts(self, org_id: int | None = None) -> dict[str, int]:
+        """Jobs per status (statuses with no job are left out)."""
+        return await self.store.counts_by_status(org_id)
+
+    async def get(self, job_id: int) -> JobRecord:
+        job = await self.store.get(job_id) if valid_id(job_id) else None
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    async def retry_failed(self, job_ids: Sequence[int] | None, actor: Actor) -> int:
+        """Queue failed jobs again with a fresh attempt budget (every failed job when job_ids is None)."""
+        ids = None if job_ids is None else [i for i in job_ids if valid_id(i)]
+        count = await self.store.retry_failed(ids, now=self.clock.now()) if ids is None or ids else 0
+        await self.audit.record(actor, "jobs.retry", target_type="job", details={"ids": ids, "requeued": count})
+        return count
+
+    async def retry_one(self, job_id: int, actor: Actor) -> int:
+        """Queue one failed job again; JobNotFound, or JobNotFailed when it is not failed."""
+        count = await self.store.retry_failed([job_id], now=self.clock.now()) if valid_id(job_id) else 0
+        if count == 0:
+            job = await self.get(job_id)
+            raise JobNotFailed(job_id, job.status)
+        await self.audit.record(actor, "jobs.retry", target_type="job", target_id=job_id, details={"requeued": count})
+        return count
