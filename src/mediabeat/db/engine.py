@@ -20,6 +20,15 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message says where and what to check."""
 
 
+class DatabaseReadOnly(DatabaseUnavailable):
+    """The database answers but would refuse every write."""
+
+
+PG_WRITABLE = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+# A write statement that changes nothing: SQLite still opens a write transaction on the file for it.
+SQLITE_NO_OP_WRITE = "UPDATE scheduler_leases SET holder = holder WHERE 0 = 1"
+
+
 def async_url(url: str) -> URL:
     """The async-driver form of a user-facing URL (sqlite:/// -> sqlite+aiosqlite:///)."""
     parsed = make_url(url)
@@ -157,6 +166,32 @@ class Database:
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise DatabaseUnavailable(describe_db_error(self.url, exc)) from None
 
+    async def check_writable(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers and would accept a write; nothing is written.
+
+        SQLite: a write transaction with a write statement that changes no row, rolled back (a
+        file opened read-only refuses the statement). PostgreSQL: a standby in recovery, or a
+        session whose transactions are read-only (default_transaction_read_only), refuses writes.
+        """
+        try:
+            if self.is_postgres:
+                async with self.read() as conn:
+                    recovery, read_only = (await conn.execute(sa.text(PG_WRITABLE))).one()
+                if recovery or read_only == "on":
+                    reason = "in recovery (a standby)" if recovery else "read-only (transaction_read_only is on)"
+                    raise DatabaseReadOnly(f"the database at {redacted(self.url)} accepts no writes: it is {reason}")
+                return
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                transaction = await conn.begin()
+                try:
+                    await conn.execute(sa.text(SQLITE_NO_OP_WRITE))
+                finally:
+                    await transaction.rollback()
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            kind = DatabaseReadOnly if _is_sqlite_read_only(exc) else DatabaseUnavailable
+            raise kind(describe_db_error(self.url, exc)) from None
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -171,3 +206,9 @@ def describe_db_error(url: str, exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     reason = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     return f"cannot use the database at {redacted(url)}: {reason}"
+
+
+def _is_sqlite_read_only(exc: BaseException) -> bool:
+    """SQLITE_READONLY and its extended codes: a file opened read-only, or a read-only directory or medium."""
+    original = getattr(exc, "orig", None) or exc
+    return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_READONLY")
