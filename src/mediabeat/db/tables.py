@@ -170,6 +170,17 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_created_at", "created_at"),
 )
 
+# The organisation each PostgreSQL member login role is scoped to: row-level security reads it
+# through a SECURITY DEFINER function keyed on session_user (migration 0009; see db/rls.py).
+# Unused on SQLite, which has no roles.
+member_roles = sa.Table(
+    "member_roles",
+    metadata,
+    sa.Column("role_name", CleanString(63), primary_key=True),
+    _fk("org_id", "organizations.id"),
+    _created(),
+)
+
 # A feed's priority, and its crawl jobs': higher is crawled sooner; 0 is the default.
 MIN_PRIORITY, MAX_PRIORITY = 0, 9
 
