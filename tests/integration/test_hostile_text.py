@@ -94,3 +94,13 @@ async def test_nul_in_request_input_is_never_a_500(
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize("email", ["a@", "a b@example.test", "x@[127.0.0.1]", "a@@example.test", "a@host.local"])
+async def test_the_api_creates_users_only_with_valid_email_addresses(api: ApiEnv, email: str) -> None:
+    async with api.admin() as client:
+        refused = await client.post(
+            "/api/v1/users", json={"email": email, "password": "a-good-password-1", "role": "admin"}
+        )
+    error = assert_error(refused, 422, "invalid")
+    assert error["details"][0]["field"] == "email", error
