@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,4 +72,25 @@ async def test_readyz_is_503_while_the_database_refuses_writes(
             await services.db.engine.dispose()
             assert (await client.get("/readyz")).status_code == 200
     finally:
+        await services.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_readyz_does_not_wait_for_a_long_write(database_url: str) -> None:
+    """A writer holding SQLite's write lock is proof that writes work: the probe answers at once."""
+    settings = load_settings(database_url=database_url, enable_scheduler=False)
+    services = build_services(settings)
+    app = create_app(settings, services=services)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    writer = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            started = time.monotonic()
+            response = await client.get("/readyz")
+            assert response.status_code == 200, response.text
+            assert time.monotonic() - started < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
         await services.close()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READY_BUSY_TIMEOUT_MS = 200
 SQLITE_CACHE_KIB = 16_384
 
 
@@ -182,12 +183,21 @@ class Database:
                     raise DatabaseReadOnly(f"the database at {redacted(self.url)} accepts no writes: it is {reason}")
                 return
             async with self.engine.connect() as conn:
-                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-                transaction = await conn.begin()
+                await _set_busy_timeout(conn, SQLITE_READY_BUSY_TIMEOUT_MS)
                 try:
-                    await conn.execute(sa.text(SQLITE_NO_OP_WRITE))
+                    conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                    transaction = await conn.begin()
+                    try:
+                        await conn.execute(sa.text(SQLITE_NO_OP_WRITE))
+                    finally:
+                        await transaction.rollback()
+                except sa.exc.OperationalError as exc:
+                    if not _is_sqlite_busy(exc):
+                        raise
+                    # Another connection holds the write lock: it is writing, so writes work. A probe
+                    # must not wait out a long write (an import) on the 30 s busy timeout.
                 finally:
-                    await transaction.rollback()
+                    await _set_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             kind = DatabaseReadOnly if _is_sqlite_read_only(exc) else DatabaseUnavailable
             raise kind(describe_db_error(self.url, exc)) from None
@@ -212,3 +222,14 @@ def _is_sqlite_read_only(exc: BaseException) -> bool:
     """SQLITE_READONLY and its extended codes: a file opened read-only, or a read-only directory or medium."""
     original = getattr(exc, "orig", None) or exc
     return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_READONLY")
+
+
+def _is_sqlite_busy(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+
+
+async def _set_busy_timeout(conn: AsyncConnection, milliseconds: int) -> None:
+    """Set this SQLite connection's busy timeout, outside any transaction (the PRAGMA autobegins one)."""
+    await conn.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+    await conn.rollback()
