@@ -104,3 +104,19 @@ async def test_the_api_creates_users_only_with_valid_email_addresses(api: ApiEnv
         )
     error = assert_error(refused, 422, "invalid")
     assert error["details"][0]["field"] == "email", error
+
+
+async def test_every_column_of_a_bulk_feed_update_is_cleaned(db: Database, org_id: int) -> None:
+    from mediabeat.db.stores.feeds import FeedUpdate
+
+    feed, _ = await FeedStore(db).add(org_id, "http://127.0.0.1:9/feed.xml", now=START)
+    dirty = "x\x00\ud800"
+    update = FeedUpdate(
+        id=feed.id, url=feed.url, title=dirty, site_url=dirty, active=False, etag=dirty, last_modified=dirty,
+        last_fetched_at=START, last_status="gone", last_error=dirty, consecutive_failures=1, next_fetch_at=None,
+        disabled_reason=dirty,
+    )  # fmt: skip
+    assert await FeedStore(db).apply_updates([update], org_of={feed.id: org_id}, now=START) == 1
+    stored = await FeedStore(db).get(feed.id)
+    assert stored is not None and not stored.active
+    assert {stored.title, stored.etag, stored.last_error, stored.disabled_reason} == {"x\ufffd"}

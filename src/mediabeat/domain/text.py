@@ -16,6 +16,8 @@ def clean_text(value: str) -> str:
     """
     if "\x00" in value:
         value = value.replace("\x00", "")
+    if value.isascii():  # the common case, and no surrogate is ASCII
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
