@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -183,22 +184,10 @@ class Database:
                     raise DatabaseReadOnly(f"the database at {redacted(self.url)} accepts no writes: it is {reason}")
                 return
             async with self.engine.connect() as conn:
-                await _set_busy_timeout(conn, SQLITE_READY_BUSY_TIMEOUT_MS)
-                try:
-                    conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-                    transaction = await conn.begin()
-                    try:
-                        await conn.execute(sa.text(SQLITE_NO_OP_WRITE))
-                    finally:
-                        await transaction.rollback()
-                except sa.exc.OperationalError as exc:
-                    if not _is_sqlite_busy(exc):
-                        raise
-                    # Another connection holds the write lock: it is writing, so writes work. A probe
-                    # must not wait out a long write (an import) on the 30 s busy timeout.
-                finally:
-                    await _set_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS)
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
+                # On the driver's connection (autocommit: see configure_sqlite), so that no BEGIN of
+                # SQLAlchemy's own waits out the busy timeout behind a writer.
+                await _probe_sqlite_write((await conn.get_raw_connection()).driver_connection)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
             kind = DatabaseReadOnly if _is_sqlite_read_only(exc) else DatabaseUnavailable
             raise kind(describe_db_error(self.url, exc)) from None
 
@@ -229,7 +218,21 @@ def _is_sqlite_busy(exc: BaseException) -> bool:
     return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
 
 
-async def _set_busy_timeout(conn: AsyncConnection, milliseconds: int) -> None:
-    """Set this SQLite connection's busy timeout, outside any transaction (the PRAGMA autobegins one)."""
-    await conn.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
-    await conn.rollback()
+async def _probe_sqlite_write(driver: Any) -> None:
+    """A write transaction with a write that changes nothing, rolled back, on an aiosqlite connection.
+
+    A writer holding the lock is proof that writes work: the probe waits for it only briefly, and
+    a busy database counts as writable. A probe must not wait out a long write (an import).
+    """
+    await driver.execute(f"PRAGMA busy_timeout = {SQLITE_READY_BUSY_TIMEOUT_MS}")
+    try:
+        await driver.execute("BEGIN IMMEDIATE")
+        try:
+            await driver.execute(SQLITE_NO_OP_WRITE)
+        finally:
+            await driver.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if not _is_sqlite_busy(exc):
+            raise
+    finally:
+        await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
