@@ -9,7 +9,7 @@ PORT ?= 8000
 DEMO ?= --demo
 PYTEST_WORKERS ?= auto
 
-.PHONY: venv run test check lint format typecheck lock bench clean
+.PHONY: venv run test check lint format typecheck lock bench fuzz clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "MediaBeat needs Python 3.11 or newer")'
@@ -49,6 +49,10 @@ lock:  ## re-pin dependencies (needs uv: pip install uv)
 
 bench: venv
 	$(BIN)/python bench/scheduler_bench.py
+
+FUZZ_SECONDS ?= 180
+fuzz: venv  ## schemathesis over the whole API for FUZZ_SECONDS against serve on 127.0.0.1 (not part of make test)
+	$(BIN)/python bench/fuzz_api.py $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

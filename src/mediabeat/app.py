@@ -187,6 +187,7 @@ def build_services(
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """The HTTP app. With ENABLE_SCHEDULER on, its lifespan also runs the scheduler loop."""
     from mediabeat.web.api import install_api
+    from mediabeat.web.body_limit import BodyLimit
     from mediabeat.web.dashboard import install_dashboard
     from mediabeat.web.health import router as health_router
 
@@ -222,6 +223,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.services = built
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
     install_api(app, built)
     install_dashboard(app)

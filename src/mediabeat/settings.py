@@ -198,6 +198,11 @@ class Settings(BaseSettings):
         default=None, description="That admin's password (default: a random one, printed once)"
     )
     metrics_public: bool = Field(default=False, description="Serve /metrics without credentials")
+    max_request_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=12 * 1024 * 1024,
+        description="Largest request body the server reads; a larger one gets 413 before it is parsed or "
+        "authenticated. Keep it above 10 MiB, the largest OPML file an import takes, plus room for the form",
+    )
 
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 

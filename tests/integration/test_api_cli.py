@@ -35,6 +35,11 @@ def test_users_and_tokens_from_the_command_line(env: dict[str, str]) -> None:
         "users", "create", "a@example.test", "--role", "admin", "--password-stdin", env=env, stdin="short\n"
     )
     assert weak.returncode == 2 and "at least 12 characters" in weak.stderr and "Traceback" not in weak.stderr
+    for bad in ("a@", "a b@example.test", "@example.test", "a@@example.test", "a@exa mple.test"):
+        refused = mediabeat(
+            "users", "create", bad, "--role", "admin", "--password-stdin", env=env, stdin="a-good-password-1\n"
+        )
+        assert refused.returncode == 2 and "is not an email address" in refused.stderr, (bad, refused.stderr)
     made = mediabeat(
         "users", "create", "a@example.test", "--role", "member", "--org", "Desk", "--password-stdin",
         env=env, stdin="a-good-password-1\n",

@@ -238,6 +238,10 @@ async def test_sign_in_page_only_returns_to_local_paths(api: ApiEnv) -> None:
     async with api.client() as client:
         evil = (await client.get("/login", params={"next": "//evil.example/x"})).text
         local = (await client.get("/login", params={"next": "/app/admin/jobs?status=failed"})).text
+        for hostile in ("/%09/evil.example/x", "/%0d%0a/evil.example/x", "/%5Cevil.example"):
+            page = (await client.get(f"/login?next={hostile}")).text
+            assert 'data-next="/app/admin/scheduler"' in page, hostile
+            assert "evil.example" not in page, hostile
     assert 'data-next="/app/admin/scheduler"' in evil
     assert 'data-next="/app/admin/jobs?status=failed"' in local
     async with signed_in(api) as client:

@@ -88,7 +88,7 @@ def test_each_role_sees_what_it_may_and_nothing_more(database_url: str, roles: t
     ids = seed(database_url)
     printed = mediabeat(database_url, "db", "grant-app-role", app, "--create")
     assert printed.returncode == 0 and f"GRANT mediabeat_app TO {app};" in printed.stdout, printed.stderr
-    for role, extra in ((app, []), (member, ["--member"])):
+    for role, extra in ((app, []), (member, ["--member", "--org", "one"])):
         applied = mediabeat(database_url, "db", "grant-app-role", role, "--create", "--apply", *extra)
         assert applied.returncode == 0, applied.stderr
 
@@ -102,9 +102,7 @@ def test_each_role_sees_what_it_may_and_nothing_more(database_url: str, roles: t
             conn.execute("DELETE FROM alembic_version")
 
     with connect_as(database_url, member) as conn:
-        # No org chosen: nothing at all.
-        assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [0, 0, 0, 0]
-        conn.execute(f"SET app.org_id = {ids['one']}")
+        # Its organisation comes from its login role: nothing to set.
         assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [1, 1, 1, 1]
         urls = [r[0] for r in conn.execute("SELECT url FROM feeds UNION ALL SELECT url FROM articles")]
         assert all(u.startswith("https://one.example") for u in urls), urls
@@ -120,13 +118,62 @@ def test_each_role_sees_what_it_may_and_nothing_more(database_url: str, roles: t
             conn.execute("SELECT count(*) FROM scheduler_tasks")  # scheduler tables are the service's only
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM users")
-        conn.execute(f"SET app.org_id = {ids['two']}")
-        assert count(conn, "feeds") == 1
+        assert_sees_only_its_org(conn, ids["two"])
 
+
+def assert_sees_only_its_org(conn: psycopg.Connection[tuple[object, ...]], other: int) -> None:
+    """However the member sets its session, the other organisation's rows stay out of sight."""
+    tables = ("organizations", "feeds", "articles", "media_crawl_jobs")
+    attempts = [
+        f"SET app.org_id = '{other}'",
+        f"SELECT set_config('app.org_id', '{other}', false)",
+        "SET ROLE mediabeat_member",
+        "RESET ROLE",
+    ]
+    for attempt in attempts:
+        conn.execute(attempt)
+        assert count(conn, f"feeds WHERE org_id = {other}") == 0, attempt
+        assert [count(conn, t) for t in tables] == [1, 2, 1, 1], attempt
+    for refused in (
+        "SET ROLE mediabeat_app",
+        "SET SESSION AUTHORIZATION postgres",
+        "SELECT * FROM member_roles",
+        f"UPDATE member_roles SET org_id = {other}",
+        f"INSERT INTO member_roles (role_name, org_id, created_at) VALUES ('x', {other}, now())",
+        "ALTER POLICY mediabeat_member_org ON feeds USING (true)",
+        "ALTER FUNCTION mediabeat_member_org() SECURITY INVOKER",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(refused)
+        assert conn.execute("SELECT count(*) FROM feeds").fetchone() is not None  # autocommit: still usable
+
+
+def test_a_member_role_without_an_organisation_sees_nothing(database_url: str, roles: tuple[str, str]) -> None:
+    _, member = roles
+    ids = seed(database_url)
+    applied = mediabeat(database_url, "db", "grant-app-role", member, "--create", "--apply", "--member", "--org", "two")
+    assert applied.returncode == 0, applied.stderr
+    with psycopg.connect(str(make_url(database_url).set(drivername="postgresql")), autocommit=True) as owner:
+        owner.execute("DELETE FROM member_roles WHERE role_name = %s", (member,))
+    with connect_as(database_url, member) as conn:
+        conn.execute(f"SET app.org_id = '{ids['one']}'")
+        assert [count(conn, t) for t in ("organizations", "feeds", "articles", "media_crawl_jobs")] == [0, 0, 0, 0]
+
+
+def test_a_member_role_needs_an_existing_organisation(database_url: str, roles: tuple[str, str]) -> None:
+    _, member = roles
+    missing = mediabeat(database_url, "db", "grant-app-role", member, "--member")
+    assert missing.returncode == 2 and "--org" in missing.stderr
+    unknown = mediabeat(database_url, "db", "grant-app-role", member, "--create", "--apply", "--member", "--org", "x'y")
+    assert unknown.returncode == 2 and "no organisation" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_the_owner_sees_everything(database_url: str) -> None:
+    seed(database_url)
     # The owner (the migrating role) still sees everything.
     engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(feeds)).scalar_one() == 3
+        assert conn.execute(sa.select(sa.func.count()).select_from(feeds)).scalar_one() == 2
     engine.dispose()
 
 

@@ -68,6 +68,18 @@ def test_chart_bars_are_scaled_to_a_round_axis_and_coloured_by_outcome() -> None
         ("https://evil.example/", "/app/admin/scheduler"),
         ("/\\evil.example", "/app/admin/scheduler"),
         (None, "/app/admin/scheduler"),
+        # Browsers drop tab, CR and LF from a URL: each of these is //evil.example to them.
+        ("/\t/evil.example/x", "/app/admin/scheduler"),
+        ("/\r/evil.example/x", "/app/admin/scheduler"),
+        ("/\n/evil.example/x", "/app/admin/scheduler"),
+        ("/\x00/evil.example", "/app/admin/scheduler"),
+        ("/\x7f/evil.example", "/app/admin/scheduler"),
+        ("/ /evil.example", "/app/admin/scheduler"),
+        ("/\u2028/evil.example", "/app/admin/scheduler"),
+        ("/app/x\\y", "/app/admin/scheduler"),
+        ("javascript:alert(1)", "/app/admin/scheduler"),
+        ("", "/app/admin/scheduler"),
+        ("/app/articles?q=été#top", "/app/articles?q=été#top"),
     ],
 )
 def test_sign_in_only_returns_to_local_paths(target: str | None, where: str) -> None:

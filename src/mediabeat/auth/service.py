@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from mediabeat.auth.emails import InvalidEmail, check_email
 from mediabeat.auth.passwords import (
     WeakPassword,
     check_policy,
@@ -139,8 +140,10 @@ class AuthService:
         self, email: str, *, role: str, org_id: int | None, password: str, must_change_password: bool = False
     ) -> UserRecord:
         email = normalise_email(email)
-        if "@" not in email or len(email) > 320 or email.startswith("@"):
-            raise UserInputError("email", f"{email!r} is not an email address")
+        try:
+            check_email(email)
+        except InvalidEmail as exc:
+            raise UserInputError("email", str(exc)) from None
         if role not in ROLES:
             raise UserInputError("role", f"role must be admin or member, not {role!r}")
         if role == "member" and org_id is None:

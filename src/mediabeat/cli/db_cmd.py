@@ -38,8 +38,11 @@ def current() -> None:
 def grant_app_role(
     role: Annotated[str, typer.Argument(help="The login role the service (or an org-scoped client) connects as")],
     member: Annotated[
-        bool, typer.Option("--member", help="Org-scoped: sees only the rows of the org in SET app.org_id")
+        bool, typer.Option("--member", help="Org-scoped: sees only the rows of the organisation given with --org")
     ] = False,
+    org: Annotated[
+        str | None, typer.Option("--org", help="With --member: the organisation (id or name) the role is scoped to")
+    ] = None,
     create: Annotated[
         bool, typer.Option("--create", help="Also create the login role (set its password yourself)")
     ] = False,
@@ -53,7 +56,9 @@ def grant_app_role(
     if url.get_backend_name() != "postgresql":
         raise CliError("grant-app-role is for PostgreSQL; SQLite has no roles", exit_code=2)
     try:
-        statements = rls.grant_statements(role, member=member, database=url.database or "postgres", create=create)
+        statements = rls.grant_statements(
+            role, member=member, database=url.database or "postgres", create=create, org=org
+        )
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from None
     if not apply:
@@ -71,8 +76,10 @@ def grant_app_role(
             if missing != 2:
                 raise CliError("the group roles are missing: run `mediabeat db upgrade` as the owner first")
             for statement in statements:
-                conn.exec_driver_sql(statement)
+                scoped = conn.exec_driver_sql(statement)
+            if member and scoped.rowcount != 1:
+                raise CliError(f"no organisation {org!r}: give an id or a name from `mediabeat orgs list`", exit_code=2)
     finally:
         engine.dispose()
-    scope = "org-scoped member" if member else "application"
-    typer.echo(f"{role} is now a MediaBeat {scope} role on {redacted(settings.database_url)}")
+    scope = f"member role scoped to organisation {org!r}" if member else "application role"
+    typer.echo(f"{role} is now a MediaBeat {scope} on {redacted(settings.database_url)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,21 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READY_BUSY_TIMEOUT_MS = 200
 SQLITE_CACHE_KIB = 16_384
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message says where and what to check."""
+
+
+class DatabaseReadOnly(DatabaseUnavailable):
+    """The database answers but would refuse every write."""
+
+
+PG_WRITABLE = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+# A write statement that changes nothing: SQLite still opens a write transaction on the file for it.
+SQLITE_NO_OP_WRITE = "UPDATE scheduler_leases SET holder = holder WHERE 0 = 1"
 
 
 def async_url(url: str) -> URL:
@@ -157,6 +168,29 @@ class Database:
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise DatabaseUnavailable(describe_db_error(self.url, exc)) from None
 
+    async def check_writable(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers and would accept a write; nothing is written.
+
+        SQLite: a write transaction with a write statement that changes no row, rolled back (a
+        file opened read-only refuses the statement). PostgreSQL: a standby in recovery, or a
+        session whose transactions are read-only (default_transaction_read_only), refuses writes.
+        """
+        try:
+            if self.is_postgres:
+                async with self.read() as conn:
+                    recovery, read_only = (await conn.execute(sa.text(PG_WRITABLE))).one()
+                if recovery or read_only == "on":
+                    reason = "in recovery (a standby)" if recovery else "read-only (transaction_read_only is on)"
+                    raise DatabaseReadOnly(f"the database at {redacted(self.url)} accepts no writes: it is {reason}")
+                return
+            async with self.engine.connect() as conn:
+                # On the driver's connection (autocommit: see configure_sqlite), so that no BEGIN of
+                # SQLAlchemy's own waits out the busy timeout behind a writer.
+                await _probe_sqlite_write((await conn.get_raw_connection()).driver_connection)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            kind = DatabaseReadOnly if _is_sqlite_read_only(exc) else DatabaseUnavailable
+            raise kind(describe_db_error(self.url, exc)) from None
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -171,3 +205,34 @@ def describe_db_error(url: str, exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     reason = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     return f"cannot use the database at {redacted(url)}: {reason}"
+
+
+def _is_sqlite_read_only(exc: BaseException) -> bool:
+    """SQLITE_READONLY and its extended codes: a file opened read-only, or a read-only directory or medium."""
+    original = getattr(exc, "orig", None) or exc
+    return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_READONLY")
+
+
+def _is_sqlite_busy(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+
+
+async def _probe_sqlite_write(driver: Any) -> None:
+    """A write transaction with a write that changes nothing, rolled back, on an aiosqlite connection.
+
+    A writer holding the lock is proof that writes work: the probe waits for it only briefly, and
+    a busy database counts as writable. A probe must not wait out a long write (an import).
+    """
+    await driver.execute(f"PRAGMA busy_timeout = {SQLITE_READY_BUSY_TIMEOUT_MS}")
+    try:
+        await driver.execute("BEGIN IMMEDIATE")
+        try:
+            await driver.execute(SQLITE_NO_OP_WRITE)
+        finally:
+            await driver.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if not _is_sqlite_busy(exc):
+            raise
+    finally:
+        await driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

@@ -4,9 +4,15 @@ Two NOLOGIN group roles, created by migration 0005:
 
 - `mediabeat_app`: what `serve` and `worker` need. Read and write every table's rows, use
   the sequences, read alembic_version. No DDL: migrations run as the schema owner.
-- `mediabeat_member`: a connection scoped to one organisation (`SET app.org_id = '42'`).
-  It reads organizations, feeds, articles and crawl jobs, and edits feeds, and row-level
-  security shows it only its own organisation's rows. Without app.org_id it sees none.
+- `mediabeat_member`: a connection scoped to one organisation. It reads organizations,
+  feeds, articles and crawl jobs, and edits feeds, and row-level security shows it only
+  its own organisation's rows.
+
+The organisation of a member connection is the one that the table member_roles maps its
+login role (`session_user`) to (migration 0009). Only the owner and the app role can read
+or change that table; the policies read it through a SECURITY DEFINER function. Nothing
+the client sets (a setting, `SET ROLE`) changes it; a login without a row sees nothing.
+Until 0009 the scope was the `app.org_id` setting, which the client chose itself.
 
 Login roles get one of them with `mediabeat db grant-app-role`.
 """
@@ -23,10 +29,56 @@ ORG_TABLES = {"organizations": "id", "feeds": "org_id", "articles": "org_id", "m
 MEMBER_READ = ("organizations", "feeds", "articles", "media_crawl_jobs")
 MEMBER_WRITE = ("feeds",)
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+MEMBER_ORG_FUNCTION = "mediabeat_member_org"
+MEMBER_ROLES_TABLE = "member_roles"
 
 
 def org_predicate(column: str) -> str:
+    """Migration 0005's scope, which the client chose: kept only to downgrade 0009 to it."""
     return f"{column} = NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
+
+
+def member_org_predicate(column: str) -> str:
+    """The row belongs to the organisation of the session's login role (a sub-select: evaluated once)."""
+    return f"{column} = (SELECT {MEMBER_ORG_FUNCTION}())"
+
+
+def member_scope_statements() -> list[str]:
+    """Migration 0009: member policies keyed on the login role through member_roles, not on a setting.
+
+    session_user, not current_user: SET ROLE changes current_user (and inside a SECURITY
+    DEFINER function current_user is the owner), while session_user is the role that
+    authenticated, and only a superuser can change it.
+    """
+    statements = [
+        f"REVOKE ALL ON {MEMBER_ROLES_TABLE} FROM PUBLIC, {MEMBER_ROLE}",
+        f"""CREATE FUNCTION {MEMBER_ORG_FUNCTION}() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT org_id FROM public.{MEMBER_ROLES_TABLE} WHERE role_name = session_user $$""",
+        f"REVOKE ALL ON FUNCTION {MEMBER_ORG_FUNCTION}() FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {MEMBER_ORG_FUNCTION}() TO {MEMBER_ROLE}",
+    ]
+    for table, column in ORG_TABLES.items():
+        predicate = member_org_predicate(column)
+        statements += [
+            f"DROP POLICY IF EXISTS mediabeat_member_org ON {table}",
+            f"CREATE POLICY mediabeat_member_org ON {table} TO {MEMBER_ROLE} "
+            f"USING ({predicate}) WITH CHECK ({predicate})",
+        ]
+    return statements
+
+
+def setting_scope_statements() -> list[str]:
+    """Downgrade of 0009: back to 0005's policies."""
+    statements = []
+    for table, column in ORG_TABLES.items():
+        predicate = org_predicate(column)
+        statements += [
+            f"DROP POLICY IF EXISTS mediabeat_member_org ON {table}",
+            f"CREATE POLICY mediabeat_member_org ON {table} TO {MEMBER_ROLE} "
+            f"USING ({predicate}) WITH CHECK ({predicate})",
+        ]
+    return [*statements, f"DROP FUNCTION IF EXISTS {MEMBER_ORG_FUNCTION}()"]
 
 
 def create_role_sql(role: str) -> str:
@@ -85,12 +137,25 @@ def downgrade_statements() -> list[str]:
     return statements
 
 
-def grant_statements(role: str, *, member: bool, database: str, create: bool) -> list[str]:
-    """What makes login role `role` a MediaBeat service (or, with member, an org-scoped) connection."""
+def sql_literal(text: str) -> str:
+    """A PostgreSQL string literal (standard_conforming_strings: only the quote is special)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def grant_statements(role: str, *, member: bool, database: str, create: bool, org: str | None = None) -> list[str]:
+    """What makes login role `role` a MediaBeat service connection, or with member one scoped to `org`.
+
+    `org` is an organisation's id or name; a member role needs one. The member's scope is its
+    row in member_roles; making a role the app's removes any such row.
+    """
     if not ROLE_NAME.fullmatch(role):
         raise ValueError(f"{role!r} is not a plain role name: use lower-case letters, digits and _")
     if role in (APP_ROLE, MEMBER_ROLE):
         raise ValueError(f"{role!r} is a group role; name the login role that should get it")
+    if member and not org:
+        raise ValueError("a member role is scoped to one organisation: name it with --org (its id or name)")
+    if org and not member:
+        raise ValueError("--org is for a member role (--member); the app role sees every organisation")
     group = MEMBER_ROLE if member else APP_ROLE
     other = APP_ROLE if member else MEMBER_ROLE
     statements = [f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"] if create else []
@@ -99,4 +164,13 @@ def grant_statements(role: str, *, member: bool, database: str, create: bool) ->
         f"REVOKE {other} FROM {role}",  # one scope only: the policies of both would add up
         f"GRANT {group} TO {role}",
     ]
+    if member and org:
+        where = f"id = {int(org)}" if org.isdigit() else f"name = {sql_literal(org)}"
+        statements.append(
+            f"INSERT INTO {MEMBER_ROLES_TABLE} (role_name, org_id, created_at)"
+            f" SELECT '{role}', id, now() FROM organizations WHERE {where}"
+            " ON CONFLICT (role_name) DO UPDATE SET org_id = excluded.org_id"
+        )
+    else:
+        statements.append(f"DELETE FROM {MEMBER_ROLES_TABLE} WHERE role_name = '{role}'")
     return statements

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from mediabeat.domain.scheduler import RunStatus, Trigger
+from mediabeat.domain.text import clean_json, clean_text
 
 metadata = sa.MetaData(
     naming_convention={
@@ -43,7 +44,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+class CleanString(TypeDecorator[str]):
+    """A string column for text from outside: NULs dropped and lone surrogates replaced on the way in.
+
+    Every bound value goes through it, in inserts, updates and comparisons (`col == x`,
+    `col.icontains(x)`), so a hostile feed title or request field cannot fail a statement on
+    PostgreSQL (text cannot hold U+0000) or on SQLite (its driver cannot encode a lone surrogate).
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else clean_text(value)
+
+
+class CleanText(CleanString):
+    """CleanString without a length: TEXT."""
+
+    impl = sa.Text
+    cache_ok = True
+
+
+class JSONType(TypeDecorator[Any]):
+    """JSON (jsonb on PostgreSQL) whose strings, keys too, are cleaned as CleanString cleans them."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(postgresql.JSONB() if dialect.name == "postgresql" else sa.JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return clean_json(value)
 
 
 def _id() -> sa.Column[Any]:
@@ -67,7 +100,7 @@ organizations = sa.Table(
     "organizations",
     metadata,
     _id(),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", CleanString(200), nullable=False, unique=True),
     sa.Column("is_demo", sa.Boolean(), nullable=False, server_default=sa.false()),
     _created(),
 )
@@ -76,9 +109,9 @@ users = sa.Table(
     "users",
     metadata,
     _id(),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),
-    sa.Column("password_hash", sa.String(255), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("email", CleanString(320), nullable=False, unique=True),
+    sa.Column("password_hash", CleanString(255), nullable=False),
+    sa.Column("role", CleanString(16), nullable=False),
     _fk("org_id", "organizations.id", nullable=True, ondelete="SET NULL"),
     sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -92,9 +125,9 @@ api_tokens = sa.Table(
     metadata,
     _id(),
     _fk("user_id", "users.id"),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
-    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("name", CleanString(200), nullable=False),
+    sa.Column("token_hash", CleanString(128), nullable=False, unique=True),
+    sa.Column("prefix", CleanString(16), nullable=False),
     sa.Column("last_used_at", UTCDateTime()),
     sa.Column("revoked_at", UTCDateTime()),
     _created(),
@@ -105,10 +138,10 @@ user_sessions = sa.Table(
     metadata,
     _id(),
     _fk("user_id", "users.id"),
-    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
-    sa.Column("csrf_token", sa.String(128), nullable=False),
-    sa.Column("ip", sa.String(64)),
-    sa.Column("user_agent", sa.String(400)),
+    sa.Column("token_hash", CleanString(128), nullable=False, unique=True),
+    sa.Column("csrf_token", CleanString(128), nullable=False),
+    sa.Column("ip", CleanString(64)),
+    sa.Column("user_agent", CleanString(400)),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("last_seen_at", UTCDateTime()),
     _created(),
@@ -118,8 +151,8 @@ login_failures = sa.Table(
     "login_failures",
     metadata,
     _id(),
-    sa.Column("email", sa.String(320), nullable=False, index=True),
-    sa.Column("ip", sa.String(64), nullable=False, index=True),
+    sa.Column("email", CleanString(320), nullable=False, index=True),
+    sa.Column("ip", CleanString(64), nullable=False, index=True),
     _created(),
 )
 
@@ -128,14 +161,25 @@ audit_events = sa.Table(
     metadata,
     _id(),
     _fk("actor_user_id", "users.id", nullable=True, ondelete="SET NULL"),
-    sa.Column("actor", sa.String(320), nullable=False),
-    sa.Column("action", sa.String(100), nullable=False),
-    sa.Column("target_type", sa.String(50)),
-    sa.Column("target_id", sa.String(200)),
-    sa.Column("details", JSONType),
-    sa.Column("ip", sa.String(64)),
+    sa.Column("actor", CleanString(320), nullable=False),
+    sa.Column("action", CleanString(100), nullable=False),
+    sa.Column("target_type", CleanString(50)),
+    sa.Column("target_id", CleanString(200)),
+    sa.Column("details", JSONType()),
+    sa.Column("ip", CleanString(64)),
     _created(),
     sa.Index("ix_audit_events_created_at", "created_at"),
+)
+
+# The organisation each PostgreSQL member login role is scoped to: row-level security reads it
+# through a SECURITY DEFINER function keyed on session_user (migration 0009; see db/rls.py).
+# Unused on SQLite, which has no roles.
+member_roles = sa.Table(
+    "member_roles",
+    metadata,
+    sa.Column("role_name", CleanString(63), primary_key=True),
+    _fk("org_id", "organizations.id"),
+    _created(),
 )
 
 # A feed's priority, and its crawl jobs': higher is crawled sooner; 0 is the default.
@@ -146,18 +190,18 @@ feeds = sa.Table(
     metadata,
     _id(),
     _fk("org_id", "organizations.id"),
-    sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("title", sa.String(500)),
-    sa.Column("site_url", sa.String(2048)),
+    sa.Column("url", CleanString(2048), nullable=False),
+    sa.Column("title", CleanString(500)),
+    sa.Column("site_url", CleanString(2048)),
     sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
-    sa.Column("etag", sa.String(500)),
-    sa.Column("last_modified", sa.String(100)),
+    sa.Column("etag", CleanString(500)),
+    sa.Column("last_modified", CleanString(100)),
     sa.Column("last_fetched_at", UTCDateTime()),
-    sa.Column("last_status", sa.String(50)),
-    sa.Column("last_error", sa.Text()),
+    sa.Column("last_status", CleanString(50)),
+    sa.Column("last_error", CleanText()),
     sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("next_fetch_at", UTCDateTime()),
-    sa.Column("disabled_reason", sa.Text()),
+    sa.Column("disabled_reason", CleanText()),
     # MIN_PRIORITY to MAX_PRIORITY: the feed's crawl jobs are claimed highest priority first.
     sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="0"),
     _created(),
@@ -172,15 +216,15 @@ articles = sa.Table(
     _id(),
     _fk("org_id", "organizations.id"),
     _fk("feed_id", "feeds.id", nullable=True, ondelete="SET NULL"),
-    sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("canonical_url", sa.String(2048)),
-    sa.Column("url_hash", sa.String(64), nullable=False),
-    sa.Column("title", sa.Text()),
-    sa.Column("author", sa.Text()),
+    sa.Column("url", CleanString(2048), nullable=False),
+    sa.Column("canonical_url", CleanString(2048)),
+    sa.Column("url_hash", CleanString(64), nullable=False),
+    sa.Column("title", CleanText()),
+    sa.Column("author", CleanText()),
     sa.Column("published_at", UTCDateTime()),
-    sa.Column("summary", sa.Text()),
-    sa.Column("text", sa.Text()),
-    sa.Column("language", sa.String(16)),
+    sa.Column("summary", CleanText()),
+    sa.Column("text", CleanText()),
+    sa.Column("language", CleanString(16)),
     sa.Column("fetched_at", UTCDateTime(), nullable=False),
     _created(),
     sa.UniqueConstraint("org_id", "url_hash"),
@@ -195,15 +239,15 @@ media_crawl_jobs = sa.Table(
     _id(),
     _fk("org_id", "organizations.id"),
     _fk("feed_id", "feeds.id", nullable=True, ondelete="SET NULL"),
-    sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("url_hash", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("url", CleanString(2048), nullable=False),
+    sa.Column("url_hash", CleanString(64), nullable=False),
+    sa.Column("status", CleanString(16), nullable=False, server_default="queued"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="5"),
     sa.Column("run_after", UTCDateTime(), nullable=False),
-    sa.Column("locked_by", sa.String(200)),
+    sa.Column("locked_by", CleanString(200)),
     sa.Column("locked_until", UTCDateTime()),
-    sa.Column("last_error", sa.Text()),
+    sa.Column("last_error", CleanText()),
     _fk("article_id", "articles.id", nullable=True, ondelete="SET NULL"),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
@@ -236,20 +280,20 @@ scheduler_tasks = sa.Table(
     "scheduler_tasks",
     metadata,
     _id(),
-    sa.Column("name", sa.String(100), nullable=False, unique=True),
-    sa.Column("description", sa.Text(), nullable=False, server_default=""),
-    sa.Column("handler", sa.String(100), nullable=False),
-    sa.Column("cron", sa.String(200), nullable=False),
-    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("name", CleanString(100), nullable=False, unique=True),
+    sa.Column("description", CleanText(), nullable=False, server_default=""),
+    sa.Column("handler", CleanString(100), nullable=False),
+    sa.Column("cron", CleanString(200), nullable=False),
+    sa.Column("timezone", CleanString(64), nullable=False, server_default="UTC"),
     sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
-    sa.Column("misfire_policy", sa.String(16), nullable=False, server_default="run_once"),
-    sa.Column("overlap_policy", sa.String(16), nullable=False, server_default="forbid"),
+    sa.Column("misfire_policy", CleanString(16), nullable=False, server_default="run_once"),
+    sa.Column("overlap_policy", CleanString(16), nullable=False, server_default="forbid"),
     sa.Column("timeout_s", sa.Integer(), nullable=False, server_default="3600"),
     # Run this task whenever that task's run succeeds (a chain), besides its own schedule.
     _fk("after_task_id", "scheduler_tasks.id", nullable=True, ondelete="SET NULL"),
-    sa.Column("params", JSONType),
+    sa.Column("params", JSONType()),
     sa.Column("last_run_at", UTCDateTime()),
-    sa.Column("last_status", sa.String(16)),
+    sa.Column("last_status", CleanString(16)),
     sa.Column("next_run_at", UTCDateTime()),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
@@ -277,19 +321,19 @@ scheduler_task_runs = sa.Table(
     metadata,
     _id(),
     _fk("task_id", "scheduler_tasks.id"),
-    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("trigger", CleanString(16), nullable=False),
     sa.Column("scheduled_for", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("duration_ms", sa.Integer()),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("error", sa.Text()),
-    sa.Column("traceback", sa.Text()),
-    sa.Column("result", JSONType),
+    sa.Column("status", CleanString(16), nullable=False),
+    sa.Column("error", CleanText()),
+    sa.Column("traceback", CleanText()),
+    sa.Column("result", JSONType()),
     sa.Column("missed", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("node_id", sa.String(200)),
+    sa.Column("node_id", CleanString(200)),
     sa.Column("heartbeat_at", UTCDateTime()),
-    sa.Column("triggered_by", sa.String(320)),
+    sa.Column("triggered_by", CleanString(320)),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),
     # Exactly once per scheduled occurrence: the node whose INSERT wins runs it.
@@ -323,7 +367,7 @@ scheduler_run_counts = sa.Table(
         sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("status", CleanString(16), primary_key=True),
     sa.Column("runs", sa.BigInteger(), nullable=False),
 )
 
@@ -335,18 +379,18 @@ scheduler_run_count_deltas = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", CleanString(16), nullable=False),
     sa.Column("runs", sa.BigInteger(), nullable=False),
 )
 
 scheduler_nodes = sa.Table(
     "scheduler_nodes",
     metadata,
-    sa.Column("id", sa.String(200), primary_key=True),
-    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("id", CleanString(200), primary_key=True),
+    sa.Column("host", CleanString(255), nullable=False),
     sa.Column("pid", sa.Integer(), nullable=False),
-    sa.Column("version", sa.String(50), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("version", CleanString(50), nullable=False),
+    sa.Column("role", CleanString(16), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
     sa.Column("stopped_at", UTCDateTime()),
@@ -356,7 +400,7 @@ scheduler_nodes = sa.Table(
 scheduler_leases = sa.Table(
     "scheduler_leases",
     metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
-    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("name", CleanString(100), primary_key=True),
+    sa.Column("holder", CleanString(200), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
 )

@@ -120,8 +120,14 @@ def _page(request: Request, status: int, message: str) -> Response | None:
         return None
 
 
+# What a client learns of an outage: the database's address and the driver's reason are for the log only.
+UNAVAILABLE_MESSAGE = "the database is unavailable; try again in a few seconds, and tell an operator if it lasts"
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
-    message = str(exc)
+    if not isinstance(exc, _Logged):
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+    message = UNAVAILABLE_MESSAGE
     page = _page(request, 503, message)
     headers = {"Retry-After": "5"}
     if page is not None:
@@ -134,7 +140,11 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     services = getattr(request.app.state, "services", None)
     message = describe_db_error(services.settings.database_url if services is not None else "", exc)
     log.error("%s %s: %s", request.method, request.url.path, message)  # an outage, not a bug: one line
-    return await _unavailable(request, DatabaseUnavailable(message))
+    return await _unavailable(request, _Logged(message))
+
+
+class _Logged(DatabaseUnavailable):
+    """An outage already logged with its details."""
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

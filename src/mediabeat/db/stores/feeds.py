@@ -225,7 +225,9 @@ class FeedStore:
             fetch_keeps_it_on = sa.bindparam("b_active", type_=sa.Boolean)
             assignments["active"] = sa.and_(feeds_t.c.active, fetch_keeps_it_on)
             assignments["disabled_reason"] = sa.case(
-                (fetch_keeps_it_on, feeds_t.c.disabled_reason), else_=sa.bindparam("b_disabled_reason")
+                (fetch_keeps_it_on, feeds_t.c.disabled_reason),
+                # Typed: a bare bindparam inside CASE would skip the column type's cleaning.
+                else_=sa.bindparam("b_disabled_reason", type_=feeds_t.c.disabled_reason.type),
             )
             statement = feeds_t.update().where(feeds_t.c.id == sa.bindparam("b_id")).values(assignments)
             await conn.execute(statement, rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.domain.content import JobRecord, JobStatus
+from mediabeat.domain.text import clean_text
 
 # The bulk insert of enqueue(), in the driver's own terms: a URL the org has stored as an article
 # (the unique (org_id, url_hash) index answers) or queued before is skipped. PostgreSQL takes it
@@ -303,11 +305,13 @@ def _bind(conn: AsyncConnection, column: sa.Column[Any], value: Any) -> Any:
 
 
 def _unique(jobs: Sequence[NewJob]) -> list[NewJob]:
+    """One job per (org, url_hash), its URL cleaned as the url column's type would: enqueue's SQL bypasses the type."""
     seen: set[tuple[int, str]] = set()
     unique = []
     for job in jobs:
         key = (job.org_id, job.url_hash)
         if key not in seen:
             seen.add(key)
-            unique.append(job)
+            url = clean_text(job.url)
+            unique.append(job if url is job.url else dataclasses.replace(job, url=url))
     return unique

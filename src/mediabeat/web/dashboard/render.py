@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -81,10 +81,24 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", context, status=status)
 
 
+DEFAULT_NEXT = "/app/admin/scheduler"
+
+
 def safe_next(target: str | None) -> str:
-    """A local path to return to after sign-in; anything else (other hosts, schemes) goes to the scheduler page."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/app/admin/scheduler"
+    """A path on this site to return to after sign-in; anything else goes to the scheduler page.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so
+    `/\t/evil.example` and `/\\evil.example` are other hosts to them: a target with any control
+    character, whitespace or backslash is refused, and so is one that does not parse as a
+    bare path (`//host`, `scheme:`).
+    """
+    if not target or not target.startswith("/") or "\\" in target:
+        return DEFAULT_NEXT
+    if any(c.isspace() or not c.isprintable() for c in target):
+        return DEFAULT_NEXT
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return DEFAULT_NEXT
     return target
 
 

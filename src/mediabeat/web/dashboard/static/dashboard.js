@@ -464,6 +464,12 @@
 
   /* -- sign in and out ------------------------------------------------------------------------- */
 
+  function sameOriginPath(target) {
+    if (!target || !/^\/(?![\/\\])[!-~]*$/.test(target)) { return null; }
+    var url = new URL(target, window.location.origin);
+    return url.origin === window.location.origin ? url.pathname + url.search + url.hash : null;
+  }
+
   function onLogin(form) {
     var error = $("#login-error");
     error.hidden = true;
@@ -481,7 +487,8 @@
         return;
       }
       // Members read their organisation's articles; the admin pages would only refuse them.
-      var next = form.getAttribute("data-next") || "/app/admin/scheduler";
+      // data-next is the server's safe_next(); checked again here so that only a path on this site is followed.
+      var next = sameOriginPath(form.getAttribute("data-next")) || "/app/admin/scheduler";
       if (res.data && res.data.user && res.data.user.role !== "admin" && next.indexOf("/app/admin") === 0) {
         next = "/app/articles";
       }
