@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml requirements-dev.lock
 venv: $(STAMP)
 
 run: venv  ## migrate the embedded SQLite database and start the service with the local demo news site (DEMO= for none)
+	@# The database is where every `mediabeat` command finds it (`mediabeat config` prints where), not in ./data.
+	@if [ -f data/mediabeat.db ] && [ -z "$$MEDIABEAT_DATABASE_URL" ]; then \
+	  echo "note: ./data/mediabeat.db is from an older MediaBeat, which kept it in the working directory;" \
+	       "to keep using it: MEDIABEAT_DATABASE_URL=sqlite:///$$PWD/data/mediabeat.db make run"; fi
 	$(BIN)/mediabeat db upgrade
 	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT) $(DEMO)
 

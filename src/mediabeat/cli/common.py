@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mediabeat.app import Services, build_services
-from mediabeat.db.engine import describe_db_error
+from mediabeat.db.engine import database_location, describe_db_error
 from mediabeat.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -69,14 +69,19 @@ def with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
 
 
 def schema_hint(exc: sa.exc.DBAPIError) -> str:
+    """One line on a database error, naming the database, so a CLI run against the wrong one shows it."""
     text = str(getattr(exc, "orig", exc))
-    if "no such table" in text or ("relation" in text and "does not exist" in text):
-        return "the database has no MediaBeat schema yet: run `mediabeat db upgrade` first"
     settings_url = ""
     try:
         settings_url = load_settings().database_url
     except Exception:  # settings were already loaded once; this only decorates the message
         settings_url = ""
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        where = f" at {database_location(settings_url)}" if settings_url else ""
+        return (
+            f"the database{where} has no MediaBeat schema yet: run `mediabeat db upgrade` first, "
+            "or set MEDIABEAT_DATABASE_URL to the database you meant (see `mediabeat config`)"
+        )
     return describe_db_error(settings_url, exc) if settings_url else text.splitlines()[0]
 
 

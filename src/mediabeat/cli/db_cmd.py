@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from mediabeat.cli.common import CliError
 from mediabeat.db import migrate, rls
-from mediabeat.db.engine import redacted, sync_url
+from mediabeat.db.engine import database_location, redacted, sync_url
 from mediabeat.settings import load_settings
 
 app = typer.Typer(help="Database schema: upgrade and inspect.", no_args_is_help=True)
@@ -21,15 +21,15 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
     """Run the migrations (safe to run from several processes at once)."""
     settings = load_settings()
     migrate.upgrade(settings.database_url, revision)
-    typer.echo(
-        f"database {redacted(settings.database_url)} is at revision {migrate.current_revision(settings.database_url)}"
-    )
+    where = database_location(settings.database_url)
+    typer.echo(f"database {where} is at revision {migrate.current_revision(settings.database_url)}")
 
 
 @app.command("current")
 def current() -> None:
     """Print the schema revision of the database and the newest one this version knows."""
     settings = load_settings()
+    typer.echo(f"database: {database_location(settings.database_url)}")
     typer.echo(f"current: {migrate.current_revision(settings.database_url) or 'none (run mediabeat db upgrade)'}")
     typer.echo(f"head:    {migrate.head_revision()}")
 

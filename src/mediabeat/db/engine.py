@@ -166,6 +166,14 @@ def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def database_location(url: str) -> str:
+    """Where the data lives, for people: a SQLite file's absolute path, else the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return str(Path(parsed.database or "").expanduser().absolute())
+    return redacted(url)
+
+
 def describe_db_error(url: str, exc: BaseException) -> str:
     """One line for a person: which database failed and the driver's first line of reason."""
     original = getattr(exc, "orig", None) or exc
