@@ -232,6 +232,11 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(default=False, description="Serve /metrics without credentials")
 
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: str = Field(
+        default="text",
+        description="text, or json: one JSON object a line (time, level, logger, message; run_id and task "
+        "on what a run logs)",
+    )
 
     # Simulated time, for multi-process tests and demos: the clock starts at clock_epoch
     # (at real time clock_origin, a Unix timestamp) and runs clock_speed times faster.
@@ -308,6 +313,14 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
 
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        log_format = value.lower()
+        if log_format not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return log_format
+
     @property
     def resolved_node_heartbeat_seconds(self) -> float:
         return self.node_heartbeat_seconds or self.heartbeat_seconds
@@ -361,6 +374,11 @@ def _variables_of(field: str) -> list[str]:
     if isinstance(info.validation_alias, AliasChoices):
         return [str(choice) for choice in info.validation_alias.choices]
     return [f"MEDIABEAT_{field.upper()}"]
+
+
+def debug_tracebacks() -> bool:
+    """MEDIABEAT_DEBUG: the CLI prints an unexpected error's traceback (read apart, as settings may be broken)."""
+    return bool(os.environ.get("MEDIABEAT_DEBUG"))
 
 
 def _csv(value: str) -> list[str]:

@@ -44,6 +44,7 @@ def test_enable_scheduler_is_the_notes_flag(monkeypatch: pytest.MonkeyPatch) -> 
         ("ENABLE_SCHEDULER", "perhaps", "ENABLE_SCHEDULER: Input should be a valid boolean"),
         ("MEDIABEAT_DATABASE_URL", "mysql://x", "MEDIABEAT_DATABASE_URL: must start with sqlite:///"),
         ("MEDIABEAT_RUN_RETENTION_DAYS", "-1", "MEDIABEAT_RUN_RETENTION_DAYS: Input should be greater than 0"),
+        ("MEDIABEAT_LOG_FORMAT", "xml", "MEDIABEAT_LOG_FORMAT: must be text or json"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from mediabeat.app import Services, build_services
 from mediabeat.db.engine import database_location, describe_db_error
+from mediabeat.logs import configure_logging
 from mediabeat.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -34,11 +34,7 @@ class CliError(Exception):
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def run(coro: Awaitable[T]) -> T:

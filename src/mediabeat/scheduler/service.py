@@ -18,6 +18,7 @@ from mediabeat.clock import Clock
 from mediabeat.db.stores.records import RunRecord, SchedulerStats, TaskRecord
 from mediabeat.db.stores.scheduler import ClaimedRuns, OverlapForbidden, RunFilter, SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.logs import run_log_context
 from mediabeat.schedule import (
     CronError,
     CronSchedule,
@@ -429,7 +430,8 @@ class SchedulerService:
             for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
-                status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                with run_log_context(run_id, claim.task.name):
+                    status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
                 if status == "succeeded":
                     await self._start_dependents(claim.task, run_id, scheduled_for)
