@@ -47,9 +47,9 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock:  ## re-pin dependencies (needs uv: pip install uv)
+lock:  ## re-pin dependencies (needs uv: pip install uv); requirements.lock is the runtime with the postgres extra, for images
 	uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
-	uv pip compile pyproject.toml -o requirements.lock --python-version 3.11
+	uv pip compile pyproject.toml --extra postgres -o requirements.lock --python-version 3.11
 
 bench: venv
 	$(BIN)/python bench/scheduler_bench.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def async_url(url: str) -> URL:
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend in {"postgresql", "postgres"}:
-        return parsed.set(drivername="postgresql+psycopg")
+        return parsed.set(drivername=postgres_driver())
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
@@ -36,7 +37,16 @@ def sync_url(url: str) -> URL:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite")
-    return parsed.set(drivername="postgresql+psycopg")
+    return parsed.set(drivername=postgres_driver())
+
+
+def postgres_driver() -> str:
+    """SQLAlchemy's name for psycopg, which comes with the `postgres` extra: a SQLite install has none."""
+    if importlib.util.find_spec("psycopg") is None:
+        raise DatabaseUnavailable(
+            "PostgreSQL needs its driver, psycopg, which this installation lacks: pip install 'mediabeat[postgres]'"
+        )
+    return "postgresql+psycopg"
 
 
 def ensure_sqlite_directory(url: str) -> None:
