@@ -176,6 +176,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     """The HTTP app. With ENABLE_SCHEDULER on, its lifespan also runs the scheduler loop."""
     from mediabeat.web.api import install_api
     from mediabeat.web.dashboard import install_dashboard
+    from mediabeat.web.docs import install_api_docs
     from mediabeat.web.health import router as health_router
 
     built = services or build_services(settings)
@@ -208,9 +209,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         version=__version__,
         summary="Scheduled crawling and background tasks for media monitoring",
         lifespan=lifespan,
+        docs_url=None,  # served by install_api_docs from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.services = built
     app.include_router(health_router)
     install_api(app, built)
     install_dashboard(app)
+    install_api_docs(app)
     return app
