@@ -349,7 +349,7 @@ class SecretFileSource(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name in self.settings_cls.model_fields:
-            for variable in _variables_of(name):
+            for variable in variables_of(name):
                 path = self.environ.get(variable + SECRET_FILE_SUFFIX)
                 if path is None:
                     continue
@@ -368,7 +368,7 @@ def _read_secret(variable: str, path: str) -> str:
         raise SettingsError(f"{variable}: {path} is not UTF-8 text") from None
 
 
-def _variables_of(field: str) -> list[str]:
+def variables_of(field: str) -> list[str]:
     """The environment variables that set a field: its aliases, or MEDIABEAT_ and its name."""
     info = Settings.model_fields[field]
     if isinstance(info.validation_alias, AliasChoices):
@@ -387,7 +387,7 @@ def _csv(value: str) -> list[str]:
 
 def variable_of(field: str) -> str:
     """The environment variable that sets a field (the first, where several do)."""
-    return _variables_of(field)[0]
+    return variables_of(field)[0]
 
 
 def _variable_name(field: str) -> str:
