@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml requirements-dev.lock
 venv: $(STAMP)
 
 run: venv  ## migrate the embedded SQLite database and start the service with the local demo news site (DEMO= for none)
+	@# The database is where every `mediabeat` command finds it (`mediabeat config` prints where), not in ./data.
+	@if [ -f data/mediabeat.db ] && [ -z "$$MEDIABEAT_DATABASE_URL" ]; then \
+	  echo "note: ./data/mediabeat.db is from an older MediaBeat, which kept it in the working directory;" \
+	       "to keep using it: MEDIABEAT_DATABASE_URL=sqlite:///$$PWD/data/mediabeat.db make run"; fi
 	$(BIN)/mediabeat db upgrade
 	$(BIN)/mediabeat serve --host $(HOST) --port $(PORT) $(DEMO)
 
@@ -43,9 +47,9 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock:  ## re-pin dependencies (needs uv: pip install uv)
+lock:  ## re-pin dependencies (needs uv: pip install uv); requirements.lock is the runtime with the postgres extra, for images
 	uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
-	uv pip compile pyproject.toml -o requirements.lock --python-version 3.11
+	uv pip compile pyproject.toml --extra postgres -o requirements.lock --python-version 3.11
 
 bench: venv
 	$(BIN)/python bench/scheduler_bench.py

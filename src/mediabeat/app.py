@@ -189,6 +189,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     from mediabeat.web.api import install_api
     from mediabeat.web.body_limit import BodyLimit
     from mediabeat.web.dashboard import install_dashboard
+    from mediabeat.web.docs import install_api_docs
     from mediabeat.web.health import router as health_router
 
     built = services or build_services(settings)
@@ -221,10 +222,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         version=__version__,
         summary="Scheduled crawling and background tasks for media monitoring",
         lifespan=lifespan,
+        docs_url=None,  # served by install_api_docs from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.services = built
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
     install_api(app, built)
     install_dashboard(app)
+    install_api_docs(app)
     return app

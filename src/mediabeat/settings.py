@@ -3,16 +3,43 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_DATA_DIR = Path("data")
+ENV_FILE = ".env"
+SECRET_FILE_SUFFIX = "_FILE"
+# How the docs show the default database, which depends on the machine and user.
+DEFAULT_DATABASE_URL_DOC = "sqlite:///$XDG_DATA_HOME/mediabeat/mediabeat.db"
+
+
+def data_directory() -> Path:
+    """Where MediaBeat keeps its files by default: $XDG_DATA_HOME/mediabeat, else ~/.local/share/mediabeat.
+
+    One place for every working directory, so the CLI run from anywhere finds the service's database.
+    """
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative value
+        return Path(xdg) / "mediabeat"
+    try:
+        return Path.home() / ".local" / "share" / "mediabeat"
+    except RuntimeError:
+        raise SettingsError(
+            "MEDIABEAT_DATABASE_URL: not set, and there is no home directory for the default "
+            "(~/.local/share/mediabeat): set MEDIABEAT_DATABASE_URL or XDG_DATA_HOME"
+        ) from None
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_directory() / 'mediabeat.db'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +89,20 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 class Settings(BaseSettings):
     """Everything configurable, with the environment variable that sets it."""
 
-    model_config = SettingsConfigDict(env_prefix="MEDIABEAT_", extra="ignore", populate_by_name=True, frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MEDIABEAT_",
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
 
     database_url: str = Field(
-        default=f"sqlite:///{DEFAULT_DATA_DIR / 'mediabeat.db'}",
-        description="SQLAlchemy-style URL: sqlite:///path or postgresql://user@host/db "
-        "(a relative SQLite path is from the working directory)",
+        default_factory=default_database_url,
+        description="SQLAlchemy-style URL: sqlite:///path or postgresql://user@host/db. The default is the "
+        "same for every working directory (~/.local/share/mediabeat/mediabeat.db when XDG_DATA_HOME is unset); "
+        "a relative SQLite path is from the working directory",
     )
     enable_scheduler: bool = Field(
         default=True,
@@ -205,6 +240,11 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: str = Field(
+        default="text",
+        description="text, or json: one JSON object a line (time, level, logger, message; run_id and task "
+        "on what a run logs)",
+    )
 
     # Simulated time, for multi-process tests and demos: the clock starts at clock_epoch
     # (at real time clock_origin, a Unix timestamp) and runs clock_speed times faster.
@@ -215,6 +255,20 @@ class Settings(BaseSettings):
     clock_origin: float | None = Field(
         default=None, description="Simulated time: the Unix time at which it is clock_epoch (default: start-up)"
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `*_FILE` secrets, then `.env` in the working directory."""
+        dotenv = dotenv_settings.env_vars if isinstance(dotenv_settings, DotEnvSettingsSource) else {}
+        environ = {**{key.upper(): value or "" for key, value in dotenv.items()}, **os.environ}
+        return init_settings, env_settings, SecretFileSource(settings_cls, environ), dotenv_settings
 
     @field_validator("database_url")
     @classmethod
@@ -267,6 +321,14 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
 
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        log_format = value.lower()
+        if log_format not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return log_format
+
     @property
     def resolved_node_heartbeat_seconds(self) -> float:
         return self.node_heartbeat_seconds or self.heartbeat_seconds
@@ -279,18 +341,65 @@ class Settings(BaseSettings):
         return self.node_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
+class SecretFileSource(PydanticBaseSettingsSource):
+    """`MEDIABEAT_X_FILE=/run/secrets/x` sets MEDIABEAT_X to that file's content, stripped (Docker, systemd secrets).
+
+    `environ` holds the process environment over the values of `.env`.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            for variable in variables_of(name):
+                path = self.environ.get(variable + SECRET_FILE_SUFFIX)
+                if path is None:
+                    continue
+                if variable in self.environ:
+                    raise SettingsError(f"{variable} and {variable}{SECRET_FILE_SUFFIX} are both set: keep one")
+                values[name] = _read_secret(variable + SECRET_FILE_SUFFIX, path)
+        return values
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{variable}: {path} is not UTF-8 text") from None
+
+
+def variables_of(field: str) -> list[str]:
+    """The environment variables that set a field: its aliases, or MEDIABEAT_ and its name."""
+    info = Settings.model_fields[field]
+    if isinstance(info.validation_alias, AliasChoices):
+        return [str(choice) for choice in info.validation_alias.choices]
+    return [f"MEDIABEAT_{field.upper()}"]
+
+
+def debug_tracebacks() -> bool:
+    """MEDIABEAT_DEBUG: the CLI prints an unexpected error's traceback (read apart, as settings may be broken)."""
+    return bool(os.environ.get("MEDIABEAT_DEBUG"))
+
+
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def variable_of(field: str) -> str:
+    """The environment variable that sets a field (the first, where several do)."""
+    return variables_of(field)[0]
+
+
 def _variable_name(field: str) -> str:
-    if field.isupper():  # the error is already keyed by the variable (an alias)
-        return field
-    info = Settings.model_fields.get(field)
-    if info is not None and isinstance(info.validation_alias, AliasChoices):
-        first = info.validation_alias.choices[0]
-        return str(first)
-    return f"MEDIABEAT_{field.upper()}"
+    return variable_of(field) if field in Settings.model_fields else field.upper()  # else keyed by an alias
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -72,10 +72,13 @@ def test_cron_explain(fresh_env: dict[str, str]) -> None:
     assert out.stdout.strip() == "Every 10 minutes (UTC)"
 
 
-def test_commands_before_migration_say_what_to_do(fresh_env: dict[str, str]) -> None:
+def test_commands_before_migration_say_what_to_do(fresh_env: dict[str, str], tmp_path: Path) -> None:
     out = mediabeat("tasks", "list", env=fresh_env)
     assert out.returncode == 1
-    assert out.stderr.strip() == "error: the database has no MediaBeat schema yet: run `mediabeat db upgrade` first"
+    assert out.stderr.startswith(
+        f"error: the database at {tmp_path}/fresh/mb.db has no MediaBeat schema yet: run `mediabeat db upgrade` first"
+    )
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_unreachable_database_is_one_line(fresh_env: dict[str, str]) -> None:

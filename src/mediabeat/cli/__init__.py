@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 
+from mediabeat import __version__
 from mediabeat.cli import (
     config_cmd,
     crawl_cmd,
@@ -23,15 +24,32 @@ from mediabeat.cli import (
 )
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
-from mediabeat.settings import SettingsError
+from mediabeat.settings import SettingsError, debug_tracebacks
 
 app = typer.Typer(
     name="mediabeat",
     help="MediaBeat: scheduled crawling and background tasks for media monitoring.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mediabeat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = None,
+) -> None:
+    """MediaBeat: scheduled crawling and background tasks for media monitoring."""
+
+
 app.add_typer(cron_cmd.app, name="cron")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(tasks_cmd.app, name="tasks")
@@ -66,7 +84,7 @@ def main() -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:  # the last line of defence: a bug, told in one line, traceback only on request
-        if os.environ.get("MEDIABEAT_DEBUG"):
+        if debug_tracebacks():
             traceback.print_exc()
         _fail(f"unexpected {type(exc).__name__}: {exc} (set MEDIABEAT_DEBUG=1 for the traceback)", 1)
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import getpass
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,8 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mediabeat.app import Services, build_services
-from mediabeat.db.engine import describe_db_error
+from mediabeat.db.engine import database_location, describe_db_error
 from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
+from mediabeat.logs import configure_logging
 from mediabeat.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -36,11 +36,7 @@ class CliError(Exception):
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -83,14 +79,19 @@ def cli_actor() -> Actor:
 
 
 def schema_hint(exc: sa.exc.DBAPIError) -> str:
+    """One line on a database error, naming the database, so a CLI run against the wrong one shows it."""
     text = str(getattr(exc, "orig", exc))
-    if "no such table" in text or ("relation" in text and "does not exist" in text):
-        return "the database has no MediaBeat schema yet: run `mediabeat db upgrade` first"
     settings_url = ""
     try:
         settings_url = load_settings().database_url
     except Exception:  # settings were already loaded once; this only decorates the message
         settings_url = ""
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        where = f" at {database_location(settings_url)}" if settings_url else ""
+        return (
+            f"the database{where} has no MediaBeat schema yet: run `mediabeat db upgrade` first, "
+            "or set MEDIABEAT_DATABASE_URL to the database you meant (see `mediabeat config`)"
+        )
     return describe_db_error(settings_url, exc) if settings_url else text.splitlines()[0]
 
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import AliasChoices
 
 from mediabeat.cli.common import table
-from mediabeat.db.engine import redacted
-from mediabeat.settings import Settings, load_settings
-
-
-def variable_of(name: str) -> str:
-    info = Settings.model_fields[name]
-    if isinstance(info.validation_alias, AliasChoices):
-        return str(info.validation_alias.choices[0])
-    return f"MEDIABEAT_{name.upper()}"
+from mediabeat.db.engine import database_location, redacted
+from mediabeat.settings import DEFAULT_DATABASE_URL_DOC, ENV_FILE, Settings, load_settings, variable_of
 
 
 def settings_reference() -> list[tuple[str, str, str]]:
     """(variable, default, description) for every setting, in declaration order."""
     rows = []
     for name, info in Settings.model_fields.items():
-        default = "" if info.default is None else str(info.default)
+        if name == "database_url":
+            default = DEFAULT_DATABASE_URL_DOC
+        else:
+            default = "" if info.default is None else str(info.default)
         rows.append((variable_of(name), default, info.description or ""))
     return rows
 
@@ -45,6 +41,9 @@ def config(
         typer.echo(markdown_reference(), nl=False)
         return
     current = load_settings()
+    env_file = Path(ENV_FILE).absolute()
+    typer.echo(f"database: {database_location(current.database_url)}")
+    typer.echo(f"settings: environment variables{f', then {env_file}' if env_file.is_file() else ''}")
     rows: list[list[Any]] = []
     for name in Settings.model_fields:
         value = getattr(current, name)

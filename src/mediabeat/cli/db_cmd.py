@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -10,10 +13,11 @@ from sqlalchemy.engine import make_url
 
 from mediabeat.cli.common import CliError
 from mediabeat.db import migrate, rls
-from mediabeat.db.engine import redacted, sync_url
+from mediabeat.db.backup import BackupRefused, PgDump, backup_sqlite, plan_backup, run_pg_dump
+from mediabeat.db.engine import database_location, redacted, sync_url
 from mediabeat.settings import load_settings
 
-app = typer.Typer(help="Database schema: upgrade and inspect.", no_args_is_help=True)
+app = typer.Typer(help="Database schema: upgrade, inspect and back up.", no_args_is_help=True)
 
 
 @app.command("upgrade")
@@ -21,17 +25,53 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> N
     """Run the migrations (safe to run from several processes at once)."""
     settings = load_settings()
     migrate.upgrade(settings.database_url, revision)
-    typer.echo(
-        f"database {redacted(settings.database_url)} is at revision {migrate.current_revision(settings.database_url)}"
-    )
+    where = database_location(settings.database_url)
+    typer.echo(f"database {where} is at revision {migrate.current_revision(settings.database_url)}")
 
 
 @app.command("current")
 def current() -> None:
     """Print the schema revision of the database and the newest one this version knows."""
     settings = load_settings()
+    typer.echo(f"database: {database_location(settings.database_url)}")
     typer.echo(f"current: {migrate.current_revision(settings.database_url) or 'none (run mediabeat db upgrade)'}")
     typer.echo(f"head:    {migrate.head_revision()}")
+
+
+@app.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to write", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists")] = False,
+    run: Annotated[bool, typer.Option("--run", help="PostgreSQL: run the pg_dump command, not just print it")] = False,
+) -> None:
+    """Back up the database: SQLite online, while the service runs; PostgreSQL as the pg_dump command to run."""
+    settings = load_settings()
+    try:
+        plan = plan_backup(settings.database_url, file, force=force)
+    except BackupRefused as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    if not isinstance(plan, PgDump):
+        try:
+            size = backup_sqlite(plan)
+        except BackupRefused as exc:
+            raise CliError(str(exc)) from None
+        typer.echo(f"backed up {plan.source} to {plan.target} ({size} bytes)")
+        typer.echo(f"to restore: stop MediaBeat, delete {plan.source}-wal and -shm if left, copy the backup over it")
+        return
+    typer.echo(str(plan))
+    if plan.password is not None:
+        typer.echo("# the password is left out: pg_dump asks for it, or reads PGPASSWORD or ~/.pgpass")
+    if not run:
+        typer.echo("# run the command above, or add --run to have mediabeat run it with the configured password")
+        return
+    executable = shutil.which("pg_dump")
+    if executable is None:
+        raise CliError("pg_dump is not on PATH: install PostgreSQL's client tools (apt-get install postgresql-client)")
+    status = run_pg_dump(plan, executable)
+    if status != 0:
+        raise CliError(f"pg_dump failed with exit status {status}")
+    restore = shlex.join(["pg_restore", f"--dbname={plan.conninfo}", str(file)])
+    typer.echo(f"backed up to {file}; restore with: {restore}")
 
 
 @app.command("grant-app-role")

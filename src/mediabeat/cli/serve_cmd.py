@@ -44,7 +44,15 @@ def serve(
     log.info("database %s is up to date", redacted(settings.database_url))
     ensure_first_admin(settings)
     app = create_app(settings)
-    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        # In JSON, uvicorn's own lines go through our handler too (None: it leaves logging alone).
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+    )
     server = uvicorn.Server(config)
     try:
         if demo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,7 +39,7 @@ def async_url(url: str) -> URL:
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend in {"postgresql", "postgres"}:
-        return parsed.set(drivername="postgresql+psycopg")
+        return parsed.set(drivername=postgres_driver())
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
@@ -47,7 +48,16 @@ def sync_url(url: str) -> URL:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite")
-    return parsed.set(drivername="postgresql+psycopg")
+    return parsed.set(drivername=postgres_driver())
+
+
+def postgres_driver() -> str:
+    """SQLAlchemy's name for psycopg, which comes with the `postgres` extra: a SQLite install has none."""
+    if importlib.util.find_spec("psycopg") is None:
+        raise DatabaseUnavailable(
+            "PostgreSQL needs its driver, psycopg, which this installation lacks: pip install 'mediabeat[postgres]'"
+        )
+    return "postgresql+psycopg"
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -198,6 +208,14 @@ class Database:
 def redacted(url: str) -> str:
     """The URL with any password hidden, for messages and logs."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def database_location(url: str) -> str:
+    """Where the data lives, for people: a SQLite file's absolute path, else the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return str(Path(parsed.database or "").expanduser().absolute())
+    return redacted(url)
 
 
 def describe_db_error(url: str, exc: BaseException) -> str:

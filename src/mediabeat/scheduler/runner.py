@@ -23,6 +23,7 @@ from mediabeat.domain.scheduler import (
     TaskRecord,
     Trigger,
 )
+from mediabeat.logs import run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
@@ -176,7 +177,8 @@ class RunExecutor:
             for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
-                status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                with run_log_context(run_id, claim.task.name):
+                    status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
                 if status is RunStatus.SUCCEEDED:
                     await self._start_dependents(claim.task, run_id, scheduled_for)
