@@ -26,6 +26,7 @@ class Owner:
     role: str
     org_id: int | None
     csrf_token: str | None = None
+    must_change_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)

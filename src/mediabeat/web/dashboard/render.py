@@ -53,23 +53,31 @@ ENV = _environment()
 class PageDenied(Exception):
     """A page refused: anonymous visitors go to sign-in; others get an error page with this status."""
 
-    def __init__(self, status: int, message: str, *, login_next: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, login_next: str | None = None, location: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.login_next = login_next
+        self.location = location
 
 
 async def page_denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageDenied)
+    if exc.location is not None:
+        return RedirectResponse(exc.location, status_code=303)
     if exc.login_next is not None:
         return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
     return error_page(request, exc.status, exc.message)
 
 
 ERROR_TITLES = {
+    401: "Sign in first",
     403: "Not allowed",
     404: "Not found",
+    405: "Not allowed here",
+    422: "Cannot show this page",
     500: "Something went wrong",
     503: "The database is unavailable",
 }
@@ -100,24 +108,46 @@ async def page_user(request: Request) -> Principal | None:
         owner.user_id, owner.email, owner.role, owner.org_id, "session", owner.credential_id, owner.csrf_token
     )
     request.state.dashboard_user = principal
+    request.state.must_change_password = owner.must_change_password
+    return principal
+
+
+ACCOUNT_PAGE = "/app/account"
+
+
+def home_for(principal: Principal | None) -> str:
+    """Where `/` sends someone: admins to the scheduler, members to the articles, strangers to sign in."""
+    if principal is None:
+        return "/login"
+    return "/app/admin/scheduler" if principal.is_admin else "/app/articles"
+
+
+def _this_page(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def account_page_user(request: Request) -> Principal:
+    """Anyone signed in, including someone who must change their password (this is where they do it)."""
+    principal = await page_user(request)
+    if principal is None:
+        raise PageDenied(401, "sign in", login_next=_this_page(request))
     return principal
 
 
 async def signed_in_page(request: Request) -> Principal:
-    """Anyone signed in (members read their organisation's articles); anonymous visitors are sent to sign in."""
-    principal = await page_user(request)
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise PageDenied(401, "sign in", login_next=target)
+    """Anyone signed in (members read their organisation's articles); anonymous visitors are sent to sign in.
+
+    A user whose password must change (the first admin's generated one) is sent to change it first.
+    """
+    principal = await account_page_user(request)
+    if getattr(request.state, "must_change_password", False):
+        raise PageDenied(303, "change your password", location=f"{ACCOUNT_PAGE}?next={quote(_this_page(request))}")
     return principal
 
 
 async def admin_page(request: Request) -> Principal:
     """The admin viewing the page; anonymous visitors are sent to sign in, members get a 403 page."""
-    principal = await page_user(request)
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise PageDenied(401, "sign in", login_next=target)
+    principal = await signed_in_page(request)
     if not principal.is_admin:
         raise PageDenied(403, f"{principal.email} is signed in, but only admins can see the admin dashboard.")
     return principal

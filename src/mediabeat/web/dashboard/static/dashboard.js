@@ -489,6 +489,26 @@
     });
   }
 
+  function onPasswordForm(form) {
+    clearErrors(form);
+    var current = form.elements.current_password.value;
+    var fresh = form.elements.new_password.value;
+    var repeat = form.elements.repeat_password.value;
+    if (!current) { showErrors(form, { data: { error: { details: [{ field: "current_password", message: "Enter your current password." }] } } }); return; }
+    if (fresh !== repeat) { showErrors(form, { data: { error: { details: [{ field: "repeat_password", message: "The two new passwords differ." }] } } }); return; }
+    var submit = $('button[type="submit"]', form);
+    busy(submit, true);
+    api("POST", "/api/v1/auth/password", { current_password: current, new_password: fresh }).then(function (res) {
+      busy(submit, false);
+      if (!res.ok) { showErrors(form, res); return; }
+      csrf = res.data.csrf_token || csrf;  // the change started a new session, with a new CSRF token
+      form.reset();
+      toast("Your password is changed.");
+      var next = form.getAttribute("data-next");
+      if (next && next !== window.location.pathname) { setTimeout(function () { window.location.assign(next); }, 900); }
+    });
+  }
+
   function onLogout() {
     api("POST", "/api/v1/auth/logout").then(function () { window.location.assign("/login"); });
   }
@@ -614,7 +634,7 @@
     if (handler) { event.preventDefault(); handler(target); }
   });
 
-  var forms = { "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
+  var forms = { "password-form": onPasswordForm, "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
   document.addEventListener("submit", function (event) {
     var handler = forms[event.target.id];
     if (handler) { event.preventDefault(); handler(event.target); }
