@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutE
 # Pages for people (HTML errors, when the dashboard has installed a renderer); the API is always JSON.
 PAGE_PREFIXES = ("/app", "/login")
 API_PREFIX = "/api/"
-ErrorPage = Callable[[Request, int, str], Response]
+ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
 
 CODES = {
     400: "bad_request",
@@ -110,7 +110,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         status, code = 422, "invalid"
         message = "invalid input: body: not valid JSON"
         details = [{"field": "body", "message": "not valid JSON", "type": "json_invalid"}]
-    page = _page(request, status, _sentence(status, message))
+    page = await _page(request, status, _sentence(status, message))
     if page is not None:
         page.headers.update(exc.headers or {})
         return page
@@ -125,7 +125,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     ]
     first = details[0] if details else {"field": "?", "message": "invalid"}
     message = f"invalid input: {first['field']}: {first['message']}"
-    page = _page(request, 422, f"The address has a value this page cannot use ({first['field']}: {first['message']}).")
+    sentence = f"The address has a value this page cannot use ({first['field']}: {first['message']})."
+    page = await _page(request, 422, sentence)
     if page is not None:
         return page
     return JSONResponse(error_body("invalid", message, details), status_code=422)
@@ -142,13 +143,13 @@ def _sentence(status: int, message: str) -> str:
     return PAGE_SENTENCES.get(status, message) if message in {"Not Found", "Method Not Allowed"} else message
 
 
-def _page(request: Request, status: int, message: str) -> Response | None:
+async def _page(request: Request, status: int, message: str) -> Response | None:
     """An HTML error page for a person (see wants_page), when the dashboard is installed."""
     render: ErrorPage | None = getattr(request.app.state, "error_page", None)
     if render is None or not wants_page(request.url.path, request.headers.get("accept", "")):
         return None
     try:
-        return render(request, status, message)
+        return await render(request, status, message)
     except Exception:  # the page itself failed: the JSON error below still says what happened
         log.exception("could not render the %d page for %s", status, request.url.path)
         return None
@@ -156,7 +157,7 @@ def _page(request: Request, status: int, message: str) -> Response | None:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     message = str(exc)
-    page = _page(request, 503, message)
+    page = await _page(request, 503, message)
     headers = {"Retry-After": "5"}
     if page is not None:
         page.headers.update(headers)
@@ -174,7 +175,7 @@ async def _database_down(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "an unexpected error occurred; it has been logged"
-    return _page(request, 500, message) or JSONResponse(error_body("internal_error", message), status_code=500)
+    return await _page(request, 500, message) or JSONResponse(error_body("internal_error", message), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

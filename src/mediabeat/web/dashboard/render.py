@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mediabeat import __version__
-from mediabeat.web.dashboard import view
+from mediabeat.web.dashboard import labels, view
 from mediabeat.web.deps import SESSION_COOKIE, Principal, auth_service
 
+log = logging.getLogger("mediabeat.web")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 # No inline script or style anywhere: every script and stylesheet is a file under /static/dashboard.
@@ -42,6 +45,8 @@ def _environment() -> Environment:
     env.filters["duration"] = view.duration
     env.filters["iso"] = view.iso
     env.filters["exact"] = view.exact
+    env.filters["label"] = labels.label
+    env.globals["result_items"] = labels.result_items
     env.globals["status_class"] = view.status_class
     env.globals["version"] = __version__
     return env
@@ -69,7 +74,7 @@ async def page_denied(request: Request, exc: Exception) -> Response:
         return RedirectResponse(exc.location, status_code=303)
     if exc.login_next is not None:
         return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
-    return error_page(request, exc.status, exc.message)
+    return await error_page(request, exc.status, exc.message)
 
 
 ERROR_TITLES = {
@@ -83,8 +88,16 @@ ERROR_TITLES = {
 }
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """The dashboard's page for a refusal or a failure (the API's error handlers use it for dashboard paths)."""
+async def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The dashboard's page for a refusal or a failure (the API's error handlers use it for pages for people).
+
+    An address no route knows still shows the signed-in user's navigation, unless the database is what failed.
+    """
+    if status < 500 and getattr(request.state, "dashboard_user", None) is None:
+        try:
+            await page_user(request)
+        except sa.exc.SQLAlchemyError:  # the page still says what went wrong, without the navigation
+            log.warning("could not look up the user for the %d page of %s", status, request.url.path)
     context = {"status": status, "message": message, "title": ERROR_TITLES.get(status, "Cannot show this page")}
     return render(request, "error.html", context, status=status)
 
