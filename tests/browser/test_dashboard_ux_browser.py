@@ -125,6 +125,14 @@ def test_times_are_local_with_utc_on_hover(browser: Browser, live_server: LiveSe
     expect(local).to_have_attribute("title", started.strftime("%Y-%m-%d %H:%M:%S UTC"))
     relative = page.locator("time[data-relative]").nth(1)
     expect(relative).to_have_attribute("title", re.compile(re.escape(tokyo) + r".*\(.* UTC\)"))
+    # The run filters take local times too; the address keeps UTC, which the server reads.
+    page.goto(live_server.url + "/app/admin/scheduler/runs?since=2026-01-01T00:00")
+    expect(page.get_by_label("From")).to_have_value("2026-01-01T09:00")
+    expect(page.locator("#filter-zone")).to_contain_text("your time zone")
+    page.get_by_label("Until").fill("2026-01-02T09:30")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"since=2026-01-01T00%3A00&until=2026-01-02T00%3A30"))
+    expect(page.get_by_label("Until")).to_have_value("2026-01-02T09:30")
     context.close()
 
 

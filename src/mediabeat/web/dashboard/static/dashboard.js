@@ -387,6 +387,33 @@
     }, POLL_MS);
   }
 
+  /* -- the run filters: the server reads the From and Until fields as UTC; people type local times ------ */
+
+  function shiftField(input, toLocal) {
+    if (!input.value) { return; }
+    var parts = input.value.split(/[-T:]/).map(function (n) { return parseInt(n, 10); });
+    if (parts.length < 5 || parts.some(isNaN)) { return; }
+    var date = toLocal
+      ? new Date(Date.UTC(parts[0], parts[1] - 1, parts[2], parts[3], parts[4]))
+      : new Date(parts[0], parts[1] - 1, parts[2], parts[3], parts[4]);
+    var y = toLocal ? date.getFullYear() : date.getUTCFullYear();
+    var mo = toLocal ? date.getMonth() : date.getUTCMonth();
+    var d = toLocal ? date.getDate() : date.getUTCDate();
+    var h = toLocal ? date.getHours() : date.getUTCHours();
+    var mi = toLocal ? date.getMinutes() : date.getUTCMinutes();
+    input.value = y + "-" + pad(mo + 1) + "-" + pad(d) + "T" + pad(h) + ":" + pad(mi);
+  }
+
+  function localiseRunFilters() {
+    var form = $("#run-filters");
+    if (!form) { return; }
+    var fields = [form.elements.since, form.elements.until];
+    fields.forEach(function (input) { shiftField(input, true); });
+    var zone = $("#filter-zone");
+    if (zone) { zone.textContent = "your time zone, " + (zoneName(new Date()) || "local"); }
+    form.addEventListener("submit", function () { fields.forEach(function (input) { shiftField(input, false); }); });
+  }
+
   /* -- the task settings form -------------------------------------------------------------------- */
 
   function clearErrors(form) {
@@ -784,6 +811,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");
     localiseTimes(document);
+    localiseRunFilters();
     followRun();
     if (csrf) { loop(); }
   });
