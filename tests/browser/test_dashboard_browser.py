@@ -90,7 +90,7 @@ def test_the_six_cards_show_the_right_numbers(page: Page, live_server: LiveServe
     for label, key in CARDS.items():
         card = page.locator(".card", has=page.locator(".card-label", has_text=re.compile(f"^{label}$")))
         expect(card.locator(".card-value")).to_have_text(str(stats[key]))
-    expect(row(page, "cards-ok").locator('[data-field="status"]')).to_have_text("succeeded")
+    expect(row(page, "cards-ok").locator('[data-field="status"]')).to_have_text("Succeeded")
     expect(row(page, "cards-ok").locator(".tick-good")).to_have_count(2)
     expect(row(page, "cards-ok")).to_contain_text("At 03:00")
     page.screenshot(path=str(screenshots / "scheduler.png"), full_page=True)
@@ -132,8 +132,8 @@ def test_run_now_asks_then_shows_the_run_running_and_then_finished(page: Page, l
     row(page, "slow-task").get_by_role("button", name="Run now").click()
     confirm(page, "Run slow-task now?")
     status = row(page, "slow-task").locator('[data-field="status"]')
-    expect(status).to_have_text("running")
-    expect(status).to_have_text("succeeded", timeout=20_000)
+    expect(status).to_have_text("Running")
+    expect(status).to_have_text("Succeeded", timeout=20_000)
     expect(page.locator('[data-stat="total_runs"]')).to_have_text(str(runs_before + 1), timeout=10_000)
     expect(page.locator("#toast")).to_contain_text("succeeded")
 
@@ -147,7 +147,7 @@ def test_a_failing_task_shows_its_error_in_the_banner_badge_and_run_detail(
     confirm(page, "Run broken-feed now?")
     banner = page.get_by_role("alert").filter(has_text="broken-feed")
     expect(page.locator("#banner")).to_contain_text(FAILURE_MESSAGE, timeout=20_000)
-    expect(row(page, "broken-feed").locator('[data-field="status"] .badge-bad')).to_have_text("failed")
+    expect(row(page, "broken-feed").locator('[data-field="status"] .badge-bad')).to_have_text("Failed")
     page.reload()
     expect(banner.first).to_contain_text(FAILURE_MESSAGE)
     page.get_by_role("link", name="Runs", exact=True).click()

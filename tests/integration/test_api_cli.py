@@ -106,6 +106,7 @@ def test_first_serve_creates_an_admin_and_prints_it_once(env: dict[str, str]) ->
     finally:
         first = _stop(process)
     assert "admin@localhost" in first and "mediabeat users set-password admin@localhost" in first
+    assert f"dashboard: {base}/app/ (sign in as admin@localhost with the password above" in first
     password = next(line.split(":", 1)[1].strip() for line in first.splitlines() if "password:" in line)
     process, base = _serve(env)
     try:
@@ -114,6 +115,7 @@ def test_first_serve_creates_an_admin_and_prints_it_once(env: dict[str, str]) ->
     finally:
         second = _stop(process)
     assert "password:" not in second
+    assert f"dashboard: {base}/app/ (sign in with your MediaBeat account)" in second
 
 
 def test_admin_credentials_from_the_environment(env: dict[str, str]) -> None:

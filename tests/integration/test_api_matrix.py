@@ -32,6 +32,13 @@ class Route:
 
 ROUTES = [
     Route("GET", "/api/v1/auth/me", admin_only=False),
+    Route(
+        "POST",
+        "/api/v1/auth/password",
+        admin_only=False,
+        body={"current_password": "wrong-password-1", "new_password": "another-password-2"},
+        invalid_body={"current_password": "", "new_password": "another-password-2"},
+    ),
     Route("GET", "/api/v1/scheduler/tasks"),
     Route("POST", "/api/v1/scheduler/tasks", invalid_body={"name": "Bad Name!", "handler": "x", "cron": "* * *"}),
     Route(

@@ -283,7 +283,7 @@ async def test_the_overview_lists_the_nodes_and_the_maintenance_leader(api: ApiE
     row = re.search(rf'<tr data-node-id="{re.escape(cluster.node_id)}">(.*?)</tr>', html, re.S)
     assert row, "the registered node has no row"
     assert "maintenance leader" in row.group(1)
-    assert 'data-status="succeeded">running<' in row.group(1)
+    assert 'data-status="succeeded">Running<' in row.group(1)
     await cluster.stop()
 
 

@@ -164,6 +164,7 @@ def test_serve_demo_shows_articles_within_a_minute_and_demo_remove_cleans_up(
     port = free_port()
     with background("serve", "--port", str(port), "--demo", "--demo-port", "0", env=env, log=log) as proc:
         wait_for_line(log, "MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true", proc)
+        wait_for_line(log, f"dashboard: http://127.0.0.1:{port}/app/ (sign in", proc)
         site = wait_for_line(log, "demo: the local news site is on", proc).split(" on ")[1].split("/ ")[0]
         assert httpx.get(f"{site}/feeds.opml", timeout=10).status_code == 200
         deadline = time.monotonic() + 60

@@ -1,4 +1,4 @@
-"""The dashboard's pure presentation helpers: relative times, durations, badge colours and the chart layout."""
+"""The dashboard's pure presentation helpers: relative times, durations, badge colours, labels and the chart."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mediabeat.web.dashboard.labels import label, result_items
 from mediabeat.web.dashboard.render import safe_next
-from mediabeat.web.dashboard.view import RunPoint, duration, duration_chart, status_class, when
+from mediabeat.web.dashboard.view import (
+    MAX_TIME_TICKS,
+    RunPoint,
+    duration,
+    duration_chart,
+    status_class,
+    time_ticks,
+    when,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -84,3 +93,68 @@ def test_chart_bars_are_scaled_to_a_round_axis_and_coloured_by_outcome() -> None
 )
 def test_sign_in_only_returns_to_local_paths(target: str | None, where: str) -> None:
     assert safe_next(target) == where
+
+
+def test_the_chart_places_runs_by_when_they_started_not_by_their_index() -> None:
+    points = [
+        RunPoint(1, "succeeded", NOW, 400),
+        RunPoint(2, "succeeded", NOW + timedelta(minutes=10), 400),
+        RunPoint(3, "succeeded", NOW + timedelta(hours=3), 400),
+    ]
+    bars = duration_chart(points).bars
+    early_gap, late_gap = bars[1].x - bars[0].x, bars[2].x - bars[1].x
+    assert late_gap == pytest.approx(early_gap * 17, rel=0.01)  # 170 minutes against 10
+    assert bars[2].iso == "2026-03-01T15:00:00Z" and bars[2].status == "Succeeded" and bars[2].duration == "400 ms"
+
+
+@pytest.mark.parametrize(
+    ("span", "step", "first"),
+    [
+        (timedelta(minutes=7), 120, "12:02"),
+        (timedelta(hours=5), 3600, "13:00"),
+        (timedelta(days=3), 43200, "00:00"),
+        (timedelta(days=20), 604800, "00:00"),
+    ],
+)
+def test_time_axis_marks_fall_on_round_instants(span: timedelta, step: int, first: str) -> None:
+    start = NOW + timedelta(seconds=1)
+    chosen, marks = time_ticks(start, start + span)
+    assert chosen == step
+    assert 1 <= len(marks) <= MAX_TIME_TICKS
+    assert marks[0].strftime("%H:%M") == first
+    assert all(start <= m <= start + span for m in marks)
+
+
+def test_chart_time_marks_are_written_in_utc_for_the_script_to_localise() -> None:
+    points = [RunPoint(1, "succeeded", NOW, 400), RunPoint(2, "failed", NOW + timedelta(hours=4), 900)]
+    marks = duration_chart(points).time_ticks
+    assert [m.label for m in marks] == ["12:00", "13:00", "14:00", "15:00", "16:00"]
+    assert marks[0].iso == "2026-03-01T12:00:00Z" and not marks[0].days
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("not_modified", "Not modified"),
+        ("timed_out", "Timed out"),
+        ("http_503", "HTTP 503"),
+        ("blocked", "Blocked address"),
+        ("dependency", "After another task"),
+        ("some_new_state", "Some new state"),
+        (None, "Never run"),
+    ],
+)
+def test_labels_are_words_for_people(value: str | None, words: str) -> None:
+    assert label(value) == words
+
+
+def test_run_results_become_labelled_lines_with_nested_counts() -> None:
+    items = result_items({"fetched": 2, "not_modified": 3, "errors": {"blocked": 12, "http_503": 1}, "x_y": "z"})
+    assert [(i.label, i.value) for i in items] == [
+        ("Fetched", 2),
+        ("Not modified", 3),
+        ("Errors by kind", 13),
+        ("X y", "z"),
+    ]
+    assert [(s.label, s.value) for s in items[2].items] == [("Blocked address", 12), ("HTTP 503", 1)]
+    assert result_items(None) == []

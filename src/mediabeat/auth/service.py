@@ -58,6 +58,15 @@ class SignIn:
     csrf_token: str
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordChanged:
+    """A changed password: the user, and the session that replaces the caller's (None for token callers)."""
+
+    user: UserRecord
+    session_id: str | None
+    csrf_token: str | None
+
+
 class AuthService:
     def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
         self.db = db
@@ -170,6 +179,40 @@ class AuthService:
             raise UserInputError("password", str(exc)) from None
         await self.users.set_password(user.id, hash_password(password))
         await self.sessions.delete_for_user(user.id)
+
+    async def change_own_password(
+        self, user_id: int, current: str, new: str, *, ip: str, user_agent: str | None, new_session: bool
+    ) -> PasswordChanged:
+        """A user's own change: the current password proves it is them; every session ends (with new_session,
+        a fresh one replaces the one the change came from).
+
+        A wrong current password counts as a failed sign-in (the same throttle), so this is no side door for guessing.
+        """
+        now = self.clock.now()
+        user = await self.users.get(user_id)
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        retry_after = await self.limiter.retry_after(user.email, ip, now=now)
+        if retry_after is not None:
+            raise LoginThrottled(retry_after)
+        if not verify_password(user.password_hash, current):
+            await self.limiter.record_failure(user.email, ip, now=now)
+            raise UserInputError("current_password", "the current password is wrong")
+        if new == current:
+            raise UserInputError("new_password", "choose a password that differs from the current one")
+        try:
+            check_policy(new, email=user.email)
+        except WeakPassword as exc:
+            raise UserInputError("new_password", str(exc)) from None
+        await self.users.set_password(user.id, hash_password(new), must_change=False)
+        await self.sessions.delete_for_user(user.id)
+        fresh = await self.users.get(user.id) or user
+        if not new_session:
+            return PasswordChanged(user=fresh, session_id=None, csrf_token=None)
+        session_id, csrf = await self.sessions.create(
+            user.id, now=now, lifetime=timedelta(hours=self.settings.session_hours), ip=ip, user_agent=user_agent
+        )
+        return PasswordChanged(user=fresh, session_id=session_id, csrf_token=csrf)
 
     async def create_token(self, user: UserRecord, name: str) -> tuple[str, TokenRecord]:
         """A new token for a user: (the token, shown once; its record)."""

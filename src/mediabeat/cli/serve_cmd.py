@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from typing import Annotated
 
 import typer
@@ -42,7 +43,7 @@ def serve(
         )
     migrate.upgrade(settings.database_url)
     log.info("database %s is up to date", redacted(settings.database_url))
-    ensure_first_admin(settings)
+    first_admin = ensure_first_admin(settings)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -53,7 +54,7 @@ def serve(
         # In JSON, uvicorn's own lines go through our handler too (None: it leaves logging alone).
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
-    server = uvicorn.Server(config)
+    server = AnnouncingServer(config, announcement=dashboard_announcement(host, port, first_admin))
     try:
         if demo:
             asyncio.run(demo_cmd.serve_with_demo(server, app.state.services, demo_cmd.bind_demo_socket(demo_port)))
@@ -63,8 +64,43 @@ def serve(
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def ensure_first_admin(settings: Settings) -> None:
-    """With no admin yet, create one and print its credentials once, with how to change them."""
+class AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that says where the dashboard is once it listens (not before: the port may be taken)."""
+
+    def __init__(self, config: uvicorn.Config, *, announcement: str) -> None:
+        super().__init__(config)
+        self.announcement = announcement
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.announcement, flush=True)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """The address to open in a browser: a wildcard listen address is reached on the loopback one."""
+    shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/app/"
+
+
+def dashboard_announcement(host: str, port: int, first_admin: tuple[str, bool] | None) -> str:
+    """The start-up line with the dashboard's address; `first_admin` is (email, password was generated) if just made."""
+    if first_admin is None:
+        who = "sign in with your MediaBeat account"
+    elif first_admin[1]:
+        who = f"sign in as {first_admin[0]} with the password above; you will be asked to choose your own"
+    else:
+        who = f"sign in as {first_admin[0]}"
+    return f"dashboard: {dashboard_url(host, port)} ({who})"
+
+
+def ensure_first_admin(settings: Settings) -> tuple[str, bool] | None:
+    """With no admin yet, create one and print its credentials once, with how to change them.
+
+    Returns (email, whether its password was generated) when one was created, else None.
+    """
 
     async def body() -> tuple[str, str | None] | None:
         services = build_services(settings)
@@ -77,11 +113,11 @@ def ensure_first_admin(settings: Settings) -> None:
 
     created = asyncio.run(body())
     if created is None:
-        return
+        return None
     email, password = created
     if password is None:
         typer.echo(f"Created the first admin {email} with the password from MEDIABEAT_ADMIN_PASSWORD.")
-        return
+        return email, False
     typer.echo(
         "\n".join(
             [
@@ -89,12 +125,14 @@ def ensure_first_admin(settings: Settings) -> None:
                 "No admin existed, so one was created. These credentials are shown only now:",
                 f"    email:    {email}",
                 f"    password: {password}",
-                f"Change the password with: mediabeat users set-password {email} --password-stdin",
+                "The dashboard asks for a new password at the first sign-in; or change it with:",
+                f"    mediabeat users set-password {email} --password-stdin",
                 "(or set MEDIABEAT_ADMIN_EMAIL and MEDIABEAT_ADMIN_PASSWORD before the first start)",
                 "",
             ]
         )
     )
+    return email, True
 
 
 def worker() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,9 +20,10 @@ log = logging.getLogger("mediabeat.web")
 # What the database's absence looks like in the middle of a request: a refused or broken
 # connection, a pool with no connection to give, SQLite's locked or missing file.
 DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
-# Pages for people (HTML errors, when the dashboard has installed a renderer); the rest is JSON.
-PAGE_PREFIXES = ("/app/", "/login")
-ErrorPage = Callable[[Request, int, str], Response]
+# Pages for people (HTML errors, when the dashboard has installed a renderer); the API is always JSON.
+PAGE_PREFIXES = ("/app", "/login")
+API_PREFIX = "/api/"
+ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
 
 CODES = {
     400: "bad_request",
@@ -30,6 +31,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -83,7 +85,21 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def wants_page(path: str, accept: str) -> bool:
+    """Whether an error goes to a person (an HTML page) rather than a program (the JSON shape).
+
+    The API always answers JSON; elsewhere an Accept that names JSON but not HTML gets JSON too. Dashboard
+    paths, and anything a browser asks for (it sends text/html first), get a page.
+    """
+    if path.startswith(API_PREFIX):
+        return False
+    accept = accept.lower()
+    if "json" in accept and "text/html" not in accept:
+        return False
+    return path.startswith(PAGE_PREFIXES) or "text/html" in accept
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = exc.code if isinstance(exc, ApiError) else CODES.get(exc.status_code, "error")
     details = exc.details if isinstance(exc, ApiError) else None
@@ -94,10 +110,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         status, code = 422, "invalid"
         message = "invalid input: body: not valid JSON"
         details = [{"field": "body", "message": "not valid JSON", "type": "json_invalid"}]
+    page = await _page(request, status, _sentence(status, message))
+    if page is not None:
+        page.headers.update(exc.headers or {})
+        return page
     return JSONResponse(error_body(code, message, details), status_code=status, headers=exc.headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"field": _field(err.get("loc", ())), "message": str(err.get("msg", "invalid")), "type": err.get("type")}
@@ -105,16 +125,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     first = details[0] if details else {"field": "?", "message": "invalid"}
     message = f"invalid input: {first['field']}: {first['message']}"
+    sentence = f"The address has a value this page cannot use ({first['field']}: {first['message']})."
+    page = await _page(request, 422, sentence)
+    if page is not None:
+        return page
     return JSONResponse(error_body("invalid", message, details), status_code=422)
 
 
-def _page(request: Request, status: int, message: str) -> Response | None:
-    """An HTML error page for a dashboard path, when the dashboard is installed."""
+# The framework's bare messages ("Not Found"), said the way the rest of the dashboard speaks.
+PAGE_SENTENCES = {
+    404: "There is no page at this address. Check the link, or start again from the dashboard.",
+    405: "This address does not take that kind of request.",
+}
+
+
+def _sentence(status: int, message: str) -> str:
+    return PAGE_SENTENCES.get(status, message) if message in {"Not Found", "Method Not Allowed"} else message
+
+
+async def _page(request: Request, status: int, message: str) -> Response | None:
+    """An HTML error page for a person (see wants_page), when the dashboard is installed."""
     render: ErrorPage | None = getattr(request.app.state, "error_page", None)
-    if render is None or not request.url.path.startswith(PAGE_PREFIXES):
+    if render is None or not wants_page(request.url.path, request.headers.get("accept", "")):
         return None
     try:
-        return render(request, status, message)
+        return await render(request, status, message)
     except Exception:  # the page itself failed: the JSON error below still says what happened
         log.exception("could not render the %d page for %s", status, request.url.path)
         return None
@@ -128,7 +163,7 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, _Logged):
         log.error("%s %s: %s", request.method, request.url.path, exc)
     message = UNAVAILABLE_MESSAGE
-    page = _page(request, 503, message)
+    page = await _page(request, 503, message)
     headers = {"Retry-After": "5"}
     if page is not None:
         page.headers.update(headers)
@@ -150,7 +185,7 @@ class _Logged(DatabaseUnavailable):
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     message = "an unexpected error occurred; it has been logged"
-    return _page(request, 500, message) or JSONResponse(error_body("internal_error", message), status_code=500)
+    return await _page(request, 500, message) or JSONResponse(error_body("internal_error", message), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

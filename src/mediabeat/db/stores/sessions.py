@@ -50,6 +50,7 @@ class SessionStore:
                 users_t.c.email,
                 users_t.c.role,
                 users_t.c.org_id,
+                users_t.c.must_change_password,
             )
             .select_from(sessions_t.join(users_t, sessions_t.c.user_id == users_t.c.id))
             .where(
@@ -72,6 +73,7 @@ class SessionStore:
             role=row.role,
             org_id=row.org_id,
             csrf_token=row.csrf_token,
+            must_change_password=bool(row.must_change_password),
         )
 
     async def delete(self, session_id: str) -> None:

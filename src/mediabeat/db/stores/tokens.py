@@ -28,6 +28,7 @@ class Owner:
     role: str
     org_id: int | None
     csrf_token: str | None = None
+    must_change_password: bool = False
 
 
 def _query() -> sa.Select[Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from mediabeat.auth.service import InvalidCredentials, LoginThrottled
+from mediabeat.auth.service import InvalidCredentials, LoginThrottled, UserInputError
 from mediabeat.web.api.common import UserOut, audit
 from mediabeat.web.deps import SESSION_COOKIE, CurrentUser, Principal, auth_service, client_ip, require_csrf
 from mediabeat.web.errors import ApiError, error_responses, not_found
@@ -23,6 +23,11 @@ class SessionOut(BaseModel):
     csrf_token: str | None = Field(
         description="Send it back as the X-CSRF-Token header on every mutation made with the session cookie"
     )
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
 
 
 class LoggedOut(BaseModel):
@@ -50,17 +55,55 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
         raise ApiError(401, str(exc), code="invalid_credentials") from None
     except LoginThrottled as exc:
         raise ApiError(429, str(exc), code="too_many_attempts", headers={"Retry-After": str(exc.retry_after)}) from None
+    _set_session_cookie(request, response, signed_in.session_id)
+    user = await auth.users.get(signed_in.user.id)
+    return SessionOut(user=UserOut.of(user or signed_in.user), csrf_token=signed_in.csrf_token)
+
+
+def _set_session_cookie(request: Request, response: Response, session_id: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        signed_in.session_id,
-        max_age=int(auth.settings.session_hours * 3600),
+        session_id,
+        max_age=int(auth_service(request).settings.session_hours * 3600),
         httponly=True,
         samesite="lax",
         secure=_secure(request),
         path="/",
     )
-    user = await auth.users.get(signed_in.user.id)
-    return SessionOut(user=UserOut.of(user or signed_in.user), csrf_token=signed_in.csrf_token)
+
+
+@router.post(
+    "/password",
+    response_model=SessionOut,
+    summary="Change your own password; every session ends and a cookie session gets a new one",
+    responses=error_responses(401, 403, 422, 429),
+    dependencies=[Depends(require_csrf)],
+)
+async def change_password(
+    body: PasswordChangeIn, request: Request, response: Response, principal: CurrentUser
+) -> SessionOut:
+    """The current password proves it is you. Other sessions (other browsers) are signed out."""
+    auth = auth_service(request)
+    try:
+        changed = await auth.change_own_password(
+            principal.user_id,
+            body.current_password,
+            body.new_password,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            new_session=principal.via == "session",
+        )
+    except InvalidCredentials as exc:
+        raise ApiError(401, str(exc), code="unauthenticated") from None
+    except LoginThrottled as exc:
+        raise ApiError(429, str(exc), code="too_many_attempts", headers={"Retry-After": str(exc.retry_after)}) from None
+    except UserInputError as exc:
+        details = [{"field": exc.field, "message": str(exc), "type": "value_error"}]
+        raise ApiError(422, f"invalid input: {exc.field}: {exc}", details=details) from None
+    await audit(request, principal, "auth.password_changed", target_type="user", target_id=principal.user_id)
+    if changed.session_id is not None:
+        _set_session_cookie(request, response, changed.session_id)
+    return SessionOut(user=UserOut.of(changed.user), csrf_token=changed.csrf_token)
 
 
 @router.post(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import sqlalchemy as sa
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mediabeat import __version__
-from mediabeat.web.dashboard import view
+from mediabeat.web.dashboard import labels, view
 from mediabeat.web.deps import SESSION_COOKIE, Principal, auth_service
 
+log = logging.getLogger("mediabeat.web")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 # No inline script or style anywhere: every script and stylesheet is a file under /static/dashboard.
@@ -42,6 +45,8 @@ def _environment() -> Environment:
     env.filters["duration"] = view.duration
     env.filters["iso"] = view.iso
     env.filters["exact"] = view.exact
+    env.filters["label"] = labels.label
+    env.globals["result_items"] = labels.result_items
     env.globals["status_class"] = view.status_class
     env.globals["version"] = __version__
     return env
@@ -53,30 +58,46 @@ ENV = _environment()
 class PageDenied(Exception):
     """A page refused: anonymous visitors go to sign-in; others get an error page with this status."""
 
-    def __init__(self, status: int, message: str, *, login_next: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, login_next: str | None = None, location: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.login_next = login_next
+        self.location = location
 
 
 async def page_denied(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageDenied)
+    if exc.location is not None:
+        return RedirectResponse(exc.location, status_code=303)
     if exc.login_next is not None:
         return RedirectResponse(f"/login?next={quote(exc.login_next, safe='/')}", status_code=303)
-    return error_page(request, exc.status, exc.message)
+    return await error_page(request, exc.status, exc.message)
 
 
 ERROR_TITLES = {
+    401: "Sign in first",
     403: "Not allowed",
     404: "Not found",
+    405: "Not allowed here",
+    422: "Cannot show this page",
     500: "Something went wrong",
     503: "The database is unavailable",
 }
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """The dashboard's page for a refusal or a failure (the API's error handlers use it for dashboard paths)."""
+async def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The dashboard's page for a refusal or a failure (the API's error handlers use it for pages for people).
+
+    An address no route knows still shows the signed-in user's navigation, unless the database is what failed.
+    """
+    if status < 500 and getattr(request.state, "dashboard_user", None) is None:
+        try:
+            await page_user(request)
+        except sa.exc.SQLAlchemyError:  # the page still says what went wrong, without the navigation
+            log.warning("could not look up the user for the %d page of %s", status, request.url.path)
     context = {"status": status, "message": message, "title": ERROR_TITLES.get(status, "Cannot show this page")}
     return render(request, "error.html", context, status=status)
 
@@ -114,24 +135,46 @@ async def page_user(request: Request) -> Principal | None:
         owner.user_id, owner.email, owner.role, owner.org_id, "session", owner.credential_id, owner.csrf_token
     )
     request.state.dashboard_user = principal
+    request.state.must_change_password = owner.must_change_password
+    return principal
+
+
+ACCOUNT_PAGE = "/app/account"
+
+
+def home_for(principal: Principal | None) -> str:
+    """Where `/` sends someone: admins to the scheduler, members to the articles, strangers to sign in."""
+    if principal is None:
+        return "/login"
+    return "/app/admin/scheduler" if principal.is_admin else "/app/articles"
+
+
+def _this_page(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def account_page_user(request: Request) -> Principal:
+    """Anyone signed in, including someone who must change their password (this is where they do it)."""
+    principal = await page_user(request)
+    if principal is None:
+        raise PageDenied(401, "sign in", login_next=_this_page(request))
     return principal
 
 
 async def signed_in_page(request: Request) -> Principal:
-    """Anyone signed in (members read their organisation's articles); anonymous visitors are sent to sign in."""
-    principal = await page_user(request)
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise PageDenied(401, "sign in", login_next=target)
+    """Anyone signed in (members read their organisation's articles); anonymous visitors are sent to sign in.
+
+    A user whose password must change (the first admin's generated one) is sent to change it first.
+    """
+    principal = await account_page_user(request)
+    if getattr(request.state, "must_change_password", False):
+        raise PageDenied(303, "change your password", location=f"{ACCOUNT_PAGE}?next={quote(_this_page(request))}")
     return principal
 
 
 async def admin_page(request: Request) -> Principal:
     """The admin viewing the page; anonymous visitors are sent to sign in, members get a 403 page."""
-    principal = await page_user(request)
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise PageDenied(401, "sign in", login_next=target)
+    principal = await signed_in_page(request)
     if not principal.is_admin:
         raise PageDenied(403, f"{principal.email} is signed in, but only admins can see the admin dashboard.")
     return principal

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mediabeat.domain.scheduler import FAILURE_STATUSES
+from mediabeat.web.dashboard.labels import label
 
 FAILED = FAILURE_STATUSES  # a run status; a crawl job's "failed" is the same word
 MIN_SLOTS = 40  # a few runs draw as thin bars from the left, not as wide blocks
@@ -67,6 +68,8 @@ class RunPoint:
 
 @dataclass(frozen=True, slots=True)
 class Bar:
+    """One run on the chart; `iso` and `duration` feed the script's tooltip, `label` the built-in one."""
+
     x: float
     y: float
     width: float
@@ -74,6 +77,10 @@ class Bar:
     css: str
     label: str
     href: str
+    run_id: int
+    status: str
+    duration: str
+    iso: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +90,18 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeTick:
+    """A mark on the time axis: the server writes it in UTC, the script rewrites it in the browser's time zone."""
+
+    x: float
+    iso: str
+    label: str
+    days: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
-    """An inline SVG bar chart: one bar per run, oldest on the left, height = duration, colour = outcome."""
+    """An inline SVG chart of run durations on a time axis: x = when the run started, height = how long it took."""
 
     width: int
     height: int
@@ -94,8 +111,7 @@ class Chart:
     plot_height: int
     bars: list[Bar]
     ticks: list[Tick]
-    first_label: str
-    last_label: str
+    time_ticks: list[TimeTick]
 
 
 def _nice_ceiling(value: float) -> float:
@@ -113,30 +129,67 @@ def _nice_ceiling(value: float) -> float:
     return 10 * scale
 
 
+# Steps for the time axis, in seconds: the first that gives at most MAX_TIME_TICKS marks is used.
+TIME_STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000)
+MAX_TIME_TICKS = 6
+
+
+def time_ticks(start: datetime, end: datetime) -> tuple[int, list[datetime]]:
+    """Round instants (whole minutes, hours or UTC days) between start and end, and the step between them."""
+    span = max((end - start).total_seconds(), 1.0)
+    step = next((s for s in TIME_STEPS if span / s <= MAX_TIME_TICKS), TIME_STEPS[-1])
+    first = -(-int(start.timestamp()) // step) * step
+    marks = []
+    at = first
+    while at <= end.timestamp():
+        marks.append(datetime.fromtimestamp(at, UTC))
+        at += step
+    return step, marks
+
+
 def duration_chart(points: list[RunPoint], *, width: int = 720, height: int = 240) -> Chart:
-    """Lay out the bars for runs given oldest first; runs without a duration (running) get a small marker."""
-    left, top, bottom, right = 56, 12, 28, 8
+    """Place each run (given oldest first) at its start time; runs without a duration (running) get a small mark."""
+    left, top, bottom, right = 56, 12, 28, 16
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_ceiling(max((p.duration_ms or 0 for p in points), default=0))
-    slot = plot_w / max(len(points), MIN_SLOTS)
-    gap = min(2.0, slot * 0.2)
+    bar_w = max(2.0, min(10.0, plot_w / max(len(points), MIN_SLOTS) * 0.7))
+    if points:
+        first, last = points[0].started_at, points[-1].started_at
+        pad = max((last - first) * 0.03, timedelta(minutes=1))
+        start, end = first - pad, last + pad
+    else:
+        start = end = datetime.fromtimestamp(0, UTC)
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x_of(at: datetime) -> float:
+        return left + plot_w * (at - start).total_seconds() / span
+
     bars = []
-    for index, point in enumerate(points):
-        value = point.duration_ms or 0
-        h = max(2.0, plot_h * value / peak)
-        label = f"Run {point.id}: {point.status}, {duration(point.duration_ms)}, {exact(point.started_at)}"
+    for point in points:
+        h = max(2.0, plot_h * (point.duration_ms or 0) / peak)
+        took = duration(point.duration_ms)
         bars.append(
             Bar(
-                x=round(left + index * slot + gap / 2, 2),
+                x=round(x_of(point.started_at) - bar_w / 2, 2),
                 y=round(top + plot_h - h, 2),
-                width=round(max(slot - gap, 1.0), 2),
+                width=round(bar_w, 2),
                 height=round(h, 2),
                 css=status_class(point.status),
-                label=label,
+                label=f"Run {point.id}: {label(point.status)}, {took}, {exact(point.started_at)}",
                 href=f"/app/admin/scheduler/runs/{point.id}",
+                run_id=point.id,
+                status=label(point.status),
+                duration=took,
+                iso=iso(point.started_at),
             )
         )
     ticks = [Tick(y=round(top + plot_h - plot_h * f, 2), label=duration(peak * f)) for f in (0, 0.5, 1)]
+    step, marks = time_ticks(start, end) if points else (0, [])
+    days = step >= 86400
+    axis = [
+        TimeTick(x=round(x_of(m), 2), iso=iso(m), label=m.strftime("%b %d" if days else "%H:%M"), days=days)
+        for m in marks
+    ]
     return Chart(
         width=width,
         height=height,
@@ -146,6 +199,5 @@ def duration_chart(points: list[RunPoint], *, width: int = 720, height: int = 24
         plot_height=plot_h,
         bars=bars,
         ticks=ticks,
-        first_label=exact(points[0].started_at) if points else "",
-        last_label=exact(points[-1].started_at) if points else "",
+        time_ticks=axis,
     )

@@ -19,9 +19,11 @@
     return "The server answered " + status + ".";
   }
 
+  var mutations = 0;  // a page refresh that started before a change would undo it on screen: see refreshRegions
+
   function api(method, url, body, contentType) {
     var headers = { "Accept": "application/json" };
-    if (method !== "GET") { headers["X-CSRF-Token"] = csrf; }
+    if (method !== "GET") { headers["X-CSRF-Token"] = csrf; mutations++; }
     var payload;
     if (body !== undefined) {
       headers["Content-Type"] = contentType || "application/json";
@@ -89,15 +91,73 @@
     return { succeeded: "good", running: "busy", queued: "wait", skipped: "muted" }[status] || "muted";
   }
 
+  /* The same words as labels.py for the statuses the script shows itself. */
+  var LABELS = { running: "Running", succeeded: "Succeeded", failed: "Failed", timed_out: "Timed out", skipped: "Skipped", abandoned: "Abandoned", queued: "Queued" };
+  function label(status) {
+    if (!status) { return "Never run"; }
+    var words = status.replace(/_/g, " ");
+    return LABELS[status] || words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
   function badge(status) {
     var span = document.createElement("span");
     span.className = "badge badge-" + statusClass(status);
     span.setAttribute("data-status", status || "");
-    span.textContent = status ? status.replace(/_/g, " ") : "never run";
+    span.textContent = label(status);
     return span;
   }
 
   function exact(date) { return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
+
+  /* -- local time: the server writes UTC, the reader sees their own zone (UTC stays on hover) ---- */
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function zoneName(date) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date);
+      for (var i = 0; i < parts.length; i++) { if (parts[i].type === "timeZoneName") { return parts[i].value; } }
+    } catch (e) { /* an old browser: no zone name, the numbers are still local */ }
+    return "";
+  }
+
+  function localTime(date, withSeconds) {
+    var text = date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+      pad(date.getHours()) + ":" + pad(date.getMinutes()) + (withSeconds ? ":" + pad(date.getSeconds()) : "");
+    var zone = zoneName(date);
+    return zone ? text + " " + zone : text;
+  }
+
+  function hoverText(date) { return localTime(date, true) + " (" + exact(date) + ")"; }
+
+  function localiseTimes(root) {
+    $all("time[datetime]", root).forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) { return; }
+      if (el.hasAttribute("data-local")) {
+        el.textContent = localTime(date, true);
+        el.setAttribute("title", exact(date));
+      } else if (el.hasAttribute("data-relative")) {
+        el.setAttribute("title", hoverText(date));
+      }
+    });
+    /* Titles that name an instant (sparkline ticks): the local time first, UTC after it. */
+    $all("[data-time][title]", root).forEach(function (el) {
+      var date = new Date(el.getAttribute("data-time"));
+      var utc = isNaN(date.getTime()) ? "" : exact(date);
+      var title = el.getAttribute("title");
+      if (utc && title.indexOf(utc) !== -1 && title.indexOf("(" + utc + ")") === -1) { el.setAttribute("title", title.replace(utc, hoverText(date))); }
+    });
+    $all("text[data-time]", root).forEach(function (el) {
+      var date = new Date(el.getAttribute("data-time"));
+      if (isNaN(date.getTime())) { return; }
+      el.textContent = el.getAttribute("data-days") === "true"
+        ? date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate())
+        : pad(date.getHours()) + ":" + pad(date.getMinutes());
+    });
+    var zoneNote = $("#chart-zone", root);
+    if (zoneNote) { zoneNote.textContent = "Times in your time zone (" + (zoneName(new Date()) || "local") + "). Hover or focus a bar for its run."; }
+  }
 
   function relative(date) {
     var seconds = (date.getTime() - (Date.now() + clockSkew)) / 1000;
@@ -123,7 +183,7 @@
     var date = new Date(iso);
     var el = document.createElement("time");
     el.setAttribute("datetime", date.toISOString());
-    el.setAttribute("title", exact(date));
+    el.setAttribute("title", hoverText(date));
     el.setAttribute("data-relative", "");
     el.textContent = relative(date);
     return el;
@@ -222,7 +282,7 @@
         var task = watchedRuns[id];
         delete watchedRuns[id];
         var run = res.data;
-        var message = "Run " + run.id + " of " + task.name + " " + run.status.replace(/_/g, " ") + ".";
+        var message = "Run " + run.id + " of " + task.name + ": " + label(run.status).toLowerCase() + ".";
         if (FAILED[run.status]) { showBanner(message + " " + (run.error || "")); } else { toast(message); }
         var headBadge = $("#task-head h1 .badge");
         if (headBadge) { headBadge.replaceWith(badge(run.status)); }
@@ -264,11 +324,39 @@
     });
   }
 
+  /* Pages without their own API poll (runs, feeds, jobs) fetch themselves and swap in their live regions,
+     except one the reader is using (focus inside it) or while a confirmation is open. */
+  var LIVE_PAGES = { runs: 1, feeds: 1, jobs: 1 };
+
+  function refreshRegions() {
+    var url = window.location.pathname + window.location.search;
+    var before = mutations;
+    return fetch(url, { headers: { "Accept": "text/html" }, credentials: "same-origin" }).then(function (response) {
+      if (response.redirected || response.status === 401) { window.location.reload(); return; }
+      if (!response.ok) { setLive("down", "Offline"); return; }
+      return response.text().then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var dialog = $("#confirm");
+        if ((dialog && dialog.open) || before !== mutations) { return; }
+        $all("[data-live-region]").forEach(function (region) {
+          var replacement = fresh.getElementById(region.id);
+          if (!replacement || region.contains(document.activeElement)) { return; }
+          var adopted = document.importNode(replacement, true);
+          region.replaceWith(adopted);
+          localiseTimes(adopted);
+        });
+        setLive("up", "Live");
+      });
+    }, function () { setLive("down", "Offline"); });
+  }
+
   function pollOnce() {
     if (polling || document.hidden) { return; }
     polling = true;
     var work = [];
-    if (document.body.getAttribute("data-page") === "scheduler") { work.push(pollScheduler()); }
+    var page = document.body.getAttribute("data-page");
+    if (page === "scheduler") { work.push(pollScheduler()); }
+    if (LIVE_PAGES[page] && $("[data-live-region]")) { work.push(refreshRegions()); }
     checkWatchedRuns();
     Promise.all(work).then(function () { polling = false; refreshRelativeTimes(); }, function () { polling = false; });
   }
@@ -297,6 +385,33 @@
         if (res.ok && res.data.status !== "running") { clearInterval(timer); window.location.reload(); }
       });
     }, POLL_MS);
+  }
+
+  /* -- the run filters: the server reads the From and Until fields as UTC; people type local times ------ */
+
+  function shiftField(input, toLocal) {
+    if (!input.value) { return; }
+    var parts = input.value.split(/[-T:]/).map(function (n) { return parseInt(n, 10); });
+    if (parts.length < 5 || parts.some(isNaN)) { return; }
+    var date = toLocal
+      ? new Date(Date.UTC(parts[0], parts[1] - 1, parts[2], parts[3], parts[4]))
+      : new Date(parts[0], parts[1] - 1, parts[2], parts[3], parts[4]);
+    var y = toLocal ? date.getFullYear() : date.getUTCFullYear();
+    var mo = toLocal ? date.getMonth() : date.getUTCMonth();
+    var d = toLocal ? date.getDate() : date.getUTCDate();
+    var h = toLocal ? date.getHours() : date.getUTCHours();
+    var mi = toLocal ? date.getMinutes() : date.getUTCMinutes();
+    input.value = y + "-" + pad(mo + 1) + "-" + pad(d) + "T" + pad(h) + ":" + pad(mi);
+  }
+
+  function localiseRunFilters() {
+    var form = $("#run-filters");
+    if (!form) { return; }
+    var fields = [form.elements.since, form.elements.until];
+    fields.forEach(function (input) { shiftField(input, true); });
+    var zone = $("#filter-zone");
+    if (zone) { zone.textContent = "your time zone, " + (zoneName(new Date()) || "local"); }
+    form.addEventListener("submit", function () { fields.forEach(function (input) { shiftField(input, false); }); });
   }
 
   /* -- the task settings form -------------------------------------------------------------------- */
@@ -496,6 +611,51 @@
     });
   }
 
+  function onPasswordForm(form) {
+    clearErrors(form);
+    var current = form.elements.current_password.value;
+    var fresh = form.elements.new_password.value;
+    var repeat = form.elements.repeat_password.value;
+    if (!current) { showErrors(form, { data: { error: { details: [{ field: "current_password", message: "Enter your current password." }] } } }); return; }
+    if (fresh !== repeat) { showErrors(form, { data: { error: { details: [{ field: "repeat_password", message: "The two new passwords differ." }] } } }); return; }
+    var submit = $('button[type="submit"]', form);
+    busy(submit, true);
+    api("POST", "/api/v1/auth/password", { current_password: current, new_password: fresh }).then(function (res) {
+      busy(submit, false);
+      if (!res.ok) { showErrors(form, res); return; }
+      csrf = res.data.csrf_token || csrf;  // the change started a new session, with a new CSRF token
+      form.reset();
+      toast("Your password is changed.");
+      var next = form.getAttribute("data-next");
+      if (next && next !== window.location.pathname) { setTimeout(function () { window.location.assign(next); }, 900); }
+    });
+  }
+
+  /* -- the duration chart's tooltip ------------------------------------------------------------ */
+
+  function showChartTip(link) {
+    var tip = $("#chart-tip"), figure = $("#duration-chart");
+    if (!tip || !figure) { return; }
+    var date = new Date(link.getAttribute("data-time"));
+    tip.textContent = "";
+    var head = document.createElement("strong");
+    head.textContent = "Run " + link.getAttribute("data-run") + ": " + link.getAttribute("data-status-label");
+    var body = document.createElement("span");
+    body.textContent = link.getAttribute("data-duration") + " · started " + localTime(date, true);
+    var utc = document.createElement("span");
+    utc.className = "muted";
+    utc.textContent = exact(date);
+    tip.appendChild(head); tip.appendChild(body);
+    if (body.textContent.slice(-4) !== " UTC") { tip.appendChild(utc); }
+    tip.hidden = false;
+    var box = link.getBoundingClientRect(), frame = figure.getBoundingClientRect();
+    var left = box.left - frame.left + box.width / 2 - tip.offsetWidth / 2;
+    tip.style.left = Math.max(0, Math.min(left, frame.width - tip.offsetWidth)) + "px";
+    tip.style.top = Math.max(0, box.top - frame.top - tip.offsetHeight - 8) + "px";
+  }
+
+  function hideChartTip() { var tip = $("#chart-tip"); if (tip) { tip.hidden = true; } }
+
   function onLogout() {
     api("POST", "/api/v1/auth/logout").then(function () { window.location.assign("/login"); });
   }
@@ -621,7 +781,7 @@
     if (handler) { event.preventDefault(); handler(target); }
   });
 
-  var forms = { "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
+  var forms = { "password-form": onPasswordForm, "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
   document.addEventListener("submit", function (event) {
     var handler = forms[event.target.id];
     if (handler) { event.preventDefault(); handler(event.target); }
@@ -643,8 +803,22 @@
     $("#t-handler-help").textContent = option ? option.getAttribute("data-description") || "" : "";
   });
 
+  ["mouseover", "focusin"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      var link = event.target.closest && event.target.closest("#duration-chart .bar-link");
+      if (link) { showChartTip(link); }
+    });
+  });
+  ["mouseout", "focusout"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      if (event.target.closest && event.target.closest("#duration-chart .bar-link")) { hideChartTip(); }
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");
+    localiseTimes(document);
+    localiseRunFilters();
     followRun();
     if (csrf) { loop(); }
   });
