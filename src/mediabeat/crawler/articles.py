@@ -144,7 +144,7 @@ def extract_article(html: bytes, url: str, infer_date: bool = False) -> dict[str
     second, recall-oriented pass.
     """
     try:
-        document = _bare_extraction(html, url, favor_precision=True)
+        document = _bare_extraction(html, url)
         text = document.get("text") if document else None
         if wants_recall_pass(text):
             recall = _bare_extraction(html, url, favor_recall=True)
@@ -167,9 +167,14 @@ def extract_article(html: bytes, url: str, infer_date: bool = False) -> dict[str
     }
 
 
-def _bare_extraction(
-    html: bytes, url: str, *, favor_precision: bool = False, favor_recall: bool = False
-) -> dict[str, Any] | None:
+def _bare_extraction(html: bytes, url: str, *, favor_recall: bool = False) -> dict[str, Any] | None:
+    """trafilatura's balanced setting, with tables, without comments.
+
+    On a third of the shared corpus (296 pages), with the recall pass for short texts, it found
+    94.2% of the snippets an extraction must contain and avoided 89.9% of those it must not;
+    favor_precision without tables (the setting before) 92.2% and 92.2%; trafilatura's
+    defaults (which keep comments) 93.9% and 89.3%. See docs/benchmarks.md for the full corpus.
+    """
     import trafilatura
 
     document = trafilatura.bare_extraction(
@@ -177,11 +182,10 @@ def _bare_extraction(
         url=url,
         with_metadata=True,
         include_comments=False,
-        include_tables=False,
+        include_tables=True,
         # Only dates the markup states (meta tags, <time>, JSON-LD, the URL): the feed entry's
         # date is more reliable than a guess from the text, which comes last (_inferred_date).
         date_extraction_params={"extensive_search": False, "original_date": True},
-        favor_precision=favor_precision,
         favor_recall=favor_recall,
     )
     if document is None:
