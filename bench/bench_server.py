@@ -1,10 +1,15 @@
 """A lean HTTP/1.1 server for the crawler benchmark: pre-built feeds and article pages, fixed latency.
 
-    python bench/bench_server.py PORT LATENCY_MS FEEDS HOST [HOST ...]
+    python bench/bench_server.py [--pages DIR] PORT LATENCY_MS FEEDS HOST [HOST ...]
 
 Feeds /feeds/{k}.rss (50 entries each, ETag + 304), article pages /a/{k}/{i}.html with
 navigation, ads and comments around the article, and /robots.txt. Everything is built at
 start-up so the server costs almost nothing per request and the crawler is what is measured.
+
+With --pages DIR it also serves the real pages of DIR (the unpacked corpus, read from disk
+on each request: they stay out of the project) as /p/{file}, listed by /real/{k}.rss,
+50 pages per feed; feed k lists its pages on the host it is fetched from, and every entry
+carries a pubDate.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 WORDS = [
     "minister",
@@ -101,11 +108,29 @@ def response(status: str, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+PAGES_PER_REAL_FEED = 50
+
+
+def real_feed(k: int, base: str, files: list[str]) -> bytes:
+    chunk = files[k * PAGES_PER_REAL_FEED : (k + 1) * PAGES_PER_REAL_FEED]
+    items = "".join(
+        f"<item><title>Real page {n}</title><link>{base}/p/{quote(name)}</link>"
+        f"<pubDate>Tue, 03 Nov 2026 {n % 24:02d}:{n % 60:02d}:00 GMT</pubDate></item>"
+        for n, name in enumerate(chunk)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Real pages {k}</title>'
+        f"<link>{base}/</link><description>corpus</description>{items}</channel></rss>"
+    ).encode()
+
+
 class Site:
-    def __init__(self, port: int, latency: float, feeds: int) -> None:
+    def __init__(self, port: int, latency: float, feeds: int, pages_dir: Path | None = None) -> None:
         self.port = port
         self.latency = latency
         self.feeds = feeds
+        self.pages_dir = pages_dir
+        self.files = sorted(f.name for f in pages_dir.glob("*.html")) if pages_dir else []
         self.pages: dict[tuple[int, int], bytes] = {}
         self.robots = response("200 OK", b"User-agent: *\nDisallow: /private/\n", {"Content-Type": "text/plain"})
 
@@ -119,6 +144,14 @@ class Site:
                 return response("304 Not Modified", b"", {"ETag": etag})
             body = feed(k, f"http://{host}")
             return response("200 OK", body, {"Content-Type": "application/rss+xml", "ETag": etag})
+        if path.startswith("/real/") and path.endswith(".rss"):
+            body = real_feed(int(path[6:-4]), f"http://{host}", self.files)
+            return response("200 OK", body, {"Content-Type": "application/rss+xml"})
+        if path.startswith("/p/") and self.pages_dir is not None:
+            name = unquote(path[3:])
+            if name in self.files:
+                # No charset: the pages come in many encodings, declared (or not) in their markup.
+                return response("200 OK", (self.pages_dir / name).read_bytes(), {"Content-Type": "text/html"})
         if path.startswith("/a/"):
             k, i = path[3:].split("?", 1)[0].removesuffix(".html").split("/")
             key = (int(k), int(i))
@@ -150,9 +183,13 @@ class Site:
 
 
 async def main() -> None:
-    port, latency_ms, feeds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    site = Site(port, latency_ms / 1000, feeds)
-    servers = [await asyncio.start_server(site.handle, host, port, backlog=1024) for host in sys.argv[4:]]
+    args = sys.argv[1:]
+    pages_dir = None
+    if args[0] == "--pages":
+        pages_dir, args = Path(args[1]), args[2:]
+    port, latency_ms, feeds = int(args[0]), int(args[1]), int(args[2])
+    site = Site(port, latency_ms / 1000, feeds, pages_dir)
+    servers = [await asyncio.start_server(site.handle, host, port, backlog=1024) for host in args[3:]]
     print("ready", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 

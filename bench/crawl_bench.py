@@ -1,6 +1,7 @@
 """Crawler benchmark: hourly-rss-fetch on 1,000 feeds (then again, unchanged), crawl-queue on 2,000 pages.
 
     .venv/bin/python bench/crawl_bench.py [--quick]
+    .venv/bin/python bench/crawl_bench.py --real-pages [--quick] [--corpus ../shared/corpus]
 
 It starts a lean server (bench/bench_server.py) in a subprocess on 20 loopback addresses
 (127.0.0.2 .. 127.0.0.21) with 50 ms of latency per response, and a second one without
@@ -13,12 +14,22 @@ Each figure is printed beside a baseline measured in the same run:
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + the same extraction function in one
   process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
+
+With --real-pages it measures the 923 real pages of the shared corpus instead (see
+bench/real_pages.py; it skips with a message when the corpus is absent), served from 127.0.0.2-4
+behind 19 feeds: hourly-rss-fetch queues them, then
+- (r0) the cost of a page crossing the pipe to an extraction worker and back (a no-op there);
+- (r1) crawl-queue in a worker process vs sequential fetch + extract_article in one process,
+  on the same pages, with the peak RSS;
+- (r2) the extraction quality of the stored articles on the corpus snippets vs
+  trafilatura.extract(html) with its default settings on the same pages.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -31,12 +42,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 import psutil
+import sqlalchemy as sa
 
 from mediabeat.clock import SystemClock
 from mediabeat.crawler.articles import extract_article
+from mediabeat.crawler.language import TextLanguage
 from mediabeat.crawler.urls import canonicalize, url_hash
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database
@@ -48,6 +62,7 @@ from mediabeat.tasks.base import RunContext
 from mediabeat.tasks.wiring import build_crawler_handlers
 
 HOSTS = [f"127.0.0.{i}" for i in range(2, 22)]
+REAL_HOSTS = HOSTS[:3]
 os.environ.setdefault("NO_PROXY", "127.0.0.0/8,localhost")
 
 
@@ -57,10 +72,15 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def start_site(port: int, *, feeds: int, latency_ms: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, str(Path(__file__).with_name("bench_server.py")), str(port), str(latency_ms), str(feeds)]
+def start_site(
+    port: int, *, feeds: int, latency_ms: int, pages: Path | None = None, hosts: list[str] = HOSTS
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, str(Path(__file__).with_name("bench_server.py"))]
+    if pages is not None:
+        command += ["--pages", str(pages)]
+    command += [str(port), str(latency_ms), str(feeds)]
     site = subprocess.Popen(
-        [*command, *HOSTS], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+        [*command, *hosts], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
     )
     assert site.stdout is not None
     if site.stdout.readline().strip() != b"ready":
@@ -103,12 +123,31 @@ def naive_extract(urls: list[str]) -> float:
     The extraction is the very function the pool's workers run (trafilatura with the crawler's
     options), so the two sides of (c) do the same work per page.
     """
+    return naive_extract_timed(urls)[0]
+
+
+def naive_extract_timed(urls: list[str]) -> tuple[float, float]:
+    """Pages per second and CPU seconds per page of naive_extract, with the language identified as crawl-queue does."""
+    language = TextLanguage()
+    language.load()
     extract_article(b"<html><body><p>warm up</p></body></html>", "http://127.0.0.1/")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with httpx.Client(timeout=30) as client:
         for url in urls:
-            extract_article(client.get(url).content, url)
-    return len(urls) / (time.perf_counter() - started)
+            text = str(extract_article(client.get(url).content, url).get("text") or "")
+            language.identify(text)
+    cpu = time.process_time() - cpu_started
+    return len(urls) / (time.perf_counter() - started), cpu / len(urls)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of `process` and its live children."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def fetch_phase(database_url: str, feed_urls: list[str]) -> tuple[float, dict[str, Any], float, dict[str, Any]]:
@@ -149,10 +188,11 @@ def worker_main(database_url: str, batch: int) -> None:
         await crawl.pool.start()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-        started = time.perf_counter()
+        me = psutil.Process()
+        started, cpu_started = time.perf_counter(), cpu_seconds(me)
         result = dict(await crawl(ctx("crawl-queue")))
-        elapsed = time.perf_counter() - started
-        print(json.dumps({"seconds": elapsed, "result": result}), flush=True)
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(me) - cpu_started
+        print(json.dumps({"seconds": elapsed, "cpu": cpu, "result": result}), flush=True)
         await crawl.aclose()
         await db.dispose()
 
@@ -193,17 +233,23 @@ def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], f
     worker.wait(timeout=60)
     done.set()
     sampler.join()
+    report["result"]["cpu_seconds"] = report["cpu"]
     return float(report["seconds"]), report["result"], peak, peak_alone
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer feeds and pages (about a minute)")
+    parser.add_argument("--real-pages", action="store_true", help="measure on the real pages of the shared corpus")
+    parser.add_argument("--corpus", help="the corpus folder (default: ../shared/corpus beside the project)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=2000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_main(args.worker, args.batch)
+        return
+    if args.real_pages:
+        real_pages_main(args.corpus, quick=args.quick)
         return
     feeds = 200 if args.quick else 1000
     pages = 400 if args.quick else 2000
@@ -251,6 +297,122 @@ def main() -> None:
     finally:
         stop(slow_site)
         stop(fast_site)
+
+
+def pipe_cost(pages: list[bytes]) -> float:
+    """Seconds per page for the page to cross to an extraction worker and back, the worker doing nothing."""
+    from mediabeat.crawler.articles import ExtractionPool
+
+    async def body() -> float:
+        pool = ExtractionPool()
+        await pool.start()
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        # len() stands in for extraction: the bytes are pickled, piped, unpickled, measured.
+        await asyncio.gather(*(loop.run_in_executor(pool._executor, len, page) for page in pages))
+        elapsed = time.perf_counter() - started
+        pool.shutdown()
+        return elapsed / len(pages)
+
+    return asyncio.run(body())
+
+
+def stored_texts(database_url: str) -> dict[str, str | None]:
+    """The text of every stored article, by the corpus file it came from."""
+    from mediabeat.db.tables import articles
+
+    async def body() -> dict[str, str | None]:
+        db = Database(database_url)
+        async with db.read() as conn:
+            rows = (await conn.execute(sa.select(articles.c.url, articles.c.text))).all()
+        await db.dispose()
+        return {unquote(url.rsplit("/", 1)[-1]): text for url, text in rows}
+
+    return asyncio.run(body())
+
+
+def real_pages_main(corpus_arg: str | None, *, quick: bool) -> None:
+    import shutil
+
+    from real_pages import find_corpus, unpack
+
+    corpus = find_corpus(corpus_arg)
+    if corpus is None:
+        print("skipped: the real-page corpus (../shared/corpus beside the project) is not on this machine")
+        return
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine: figures are noisy)")
+    tmp = Path(tempfile.mkdtemp(prefix="crawlbench-real"))
+    try:
+        pages_dir, snippets = unpack(corpus, tmp / "corpus")
+        names = sorted(f.name for f in pages_dir.glob("*.html"))
+        feeds = -(-len(names) // 50)
+        database_url = f"sqlite:///{tmp / 'bench.db'}"
+        migrate.upgrade(database_url)
+        port = free_port(REAL_HOSTS[0])
+        site = start_site(port, feeds=0, latency_ms=0, pages=pages_dir, hosts=REAL_HOSTS)
+        try:
+            run_real_pages(database_url, port, names, feeds, pages_dir, snippets, quick=quick)
+        finally:
+            stop(site)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_real_pages(
+    database_url: str,
+    port: int,
+    names: list[str],
+    feeds: int,
+    pages_dir: Path,
+    snippets: dict[str, dict[str, object]],
+    *,
+    quick: bool,
+) -> None:
+    from real_pages import extract_all, score, trafilatura_default
+
+    total_mb = sum((pages_dir / n).stat().st_size for n in names) / 1024 / 1024
+    feed_urls = [f"http://{REAL_HOSTS[k % len(REAL_HOSTS)]}:{port}/real/{k}.rss" for k in range(feeds)]
+    _, fetched, _, _ = asyncio.run(fetch_phase(database_url, feed_urls))
+    per_page = pipe_cost([(pages_dir / n).read_bytes() for n in names])
+    print(
+        f"(r0) a page across the pipe to an extraction worker and back (no extraction), {len(names)} pages, "
+        f"{total_mb:.0f} MB: {per_page * 1000:.2f} ms/page   [load {os.getloadavg()[0]:.1f}]",
+        flush=True,
+    )
+    page_urls = [
+        f"http://{REAL_HOSTS[(n // 50) % len(REAL_HOSTS)]}:{port}/p/{quote(name)}" for n, name in enumerate(names)
+    ]
+    sample = page_urls[::4] if quick else page_urls
+    baseline_rate, baseline_cpu = naive_extract_timed(sample)
+    print(
+        f"(r1) one process, sequential fetch + extract_article + language: {baseline_rate:.1f} pages/s on "
+        f"{len(sample)} pages, {baseline_cpu * 1000:.0f} ms CPU/page   [load {os.getloadavg()[0]:.1f}]",
+        flush=True,
+    )
+    crawl_s, crawl, peak_mb, peak_alone_mb = crawl_phase(database_url, len(page_urls))
+    rate = crawl["succeeded"] / crawl_s
+    crawl_cpu = crawl["cpu_seconds"] / len(page_urls)
+    print(
+        f"     crawl-queue, {fetched['jobs_created']} real pages queued by hourly-rss-fetch, {len(REAL_HOSTS)} hosts: "
+        f"{crawl_s:.1f} s, {rate:.1f} pages/s ({crawl['succeeded']} stored, {crawl['failed']} failed, "
+        f"errors {crawl['errors']}), {crawl_cpu * 1000:.0f} ms CPU/page (worker + extraction processes), "
+        f"peak RSS worker+children {peak_mb:.0f} MB (worker alone {peak_alone_mb:.0f} MB) "
+        f"-> {rate / baseline_rate:.2f}x one process   [target >= 1.8x, <= 300 MB; load {os.getloadavg()[0]:.1f}]",
+        flush=True,
+    )
+    print(
+        f"     on two idle cores the CPU per page would allow at most {2 * baseline_cpu / crawl_cpu:.2f}x "
+        f"(2 x one process's CPU/page / crawl-queue's)",
+        flush=True,
+    )
+    ours = score(stored_texts(database_url), snippets)
+    default = score(extract_all(pages_dir, snippets, trafilatura_default), snippets)
+    print(f"(r2) quality on {ours.pages} pages' snippets, stored articles: {ours}")
+    print(f"     trafilatura.extract(html), default settings, same pages: {default}")
+    print(
+        f"     recall {ours.recall - default.recall:+.3f}, precision {ours.precision - default.precision:+.3f} "
+        f"against the default   [target: recall >= default at precision >= default]"
+    )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
 def parse_fast(body: bytes, *, url: str, details: bool = True) -> ParsedFeed | None:
     """The lxml fast path (about a millisecond for 50 entries): None when the body needs feedparser.
 
-    With details=False the entries carry only their links (no titles or dates to parse).
+    With details=False the entries carry only their links and dates (no titles).
     """
     if not body or not body.strip():
         raise FeedParseError(FeedParseErrorKind.EMPTY, "empty body")
@@ -165,12 +165,8 @@ def _parse_rss2(root: Any, url: str, details: bool) -> ParsedFeed | None:
         absolute = _absolute(link, url)
         if absolute is None:
             continue
-        if details:
-            entries.append(
-                FeedEntry(absolute, _own_text(fields.get("title")), _rfc822(_own_text(fields.get("pubDate"))))
-            )
-        else:
-            entries.append(FeedEntry(absolute))
+        title = _own_text(fields.get("title")) if details else None
+        entries.append(FeedEntry(absolute, title, _rfc822(_own_text(fields.get("pubDate")))))
     return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
 
 
@@ -182,11 +178,8 @@ def _parse_atom(root: Any, url: str, details: bool) -> ParsedFeed:
         absolute = _absolute(_alternate_href(entry), base)
         if absolute is None:
             continue
-        if not details:
-            entries.append(FeedEntry(absolute))
-            continue
         published = _iso(_text(entry, f"{ATOM}published") or _text(entry, f"{ATOM}updated"))
-        entries.append(FeedEntry(absolute, _text(entry, f"{ATOM}title"), published))
+        entries.append(FeedEntry(absolute, _text(entry, f"{ATOM}title") if details else None, published))
     site = _absolute(_alternate_href(root), feed_base)
     return ParsedFeed(_text(root, f"{ATOM}title"), site, entries, "lxml")
 

@@ -253,6 +253,8 @@ media_crawl_jobs = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="0"),
+    # The date the feed entry gave: the article's date when its page names none (migration 0010).
+    sa.Column("feed_published_at", UTCDateTime()),
     sa.UniqueConstraint("org_id", "url_hash"),
     sa.CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
     # The lease reaper looks only at running rows.

@@ -128,6 +128,7 @@ class JobRecord:
     updated_at: datetime
     finished_at: datetime | None
     priority: int
+    feed_published_at: datetime | None  # the date its feed entry gave, the article's fallback
 
 
 @dataclass(frozen=True, slots=True)

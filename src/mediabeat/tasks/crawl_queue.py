@@ -302,7 +302,7 @@ class CrawlQueue:
     async def _crawl(self, job: JobRecord, client: SafeClient) -> NewArticle:
         response = await self._fetch_page(job.url, client)
         try:
-            extracted = await self.pool.extract(response.body, response.url)
+            extracted = await self.pool.extract(response.body, response.url, feed_published_at=job.feed_published_at)
         except ExtractionError as exc:
             retry = exc.kind is ExtractionErrorKind.WORKER_DIED
             raise CrawlFailure(CrawlErrorKind.EXTRACTION, str(exc), permanent=not retry) from None

@@ -38,6 +38,8 @@ class FeedOutcome:
     outcome: str  # fetched | not_modified | failed | disabled
     links: list[str] = field(default_factory=list)
     error_kind: str | None = None
+    # The date each entry gave, by link (entries without one are absent): the crawl job keeps it.
+    published: dict[str, datetime] = field(default_factory=dict)
 
 
 class RssFetch:
@@ -151,6 +153,7 @@ class RssFetch:
         except FeedParseError as exc:
             return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=new_url)
         links: list[str] = []
+        published: dict[str, datetime] = {}
         seen: set[str] = set()
         for entry in parsed.entries:
             try:
@@ -160,6 +163,8 @@ class RssFetch:
             if canonical not in seen:
                 seen.add(canonical)
                 links.append(canonical)
+                if entry.published_at is not None:
+                    published[canonical] = entry.published_at
         update = self._success(feed, now, response, new_url, status="ok")
         update = replace(
             update,
@@ -167,7 +172,7 @@ class RssFetch:
             site_url=parsed.site_url or feed.site_url,
             last_error=parsed.warning,
         )
-        return FeedOutcome(feed, update, "fetched", links=links)
+        return FeedOutcome(feed, update, "fetched", links=links, published=published)
 
     def _base(self, feed: FeedRecord, now: datetime, *, url: str, status: str, error: str | None) -> FeedUpdate:
         return FeedUpdate(
@@ -224,7 +229,7 @@ class RssFetch:
 
 
 async def _parse(response: FetchResult) -> ParsedFeed:
-    fast = parse_fast(response.body, url=response.url, details=False)  # only the links are used
+    fast = parse_fast(response.body, url=response.url, details=False)  # only the links and dates are used
     if fast is not None:
         return fast
     # feedparser takes tens of milliseconds: keep it off the event loop so other fetches keep flowing.
@@ -277,7 +282,12 @@ class OutcomeWriter:
             )
             jobs = [
                 NewJob(
-                    org_id=o.feed.org_id, feed_id=o.feed.id, url=link, url_hash=url_hash(link), priority=o.feed.priority
+                    org_id=o.feed.org_id,
+                    feed_id=o.feed.id,
+                    url=link,
+                    url_hash=url_hash(link),
+                    priority=o.feed.priority,
+                    feed_published_at=o.published.get(link),
                 )
                 for o in batch
                 for link in o.links

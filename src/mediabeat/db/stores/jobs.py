@@ -22,8 +22,9 @@ from mediabeat.domain.text import clean_text
 # through executemany (psycopg pipelines the rows).
 ENQUEUE_SQL = (
     "INSERT INTO media_crawl_jobs"
-    " (org_id, feed_id, url, url_hash, priority, status, attempts, max_attempts, run_after, created_at, updated_at)"
-    " SELECT %s, %s, %s, %s, %s, 'queued', 0, %s, %s, %s, %s"
+    " (org_id, feed_id, url, url_hash, priority, feed_published_at,"
+    " status, attempts, max_attempts, run_after, created_at, updated_at)"
+    " SELECT %s, %s, %s, %s, %s, %s::timestamptz, 'queued', 0, %s, %s, %s, %s"
     " WHERE NOT EXISTS (SELECT 1 FROM articles WHERE articles.org_id = %s AND articles.url_hash = %s)"
     " ON CONFLICT (org_id, url_hash) DO NOTHING"
 )
@@ -32,9 +33,11 @@ ENQUEUE_SQL = (
 # waits for the interpreter's switch interval: a batch took seconds instead of a tenth of one.
 ENQUEUE_SQLITE = (
     "INSERT INTO media_crawl_jobs"
-    " (org_id, feed_id, url, url_hash, priority, status, attempts, max_attempts, run_after, created_at, updated_at)"
+    " (org_id, feed_id, url, url_hash, priority, feed_published_at,"
+    " status, attempts, max_attempts, run_after, created_at, updated_at)"
     " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),"
-    " json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), 'queued', 0, ?, ?, ?, ?"
+    " json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'),"
+    " 'queued', 0, ?, ?, ?, ?"
     " FROM json_each(?) AS j"
     " WHERE NOT EXISTS (SELECT 1 FROM articles WHERE articles.org_id = json_extract(j.value, '$[0]')"
     " AND articles.url_hash = json_extract(j.value, '$[3]'))"
@@ -82,6 +85,7 @@ class NewJob:
     url: str
     url_hash: str
     priority: int = 0
+    feed_published_at: datetime | None = None  # the feed entry's date, if it gave one
 
 
 class JobStore:
@@ -107,12 +111,14 @@ class JobStore:
                 if self.db.is_postgres:
                     shared = (max_attempts, moment, moment, moment)
                     rows = [
-                        (j.org_id, j.feed_id, j.url, j.url_hash, j.priority, *shared, j.org_id, j.url_hash)
+                        (j.org_id, j.feed_id, j.url, j.url_hash, j.priority, j.feed_published_at, *shared, *_key(j))
                         for j in batch
                     ]
                     result = await conn.exec_driver_sql(ENQUEUE_SQL, rows)
                 else:
-                    document = json.dumps([(j.org_id, j.feed_id, j.url, j.url_hash, j.priority) for j in batch])
+                    document = json.dumps(
+                        [(j.org_id, j.feed_id, j.url, j.url_hash, j.priority, _dated(conn, j)) for j in batch]
+                    )
                     result = await conn.exec_driver_sql(
                         ENQUEUE_SQLITE, (max_attempts, moment, moment, moment, document)
                     )
@@ -302,6 +308,20 @@ def _bind(conn: AsyncConnection, column: sa.Column[Any], value: Any) -> Any:
     """`value` as the driver receives it for `column` (the column type's own conversion)."""
     processor = column.type.bind_processor(conn.dialect)
     return processor(value) if processor is not None else value
+
+
+def _key(job: NewJob) -> tuple[int, str]:
+    return job.org_id, job.url_hash
+
+
+def _dated(conn: AsyncConnection, job: NewJob) -> str | None:
+    """The job's feed date as SQLite stores it, for the JSON document of a batch.
+
+    str() of the naive UTC datetime is the text sqlite3's own adapter writes for the other columns.
+    """
+    if job.feed_published_at is None:
+        return None
+    return str(_bind(conn, jobs_t.c.feed_published_at, job.feed_published_at))
 
 
 def _unique(jobs: Sequence[NewJob]) -> list[NewJob]:
