@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from mediabeat.auth.passwords import hash_password
-from mediabeat.auth.tokens import generate_token, hash_secret, token_prefix
 from mediabeat.db import migrate
 from mediabeat.db.engine import sync_url
 from mediabeat.db.tables import api_tokens, scheduler_tasks, users
+from mediabeat.domain.secrets import generate_token, hash_secret, token_prefix
 
 TASKS = 20
 ENDPOINTS = ["/api/v1/scheduler/tasks", "/api/v1/scheduler/runs?limit=100", "/api/v1/scheduler/stats"]

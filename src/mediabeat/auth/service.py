@@ -16,7 +16,6 @@ from mediabeat.auth.passwords import (
     needs_rehash,
     verify_password,
 )
-from mediabeat.auth.tokens import generate_token, hash_secret, looks_like_token, token_prefix
 from mediabeat.clock import Clock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.audit import AuditStore
@@ -26,6 +25,7 @@ from mediabeat.db.stores.tokens import Owner, TokenStore
 from mediabeat.db.stores.users import ROLES, UserStore, normalise_email
 from mediabeat.db.tables import organizations as orgs_t
 from mediabeat.domain.content import InvalidInput, TokenRecord, UserRecord
+from mediabeat.domain.secrets import generate_token, hash_secret, looks_like_token, token_prefix
 from mediabeat.settings import Settings
 
 __all__ = ["AuthService", "InvalidCredentials", "LoginThrottled", "UserInputError", "WeakPassword"]

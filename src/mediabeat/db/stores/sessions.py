@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from mediabeat.auth.tokens import generate_csrf_token, generate_session_id, hash_secret
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.tokens import TOUCH_EVERY, Owner
 from mediabeat.db.tables import user_sessions as sessions_t
 from mediabeat.db.tables import users as users_t
+from mediabeat.domain.secrets import generate_csrf_token, generate_session_id, hash_secret
 
 
 class SessionStore:
