@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
+
+from tests.servers import free_port, wait_for_http
 
 # Debian's chromium by default; MEDIABEAT_TEST_CHROMIUM names another build (or a missing one, to try the skip).
 CHROMIUM = os.environ.get("MEDIABEAT_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -89,13 +89,6 @@ class LiveServer:
             yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     mediabeat = shutil.which("mediabeat", path=str(Path(sys.executable).parent)) or "mediabeat"
     subprocess.run([mediabeat, *args], env=env, input=stdin, text=True, check=True, capture_output=True, timeout=60)
@@ -116,23 +109,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _cli(env, "db", "upgrade")
     _cli(env, "users", "create", ADMIN[0], "--role", "admin", "--org", "newsroom", "--password-stdin", stdin=ADMIN[1])
     _cli(env, "users", "create", MEMBER[0], "--org", "newsroom", "--password-stdin", stdin=MEMBER[1])
-    port = _free_port()
+    port = free_port()
     log = (directory / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("serve_app.py")), str(port)], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(directory / 'server.log').read_text()}")
-            time.sleep(0.1)  # waiting for another process to listen; there is nothing to await
+        try:
+            wait_for_http(f"{url}/healthz", process, within=30)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}: {(directory / 'server.log').read_text()}") from None
         yield LiveServer(url=url, env=env)
     finally:
         process.terminate()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from email import policy
@@ -26,6 +25,7 @@ from mediabeat.settings import SettingsError, load_settings
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import build_test_scheduler
 from tests.integration.test_scheduler_service import START
+from tests.servers import free_port
 
 
 class Webhook:
@@ -131,9 +131,7 @@ class MailSink:
                 sink.logins.append(data.login.decode())
             return AuthResult(success=ok)
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         extra: dict[str, Any] = {"authenticator": authenticate, "auth_require_tls": False} if users else {}
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **extra)
         self.controller.start()

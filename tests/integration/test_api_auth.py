@@ -9,11 +9,8 @@ from tests.integration.api_fixtures import (
     ADMIN_PASSWORD,
     MEMBER_EMAIL,
     ApiEnv,
-    api,
     assert_error,
 )
-
-__all__ = ["api"]
 
 
 async def test_login_sets_a_safe_cookie_and_me_returns_the_user(api: ApiEnv) -> None:

@@ -6,9 +6,7 @@ from mediabeat.crawler.urls import canonicalize
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
-from tests.integration.api_fixtures import ADMIN_EMAIL, MEMBER_EMAIL, ApiEnv, api, assert_error
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ADMIN_EMAIL, MEMBER_EMAIL, ApiEnv, assert_error
 
 OPML = b"""<?xml version="1.0"?>
 <opml version="2.0"><head><title>x</title></head><body>

@@ -6,9 +6,7 @@ import re
 
 import pytest
 
-from tests.integration.api_fixtures import ApiEnv, api
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ApiEnv
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.api_fixtures import ApiEnv, api, assert_error
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ApiEnv, assert_error
 
 UNKNOWN = "999999"
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.api_fixtures import ApiEnv, api
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ApiEnv
 
 
 async def test_nodes_lists_running_and_stopped_nodes_with_the_leader(api: ApiEnv) -> None:

@@ -11,9 +11,7 @@ from pathlib import Path
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.testing import BlockingHandler, FailingHandler
 from mediabeat.web.api.scheduler import RunPage
-from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_error, make_env
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, assert_error, make_env
 
 B = "/api/v1/scheduler"
 REPO = Path(__file__).resolve().parents[2]

@@ -21,10 +21,8 @@ from mediabeat.cli.demo_cmd import DEMO_ORG, DEMO_SITE, ensure_demo_org
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.domain.content import SYSTEM
 from mediabeat.domain.ids import MAX_ID
-from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, api, assert_error, make_env
+from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, assert_error, make_env
 from tests.integration.test_dashboard_pages import signed_in
-
-__all__ = ["api"]
 
 CLI_ACTOR = f"cli:{getpass.getuser()}"
 LONG_URL = "https://long.example.org/" + "x" * 2100

@@ -22,10 +22,7 @@ from tests.integration.api_fixtures import (
     MEMBER_EMAIL,
     MEMBER_PASSWORD,
     ApiEnv,
-    api,
 )
-
-__all__ = ["api"]
 
 PAGES = [
     "/app/admin/scheduler",

@@ -14,12 +14,9 @@ from tests.integration.api_fixtures import (
     MEMBER_EMAIL,
     MEMBER_PASSWORD,
     ApiEnv,
-    api,
     assert_error,
 )
 from tests.integration.test_dashboard_pages import signed_in
-
-__all__ = ["api"]
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 NEW_PASSWORD = "a-brand-new-pass-77"

@@ -15,9 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tests.integration.api_fixtures import ApiEnv, api
-
-__all__ = ["api"]
+from tests.integration.api_fixtures import ApiEnv
 
 # Each hostile value as it goes into a URL (already percent-encoded) and into a JSON body (raw JSON text).
 LONE_SURROGATE_URL = "%ED%A0%80"  # the CESU-8 bytes of U+D800: not UTF-8

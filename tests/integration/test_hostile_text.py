@@ -17,10 +17,8 @@ from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import audit_events
 from mediabeat.domain.text import clean_json, clean_text
 from tests.crawler_helpers import ctx, handlers
-from tests.integration.api_fixtures import ApiEnv, api, assert_error
+from tests.integration.api_fixtures import ApiEnv, assert_error
 from tests.loopback import LoopbackServer, Route
-
-__all__ = ["api"]
 
 START = datetime(2026, 1, 3, 9, 0, 30, tzinfo=UTC)
 

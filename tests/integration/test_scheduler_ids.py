@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from mediabeat.domain.ids import MAX_ID
-from tests.integration.api_fixtures import ApiEnv, api, assert_error
+from tests.integration.api_fixtures import ApiEnv, assert_error
 from tests.integration.test_dashboard_pages import signed_in
-
-__all__ = ["api"]
 
 B = "/api/v1/scheduler"
 HUGE = "99999999999999999999"  # past any BIGINT: an OverflowError if it reached the SQLite driver

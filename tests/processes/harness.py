@@ -22,6 +22,21 @@ from mediabeat.schedule import parse_schedule
 REPO = Path(__file__).resolve().parents[2]
 
 
+def mediabeat(
+    *args: str, env: dict[str, str], stdin: str | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the `mediabeat` command in a process of its own, as a person would, and capture what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "mediabeat", *args],
+        env=env,
+        input=stdin,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Workers:
     """A set of `python -m tests.processes.worker_main` processes sharing one environment."""

@@ -13,16 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from mediabeat.db.tables import scheduler_nodes, scheduler_task_runs, scheduler_tasks
+from tests.processes.harness import mediabeat
 
 from .harness import REPO, base_env, engine, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # CLI start-up is slow on a loaded machine
-
-
-def mediabeat(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mediabeat", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,14 +26,10 @@ from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.domain.content import SYSTEM
 from mediabeat.settings import load_settings
+from tests.processes.harness import mediabeat
+from tests.servers import free_port
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
-
-
-def mediabeat(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mediabeat", *args], env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 @contextmanager
@@ -62,12 +57,6 @@ def wait_for_line(log: Path, needle: str, proc: subprocess.Popen[bytes], within:
             break
         time.sleep(0.1)
     raise AssertionError(f"{needle!r} not in the output: {log.read_text(errors='replace')[-2000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

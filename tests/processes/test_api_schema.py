@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 import sqlalchemy as sa
@@ -33,6 +30,7 @@ from mediabeat.app import build_services
 from mediabeat.db import migrate
 from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
 from mediabeat.settings import load_settings
+from tests.servers import free_port, wait_for_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("api-schema"), pytest.mark.timeout(300)]
 
@@ -46,12 +44,6 @@ CHECKS = [
 # Revoking tokens or deactivating users could lock the fuzzer out of the rest of the schema;
 # those operations have their own tests.
 SKIPPED = {("DELETE", "/api/v1/tokens/{token_id}"), ("PATCH", "/api/v1/users/{user_id}")}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(url: str) -> str:
@@ -76,7 +68,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
     token = asyncio.run(_seed(url))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MEDIABEAT_DATABASE_URL": url,
@@ -93,16 +85,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {process.stderr.read().decode() if process.stderr else ''}")
-            time.sleep(0.2)
+        try:
+            wait_for_http(f"{base}/healthz", process)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}: {process.stderr.read().decode() if process.stderr else ''}") from None
         yield base, token
     finally:
         process.terminate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,10 @@ import httpx
 import pytest
 
 from mediabeat.db import migrate
+from tests.processes.harness import mediabeat
+from tests.servers import free_port, wait_for_http
 
 pytestmark = [pytest.mark.xdist_group("api-cli"), pytest.mark.slow, pytest.mark.timeout(400)]
-
-
-def mediabeat(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mediabeat", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture
@@ -68,9 +63,7 @@ def test_users_and_tokens_from_the_command_line(env: dict[str, str]) -> None:
 
 
 def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mediabeat", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -79,15 +72,12 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("serve did not start")
+    try:
+        wait_for_http(f"{base}/healthz", process)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, base
 
 
 def _stop(process: subprocess.Popen[str]) -> str:

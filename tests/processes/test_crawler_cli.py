@@ -21,8 +21,8 @@ from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.tasks.base import SkipRun
 from tests.crawler_helpers import ctx, handlers
-from tests.integration.test_cli import mediabeat
 from tests.loopback import LoopbackServer, Route
+from tests.processes.harness import mediabeat
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,21 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def mediabeat(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mediabeat", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
-
-
-@pytest.fixture
-def cli_env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "MEDIABEAT_DATABASE_URL": database_url, "COLUMNS": "200"}
-
-
-@pytest.fixture
-def fresh_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "MEDIABEAT_DATABASE_URL": f"sqlite:///{tmp_path}/fresh/mb.db", "COLUMNS": "200"}
+from tests.processes.harness import mediabeat
+from tests.servers import free_port
 
 
 def test_cron_next_prints_offsets_across_dst(fresh_env: dict[str, str]) -> None:
@@ -138,12 +123,6 @@ def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:
     assert mediabeat("runs", "list", "--status", "bogus", env=cli_env).returncode == 2
     stats = json.loads(mediabeat("stats", "--json", env=cli_env).stdout)
     assert (stats["total_tasks"], stats["total_runs"], stats["succeeded_runs"]) == (len(listed), 1, 1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp_path: Path) -> None:

@@ -16,12 +16,7 @@ import pytest
 
 from mediabeat import __version__
 from tests.conftest import POSTGRES_URL
-
-
-def mediabeat(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mediabeat", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+from tests.processes.harness import mediabeat
 
 
 @pytest.fixture
