@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from mediabeat.crawler.demo_site import running_demo_site
 
 from mediabeat.app import create_app
+from mediabeat.demo.site import running_demo_site
 from mediabeat.settings import load_settings
 
 LIMIT = 1024 * 1024

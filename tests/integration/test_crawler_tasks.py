@@ -206,9 +206,11 @@ async def test_a_feed_on_an_internal_name_records_the_refusal_without_the_addres
     feed, _ = await FeedStore(db).add(org_id, "http://priv.test/feed.xml", now=START)
     fetch, crawl = handlers(db, FakeClock(START))
     try:
-        result = await fetch(ctx(START))
+        with pytest.raises(AllWorkFailed) as failed:  # its only feed failed: the run is recorded failed
+            await fetch(ctx(START))
     finally:
         await crawl.aclose()
+    result = failed.value.result
     assert result["errors"] == {"blocked": 1}
     stored = await FeedStore(db).get(feed.id)
     assert stored is not None and stored.last_status == "blocked"
@@ -416,9 +418,11 @@ async def test_a_page_that_is_not_html_is_refused_with_its_reason(
     await store.enqueue([NewJob(org_id, None, u, url_hash(u)) for u in urls], now=START)
     _fetch, crawl = handlers(db, FakeClock(START))
     try:
-        result = await crawl(ctx(START))
+        with pytest.raises(AllWorkFailed) as failed:  # every page failed: the run is recorded failed
+            await crawl(ctx(START))
     finally:
         await crawl.aclose()
+    result = failed.value.result
     assert result["failed"] == 3 and result["errors"] == {"not_html": 3}
     errors = {job.url: job.last_error for job in await store.list_jobs()}
     assert errors == {
