@@ -9,8 +9,10 @@ import pytest
 
 from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
+from mediabeat.db.stores import orgs as orgs_module
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
+from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.domain.content import OrgExists
 
@@ -159,3 +161,34 @@ async def test_articles_save_list_get(db: Database) -> None:
     got = await store.get(ids[0])
     assert got is not None and got.title == "T0" and got.text == "body" and got.fetched_at == NOW
     assert await store.count(org_id=org.id) == 3
+
+
+async def test_deleting_an_org_removes_what_it_owns_in_batches_and_leaves_the_others(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orgs_module, "DELETE_BATCH", 7)  # several batches per table from a small org
+    orgs, feeds, articles, jobs = OrgStore(db), FeedStore(db), ArticleStore(db), JobStore(db)
+    doomed, kept = await orgs.create("doomed", now=NOW), await orgs.create("kept", now=NOW)
+    for org in (doomed, kept):
+        feed, _ = await feeds.add(org.id, f"http://127.0.0.1/{org.name}.xml", now=NOW)
+        urls = [f"http://127.0.0.1/{org.name}/{n}" for n in range(20)]
+        await jobs.enqueue([NewJob(org.id, feed.id, u, url_hash(u)) for u in urls], now=NOW)
+        await articles.save_many(
+            [NewArticle(org.id, feed.id, u, url_hash(u), None, "t", None, None, None, "x", None) for u in urls],
+            now=NOW,
+        )
+    batches: list[int] = []
+    real = OrgStore._delete_batch
+
+    async def counting(self: OrgStore, table: object, org_id: int) -> int:
+        deleted = await real(self, table, org_id)  # type: ignore[arg-type]
+        batches.append(deleted)
+        return deleted
+
+    monkeypatch.setattr(OrgStore, "_delete_batch", counting)
+    assert await orgs.delete(doomed.id) is True
+    assert await orgs.get(doomed.id) is None
+    assert max(batches) == 7 and sum(batches) == 20 + 20 + 1  # jobs, articles, the feed: 7 rows a transaction
+    assert len(await articles.list(org_id=kept.id, limit=100)) == 20
+    assert len(await articles.list(org_id=doomed.id, limit=100)) == 0
+    assert len(await feeds.list(org_id=kept.id)) == 1 and await feeds.list(org_id=doomed.id) == []
