@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mediabeat.domain.scheduler import RunPoint
 from mediabeat.web.dashboard.labels import label, result_items
 from mediabeat.web.dashboard.render import safe_next
 from mediabeat.web.dashboard.view import (
     MAX_TIME_TICKS,
-    RunPoint,
     duration,
     duration_chart,
     status_class,

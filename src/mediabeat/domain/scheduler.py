@@ -279,3 +279,13 @@ class AllWorkFailed(Exception):
         super().__init__(message)
         self.message = message
         self.result = dict(result)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """One run as a chart or a sparkline sees it: its outcome, when it started and how long it took."""
+
+    id: int
+    status: str
+    started_at: datetime
+    duration_ms: int | None

@@ -11,7 +11,15 @@ from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.domain.ids import MAX_ID, clamp_id
 from mediabeat.domain.metrics import MetricsSnapshot
-from mediabeat.domain.scheduler import RunFilter, RunNotFound, RunRecord, SchedulerStats, TaskNotFound, TaskRecord
+from mediabeat.domain.scheduler import (
+    RunFilter,
+    RunNotFound,
+    RunPoint,
+    RunRecord,
+    SchedulerStats,
+    TaskNotFound,
+    TaskRecord,
+)
 from mediabeat.schedule import CronSchedule, parse_schedule
 from mediabeat.scheduler.registry import HandlerRegistry
 
@@ -70,6 +78,10 @@ class SchedulerQueries:
         """Runs, newest first; a before_id past the largest id pages from the newest."""
         bound = clamp_id(before_id) if before_id is not None else None
         return await self.store.list_runs(filters or RunFilter(), limit=limit, before_id=bound)
+
+    async def recent_runs(self, task_ids: list[int], *, per_task: int) -> dict[int, list[RunPoint]]:
+        """Each task's newest `per_task` runs, oldest first: the sparklines and the duration chart."""
+        return await self.store.recent_runs(task_ids, per_task=per_task)
 
     async def get_run(self, run_id: int) -> RunRecord | None:
         return await self.store.get_run(run_id) if 1 <= run_id <= MAX_ID else None

@@ -21,15 +21,13 @@ from mediabeat.domain.scheduler import (
     OverlapForbidden,
     OverlapPolicy,
     RunFilter,
+    RunPoint,
     RunRecord,
     RunStatus,
     TaskRecord,
     Trigger,
 )
 from mediabeat.schedule import DuePlan, overlap_allows
-
-# cli/demo_cmd.py imports OverlapForbidden from here; it lives in mediabeat.domain.scheduler.
-__all__ = ["OverlapForbidden", "SchedulerStore", "run_from_row", "runs_from_result", "task_from_row"]
 
 RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
 # Listings leave out the traceback (up to TRACEBACK_LIMIT characters a row); one run's detail has it.
@@ -476,6 +474,34 @@ class SchedulerStore:
             query = query.where(runs_t.c.task_id == task_id)
         async with self.db.read() as conn:
             return runs_from_result(await conn.execute(query))
+
+    async def recent_runs(self, task_ids: Sequence[int], *, per_task: int) -> dict[int, list[RunPoint]]:
+        """The newest `per_task` runs of each task, oldest first.
+
+        One statement: a UNION ALL of one index-ordered, limited read per task, so a long history is never
+        scanned and a page pays one database round trip however many tasks there are.
+        """
+        found: dict[int, list[RunPoint]] = {task_id: [] for task_id in task_ids}
+        if not task_ids:
+            return found
+        columns = (runs_t.c.task_id, runs_t.c.id, runs_t.c.status, runs_t.c.started_at, runs_t.c.duration_ms)
+        parts = [
+            sa.select(
+                sa.select(*columns)
+                .where(runs_t.c.task_id == task_id)
+                .order_by(runs_t.c.started_at.desc(), runs_t.c.id.desc())
+                .limit(per_task)
+                .subquery()
+            )
+            for task_id in task_ids
+        ]
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.union_all(*parts))).all()
+        for row in rows:
+            found[row.task_id].append(RunPoint(row.id, row.status, row.started_at, row.duration_ms))
+        for points in found.values():
+            points.sort(key=lambda p: (p.started_at, p.id))
+        return found
 
 
 def task_from_row(row: sa.Row[Any]) -> TaskRecord:

@@ -13,6 +13,7 @@ from mediabeat.domain.scheduler import (
     FAILURE_STATUSES,
     NewTask,
     RunFilter,
+    RunPoint,
     RunStatus,
     TaskNotFound,
     Trigger,
@@ -22,9 +23,8 @@ from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.scheduler import stats_cache
-from mediabeat.web.dashboard.queries import recent_runs
 from mediabeat.web.dashboard.render import PageDenied, admin_page, render
-from mediabeat.web.dashboard.view import FAILED, RunPoint, duration_chart
+from mediabeat.web.dashboard.view import FAILED, duration_chart
 from mediabeat.web.deps import Principal
 
 router = APIRouter(prefix="/app/admin", include_in_schema=False)
@@ -62,7 +62,7 @@ async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
     # The same figures, from the same cache, as GET /api/v1/scheduler/stats that the page then polls.
     stats = await stats_cache(request).get()
     tasks = await service.list_tasks()
-    sparks = await recent_runs(request.app.state.services.db, [t.id for t in tasks], per_task=SPARKLINE_RUNS)
+    sparks = await service.queries.recent_runs([t.id for t in tasks], per_task=SPARKLINE_RUNS)
     failing = [t for t in tasks if t.last_status in FAILURE_STATUSES]
     errors: dict[int, str | None] = {}
     for task in failing:
@@ -193,7 +193,7 @@ async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
         schedule_error = None
     except CronError as exc:
         upcoming, schedule_error = [], str(exc)
-    points = (await recent_runs(request.app.state.services.db, [task.id], per_task=CHART_RUNS))[task.id]
+    points = (await service.queries.recent_runs([task.id], per_task=CHART_RUNS))[task.id]
     tasks = await service.list_tasks()
     upstream = next((t.name for t in tasks if t.id == task.after_task_id), None)
     return render(

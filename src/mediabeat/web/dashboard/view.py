@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mediabeat.domain.scheduler import FAILURE_STATUSES
+from mediabeat.domain.scheduler import FAILURE_STATUSES, RunPoint
 from mediabeat.web.dashboard.labels import label
 
 FAILED = FAILURE_STATUSES  # a run status; a crawl job's "failed" is the same word
@@ -54,16 +54,6 @@ def duration(ms: int | float | None) -> str:
         return f"{ms / 1000:.1f} s"
     minutes, seconds = divmod(int(ms // 1000), 60)
     return f"{minutes} min {seconds} s"
-
-
-@dataclass(frozen=True, slots=True)
-class RunPoint:
-    """One run as the chart and the sparkline see it."""
-
-    id: int
-    status: str
-    started_at: datetime
-    duration_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
