@@ -21,33 +21,13 @@ import time
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
-from mediabeat.app import build_services
-from mediabeat.auth.service import AuthService
 from mediabeat.db import migrate
-from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
-from mediabeat.settings import load_settings
+from mediabeat.testing import seed_api_fuzz_target
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 # Revoking the token or deactivating the admin would lock the campaign out of the rest of the schema.
 EXCLUDED = r"^/api/v1/(tokens|users)/\{"
-
-
-async def seed(url: str) -> str:
-    """An admin with an API token; only nightly-cleanup stays, so no fuzzed feed URL is ever fetched."""
-    services = build_services(load_settings(database_url=url, enable_scheduler=False))
-    auth = AuthService(services.db, services.settings, services.clock)
-    try:
-        async with services.db.write() as conn:
-            await conn.execute(sa.delete(scheduler_task_runs))
-            await conn.execute(sa.delete(scheduler_tasks).where(scheduler_tasks.c.handler != "nightly_cleanup"))
-        org_id = await auth.org_id("fuzz-org", create=True)
-        admin = await auth.create_user("fuzz@example.test", role="admin", org_id=org_id, password="fuzz-pass-123456")
-        token, _ = await auth.create_token(admin, "fuzz")
-        return token
-    finally:
-        await services.close()
 
 
 def free_port() -> int:
@@ -71,7 +51,7 @@ def main(seconds: int) -> int:
     with tempfile.TemporaryDirectory(prefix="mediabeat-fuzz-") as scratch:
         url = os.environ.get("MEDIABEAT_FUZZ_DATABASE_URL") or f"sqlite:///{Path(scratch) / 'fuzz.db'}"
         migrate.upgrade(url)
-        token = asyncio.run(seed(url))
+        token = asyncio.run(seed_api_fuzz_target(url, token_name="fuzz"))
         port = free_port()
         env = {
             **os.environ,

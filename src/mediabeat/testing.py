@@ -88,3 +88,29 @@ def build_test_scheduler(
     )
     loop = SchedulerLoop(service=service, clock=clock, tick_seconds=tick_seconds, heartbeat_seconds=5)
     return service, loop
+
+
+async def seed_api_fuzz_target(database_url: str, *, token_name: str) -> str:
+    """Prepare a migrated database for an API fuzzer and return an admin's API token.
+
+    Only nightly-cleanup is left among the tasks, so no fuzzed request can make a crawler task fetch
+    a fuzzed feed URL. Used by the schema test and by `make fuzz`.
+    """
+    import sqlalchemy as sa
+
+    from mediabeat.app import build_services  # the composition root, imported only by those who seed
+    from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
+    from mediabeat.settings import load_settings
+
+    services = build_services(load_settings(database_url=database_url, enable_scheduler=False))
+    auth = services.auth
+    try:
+        async with services.db.write() as conn:
+            await conn.execute(sa.delete(scheduler_task_runs))
+            await conn.execute(sa.delete(scheduler_tasks).where(scheduler_tasks.c.handler != "nightly_cleanup"))
+        org_id = await auth.org_id("fuzz-org", create=True)
+        admin = await auth.create_user("fuzz@example.test", role="admin", org_id=org_id, password="fuzz-pass-123456")
+        token, _ = await auth.create_token(admin, token_name)
+        return token
+    finally:
+        await services.close()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -26,10 +25,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from mediabeat.app import build_services
 from mediabeat.db import migrate
-from mediabeat.db.tables import scheduler_task_runs, scheduler_tasks
-from mediabeat.settings import load_settings
+from mediabeat.testing import seed_api_fuzz_target
 from tests.servers import free_port, wait_for_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("api-schema"), pytest.mark.timeout(300)]
@@ -46,28 +43,12 @@ CHECKS = [
 SKIPPED = {("DELETE", "/api/v1/tokens/{token_id}"), ("PATCH", "/api/v1/users/{user_id}")}
 
 
-async def _seed(url: str) -> str:
-    services = build_services(load_settings(database_url=url, enable_scheduler=False))
-    auth = services.auth
-    try:
-        # Only nightly-cleanup may run: no fuzzed request may make a crawler task fetch fuzzed feed URLs.
-        async with services.db.write() as conn:
-            await conn.execute(sa.delete(scheduler_task_runs))
-            await conn.execute(sa.delete(scheduler_tasks).where(scheduler_tasks.c.handler != "nightly_cleanup"))
-        org_id = await auth.org_id("fuzz-org", create=True)
-        admin = await auth.create_user("fuzz@example.test", role="admin", org_id=org_id, password="fuzz-pass-123456")
-        token, _ = await auth.create_token(admin, "schemathesis")
-        return token
-    finally:
-        await services.close()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     path = Path(tmp_path_factory.mktemp("schema")) / "api.db"
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
-    token = asyncio.run(_seed(url))
+    token = asyncio.run(seed_api_fuzz_target(url, token_name="schemathesis"))
     port = free_port()
     env = {
         **os.environ,
