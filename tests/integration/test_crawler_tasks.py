@@ -514,3 +514,31 @@ async def test_a_feed_with_only_last_modified_is_asked_if_modified_since(
     asked = [h for path, h in site.requests if path == "/dated.xml"]
     assert "if-modified-since" not in asked[0] and asked[1]["if-modified-since"] == stamp
     assert "if-none-match" not in asked[1]
+
+
+async def test_on_stored_hooks_see_each_stored_article_and_a_failing_hook_loses_nothing(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    article = b"<article><h1>A headline</h1>" + b"<p>Words of a real article here, long enough.</p>" * 30
+    site.routes["/robots.txt"] = Route(status=404)
+    site.routes["/a.html"] = Route(
+        body=b"<html lang='en'><head><title>A</title></head><body>" + article + b"</body></html>"
+    )
+    url = site.url("/a.html")
+    await JobStore(db).enqueue([NewJob(org_id, None, url, url_hash(url))], now=START)
+    seen: list[tuple[int, str]] = []
+
+    async def record(stored: object) -> None:
+        seen.extend((article_id, a.url) for article_id, a in stored)  # type: ignore[attr-defined]
+
+    async def broken(stored: object) -> None:
+        raise RuntimeError("a hook that fails")
+
+    _fetch, crawl = handlers(db, FakeClock(START))
+    crawl.on_stored = (broken, record)
+    try:
+        assert (await crawl(ctx(START)))["succeeded"] == 1
+    finally:
+        await crawl.aclose()
+    stored = await ArticleStore(db).list(org_id=org_id, limit=10)
+    assert seen == [(stored[0].id, url)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,6 +21,14 @@ from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import JobRecord
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
+
+log = logging.getLogger(__name__)
+
+# Called with the articles a batch stored, as (article id, article), once their jobs are complete:
+# how search, monitors and story clusters learn of new articles as they are stored. A hook that
+# raises is logged and does not fail the batch; a hook that must never miss an article keeps a
+# watermark of its own and catches up from the database.
+ArticlesStored = Callable[[Sequence[tuple[int, NewArticle]]], Awaitable[None]]
 
 RETRY_BASE = timedelta(minutes=1)
 # Stored pages are written in batches (articles, then jobs): every FLUSH_PAGES pages or FLUSH_SECONDS.
@@ -183,7 +192,9 @@ class CrawlQueue:
         lease: timedelta,
         flush_pages: int = FLUSH_PAGES,
         flush_seconds: float = FLUSH_SECONDS,
+        on_stored: Sequence[ArticlesStored] = (),
     ) -> None:
+        self.on_stored = tuple(on_stored)
         self.flush_pages = flush_pages
         self.flush_seconds = flush_seconds
         self.jobs = jobs
@@ -277,7 +288,21 @@ class CrawlQueue:
             worker=worker,
             now=self.clock.now(),
         )
+        stored = [(article_id, article) for (job, article), article_id in zip(batch, article_ids, strict=True)]
+        await self._announce([pair for pair, (job, _) in zip(stored, batch, strict=True) if job.id in held])
         return ["succeeded" if job.id in held else "lost" for job, _ in batch]
+
+    async def _announce(self, stored: Sequence[tuple[int, NewArticle]]) -> None:
+        """Run the on_stored hooks; one that fails is logged, and the batch stays stored."""
+        if not stored:
+            return
+        for hook in self.on_stored:
+            try:
+                await hook(stored)
+            except Exception:
+                log.exception(
+                    "an on_stored hook (%s) failed for %d articles", getattr(hook, "__qualname__", hook), len(stored)
+                )
 
     async def _process(
         self,
