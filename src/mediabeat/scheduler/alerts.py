@@ -12,7 +12,6 @@ import abc
 import asyncio
 import logging
 import smtplib
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import httpx
 
 from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
+from mediabeat.mail import send_mail
 from mediabeat.settings import SmtpServer
 
 log = logging.getLogger("mediabeat.alerts")
@@ -206,24 +206,7 @@ class EmailAlerter(_BackgroundAlerter):
         return None
 
     def _send_blocking(self, message: EmailMessage) -> None:
-        server = self.server
-        context = ssl.create_default_context()
-        smtp: smtplib.SMTP
-        if server.implicit_tls:
-            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=self.timeout_s, context=context)
-        else:
-            smtp = smtplib.SMTP(server.host, server.port, timeout=self.timeout_s)
-        with smtp:
-            smtp.ehlo()
-            if not server.implicit_tls and smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
-                smtp.ehlo()
-            if server.username:
-                encrypted = server.implicit_tls or (smtp.sock is not None and isinstance(smtp.sock, ssl.SSLSocket))
-                if not encrypted and not server.on_loopback:
-                    raise ValueError(f"{server.host} offers no STARTTLS: not sending the password in the clear")
-                smtp.login(server.username, server.password or "")
-            smtp.send_message(message)
+        send_mail(self.server, message, timeout_s=self.timeout_s)
 
 
 class Alerters:

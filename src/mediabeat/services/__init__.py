@@ -15,6 +15,9 @@ from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.audit import AuditStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
+from mediabeat.db.stores.monitor_deliveries import DeliveryStore
+from mediabeat.db.stores.monitor_matches import MatchStore
+from mediabeat.db.stores.monitors import MonitorStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
@@ -22,6 +25,7 @@ from mediabeat.services.audit import AuditService
 from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
+from mediabeat.services.monitors import MonitorService, UrlCheck
 from mediabeat.services.orgs import OrgService
 from mediabeat.settings import Settings
 
@@ -38,6 +42,7 @@ class ContentServices:
     jobs: JobService
     accounts: AccountService
     demo: DemoOrgService
+    monitors: MonitorService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -56,4 +61,25 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
+        monitors=MonitorService(
+            store=MonitorStore(db),
+            matches=MatchStore(db),
+            deliveries=DeliveryStore(db),
+            audit=audit,
+            clock=clock,
+            check_url=webhook_check(settings),
+        ),
     )
+
+
+def webhook_check(settings: Settings) -> UrlCheck:
+    """Vets a webhook URL with the crawler's SSRF guard (resolving the name, connecting nowhere)."""
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+
+    config = ClientConfig.from_settings(settings)
+
+    async def check(url: str) -> None:
+        async with SafeClient(config) as client:
+            await client.vet(url)
+
+    return check

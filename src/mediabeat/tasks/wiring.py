@@ -18,11 +18,31 @@ from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext, TaskHandler
 
 if TYPE_CHECKING:
+    from mediabeat.monitors.engine import MonitorEngine
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
 
 
-def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tuple[RssFetch, CrawlQueue]:
+def build_monitors(settings: Settings, db: Database, clock: Clock) -> MonitorEngine:
+    """The monitor matcher (crawl-queue's on_stored hook) and deliveries, with their own guarded HTTP client."""
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+    from mediabeat.monitors.delivery import MailSetup
+    from mediabeat.monitors.engine import build_monitor_engine
+
+    config = ClientConfig.from_settings(settings)
+    server = settings.smtp_server
+    return build_monitor_engine(
+        db,
+        clock,
+        client_factory=lambda: SafeClient(config),
+        mail=MailSetup(server=server, sender=settings.alert_email_from) if server is not None else None,
+        public_url=settings.public_url,
+    )
+
+
+def build_crawler_handlers(
+    settings: Settings, db: Database, clock: Clock, *, monitors: MonitorEngine | None = None
+) -> tuple[RssFetch, CrawlQueue]:
     from mediabeat.crawler.articles import ExtractionPool
     from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient
     from mediabeat.db.stores.articles import ArticleStore
@@ -58,6 +78,7 @@ def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tu
         batch=settings.crawl_batch,
         concurrency=settings.crawl_concurrency,
         lease=timedelta(seconds=settings.crawl_lease_seconds),
+        on_stored=[monitors.matcher.on_stored] if monitors is not None else [],
     )
     return fetch, crawl
 
@@ -83,14 +104,30 @@ class _Lazy:
 
 def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database, clock: Clock) -> None:
     built: list[tuple[Any, Any]] = []
+    engines: list[MonitorEngine] = []
+
+    def engine() -> MonitorEngine:
+        if not engines:
+            engines.append(build_monitors(settings, db, clock))
+        return engines[0]
 
     def pair() -> tuple[Any, Any]:
         if not built:
-            built.append(build_crawler_handlers(settings, db, clock))
+            built.append(build_crawler_handlers(settings, db, clock, monitors=engine()))
         return built[0]
+
+    def deliveries() -> Any:
+        from mediabeat.tasks.monitor_deliveries import MonitorDeliveriesTask
+
+        return MonitorDeliveriesTask(engine())
 
     fetch: TaskHandler = _Lazy(lambda: pair()[0])
     crawl: TaskHandler = _Lazy(lambda: pair()[1])
+    registry.register(
+        "monitor_deliveries",
+        _Lazy(deliveries),
+        description="Match what a crawl hook missed; send due monitor webhooks, mail, digests and spike alerts.",
+    )
     registry.register(
         "hourly_rss_fetch",
         fetch,

@@ -188,20 +188,53 @@ class SafeClient:
             self.limiter.cool_down(host, wait)
             attempt += 1
 
-    async def _once(self, target: URL, host: str, headers: dict[str, str]) -> Response:
+    async def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None) -> FetchResult:
+        """POST `body` to `url` once (a webhook): no redirect is followed and no retry made; FetchError when it failed.
+
+        The same guard, timeouts and body cap as a GET; a redirect comes back as the response it is.
+        """
+        target = http_url(url)
+        try:
+            async with asyncio.timeout(self.config.total_timeout):
+                status, response_headers, data = await self._once(
+                    target, host_key(target), dict(headers or {}), method="POST", data=body
+                )
+        except TimeoutError:
+            raise FetchError(
+                FetchErrorKind.TIMEOUT, f"no complete response within {self.config.total_timeout:g} s"
+            ) from None
+        return FetchResult(url, url, status, response_headers, data)
+
+    async def vet(self, url: str) -> None:
+        """Check that `url` is http(s) and its host one the guard allows, connecting nowhere; FetchError if not."""
+        target = http_url(url)
+        hostname = target.raw_host or ""
+        try:
+            if is_ip_literal(hostname):
+                self.guard.check_ip(hostname, ip_literal(hostname))
+            else:
+                await self.guard.resolve(hostname, target.port or 0)
+        except (BlockedAddress, OSError) as exc:
+            raise _fetch_error(exc, target) from None
+
+    async def _once(
+        self, target: URL, host: str, headers: dict[str, str], *, method: str = "GET", data: bytes | None = None
+    ) -> Response:
         # `target` is the very URL object aiohttp connects to, so the host vetted is the host used.
         hostname = target.raw_host or ""
         async with self.limiter.slot(host):
             try:
                 if is_ip_literal(hostname):
                     self.guard.check_ip(hostname, ip_literal(hostname))
-                return await self._request(target, headers)
+                return await self._request(target, headers, method=method, data=data)
             except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
                 raise _fetch_error(exc, target) from None
 
-    async def _request(self, target: URL, headers: dict[str, str]) -> Response:
+    async def _request(
+        self, target: URL, headers: dict[str, str], *, method: str = "GET", data: bytes | None = None
+    ) -> Response:
         session = self._session_for_requests()
-        async with session.get(target, headers=headers, allow_redirects=False) as response:
+        async with session.request(method, target, headers=headers, data=data, allow_redirects=False) as response:
             status = response.status
             if status == 304 or (status in REDIRECT_STATUSES and _small_body(response.headers)):
                 # Read the (empty or small) body to its end so the connection goes back to the

@@ -1,0 +1,152 @@
+"""Matching on arrival: each new article against its organisation's monitors, once, without missing any.
+
+crawl-queue calls `MonitorMatcher.on_stored` with every batch it stores. The matcher keeps
+each organisation's monitors compiled in memory, with a key (count, newest id, sum of
+versions) that it checks once per batch, so a monitor changed by another process is
+recompiled here too. An article is tested only against the monitors whose required words
+it contains (an inverted index), plus those a prefilter cannot narrow (NOT-only queries).
+
+Nothing is missed: matching reads the organisation's articles above its watermark that no
+batch has matched yet, so a batch whose hook failed, or that a dead process never matched,
+is matched with the next batch or by the monitor-deliveries task (`catch_up_all`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from mediabeat.clock import Clock
+from mediabeat.db.stores.monitor_matches import MatchStore
+from mediabeat.db.stores.monitors import ActiveMonitor, MonitorStore
+from mediabeat.domain.monitors import BadMonitorQuery, MonitorMatchDoc
+from mediabeat.monitors.query import CompiledQuery, Document, compile_query, document
+
+log = logging.getLogger(__name__)
+
+# Articles read and matched per transaction.
+SCAN_BATCH = 500
+# How old an article must be before the watermark passes it (see MatchStore.advance_cursor).
+SETTLE = timedelta(seconds=60)
+
+MatchesRecorded = Callable[[set[int]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    id: int
+    start_after: int
+    query: CompiledQuery
+
+
+@dataclass
+class OrgMonitors:
+    """An organisation's monitors, compiled, with the word index that narrows which to test."""
+
+    key: tuple[int, int, int]
+    by_word: dict[str, list[_Compiled]] = field(default_factory=lambda: defaultdict(list))
+    unfiltered: list[_Compiled] = field(default_factory=list)
+    floor: int = 0  # the smallest start_after: nothing at or below it is for any monitor
+
+    @classmethod
+    def compile(cls, key: tuple[int, int, int], monitors: Iterable[ActiveMonitor]) -> OrgMonitors:
+        org = cls(key=key)
+        starts: list[int] = []
+        for monitor in monitors:
+            try:
+                compiled = _Compiled(monitor.id, monitor.start_after_article_id, compile_query(monitor.query))
+            except BadMonitorQuery as exc:  # saved before a language change made it invalid
+                log.warning("monitor %d: its query no longer parses (%s); it matches nothing", monitor.id, exc)
+                continue
+            starts.append(monitor.start_after_article_id)
+            if compiled.query.required is None:
+                org.unfiltered.append(compiled)
+            for word in compiled.query.required or ():
+                org.by_word[word].append(compiled)
+        org.floor = min(starts) if starts else 0
+        return org
+
+    @property
+    def empty(self) -> bool:
+        return not self.by_word and not self.unfiltered
+
+    def match(self, article_id: int, doc: Document) -> list[int]:
+        """The ids of the monitors `doc` matches."""
+        candidates: dict[int, _Compiled] = {m.id: m for m in self.unfiltered}
+        by_word = self.by_word
+        for word in doc.vocabulary & by_word.keys():
+            for monitor in by_word[word]:
+                candidates[monitor.id] = monitor
+        return [m.id for m in candidates.values() if article_id > m.start_after and m.query.matches(doc)]
+
+
+class MonitorMatcher:
+    """Records each new article's matches; one per process, its compiled monitors shared by every batch."""
+
+    def __init__(
+        self,
+        *,
+        monitors: MonitorStore,
+        matches: MatchStore,
+        clock: Clock,
+        on_matches: MatchesRecorded | None = None,
+        scan_batch: int = SCAN_BATCH,
+    ) -> None:
+        self.monitors = monitors
+        self.matches = matches
+        self.clock = clock
+        self.on_matches = on_matches
+        self.scan_batch = scan_batch
+        self._orgs: dict[int, OrgMonitors] = {}
+
+    async def on_stored(self, stored: Sequence[tuple[int, Any]]) -> None:
+        """crawl-queue's hook: match the organisations these articles belong to, up to now."""
+        for org_id in sorted({article.org_id for _, article in stored}):
+            await self.catch_up(org_id)
+
+    async def compiled(self, org_id: int) -> OrgMonitors:
+        key = await self.monitors.org_version(org_id)
+        cached = self._orgs.get(org_id)
+        if cached is None or cached.key != key:
+            cached = OrgMonitors.compile(key, await self.monitors.active_for_org(org_id))
+            self._orgs[org_id] = cached
+        return cached
+
+    async def catch_up(self, org_id: int) -> int:
+        """Match every article of the org that no batch has matched; returns how many new matches."""
+        org = await self.compiled(org_id)
+        if org.empty:
+            return 0
+        after = max(await self.matches.cursor(org_id), org.floor)
+        new, touched = 0, set[int]()
+        while True:
+            docs = await self.matches.unscanned(org_id, after_id=after, limit=self.scan_batch)
+            if not docs:
+                break
+            found = self.match_docs(org, docs)
+            touched.update(monitor_id for monitor_id, _ in found)
+            new += await self.matches.record_scan(org_id, [d.id for d in docs], found, now=self.clock.now())
+            after = docs[-1].id
+            if len(docs) < self.scan_batch:
+                break
+        now = self.clock.now()
+        await self.matches.advance_cursor(org_id, floor=org.floor, settled_before=now - SETTLE, now=now)
+        if new and self.on_matches is not None:
+            await self.on_matches(touched)
+        return new
+
+    @staticmethod
+    def match_docs(org: OrgMonitors, docs: Sequence[MonitorMatchDoc]) -> list[tuple[int, int]]:
+        """(monitor id, article id) for every match among `docs`: the pure, CPU-bound part."""
+        return [(monitor_id, doc.id) for doc in docs for monitor_id in org.match(doc.id, document(doc))]
+
+    async def catch_up_all(self) -> int:
+        """Match what every organisation's hooks left (the monitor-deliveries task calls this)."""
+        total = 0
+        for org_id in await self.matches.orgs_behind():
+            total += await self.catch_up(org_id)
+        return total
