@@ -16,6 +16,7 @@ from mediabeat.cli import (
     cron_cmd,
     db_cmd,
     demo_cmd,
+    monitors_cmd,
     nodes_cmd,
     runs_cmd,
     serve_cmd,
@@ -67,6 +68,7 @@ app.add_typer(crawl_cmd.articles_app, name="articles")
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
 app.command("demo-site")(demo_cmd.demo_site)
 app.add_typer(demo_cmd.app, name="demo")
+app.add_typer(monitors_cmd.app, name="monitors")
 
 
 def main() -> None:

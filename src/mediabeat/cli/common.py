@@ -19,6 +19,7 @@ from rich.table import Table
 from mediabeat.app import Services, build_services
 from mediabeat.db.engine import database_location, describe_db_error
 from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
+from mediabeat.domain.monitors import MonitorExists
 from mediabeat.logs import configure_logging
 from mediabeat.settings import Settings, load_settings
 
@@ -67,7 +68,9 @@ def with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
         return run(body())
     except ContentError as exc:
         # A conflict with the current state is exit 1; bad input and unknown names are exit 2.
-        raise CliError(str(exc), exit_code=1 if isinstance(exc, OrgExists | JobNotFailed | NotDemoOrg) else 2) from None
+        raise CliError(
+            str(exc), exit_code=1 if isinstance(exc, OrgExists | MonitorExists | JobNotFailed | NotDemoOrg) else 2
+        ) from None
 
 
 def cli_actor() -> Actor:

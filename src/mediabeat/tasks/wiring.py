@@ -102,6 +102,18 @@ class _Lazy:
             await close()
 
 
+class _MonitorDeliveries(_Lazy):
+    """The monitor-deliveries handler; closing it waits for deliveries that new matches started, built or not."""
+
+    def __init__(self, build: Callable[[], Any], engines: list[MonitorEngine]) -> None:
+        super().__init__(build)
+        self.engines = engines
+
+    async def aclose(self) -> None:
+        for engine in self.engines:
+            await engine.drain()
+
+
 def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database, clock: Clock) -> None:
     built: list[tuple[Any, Any]] = []
     engines: list[MonitorEngine] = []
@@ -125,7 +137,7 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
     crawl: TaskHandler = _Lazy(lambda: pair()[1])
     registry.register(
         "monitor_deliveries",
-        _Lazy(deliveries),
+        _MonitorDeliveries(deliveries, engines),
         description="Match what a crawl hook missed; send due monitor webhooks, mail, digests and spike alerts.",
     )
     registry.register(
