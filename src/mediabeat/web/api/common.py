@@ -20,6 +20,7 @@ from mediabeat.domain.content import (
     UserRecord,
 )
 from mediabeat.domain.ids import MAX_ID, clamp_id
+from mediabeat.domain.monitors import MonitorExists
 from mediabeat.web.deps import Principal, actor_of, content_services
 from mediabeat.web.errors import ApiError, error_body
 
@@ -73,7 +74,7 @@ def api_error(exc: ContentError) -> ApiError:
         code = "invalid_opml" if isinstance(exc, BadOpml) else "invalid"
         message = str(exc) if isinstance(exc, BadOpml) else f"{exc.field}: {exc}"
         return ApiError(422, message, code=code, details=[{"field": exc.field, "message": str(exc)}])
-    if isinstance(exc, OrgExists):
+    if isinstance(exc, OrgExists | MonitorExists):
         return ApiError(409, str(exc), code="exists")
     if isinstance(exc, JobNotFailed):
         return ApiError(409, str(exc), code="not_failed")
