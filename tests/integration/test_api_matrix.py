@@ -130,8 +130,52 @@ ROUTES = [
     Route("POST", "/api/v1/jobs/retry", invalid_body={"ids": ["one"]}),
     Route("POST", "/api/v1/jobs/{job_id}/retry", unknown={"job_id": UNKNOWN}, invalid="/api/v1/jobs/x/retry"),
     Route("GET", "/metrics"),
+    Route("GET", "/api/v1/monitors", admin_only=False, invalid="/api/v1/monitors?org_id=zero"),
+    Route("POST", "/api/v1/monitors", admin_only=False, invalid_body={"name": "m", "query": "(unclosed"}),
+    Route(
+        "GET",
+        "/api/v1/monitors/{monitor_id}",
+        admin_only=False,
+        unknown={"monitor_id": UNKNOWN},
+        invalid="/api/v1/monitors/x",
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/monitors/{monitor_id}",
+        admin_only=False,
+        body={"active": False},
+        unknown={"monitor_id": UNKNOWN},
+        invalid_body={"digest": "weekly"},
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/monitors/{monitor_id}",
+        admin_only=False,
+        unknown={"monitor_id": UNKNOWN},
+        invalid="/api/v1/monitors/-3",
+    ),
+    Route(
+        "GET",
+        "/api/v1/monitors/{monitor_id}/matches",
+        admin_only=False,
+        unknown={"monitor_id": UNKNOWN},
+        invalid="/api/v1/monitors/1/matches?limit=0",
+    ),
+    Route(
+        "GET",
+        "/api/v1/monitors/{monitor_id}/matches/export",
+        admin_only=False,
+        unknown={"monitor_id": UNKNOWN},
+        invalid="/api/v1/monitors/1/matches/export?format=xml",
+    ),
 ]
-PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/logout"), ("GET", "/healthz"), ("GET", "/readyz")}
+PUBLIC = {
+    ("GET", "/monitors/{token}.atom"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+}
 
 
 def _ids(route: Route) -> str:
@@ -141,7 +185,7 @@ def _ids(route: Route) -> str:
 def _fill(route: Route, path: str | None = None, **values: str) -> str:
     """The path with real values for its parameters (the nightly-cleanup task, id 1, ...)."""
     defaults = {"name": "nightly-cleanup", **{k: "1" for k in ("task_id", "run_id", "feed_id", "article_id")}}
-    defaults.update({k: "1" for k in ("org_id", "user_id", "token_id", "job_id")})
+    defaults.update({k: "1" for k in ("org_id", "user_id", "token_id", "job_id", "monitor_id")})
     defaults.update(values)
     return (path or route.path).format(**defaults)
 

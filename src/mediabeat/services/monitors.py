@@ -37,7 +37,7 @@ from mediabeat.monitors.query import compile_query
 from mediabeat.services.audit import AuditService
 
 MAX_COOLDOWN_S = 7 * 24 * 3600
-MAX_PAGE = 500
+MAX_PAGE = 1_000  # the API pages up to 500 and asks for one more
 
 UrlCheck = Callable[[str], Awaitable[None]]
 
