@@ -92,10 +92,11 @@ STOP_WORDS = frozenset(
 class QueryError(ValueError):
     """A query the language cannot accept; `column` is 1-based, counted in characters."""
 
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(f"{message} at column {column}")
+    def __init__(self, message: str, column: int, hint: str = "") -> None:
+        super().__init__(f"{message} at column {column}" + (f": {hint}" if hint else ""))
         self.message = message
         self.column = column
+        self.hint = hint
 
 
 class FilterField(enum.StrEnum):
@@ -240,7 +241,7 @@ def _lex(text: str) -> list[_Token]:
 def _lex_phrase(text: str, start: int, tokens: list[_Token]) -> int:
     end = text.find('"', start + 1)
     if end < 0:
-        raise QueryError("unbalanced quote: this phrase is never closed", start + 1)
+        raise QueryError("unbalanced quote", start + 1, 'this phrase has no closing "')
     prefix = end + 1 < len(text) and text[end + 1] == "*"
     tokens.append(_Token(_Kind.PHRASE, text[start + 1 : end], start + 1, prefix=prefix))
     return end + 2 if prefix else end + 1
@@ -291,7 +292,7 @@ class _Parser:
         node = self.or_expr()
         extra = self.peek()
         if extra is not None:  # only a stray ")" stops or_expr early
-            raise QueryError("unbalanced parenthesis: this ')' has no '('", extra.column)
+            raise QueryError("unbalanced parenthesis", extra.column, "this ')' has no '('")
         return node
 
     def or_expr(self) -> Node | None:
@@ -372,7 +373,7 @@ class _Parser:
         inner = self.or_expr()
         closing = self.peek()
         if closing is None or closing.kind is not _Kind.CLOSE:
-            raise QueryError("unbalanced parenthesis: this '(' is never closed", opening.column)
+            raise QueryError("unbalanced parenthesis", opening.column, "this '(' is never closed")
         self.take()
         if inner is None:
             raise QueryError("empty parentheses", opening.column)

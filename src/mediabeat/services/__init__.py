@@ -16,6 +16,7 @@ from mediabeat.db.stores.audit import AuditStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -23,6 +24,7 @@ from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.orgs import OrgService
+from mediabeat.services.search import SearchService
 from mediabeat.settings import Settings
 
 
@@ -38,6 +40,7 @@ class ContentServices:
     jobs: JobService
     accounts: AccountService
     demo: DemoOrgService
+    search: SearchService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -56,4 +59,5 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
+        search=SearchService(store=SearchStore(db)),
     )
