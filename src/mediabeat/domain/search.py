@@ -11,7 +11,9 @@ from mediabeat.domain.content import InvalidInput
 # text is expected to hold; each surface turns them into its own marks (HTML <mark>, «», offsets).
 HIGHLIGHT_START = "\ue000"
 HIGHLIGHT_END = "\ue001"
-MAX_SEARCH_OFFSET = 10_000  # ranked results page this deep at most; an export has no such limit
+MAX_SEARCH_OFFSET = (
+    2_000  # ranked results page this deep at most (the newest 2,000 matches are ranked); an export has no limit
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +22,16 @@ class SearchHit:
 
     id: int
     org_id: int
+    feed_id: int | None
     url: str
+    canonical_url: str | None
     title: str | None
+    author: str | None
     published_at: datetime | None
+    summary: str | None
+    language: str | None
+    fetched_at: datetime
+    created_at: datetime
     snippet: str
     score: float
 

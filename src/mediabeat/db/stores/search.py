@@ -20,6 +20,7 @@ from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
 from mediabeat.search.sql import TS_CONFIG, to_fts5, to_tsquery
 
+RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._ranked)
 SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
 _HEADLINE = (
     f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=30, MinWords=12, '
@@ -39,9 +40,19 @@ _POSTGRES_HOST = "lower(split_part(split_part(split_part(articles.url, '://', 2)
 _COLUMNS: dict[str, Any] = {
     "id": sa.BigInteger(),
     "org_id": sa.BigInteger(),
+    "feed_id": sa.BigInteger(),
     "published_at": UTCDateTime(),
+    "fetched_at": UTCDateTime(),
+    "created_at": UTCDateTime(),
     "score": sa.Float(),
 }
+_HIT_COLUMNS = ", ".join(
+    f"articles.{name}"
+    for name in (
+        "id", "org_id", "feed_id", "url", "canonical_url", "title", "author",
+        "published_at", "summary", "language", "fetched_at", "created_at",
+    )
+)  # fmt: skip
 
 
 @dataclass
@@ -52,6 +63,7 @@ class _Clauses:
     params: list[sa.BindParameter[Any]] = field(default_factory=list)
     clauses: list[str] = field(default_factory=list)
     tsquery: str = ""
+    match: str = ""  # the bound FTS5 expression's placeholder
 
     def append(self, clause: str) -> None:
         self.clauses.append(clause)
@@ -93,20 +105,20 @@ class SearchStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def search(self, query: Query, *, org_id: int | None, limit: int, offset: int = 0) -> list[SearchHit]:
+    async def search(
+        self, query: Query, *, org_id: int | None, limit: int, offset: int = 0, feed_id: int | None = None
+    ) -> list[SearchHit]:
         """The best `limit` matches after skipping `offset`, best first, with their highlighted snippets."""
         where = self._where(query, org_id)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
         statement = self._ranked(query, where, limit=limit, offset=offset)
         async with self.db.read() as conn:
             rows = (await conn.execute(statement)).all()
             snippets = await self._snippets(conn, query, [r.id for r in rows])
         return [
             SearchHit(
-                id=r.id,
-                org_id=r.org_id,
-                url=r.url,
-                title=r.title,
-                published_at=r.published_at,
+                **{k: v for k, v in r._mapping.items() if k != "score"},
                 snippet=snippets.get(r.id, ""),
                 score=round(float(r.score or 0.0), 6),
             )
@@ -122,8 +134,7 @@ class SearchStore:
             where.append(f"articles.id < {where.bind(before_id)}")
         sql = (
             "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
-            "articles.published_at, articles.language, articles.summary FROM articles"
-            f"{self._fts_join(query)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            f"articles.published_at, articles.language, articles.summary FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
             f"ORDER BY articles.id DESC LIMIT {int(limit)}"
         )
         statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
@@ -141,29 +152,44 @@ class SearchStore:
                 tsquery = to_tsquery(query.text)
                 clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
                 clauses.tsquery = tsquery.sql
-                clauses.append(f"articles.search_vector @@ {tsquery.sql}")
+                clauses.append("articles.search_vector @@ search_query.q")
             else:
-                clauses.append(f"articles_search MATCH {clauses.bind(to_fts5(query.text))}")
+                clauses.match = clauses.bind(to_fts5(query.text))
+                clauses.append(f"articles_search MATCH {clauses.match}")
         return clauses
 
-    def _fts_join(self, query: Query) -> str:
-        if query.text is None or self.db.is_postgres:
-            return ""
-        return " JOIN articles_search ON articles_search.rowid = articles.id"
+    def _source(self, query: Query, where: _Clauses) -> str:
+        """What the matching runs over: the FTS5 table joined to articles, or the tsquery computed once."""
+        if query.text is None:
+            return "articles"
+        if self.db.is_postgres:
+            return f"articles, (SELECT {where.tsquery} AS q) AS search_query"
+        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
 
     def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
+        """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
+        common word costs time in proportion to the archive, and a monitoring desk wants recent news."""
+        condition = " AND ".join(where.clauses) or "1 = 1"
+        page = f"LIMIT {int(limit)} OFFSET {int(offset)}"
         if query.text is None:
-            score, order = "0.0", "articles.published_at DESC, articles.id DESC"
-        elif self.db.is_postgres:
-            score = f"ts_rank_cd(articles.search_vector, {where.tsquery})"
-            order = "score DESC, articles.id DESC"
+            sql = (
+                f"SELECT {_HIT_COLUMNS}, 0.0 AS score FROM articles WHERE {condition} "
+                f"ORDER BY articles.published_at DESC, articles.id DESC {page}"
+            )
+            return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+        newest = (
+            f"SELECT articles.id FROM {self._source(query, where)} WHERE {condition} "
+            f"ORDER BY articles.id DESC LIMIT {RANK_CANDIDATES}"
+        )
+        if self.db.is_postgres:
+            score = "ts_rank_cd(articles.search_vector, search_query.q)"
+            ranked_from, match = self._source(query, where), ""
         else:
-            score, order = "-bm25(articles_search, 4.0, 1.0)", "score DESC, articles.id DESC"
+            score = "-bm25(articles_search, 4.0, 1.0)"
+            ranked_from, match = self._source(query, where), f"articles_search MATCH {where.match} AND "
         sql = (
-            f"SELECT articles.id, articles.org_id, articles.url, articles.title, articles.published_at, "
-            f"{score} AS score FROM articles{self._fts_join(query)} "
-            f"WHERE {' AND '.join(where.clauses) or '1 = 1'} ORDER BY {order} "
-            f"LIMIT {int(limit)} OFFSET {int(offset)}"
+            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {ranked_from} "
+            f"WHERE {match}articles.id IN ({newest}) ORDER BY score DESC, articles.id DESC {page}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
