@@ -101,6 +101,7 @@ ROUTES = [
         "DELETE", "/api/v1/feeds/{feed_id}", admin_only=False, unknown={"feed_id": UNKNOWN}, invalid="/api/v1/feeds/-3"
     ),
     Route("GET", "/api/v1/articles", admin_only=False, invalid="/api/v1/articles?limit=0"),
+    Route("GET", "/api/v1/articles/export", admin_only=False, invalid="/api/v1/articles/export?q=%22open"),
     Route(
         "GET",
         "/api/v1/articles/{article_id}",

@@ -340,21 +340,27 @@ async def test_members_read_their_own_organisations_articles_and_no_one_elses(ap
         assert (await admin.get(f"/app/articles/{theirs}")).status_code == 200
 
 
-async def test_articles_are_searched_by_title_in_the_page_and_the_api(api: ApiEnv) -> None:
+async def test_articles_are_searched_in_the_page_and_the_api(api: ApiEnv) -> None:
     tram = await _article(api, api.org_id, 1, title="Council approves the new TRAM line")
     await _article(api, api.org_id, 2, title="Harbour festival draws record crowds")
-    percent = await _article(api, api.org_id, 3, title="Rents up 100% in a decade")
+    percent = await _article(api, api.org_id, 3, title="Rents up 100% in a decade <b>bold</b>")
     await _article(api, api.other_org_id, 4, title="Another tram, in another organisation")
     async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as client:
         page = await client.get("/app/articles", params={"q": " tram "})
-        assert page.status_code == 200 and "1 article with “tram” in the title" in page.text
+        assert page.status_code == 200 and "Articles matching “tram”" in page.text
         assert re.findall(r'data-article-id="(\d+)"', page.text) == [str(tram)]
+        assert "<mark>TRAM</mark>" in page.text
         nothing = (await client.get("/app/articles", params={"q": "volcano"})).text
-        assert "No article has “volcano” in its title." in nothing
-        # % and _ are letters to look for, not wildcards.
+        assert "No article matches “volcano”." in nothing
+        bold = (await client.get("/app/articles", params={"q": "bold"})).text
+        assert "&lt;<mark>b</mark>&gt;" not in bold and "<mark>bold</mark>" in bold and "<b>bold</b>" not in bold
+        bad = await client.get("/app/articles", params={"q": 'tram "line'})
+        assert bad.status_code == 422 and "unbalanced quote at column 6" in bad.text
+        # % and _ are not wildcards: "100%" is the word 100, and "_" has no word to search for.
         found = (await client.get("/api/v1/articles", params={"q": "100%"})).json()["items"]
         assert [a["id"] for a in found] == [percent]
-        assert (await client.get("/api/v1/articles", params={"q": "_"})).json()["items"] == []
+        underscore = await client.get("/api/v1/articles", params={"q": "_"})
+        assert underscore.status_code == 422 and "no words" in underscore.json()["error"]["message"]
 
 
 async def test_members_manage_their_own_organisations_feeds_on_their_page(api: ApiEnv) -> None:

@@ -9,13 +9,15 @@ from alembic.runtime.migration import MigrationContext
 
 from mediabeat.db import migrate
 from mediabeat.db.engine import sync_url
-from mediabeat.db.tables import metadata
+from mediabeat.db.tables import SEARCH_INDEX_OBJECTS, metadata
 
 
 def test_migrated_schema_matches_the_tables(database_url: str) -> None:
     engine = sa.create_engine(sync_url(database_url))
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": lambda name, *_: name not in SEARCH_INDEX_OBJECTS}
+        )
         differences = compare_metadata(context, metadata)
     engine.dispose()
     assert differences == []
@@ -32,3 +34,35 @@ def test_downgrade_to_nothing_and_back(database_url: str) -> None:
     engine.dispose()
     migrate.upgrade(database_url)
     assert migrate.current_revision(database_url) == migrate.head_revision()
+
+
+def test_the_search_migration_indexes_existing_articles(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        config = migrate.alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+        conn.commit()
+        org = conn.execute(
+            sa.text("INSERT INTO organizations (name, created_at) VALUES ('old', CURRENT_TIMESTAMP) RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO articles (org_id, url, url_hash, title, text, fetched_at, created_at) "
+                "VALUES (:org, 'https://old.test/1', 'h1', 'Archived', 'a zeppelin over the harbour', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"org": org},
+        )
+        conn.commit()
+    engine.dispose()
+    migrate.upgrade(database_url)
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            sql = "SELECT title FROM articles WHERE search_vector @@ phraseto_tsquery('mediabeat_search', 'zeppelin')"
+        else:
+            sql = "SELECT title FROM articles_search WHERE articles_search MATCH '\"zeppelin\"'"
+        assert conn.execute(sa.text(sql)).scalars().all() == ["Archived"]
+    engine.dispose()

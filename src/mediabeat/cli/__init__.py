@@ -19,6 +19,7 @@ from mediabeat.cli import (
     monitors_cmd,
     nodes_cmd,
     runs_cmd,
+    search_cmd,
     serve_cmd,
     tasks_cmd,
     users_cmd,
@@ -65,6 +66,7 @@ app.command("config")(config_cmd.config)
 app.add_typer(crawl_cmd.orgs_app, name="orgs")
 app.add_typer(crawl_cmd.feeds_app, name="feeds")
 app.add_typer(crawl_cmd.articles_app, name="articles")
+crawl_cmd.articles_app.command("search")(search_cmd.articles_search)
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
 app.command("demo-site")(demo_cmd.demo_site)
 app.add_typer(demo_cmd.app, name="demo")

@@ -407,6 +407,21 @@ scheduler_leases = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
 
+# Migration 0011's full-text index, which no Table here can declare: SQLite's FTS5 table over
+# articles (with the shadow tables FTS5 keeps) and PostgreSQL's generated tsvector column with its
+# GIN index. db/stores/search.py queries them by name; the schema comparison leaves them out.
+SEARCH_INDEX_OBJECTS = frozenset(
+    {
+        "articles_search",
+        "articles_search_config",
+        "articles_search_data",
+        "articles_search_docsize",
+        "articles_search_idx",
+        "search_vector",
+        "ix_articles_search_vector",
+    }
+)
+
 # Monitors (migration 0012): saved queries matched against each article as it is stored.
 # The webhook secret is kept as given (HMAC signing needs it); the Atom feed's URL secret only
 # as a SHA-256 hash, like API tokens. `version` goes up on every change, so each worker

@@ -9,7 +9,7 @@ from datetime import datetime
 from mediabeat.domain.content import ContentError, InvalidInput, NotFound
 
 MAX_MONITOR_NAME = 200
-MAX_QUERY_LENGTH = 4_000
+MAX_QUERY_LENGTH = 1_000  # the search language's own limit
 
 
 class Digest(enum.StrEnum):

@@ -19,6 +19,7 @@ from mediabeat.db.stores.monitor_deliveries import DeliveryStore
 from mediabeat.db.stores.monitor_matches import MatchStore
 from mediabeat.db.stores.monitors import MonitorStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -27,6 +28,7 @@ from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.monitors import MonitorService, UrlCheck
 from mediabeat.services.orgs import OrgService
+from mediabeat.services.search import SearchService
 from mediabeat.settings import Settings
 
 
@@ -43,6 +45,7 @@ class ContentServices:
     accounts: AccountService
     demo: DemoOrgService
     monitors: MonitorService
+    search: SearchService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -69,6 +72,7 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
             clock=clock,
             check_url=webhook_check(settings),
         ),
+        search=SearchService(store=SearchStore(db)),
     )
 
 

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from mediabeat.auth.service import AuthService
 from mediabeat.domain.content import Actor
+from mediabeat.domain.search import Reader
 from mediabeat.services import ContentServices
 from mediabeat.web.errors import ApiError
 
@@ -137,6 +138,11 @@ async def require_csrf(request: Request, principal: OptionalUser) -> None:
     expected = principal.csrf_token or ""
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise ApiError(403, f"missing or wrong CSRF token: send the {CSRF_HEADER} header", code="csrf_failed")
+
+
+def reader_of(principal: Principal) -> Reader:
+    """Who searches, as the search service sees them: an admin, or a member of one organisation."""
+    return Reader(is_admin=principal.is_admin, org_id=principal.org_id)
 
 
 def can_access_org(principal: Principal, org_id: int | None) -> bool:

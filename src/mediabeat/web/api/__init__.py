@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def install_api(app: FastAPI, services: Services) -> None:
     """Add the API and its error handlers to the app (the services, auth included, are app.state.services)."""
     from mediabeat.web import metrics
-    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler
+    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler, search
 
     install_error_handlers(app)
     app.add_exception_handler(ContentError, content_error)
@@ -26,6 +26,7 @@ def install_api(app: FastAPI, services: Services) -> None:
     csrf = [Depends(require_csrf)]
     app.include_router(scheduler.router, dependencies=csrf)
     app.include_router(nodes.router)
+    app.include_router(search.router, dependencies=csrf)  # before content's /articles/{article_id}
     app.include_router(content.router, dependencies=csrf)
     app.include_router(admin.router, dependencies=csrf)
     app.include_router(monitors.router, dependencies=csrf)

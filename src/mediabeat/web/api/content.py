@@ -24,9 +24,11 @@ from mediabeat.domain.content import (
     OrgNotFound,
 )
 from mediabeat.domain.ids import MAX_ID
+from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
+from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
-from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services
+from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services, reader_of
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -106,10 +108,23 @@ class ArticleSummary(BaseModel):
     language: str | None
     fetched_at: datetime
     created_at: datetime
+    snippet: str | None = Field(
+        default=None, description="With q: the matched passage, plain text (highlights says where the matches are)"
+    )
+    highlights: list[list[int]] | None = Field(
+        default=None, description="With q: [start, end) character offsets of each match in snippet"
+    )
+    score: float | None = Field(default=None, description="With q: relevance, higher is better (items are in order)")
 
     @classmethod
     def of(cls, article: ArticleRecord) -> ArticleSummary:
-        return cls(**{name: getattr(article, name) for name in cls.model_fields})
+        return cls(**{name: getattr(article, name) for name in cls.model_fields if hasattr(article, name)})
+
+    @classmethod
+    def of_hit(cls, hit: SearchHit) -> ArticleSummary:
+        text, spans = plain_snippet(hit.snippet)
+        fields = {name: getattr(hit, name) for name in cls.model_fields if hasattr(hit, name)}
+        return cls(**{**fields, "snippet": text, "highlights": [list(s) for s in spans]})
 
 
 class ArticleOut(ArticleSummary):
@@ -117,7 +132,7 @@ class ArticleOut(ArticleSummary):
 
     @classmethod
     def of(cls, article: ArticleRecord) -> ArticleOut:
-        return cls(**{name: getattr(article, name) for name in cls.model_fields})
+        return cls(**{name: getattr(article, name) for name in cls.model_fields if hasattr(article, name)})
 
 
 class ArticlePage(BaseModel):
@@ -263,7 +278,17 @@ async def delete_feed(feed_id: FeedId, request: Request, principal: CurrentUser)
 
 
 @router.get(
-    "/articles", response_model=ArticlePage, summary="Articles, newest first", tags=["articles"], responses=READ
+    "/articles",
+    response_model=ArticlePage,
+    summary="Articles, newest first; with q, the full-text matches, best first",
+    description=(
+        "Without `q`, the newest articles. With `q`, a search of title and text in the query language of "
+        'docs/search.md (words, "phrases", AND/OR/NOT, -word, prefix*, NEAR/n, site:, lang:, feed:, since:, '
+        "until:): items are ranked, each with `snippet`, `highlights` and `score`, and `next_cursor` pages on. "
+        "A query that does not parse is a 422 whose message names the column."
+    ),
+    tags=["articles"],
+    responses=READ,
 )
 async def list_articles(
     request: Request,
@@ -271,7 +296,8 @@ async def list_articles(
     org_id: OrgFilter = None,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Only articles whose title contains this (any case)")
+        str | None,
+        Query(max_length=MAX_QUERY_LENGTH, description="A search query (docs/search.md); blank lists everything"),
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -279,12 +305,34 @@ async def list_articles(
     scope = await _org_scope(request, principal, org_id)
     if feed_id is not None:
         await _feed(request, principal, feed_id)
+    if q is not None and q.strip():
+        return await _search_page(request, principal, q, scope, feed_id, limit, cursor)
     articles = await _content(request).articles.list(
-        ArticleFilter(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor), title=q)
+        ArticleFilter(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor))
     )
     return ArticlePage(
         items=[ArticleSummary.of(a) for a in articles[:limit]],
         next_cursor=next_cursor([a.id for a in articles], limit),
+    )
+
+
+async def _search_page(
+    request: Request,
+    principal: Principal,
+    q: str,
+    scope: int | None,
+    feed_id: int | None,
+    limit: int,
+    cursor: str | None,
+) -> ArticlePage:
+    """A page of ranked matches; the cursor of a search is how many results came before it."""
+    offset = min(int(cursor), MAX_SEARCH_OFFSET + 1) if cursor else 0
+    hits = await _content(request).search.search(
+        q, reader=reader_of(principal), org_id=scope, limit=limit + 1, offset=offset, feed_id=feed_id
+    )
+    return ArticlePage(
+        items=[ArticleSummary.of_hit(h) for h in hits[:limit]],
+        next_cursor=str(offset + limit) if len(hits) > limit else None,
     )
 
 

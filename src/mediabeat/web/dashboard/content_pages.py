@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from mediabeat.domain.content import ArticleFilter, JobFilter, JobStatus
 from mediabeat.domain.ids import clamp_id, parse_id
+from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, MAX_SEARCH_OFFSET, BadQuery
+from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.web.dashboard.render import PageDenied, admin_page, page_user, render, safe_next, signed_in_page
-from mediabeat.web.deps import Principal, content_services
+from mediabeat.web.deps import Principal, content_services, reader_of
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(admin_page)]
@@ -124,21 +127,17 @@ async def articles_page(
     user: Reader,
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
 ) -> HTMLResponse:
-    """The articles crawl-queue collected, newest first: a member's own organisation's, or any for an admin."""
+    """The articles crawl-queue collected, newest first, or with `q` the search's matches, best first."""
     content = content_services(request)
     orgs = await content.orgs.list() if user.is_admin else []
     org_id = clamp_id(int(org)) if org else None  # "" is the filter's "All organisations"
     scope = org_id if user.is_admin else user.org_id
     if scope is None and not user.is_admin:
         raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no articles to show.")
-    before = clamp_id(int(cursor)) if cursor else None
-    title = (q or "").strip() or None
-    query = ArticleFilter(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before, title=title)
-    articles = await content.articles.list(query)
-    more = len(articles) > ARTICLES_PAGE
-    articles = articles[:ARTICLES_PAGE]
+    query = (q or "").strip()
+    listing = await (_search_listing(request, user, query, scope, cursor) if query else _newest(request, scope, cursor))
     feeds = {f.id: f for f in await content.feeds.list(org_id=scope)}
     return render(
         request,
@@ -147,17 +146,54 @@ async def articles_page(
             "user": user,
             "title": "Articles",
             "active": "articles",
-            "articles": articles,
             "feeds": feeds,
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
             "org_id": org_id if user.is_admin else None,
-            "total": await content.articles.count(org_id=scope, title=title),
-            "q": title or "",
-            "next_cursor": str(articles[-1].id) if more and articles else None,
+            "q": query,
             "paged": cursor is not None,
+            **listing,
         },
+        status=422 if listing.get("error") else 200,
     )
+
+
+async def _newest(request: Request, scope: int | None, cursor: str | None) -> dict[str, Any]:
+    content = content_services(request)
+    before = clamp_id(int(cursor)) if cursor else None
+    articles = await content.articles.list(ArticleFilter(org_id=scope, limit=ARTICLES_PAGE + 1, before_id=before))
+    more = len(articles) > ARTICLES_PAGE
+    articles = articles[:ARTICLES_PAGE]
+    return {
+        "articles": articles,
+        "total": await content.articles.count(org_id=scope),
+        "next_cursor": str(articles[-1].id) if more and articles else None,
+    }
+
+
+async def _search_listing(
+    request: Request, user: Principal, query: str, scope: int | None, cursor: str | None
+) -> dict[str, Any]:
+    """Ranked matches with their snippets; a query that does not parse is the page's message, not an error page."""
+    offset = min(int(cursor), MAX_SEARCH_OFFSET + 1) if cursor else 0
+    try:
+        hits = await content_services(request).search.search(
+            query, reader=reader_of(user), org_id=scope, limit=ARTICLES_PAGE + 1, offset=offset
+        )
+    except BadQuery as exc:
+        return {"articles": [], "total": 0, "next_cursor": None, "error": str(exc)}
+    return {
+        "articles": hits[:ARTICLES_PAGE],
+        "snippets": {h.id: highlighted(h.snippet) for h in hits[:ARTICLES_PAGE]},
+        "total": None,
+        "next_cursor": str(offset + ARTICLES_PAGE) if len(hits) > ARTICLES_PAGE else None,
+    }
+
+
+def highlighted(snippet: str) -> Markup:
+    """A snippet as HTML: its text escaped, its matches in <mark> (the only markup it can contain)."""
+    escaped = str(escape(snippet))
+    return Markup(escaped.replace(HIGHLIGHT_START, "<mark>").replace(HIGHLIGHT_END, "</mark>"))
 
 
 @router.get("/app/articles/{article_id}", response_class=HTMLResponse)

@@ -6,7 +6,7 @@ articles a failed hook left behind. On PostgreSQL the tables get row-level secur
 the other organisation tables: members see and manage their own organisation's monitors.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -21,7 +21,7 @@ from mediabeat.db import rls
 from mediabeat.db.tables import CleanString, CleanText, JSONType, UTCDateTime
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

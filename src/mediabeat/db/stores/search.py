@@ -1,0 +1,223 @@
+"""Full-text search over articles (migration 0011's index): ranked hits with a snippet, and a keyset export.
+
+The text condition comes compiled by mediabeat.search.sql (every user word in a quoted string
+or a bound parameter); the filters become WHERE clauses here, with bound parameters. The SQL is
+written out per database because the two indexes have little syntax in common.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from mediabeat.db.engine import Database
+from mediabeat.db.tables import UTCDateTime
+from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
+from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
+from mediabeat.search.sql import TS_CONFIG, to_fts5, to_tsquery
+
+RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._ranked)
+SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
+_HEADLINE = (
+    f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=30, MinWords=12, '
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
+# The host of an article's URL, lower case, without a port: the site: filter compares it.
+_SQLITE_REST = "substr(articles.url, instr(articles.url, '://') + 3)"
+_SQLITE_HOSTPORT = (
+    f"(CASE WHEN instr({_SQLITE_REST}, '/') > 0 "
+    f"THEN substr({_SQLITE_REST}, 1, instr({_SQLITE_REST}, '/') - 1) ELSE {_SQLITE_REST} END)"
+)
+_SQLITE_HOST = (
+    f"lower(CASE WHEN instr({_SQLITE_HOSTPORT}, ':') > 0 "
+    f"THEN substr({_SQLITE_HOSTPORT}, 1, instr({_SQLITE_HOSTPORT}, ':') - 1) ELSE {_SQLITE_HOSTPORT} END)"
+)
+_POSTGRES_HOST = "lower(split_part(split_part(split_part(articles.url, '://', 2), '/', 1), ':', 1))"
+_COLUMNS: dict[str, Any] = {
+    "id": sa.BigInteger(),
+    "org_id": sa.BigInteger(),
+    "feed_id": sa.BigInteger(),
+    "published_at": UTCDateTime(),
+    "fetched_at": UTCDateTime(),
+    "created_at": UTCDateTime(),
+    "score": sa.Float(),
+}
+_HIT_COLUMNS = ", ".join(
+    f"articles.{name}"
+    for name in (
+        "id", "org_id", "feed_id", "url", "canonical_url", "title", "author",
+        "published_at", "summary", "language", "fetched_at", "created_at",
+    )
+)  # fmt: skip
+
+
+@dataclass
+class _Clauses:
+    """SQL conditions and their bound parameters, built up clause by clause."""
+
+    postgres: bool
+    params: list[sa.BindParameter[Any]] = field(default_factory=list)
+    clauses: list[str] = field(default_factory=list)
+    tsquery: str = ""
+    match: str = ""  # the bound FTS5 expression's placeholder
+
+    def append(self, clause: str) -> None:
+        self.clauses.append(clause)
+
+    def bind(self, value: Any, type_: Any = None) -> str:
+        name = f"w{len(self.params)}"
+        self.params.append(sa.bindparam(name, value, type_=type_))
+        return f":{name}"
+
+    def filters(self, node: Node) -> str:
+        if isinstance(node, And | Or):
+            joiner = " AND " if isinstance(node, And) else " OR "
+            return "(" + joiner.join(self.filters(i) for i in node.items) + ")"
+        if isinstance(node, Not):
+            return f"(NOT {self.filters(node.item)})"
+        assert isinstance(node, Filter)
+        return self.filter(node)
+
+    def filter(self, node: Filter) -> str:
+        value = node.value
+        if node.name is FilterField.SITE:
+            host = _POSTGRES_HOST if self.postgres else _SQLITE_HOST
+            return f"({host} = {self.bind(value)} OR {host} LIKE {self.bind(f'%.{value}')})"
+        if node.name is FilterField.LANG:
+            language = "lower(articles.language)"
+            return f"({language} = {self.bind(value)} OR {language} LIKE {self.bind(f'{value}-%')})"
+        if node.name is FilterField.FEED:
+            return f"articles.feed_id = {self.bind(value)}"
+        assert isinstance(value, dt.date)
+        day = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        if node.name is FilterField.SINCE:
+            return f"articles.published_at >= {self.bind(day, UTCDateTime())}"
+        return f"articles.published_at < {self.bind(day + dt.timedelta(days=1), UTCDateTime())}"
+
+
+class SearchStore:
+    """Searches the articles index; `org_id` None is every organisation (admins only: the service decides)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def search(
+        self, query: Query, *, org_id: int | None, limit: int, offset: int = 0, feed_id: int | None = None
+    ) -> list[SearchHit]:
+        """The best `limit` matches after skipping `offset`, best first, with their highlighted snippets."""
+        where = self._where(query, org_id)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        statement = self._ranked(query, where, limit=limit, offset=offset)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+            snippets = await self._snippets(conn, query, [r.id for r in rows])
+        return [
+            SearchHit(
+                **{k: v for k, v in r._mapping.items() if k != "score"},
+                snippet=snippets.get(r.id, ""),
+                score=round(float(r.score or 0.0), 6),
+            )
+            for r in rows
+        ]
+
+    async def export_page(
+        self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset)."""
+        where = self._where(query, org_id)
+        if before_id is not None:
+            where.append(f"articles.id < {where.bind(before_id)}")
+        sql = (
+            "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
+            f"articles.published_at, articles.language, articles.summary FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            f"ORDER BY articles.id DESC LIMIT {int(limit)}"
+        )
+        statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+        async with self.db.read() as conn:
+            return [dict(r._mapping) for r in await conn.execute(statement)]
+
+    def _where(self, query: Query, org_id: int | None) -> _Clauses:
+        clauses = _Clauses(self.db.is_postgres)
+        if org_id is not None:
+            clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
+        if query.filters is not None:
+            clauses.append(clauses.filters(query.filters))
+        if query.text is not None:
+            if self.db.is_postgres:
+                tsquery = to_tsquery(query.text)
+                clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
+                clauses.tsquery = tsquery.sql
+                clauses.append("articles.search_vector @@ search_query.q")
+            else:
+                clauses.match = clauses.bind(to_fts5(query.text))
+                clauses.append(f"articles_search MATCH {clauses.match}")
+        return clauses
+
+    def _source(self, query: Query, where: _Clauses) -> str:
+        """What the matching runs over: the FTS5 table joined to articles, or the tsquery computed once."""
+        if query.text is None:
+            return "articles"
+        if self.db.is_postgres:
+            return f"articles, (SELECT {where.tsquery} AS q) AS search_query"
+        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
+
+    def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
+        """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
+        common word costs time in proportion to the archive, and a monitoring desk wants recent news."""
+        condition = " AND ".join(where.clauses) or "1 = 1"
+        page = f"LIMIT {int(limit)} OFFSET {int(offset)}"
+        if query.text is None:
+            sql = (
+                f"SELECT {_HIT_COLUMNS}, 0.0 AS score FROM articles WHERE {condition} "
+                f"ORDER BY articles.published_at DESC, articles.id DESC {page}"
+            )
+            return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+        newest = (
+            f"SELECT articles.id FROM {self._source(query, where)} WHERE {condition} "
+            f"ORDER BY articles.id DESC LIMIT {RANK_CANDIDATES}"
+        )
+        if self.db.is_postgres:
+            score = "ts_rank_cd(articles.search_vector, search_query.q)"
+            ranked_from, match = self._source(query, where), ""
+        else:
+            score = "-bm25(articles_search, 4.0, 1.0)"
+            ranked_from, match = self._source(query, where), f"articles_search MATCH {where.match} AND "
+        sql = (
+            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {ranked_from} "
+            f"WHERE {match}articles.id IN ({newest}) ORDER BY score DESC, articles.id DESC {page}"
+        )
+        return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+
+    async def _snippets(self, conn: Any, query: Query, ids: Sequence[int]) -> dict[int, str]:
+        """Highlighted extracts for the hits only (making one for every match would cost far more)."""
+        if not ids:
+            return {}
+        id_list = ", ".join(str(int(i)) for i in ids)
+        params: list[sa.BindParameter[Any]] = []
+        if query.text is None:
+            sql = f"SELECT id, substr(coalesce(text, ''), 1, 240) AS snippet FROM articles WHERE id IN ({id_list})"
+        elif self.db.is_postgres:
+            tsquery = to_tsquery(query.text)
+            params = [sa.bindparam(k, v) for k, v in tsquery.params.items()]
+            params.append(sa.bindparam("headline_options", _HEADLINE))
+            sql = (
+                f"SELECT id, ts_headline('{TS_CONFIG}'::regconfig, coalesce(title, '') || ' ' || coalesce(text, ''), "
+                f"{tsquery.sql}, :headline_options) AS snippet FROM articles WHERE id IN ({id_list})"
+            )
+        else:
+            params = [
+                sa.bindparam("match", to_fts5(query.text)),
+                sa.bindparam("start", HIGHLIGHT_START),
+                sa.bindparam("end", HIGHLIGHT_END),
+            ]
+            sql = (
+                f"SELECT rowid AS id, snippet(articles_search, -1, :start, :end, '…', {SNIPPET_TOKENS}) AS snippet "
+                f"FROM articles_search WHERE articles_search MATCH :match AND rowid IN ({id_list})"
+            )
+        rows = await conn.execute(sa.text(sql).bindparams(*params))
+        return {int(r.id): r.snippet or "" for r in rows}

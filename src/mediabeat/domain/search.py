@@ -1,0 +1,78 @@
+"""Search results as plain records, and the refusal of a query the language cannot parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mediabeat.domain.content import InvalidInput
+
+# Where a snippet's matched words start and end. Private-use code points, which no article's
+# text is expected to hold; each surface turns them into its own marks (HTML <mark>, «», offsets).
+HIGHLIGHT_START = "\ue000"
+HIGHLIGHT_END = "\ue001"
+MAX_SEARCH_OFFSET = (
+    2_000  # ranked results page this deep at most (the newest 2,000 matches are ranked); an export has no limit
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One ranked match: `snippet` marks the matched words with HIGHLIGHT_START/END; higher score is better."""
+
+    id: int
+    org_id: int
+    feed_id: int | None
+    url: str
+    canonical_url: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    summary: str | None
+    language: str | None
+    fetched_at: datetime
+    created_at: datetime
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who searches: an admin may search every organisation, a member only `org_id`."""
+
+    is_admin: bool
+    org_id: int | None = None
+
+
+ADMIN_READER = Reader(is_admin=True)
+
+
+class BadQuery(InvalidInput):
+    """The query does not parse; the message names the column of the problem."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__("q", message)
+        self.column = column
+
+
+def plain_snippet(snippet: str) -> tuple[str, list[tuple[int, int]]]:
+    """The snippet without its marks, and the (start, end) offsets of each highlighted part in it."""
+    text: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length, start = 0, -1
+    for ch in snippet:
+        if ch == HIGHLIGHT_START:
+            start = length
+        elif ch == HIGHLIGHT_END:
+            if start >= 0:
+                spans.append((start, length))
+            start = -1
+        else:
+            text.append(ch)
+            length += 1
+    return "".join(text), spans
+
+
+def marked_snippet(snippet: str, start: str, end: str) -> str:
+    """The snippet with the highlight marks replaced by `start` and `end` (for text output)."""
+    return snippet.replace(HIGHLIGHT_START, start).replace(HIGHLIGHT_END, end)
