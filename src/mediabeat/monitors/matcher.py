@@ -6,9 +6,10 @@ versions) that it checks once per batch, so a monitor changed by another process
 recompiled here too. An article is tested only against the monitors whose required words
 it contains (an inverted index), plus those a prefilter cannot narrow (NOT-only queries).
 
-Nothing is missed: matching reads the organisation's articles above its watermark that no
-batch has matched yet, so a batch whose hook failed, or that a dead process never matched,
-is matched with the next batch or by the monitor-deliveries task (`catch_up_all`).
+Nothing is missed: a hook matches its own batch, and catch-up reads the organisation's
+articles above its watermark that no batch has matched yet, so a batch whose hook failed,
+or that a dead process never matched, is matched by a later batch's hook (at most every
+CATCH_UP_EVERY per organisation) or by the monitor-deliveries task (`catch_up_all`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.clock import Clock
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 SCAN_BATCH = 500
 # How old an article must be before the watermark passes it (see MatchStore.advance_cursor).
 SETTLE = timedelta(seconds=60)
+# A hook matches its own batch; at most this often per organisation it also catches up from the
+# watermark (what a failed hook or a dead process left), so that scan is not paid on every batch.
+CATCH_UP_EVERY = timedelta(seconds=30)
 
 MatchesRecorded = Callable[[set[int]], Awaitable[None]]
 
@@ -102,11 +106,23 @@ class MonitorMatcher:
         self.on_matches = on_matches
         self.scan_batch = scan_batch
         self._orgs: dict[int, OrgMonitors] = {}
+        self._caught_up: dict[int, datetime] = {}
 
     async def on_stored(self, stored: Sequence[tuple[int, Any]]) -> None:
-        """crawl-queue's hook: match the organisations these articles belong to, up to now."""
-        for org_id in sorted({article.org_id for _, article in stored}):
-            await self.catch_up(org_id)
+        """crawl-queue's hook: match the batch's articles; now and then, also what earlier batches left."""
+        by_org: dict[int, list[int]] = defaultdict(list)
+        for article_id, article in stored:
+            by_org[article.org_id].append(article_id)
+        for org_id, ids in sorted(by_org.items()):
+            org = await self.compiled(org_id)
+            if org.empty:
+                continue
+            new, touched = await self._match(org_id, org, await self.matches.unscanned_of(org_id, ids))
+            last = self._caught_up.get(org_id)
+            if last is None or self.clock.now() - last >= CATCH_UP_EVERY:
+                new += await self.catch_up(org_id, notify=False)
+            if new and self.on_matches is not None:
+                await self.on_matches(touched)
 
     async def compiled(self, org_id: int) -> OrgMonitors:
         key = await self.monitors.org_version(org_id)
@@ -116,26 +132,33 @@ class MonitorMatcher:
             self._orgs[org_id] = cached
         return cached
 
-    async def catch_up(self, org_id: int) -> int:
+    async def _match(self, org_id: int, org: OrgMonitors, docs: Sequence[MonitorMatchDoc]) -> tuple[int, set[int]]:
+        """Match `docs`, record their matches and mark them matched: (new matches, the monitors that got some)."""
+        if not docs:
+            return 0, set()
+        found = self.match_docs(org, docs)
+        new = await self.matches.record_scan(org_id, [d.id for d in docs], found, now=self.clock.now())
+        return new, {monitor_id for monitor_id, _ in found}
+
+    async def catch_up(self, org_id: int, *, notify: bool = True) -> int:
         """Match every article of the org that no batch has matched; returns how many new matches."""
         org = await self.compiled(org_id)
         if org.empty:
             return 0
+        self._caught_up[org_id] = self.clock.now()
         after = max(await self.matches.cursor(org_id), org.floor)
         new, touched = 0, set[int]()
         while True:
             docs = await self.matches.unscanned(org_id, after_id=after, limit=self.scan_batch)
-            if not docs:
-                break
-            found = self.match_docs(org, docs)
-            touched.update(monitor_id for monitor_id, _ in found)
-            new += await self.matches.record_scan(org_id, [d.id for d in docs], found, now=self.clock.now())
-            after = docs[-1].id
+            found, monitors = await self._match(org_id, org, docs)
+            new += found
+            touched |= monitors
             if len(docs) < self.scan_batch:
                 break
+            after = docs[-1].id
         now = self.clock.now()
         await self.matches.advance_cursor(org_id, floor=org.floor, settled_before=now - SETTLE, now=now)
-        if new and self.on_matches is not None:
+        if new and notify and self.on_matches is not None:
             await self.on_matches(touched)
         return new
 

@@ -126,23 +126,29 @@ class MonitorStore:
             return [ActiveMonitor(int(i), q, int(s)) for i, q, s in await conn.execute(query)]
 
     async def with_pending(self) -> builtins.list[tuple[MonitorRecord, int, datetime]]:
-        """Active monitors with undelivered matches: each with how many, and when the oldest matched."""
+        """Active monitors with a webhook or an address and undelivered matches: how many, and the oldest's time.
+
+        Only monitors that deliver are looked at (through the partial index on undelivered
+        matches), so the undelivered matches of feed-only monitors cost nothing here.
+        """
         from mediabeat.db.tables import monitor_matches as matches_t
 
+        delivering = sa.select(monitors_t.c.id).where(
+            monitors_t.c.active.is_(True),
+            sa.or_(monitors_t.c.webhook_url.is_not(None), monitors_t.c.email.is_not(None)),
+        )
         pending = (
             sa.select(
                 matches_t.c.monitor_id,
                 sa.func.count().label("pending"),
                 sa.func.min(matches_t.c.matched_at).label("oldest"),
             )
-            .where(matches_t.c.delivered_at.is_(None))
+            .where(matches_t.c.delivered_at.is_(None), matches_t.c.monitor_id.in_(delivering.scalar_subquery()))
             .group_by(matches_t.c.monitor_id)
             .subquery()
         )
-        query = (
-            sa.select(*_RECORD_COLUMNS, pending.c.pending, pending.c.oldest)
-            .join(pending, pending.c.monitor_id == monitors_t.c.id)
-            .where(monitors_t.c.active.is_(True))
+        query = sa.select(*_RECORD_COLUMNS, pending.c.pending, pending.c.oldest).join(
+            pending, pending.c.monitor_id == monitors_t.c.id
         )
         async with self.db.read() as conn:
             rows = list(await conn.execute(query))
