@@ -124,3 +124,32 @@ async def test_the_atom_feed_is_valid_escaped_and_secret(api: ApiEnv) -> None:
     async with api.client() as anonymous:
         assert (await anonymous.get(path)).status_code == 404
         assert (await anonymous.get(new_path)).status_code == 200
+
+
+async def test_members_manage_monitors_in_the_dashboard(api: ApiEnv) -> None:
+    from tests.integration.api_fixtures import MEMBER_EMAIL, MEMBER_PASSWORD, OTHER_EMAIL, OTHER_PASSWORD
+    from tests.integration.test_dashboard_pages import signed_in
+
+    async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as member:
+        page = await member.get("/app/monitors")
+        assert page.status_code == 200 and "New monitor" in page.text
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        form = {"csrf_token": csrf, "name": "<b>ports</b>", "query": "harbour OR ferry", "digest": "hourly"}
+        created = await member.post("/app/monitors", data=form)
+        assert created.status_code == 200 and "data-feed-url" in created.text
+        assert "&lt;b&gt;ports&lt;/b&gt;" in created.text and "<b>ports</b>" not in created.text
+        bad = await member.post("/app/monitors", data={**form, "name": "x", "query": "(harbour"})
+        assert bad.status_code == 422 and "unbalanced parenthesis" in bad.text
+        forged = await member.post("/app/monitors", data={**form, "csrf_token": "wrong", "name": "y"})
+        assert forged.status_code == 403
+        [monitor] = await api.services.content.monitors.list(org_id=api.org_id)
+        assert (await member.get(f"/app/monitors/{monitor.id}")).status_code == 200
+    async with signed_in(api, OTHER_EMAIL, OTHER_PASSWORD) as other:
+        assert (await other.get(f"/app/monitors/{monitor.id}")).status_code == 404
+        assert "ports" not in (await other.get("/app/monitors")).text
+    async with signed_in(api, MEMBER_EMAIL, MEMBER_PASSWORD) as member:
+        page = await member.get(f"/app/monitors/{monitor.id}")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        deleted = await member.post(f"/app/monitors/{monitor.id}/delete", data={"csrf_token": csrf})
+        assert deleted.status_code == 303
+    assert await api.services.content.monitors.list(org_id=api.org_id) == []
