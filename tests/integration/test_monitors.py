@@ -144,16 +144,22 @@ class FailingOnce(MatchStore):
 async def test_a_batch_whose_hook_failed_is_matched_by_the_next_batch_or_the_task(env: Env) -> None:
     created = await env.monitor("storm", "storm")
     env.engine.matcher.matches = FailingOnce(env.db)
-    first = await env.store("Storm hits the coast", "Calm weather")
+    batch = [article(env.org_id, 0, "Storm hits the coast"), article(env.org_id, 1, "Calm weather")]
+    first = await ArticleStore(env.db).save_many(batch, now=env.clock.now())
     with pytest.raises(RuntimeError):
-        await env.engine.matcher.on_stored([(i, article(env.org_id, n, "")) for n, i in enumerate(first)])
-    await env.store("Another storm", first=5)
-    await env.engine.matcher.on_stored([(first[0], article(env.org_id, 0, ""))])
+        await env.engine.matcher.on_stored(list(zip(first, batch, strict=True)))
+    # The next batch's hook matches its own article and catches up with the failed one.
+    later = article(env.org_id, 5, "Calm seas")
+    [later_id] = await ArticleStore(env.db).save_many([later], now=env.clock.now())
+    await env.engine.matcher.on_stored([(later_id, later)])
+    await env.store("Another storm", first=6)
     titles = sorted(m.title or "" for m in await env.content.monitors.matches(created.monitor.id))
-    assert titles == ["Another storm", "Storm hits the coast"]
-    # A process that died before its hook ran: the task's catch-up finds the article.
+    assert titles == ["Storm hits the coast"]
+    # A process that died before its hook ran: the task's catch-up finds its articles.
     await env.store("Storm warning lifted", first=9)
-    assert await env.engine.matcher.catch_up_all() == 1
+    assert await env.engine.matcher.catch_up_all() == 2
+    titles = sorted(m.title or "" for m in await env.content.monitors.matches(created.monitor.id))
+    assert titles == ["Another storm", "Storm hits the coast", "Storm warning lifted"]
     # Once settled, the watermark moves past everything matched and the scan marks are dropped.
     env.clock.advance(120)
     await env.engine.matcher.catch_up(env.org_id)

@@ -88,6 +88,21 @@ class OrgMonitors:
         return [m.id for m in candidates.values() if article_id > m.start_after and m.query.matches(doc)]
 
 
+def as_doc(article_id: int, article: Any) -> MonitorMatchDoc:
+    """A stored article (crawl-queue's NewArticle) as the matcher sees it."""
+    return MonitorMatchDoc(
+        id=article_id,
+        org_id=article.org_id,
+        feed_id=article.feed_id,
+        url=article.url,
+        title=article.title,
+        summary=article.summary,
+        text=article.text,
+        language=article.language,
+        published_at=article.published_at,
+    )
+
+
 class MonitorMatcher:
     """Records each new article's matches; one per process, its compiled monitors shared by every batch."""
 
@@ -110,14 +125,15 @@ class MonitorMatcher:
 
     async def on_stored(self, stored: Sequence[tuple[int, Any]]) -> None:
         """crawl-queue's hook: match the batch's articles; now and then, also what earlier batches left."""
-        by_org: dict[int, list[int]] = defaultdict(list)
+        by_org: dict[int, list[MonitorMatchDoc]] = defaultdict(list)
         for article_id, article in stored:
-            by_org[article.org_id].append(article_id)
-        for org_id, ids in sorted(by_org.items()):
+            by_org[article.org_id].append(as_doc(article_id, article))
+        for org_id, docs in sorted(by_org.items()):
             org = await self.compiled(org_id)
             if org.empty:
                 continue
-            new, touched = await self._match(org_id, org, await self.matches.unscanned_of(org_id, ids))
+            # The batch is matched as crawl-queue hands it over: no need to read it back.
+            new, touched = await self._match(org_id, org, docs)
             last = self._caught_up.get(org_id)
             if last is None or self.clock.now() - last >= CATCH_UP_EVERY:
                 new += await self.catch_up(org_id, notify=False)

@@ -63,19 +63,6 @@ class MatchStore:
         async with self.db.read() as conn:
             return [MonitorMatchDoc(**row._mapping) for row in await conn.execute(query)]
 
-    async def unscanned_of(self, org_id: int, article_ids: Sequence[int]) -> builtins.list[MonitorMatchDoc]:
-        """Those of `article_ids` (the org's) that no batch has matched yet, oldest first."""
-        query = (
-            sa.select(*_DOC_COLUMNS)
-            .outerjoin(scanned_t, scanned_t.c.article_id == articles_t.c.id)
-            .where(
-                articles_t.c.org_id == org_id, articles_t.c.id.in_(list(article_ids)), scanned_t.c.article_id.is_(None)
-            )
-            .order_by(articles_t.c.id)
-        )
-        async with self.db.read() as conn:
-            return [MonitorMatchDoc(**row._mapping) for row in await conn.execute(query)]
-
     async def record_scan(
         self, org_id: int, article_ids: Sequence[int], matches: Sequence[tuple[int, int]], *, now: datetime
     ) -> int:
