@@ -134,7 +134,8 @@ class SearchStore:
             where.append(f"articles.id < {where.bind(before_id)}")
         sql = (
             "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
-            f"articles.published_at, articles.language, articles.summary FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            "articles.published_at, articles.language, articles.summary "
+            f"FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
             f"ORDER BY articles.id DESC LIMIT {int(limit)}"
         )
         statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
