@@ -180,3 +180,21 @@ def test_the_owner_sees_everything(database_url: str) -> None:
 def test_grant_app_role_refuses_bad_names(database_url: str) -> None:
     done = mediabeat(database_url, "db", "grant-app-role", "Robert'); DROP TABLE feeds;--")
     assert done.returncode == 2 and "not a plain role name" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_member_role_searches_its_own_organisation_only(database_url: str, roles: tuple[str, str]) -> None:
+    _, member = roles
+    seed(database_url)
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # the generated search_vector follows the new titles
+        conn.execute(sa.text("UPDATE articles SET title = 'Harbour news', text = 'the harbour wall'"))
+    engine.dispose()
+    applied = mediabeat(database_url, "db", "grant-app-role", member, "--create", "--apply", "--member", "--org", "one")
+    assert applied.returncode == 0, applied.stderr
+    with connect_as(database_url, member) as conn:
+        rows = conn.execute(
+            "SELECT url, ts_rank_cd(search_vector, q), ts_headline('mediabeat_search', text, q) "
+            "FROM articles, phraseto_tsquery('mediabeat_search', 'harbour') AS q WHERE search_vector @@ q"
+        ).fetchall()
+    assert [r[0] for r in rows] == ["https://one.example/a"]
+    assert "<b>harbour</b>" in str(rows[0][2])

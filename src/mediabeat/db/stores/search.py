@@ -134,8 +134,9 @@ class SearchStore:
             where.append(f"articles.id < {where.bind(before_id)}")
         sql = (
             "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
-            f"articles.published_at, articles.language, articles.summary FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
-            f"ORDER BY articles.id DESC LIMIT {int(limit)}"
+            "articles.published_at, articles.language, articles.summary "
+            f"FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            f"ORDER BY {self._newest_first(query)} LIMIT {int(limit)}"
         )
         statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         async with self.db.read() as conn:
@@ -166,6 +167,13 @@ class SearchStore:
             return f"articles, (SELECT {where.tsquery} AS q) AS search_query"
         return "articles JOIN articles_search ON articles_search.rowid = articles.id"
 
+    def _newest_first(self, query: Query) -> str:
+        """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
+        order: the LIMIT then stops the scan early, where ordering by articles.id sorts every match."""
+        return (
+            "articles_search.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
+        )
+
     def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
         common word costs time in proportion to the archive, and a monitoring desk wants recent news."""
@@ -179,7 +187,7 @@ class SearchStore:
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         newest = (
             f"SELECT articles.id FROM {self._source(query, where)} WHERE {condition} "
-            f"ORDER BY articles.id DESC LIMIT {RANK_CANDIDATES}"
+            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
         )
         if self.db.is_postgres:
             score = "ts_rank_cd(articles.search_vector, search_query.q)"
