@@ -198,3 +198,26 @@ def test_a_member_role_searches_its_own_organisation_only(database_url: str, rol
         ).fetchall()
     assert [r[0] for r in rows] == ["https://one.example/a"]
     assert "<b>harbour</b>" in str(rows[0][2])
+
+
+def test_a_member_role_manages_its_own_organisations_monitors_only(database_url: str, roles: tuple[str, str]) -> None:
+    _, member = roles
+    ids = seed(database_url)
+    applied = mediabeat(database_url, "db", "grant-app-role", member, "--create", "--apply", "--member", "--org", "one")
+    assert applied.returncode == 0, applied.stderr
+    add = (
+        "INSERT INTO monitors (org_id, name, query, feed_token_hash, created_by, created_at, updated_at)"
+        " VALUES (%s, %s, 'harbour', %s, 'rls-test', now(), now())"
+    )
+    owner = psycopg.connect(str(make_url(database_url).set(drivername="postgresql")), autocommit=True)
+    with owner:
+        owner.execute(add, (ids["two"], "theirs", uuid.uuid4().hex))
+    with connect_as(database_url, member) as conn:
+        conn.execute(add, (ids["one"], "ours", uuid.uuid4().hex))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(add, (ids["two"], "sneaky", uuid.uuid4().hex))
+        assert [r[0] for r in conn.execute("SELECT name FROM monitors")] == ["ours"]
+        assert conn.execute("DELETE FROM monitors WHERE name = 'theirs'").rowcount == 0
+        assert count(conn, "monitor_matches") == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM monitor_matches")  # matches are the service's to write
