@@ -146,11 +146,15 @@ async def test_filters(db: Database, service: SearchService) -> None:
 
 async def test_ranking_prefers_the_title_and_snippets_mark_matches(db: Database, service: SearchService) -> None:
     org, _, _ = await seed(db)
-    hits = await service.search("climate", reader=ADMIN_READER, org_id=org)
-    assert hits[0].title == "Climate summit opens in Bonn"
-    assert hits[0].score >= hits[-1].score
+    store = ArticleStore(db)
+    in_title = await store.save(
+        _article(org, None, "Zephyr arrives", "a quiet day", "https://z.test/1", "en", NOW), now=NOW
+    )
+    await store.save(_article(org, None, "Weather", "a zephyr blew in", "https://z.test/2", "en", NOW), now=NOW)
+    hits = await service.search("zephyr", reader=ADMIN_READER, org_id=org)
+    assert hits[0].id == in_title and hits[0].score > hits[1].score
     text, spans = plain_snippet(hits[0].snippet)
-    assert spans and all(text[s:e].lower() == "climate" for s, e in spans)
+    assert spans and all(text[s:e].lower() == "zephyr" for s, e in spans)
     assert HIGHLIGHT_START not in text and HIGHLIGHT_END not in text
 
 
@@ -222,3 +226,16 @@ async def test_random_queries_never_reach_the_database_as_syntax(db: Database, s
     except QueryError:
         return
     await SearchStore(db).search(query, org_id=None, limit=5)
+
+
+async def test_equal_scores_put_the_newest_first(db: Database, service: SearchService) -> None:
+    org = (await OrgStore(db).create("wire", now=NOW)).id
+    store = ArticleStore(db)
+    ids = [
+        await store.save(
+            _article(org, None, f"Copy {i}", "the same wire story text", f"https://w.test/{i}", "en", NOW), now=NOW
+        )
+        for i in range(5)
+    ]
+    hits = await service.search('"same wire story"', reader=ADMIN_READER, org_id=org)
+    assert [h.id for h in hits] == sorted(ids, reverse=True)

@@ -20,6 +20,9 @@ from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
 from mediabeat.search.sql import TS_CONFIG, to_fts5, to_tsquery
 
+# Scores equal to this many decimals are a tie, and the newest article comes first: a phrase that is in
+# nearly every article has an inverse document frequency near 0, so its BM25 scores differ only by noise.
+SCORE_DIGITS = 3
 RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._ranked)
 SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
 _HEADLINE = (
@@ -197,7 +200,8 @@ class SearchStore:
             ranked_from, match = self._source(query, where), f"articles_search MATCH {where.match} AND "
         sql = (
             f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {ranked_from} "
-            f"WHERE {match}articles.id IN ({newest}) ORDER BY score DESC, articles.id DESC {page}"
+            f"WHERE {match}articles.id IN ({newest}) ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
+            f"articles.id DESC {page}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
