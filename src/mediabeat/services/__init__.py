@@ -16,6 +16,7 @@ from mediabeat.db.stores.audit import AuditStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.stories import StoryStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -23,7 +24,9 @@ from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.orgs import OrgService
+from mediabeat.services.stories import StoryService
 from mediabeat.settings import Settings
+from mediabeat.stories.clusterer import StoryClusterer
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class ContentServices:
     jobs: JobService
     accounts: AccountService
     demo: DemoOrgService
+    stories: StoryService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -56,4 +60,10 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
+        stories=StoryService(
+            store=(stories := StoryStore(db)),
+            clusterer=StoryClusterer(store=stories, clock=clock),
+            orgs=orgs,
+            audit=audit,
+        ),
     )

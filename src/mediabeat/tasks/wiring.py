@@ -28,6 +28,8 @@ def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tu
     from mediabeat.db.stores.articles import ArticleStore
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.db.stores.stories import StoryStore
+    from mediabeat.stories.clusterer import StoryClusterer
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
 
@@ -58,6 +60,8 @@ def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tu
         batch=settings.crawl_batch,
         concurrency=settings.crawl_concurrency,
         lease=timedelta(seconds=settings.crawl_lease_seconds),
+        # Story clusters: each stored batch is sketched and placed in the shared LSH index.
+        on_stored=[StoryClusterer(store=StoryStore(db), clock=clock).on_stored],
     )
     return fetch, crawl
 
