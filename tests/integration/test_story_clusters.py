@@ -7,39 +7,14 @@ import asyncio
 from datetime import UTC, datetime
 
 from mediabeat.clock import FakeClock
-from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.stories import StoryStore
-from mediabeat.demo.content import SECTIONS, DemoSiteConfig, make_article, syndicated_story
 from mediabeat.stories.clusterer import StoryClusterer
+from tests.story_helpers import demo_articles, new_article
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
-SITE = DemoSiteConfig()
-
-
-def demo_articles(numbers: range) -> list[tuple[str, int, int | None]]:
-    """(section, number, wire story or None) of the demo site's articles."""
-    return [(slug, n, syndicated_story(SITE, slug, n)) for slug, _ in SECTIONS for n in numbers]
-
-
-def new_article(org_id: int, section: str, number: int, host: str = "127.0.0.1") -> NewArticle:
-    item = make_article(SITE, section, number)
-    url = f"http://{host}:8001{item.path}"
-    return NewArticle(
-        org_id=org_id,
-        feed_id=None,
-        url=url,
-        url_hash=url_hash(url),
-        canonical_url=url,
-        title=item.title,
-        author=item.author,
-        published_at=item.published,
-        summary=item.summary,
-        text="\n\n".join(item.paragraphs),
-        language="en",
-    )
 
 
 async def store(db: Database, articles: list[NewArticle]) -> list[int]:

@@ -19,6 +19,7 @@ from mediabeat.cli import (
     nodes_cmd,
     runs_cmd,
     serve_cmd,
+    stories_cmd,
     tasks_cmd,
     users_cmd,
 )
@@ -65,6 +66,7 @@ app.add_typer(crawl_cmd.orgs_app, name="orgs")
 app.add_typer(crawl_cmd.feeds_app, name="feeds")
 app.add_typer(crawl_cmd.articles_app, name="articles")
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
+app.add_typer(stories_cmd.app, name="stories")
 app.command("demo-site")(demo_cmd.demo_site)
 app.add_typer(demo_cmd.app, name="demo")
 

@@ -46,11 +46,12 @@ PlaceFn = Callable[[bytes, Sequence[Candidate]], Placement]
 
 @dataclass(frozen=True, slots=True)
 class ClusterMembership:
-    """An article's story: its cluster's id and how many articles the cluster has (1: no copies found)."""
+    """An article's story: its cluster's id, how many articles it has (1: no copies found), on how many feeds."""
 
     article_id: int
     cluster_id: int
     cluster_size: int
+    cluster_outlets: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,10 +111,18 @@ class StoryStore:
             return {}
         ac, other = members_t.alias("ac"), members_t.alias("other")
         sizes = sa.select(sa.func.count()).where(other.c.cluster_id == ac.c.cluster_id).scalar_subquery()
-        query = sa.select(ac.c.article_id, ac.c.cluster_id, sizes).where(ac.c.article_id.in_(list(article_ids)))
+        outlets = (
+            sa.select(sa.func.count(sa.distinct(articles_t.c.feed_id)))
+            .select_from(other.join(articles_t, articles_t.c.id == other.c.article_id))
+            .where(other.c.cluster_id == ac.c.cluster_id)
+            .scalar_subquery()
+        )
+        query = sa.select(ac.c.article_id, ac.c.cluster_id, sizes, outlets).where(
+            ac.c.article_id.in_(list(article_ids))
+        )
         async with self.db.read() as conn:
             rows = await conn.execute(query)
-            return {int(a): ClusterMembership(int(a), int(c), int(n)) for a, c, n in rows}
+            return {int(a): ClusterMembership(int(a), int(c), int(n), int(o)) for a, c, n, o in rows}
 
     async def list(self, *, org_id: int | None, limit: int, min_size: int = 2) -> builtins.list[StorySummary]:
         """Clusters largest first (then newest first), with at least `min_size` articles."""

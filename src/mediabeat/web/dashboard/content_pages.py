@@ -148,6 +148,7 @@ async def articles_page(
             "title": "Articles",
             "active": "articles",
             "articles": articles,
+            "stories": await content.stories.memberships([a.id for a in articles]),
             "feeds": feeds,
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
@@ -179,6 +180,7 @@ async def article_page(request: Request, user: Reader, article_id: Annotated[str
             "active": "articles",
             "article": article,
             "feed": feed,
+            "story": await content.stories.membership(article.id),
             "paragraphs": paragraphs,
         },
     )

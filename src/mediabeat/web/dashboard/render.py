@@ -193,8 +193,13 @@ NAV = (
     Nav("feeds", "Feeds", "/app/admin/feeds"),
     Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
     Nav("articles", "Articles", "/app/articles"),
+    Nav("stories", "Stories", "/app/stories"),
 )
-MEMBER_NAV = (Nav("feeds", "Feeds", "/app/feeds"), Nav("articles", "Articles", "/app/articles"))
+MEMBER_NAV = (
+    Nav("feeds", "Feeds", "/app/feeds"),
+    Nav("articles", "Articles", "/app/articles"),
+    Nav("stories", "Stories", "/app/stories"),
+)
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
