@@ -434,7 +434,8 @@ article_clusters = sa.Table(
     sa.Index("ix_article_clusters_cluster_id", "cluster_id"),
 )
 
-# The LSH index: an article's band hashes; candidates are the articles sharing any (band_no, band_hash).
+# The LSH index: an article's band hashes (the band's number is hashed in, so a hash names its band);
+# candidates are the articles sharing any band_hash, one indexed lookup for a whole batch.
 article_bands = sa.Table(
     "article_bands",
     metadata,
@@ -448,5 +449,5 @@ article_bands = sa.Table(
         nullable=False,
     ),
     sa.PrimaryKeyConstraint("article_id", "band_no"),
-    sa.Index("ix_article_bands_org_id_band_no_band_hash", "org_id", "band_no", "band_hash"),
+    sa.Index("ix_article_bands_org_id_band_hash", "org_id", "band_hash"),
 )

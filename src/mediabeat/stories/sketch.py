@@ -92,10 +92,16 @@ def article_text(title: str | None, summary: str | None, text: str | None) -> st
 
 
 def band_hashes(signature: bytes) -> tuple[int, ...]:
-    """One signed 64-bit hash per band of ROWS values (blake2b: the same in every process, unlike hash())."""
+    """One signed 64-bit hash per band of ROWS values (blake2b: the same in every process, unlike hash()).
+
+    The band's number is hashed too, so equal values in two different bands do not collide: a
+    batch's candidates are then one lookup of its hashes on (org_id, band_hash).
+    """
     width = ROWS * 4
     return tuple(
-        int.from_bytes(hashlib.blake2b(signature[i * width : (i + 1) * width], digest_size=8).digest(), signed=True)
+        int.from_bytes(
+            hashlib.blake2b(bytes([i]) + signature[i * width : (i + 1) * width], digest_size=8).digest(), signed=True
+        )
         for i in range(BANDS)
     )
 

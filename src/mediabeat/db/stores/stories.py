@@ -49,9 +49,10 @@ class StoryStore:
     ) -> builtins.list[int]:
         """Cluster `sketches` (articles of `org_id`, in order) in one transaction; returns their cluster ids.
 
-        An article clustered before is taken out first and placed again (its text may have
-        changed). Each article's candidates are read after the articles before it were written,
-        so copies within one batch find each other.
+        The batch's candidates are read with one indexed query, after the lock; the articles are
+        then placed in order in memory (each sees the ones before it, so copies within one batch
+        find each other), and the outcome is written with a handful of statements. An article
+        clustered before is taken out first and placed again (its text may have changed).
         """
         if not sketches:
             return []
@@ -59,51 +60,51 @@ class StoryStore:
             if self.db.is_postgres:
                 await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(STORY_LOCK, org_id % 2**31)))
             ids = [s.article_id for s in sketches]
+            await conn.execute(bands_t.delete().where(bands_t.c.article_id.in_(ids)))
             await conn.execute(members_t.delete().where(members_t.c.article_id.in_(ids)))
-            await conn.execute(bands_t.delete().where(bands_t.c.article_id.in_(ids)))  # where FKs are off
-            return [await self._assign_one(conn, org_id, sketch, now, place) for sketch in sketches]
+            known = await self._candidates(conn, org_id, {h for s in sketches for h in s.bands})
+            plan = _BatchPlan(known)
+            for sketch in sketches:
+                plan.place(sketch, place)
+            return await self._write_plan(conn, org_id, plan, now)
 
-    async def _assign_one(
-        self, conn: AsyncConnection, org_id: int, sketch: ArticleSketch, now: datetime, place: PlaceFn
-    ) -> int:
-        candidates = await self._candidates(conn, org_id, sketch.bands) if sketch.bands else []
-        placement = place(sketch.signature, candidates)
-        cluster_id = placement.cluster_id
-        if cluster_id is None:
-            insert = clusters_t.insert().values(org_id=org_id, created_at=now).returning(clusters_t.c.id)
-            cluster_id = int((await conn.execute(insert)).scalar_one())
-        if placement.absorb:
-            await conn.execute(
-                members_t.update().where(members_t.c.cluster_id.in_(placement.absorb)).values(cluster_id=cluster_id)
-            )
-            await conn.execute(clusters_t.delete().where(clusters_t.c.id.in_(placement.absorb)))
+    async def _write_plan(self, conn: AsyncConnection, org_id: int, plan: _BatchPlan, now: datetime) -> list[int]:
+        fresh = plan.fresh_clusters()
+        if fresh:
+            insert = clusters_t.insert().values([{"org_id": org_id, "created_at": now}] * len(fresh))
+            new_ids = [int(i) for i in (await conn.execute(insert.returning(clusters_t.c.id))).scalars()]
+            plan.name_fresh(dict(zip(fresh, new_ids, strict=True)))
+        for keeper, absorbed in plan.merges().items():
+            await conn.execute(members_t.update().where(members_t.c.cluster_id.in_(absorbed)).values(cluster_id=keeper))
+            await conn.execute(clusters_t.delete().where(clusters_t.c.id.in_(absorbed)))
+        clusters = [plan.final(cluster) for _, cluster, _ in plan.members]
         await conn.execute(
-            members_t.insert().values(
-                article_id=sketch.article_id,
-                org_id=org_id,
-                cluster_id=cluster_id,
-                signature=sketch.signature,
-                clustered_at=now,
-            )
+            members_t.insert(),
+            [
+                {"article_id": a, "org_id": org_id, "cluster_id": c, "signature": sig, "clustered_at": now}
+                for (a, _, sig), c in zip(plan.members, clusters, strict=True)
+            ],
         )
-        if sketch.bands:
+        if plan.bands:
             await conn.execute(
                 bands_t.insert(),
-                [
-                    {"org_id": org_id, "band_no": no, "band_hash": h, "article_id": sketch.article_id}
-                    for no, h in enumerate(sketch.bands)
-                ],
+                [{"org_id": org_id, "band_no": no, "band_hash": h, "article_id": a} for a, no, h in plan.bands],
             )
-        return cluster_id
+        return clusters
 
-    async def _candidates(self, conn: AsyncConnection, org_id: int, bands: Sequence[int]) -> builtins.list[Candidate]:
-        """The clustered articles sharing at least one band: one query on (org_id, band_no, band_hash)."""
-        matches = sa.or_(*(sa.and_(bands_t.c.band_no == no, bands_t.c.band_hash == h) for no, h in enumerate(bands)))
-        hits = sa.select(bands_t.c.article_id).where(bands_t.c.org_id == org_id, matches).distinct().subquery()
-        query = sa.select(members_t.c.article_id, members_t.c.cluster_id, members_t.c.signature).join(
-            hits, hits.c.article_id == members_t.c.article_id
+    async def _candidates(self, conn: AsyncConnection, org_id: int, hashes: set[int]) -> dict[int, list[Candidate]]:
+        """The clustered articles sharing a band hash with the batch, by hash: one query on (org_id, band_hash)."""
+        if not hashes:
+            return {}
+        query = (
+            sa.select(bands_t.c.band_hash, members_t.c.article_id, members_t.c.cluster_id, members_t.c.signature)
+            .join(members_t, members_t.c.article_id == bands_t.c.article_id)
+            .where(bands_t.c.org_id == org_id, bands_t.c.band_hash.in_(sorted(hashes)))
         )
-        return [Candidate(int(a), int(c), bytes(s)) for a, c, s in await conn.execute(query)]
+        found: dict[int, list[Candidate]] = {}
+        for h, a, c, sig in await conn.execute(query):
+            found.setdefault(int(h), []).append(Candidate(int(a), int(c), bytes(sig)))
+        return found
 
     async def memberships(self, article_ids: Sequence[int]) -> dict[int, ClusterMembership]:
         """The cluster and cluster size of each of `article_ids` that is clustered."""
@@ -213,6 +214,64 @@ class StoryStore:
         )
         async with self.db.read() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(inner))).scalar_one())
+
+
+# Clusters a batch starts get provisional ids from here up, above any real id, until they are inserted:
+# `place` keeps the lowest id of the clusters an article links, so a real (older) cluster always wins.
+PROVISIONAL = 2**62
+
+
+class _BatchPlan:
+    """One batch's placements, decided in memory: members, their bands, new clusters and merges."""
+
+    def __init__(self, known: dict[int, list[Candidate]]) -> None:
+        self.known = known
+        self.members: list[tuple[int, int, bytes]] = []  # (article id, cluster, signature)
+        self.bands: list[tuple[int, int, int]] = []  # (article id, band number, band hash)
+        self.alias: dict[int, int] = {}  # a merged cluster -> the cluster that absorbed it
+        self.next_fresh = PROVISIONAL
+
+    def resolve(self, cluster: int) -> int:
+        while cluster in self.alias:
+            cluster = self.alias[cluster]
+        return cluster
+
+    def place(self, sketch: ArticleSketch, place: PlaceFn) -> None:
+        seen: dict[int, Candidate] = {}
+        for h in sketch.bands:
+            for c in self.known.get(h, ()):
+                seen.setdefault(c.article_id, c)
+        candidates = [Candidate(c.article_id, self.resolve(c.cluster_id), c.signature) for c in seen.values()]
+        placement = place(sketch.signature, candidates)
+        cluster = placement.cluster_id
+        if cluster is None:
+            cluster, self.next_fresh = self.next_fresh, self.next_fresh + 1
+        for absorbed in placement.absorb:
+            self.alias[absorbed] = cluster
+        self.members.append((sketch.article_id, cluster, sketch.signature))
+        mine = Candidate(sketch.article_id, cluster, sketch.signature)
+        for no, h in enumerate(sketch.bands):
+            self.bands.append((sketch.article_id, no, h))
+            self.known.setdefault(h, []).append(mine)
+
+    def fresh_clusters(self) -> list[int]:
+        """The provisional clusters that survive the batch (were not merged into another)."""
+        return sorted({c for c in map(self.resolve, (m[1] for m in self.members)) if c >= PROVISIONAL})
+
+    def name_fresh(self, names: dict[int, int]) -> None:
+        for provisional, real in names.items():
+            self.alias[provisional] = real
+
+    def merges(self) -> dict[int, list[int]]:
+        """Real clusters absorbed by another, by the (real) cluster they end in."""
+        out: dict[int, list[int]] = {}
+        for absorbed in self.alias:
+            if absorbed < PROVISIONAL:
+                out.setdefault(self.resolve(absorbed), []).append(absorbed)
+        return out
+
+    def final(self, cluster: int) -> int:
+        return self.resolve(cluster)
 
 
 def _summary(cluster_id: int, org_id: int, members: Sequence[StoryMember], *, size: int) -> StorySummary:

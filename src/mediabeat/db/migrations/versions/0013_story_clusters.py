@@ -1,9 +1,10 @@
 """Story clusters: near-duplicate articles of one organisation, grouped through MinHash LSH.
 
 `story_clusters` are the clusters; `article_clusters` holds each clustered article's cluster and
-MinHash signature; `article_bands` is the LSH index (an article's band hashes), indexed on
-(org_id, band_no, band_hash) so that finding an article's candidates is one indexed query from
-any process. On PostgreSQL the three tables get the row-level security of the other org tables.
+MinHash signature; `article_bands` is the LSH index (an article's band hashes, the band number
+hashed in), indexed on (org_id, band_hash) so that finding the candidates of a whole batch of
+articles is one indexed query, from any process. On PostgreSQL the three tables get the
+row-level security of the other org tables.
 
 Existing articles are clustered by `mediabeat stories rebuild`, not here: the sketches need
 datasketch and a few milliseconds per article, so a large database would hold the migration
@@ -80,7 +81,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("article_id", "band_no", name=op.f("pk_article_bands")),
     )
-    op.create_index("ix_article_bands_org_id_band_no_band_hash", "article_bands", ["org_id", "band_no", "band_hash"])
+    op.create_index("ix_article_bands_org_id_band_hash", "article_bands", ["org_id", "band_hash"])
     if op.get_bind().dialect.name == "postgresql":
         for statement in rls.story_table_statements():
             op.execute(statement)
