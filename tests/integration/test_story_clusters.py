@@ -112,3 +112,47 @@ async def test_story_summary_rebuild_and_restore(db: Database) -> None:
     [cluster] = await clusterer.cluster(org.id, [(member.id, None, None, text)])
     assert cluster == relisted[0].id
     assert await stories.get(10**9) is None
+
+
+async def test_crawl_queue_clusters_the_demo_sites_reprints_as_it_stores_them(db: Database) -> None:
+    """The wired crawler (hourly-rss-fetch, then crawl-queue with its on_stored hooks) on the demo site."""
+    import httpx
+
+    from mediabeat.crawler.opml import parse_opml
+    from mediabeat.crawler.urls import canonicalize
+    from mediabeat.db.stores.feeds import FeedStore
+    from mediabeat.demo.content import DemoSiteConfig, syndicated_story
+    from mediabeat.demo.site import create_demo_app, running_demo_site
+    from tests.crawler_helpers import ctx, handlers
+
+    site = DemoSiteConfig(feed_size=6, article_interval_s=600)
+    clock = FakeClock(datetime(2026, 1, 3, 9, 0, 30, tzinfo=UTC))
+    org = await OrgStore(db).create("newsroom", now=clock.now())
+    with running_demo_site(create_demo_app(site, now=clock.now)) as (base,):
+        feeds = parse_opml(httpx.get(f"{base}/feeds.opml", timeout=10).content)
+        await FeedStore(db).add_many(org.id, [(canonicalize(f.url), f.title) for f in feeds], now=clock.now())
+        fetch, crawl = handlers(db, clock, crawl_batch=100)
+        try:
+            await fetch(ctx(clock.now()))
+            result = await crawl(ctx(clock.now()))
+        finally:
+            await crawl.aclose()
+    assert result["succeeded"] == 72 and result["failed"] == 0
+    articles = await ArticleStore(db).list(org_id=org.id, limit=100)
+    members = await StoryStore(db).memberships([a.id for a in articles])
+    assert len(members) == len(articles)  # every stored article was clustered by the hook
+    expected: dict[int, set[int]] = {}
+    for article in articles:
+        section, page = article.url.split("/")[-2:]
+        story = syndicated_story(site, section, int(page.split("-")[0]))
+        if story is not None:
+            expected.setdefault(story, set()).add(members[article.id].cluster_id)
+    assert any(len(v) for v in expected.values())
+    assert all(len(clusters) == 1 for clusters in expected.values())
+    listed = await StoryStore(db).list(org_id=org.id, limit=100)
+    assert listed, "the demo site's reprints make at least one story with copies"
+    assert sorted(s.size for s in listed) == sorted(
+        n
+        for n in (sum(1 for a in articles if members[a.id].cluster_id == next(iter(c))) for c in expected.values())
+        if n > 1
+    )
