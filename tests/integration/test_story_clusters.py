@@ -82,6 +82,11 @@ async def test_organisations_never_share_a_cluster(db: Database) -> None:
     assert len(seen[0]) == 1 and len(seen[1]) == 1 and seen[0] != seen[1]
     listed = await StoryStore(db).list(org_id=first.id, limit=10)
     assert [s.id for s in listed] == list(seen[0]) and listed[0].size == len(copies)
+    # Deleting an organisation takes its clusters, and only its own.
+    assert await orgs.delete(first.id)
+    assert await StoryStore(db).list(org_id=first.id, limit=10) == []
+    assert await StoryStore(db).get(next(iter(seen[0]))) is None
+    assert [s.id for s in await StoryStore(db).list(org_id=None, limit=10)] == list(seen[1])
 
 
 async def test_story_summary_rebuild_and_restore(db: Database) -> None:
