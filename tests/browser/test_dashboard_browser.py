@@ -345,7 +345,9 @@ def test_a_member_signs_in_and_reads_an_article(page: Page, live_server: LiveSer
     page.get_by_label("Password").fill(MEMBER[1])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_title("Articles · MediaBeat")
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Feeds", "Articles"])
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
+        ["Feeds", "Articles", "Stories"]
+    )
     expect(page.locator("[data-article-id]")).to_have_count(2)
     page.screenshot(path=str(screenshots / "articles.png"), full_page=True)
     page.get_by_role("link", name="Council approves the new tram line").click()

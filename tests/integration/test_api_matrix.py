@@ -109,6 +109,14 @@ ROUTES = [
         unknown={"article_id": UNKNOWN},
         invalid="/api/v1/articles/x",
     ),
+    Route("GET", "/api/v1/stories", admin_only=False, invalid="/api/v1/stories?limit=0"),
+    Route(
+        "GET",
+        "/api/v1/stories/{story_id}",
+        admin_only=False,
+        unknown={"story_id": UNKNOWN},
+        invalid="/api/v1/stories/x",
+    ),
     Route("GET", "/api/v1/orgs"),
     Route("POST", "/api/v1/orgs", invalid_body={"name": ""}),
     Route("GET", "/api/v1/orgs/{org_id}", unknown={"org_id": UNKNOWN}, invalid="/api/v1/orgs/x"),
@@ -186,7 +194,7 @@ def _ids(route: Route) -> str:
 def _fill(route: Route, path: str | None = None, **values: str) -> str:
     """The path with real values for its parameters (the nightly-cleanup task, id 1, ...)."""
     defaults = {"name": "nightly-cleanup", **{k: "1" for k in ("task_id", "run_id", "feed_id", "article_id")}}
-    defaults.update({k: "1" for k in ("org_id", "user_id", "token_id", "job_id", "monitor_id")})
+    defaults.update({k: "1" for k in ("org_id", "user_id", "token_id", "job_id", "monitor_id", "story_id")})
     defaults.update(values)
     return (path or route.path).format(**defaults)
 

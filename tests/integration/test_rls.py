@@ -221,3 +221,32 @@ def test_a_member_role_manages_its_own_organisations_monitors_only(database_url:
         assert count(conn, "monitor_matches") == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM monitor_matches")  # matches are the service's to write
+
+
+def test_a_member_sees_only_its_organisations_story_clusters(database_url: str, roles: tuple[str, str]) -> None:
+    from mediabeat.db.tables import article_bands, article_clusters, story_clusters
+
+    _, member = roles
+    ids = seed(database_url)
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for org_id in ids.values():
+            article = conn.execute(sa.select(articles.c.id).where(articles.c.org_id == org_id)).scalar_one()
+            story = conn.execute(
+                story_clusters.insert().values(org_id=org_id, created_at=NOW).returning(story_clusters.c.id)
+            ).scalar_one()
+            conn.execute(
+                article_clusters.insert().values(
+                    article_id=article, org_id=org_id, cluster_id=story, signature=b"\0" * 8, clustered_at=NOW
+                )
+            )
+            conn.execute(article_bands.insert().values(org_id=org_id, band_no=0, band_hash=42, article_id=article))
+    engine.dispose()
+    applied = mediabeat(database_url, "db", "grant-app-role", member, "--create", "--apply", "--member", "--org", "one")
+    assert applied.returncode == 0, applied.stderr
+    with connect_as(database_url, member) as conn:
+        tables = ("story_clusters", "article_clusters", "article_bands")
+        assert [count(conn, t) for t in tables] == [1, 1, 1]
+        assert count(conn, f"article_bands WHERE org_id = {ids['two']}") == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM article_bands")  # read-only for members

@@ -21,6 +21,7 @@ from mediabeat.cli import (
     runs_cmd,
     search_cmd,
     serve_cmd,
+    stories_cmd,
     tasks_cmd,
     users_cmd,
 )
@@ -68,6 +69,7 @@ app.add_typer(crawl_cmd.feeds_app, name="feeds")
 app.add_typer(crawl_cmd.articles_app, name="articles")
 crawl_cmd.articles_app.command("search")(search_cmd.articles_search)
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
+app.add_typer(stories_cmd.app, name="stories")
 app.command("demo-site")(demo_cmd.demo_site)
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(monitors_cmd.app, name="monitors")

@@ -21,6 +21,7 @@ from mediabeat.domain.content import (
     OrgSummary,
 )
 from mediabeat.domain.jsonable import jsonable
+from mediabeat.domain.stories import ClusterMembership
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
 feeds_app = typer.Typer(
@@ -273,12 +274,23 @@ def articles_list(
 
 @articles_app.command("show")
 def articles_show(article_id: Annotated[int, typer.Argument(help="Article id")], as_json: JsonFlag = False) -> None:
-    """Show one article with its text."""
-    article = with_services(lambda s: s.content.articles.get(article_id))
+    """Show one article with its text, and its story: cluster_id and cluster_size (copies found, itself included)."""
+
+    async def body(services: Services) -> tuple[Any, ClusterMembership | None]:
+        article = await services.content.articles.get(article_id)
+        return article, await services.content.stories.membership(article.id)
+
+    article, story = with_services(body)
+    cluster = {
+        "cluster_id": story.cluster_id if story else None,
+        "cluster_size": story.cluster_size if story else None,
+    }
     if as_json:
-        print_json(jsonable(article))
+        print_json({**jsonable(article), **cluster})
         return
     console.print(f"[bold]{article.title or '(no title)'}[/bold]\n{article.url}")
+    if story is not None and story.cluster_size > 1:
+        console.print(f"the same story in {story.cluster_size} articles: mediabeat stories show {story.cluster_id}")
     console.print(f"{article.author or ''} {when(article.published_at)} {article.language or ''}\n")
     console.print(article.text or "", markup=False, highlight=False)
 

@@ -174,3 +174,21 @@ def grant_statements(role: str, *, member: bool, database: str, create: bool, or
     else:
         statements.append(f"DELETE FROM {MEMBER_ROLES_TABLE} WHERE role_name = '{role}'")
     return statements
+
+
+# Migration 0013's tables: story clusters, one row per clustered article, and the LSH band index.
+STORY_TABLES = {"story_clusters": "org_id", "article_clusters": "org_id", "article_bands": "org_id"}
+
+
+def story_table_statements() -> list[str]:
+    """Migration 0013: the story tables get 0009's policies (members read their organisation's rows only)."""
+    statements = [f"GRANT SELECT ON {', '.join(STORY_TABLES)} TO {MEMBER_ROLE}"]
+    for table, column in STORY_TABLES.items():
+        predicate = member_org_predicate(column)
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"CREATE POLICY mediabeat_service ON {table} TO {APP_ROLE} USING (true) WITH CHECK (true)",
+            f"CREATE POLICY mediabeat_member_org ON {table} TO {MEMBER_ROLE} "
+            f"USING ({predicate}) WITH CHECK ({predicate})",
+        ]
+    return statements

@@ -515,3 +515,48 @@ monitor_scanned = sa.Table(
     _fk("org_id", "organizations.id"),
     sa.Index("ix_monitor_scanned_org_id_article_id", "org_id", "article_id"),
 )
+
+# Story clusters: near-duplicate articles of one organisation (migration 0013, mediabeat.stories).
+story_clusters = sa.Table(
+    "story_clusters",
+    metadata,
+    _id(),
+    _fk("org_id", "organizations.id"),
+    _created(),
+)
+
+# One row per clustered article: its cluster and its MinHash signature (NUM_PERM uint32 values).
+article_clusters = sa.Table(
+    "article_clusters",
+    metadata,
+    sa.Column(
+        "article_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _fk("org_id", "organizations.id"),
+    _fk("cluster_id", "story_clusters.id"),
+    sa.Column("signature", sa.LargeBinary(), nullable=False),
+    sa.Column("clustered_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_article_clusters_org_id_cluster_id", "org_id", "cluster_id"),
+    sa.Index("ix_article_clusters_cluster_id", "cluster_id"),
+)
+
+# The LSH index: an article's band hashes (the band's number is hashed in, so a hash names its band);
+# candidates are the articles sharing any band_hash, one indexed lookup for a whole batch.
+article_bands = sa.Table(
+    "article_bands",
+    metadata,
+    sa.Column("org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("band_no", sa.SmallInteger(), nullable=False),
+    sa.Column("band_hash", sa.BigInteger(), nullable=False),
+    sa.Column(
+        "article_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("article_clusters.article_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.PrimaryKeyConstraint("article_id", "band_no"),
+    sa.Index("ix_article_bands_org_id_band_hash", "org_id", "band_hash"),
+)

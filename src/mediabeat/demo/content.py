@@ -149,6 +149,8 @@ class DemoSiteConfig:
     article_interval_s: int = 120
     feed_size: int = 30
     wire_feeds: int = 0
+    # The share of (section, wire story) pairs in which a section reprints the story (0 turns syndication off).
+    syndication_rate: float = 0.35
     sections: tuple[tuple[str, str], ...] = field(default=SECTIONS)
 
     def section_names(self) -> list[str]:
@@ -213,6 +215,9 @@ def is_published(config: DemoSiteConfig, section: str, number: int, now: datetim
 @functools.lru_cache(maxsize=8192)
 def make_article(config: DemoSiteConfig, section: str, number: int) -> Article:
     """Article `number` of `section`: the same inputs always give the same article."""
+    story = syndicated_story(config, section, number)
+    if story is not None:
+        return syndicated_copy(config, section, number, story)
     rng = random.Random(f"{config.seed}:{section}:{number}")
     subject = rng.choice(_SUBJECTS)
     title = f"{subject.capitalize()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}"
@@ -234,6 +239,77 @@ def make_article(config: DemoSiteConfig, section: str, number: int) -> Article:
         summary=paragraphs[0][:220].rsplit(" ", 1)[0] + "\u2026",
         paragraphs=tuple(paragraphs),
         comments=comments,
+    )
+
+
+# Wire story s is offered to every section at article numbers [s * WIRE_SLOT, (s + 1) * WIRE_SLOT).
+WIRE_SLOT = 4
+WIRE_AGENCY = "Loopback Wire"
+# A reprint's light edits: house style replaces these words (each with the given chance).
+_STYLE_EDITS = (("per cent", "percent"), ("said", "says"), ("million", "m"), ("the coming", "the next"))
+_CREDITS = (
+    "This story was first published by the {agency} news service.",
+    "Additional reporting by {person}.",
+    "Distributed by {agency}; edited for length.",
+)
+
+
+def syndicated_story(config: DemoSiteConfig, section: str, number: int) -> int | None:
+    """The wire story that article `number` of `section` reprints, or None for an article of its own.
+
+    Story s falls in slot s; a section reprints it with chance `syndication_rate`, at one number
+    of the slot that depends on the section. Wire feeds (`wire-k`) never reprint.
+    """
+    if config.syndication_rate <= 0 or number < 0 or section not in {slug for slug, _ in config.sections}:
+        return None
+    story, position = divmod(number, WIRE_SLOT)
+    draw = random.Random(f"{config.seed}:syndication:{story}:{section}")
+    if draw.random() >= config.syndication_rate or draw.randrange(WIRE_SLOT) != position:
+        return None
+    return story
+
+
+def wire_story(config: DemoSiteConfig, story: int) -> tuple[str, str, tuple[str, ...]]:
+    """Wire story `story` as the agency sends it: (subject, headline, paragraphs)."""
+    rng = random.Random(f"{config.seed}:wire:{story}")
+    subject = rng.choice(_SUBJECTS)
+    headline = f"{subject.capitalize()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}"
+    day = _WEEKDAYS[(story * 3) % 7]
+    year = config.epoch.year
+    return subject, headline, tuple(_paragraph(rng, subject, day, year) for _ in range(rng.randint(6, 9)))
+
+
+def syndicated_copy(config: DemoSiteConfig, section: str, number: int, story: int) -> Article:
+    """Article `number` of `section` as a reprint of wire story `story`: its own headline and light edits.
+
+    The edits are the usual ones of a reprint: another headline (or the agency's), the last
+    paragraph cut, house-style word changes, and a credit line added.
+    """
+    subject, headline, paragraphs = wire_story(config, story)
+    rng = random.Random(f"{config.seed}:copy:{story}:{section}")
+    if rng.random() < 0.3:
+        title = headline
+    else:
+        title = f"{subject.capitalize()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}"
+    kept = list(paragraphs[: len(paragraphs) - (1 if rng.random() < 0.5 else 0)])
+    for old, new in _STYLE_EDITS:
+        if rng.random() < 0.3:
+            kept = [p.replace(old, new) for p in kept]
+    person = f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}"
+    kept.append(rng.choice(_CREDITS).format(agency=WIRE_AGENCY, person=person))
+    published = published_at(config, section, number)
+    slug = "-".join(title.lower().replace("'", "").replace(",", "").split()[:8])
+    author = WIRE_AGENCY if rng.random() < 0.5 else person
+    return Article(
+        section=section,
+        number=number,
+        slug=slug,
+        title=title,
+        author=author,
+        published=published,
+        summary=kept[0][:220].rsplit(" ", 1)[0] + "\u2026",
+        paragraphs=tuple(kept),
+        comments=((f"{rng.choice(_GIVEN)}{rng.randint(1, 99)}", rng.choice(_COMMENTS)),),
     )
 
 

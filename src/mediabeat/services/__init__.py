@@ -20,6 +20,7 @@ from mediabeat.db.stores.monitor_matches import MatchStore
 from mediabeat.db.stores.monitors import MonitorStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.stories import StoryStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -29,7 +30,9 @@ from mediabeat.services.jobs import JobService
 from mediabeat.services.monitors import MonitorService, UrlCheck
 from mediabeat.services.orgs import OrgService
 from mediabeat.services.search import SearchService
+from mediabeat.services.stories import StoryService
 from mediabeat.settings import Settings
+from mediabeat.stories.clusterer import StoryClusterer
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class ContentServices:
     demo: DemoOrgService
     monitors: MonitorService
     search: SearchService
+    stories: StoryService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -73,6 +77,12 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
             check_url=webhook_check(settings),
         ),
         search=SearchService(store=SearchStore(db)),
+        stories=StoryService(
+            store=(stories := StoryStore(db)),
+            clusterer=StoryClusterer(store=stories, clock=clock),
+            orgs=orgs,
+            audit=audit,
+        ),
     )
 
 

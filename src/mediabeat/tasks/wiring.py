@@ -48,6 +48,8 @@ def build_crawler_handlers(
     from mediabeat.db.stores.articles import ArticleStore
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.db.stores.stories import StoryStore
+    from mediabeat.stories.clusterer import StoryClusterer
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
 
@@ -78,7 +80,12 @@ def build_crawler_handlers(
         batch=settings.crawl_batch,
         concurrency=settings.crawl_concurrency,
         lease=timedelta(seconds=settings.crawl_lease_seconds),
-        on_stored=[monitors.matcher.on_stored] if monitors is not None else [],
+        # Story clusters first (each stored batch is sketched and placed in the shared LSH index),
+        # then the monitors' matching.
+        on_stored=[
+            StoryClusterer(store=StoryStore(db), clock=clock).on_stored,
+            *([monitors.matcher.on_stored] if monitors is not None else []),
+        ],
     )
     return fetch, crawl
 

@@ -12,6 +12,7 @@ from mediabeat.db.tables import articles as articles_t
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.db.tables import organizations as orgs_t
+from mediabeat.db.tables import story_clusters as story_clusters_t
 from mediabeat.domain.content import OrgExists, OrgRecord
 
 DELETE_BATCH = 1000
@@ -63,7 +64,9 @@ class OrgStore:
         first, DELETE_BATCH rows a transaction (a few tens of milliseconds each), so another
         writer waits at most one batch; the organisation's own row goes last.
         """
-        for table in (jobs_t, articles_t, feeds_t):  # jobs point at articles, articles at feeds
+        # Jobs point at articles, articles at feeds; an article's cluster row and bands go with it,
+        # and its organisation's story clusters (one per story) are emptied by then.
+        for table in (jobs_t, articles_t, feeds_t, story_clusters_t):
             while await self._delete_batch(table, org_id) == DELETE_BATCH:
                 pass
         async with self.db.write() as conn:

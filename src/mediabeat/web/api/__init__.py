@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def install_api(app: FastAPI, services: Services) -> None:
     """Add the API and its error handlers to the app (the services, auth included, are app.state.services)."""
     from mediabeat.web import metrics
-    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler, search
+    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler, search, stories
 
     install_error_handlers(app)
     app.add_exception_handler(ContentError, content_error)
@@ -31,4 +31,5 @@ def install_api(app: FastAPI, services: Services) -> None:
     app.include_router(admin.router, dependencies=csrf)
     app.include_router(monitors.router, dependencies=csrf)
     app.include_router(monitors.feed_router)
+    app.include_router(stories.router)
     app.include_router(metrics.router)

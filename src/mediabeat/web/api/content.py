@@ -26,6 +26,7 @@ from mediabeat.domain.content import (
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
 from mediabeat.search.query import MAX_QUERY_LENGTH
+from mediabeat.domain.stories import ClusterMembership
 from mediabeat.services import ContentServices
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
 from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services, reader_of
@@ -129,10 +130,22 @@ class ArticleSummary(BaseModel):
 
 class ArticleOut(ArticleSummary):
     text: str | None
+    cluster_id: int | None = Field(
+        default=None, description="The article's story (GET /api/v1/stories/{id}); null until it is clustered"
+    )
+    cluster_size: int | None = Field(
+        default=None, description="How many articles the story has, this one included (1: no copies found)"
+    )
 
     @classmethod
-    def of(cls, article: ArticleRecord) -> ArticleOut:
-        return cls(**{name: getattr(article, name) for name in cls.model_fields if hasattr(article, name)})
+    def of(cls, article: ArticleRecord, story: ClusterMembership | None = None) -> ArticleOut:
+        fields = {name: getattr(article, name) for name in ArticleSummary.model_fields if hasattr(article, name)}
+        return cls(
+            **fields,
+            text=article.text,
+            cluster_id=story.cluster_id if story else None,
+            cluster_size=story.cluster_size if story else None,
+        )
 
 
 class ArticlePage(BaseModel):
@@ -347,4 +360,4 @@ async def get_article(article_id: ArticleId, request: Request, principal: Curren
     article = await _content(request).articles.get(article_id)
     if not can_access_org(principal, article.org_id):
         raise ArticleNotFound(article_id)
-    return ArticleOut.of(article)
+    return ArticleOut.of(article, await _content(request).stories.membership(article.id))

@@ -146,6 +146,7 @@ async def articles_page(
             "user": user,
             "title": "Articles",
             "active": "articles",
+            "stories": await content.stories.memberships([a.id for a in listing["articles"]]),
             "feeds": feeds,
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
@@ -215,6 +216,7 @@ async def article_page(request: Request, user: Reader, article_id: Annotated[str
             "active": "articles",
             "article": article,
             "feed": feed,
+            "story": await content.stories.membership(article.id),
             "paragraphs": paragraphs,
         },
     )

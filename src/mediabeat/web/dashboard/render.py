@@ -194,11 +194,13 @@ NAV = (
     Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
     Nav("articles", "Articles", "/app/articles"),
     Nav("monitors", "Monitors", "/app/monitors"),
+    Nav("stories", "Stories", "/app/stories"),
 )
 MEMBER_NAV = (
     Nav("feeds", "Feeds", "/app/feeds"),
     Nav("articles", "Articles", "/app/articles"),
     Nav("monitors", "Monitors", "/app/monitors"),
+    Nav("stories", "Stories", "/app/stories"),
 )
 
 
