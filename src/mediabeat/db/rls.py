@@ -174,3 +174,16 @@ def grant_statements(role: str, *, member: bool, database: str, create: bool, or
     else:
         statements.append(f"DELETE FROM {MEMBER_ROLES_TABLE} WHERE role_name = '{role}'")
     return statements
+
+
+def service_only_statements(table: str) -> list[str]:
+    """RLS for an org table that holds secrets (websub_subscriptions): the app role sees every row, members none.
+
+    Members get no grant on it; row-level security makes that explicit, so a later broad grant
+    still shows a member nothing.
+    """
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY mediabeat_service ON {table} TO {APP_ROLE} USING (true) WITH CHECK (true)",
+        f"REVOKE ALL ON {table} FROM {MEMBER_ROLE}",
+    ]

@@ -16,6 +16,7 @@ from mediabeat.db.stores.audit import AuditStore
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.websub import WebSubStore
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -23,6 +24,7 @@ from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.orgs import OrgService
+from mediabeat.services.websub import WebSubService
 from mediabeat.settings import Settings
 
 
@@ -38,6 +40,7 @@ class ContentServices:
     jobs: JobService
     accounts: AccountService
     demo: DemoOrgService
+    websub: WebSubService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -56,4 +59,14 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
+        websub=WebSubService(
+            store=WebSubStore(db),
+            feeds=feed_store,
+            jobs=JobStore(db),
+            clock=clock,
+            public_url=settings.public_url,
+            lease_seconds=settings.websub_lease_seconds,
+            max_body_bytes=settings.websub_max_body_bytes,
+            job_max_attempts=settings.job_max_attempts,
+        ),
     )
