@@ -77,7 +77,12 @@ async def test_delete_refuses_while_running(db: Database) -> None:
     blocking.release()
     await service.wait_idle(within=10)
     await service.delete_task(task.id)
-    assert [t.name for t in await service.list_tasks()] == ["crawl-queue", "hourly-rss-fetch", "nightly-cleanup"]
+    assert [t.name for t in await service.list_tasks()] == [
+        "crawl-queue",
+        "hourly-rss-fetch",
+        "nightly-cleanup",
+        "websub-renew",
+    ]
 
 
 class OnlyWhenWorkWaits:
