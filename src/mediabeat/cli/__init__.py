@@ -21,6 +21,7 @@ from mediabeat.cli import (
     serve_cmd,
     tasks_cmd,
     users_cmd,
+    websub_cmd,
 )
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
@@ -63,6 +64,7 @@ app.command("worker")(serve_cmd.worker)
 app.command("config")(config_cmd.config)
 app.add_typer(crawl_cmd.orgs_app, name="orgs")
 app.add_typer(crawl_cmd.feeds_app, name="feeds")
+crawl_cmd.feeds_app.command("websub")(websub_cmd.feeds_websub)
 app.add_typer(crawl_cmd.articles_app, name="articles")
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
 app.command("demo-site")(demo_cmd.demo_site)

@@ -19,6 +19,15 @@ def signature_header(secret: str, body: bytes, method: str = "sha256") -> str:
     return f"{method}={hmac.new(secret.encode('utf-8'), body, SIGNATURE_METHODS[method]).hexdigest()}"
 
 
+def push_off_reason(public_url: str | None) -> str | None:
+    """Why push cannot work with this public URL (MEDIABEAT_PUBLIC_URL), or None when it can."""
+    if not public_url:
+        return "push is off: MEDIABEAT_PUBLIC_URL is not set, so no hub can reach a callback"
+    if not public_url.startswith(("http://", "https://")):
+        return f"push is off: MEDIABEAT_PUBLIC_URL {public_url!r} is not an http(s) address"
+    return None
+
+
 class SubscriptionState(StrEnum):
     """Where a subscription stands; its value is what websub_subscriptions.state holds."""
 

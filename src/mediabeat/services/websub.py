@@ -16,9 +16,16 @@ from mediabeat.crawler.websub import check_signature, read_hub_request
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.websub import SubscriptionKeys, WebSubStore
-from mediabeat.domain.websub import PushOutcome, PushRefusal, SubscriptionRecord, SubscriptionState, VerificationRefused
+from mediabeat.domain.websub import (
+    PushOutcome,
+    PushRefusal,
+    SubscriptionRecord,
+    SubscriptionState,
+    VerificationRefused,
+    push_off_reason,
+)
 from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
-from mediabeat.tasks.websub import push_off_reason, renewal_time
+from mediabeat.tasks.websub import renewal_time
 
 ENDED = (SubscriptionState.DENIED, SubscriptionState.UNSUBSCRIBED)
 

@@ -15,7 +15,7 @@ from typing import Any
 from mediabeat.crawler.http import FetchError, SafeClient
 from mediabeat.db.stores.websub import NewSubscription, SubscriptionKeys, WebSubStore
 from mediabeat.domain.content import FeedRecord
-from mediabeat.domain.websub import HubLinks, SubscriptionRecord, SubscriptionState
+from mediabeat.domain.websub import HubLinks, SubscriptionRecord, SubscriptionState, push_off_reason
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
 
 CALLBACK_PATH = "/websub/callback/"
@@ -23,15 +23,6 @@ CALLBACK_PATH = "/websub/callback/"
 RENEW_AT_SHARE = 0.8
 DUE_BATCH = 200
 NEVER_VERIFIES = "a hub that never verifies"
-
-
-def push_off_reason(public_url: str | None) -> str | None:
-    """Why push cannot work with this public URL, or None when it can."""
-    if not public_url:
-        return "push is off: MEDIABEAT_PUBLIC_URL is not set, so no hub can reach a callback"
-    if not public_url.startswith(("http://", "https://")):
-        return f"push is off: MEDIABEAT_PUBLIC_URL {public_url!r} is not an http(s) address"
-    return None
 
 
 def callback_url(public_url: str, token: str) -> str:
