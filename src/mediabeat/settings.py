@@ -229,7 +229,8 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         description="Where people reach this service, for links in alerts (e.g. https://beat.example.org); "
-        "an https address also marks the session cookie Secure, so sign in through that address",
+        "an https address also marks the session cookie Secure, so sign in through that address. WebSub hubs "
+        "call back under it: without it, push is off",
     )
 
     session_hours: Annotated[float, Field(gt=0, le=24 * 366)] = Field(
