@@ -82,7 +82,7 @@ async def measure(database_url: str, rounds: int) -> list[float]:
     )
     db = Database(database_url)
     demo_app = create_demo_app(SITE, now=demo_clock.now)
-    with running_demo_site(demo_app) as (base,), running_demo_site(create_app(settings), port=port):
+    with running_demo_site(demo_app) as (base,), running_demo_site(create_app(settings), port=port, lifespan=True):
         org = await OrgStore(db).create("bench", now=START)
         topics = [base + feed_path(SITE, s) for s in SITE.section_names()]
         await FeedStore(db).add_many(org.id, [(t, None) for t in topics], now=START)

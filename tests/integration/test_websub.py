@@ -72,7 +72,7 @@ def app_url(database_url: str) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=database_url, public_url=url, enable_scheduler=False, **TEST_SETTINGS)
-    with running_demo_site(create_app(settings), port=port):
+    with running_demo_site(create_app(settings), port=port, lifespan=True):
         yield url
 
 

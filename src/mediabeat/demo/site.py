@@ -241,11 +241,13 @@ def _not_found() -> Response:
 
 
 @contextlib.contextmanager
-def running_demo_site(app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",), port: int = 0) -> Iterator[list[str]]:
+def running_demo_site(
+    app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",), port: int = 0, *, lifespan: bool = False
+) -> Iterator[list[str]]:
     """Serve `app` with uvicorn in a background thread on free ports (or `port`); yields one base URL per address.
 
-    For tests and benchmarks (any ASGI app: the MediaBeat app too). Every address gets the same port
-    when it is free there too.
+    For tests and benchmarks (any ASGI app: the MediaBeat app too, with `lifespan` so that it closes
+    its services). Every address gets the same port when it is free there too.
     """
     sockets: list[socket.socket] = []
     for address in addresses:
@@ -254,7 +256,13 @@ def running_demo_site(app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",), p
         sock.bind((address, sockets[0].getsockname()[1] if sockets else port))
         sockets.append(sock)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on" if lifespan else "off",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="demo-site", daemon=True)
     thread.start()
