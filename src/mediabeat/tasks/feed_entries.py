@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mediabeat.crawler.feeds import ParsedFeed, parse_fast, parse_robust
+from mediabeat.crawler.feeds import FeedEntry, FeedParseError, FeedParseErrorKind, ParsedFeed, parse_fast, parse_robust
+from mediabeat.crawler.http import FetchError
+from mediabeat.crawler.sitemaps import ParsedSitemap, SitemapError, SitemapLimits, looks_like_sitemap, parse_sitemap
 from mediabeat.crawler.urls import BadUrl, canonicalize, url_hash
 from mediabeat.db.stores.jobs import NewJob
 from mediabeat.domain.content import FeedRecord
+
+# Fetches a child sitemap's body (through the SSRF-guarded client); raises on failure.
+ChildFetcher = Callable[[str], Awaitable[bytes]]
+LIMITS = SitemapLimits()
 
 
 @dataclass
@@ -21,8 +27,16 @@ class EntryLinks:
     published: dict[str, datetime] = field(default_factory=dict)
 
 
-async def parse_feed_body(body: bytes, *, url: str, content_type: str) -> ParsedFeed:
-    """Parse a feed body for its links and dates; FeedParseError when it is no feed."""
+async def parse_feed_body(
+    body: bytes, *, url: str, content_type: str, fetch: ChildFetcher | None = None, limits: SitemapLimits = LIMITS
+) -> ParsedFeed:
+    """Parse a feed body for its links and dates; FeedParseError when it is no feed.
+
+    A news sitemap is a feed too (its <news:news> entries); the child sitemaps of a sitemap
+    index are fetched with `fetch`, within `limits` (without `fetch`, an index gives no entries).
+    """
+    if looks_like_sitemap(body):
+        return await sitemap_feed(body, fetch=fetch, limits=limits)
     fast = parse_fast(body, url=url, details=False)  # only the links and dates are used
     if fast is not None:
         return fast
@@ -60,3 +74,59 @@ def crawl_jobs(feed: FeedRecord, links: Iterable[str], published: dict[str, date
         )
         for link in links
     ]
+
+
+async def sitemap_feed(body: bytes, *, fetch: ChildFetcher | None, limits: SitemapLimits) -> ParsedFeed:
+    """A news sitemap (or an index of them, followed within `limits`) as a ParsedFeed of its news entries."""
+    try:
+        top = parse_sitemap(body, limits)
+    except SitemapError as exc:
+        raise FeedParseError(FeedParseErrorKind.MALFORMED, f"not a readable sitemap: {exc}") from None
+    sitemaps, warnings = await _expand(top, fetch, limits)
+    entries: list[FeedEntry] = []
+    plain = 0
+    for sitemap in sitemaps:
+        plain += sitemap.skipped_plain
+        for news in sitemap.entries:
+            if len(entries) >= limits.max_entries:
+                warnings.append(f"more than {limits.max_entries} news entries in all: the rest are not read")
+                break
+            entries.append(FeedEntry(news.url, news.title, news.published_at))
+    if not entries and plain:
+        warnings.append(f"a plain sitemap: {plain} URLs without <news:news>, none queued")
+    warning = "; ".join(dict.fromkeys(warnings))[:1000] or None
+    return ParsedFeed(None, None, entries, "sitemap", warning=warning)
+
+
+async def _expand(
+    top: ParsedSitemap, fetch: ChildFetcher | None, limits: SitemapLimits
+) -> tuple[list[ParsedSitemap], list[str]]:
+    """The urlsets under `top`, breadth first: at most max_children fetched in all, max_depth levels of index."""
+    warnings = list(top.warnings)
+    urlsets = [top] if top.kind == "urlset" else []
+    level, depth, fetched = [top], 0, 0
+    while level and any(s.kind == "index" for s in level):
+        depth += 1
+        children = [c for s in level if s.kind == "index" for c in s.children]
+        if depth > limits.max_depth:
+            warnings.append(f"sitemap indexes nested deeper than {limits.max_depth}: not followed")
+            break
+        if fetch is None:
+            warnings.append("a sitemap index: its child sitemaps are not fetched here")
+            break
+        level = []
+        for child in children:
+            if fetched >= limits.max_children:
+                warnings.append(f"more than {limits.max_children} child sitemaps in all: the rest are not read")
+                break
+            fetched += 1
+            try:
+                parsed = parse_sitemap(await fetch(child), limits)
+            except (SitemapError, FetchError) as exc:
+                warnings.append(f"{child[:200]}: {exc}")
+                continue
+            warnings.extend(parsed.warnings)
+            level.append(parsed)
+            if parsed.kind == "urlset":
+                urlsets.append(parsed)
+    return urlsets, warnings

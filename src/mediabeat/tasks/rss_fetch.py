@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.crawler.feeds import FeedParseError, ParsedFeed
-from mediabeat.crawler.http import FetchError, FetchResult, SafeClient, retry_after_seconds
+from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient, retry_after_seconds
 from mediabeat.crawler.websub import discover_hub
 from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
@@ -157,7 +157,7 @@ class RssFetch:
                 not_before=now + timedelta(seconds=min(wait, BACKOFF_MAX.total_seconds())) if wait else None,
             )
         try:
-            parsed = await _parse(response)
+            parsed = await _parse(response, client)
         except FeedParseError as exc:
             return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=new_url)
         found = entry_links(parsed)
@@ -225,8 +225,14 @@ class RssFetch:
         )
 
 
-async def _parse(response: FetchResult) -> ParsedFeed:
-    return await parse_feed_body(response.body, url=response.url, content_type=response.content_type)
+async def _parse(response: FetchResult, client: SafeClient) -> ParsedFeed:
+    async def fetch_child(url: str) -> bytes:  # a sitemap index's children (news sitemaps: feed_entries.py)
+        child = await client.get(url)
+        if child.status != 200:
+            raise FetchError(FetchErrorKind.NETWORK, f"HTTP {child.status} from {child.url}")
+        return child.body
+
+    return await parse_feed_body(response.body, url=response.url, content_type=response.content_type, fetch=fetch_child)
 
 
 class OutcomeWriter:
