@@ -35,3 +35,27 @@ async def test_a_news_sitemap_index_queues_its_news_entries(db: Database, site: 
     assert all(j.feed_published_at is not None for j in jobs)
     stored = await FeedStore(db).get(feed.id)
     assert stored is not None and stored.last_status == "ok" and "gone.xml" in (stored.last_error or "")
+
+
+async def test_robots_txt_sitemaps_are_probed_and_the_news_ones_added(
+    db: Database, site: LoopbackServer, database_url: str
+) -> None:
+    from mediabeat.domain.content import Actor
+    from mediabeat.services import build_content_services
+    from mediabeat.settings import Settings
+    from tests.crawler_helpers import TEST_SETTINGS
+
+    robots = f"User-agent: *\nSitemap: {site.url('/news.xml')}\nSitemap: {site.url('/all.xml')}\nSitemap: http://10.9.9.9/x.xml\n"
+    site.routes["/robots.txt"] = Route(body=robots.encode())
+    site.routes["/news.xml"] = Route(body=urlset(1, 2))
+    site.routes["/all.xml"] = Route(body=urlset(plain=3))
+    content = build_content_services(Settings(database_url=database_url, **TEST_SETTINGS), db, FakeClock(NOW))
+    org = await OrgStore(db).create("newsroom", now=NOW)
+    found, added = await content.sitemaps.add_news_sitemaps(org.id, site.url("/"), Actor("cli:test"))
+    assert [(f.url, f.news_entries) for f in found] == [
+        (site.url("/news.xml"), 2),
+        (site.url("/all.xml"), 0),
+        ("http://10.9.9.9/x.xml", 0),
+    ]
+    assert "plain sitemap" in (found[1].reason or "") and found[2].reason  # a private address: refused
+    assert [(feed.url, created) for feed, created in added] == [(site.url("/news.xml"), True)]

@@ -101,3 +101,13 @@ def test_times_and_urls() -> None:
     assert retry_time(NOW, 40, 300) == NOW + timedelta(days=1)
     assert callback_url("https://beat.example.org/", "tok") == "https://beat.example.org/websub/callback/tok"
     assert push_off_reason(None) and push_off_reason("beat.example.org") and push_off_reason("https://x") is None
+
+
+def test_the_cli_starts_without_the_http_client() -> None:
+    """WebSub, the demo hub and sitemaps import aiohttp when they first send, not when a command starts."""
+    import subprocess
+    import sys
+
+    code = "import sys, mediabeat.cli; print('aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

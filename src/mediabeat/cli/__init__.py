@@ -19,6 +19,7 @@ from mediabeat.cli import (
     nodes_cmd,
     runs_cmd,
     serve_cmd,
+    sitemaps_cmd,
     tasks_cmd,
     users_cmd,
     websub_cmd,
@@ -65,6 +66,7 @@ app.command("config")(config_cmd.config)
 app.add_typer(crawl_cmd.orgs_app, name="orgs")
 app.add_typer(crawl_cmd.feeds_app, name="feeds")
 crawl_cmd.feeds_app.command("websub")(websub_cmd.feeds_websub)
+crawl_cmd.feeds_app.command("sitemaps")(sitemaps_cmd.feeds_sitemaps)
 app.add_typer(crawl_cmd.articles_app, name="articles")
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
 app.command("demo-site")(demo_cmd.demo_site)

@@ -16,13 +16,16 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from mediabeat.domain.websub import signature_header
+
+if TYPE_CHECKING:  # aiohttp is imported when the hub first calls back, not when the CLI starts
+    import aiohttp
 
 log = logging.getLogger("mediabeat.demo.hub")
 
@@ -100,6 +103,8 @@ class DemoHub:
 
     async def verify(self, mode: str, topic: str, callback: str, secret: str | None, lease: int) -> bool:
         """WebSub 5.3: GET the callback with a challenge; the intent holds only if it is echoed."""
+        import aiohttp
+
         challenge = secrets.token_urlsafe(16)
         query = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge, "hub.lease_seconds": str(lease)}
         joiner = "&" if "?" in callback else "?"
@@ -124,6 +129,8 @@ class DemoHub:
 
     async def distribute(self, topic: str) -> int:
         """WebSub 8: POST the topic's feed to each subscriber whose lease runs; returns how many got it."""
+        import aiohttp
+
         rendered = self.render(topic)
         if rendered is None:
             return 0
@@ -177,5 +184,7 @@ class DemoHub:
 
 
 def _session() -> aiohttp.ClientSession:
+    import aiohttp
+
     # Callbacks are checked to be loopback before they are stored; no proxy from the environment.
     return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)

@@ -6,7 +6,9 @@ them once (see `build_content_services`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mediabeat.auth.service import AuthService
 from mediabeat.clock import Clock
@@ -24,8 +26,12 @@ from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.orgs import OrgService
+from mediabeat.services.sitemaps import SitemapService
 from mediabeat.services.websub import WebSubService
 from mediabeat.settings import Settings
+
+if TYPE_CHECKING:
+    from mediabeat.crawler.http import SafeClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class ContentServices:
     accounts: AccountService
     demo: DemoOrgService
     websub: WebSubService
+    sitemaps: SitemapService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -48,13 +55,14 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
     audit = AuditService(store=AuditStore(db), clock=clock)
     org_store, feed_store, article_store = OrgStore(db), FeedStore(db), ArticleStore(db)
     orgs = OrgService(store=org_store, feeds=feed_store, audit=audit, clock=clock)
+    feeds = FeedService(
+        store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
+    )
     return ContentServices(
         auth=auth,
         audit=audit,
         orgs=orgs,
-        feeds=FeedService(
-            store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
-        ),
+        feeds=feeds,
         articles=ArticleService(store=article_store),
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
@@ -69,4 +77,13 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
             max_body_bytes=settings.websub_max_body_bytes,
             job_max_attempts=settings.job_max_attempts,
         ),
+        sitemaps=SitemapService(client_factory=_client_factory(settings), feeds=feeds),
     )
+
+
+def _client_factory(settings: Settings) -> Callable[[], SafeClient]:
+    """A new SSRF-guarded client per use, with the crawler's settings (robots.txt and sitemap probes)."""
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+
+    config = ClientConfig.from_settings(settings)
+    return lambda: SafeClient(config)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mediabeat.crawler.feeds import FeedEntry, FeedParseError, FeedParseErrorKind, ParsedFeed, parse_fast, parse_robust
-from mediabeat.crawler.http import FetchError
 from mediabeat.crawler.sitemaps import ParsedSitemap, SitemapError, SitemapLimits, looks_like_sitemap, parse_sitemap
 from mediabeat.crawler.urls import BadUrl, canonicalize, url_hash
 from mediabeat.db.stores.jobs import NewJob
@@ -102,6 +101,8 @@ async def _expand(
     top: ParsedSitemap, fetch: ChildFetcher | None, limits: SitemapLimits
 ) -> tuple[list[ParsedSitemap], list[str]]:
     """The urlsets under `top`, breadth first: at most max_children fetched in all, max_depth levels of index."""
+    from mediabeat.crawler.http import FetchError  # aiohttp: only when a sitemap index is followed
+
     warnings = list(top.warnings)
     urlsets = [top] if top.kind == "urlset" else []
     level, depth, fetched = [top], 0, 0

@@ -10,13 +10,15 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mediabeat.crawler.http import FetchError, SafeClient
 from mediabeat.db.stores.websub import NewSubscription, SubscriptionKeys, WebSubStore
 from mediabeat.domain.content import FeedRecord
 from mediabeat.domain.websub import HubLinks, SubscriptionRecord, SubscriptionState, push_off_reason
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
+
+if TYPE_CHECKING:  # aiohttp is imported when a request is made, not when the CLI starts
+    from mediabeat.crawler.http import SafeClient
 
 CALLBACK_PATH = "/websub/callback/"
 # A lease is renewed when this share of it has passed (or at the latest a minute before it ends).
@@ -125,6 +127,8 @@ class WebSubRenewal:
 
     async def attempt(self, client: SafeClient, keys: SubscriptionKeys, now: datetime) -> str:
         """Carry out the plan for one subscription; returns requested | failed | given_up | skipped."""
+        from mediabeat.crawler.http import FetchError
+
         sub = keys.record
         plan = plan_attempt(sub, now, max_attempts=self.max_attempts)
         if not plan.subscribe:
