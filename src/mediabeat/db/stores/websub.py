@@ -17,6 +17,8 @@ from mediabeat.db.tables import websub_subscriptions as subs_t
 from mediabeat.domain.websub import SubscriptionRecord, SubscriptionState
 
 ERROR_LIMIT = 2_000
+# Feeds per transaction (and per IN list, well under SQLite's 32,766 variables).
+DISCOVERY_BATCH = 500
 # What update() may change: everything but the ids, the org and the creation time.
 _CHANGEABLE = frozenset(
     {
@@ -79,8 +81,12 @@ class WebSubStore:
         feed keeps advertising the same hub and topic.
         """
         found = list(found)
-        if not found:
-            return 0
+        changed = 0
+        for first in range(0, len(found), DISCOVERY_BATCH):
+            changed += await self._record_batch(found[first : first + DISCOVERY_BATCH], now)
+        return changed
+
+    async def _record_batch(self, found: builtins.list[NewSubscription], now: datetime) -> int:
         changed = 0
         insert = postgresql.insert if self.db.is_postgres else sqlite.insert
         async with self.db.write() as conn:
