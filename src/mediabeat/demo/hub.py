@@ -187,4 +187,4 @@ def _session() -> aiohttp.ClientSession:
     import aiohttp
 
     # Callbacks are checked to be loopback before they are stored; no proxy from the environment.
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), trust_env=False)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from mediabeat.domain.websub import VerificationRefused
 from mediabeat.web.deps import content_services
+from mediabeat.web.errors import error_body
 
 log = logging.getLogger("mediabeat.websub")
 
@@ -29,12 +30,12 @@ router = APIRouter(prefix="/websub", tags=["websub"])
         404: {"description": "No such subscription, hub.topic does not match, or no request of ours is outstanding"},
     },
 )
-async def verify(token: str, request: Request) -> PlainTextResponse:
+async def verify(token: str, request: Request) -> Response:
     service = content_services(request).websub
     try:
         challenge = await service.verify(token, dict(request.query_params))
     except VerificationRefused as exc:
-        return PlainTextResponse(f"{exc}\n", status_code=404)
+        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
     return PlainTextResponse(challenge)
 
 
@@ -48,12 +49,12 @@ async def verify(token: str, request: Request) -> PlainTextResponse:
         410: {"description": "No such subscription (or it was denied or ended): the hub should stop pushing"},
     },
 )
-async def receive(token: str, request: Request) -> PlainTextResponse:
+async def receive(token: str, request: Request) -> Response:
     service = content_services(request).websub
     body, too_large = await _read_capped(request, service.max_body_bytes)
     outcome = await service.receive(token, body, request.headers.get("x-hub-signature"), too_large=too_large)
     if outcome.subscription_id is None:
-        return PlainTextResponse("no such subscription\n", status_code=410)
+        return JSONResponse(error_body("gone", "no such subscription: stop pushing"), status_code=410)
     if outcome.refused is not None:
         log.warning("websub push ignored for subscription %d: %s", outcome.subscription_id, outcome.refused.value)
         return PlainTextResponse(f"ignored: {outcome.refused.value}\n", status_code=202)
