@@ -31,7 +31,7 @@ from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
 from mediabeat.services import ContentServices, build_content_services
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
-from mediabeat.tasks.wiring import register_crawler
+from mediabeat.tasks.wiring import register_crawler, register_websub
 
 log = logging.getLogger("mediabeat")
 
@@ -80,6 +80,7 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
     """The built-in task handlers, wired to their dependencies."""
     registry = HandlerRegistry()
     register_crawler(registry, settings, db, clock or build_clock(settings))
+    register_websub(registry, settings, db)
     registry.register(
         "nightly_cleanup",
         NightlyCleanup(
@@ -191,6 +192,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     from mediabeat.web.dashboard import install_dashboard
     from mediabeat.web.docs import install_api_docs
     from mediabeat.web.health import router as health_router
+    from mediabeat.web.websub import router as websub_router
 
     built = services or build_services(settings)
 
@@ -228,6 +230,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.state.services = built
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
+    app.include_router(websub_router)
     install_api(app, built)
     install_dashboard(app)
     install_api_docs(app)

@@ -192,6 +192,22 @@ class Settings(BaseSettings):
         default=0, description="Processes that extract article text (0: one per CPU core)"
     )
     job_max_attempts: PositiveInt = Field(default=5, description="Attempts at a crawl job before it is failed")
+    websub_lease_seconds: Annotated[int, Field(ge=300, le=365 * 86400)] = Field(
+        default=10 * 86400,
+        description="WebSub: the lease asked of a hub, in seconds (the hub may grant another); renewed before "
+        "it ends. Push needs MEDIABEAT_PUBLIC_URL",
+    )
+    websub_verify_attempts: PositiveInt = Field(
+        default=5,
+        description="WebSub: subscription requests a hub gets to verify our callback before it is given up "
+        "as a hub that never verifies",
+    )
+    websub_retry_seconds: PositiveInt = Field(
+        default=300, description="WebSub: seconds to wait for a hub's verification before asking again (doubling)"
+    )
+    websub_max_body_bytes: PositiveInt = Field(
+        default=2 * 1024 * 1024, description="WebSub: largest pushed feed body read; a larger one is ignored"
+    )
     opml_max_feeds: PositiveInt = Field(
         default=5000, description="Most feeds one OPML import may list (a larger file is refused with 413)"
     )
@@ -213,7 +229,8 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         description="Where people reach this service, for links in alerts (e.g. https://beat.example.org); "
-        "an https address also marks the session cookie Secure, so sign in through that address",
+        "an https address also marks the session cookie Secure, so sign in through that address. WebSub hubs "
+        "call back under it: without it, push is off",
     )
 
     session_hours: Annotated[float, Field(gt=0, le=24 * 366)] = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import scheduler_tasks
 
-CRAWLER_TASKS = ("hourly-rss-fetch", "crawl-queue", "monitor-deliveries")
+CRAWLER_TASKS = ("hourly-rss-fetch", "crawl-queue", "monitor-deliveries", "websub-renew")
 
 
 async def only_cleanup_seeded(db: Database) -> None:

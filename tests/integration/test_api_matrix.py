@@ -185,6 +185,8 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 }
+# The WebSub callback: a hub is no user; the token, the topic and the signature stand for sign-in (test_websub.py).
+PUBLIC |= {("GET", "/websub/callback/{token}"), ("POST", "/websub/callback/{token}")}
 
 
 def _ids(route: Route) -> str:

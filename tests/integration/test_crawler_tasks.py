@@ -70,11 +70,12 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
             "crawl_queue": registry.get("crawl_queue"),
             "monitor_deliveries": registry.get("monitor_deliveries"),
             "nightly_cleanup": RecordingHandler(),
+            "websub_renew": RecordingHandler(),
         },
     )
     try:
         # Never run: the seeded tasks are due at start-up; the loop claims and runs them.
-        assert (await loop.step()).started == 4
+        assert (await loop.step()).started == 5
         await service.wait_idle(within=60)
         runs = {r.task: r for r in await service.list_runs(_filter(), limit=10)}
         fetch = runs["hourly-rss-fetch"]

@@ -82,6 +82,7 @@ async def test_delete_refuses_while_running(db: Database) -> None:
         "hourly-rss-fetch",
         "monitor-deliveries",
         "nightly-cleanup",
+        "websub-renew",
     ]
 
 

@@ -21,9 +21,11 @@ from mediabeat.cli import (
     runs_cmd,
     search_cmd,
     serve_cmd,
+    sitemaps_cmd,
     stories_cmd,
     tasks_cmd,
     users_cmd,
+    websub_cmd,
 )
 from mediabeat.cli.common import CliError, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
@@ -66,6 +68,8 @@ app.command("worker")(serve_cmd.worker)
 app.command("config")(config_cmd.config)
 app.add_typer(crawl_cmd.orgs_app, name="orgs")
 app.add_typer(crawl_cmd.feeds_app, name="feeds")
+crawl_cmd.feeds_app.command("websub")(websub_cmd.feeds_websub)
+crawl_cmd.feeds_app.command("sitemaps")(sitemaps_cmd.feeds_sitemaps)
 app.add_typer(crawl_cmd.articles_app, name="articles")
 crawl_cmd.articles_app.command("search")(search_cmd.articles_search)
 app.add_typer(crawl_cmd.jobs_app, name="jobs")

@@ -192,3 +192,16 @@ def story_table_statements() -> list[str]:
             f"USING ({predicate}) WITH CHECK ({predicate})",
         ]
     return statements
+
+
+def service_only_statements(table: str) -> list[str]:
+    """RLS for an org table that holds secrets (websub_subscriptions): the app role sees every row, members none.
+
+    Members get no grant on it; row-level security makes that explicit, so a later broad grant
+    still shows a member nothing.
+    """
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY mediabeat_service ON {table} TO {APP_ROLE} USING (true) WITH CHECK (true)",
+        f"REVOKE ALL ON {table} FROM {MEMBER_ROLE}",
+    ]

@@ -560,3 +560,34 @@ article_bands = sa.Table(
     sa.PrimaryKeyConstraint("article_id", "band_no"),
     sa.Index("ix_article_bands_org_id_band_hash", "org_id", "band_hash"),
 )
+
+# WebSub: one subscription per feed to the hub it advertises (migration 0015). `secret` is the
+# hub.secret shared with the hub: HMAC needs it in clear, so it is read only by the push check and
+# the subscribe request, never logged or shown, and not granted to member roles. The callback URL
+# carries `callback_token`, a random name for the subscription: not a credential (the hub and every
+# proxy on the way see it), only unguessable, so nobody can deny or unsubscribe ours by counting ids.
+WEBSUB_STATES = ("pending", "verified", "denied", "expired", "unsubscribed")
+websub_subscriptions = sa.Table(
+    "websub_subscriptions",
+    metadata,
+    _id(),
+    _fk("org_id", "organizations.id"),
+    _fk("feed_id", "feeds.id"),
+    sa.Column("hub", CleanString(2048), nullable=False),
+    sa.Column("topic", CleanString(2048), nullable=False),
+    sa.Column("callback_token", CleanString(64), nullable=False),
+    sa.Column("secret", CleanString(200), nullable=False),
+    sa.Column("state", CleanString(16), nullable=False, server_default="pending"),
+    sa.Column("lease_seconds", sa.Integer()),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("last_error", CleanText()),
+    sa.Column("last_push_at", UTCDateTime()),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("feed_id"),
+    sa.UniqueConstraint("callback_token"),
+    sa.CheckConstraint(f"state IN {WEBSUB_STATES!r}", name="state"),
+    sa.Index("ix_websub_subscriptions_next_attempt_at", "next_attempt_at"),
+)

@@ -13,8 +13,19 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def rss_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime, *, relative: bool = False) -> str:
-    """An RSS 2.0 document of the section's newest articles; `relative` gives relative item links."""
+def rss_feed(
+    config: DemoSiteConfig,
+    section: str,
+    base_url: str,
+    now: datetime,
+    *,
+    relative: bool = False,
+    hub: str | None = None,
+) -> str:
+    """An RSS 2.0 document of the section's newest articles; `relative` gives relative item links.
+
+    With `hub`, the channel advertises that WebSub hub (an atom:link rel="hub").
+    """
     articles = latest_articles(config, section, now)
     title = config.section_title(section) or section
     items = []
@@ -39,15 +50,16 @@ def rss_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime,
         f"    <title>The Daily Loopback: {xml_escape(title)}</title>\n"
         f"    <link>{xml_escape(base_url)}/{section}/</link>\n"
         f'    <atom:link href="{xml_escape(base_url)}/feeds/{section}.rss" rel="self" type="application/rss+xml"/>\n'
-        f"    <description>{xml_escape(title)} news from The Daily Loopback, a simulated news site</description>\n"
+        + (f'    <atom:link href="{xml_escape(hub)}" rel="hub"/>\n' if hub else "")
+        + f"    <description>{xml_escape(title)} news from The Daily Loopback, a simulated news site</description>\n"
         "    <language>en</language>\n"
         f"    <lastBuildDate>{built}</lastBuildDate>\n"
         f"    <ttl>{max(1, config.article_interval_s // 60)}</ttl>\n" + "".join(items) + "  </channel>\n</rss>\n"
     )
 
 
-def atom_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime) -> str:
-    """An Atom 1.0 document of the section's newest articles."""
+def atom_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime, *, hub: str | None = None) -> str:
+    """An Atom 1.0 document of the section's newest articles; with `hub`, a link rel="hub" to it."""
     articles = latest_articles(config, section, now)
     title = config.section_title(section) or section
     updated = (articles[0].published if articles else config.epoch).isoformat().replace("+00:00", "Z")
@@ -71,7 +83,8 @@ def atom_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime
         f"  <title>The Daily Loopback: {xml_escape(title)}</title>\n"
         f"  <id>{xml_escape(base_url)}/feeds/{section}.atom</id>\n"
         f'  <link rel="self" href="{xml_escape(base_url)}/feeds/{section}.atom"/>\n'
-        f'  <link rel="alternate" type="text/html" href="{xml_escape(base_url)}/{section}/"/>\n'
+        + (f'  <link rel="hub" href="{xml_escape(hub)}"/>\n' if hub else "")
+        + f'  <link rel="alternate" type="text/html" href="{xml_escape(base_url)}/{section}/"/>\n'
         f"  <updated>{updated}</updated>\n" + "".join(entries) + "</feed>\n"
     )
 

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediabeat.demo import content, feeds, pages
 from mediabeat.demo.hostile import MODES, HostileBodies, HostileConfig, hostile_response, is_feed_name
+from mediabeat.demo.hub import HUB_PATH, DemoHub
 
 NowFn = Callable[[], datetime]
 
@@ -99,8 +100,10 @@ def create_demo_app(
 ) -> ASGIApp:
     """The demo site; `now` decides which articles exist (defaults to the real time)."""
     handlers = _DemoHandlers(config or content.DemoSiteConfig(), hostile or HostileConfig(), now or _system_now)
+    hub = DemoHub(render=handlers.render_topic, version=handlers.topic_version, now=handlers.clock)
     routes = [
         Route("/", handlers.home),
+        Route(HUB_PATH, hub.handle, methods=["POST"]),
         Route("/robots.txt", handlers.robots),
         Route("/healthz", handlers.healthz),
         Route("/feeds.opml", handlers.feeds_opml),
@@ -112,6 +115,7 @@ def create_demo_app(
         Route("/{section}/{page}", handlers.article),
     ]
     app = Starlette(routes=routes)
+    app.state.hub = hub
     return _Latency(app, latency_s) if latency_s > 0 else app
 
 
@@ -146,17 +150,42 @@ class _DemoHandlers:
         return Response(body, media_type=OPML_TYPE)
 
     async def feed(self, request: Request) -> Response:
-        site = self.site
-        section, _, ext = request.path_params["name"].rpartition(".")
-        if ext not in ("rss", "atom") or site.section_title(section) is None:
-            return _not_found()
-        at = self.clock()
         root = base_url(request)
+        rendered = self.render_topic(root + request.url.path)
+        if rendered is None:
+            return _not_found()
+        section = request.path_params["name"].rpartition(".")[0]
+        at = self.clock()
+        response = conditional_response(
+            request, rendered[0], rendered[1], feeds.feed_last_modified(self.site, section, at)
+        )
+        # WebSub 4: the hub and the topic in the Link header too, as hubs advise publishers.
+        response.headers["Link"] = f'<{root}{HUB_PATH}>; rel="hub", <{root}{request.url.path}>; rel="self"'
+        return response
+
+    def _topic_section(self, topic: str) -> tuple[str, str, str] | None:
+        """(site root, section, rss|atom) of a feed URL of this site, or None."""
+        root, marker, name = topic.partition("/feeds/")
+        section, _, ext = name.rpartition(".")
+        if not marker or ext not in ("rss", "atom") or self.site.section_title(section) is None:
+            return None
+        return root, section, ext
+
+    def render_topic(self, topic: str) -> tuple[bytes, str] | None:
+        """The feed at `topic` now, advertising the hub (the hub pushes exactly what a fetch gets)."""
+        found = self._topic_section(topic)
+        if found is None:
+            return None
+        root, section, ext = found
+        at, hub = self.clock(), root + HUB_PATH
         if ext == "rss":
-            body, media_type = feeds.rss_feed(site, section, root, at), RSS_TYPE
-        else:
-            body, media_type = feeds.atom_feed(site, section, root, at), ATOM_TYPE
-        return conditional_response(request, body.encode(), media_type, feeds.feed_last_modified(site, section, at))
+            return feeds.rss_feed(self.site, section, root, at, hub=hub).encode(), RSS_TYPE
+        return feeds.atom_feed(self.site, section, root, at, hub=hub).encode(), ATOM_TYPE
+
+    def topic_version(self, topic: str) -> int | None:
+        """The newest article number of the feed at `topic`: it changes when an article is published."""
+        found = self._topic_section(topic)
+        return content.latest_number(self.site, found[1], self.clock()) if found else None
 
     async def section_page(self, request: Request) -> Response:
         section = request.path_params["section"]
@@ -212,19 +241,28 @@ def _not_found() -> Response:
 
 
 @contextlib.contextmanager
-def running_demo_site(app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",)) -> Iterator[list[str]]:
-    """Serve `app` with uvicorn in a background thread on free ports; yields one base URL per address.
+def running_demo_site(
+    app: ASGIApp, addresses: Sequence[str] = ("127.0.0.1",), port: int = 0, *, lifespan: bool = False
+) -> Iterator[list[str]]:
+    """Serve `app` with uvicorn in a background thread on free ports (or `port`); yields one base URL per address.
 
-    For tests and benchmarks. Every address gets the same port when it is free there too.
+    For tests and benchmarks (any ASGI app: the MediaBeat app too, with `lifespan` so that it closes
+    its services). Every address gets the same port when it is free there too.
     """
     sockets: list[socket.socket] = []
     for address in addresses:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, sockets[0].getsockname()[1] if sockets else 0))
+        sock.bind((address, sockets[0].getsockname()[1] if sockets else port))
         sockets.append(sock)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on" if lifespan else "off",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="demo-site", daemon=True)
     thread.start()

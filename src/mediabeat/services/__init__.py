@@ -6,7 +6,9 @@ them once (see `build_content_services`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mediabeat.auth.service import AuthService
 from mediabeat.clock import Clock
@@ -21,6 +23,8 @@ from mediabeat.db.stores.monitors import MonitorStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
 from mediabeat.db.stores.stories import StoryStore
+from mediabeat.db.stores.websub import WebSubStore
+from mediabeat.domain.monitors import BadWebhookUrl
 from mediabeat.services.accounts import AccountService
 from mediabeat.services.articles import ArticleService
 from mediabeat.services.audit import AuditService
@@ -30,9 +34,14 @@ from mediabeat.services.jobs import JobService
 from mediabeat.services.monitors import MonitorService, UrlCheck
 from mediabeat.services.orgs import OrgService
 from mediabeat.services.search import SearchService
+from mediabeat.services.sitemaps import SitemapService
 from mediabeat.services.stories import StoryService
+from mediabeat.services.websub import WebSubService
 from mediabeat.settings import Settings
 from mediabeat.stories.clusterer import StoryClusterer
+
+if TYPE_CHECKING:
+    from mediabeat.crawler.http import SafeClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,8 @@ class ContentServices:
     monitors: MonitorService
     search: SearchService
     stories: StoryService
+    websub: WebSubService
+    sitemaps: SitemapService
 
 
 def build_content_services(settings: Settings, db: Database, clock: Clock) -> ContentServices:
@@ -57,13 +68,14 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
     audit = AuditService(store=AuditStore(db), clock=clock)
     org_store, feed_store, article_store = OrgStore(db), FeedStore(db), ArticleStore(db)
     orgs = OrgService(store=org_store, feeds=feed_store, audit=audit, clock=clock)
+    feeds = FeedService(
+        store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
+    )
     return ContentServices(
         auth=auth,
         audit=audit,
         orgs=orgs,
-        feeds=FeedService(
-            store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
-        ),
+        feeds=feeds,
         articles=ArticleService(store=article_store),
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
@@ -83,17 +95,39 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
             orgs=orgs,
             audit=audit,
         ),
+        websub=WebSubService(
+            store=WebSubStore(db),
+            feeds=feed_store,
+            jobs=JobStore(db),
+            clock=clock,
+            public_url=settings.public_url,
+            lease_seconds=settings.websub_lease_seconds,
+            max_body_bytes=settings.websub_max_body_bytes,
+            job_max_attempts=settings.job_max_attempts,
+        ),
+        sitemaps=SitemapService(client_factory=_client_factory(settings), feeds=feeds),
     )
 
 
 def webhook_check(settings: Settings) -> UrlCheck:
     """Vets a webhook URL with the crawler's SSRF guard (resolving the name, connecting nowhere)."""
+
+    async def check(url: str) -> None:
+        # The crawler's HTTP client is imported when a URL is first checked: the CLI starts without it.
+        from mediabeat.crawler.http import ClientConfig, FetchError, SafeClient
+
+        try:
+            async with SafeClient(ClientConfig.from_settings(settings)) as client:
+                await client.vet(url)
+        except FetchError as exc:
+            raise BadWebhookUrl(f"the webhook URL is refused: {exc}") from None
+
+    return check
+
+
+def _client_factory(settings: Settings) -> Callable[[], SafeClient]:
+    """A new SSRF-guarded client per use, with the crawler's settings (robots.txt and sitemap probes)."""
     from mediabeat.crawler.http import ClientConfig, SafeClient
 
     config = ClientConfig.from_settings(settings)
-
-    async def check(url: str) -> None:
-        async with SafeClient(config) as client:
-            await client.vet(url)
-
-    return check
+    return lambda: SafeClient(config)

@@ -9,13 +9,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from mediabeat.crawler.feeds import FeedParseError, ParsedFeed, parse_fast, parse_robust
-from mediabeat.crawler.http import FetchError, FetchResult, SafeClient, retry_after_seconds
-from mediabeat.crawler.urls import BadUrl, canonicalize, url_hash
+from mediabeat.crawler.feeds import FeedParseError, ParsedFeed
+from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient, retry_after_seconds
+from mediabeat.crawler.websub import discover_hub
 from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
-from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import FeedRecord
+from mediabeat.domain.websub import HubLinks
 from mediabeat.tasks.base import RunContext, unless_all_failed
+from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
+from mediabeat.tasks.websub import HubRecorder
 
 # The task runs hourly: a failing feed is tried again after 1, 2, 4, ... hours, at most a day apart.
 BACKOFF_BASE = timedelta(hours=1)
@@ -40,6 +43,7 @@ class FeedOutcome:
     error_kind: str | None = None
     # The date each entry gave, by link (entries without one are absent): the crawl job keeps it.
     published: dict[str, datetime] = field(default_factory=dict)
+    hub: HubLinks | None = None  # the WebSub hub the feed advertises (recorded by `websub`, below)
 
 
 class RssFetch:
@@ -54,6 +58,7 @@ class RssFetch:
         max_failures: int,
         concurrency: int,
         job_max_attempts: int,
+        websub: HubRecorder | None = None,
     ) -> None:
         self.feeds = feeds
         self.jobs = jobs
@@ -61,6 +66,7 @@ class RssFetch:
         self.max_failures = max_failures
         self.concurrency = concurrency
         self.job_max_attempts = job_max_attempts
+        self.websub = websub
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         due = await self.feeds.due(now=ctx.now)
@@ -84,6 +90,8 @@ class RssFetch:
                     outcomes.append(outcome)
                     writer.add(outcome)
                 created = await writer.finish()
+                if self.websub is not None:  # WebSub: note the hubs the fetched feeds advertise
+                    await self.websub.record_hubs([(o.feed, o.hub) for o in outcomes if o.hub is not None], now=ctx.now)
             finally:
                 for fetch in fetches:  # a run cancelled (timeout, shutdown) stops its fetches too
                     fetch.cancel()
@@ -149,22 +157,10 @@ class RssFetch:
                 not_before=now + timedelta(seconds=min(wait, BACKOFF_MAX.total_seconds())) if wait else None,
             )
         try:
-            parsed = await _parse(response)
+            parsed = await _parse(response, client)
         except FeedParseError as exc:
             return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=new_url)
-        links: list[str] = []
-        published: dict[str, datetime] = {}
-        seen: set[str] = set()
-        for entry in parsed.entries:
-            try:
-                canonical = canonicalize(entry.link)
-            except BadUrl:
-                continue
-            if canonical not in seen:
-                seen.add(canonical)
-                links.append(canonical)
-                if entry.published_at is not None:
-                    published[canonical] = entry.published_at
+        found = entry_links(parsed)
         update = self._success(feed, now, response, new_url, status="ok")
         update = replace(
             update,
@@ -172,7 +168,8 @@ class RssFetch:
             site_url=parsed.site_url or feed.site_url,
             last_error=parsed.warning,
         )
-        return FeedOutcome(feed, update, "fetched", links=links, published=published)
+        hub = discover_hub(response.body, response.headers.get("link"), response.url)  # WebSub: see tasks/websub.py
+        return FeedOutcome(feed, update, "fetched", links=found.links, published=found.published, hub=hub)
 
     def _base(self, feed: FeedRecord, now: datetime, *, url: str, status: str, error: str | None) -> FeedUpdate:
         return FeedUpdate(
@@ -228,12 +225,14 @@ class RssFetch:
         )
 
 
-async def _parse(response: FetchResult) -> ParsedFeed:
-    fast = parse_fast(response.body, url=response.url, details=False)  # only the links and dates are used
-    if fast is not None:
-        return fast
-    # feedparser takes tens of milliseconds: keep it off the event loop so other fetches keep flowing.
-    return await asyncio.to_thread(parse_robust, response.body, url=response.url, content_type=response.content_type)
+async def _parse(response: FetchResult, client: SafeClient) -> ParsedFeed:
+    async def fetch_child(url: str) -> bytes:  # a sitemap index's children (news sitemaps: feed_entries.py)
+        child = await client.get(url)
+        if child.status != 200:
+            raise FetchError(FetchErrorKind.NETWORK, f"HTTP {child.status} from {child.url}")
+        return child.body
+
+    return await parse_feed_body(response.body, url=response.url, content_type=response.content_type, fetch=fetch_child)
 
 
 class OutcomeWriter:
@@ -280,16 +279,5 @@ class OutcomeWriter:
             await self.fetch.feeds.apply_updates(
                 [o.update for o in batch], org_of={o.feed.id: o.feed.org_id for o in batch}, now=self.now
             )
-            jobs = [
-                NewJob(
-                    org_id=o.feed.org_id,
-                    feed_id=o.feed.id,
-                    url=link,
-                    url_hash=url_hash(link),
-                    priority=o.feed.priority,
-                    feed_published_at=o.published.get(link),
-                )
-                for o in batch
-                for link in o.links
-            ]
+            jobs = [job for o in batch for job in crawl_jobs(o.feed, o.links, o.published)]
             self.created += await self.fetch.jobs.enqueue(jobs, now=self.now, max_attempts=self.fetch.job_max_attempts)

@@ -49,9 +49,11 @@ def build_crawler_handlers(
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
     from mediabeat.db.stores.stories import StoryStore
+    from mediabeat.db.stores.websub import WebSubStore
     from mediabeat.stories.clusterer import StoryClusterer
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
+    from mediabeat.tasks.websub import HubRecorder
 
     config = ClientConfig.from_settings(settings)
     # One per-host limiter for every run of both tasks in this process: an hourly fetch and a
@@ -68,6 +70,7 @@ def build_crawler_handlers(
         max_failures=settings.feed_max_failures,
         concurrency=settings.feed_concurrency,
         job_max_attempts=settings.job_max_attempts,
+        websub=HubRecorder(store=WebSubStore(db)),
     )
     crawl = CrawlQueue(
         jobs=JobStore(db),
@@ -156,4 +159,31 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
         "crawl_queue",
         crawl,
         description="Crawl queued articles: fetch each page (robots.txt first), extract the text and store it.",
+    )
+
+
+def build_websub_renewal(settings: Settings, db: Database) -> Any:
+    """The websub-renew handler, with a client of its own (hubs are not crawled hosts)."""
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+    from mediabeat.db.stores.websub import WebSubStore
+    from mediabeat.tasks.websub import WebSubRenewal
+
+    config = ClientConfig.from_settings(settings)
+    return WebSubRenewal(
+        store=WebSubStore(db),
+        client_factory=lambda: SafeClient(config),
+        public_url=settings.public_url,
+        lease_seconds=settings.websub_lease_seconds,
+        max_attempts=settings.websub_verify_attempts,
+        retry_seconds=settings.websub_retry_seconds,
+    )
+
+
+def register_websub(registry: HandlerRegistry, settings: Settings, db: Database) -> None:
+    renew: TaskHandler = _Lazy(lambda: build_websub_renewal(settings, db))
+    registry.register(
+        "websub_renew",
+        renew,
+        description="Subscribe to the WebSub hubs that feeds advertise, renew leases before they end, "
+        "and give up on hubs that never verify.",
     )

@@ -164,6 +164,28 @@ class SafeClient:
             redirects.append((hop.status, hop.url))
             current = hop.url
 
+    async def post_form(self, url: str, form: Mapping[str, str]) -> tuple[int, str]:
+        """POST a form to `url` (a WebSub hub) through the guard; the status and the first 500 characters back.
+
+        No redirect is followed: a hub that redirects a subscription request gets a failed one.
+        """
+        target = http_url(url)
+        hostname = target.raw_host or ""
+        try:
+            async with asyncio.timeout(self.config.total_timeout), self.limiter.slot(host_key(target)):
+                if is_ip_literal(hostname):
+                    self.guard.check_ip(hostname, ip_literal(hostname))
+                session = self._session_for_requests()
+                async with session.post(target, data=dict(form), allow_redirects=False) as response:
+                    body = await read_capped(response.content.iter_any(), response.headers, SMALL_BODY_BYTES)
+                    return response.status, body[:500].decode("utf-8", "replace")
+        except TimeoutError:
+            raise FetchError(
+                FetchErrorKind.TIMEOUT, f"no complete response within {self.config.total_timeout:g} s"
+            ) from None
+        except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
+            raise _fetch_error(exc, target) from None
+
     def respect_crawl_delay(self, url: str, seconds: float) -> None:
         """Space the requests to `url`'s host as its robots.txt asks (within the limiter's bound)."""
         try:

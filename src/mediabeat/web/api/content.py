@@ -25,8 +25,8 @@ from mediabeat.domain.content import (
 )
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
-from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.domain.stories import ClusterMembership
+from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
 from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services, reader_of

@@ -87,6 +87,8 @@ async def _feeds_page(request: Request, user: Principal, state: str | None, *, o
             "default_org": user.org_id,
             "member_view": org_id is not None,
             "feeds_path": "/app/feeds" if org_id is not None else "/app/admin/feeds",
+            "websub_off": content.websub.push_off,
+            "websub_pushed": len(await content.websub.pushed_feed_ids(f.id for f in feeds)),
         },
     )
 
