@@ -55,6 +55,7 @@ class ParsedFeed:
     entries: list[FeedEntry]
     parser: str  # "lxml" or "feedparser"
     warning: str | None = None
+    ttl: str | None = None  # RSS <ttl>, minutes, as written
 
 
 _PARSER = etree.XMLParser(
@@ -167,7 +168,8 @@ def _parse_rss2(root: Any, url: str, details: bool) -> ParsedFeed | None:
             continue
         title = _own_text(fields.get("title")) if details else None
         entries.append(FeedEntry(absolute, title, _rfc822(_own_text(fields.get("pubDate")))))
-    return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
+    site = _absolute(_text(channel, "link"), url)
+    return ParsedFeed(_text(channel, "title"), site, entries, "lxml", ttl=_text(channel, "ttl"))
 
 
 def _parse_atom(root: Any, url: str, details: bool) -> ParsedFeed:
@@ -246,6 +248,12 @@ def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed
         reason = f": {str(problem).splitlines()[0]}" if problem else ""
         raise FeedParseError(FeedParseErrorKind.MALFORMED, f"not a readable RSS or Atom feed{reason}")
     warning = f"{type(problem).__name__}: {str(problem).splitlines()[0]}" if problem else None
+    ttl = feed.get("ttl")
     return ParsedFeed(
-        feed.get("title") or None, _absolute(feed.get("link"), url), entries, "feedparser", warning=warning
+        feed.get("title") or None,
+        _absolute(feed.get("link"), url),
+        entries,
+        "feedparser",
+        warning=warning,
+        ttl=str(ttl) if ttl else None,
     )

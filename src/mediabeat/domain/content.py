@@ -89,6 +89,12 @@ class FeedRecord:
     priority: int
     created_at: datetime
     updated_at: datetime
+    fetch_interval_s: int | None = None
+    interval_reason: str | None = None
+    body_hash: str | None = None
+    entries_per_week: int | None = None
+    last_new_entries: int | None = None
+    dormant_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
