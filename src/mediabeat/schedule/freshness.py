@@ -185,6 +185,17 @@ def entries_in_last_week(dates: list[datetime], now: datetime) -> int:
     return sum(1 for d in dates if d > start)
 
 
+def entries_per_week(dates: list[datetime], now: datetime) -> int:
+    """The publishing rate, entries a week: those of the last week, or, when the feed's whole window is
+    younger than a week (a short feed of a busy site), the rate over that window."""
+    in_week = entries_in_last_week(dates, now)
+    if len(dates) >= 2 and in_week == len(dates):
+        span = (max(dates) - min(dates)).total_seconds()
+        if span > 0:
+            return max(in_week, min(int((len(dates) - 1) * WEEK_S / span), 100_000))
+    return in_week
+
+
 def max_age_s(cache_control: str | None) -> int | None:
     """Cache-Control max-age (or s-maxage) in seconds; None when absent or no-cache/no-store."""
     if not cache_control:

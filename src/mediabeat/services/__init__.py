@@ -7,6 +7,7 @@ them once (see `build_content_services`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mediabeat.auth.service import AuthService
 from mediabeat.clock import Clock
@@ -24,6 +25,10 @@ from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.orgs import OrgService
 from mediabeat.settings import Settings
+
+if TYPE_CHECKING:
+    from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.tasks.rss_fetch import RssFetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +55,31 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         audit=audit,
         orgs=orgs,
         feeds=FeedService(
-            store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
+            store=feed_store,
+            orgs=org_store,
+            audit=audit,
+            clock=clock,
+            opml_max_feeds=settings.opml_max_feeds,
+            finder=lambda: _feed_finder(settings),
+            fetcher=lambda: _feed_fetch(settings, db),
         ),
         articles=ArticleService(store=article_store),
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
     )
+
+
+def _feed_finder(settings: Settings) -> FeedFinder:
+    # The crawler's modules load on first use: CLI commands that never fetch start faster.
+    from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+
+    config = ClientConfig.from_settings(settings)
+    return FeedFinder(lambda: SafeClient(config))
+
+
+def _feed_fetch(settings: Settings, db: Database) -> RssFetch:
+    from mediabeat.tasks.wiring import build_feed_fetch
+
+    return build_feed_fetch(settings, db)

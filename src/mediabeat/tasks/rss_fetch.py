@@ -27,7 +27,7 @@ from mediabeat.schedule.freshness import (
     PollResult,
     after_failure,
     after_success,
-    entries_in_last_week,
+    entries_per_week,
     server_floor,
 )
 from mediabeat.tasks.base import RunContext, unless_all_failed
@@ -191,7 +191,7 @@ class RssFetch:
             return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=update.url)
         links, published = _links_of(parsed)
         dated = list(published.values())
-        week = entries_in_last_week(dated, now) if dated else None
+        week = entries_per_week(dated, now) if dated else None
         floor, why = self._server_floor(response, parsed.ttl, now)
         poll = PollResult(
             previous_interval_s=feed.fetch_interval_s,
