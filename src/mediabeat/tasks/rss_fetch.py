@@ -194,7 +194,7 @@ class RssFetch:
         week = entries_per_week(dated, now) if dated else None
         floor, why = self._server_floor(response, parsed.ttl, now)
         poll = PollResult(
-            previous_interval_s=feed.fetch_interval_s,
+            previous_interval_s=_previous_interval(feed),
             entries_last_week=week,
             dated_entries=len(dated),
             links=len(links),
@@ -239,7 +239,7 @@ class RssFetch:
     def _unchanged_poll(self, feed: FeedRecord, response: FetchResult | None, now: datetime) -> PollResult:
         floor, why = self._server_floor(response, None, now)
         return PollResult(
-            previous_interval_s=feed.fetch_interval_s,
+            previous_interval_s=_previous_interval(feed),
             entries_last_week=feed.entries_per_week,
             dated_entries=1 if feed.entries_per_week is not None else 0,
             unchanged=True,
@@ -262,7 +262,8 @@ class RssFetch:
         if outcome.interval is not None:
             interval = outcome.interval
         else:
-            poll = outcome.poll or PollResult(previous_interval_s=outcome.feed.fetch_interval_s, entries_last_week=None)
+            previous = _previous_interval(outcome.feed)
+            poll = outcome.poll or PollResult(previous_interval_s=previous, entries_last_week=None)
             if outcome.outcome == "fetched":
                 poll = replace(poll, new_links=new_links)
             interval = after_success(poll, self.freshness)
@@ -327,6 +328,11 @@ class RssFetch:
         interval = after_failure(failures, self.freshness, retry_after_s=retry_after_s)
         kind = "dormant" if interval.dormant else "failed"
         return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
+
+
+def _previous_interval(feed: FeedRecord) -> int | None:
+    """The interval to adapt from: none after failures (a backoff or dormant interval says nothing of the feed)."""
+    return feed.fetch_interval_s if feed.consecutive_failures == 0 else None
 
 
 def _links_of(parsed: ParsedFeed) -> tuple[list[str], dict[str, datetime]]:
