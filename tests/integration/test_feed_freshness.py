@@ -329,3 +329,51 @@ async def test_the_hourly_policy_keeps_every_feed_an_hour_apart(db: Database, si
         await crawl.aclose()
     after = await FeedStore(db).get(feed.id)
     assert after is not None and after.fetch_interval_s == 3600 and after.interval_reason == "fixed hourly policy"
+
+
+def test_migration_0014_makes_feeds_disabled_for_failing_dormant_and_wakes_the_fetch_every_minute(
+    database_url: str,
+) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from mediabeat.db import migrate
+    from mediabeat.db.engine import sync_url
+
+    engine = sa.create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010")
+            conn.commit()
+            org = conn.execute(
+                sa.text("INSERT INTO organizations (name, is_demo, created_at) VALUES ('m', false, :t) RETURNING id"),
+                {"t": START},
+            ).scalar_one()
+            for url, reason in (
+                ("http://127.0.0.1/failing.xml", "disabled after 10 consecutive failures; last: HTTP 500"),
+                ("http://127.0.0.1/by-hand.xml", "disabled by a user"),
+            ):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO feeds (org_id, url, active, consecutive_failures, disabled_reason, priority,"
+                        " created_at, updated_at) VALUES (:o, :u, false, 10, :r, 0, :t, :t)"
+                    ),
+                    {"o": org, "u": url, "r": reason, "t": START},
+                )
+            conn.commit()
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            found = conn.execute(sa.text("SELECT url, active FROM feeds WHERE org_id = :o"), {"o": org})
+            rows = {url: bool(active) for url, active in found}
+            assert rows == {"http://127.0.0.1/failing.xml": True, "http://127.0.0.1/by-hand.xml": False}
+            dormant = conn.execute(sa.text("SELECT dormant_since FROM feeds WHERE url LIKE '%failing%'")).scalar()
+            assert dormant is not None
+            cron = conn.execute(sa.text("SELECT cron FROM scheduler_tasks WHERE name = 'hourly-rss-fetch'")).scalar()
+            assert cron == "* * * * *"
+            conn.execute(sa.text("DELETE FROM feeds WHERE org_id = :o"), {"o": org})
+            conn.execute(sa.text("DELETE FROM organizations WHERE id = :o"), {"o": org})
+            conn.commit()
+    finally:
+        engine.dispose()
