@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         description="Private ranges the crawler may reach, comma-separated CIDR (e.g. 10.20.0.0/16, fd12:3456::/48), "
         "for feeds on an intranet; cloud metadata addresses stay refused",
     )
+    crawler_offline: bool = Field(
+        default=False,
+        description="Refuse every request the crawler would send (a server under an API fuzzer, which must reach "
+        "no fuzzed URL: adding a feed and fetching one now also fetch)",
+    )
     crawler_user_agent: str = Field(
         default="MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)",
         description="User-Agent of every crawler request; keep a contact URL in it",
