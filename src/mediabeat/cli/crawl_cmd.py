@@ -23,6 +23,7 @@ from mediabeat.domain.content import (
     OrgSummary,
 )
 from mediabeat.domain.jsonable import jsonable
+from mediabeat.schedule.freshness import human_interval
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
 feeds_app = typer.Typer(
@@ -188,8 +189,6 @@ def feeds_fetch(feed_id: Annotated[int, typer.Argument(help="Feed id")], as_json
 
 
 def interval_text(feed: FeedRecord) -> str:
-    from mediabeat.schedule.freshness import human_interval
-
     return human_interval(feed.fetch_interval_s) if feed.fetch_interval_s else "-"
 
 

@@ -66,7 +66,10 @@ class Discovery:
         if self.refused and not self.page_was_html:
             return f"{self.refused[0].url}: {self.refused[0].reason}"
         tried = "; ".join(f"{r.url}: {r.reason}" for r in self.refused[:4])
-        return f"no feed found at {self.address}" + (f" (tried {tried})" if tried else "")
+        if tried:
+            return f"no feed found at {self.address} (tried {tried})"
+        paths = ", ".join(FALLBACK_PATHS[:5])
+        return f"no feed found at {self.address}: the page links no feed, and none of {paths} ... is one"
 
 
 def feed_links(page: bytes, base_url: str) -> list[str]:
