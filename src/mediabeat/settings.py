@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         description="Private ranges the crawler may reach, comma-separated CIDR (e.g. 10.20.0.0/16, fd12:3456::/48), "
         "for feeds on an intranet; cloud metadata addresses stay refused",
     )
+    crawler_offline: bool = Field(
+        default=False,
+        description="Refuse every request the crawler would send (a server under an API fuzzer, which must reach "
+        "no fuzzed URL: adding a feed and fetching one now also fetch)",
+    )
     crawler_user_agent: str = Field(
         default="MediaBeat/0.1 (+https://github.com/mediabeat/mediabeat)",
         description="User-Agent of every crawler request; keep a contact URL in it",
@@ -181,7 +186,29 @@ class Settings(BaseSettings):
         default=10.0, description="Longest wait for a 429/503 Retry-After within one fetch; longer means give up"
     )
     feed_max_failures: PositiveInt = Field(
-        default=10, description="A feed that fails this many times in a row is disabled"
+        default=10,
+        description="A feed that fails this many times in a row becomes dormant: polled every "
+        "MEDIABEAT_FEED_DORMANT_INTERVAL seconds instead of being disabled (a 410 Gone still disables it)",
+    )
+    feed_policy: Literal["adaptive", "hourly"] = Field(
+        default="adaptive",
+        description="adaptive: each feed's interval follows its publishing rate, the overlap between polls and "
+        "what its server asks; hourly: every feed an hour apart (the original fixed schedule)",
+    )
+    feed_min_interval: Annotated[int, Field(ge=60, le=86400)] = Field(
+        default=300, description="Shortest interval between two fetches of one feed, in seconds (adaptive policy)"
+    )
+    feed_max_interval: Annotated[int, Field(ge=300, le=30 * 86400)] = Field(
+        default=86400,
+        description="Longest interval between two fetches of a healthy feed, in seconds (adaptive policy)",
+    )
+    feed_dormant_interval: Annotated[int, Field(ge=3600, le=365 * 86400)] = Field(
+        default=30 * 86400, description="Interval, in seconds, at which a dormant (long-failing) feed is still tried"
+    )
+    feed_polls_per_entry: Annotated[float, Field(gt=0, le=100)] = Field(
+        default=6.0,
+        description="Adaptive policy: polls per mean gap between a feed's entries (a feed publishing hourly "
+        "is polled every 10 minutes with 6), before the min/max bounds",
     )
     feed_concurrency: PositiveInt = Field(default=100, description="Most feeds hourly-rss-fetch fetches at once")
     crawl_concurrency: PositiveInt = Field(default=16, description="Most article pages crawl-queue fetches at once")
@@ -324,6 +351,12 @@ class Settings(BaseSettings):
     def _mail_needs_a_server(self) -> Settings:
         if self.alert_email_recipients and not self.smtp_url:
             raise ValueError("MEDIABEAT_ALERT_EMAIL_TO needs MEDIABEAT_SMTP_URL, the mail server to send through")
+        return self
+
+    @model_validator(mode="after")
+    def _feed_bounds(self) -> Settings:
+        if self.feed_min_interval > self.feed_max_interval:
+            raise ValueError("MEDIABEAT_FEED_MIN_INTERVAL must be at most MEDIABEAT_FEED_MAX_INTERVAL")
         return self
 
     @property

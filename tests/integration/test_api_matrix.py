@@ -90,6 +90,13 @@ ROUTES = [
         "GET", "/api/v1/feeds/{feed_id}", admin_only=False, unknown={"feed_id": UNKNOWN}, invalid="/api/v1/feeds/1.5"
     ),
     Route(
+        "POST",
+        "/api/v1/feeds/{feed_id}/fetch",
+        admin_only=False,
+        unknown={"feed_id": UNKNOWN},
+        invalid="/api/v1/feeds/x/fetch",
+    ),
+    Route(
         "PATCH",
         "/api/v1/feeds/{feed_id}",
         admin_only=False,

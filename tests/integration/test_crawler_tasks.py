@@ -101,12 +101,14 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
         empty = await service.run_now_and_wait("crawl-queue")
         assert empty.status == "skipped" and "queue empty" in (empty.error or "")
 
-        # Unchanged feeds: 304s, no new jobs.
+        # Unchanged feeds: 304s, no new jobs. (Each feed now rests its own interval: make them due.)
+        await make_all_due(db)
         refetch = await service.run_now_and_wait("hourly-rss-fetch")
         assert refetch.result is not None
         assert (refetch.result["not_modified"], refetch.result["jobs_created"]) == (3, 0)
         # Time passes on the site: one new article per feed, and only those are queued.
         clock.advance(SITE.article_interval_s)
+        await make_all_due(db)
         later = await service.run_now_and_wait("hourly-rss-fetch")
         assert later.result is not None and later.result["fetched"] == 3 and later.result["jobs_created"] == 3
         jobs = await JobStore(db).list_jobs(limit=1000)
@@ -137,6 +139,13 @@ async def test_a_fetch_in_which_every_feed_failed_is_recorded_failed_with_its_co
     assert task.last_status == "failed"
 
 
+async def make_all_due(db: Database) -> None:
+    from mediabeat.db.tables import feeds
+
+    async with db.write() as conn:
+        await conn.execute(feeds.update().values(next_fetch_at=None))
+
+
 def _filter():  # type: ignore[no-untyped-def]
     from mediabeat.domain.scheduler import RunFilter
 
@@ -162,7 +171,7 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     broken, _ = await FeedStore(db).add(org_id, site.url("/broken.xml"), now=START)
     await FeedStore(db).change(good.id, priority=4)
     clock = FakeClock(START)
-    fetch, crawl = handlers(db, clock, feed_max_failures=3)
+    fetch, crawl = handlers(db, clock, feed_max_failures=3, feed_policy="hourly")
 
     first = await fetch(ctx(START))
     assert (first["fetched"], first["failed"], first["jobs_created"]) == (1, 1, 3)
@@ -181,15 +190,19 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     backed_off = await FeedStore(db).get(broken.id)
     assert backed_off is not None and backed_off.consecutive_failures == 2
     assert backed_off.next_fetch_at is not None and backed_off.next_fetch_at > START + hour + timedelta(minutes=30)
-    # Backing off: the next hourly run leaves the broken feed alone.
+    # Backing off: a run in between leaves the broken feed alone (and the good one rests its hour).
     third = await fetch(ctx(START + hour + timedelta(minutes=30)))
-    assert third["feeds"] == 1
+    assert third["feeds"] == 0
     fourth = await fetch(ctx(START + 2 * hour + timedelta(minutes=1)))
-    assert fourth["disabled"] == 1
-    disabled = await FeedStore(db).get(broken.id)
-    assert disabled is not None and not disabled.active and "3 consecutive failures" in (disabled.disabled_reason or "")
+    assert fourth["dormant"] == 1 and fourth["disabled"] == 0
+    # Too many failures: dormant (tried every 30 days), not disabled.
+    dormant = await FeedStore(db).get(broken.id)
+    assert dormant is not None and dormant.active and dormant.dormant_since is not None
+    assert dormant.next_fetch_at == START + 2 * hour + timedelta(minutes=1) + timedelta(days=30)
+    assert "dormant after 3 failures" in (dormant.interval_reason or "")
     enabled = await FeedStore(db).set_active(broken.id, True)
     assert enabled is not None and enabled.active and enabled.consecutive_failures == 0
+    assert enabled.dormant_since is None and enabled.next_fetch_at is None
     await crawl.aclose()
 
 

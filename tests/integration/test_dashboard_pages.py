@@ -133,7 +133,9 @@ async def test_user_text_is_escaped_everywhere_it_is_shown(api: ApiEnv) -> None:
     )
     run = await api.services.scheduler.run_now_and_wait("hostile", triggered_by=HOSTILE)
     async with api.admin() as admin:
-        await admin.post("/api/v1/feeds", json={"url": "https://news.example.org/<b>rss", "title": HOSTILE})
+        await admin.post(
+            "/api/v1/feeds", json={"url": "https://news.example.org/<b>rss", "title": HOSTILE, "check": False}
+        )
     async with signed_in(api) as client:
         pages = [
             "/app/admin/scheduler",
@@ -249,7 +251,7 @@ async def test_sign_in_page_only_returns_to_local_paths(api: ApiEnv) -> None:
 async def test_feeds_and_jobs_pages_show_status_and_failures(api: ApiEnv) -> None:
     async with api.admin() as admin:
         created = await admin.post(
-            "/api/v1/feeds", json={"url": "https://news.example.org/rss.xml", "org_id": api.org_id}
+            "/api/v1/feeds", json={"url": "https://news.example.org/rss.xml", "org_id": api.org_id, "check": False}
         )
         assert created.status_code == 201, created.text
         await admin.patch(f"/api/v1/feeds/{created.json()['id']}", json={"priority": 3})

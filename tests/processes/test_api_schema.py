@@ -55,6 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         "MEDIABEAT_DATABASE_URL": url,
         "ENABLE_SCHEDULER": "false",
         "MEDIABEAT_LOG_LEVEL": "WARNING",
+        "MEDIABEAT_CRAWLER_OFFLINE": "true",  # adding a feed fetches it: no fuzzed URL may be reached
         "MEDIABEAT_LOGIN_MAX_FAILURES": "1000",
         "MEDIABEAT_LOGIN_MAX_FAILURES_PER_IP": "1000",
     }

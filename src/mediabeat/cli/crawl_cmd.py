@@ -13,6 +13,8 @@ from mediabeat.cli.common import CliError, cli_actor, console, print_json, table
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.domain.content import (
     ArticleFilter,
+    FeedAddition,
+    FeedFetchReport,
     FeedRecord,
     JobFilter,
     JobStatus,
@@ -22,10 +24,12 @@ from mediabeat.domain.content import (
 )
 from mediabeat.domain.jsonable import jsonable
 from mediabeat.domain.stories import ClusterMembership
+from mediabeat.schedule.freshness import human_interval
 
 orgs_app = typer.Typer(help="Organisations: create, list, delete.", no_args_is_help=True)
 feeds_app = typer.Typer(
-    help="Feeds: add, import/export OPML, list, enable, disable, priority, delete.", no_args_is_help=True
+    help="Feeds: add (finds a site's feeds), fetch, show, list, OPML import/export, enable, disable, delete.",
+    no_args_is_help=True,
 )
 articles_app = typer.Typer(help="Articles collected by crawl-queue.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The crawl-job queue: list and retry.", no_args_is_help=True)
@@ -93,25 +97,100 @@ def feed_json(feed: FeedRecord, org_names: dict[int, str]) -> dict[str, Any]:
 
 @feeds_app.command("add")
 def feeds_add(
-    url: Annotated[str, typer.Argument(help="The feed's URL (RSS or Atom)")],
+    url: Annotated[str, typer.Argument(help="A feed's URL (RSS, Atom, JSON Feed) or a site's address")],
     org: OrgOption,
     title: Annotated[str | None, typer.Option(help="A title (default: the feed's own)")] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Add the URL as it is, without fetching it (e.g. a feed down now)")
+    ] = False,
+    all_feeds: Annotated[
+        bool, typer.Option("--all", help="A site with several feeds: add them all (default: the first it names)")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add a feed to an organisation; adding one it already has changes nothing."""
+    """Add a feed to an organisation: the URL is fetched once and checked; a site's address finds its feeds.
 
-    async def body(services: Services) -> tuple[FeedRecord, bool, OrgRecord]:
+    A site's page is searched for <link rel="alternate"> feeds, then the usual paths (/feed, /rss.xml, ...).
+    Adding a feed the organisation already has changes nothing.
+    """
+
+    async def body(services: Services) -> tuple[FeedAddition, OrgRecord]:
         owner = await services.content.orgs.get_by_name(org)
-        feed, created = await services.content.feeds.add(owner.id, url, cli_actor(), title=title)
-        return feed, created, owner
+        done = await services.content.feeds.add_address(
+            owner.id, url, cli_actor(), title=title, check=not no_check, all_feeds=all_feeds
+        )
+        return done, owner
 
-    feed, created, owner = with_services(body)
+    done, owner = with_services(body)
     if as_json:
-        print_json({**feed_json(feed, {owner.id: owner.name}), "created": created})
-    elif created:
-        console.print(f"added feed {feed.id} to {owner.name!r}: {feed.url}")
+        first, created = done.feeds[0]
+        print_json(
+            {
+                **feed_json(first, {owner.id: owner.name}),
+                "created": created,
+                "checked": done.checked,
+                "added": [{**feed_json(f, {owner.id: owner.name}), "created": c} for f, c in done.feeds],
+                "found": [jsonable(f) for f in done.found],
+                "also_found": done.also_found,
+                "refused": [{"url": u, "reason": r} for u, r in done.refused],
+            }
+        )
+        return
+    checks = {f.url: f for f in done.found}
+    for feed, created in done.feeds:
+        check = checks.get(feed.url)
+        about = f" ({check.title or 'untitled'}, {check.entries} entries)" if check else " (not checked)"
+        if created:
+            console.print(f"added feed {feed.id} to {owner.name!r}: {feed.url}{about}", markup=False)
+        else:
+            console.print(f"{owner.name!r} already has this feed (id {feed.id}): {feed.url}", markup=False)
+    if done.also_found:
+        console.print(
+            f"the site names {len(done.also_found)} more feed(s), not added (use --all): "
+            + ", ".join(done.also_found[:5]),
+            markup=False,
+        )
+
+
+@feeds_app.command("fetch")
+def feeds_fetch(feed_id: Annotated[int, typer.Argument(help="Feed id")], as_json: JsonFlag = False) -> None:
+    """Fetch one feed now, whatever its schedule: queue its new entries and show its next fetch and why."""
+    report: FeedFetchReport = with_services(lambda s: s.content.feeds.fetch_now(feed_id, cli_actor()))
+    feed = report.feed
+    if as_json:
+        print_json(
+            {
+                "feed": jsonable(feed),
+                "outcome": report.outcome,
+                "status": report.status,
+                "error": report.error,
+                "entries": report.entries,
+                "new_jobs": report.new_jobs,
+                "next_fetch_at": jsonable(feed.next_fetch_at),
+                "interval_s": feed.fetch_interval_s,
+                "interval_reason": feed.interval_reason,
+            }
+        )
+        if report.outcome in ("failed", "dormant", "disabled"):
+            raise typer.Exit(1)
+        return
+    console.print(f"feed {feed.id}: {report.outcome} ({report.status or '-'}) {feed.url}", markup=False)
+    if report.error:
+        console.print(f"error: {report.error}", markup=False)
+    console.print(f"{report.entries} entries, {report.new_jobs} new crawl jobs queued", markup=False)
+    if feed.active:
+        console.print(
+            f"next fetch {when(feed.next_fetch_at)} (every {interval_text(feed)}: {feed.interval_reason or '-'})",
+            markup=False,
+        )
     else:
-        console.print(f"{owner.name!r} already has this feed (id {feed.id}): nothing changed")
+        console.print(f"disabled: {feed.disabled_reason}", markup=False)
+    if report.outcome in ("failed", "dormant", "disabled"):
+        raise typer.Exit(1)
+
+
+def interval_text(feed: FeedRecord) -> str:
+    return human_interval(feed.fetch_interval_s) if feed.fetch_interval_s else "-"
 
 
 @feeds_app.command("import")
@@ -178,22 +257,58 @@ def feeds_list(org: OptionalOrg = None, as_json: JsonFlag = False) -> None:
         print_json([feed_json(f, names) for f in feeds])
         return
     table(
-        ["id", "org", "url", "active", "priority", "last status", "failures", "last fetch", "next fetch"],
+        ["id", "org", "url", "active", "priority", "last status", "failures", "last fetch", "next fetch", "interval"],
         [
             [
                 f.id,
                 names.get(f.org_id, f.org_id),
                 f.url,
-                "yes" if f.active else f"no ({f.disabled_reason})" if f.disabled_reason else "no",
+                _active_text(f),
                 f.priority,
                 f.last_status or "-",
                 f.consecutive_failures,
                 when(f.last_fetched_at),
                 when(f.next_fetch_at) if f.active else "-",
+                f"{interval_text(f)}: {f.interval_reason}" if f.interval_reason else interval_text(f),
             ]
             for f in feeds
         ],
     )
+
+
+def _active_text(f: FeedRecord) -> str:
+    if not f.active:
+        return f"no ({f.disabled_reason})" if f.disabled_reason else "no"
+    return "dormant" if f.dormant_since else "yes"
+
+
+@feeds_app.command("show")
+def feeds_show(feed_id: Annotated[int, typer.Argument(help="Feed id")], as_json: JsonFlag = False) -> None:
+    """Show one feed: its state, its interval in effect and why, its next fetch."""
+
+    async def body(services: Services) -> tuple[FeedRecord, dict[int, str]]:
+        feed = await services.content.feeds.get(feed_id)
+        return feed, {o.id: o.name for o in await services.content.orgs.list()}
+
+    feed, names = with_services(body)
+    if as_json:
+        print_json(feed_json(feed, names))
+        return
+    rows = [
+        ("url", feed.url),
+        ("title", feed.title or "-"),
+        ("org", names.get(feed.org_id, str(feed.org_id))),
+        ("active", _active_text(feed)),
+        ("last status", f"{feed.last_status or '-'} {when(feed.last_fetched_at)}"),
+        ("last error", feed.last_error or "-"),
+        ("failures", str(feed.consecutive_failures)),
+        ("interval", interval_text(feed)),
+        ("why", feed.interval_reason or "-"),
+        ("next fetch", when(feed.next_fetch_at) if feed.active else "-"),
+        ("entries a week", "-" if feed.entries_per_week is None else str(feed.entries_per_week)),
+        ("new at last fetch", "-" if feed.last_new_entries is None else str(feed.last_new_entries)),
+    ]
+    table(["field", "value"], [list(r) for r in rows])
 
 
 def _set_active(feed_id: int, active: bool, reason: str | None) -> None:

@@ -8,6 +8,7 @@ FeedParseError with a one-line reason, recorded on the feed; nothing here raises
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -53,8 +54,9 @@ class ParsedFeed:
     title: str | None
     site_url: str | None
     entries: list[FeedEntry]
-    parser: str  # "lxml" or "feedparser"
+    parser: str  # "lxml", "json" or "feedparser"
     warning: str | None = None
+    ttl: str | None = None  # RSS <ttl>, minutes, as written
 
 
 _PARSER = etree.XMLParser(
@@ -74,6 +76,8 @@ def parse_fast(body: bytes, *, url: str, details: bool = True) -> ParsedFeed | N
     """
     if not body or not body.strip():
         raise FeedParseError(FeedParseErrorKind.EMPTY, "empty body")
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        return parse_json_feed(body, url=url)
     try:
         return _parse_lxml(body, url, details)
     except Exception:  # anything odd goes to feedparser, which is built for odd feeds
@@ -85,6 +89,32 @@ def parse_robust(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed
     if not body or not body.strip():
         raise FeedParseError(FeedParseErrorKind.EMPTY, "empty body")
     return _parse_feedparser(body, url=url, content_type=content_type)
+
+
+def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (https://jsonfeed.org): each item's url (or external_url) and date_published."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise FeedParseError(FeedParseErrorKind.MALFORMED, "not a readable feed: invalid JSON") from None
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+        raise FeedParseError(FeedParseErrorKind.MALFORMED, "not a feed: JSON without a JSON Feed version")
+    items = document.get("items")
+    entries: list[FeedEntry] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        link = item.get("url") or item.get("external_url")
+        absolute = _absolute(link, url) if isinstance(link, str) else None
+        if absolute is None:
+            continue
+        title = item.get("title") if isinstance(item.get("title"), str) else None
+        published = item.get("date_published") or item.get("date_modified")
+        entries.append(FeedEntry(absolute, title, _iso(published) if isinstance(published, str) else None))
+    title = document.get("title") if isinstance(document.get("title"), str) else None
+    home = document.get("home_page_url")
+    return ParsedFeed(title, _absolute(home, url) if isinstance(home, str) else None, entries, "json")
 
 
 def _own_text(element: Any) -> str | None:
@@ -167,7 +197,8 @@ def _parse_rss2(root: Any, url: str, details: bool) -> ParsedFeed | None:
             continue
         title = _own_text(fields.get("title")) if details else None
         entries.append(FeedEntry(absolute, title, _rfc822(_own_text(fields.get("pubDate")))))
-    return ParsedFeed(_text(channel, "title"), _absolute(_text(channel, "link"), url), entries, "lxml")
+    site = _absolute(_text(channel, "link"), url)
+    return ParsedFeed(_text(channel, "title"), site, entries, "lxml", ttl=_text(channel, "ttl"))
 
 
 def _parse_atom(root: Any, url: str, details: bool) -> ParsedFeed:
@@ -246,6 +277,12 @@ def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed
         reason = f": {str(problem).splitlines()[0]}" if problem else ""
         raise FeedParseError(FeedParseErrorKind.MALFORMED, f"not a readable RSS or Atom feed{reason}")
     warning = f"{type(problem).__name__}: {str(problem).splitlines()[0]}" if problem else None
+    ttl = feed.get("ttl")
     return ParsedFeed(
-        feed.get("title") or None, _absolute(feed.get("link"), url), entries, "feedparser", warning=warning
+        feed.get("title") or None,
+        _absolute(feed.get("link"), url),
+        entries,
+        "feedparser",
+        warning=warning,
+        ttl=str(ttl) if ttl else None,
     )

@@ -206,6 +206,14 @@ feeds = sa.Table(
     sa.Column("priority", sa.SmallInteger(), nullable=False, server_default="0"),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The per-feed schedule (migration 0014): the interval in effect and why, the last body's SHA-256,
+    # what the last parsed fetch showed, and since when a failing feed is dormant.
+    sa.Column("fetch_interval_s", sa.Integer()),
+    sa.Column("interval_reason", CleanText()),
+    sa.Column("body_hash", CleanString(64)),
+    sa.Column("entries_per_week", sa.Integer()),
+    sa.Column("last_new_entries", sa.Integer()),
+    sa.Column("dormant_since", UTCDateTime()),
     sa.UniqueConstraint("org_id", "url"),
     sa.Index("ix_feeds_active_next_fetch_at", "active", "next_fetch_at"),
 )

@@ -127,7 +127,12 @@ def home_html(config: DemoSiteConfig, now: datetime) -> str:
         + f"<ul>{items}</ul></main>"
         + _footer()
     )
-    return _page("The Daily Loopback", '<link rel="alternate" type="text/x-opml" href="/feeds.opml">\n', body)
+    # Feed discovery: each section's RSS feed (the first is the site's main feed).
+    feeds = "".join(
+        f'<link rel="alternate" type="application/rss+xml" title="{escape(title)}" href="/feeds/{slug}.rss">\n'
+        for slug, title in config.sections
+    )
+    return _page("The Daily Loopback", feeds + '<link rel="alternate" type="text/x-opml" href="/feeds.opml">\n', body)
 
 
 def private_html(path: str) -> str:

@@ -89,6 +89,12 @@ class FeedRecord:
     priority: int
     created_at: datetime
     updated_at: datetime
+    fetch_interval_s: int | None = None
+    interval_reason: str | None = None
+    body_hash: str | None = None
+    entries_per_week: int | None = None
+    last_new_entries: int | None = None
+    dormant_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +309,13 @@ class BadFeedUrl(InvalidInput):
         super().__init__("url", message)
 
 
+class FeedCheckFailed(InvalidInput):
+    """The address was fetched but gave no usable feed; the message says why (not a feed, HTTP 404, ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("url", message)
+
+
 class BadOpml(InvalidInput):
     def __init__(self, message: str) -> None:
         super().__init__("body", message)
@@ -323,3 +336,36 @@ class NotDemoOrg(ContentError):
 
     def __init__(self, name: str, doing: str) -> None:
         super().__init__(f"the organisation {name!r} was not created by `serve --demo`; {doing}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedFeed:
+    """A feed found and parsed when it was added: its URL, title and how many entries it had."""
+
+    url: str
+    title: str | None
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAddition:
+    """What adding an address did: the feeds added (each with whether it was new), what the check found."""
+
+    address: str
+    checked: bool
+    feeds: list[tuple[FeedRecord, bool]]
+    found: list[CheckedFeed]
+    also_found: list[str]  # further feeds the page names, not added (add them with --all / all_feeds)
+    refused: list[tuple[str, str]]  # (url, why) of candidates that could not be used
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFetchReport:
+    """What fetching one feed now did (`mediabeat feeds fetch ID`)."""
+
+    feed: FeedRecord
+    outcome: str  # fetched | not_modified | unchanged | failed | dormant | disabled
+    status: str | None
+    error: str | None
+    entries: int
+    new_jobs: int

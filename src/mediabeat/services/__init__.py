@@ -43,6 +43,10 @@ from mediabeat.stories.clusterer import StoryClusterer
 if TYPE_CHECKING:
     from mediabeat.crawler.http import SafeClient
 
+if TYPE_CHECKING:
+    from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.tasks.rss_fetch import RssFetch
+
 
 @dataclass(frozen=True, slots=True)
 class ContentServices:
@@ -69,7 +73,13 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
     org_store, feed_store, article_store = OrgStore(db), FeedStore(db), ArticleStore(db)
     orgs = OrgService(store=org_store, feeds=feed_store, audit=audit, clock=clock)
     feeds = FeedService(
-        store=feed_store, orgs=org_store, audit=audit, clock=clock, opml_max_feeds=settings.opml_max_feeds
+        store=feed_store,
+        orgs=org_store,
+        audit=audit,
+        clock=clock,
+        opml_max_feeds=settings.opml_max_feeds,
+        finder=lambda: _feed_finder(settings),
+        fetcher=lambda: _feed_fetch(settings, db),
     )
     return ContentServices(
         auth=auth,
@@ -131,3 +141,18 @@ def _client_factory(settings: Settings) -> Callable[[], SafeClient]:
 
     config = ClientConfig.from_settings(settings)
     return lambda: SafeClient(config)
+
+
+def _feed_finder(settings: Settings) -> FeedFinder:
+    # The crawler's modules load on first use: CLI commands that never fetch start faster.
+    from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+
+    config = ClientConfig.from_settings(settings)
+    return FeedFinder(lambda: SafeClient(config))
+
+
+def _feed_fetch(settings: Settings, db: Database) -> RssFetch:
+    from mediabeat.tasks.wiring import build_feed_fetch
+
+    return build_feed_fetch(settings, db)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from mediabeat.clock import Clock
 from mediabeat.crawler.opml import MAX_OPML_BYTES, OpmlError, OpmlFeed, parse_opml, render_opml
 from mediabeat.crawler.urls import BadUrl, canonicalize
@@ -13,15 +16,24 @@ from mediabeat.domain.content import (
     Actor,
     BadFeedUrl,
     BadOpml,
+    CheckedFeed,
+    FeedAddition,
+    FeedCheckFailed,
+    FeedFetchReport,
     FeedNotFound,
     FeedRecord,
     InvalidInput,
     OpmlImport,
     OpmlPlan,
     OpmlTooLarge,
+    OrgNotFound,
 )
 from mediabeat.domain.ids import valid_id
 from mediabeat.services.audit import AuditService
+
+if TYPE_CHECKING:
+    from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.tasks.rss_fetch import RssFetch
 
 # Feeds an OPML import writes per transaction. On SQLite an import holds the write lock for one batch at a
 # time, not for the whole file (issue 17: 20,000 feeds in one transaction held it for 15 s, 0.75 ms a feed).
@@ -71,13 +83,23 @@ class FeedService:
     """The rules for an organisation's feeds; every change is audited."""
 
     def __init__(
-        self, *, store: FeedStore, orgs: OrgStore, audit: AuditService, clock: Clock, opml_max_feeds: int
+        self,
+        *,
+        store: FeedStore,
+        orgs: OrgStore,
+        audit: AuditService,
+        clock: Clock,
+        opml_max_feeds: int,
+        finder: Callable[[], FeedFinder] | None = None,
+        fetcher: Callable[[], RssFetch] | None = None,
     ) -> None:
         self.store = store
         self.orgs = orgs
         self.audit = audit
         self.clock = clock
         self.opml_max_feeds = opml_max_feeds
+        self.finder = finder
+        self.fetcher = fetcher
 
     async def add(self, org_id: int, url: str, actor: Actor, *, title: str | None = None) -> tuple[FeedRecord, bool]:
         """Add a feed; one the organisation has already comes back unchanged with created=False."""
@@ -88,6 +110,63 @@ class FeedService:
                 actor, "feed.create", target_type="feed", target_id=feed.id, details={"url": feed.url}
             )
         return feed, created
+
+    async def add_address(
+        self,
+        org_id: int,
+        url: str,
+        actor: Actor,
+        *,
+        title: str | None = None,
+        check: bool = True,
+        all_feeds: bool = False,
+    ) -> FeedAddition:
+        """Add the feed(s) at `url`: a feed's address, or a site's, whose feeds are discovered.
+
+        With check (the default) the address is fetched once: a feed is parsed; a page's
+        `<link rel="alternate">` feeds, or else the usual paths, are found and checked. A site with
+        several feeds adds its first (the page's preferred) unless all_feeds; nothing usable raises
+        FeedCheckFailed with the reason. Without check the URL is added as it is (it may be down now).
+        """
+        canonical = canonical_feed_url(url)
+        if not check or self.finder is None:
+            feed, created = await self.add(org_id, canonical, actor, title=title)
+            return FeedAddition(canonical, False, [(feed, created)], [], [], [])
+        await self.orgs_exists(org_id)
+        found = await self.finder().discover(canonical, want_all=all_feeds)
+        refused = [(r.url, r.reason) for r in found.refused]
+        if not found.feeds:
+            raise FeedCheckFailed(found.reason)
+        chosen = found.feeds if all_feeds else found.feeds[:1]
+        added: list[tuple[FeedRecord, bool]] = []
+        for one in chosen:
+            name = title if title and len(chosen) == 1 else one.title
+            added.append(await self.add(org_id, canonical_feed_url(one.url), actor, title=name))
+        checked = [CheckedFeed(f.url, f.title, f.entries) for f in found.feeds]
+        also = [f.url for f in found.feeds[len(chosen) :]] + found.unchecked
+        return FeedAddition(canonical, True, added, checked, also, refused)
+
+    async def orgs_exists(self, org_id: int) -> None:
+        if await self.orgs.get(org_id) is None:
+            raise OrgNotFound(org_id)
+
+    async def fetch_now(self, feed_id: int, actor: Actor) -> FeedFetchReport:
+        """Fetch one feed now, whatever its schedule: its new entries are queued, its next fetch is planned."""
+        feed = await self.get(feed_id)
+        if self.fetcher is None:
+            raise InvalidInput("feed_id", "fetching feeds is not available in this process")
+        outcome = await self.fetcher().fetch_one(feed, self.clock.now())
+        after = await self.get(feed_id)
+        details = {"url": feed.url, "outcome": outcome.outcome, "new_jobs": outcome.jobs_created}
+        await self.audit.record(actor, "feed.fetch", target_type="feed", target_id=feed_id, details=details)
+        return FeedFetchReport(
+            feed=after,
+            outcome=outcome.outcome,
+            status=outcome.update.last_status,
+            error=outcome.update.last_error,
+            entries=len(outcome.links),
+            new_jobs=outcome.jobs_created,
+        )
 
     async def import_opml(self, org_id: int, data: bytes, actor: Actor) -> OpmlImport:
         """Add every feed of an OPML file, IMPORT_BATCH per transaction; feeds the organisation has stay."""

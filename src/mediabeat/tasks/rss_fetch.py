@@ -1,8 +1,14 @@
-"""hourly-rss-fetch: fetch every due active feed, record each outcome, queue a crawl job per new article URL."""
+"""hourly-rss-fetch: fetch every due active feed, record each outcome, queue a crawl job per new article URL.
+
+Each feed has its own schedule (src/mediabeat/schedule/freshness.py decides the interval and says why);
+the task wakes every minute and fetches the feeds whose next_fetch_at has come. `ingest_body` turns a
+feed body obtained some other way (a WebSub push) into crawl jobs for one feed, with the same rules.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -11,27 +17,25 @@ from typing import Any
 
 from mediabeat.crawler.feeds import FeedParseError, ParsedFeed
 from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient, retry_after_seconds
+from mediabeat.crawler.urls import url_hash
 from mediabeat.crawler.websub import discover_hub
 from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import FeedRecord
 from mediabeat.domain.websub import HubLinks
+from mediabeat.schedule.freshness import (
+    FreshnessConfig,
+    Interval,
+    PollResult,
+    after_failure,
+    after_success,
+    entries_per_week,
+    server_floor,
+    while_pushed,
+)
 from mediabeat.tasks.base import RunContext, unless_all_failed
 from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
 from mediabeat.tasks.websub import HubRecorder
-
-# The task runs hourly: a failing feed is tried again after 1, 2, 4, ... hours, at most a day apart.
-BACKOFF_BASE = timedelta(hours=1)
-BACKOFF_MAX = timedelta(hours=24)
-# Leave slack so "back in an hour" is due at the next hourly run, not just after it.
-BACKOFF_SLACK = timedelta(minutes=5)
-
-
-def feed_backoff(failures: int) -> timedelta:
-    """How long a feed that failed `failures` times in a row rests before the next try."""
-    if failures <= 1:
-        return timedelta(0)
-    return min(BACKOFF_BASE * (1 << min(failures - 2, 10)), BACKOFF_MAX) - BACKOFF_SLACK
 
 
 @dataclass
@@ -43,6 +47,11 @@ class FeedOutcome:
     error_kind: str | None = None
     # The date each entry gave, by link (entries without one are absent): the crawl job keeps it.
     published: dict[str, datetime] = field(default_factory=dict)
+    # A success: what the schedule needs, completed with the count of new links when written.
+    poll: PollResult | None = None
+    # A failure: the interval decided at once (backoff, Retry-After, dormant).
+    interval: Interval | None = None
+    jobs_created: int = 0
     hub: HubLinks | None = None  # the WebSub hub the feed advertises (recorded by `websub`, below)
 
 
@@ -55,7 +64,7 @@ class RssFetch:
         feeds: FeedStore,
         jobs: JobStore,
         client_factory: Callable[[], SafeClient],
-        max_failures: int,
+        freshness: FreshnessConfig,
         concurrency: int,
         job_max_attempts: int,
         websub: HubRecorder | None = None,
@@ -63,16 +72,19 @@ class RssFetch:
         self.feeds = feeds
         self.jobs = jobs
         self.client_factory = client_factory
-        self.max_failures = max_failures
+        self.freshness = freshness
         self.concurrency = concurrency
         self.job_max_attempts = job_max_attempts
         self.websub = websub
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
-        due = await self.feeds.due(now=ctx.now)
+        # {"all": true} fetches every active feed now, due or not (`tasks run hourly-rss-fetch --params`).
+        everything = bool(ctx.params.get("all"))
+        due = await (self.feeds.list(active=True) if everything else self.feeds.due(now=ctx.now))
         semaphore = asyncio.Semaphore(self.concurrency)
         outcomes: list[FeedOutcome] = []
-        writer = OutcomeWriter(self, ctx.now)
+        # Intervals count from the occurrence's time, so "an hour" is due at the next hourly occurrence.
+        writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now))
         async with self.client_factory() as client:
 
             async def one(feed: FeedRecord) -> FeedOutcome:
@@ -96,21 +108,7 @@ class RssFetch:
                 for fetch in fetches:  # a run cancelled (timeout, shutdown) stops its fetches too
                     fetch.cancel()
                 await writer.abandon()
-        links = sum(len(o.links) for o in outcomes)
-        counts = Counter(o.outcome for o in outcomes)
-        errors = Counter(o.error_kind for o in outcomes if o.error_kind)
-        result: dict[str, Any] = {
-            "orgs": len({f.org_id for f in due}),
-            "feeds": len(due),
-            "fetched": counts["fetched"],
-            "not_modified": counts["not_modified"],
-            "failed": counts["failed"] + counts["disabled"],
-            "disabled": counts["disabled"],
-            "moved": sum(1 for o in outcomes if o.update.url != o.feed.url),
-            "entries": links,
-            "jobs_created": created,
-            "errors": dict(sorted(errors.items())),
-        }
+        result = _summary(due, outcomes, created)
         ctx.log.info(
             "hourly-rss-fetch: %d feeds, %d fetched, %d not modified, %d failed, %d disabled, %d jobs created",
             result["feeds"],
@@ -120,7 +118,7 @@ class RssFetch:
             result["disabled"],
             created,
         )
-        first_failure = next((o for o in outcomes if o.outcome in ("failed", "disabled")), None)
+        first_failure = next((o for o in outcomes if o.outcome in ("failed", "disabled", "dormant")), None)
         first_error = first_failure.update.last_error or first_failure.error_kind if first_failure else None
         return unless_all_failed(
             result, attempted=len(due), failed=result["failed"], unit="feeds", first_error=first_error
@@ -129,7 +127,8 @@ class RssFetch:
     async def fetch_feed(self, client: SafeClient, feed: FeedRecord, now: datetime) -> FeedOutcome:
         """Fetch and parse one feed; every failure becomes a recorded outcome, never an exception."""
         headers: dict[str, str] = {
-            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
+            "*/*;q=0.5"
         }
         if feed.etag:
             headers["If-None-Match"] = feed.etag
@@ -141,7 +140,8 @@ class RssFetch:
             return self._failure(feed, now, status=exc.kind.value, error=str(exc))
         new_url = response.permanent_url or feed.url
         if response.status == 304:
-            return FeedOutcome(feed, self._success(feed, now, response, new_url, status="not_modified"), "not_modified")
+            update = self._success(feed, now, response, new_url, status="not_modified")
+            return FeedOutcome(feed, update, "not_modified", poll=self._unchanged_poll(feed, response, now))
         if response.status == 410:
             update = self._base(feed, now, url=new_url, status="gone", error="410 Gone: the feed was removed")
             update = replace(update, active=False, disabled_reason="410 Gone: the publisher removed this feed")
@@ -154,22 +154,138 @@ class RssFetch:
                 status=f"http_{response.status}",
                 error=f"HTTP {response.status} from {response.url}",
                 url=new_url,
-                not_before=now + timedelta(seconds=min(wait, BACKOFF_MAX.total_seconds())) if wait else None,
+                retry_after_s=int(wait) if wait else None,
             )
-        try:
-            parsed = await _parse(response, client)
-        except FeedParseError as exc:
-            return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=new_url)
-        found = entry_links(parsed)
         update = self._success(feed, now, response, new_url, status="ok")
+        kind = response.content_type
+        outcome = await self.read_body(
+            feed,
+            now,
+            response.body,
+            url=response.url,
+            content_type=kind,
+            update=update,
+            response=response,
+            client=client,
+        )
+        if outcome.outcome == "fetched":  # WebSub: see tasks/websub.py
+            outcome.hub = discover_hub(response.body, response.headers.get("link"), response.url)
+        return outcome
+
+    async def read_body(
+        self,
+        feed: FeedRecord,
+        now: datetime,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str,
+        update: FeedUpdate,
+        response: FetchResult | None = None,
+        client: SafeClient | None = None,
+    ) -> FeedOutcome:
+        """A feed body as an outcome: unchanged (same SHA-256 as last time: not parsed), parsed, or a failure."""
+        digest = hashlib.sha256(body).hexdigest()
+        update = replace(update, body_hash=digest)
+        if feed.body_hash == digest:
+            unchanged = replace(update, last_status="unchanged")
+            return FeedOutcome(feed, unchanged, "unchanged", poll=self._unchanged_poll(feed, response, now))
+        try:
+            parsed = await _parse(body, url=url, content_type=content_type, client=client)
+        except FeedParseError as exc:
+            return self._failure(feed, now, status=exc.kind.value, error=str(exc), url=update.url)
+        found = entry_links(parsed)
+        links, published = found.links, found.published
+        dated = list(published.values())
+        week = entries_per_week(dated, now) if dated else None
+        floor, why = self._server_floor(response, parsed.ttl, now)
+        poll = PollResult(
+            previous_interval_s=_previous_interval(feed),
+            entries_last_week=week,
+            dated_entries=len(dated),
+            links=len(links),
+            server_floor_s=floor,
+            server_floor_why=why,
+        )
         update = replace(
             update,
             title=feed.title or parsed.title,
             site_url=parsed.site_url or feed.site_url,
             last_error=parsed.warning,
+            entries_per_week=week,
         )
-        hub = discover_hub(response.body, response.headers.get("link"), response.url)  # WebSub: see tasks/websub.py
-        return FeedOutcome(feed, update, "fetched", links=found.links, published=found.published, hub=hub)
+        return FeedOutcome(feed, update, "fetched", links=links, published=published, poll=poll)
+
+    async def ingest_body(
+        self, feed: FeedRecord, body: bytes, *, now: datetime, content_type: str = "", status: str = "pushed"
+    ) -> FeedOutcome:
+        """Ingest a feed body obtained elsewhere (e.g. pushed by a WebSub hub) for `feed`, now: crawl jobs for
+        its new links, the feed's hash and schedule updated. The returned outcome carries what was written."""
+        update = replace(self._base(feed, now, url=feed.url, status=status, error=None), consecutive_failures=0)
+        outcome = await self.read_body(feed, now, body, url=feed.url, content_type=content_type, update=update)
+        await self.write([outcome], now)
+        return outcome
+
+    async def fetch_one(self, feed: FeedRecord, now: datetime) -> FeedOutcome:
+        """Fetch one feed now (`mediabeat feeds fetch ID`) and write its outcome and jobs at once."""
+        async with self.client_factory() as client:
+            outcome = await self.fetch_feed(client, feed, now)
+        await self.write([outcome], now)
+        return outcome
+
+    async def write(self, outcomes: list[FeedOutcome], now: datetime) -> int:
+        writer = OutcomeWriter(self, now, schedule_from=now)
+        for outcome in outcomes:
+            writer.add(outcome)
+        try:
+            return await writer.finish()
+        finally:
+            await writer.abandon()
+
+    def _unchanged_poll(self, feed: FeedRecord, response: FetchResult | None, now: datetime) -> PollResult:
+        floor, why = self._server_floor(response, None, now)
+        return PollResult(
+            previous_interval_s=_previous_interval(feed),
+            entries_last_week=feed.entries_per_week,
+            dated_entries=1 if feed.entries_per_week is not None else 0,
+            unchanged=True,
+            server_floor_s=floor,
+            server_floor_why=why,
+        )
+
+    @staticmethod
+    def _server_floor(response: FetchResult | None, ttl: str | None, now: datetime) -> tuple[int | None, str | None]:
+        headers = response.headers if response is not None else {}
+        return server_floor(
+            ttl=ttl, cache_control=headers.get("cache-control"), expires=headers.get("expires"), now=now
+        )
+
+    def schedule(
+        self, outcome: FeedOutcome, new_links: int, schedule_from: datetime, *, pushed: bool = False
+    ) -> FeedUpdate:
+        """The outcome's update with its next fetch time, interval and reason filled in."""
+        update = outcome.update
+        if not update.active:
+            return replace(update, next_fetch_at=None, interval_reason=update.disabled_reason)
+        if outcome.interval is not None:
+            interval = outcome.interval
+        else:
+            previous = _previous_interval(outcome.feed)
+            poll = outcome.poll or PollResult(previous_interval_s=previous, entries_last_week=None)
+            if outcome.outcome == "fetched":
+                poll = replace(poll, new_links=new_links)
+            interval = after_success(poll, self.freshness)
+            if pushed:
+                interval = while_pushed(interval, self.freshness)
+            update = replace(update, last_new_entries=new_links if outcome.outcome == "fetched" else 0)
+        dormant_since = (outcome.feed.dormant_since or update.last_fetched_at) if interval.dormant else None
+        return replace(
+            update,
+            next_fetch_at=schedule_from + timedelta(seconds=interval.seconds),
+            fetch_interval_s=interval.seconds,
+            interval_reason=interval.reason,
+            dormant_since=dormant_since,
+        )
 
     def _base(self, feed: FeedRecord, now: datetime, *, url: str, status: str, error: str | None) -> FeedUpdate:
         return FeedUpdate(
@@ -186,6 +302,12 @@ class RssFetch:
             consecutive_failures=feed.consecutive_failures,
             next_fetch_at=None,
             disabled_reason=feed.disabled_reason,
+            fetch_interval_s=feed.fetch_interval_s,
+            interval_reason=feed.interval_reason,
+            body_hash=feed.body_hash,
+            entries_per_week=feed.entries_per_week,
+            last_new_entries=feed.last_new_entries,
+            dormant_since=feed.dormant_since,
         )
 
     def _success(self, feed: FeedRecord, now: datetime, response: FetchResult, url: str, *, status: str) -> FeedUpdate:
@@ -207,32 +329,53 @@ class RssFetch:
         status: str,
         error: str,
         url: str | None = None,
-        not_before: datetime | None = None,
+        retry_after_s: int | None = None,
     ) -> FeedOutcome:
+        """A failed fetch: backed off, and dormant after feed_max_failures in a row (never disabled)."""
         failures = feed.consecutive_failures + 1
         update = self._base(feed, now, url=url or feed.url, status=status, error=error)
         update = replace(update, consecutive_failures=failures)
-        if failures >= self.max_failures:
-            reason = f"disabled after {failures} consecutive failures; last: {error}"
-            return FeedOutcome(
-                feed, replace(update, active=False, disabled_reason=reason), "disabled", error_kind=status
-            )
-        next_at = now + feed_backoff(failures)
-        if not_before is not None and not_before > next_at:
-            next_at = not_before
-        return FeedOutcome(
-            feed, replace(update, next_fetch_at=next_at if next_at > now else None), "failed", error_kind=status
-        )
+        interval = after_failure(failures, self.freshness, retry_after_s=retry_after_s)
+        kind = "dormant" if interval.dormant else "failed"
+        return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
 
 
-async def _parse(response: FetchResult, client: SafeClient) -> ParsedFeed:
+def _summary(due: list[FeedRecord], outcomes: list[FeedOutcome], created: int) -> dict[str, Any]:
+    """The run's counts: feeds by outcome, entries seen, jobs created, errors by kind."""
+    links = sum(len(o.links) for o in outcomes)
+    counts = Counter(o.outcome for o in outcomes)
+    errors = Counter(o.error_kind for o in outcomes if o.error_kind)
+    return {
+        "orgs": len({f.org_id for f in due}),
+        "feeds": len(due),
+        "fetched": counts["fetched"],
+        "not_modified": counts["not_modified"],
+        "unchanged": counts["unchanged"],
+        "failed": counts["failed"] + counts["disabled"] + counts["dormant"],
+        "disabled": counts["disabled"],
+        "dormant": counts["dormant"],
+        "moved": sum(1 for o in outcomes if o.update.url != o.feed.url),
+        "entries": links,
+        "jobs_created": created,
+        "errors": dict(sorted(errors.items())),
+    }
+
+
+def _previous_interval(feed: FeedRecord) -> int | None:
+    """The interval to adapt from: none after failures (a backoff or dormant interval says nothing of the feed)."""
+    return feed.fetch_interval_s if feed.consecutive_failures == 0 else None
+
+
+async def _parse(body: bytes, *, url: str, content_type: str, client: SafeClient | None) -> ParsedFeed:
     async def fetch_child(url: str) -> bytes:  # a sitemap index's children (news sitemaps: feed_entries.py)
+        assert client is not None
         child = await client.get(url)
         if child.status != 200:
             raise FetchError(FetchErrorKind.NETWORK, f"HTTP {child.status} from {child.url}")
         return child.body
 
-    return await parse_feed_body(response.body, url=response.url, content_type=response.content_type, fetch=fetch_child)
+    fetch = fetch_child if client is not None else None
+    return await parse_feed_body(body, url=url, content_type=content_type, fetch=fetch)
 
 
 class OutcomeWriter:
@@ -241,9 +384,10 @@ class OutcomeWriter:
     FEEDS_PER_BATCH = 100
     JOBS_PER_BATCH = 5000
 
-    def __init__(self, fetch: RssFetch, now: datetime) -> None:
+    def __init__(self, fetch: RssFetch, now: datetime, *, schedule_from: datetime | None = None) -> None:
         self.fetch = fetch
         self.now = now
+        self.schedule_from = schedule_from or now
         self.created = 0
         self._outcomes: list[FeedOutcome] = []
         self._links = 0
@@ -276,6 +420,15 @@ class OutcomeWriter:
 
     async def _write(self, batch: list[FeedOutcome]) -> None:
         async with self._lock:
+            # The overlap with earlier polls: links the organisation has queued or stored already.
+            pairs = [(o.feed.org_id, url_hash(link)) for o in batch for link in o.links]
+            known = await self.fetch.jobs.known(pairs) if pairs else set()
+            websub = self.fetch.websub
+            pushed = await websub.pushed([o.feed.id for o in batch], now=self.now) if websub is not None else set()
+            for o in batch:
+                new = sum(1 for link in o.links if (o.feed.org_id, url_hash(link)) not in known)
+                o.update = self.fetch.schedule(o, new, self.schedule_from, pushed=o.feed.id in pushed)
+                o.jobs_created = new
             await self.fetch.feeds.apply_updates(
                 [o.update for o in batch], org_of={o.feed.id: o.feed.org_id for o in batch}, now=self.now
             )

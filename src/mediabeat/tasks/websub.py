@@ -85,6 +85,10 @@ class HubRecorder:
             now=now,
         )
 
+    async def pushed(self, feed_ids: Sequence[int], *, now: datetime) -> set[int]:
+        """The feeds among `feed_ids` a hub pushes now: the poller gives them only a backup poll."""
+        return await self.store.pushed_feed_ids(feed_ids, now=now)
+
 
 class WebSubRenewal:
     """The websub-renew handler: subscribe pending feeds, renew leases, give up on hubs that never verify."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mediabeat.clock import Clock
 from mediabeat.db.engine import Database
+from mediabeat.schedule.freshness import FeedPolicy, FreshnessConfig
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext, TaskHandler
@@ -67,7 +68,7 @@ def build_crawler_handlers(
         feeds=FeedStore(db),
         jobs=JobStore(db),
         client_factory=new_client,
-        max_failures=settings.feed_max_failures,
+        freshness=freshness_config(settings),
         concurrency=settings.feed_concurrency,
         job_max_attempts=settings.job_max_attempts,
         websub=HubRecorder(store=WebSubStore(db)),
@@ -91,6 +92,36 @@ def build_crawler_handlers(
         ],
     )
     return fetch, crawl
+
+
+def freshness_config(settings: Settings) -> FreshnessConfig:
+    """The per-feed schedule's settings (MEDIABEAT_FEED_*)."""
+    return FreshnessConfig(
+        policy=FeedPolicy(settings.feed_policy),
+        min_interval_s=settings.feed_min_interval,
+        max_interval_s=settings.feed_max_interval,
+        dormant_interval_s=settings.feed_dormant_interval,
+        dormant_after=settings.feed_max_failures,
+        polls_per_entry=settings.feed_polls_per_entry,
+    )
+
+
+def build_feed_fetch(settings: Settings, db: Database) -> RssFetch:
+    """A feed fetcher of its own (no crawl-queue, no extraction pool): `feeds fetch ID` and the feed check."""
+    from mediabeat.crawler.http import ClientConfig, SafeClient
+    from mediabeat.db.stores.feeds import FeedStore
+    from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.tasks.rss_fetch import RssFetch
+
+    config = ClientConfig.from_settings(settings)
+    return RssFetch(
+        feeds=FeedStore(db),
+        jobs=JobStore(db),
+        client_factory=lambda: SafeClient(config),
+        freshness=freshness_config(settings),
+        concurrency=1,
+        job_max_attempts=settings.job_max_attempts,
+    )
 
 
 class _Lazy:
@@ -153,7 +184,7 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
     registry.register(
         "hourly_rss_fetch",
         fetch,
-        description="Fetch every active feed that is due and queue a crawl job for each new article.",
+        description="Fetch the feeds that are due (each has its own interval) and queue a job per new article.",
     )
     registry.register(
         "crawl_queue",

@@ -58,6 +58,7 @@ class ClientConfig:
     max_retry_wait: float = 10.0
     allow_loopback: bool = False
     allowed_networks: tuple[IPNetwork, ...] = ()
+    offline: bool = False  # refuse every request (fuzzing a server that must send none)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClientConfig:
@@ -76,6 +77,7 @@ class ClientConfig:
             max_retry_wait=settings.crawler_max_retry_wait,
             allow_loopback=settings.crawler_allow_private_networks,
             allowed_networks=settings.crawler_allowed_network_ranges,
+            offline=settings.crawler_offline,
         )
 
 
@@ -133,6 +135,8 @@ class SafeClient:
 
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> FetchResult:
         """GET `url`, following up to max_redirects redirects; raises FetchError when no usable response came."""
+        if self.config.offline:
+            raise FetchError(FetchErrorKind.BLOCKED, "the crawler is offline (MEDIABEAT_CRAWLER_OFFLINE)")
         try:
             async with asyncio.timeout(self.config.total_timeout):
                 return await self._get(url, dict(headers or {}))

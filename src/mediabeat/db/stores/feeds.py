@@ -39,6 +39,13 @@ class FeedUpdate:
     consecutive_failures: int
     next_fetch_at: datetime | None
     disabled_reason: str | None
+    # The per-feed schedule (migration 0014); the defaults leave a feed's schedule as it was not known.
+    fetch_interval_s: int | None = None
+    interval_reason: str | None = None
+    body_hash: str | None = None
+    entries_per_week: int | None = None
+    last_new_entries: int | None = None
+    dormant_since: datetime | None = None
 
 
 _UPDATE_COLUMNS = [name for name in FeedUpdate.__slots__ if name != "id"]
@@ -146,7 +153,9 @@ class FeedStore:
         if now is not None:
             values["updated_at"] = now
         if active is True:
-            values.update(active=True, consecutive_failures=0, next_fetch_at=None, disabled_reason=None)
+            values.update(
+                active=True, consecutive_failures=0, next_fetch_at=None, disabled_reason=None, dormant_since=None
+            )
         elif active is False:
             values.update(active=False, disabled_reason=reason or "disabled by a user")
         if priority is not None:
@@ -216,6 +225,8 @@ class FeedStore:
                 if values["title"] is not None:
                     values["title"] = values["title"][:500]
                 values["last_status"] = values["last_status"][:50]
+                if values["interval_reason"] is not None:
+                    values["interval_reason"] = values["interval_reason"][:ERROR_LIMIT]
                 values["updated_at"] = now
                 values["id"] = u.id
                 rows.append({f"b_{k}": v for k, v in values.items()})

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import articles as articles_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.domain.content import JobRecord, JobStatus
 from mediabeat.domain.text import clean_text
@@ -124,6 +125,21 @@ class JobStore:
                     )
                 created += max(0, int(result.rowcount or 0))
         return created
+
+    async def known(self, pairs: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Which (org_id, url_hash) pairs the organisations have already queued or stored as articles."""
+        wanted = set(pairs)
+        found: set[tuple[int, str]] = set()
+        hashes = sorted({h for _, h in wanted})
+        async with self.db.read() as conn:
+            for first in range(0, len(hashes), 500):
+                chunk = hashes[first : first + 500]
+                for table in (jobs_t, articles_t):
+                    rows = await conn.execute(
+                        sa.select(table.c.org_id, table.c.url_hash).where(table.c.url_hash.in_(chunk))
+                    )
+                    found.update((org_id, h) for org_id, h in rows if (org_id, h) in wanted)
+        return found
 
     async def claim(self, *, worker: str, now: datetime, limit: int, lease: timedelta) -> list[JobRecord]:
         """Lease up to `limit` due queued jobs to `worker` with one atomic statement.

@@ -58,10 +58,49 @@ class FeedOut(BaseModel):
     priority: int = Field(description="0-9: the feed's articles are crawled highest priority first")
     created_at: datetime
     updated_at: datetime
+    fetch_interval_s: int | None = Field(default=None, description="The interval in effect, in seconds")
+    interval_reason: str | None = Field(
+        default=None, description="Why: publishing rate, overlap, the server's TTL/Cache-Control, backoff, dormant"
+    )
+    entries_per_week: int | None = Field(default=None, description="Publishing rate seen at the last parse")
+    last_new_entries: int | None = Field(default=None, description="New links at the last fetch")
+    dormant_since: datetime | None = Field(
+        default=None, description="Set while a long-failing feed is dormant (tried at MEDIABEAT_FEED_DORMANT_INTERVAL)"
+    )
 
     @classmethod
     def of(cls, feed: FeedRecord) -> FeedOut:
         return cls(**{name: getattr(feed, name) for name in cls.model_fields})
+
+
+class CheckedFeedOut(BaseModel):
+    url: str
+    title: str | None
+    entries: int
+
+
+class RefusedOut(BaseModel):
+    url: str
+    reason: str
+
+
+class FeedAdded(FeedOut):
+    """The feed added (the first when several were); what the check found."""
+
+    checked: bool = Field(description="false when added with check=false (not fetched)")
+    added: list[FeedOut] = Field(description="Every feed added by this request (several with all_feeds)")
+    found: list[CheckedFeedOut] = Field(description="The feeds found and parsed, with their entry counts")
+    also_found: list[str] = Field(description="Further feeds the site names, not added (use all_feeds)")
+    refused: list[RefusedOut] = Field(description="Candidate addresses that could not be used, with why")
+
+
+class FeedFetchOut(BaseModel):
+    feed: FeedOut
+    outcome: str = Field(description="fetched, not_modified, unchanged, failed, dormant or disabled")
+    status: str | None
+    error: str | None
+    entries: int = Field(description="Entries in the feed when it was parsed")
+    new_jobs: int = Field(description="Crawl jobs queued for new entries")
 
 
 class FeedList(BaseModel):
@@ -73,6 +112,12 @@ class FeedCreate(BaseModel):
     url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, examples=["https://news.example.org/rss.xml"])
     title: str | None = Field(default=None, max_length=500)
     org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Default: your organisation")
+    check: bool = Field(
+        default=True,
+        description="Fetch the URL once: a feed is parsed, a site's page is searched for its feeds "
+        "(<link rel=alternate>, then /feed, /rss.xml ...). false adds the URL unchecked",
+    )
+    all_feeds: bool = Field(default=False, description="A site with several feeds: add them all, not just the first")
 
 
 class FeedPatch(BaseModel):
@@ -198,18 +243,53 @@ async def list_feeds(
 
 @router.post(
     "/feeds",
-    response_model=FeedOut,
+    response_model=FeedAdded,
     status_code=201,
-    summary="Add a feed (200 with the existing one when the organisation has it already)",
-    responses={200: {"model": FeedOut, "description": "The organisation has this feed already"}, **READ},
+    summary="Add a feed, or a site's feed(s) (200 with the existing one when the organisation has it already)",
+    description="The URL is fetched once with the crawler's guarded client: a feed is parsed (its title and entry "
+    'count come back in `found`); a site\'s page is searched for `<link rel="alternate">` feeds, then the usual '
+    "paths. A site with several feeds adds the first unless `all_feeds`. An address that gives no usable feed is "
+    "a 422 saying why (not a feed, HTTP 404, private address refused, timeout); `check: false` skips all this.",
+    responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
-async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedOut:
+async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedAdded:
     org_id = await _target_org(request, principal, body.org_id)
-    feed, created = await _content(request).feeds.add(org_id, body.url, actor_of(request, principal), title=body.title)
+    done = await _content(request).feeds.add_address(
+        org_id, body.url, actor_of(request, principal), title=body.title, check=body.check, all_feeds=body.all_feeds
+    )
+    feed = done.feeds[0][0]
     response.headers["Location"] = f"/api/v1/feeds/{feed.id}"
-    if not created:
+    if not any(c for _, c in done.feeds):
         response.status_code = 200
-    return FeedOut.of(feed)
+    return FeedAdded(
+        **FeedOut.of(feed).model_dump(),
+        checked=done.checked,
+        added=[FeedOut.of(f) for f, _ in done.feeds],
+        found=[CheckedFeedOut(url=f.url, title=f.title, entries=f.entries) for f in done.found],
+        also_found=done.also_found,
+        refused=[RefusedOut(url=u, reason=r) for u, r in done.refused],
+    )
+
+
+@router.post(
+    "/feeds/{feed_id}/fetch",
+    response_model=FeedFetchOut,
+    summary="Fetch one feed now",
+    description="Fetches the feed whatever its schedule, queues a crawl job per new entry, and plans its next "
+    "fetch: the answer carries the outcome, the new jobs, and the feed with its next_fetch_at and interval_reason.",
+    responses=READ,
+)
+async def fetch_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> FeedFetchOut:
+    await _feed(request, principal, feed_id)
+    report = await _content(request).feeds.fetch_now(feed_id, actor_of(request, principal))
+    return FeedFetchOut(
+        feed=FeedOut.of(report.feed),
+        outcome=report.outcome,
+        status=report.status,
+        error=report.error,
+        entries=report.entries,
+        new_jobs=report.new_jobs,
+    )
 
 
 @router.get(

@@ -33,7 +33,7 @@ from mediabeat.services.monitors import MAX_COOLDOWN_S, MonitorService
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
 from mediabeat.web.api.content import OrgFilter, _org_scope, _target_org
 from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services
-from mediabeat.web.errors import error_responses
+from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"])
 feed_router = APIRouter(tags=["monitors"])
@@ -272,7 +272,7 @@ async def monitor_feed(token: str, request: Request) -> Response:
     service = _monitors(request)
     monitor = await service.by_feed_token(token)
     if monitor is None:
-        return Response(status_code=404, content="no such feed\n", media_type="text/plain")
+        raise ApiError(404, "no such monitor feed: the URL is wrong or was replaced by a new one", code="not_found")
     matches = await service.matches(monitor.id, limit=FEED_SIZE)
     clock_now = request.app.state.services.clock.now()
     document = render_feed(monitor, matches, self_url=feed_url(request, token), now=clock_now)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mediabeat import __version__
+from mediabeat.schedule.freshness import human_interval
 from mediabeat.web.dashboard import labels, view
 from mediabeat.web.deps import SESSION_COOKIE, Principal, auth_service
 
@@ -46,6 +47,7 @@ def _environment() -> Environment:
     env.filters["iso"] = view.iso
     env.filters["exact"] = view.exact
     env.filters["label"] = labels.label
+    env.filters["interval"] = lambda seconds: human_interval(seconds) if seconds else "-"
     env.globals["result_items"] = labels.result_items
     env.globals["status_class"] = view.status_class
     env.globals["version"] = __version__

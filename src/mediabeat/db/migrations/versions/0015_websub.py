@@ -4,7 +4,7 @@ One row per feed whose feed advertises a hub. On PostgreSQL the table has row-le
 with a policy for the app role only: it holds the shared secrets, so member roles see nothing.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from mediabeat.db import rls
 from mediabeat.db.tables import UTCDateTime
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -670,8 +670,11 @@
       if (!ok) { return; }
       api("POST", "/api/v1/feeds", { url: url, org_id: isNaN(org) ? null : org }).then(function (res) {
         if (!res.ok) { showErrors(form, res); return; }
-        toast(res.status === 201 ? "Feed added." : "The organisation has this feed already.");
-        window.location.reload();
+        var found = (res.data.found || [])[0];
+        var about = found ? " " + (found.title || found.url) + ", " + found.entries + " entries." : "";
+        var more = (res.data.also_found || []).length ? " The site names " + res.data.also_found.length + " more feeds." : "";
+        toast((res.status === 201 ? "Feed added." : "The organisation has this feed already.") + about + more);
+        setTimeout(function () { window.location.reload(); }, 800);
       });
     });
   }
@@ -713,6 +716,19 @@
         replaceContent($('[data-field="next_fetch"]', row), next);
         toast("Feed " + (res.data.active ? "enabled" : "disabled") + ".");
       });
+    });
+  }
+
+  function onFeedFetch(button) {
+    var row = button.closest("[data-feed-id]");
+    var id = row.getAttribute("data-feed-id");
+    busy(button, true);
+    api("POST", "/api/v1/feeds/" + id + "/fetch").then(function (res) {
+      busy(button, false);
+      if (!res.ok) { showBanner("Could not fetch the feed: " + res.message); return; }
+      var d = res.data;
+      var why = d.feed.interval_reason ? " Next: " + d.feed.next_fetch_at + " (" + d.feed.interval_reason + ")." : "";
+      toast("Feed " + d.outcome + (d.error ? ": " + d.error : "") + "; " + d.new_jobs + " new crawl jobs." + why);
     });
   }
 
@@ -768,6 +784,7 @@
     "logout": onLogout,
     "dismiss-banner": hideBanner,
     "feed-toggle": onFeedToggle,
+    "feed-fetch": onFeedFetch,
     "retry-job": onRetryJob,
     "retry-all": onRetryAll,
     "cron-preset": onCronPreset,
