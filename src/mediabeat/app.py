@@ -147,6 +147,7 @@ def build_services(
             claim_batch=settings.claim_batch,
             max_concurrent=settings.max_concurrent_runs,
             heartbeat=timedelta(seconds=settings.heartbeat_seconds),
+            cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
         ),
         notifier=build_notifier(db),
         alerts=build_alerts(settings),

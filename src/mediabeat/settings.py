@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         "or go to another node (manual and chained runs do not count against it)",
     )
     node_id: str | None = Field(default=None, description="This process's node id (default host:pid)")
+    cancel_grace_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0,
+        description="How long a cancelled run's handler has to stop; after it the run is recorded cancelled "
+        "and its slot freed, and the handler is left to finish alone",
+    )
 
     job_retention_days: PositiveInt = Field(
         default=30, description="nightly-cleanup deletes crawl jobs older than this"

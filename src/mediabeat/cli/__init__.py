@@ -18,6 +18,7 @@ from mediabeat.cli import (
     demo_cmd,
     nodes_cmd,
     runs_cmd,
+    scheduler_cmd,
     serve_cmd,
     tasks_cmd,
     users_cmd,
@@ -57,6 +58,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(users_cmd.users_app, name="users")
 app.add_typer(users_cmd.tokens_app, name="tokens")
 app.add_typer(nodes_cmd.app, name="nodes")
+app.add_typer(scheduler_cmd.app, name="scheduler")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)

@@ -7,9 +7,18 @@ from typing import Annotated
 
 import typer
 
-from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.app import Services
+from mediabeat.cli.common import CliError, cli_actor, print_json, table, when, with_services
 from mediabeat.domain.jsonable import jsonable
-from mediabeat.domain.scheduler import RunFilter, RunStatus, Trigger, member_or_none
+from mediabeat.domain.scheduler import (
+    RunFilter,
+    RunNotFound,
+    RunNotRunning,
+    RunRecord,
+    RunStatus,
+    Trigger,
+    member_or_none,
+)
 
 RUN_STATUSES = [status.value for status in RunStatus]
 RUN_TRIGGERS = [trigger.value for trigger in Trigger]
@@ -71,6 +80,36 @@ def show(run_id: int, as_json: JsonFlag = False) -> None:
             typer.echo(f"{key:>14}: {value}")
     if run.traceback:
         typer.echo(run.traceback)
+
+
+@app.command("cancel")
+def cancel(run_id: int, as_json: JsonFlag = False) -> None:
+    """Cancel a running run, on whichever node (serve or worker) executes it.
+
+    The request is written on the run; the node executing it cancels the handler at its next
+    heartbeat, and the run ends `cancelled` with your name. A handler that does not stop within
+    MEDIABEAT_CANCEL_GRACE_SECONDS is recorded cancelled anyway and its slot freed. Exit status 1
+    if the run has already finished, 2 if there is no such run.
+    """
+    by = cli_actor().name
+
+    async def body(services: Services) -> RunRecord:
+        try:
+            return await services.scheduler.cancel_run(run_id, by=by)
+        except RunNotFound:
+            raise CliError(f"no run with id {run_id}", exit_code=2) from None
+        except RunNotRunning as exc:
+            raise CliError(str(exc)) from None
+
+    run = with_services(body)
+    if as_json:
+        print_json(jsonable(run))
+    elif run.status is RunStatus.CANCELLED:
+        typer.echo(f"run {run.id} of {run.task} cancelled: {run.error}")
+    else:
+        typer.echo(
+            f"cancel requested for run {run.id} of {run.task} on node {run.node_id}; it stops at its next heartbeat"
+        )
 
 
 def stats(as_json: JsonFlag = False) -> None:

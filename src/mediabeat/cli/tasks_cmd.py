@@ -226,6 +226,12 @@ def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
         try:
             await services.scheduler.get_task_by_name(name)  # a wrong name is an error before any "running" line
             plan = await services.handoff.plan()
+            pause = await services.scheduler.pause_state()
+            if pause.paused:
+                typer.echo(
+                    f"note: the scheduler is paused ({pause.reason or 'no reason given'}); manual runs still start",
+                    err=True,
+                )
             if plan.node_id is None:
                 typer.echo("no node is running: running it in this process", err=True)
             else:

@@ -336,6 +336,9 @@ scheduler_task_runs = sa.Table(
     sa.Column("node_id", CleanString(200)),
     sa.Column("heartbeat_at", UTCDateTime()),
     sa.Column("triggered_by", CleanString(320)),
+    # An operator asked to cancel the run (migration 0016); the node executing it notices at its next beat.
+    sa.Column("cancel_requested_at", UTCDateTime()),
+    sa.Column("cancelled_by", CleanString(320)),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),
     # Exactly once per scheduled occurrence: the node whose INSERT wins runs it.
@@ -405,4 +408,17 @@ scheduler_leases = sa.Table(
     sa.Column("name", CleanString(100), primary_key=True),
     sa.Column("holder", CleanString(200), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# The cluster-wide pause switch (migration 0016): one row, read by every node's loop before it
+# claims due runs and inside the claim itself, so a pause holds on every node at once.
+scheduler_pause = sa.Table(
+    "scheduler_pause",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("reason", CleanString(500)),
+    sa.Column("changed_by", CleanString(320)),
+    sa.Column("changed_at", UTCDateTime()),
+    sa.CheckConstraint("id = 1", name="single_row"),
 )

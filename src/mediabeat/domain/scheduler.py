@@ -23,8 +23,10 @@ __all__ = [
     "OverlapPolicy",
     "RunFilter",
     "RunNotFound",
+    "RunNotRunning",
     "RunRecord",
     "RunStatus",
+    "SchedulerPause",
     "SchedulerStats",
     "TaskChanges",
     "TaskNotFound",
@@ -55,6 +57,7 @@ class RunStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
@@ -124,6 +127,8 @@ class RunRecord:
     node_id: str | None
     heartbeat_at: datetime | None
     triggered_by: str | None
+    cancel_requested_at: datetime | None = None
+    cancelled_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +253,25 @@ class TaskNotFound(LookupError):
 
 class RunNotFound(LookupError):
     """No run has that id (it may have been removed by the nightly cleanup)."""
+
+
+class RunNotRunning(Exception):
+    """A run that has already ended cannot be cancelled; `status` says how it ended."""
+
+    def __init__(self, run_id: int, status: RunStatus) -> None:
+        super().__init__(f"run {run_id} has already finished ({status}); only a running run can be cancelled")
+        self.run_id = run_id
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerPause:
+    """Whether the cluster's scheduler is paused: no scheduled, chained or retry runs start on any node."""
+
+    paused: bool
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: datetime | None = None
 
 
 class TaskValidationError(ValueError):

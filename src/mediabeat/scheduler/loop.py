@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from mediabeat.clock import Clock
 from mediabeat.db.engine import describe_db_error
 from mediabeat.scheduler.cluster import ClusterCoordinator
+from mediabeat.scheduler.pause import PAUSED_POLL_SECONDS
 from mediabeat.scheduler.service import SchedulerService
 
 log = logging.getLogger("mediabeat.scheduler")
@@ -59,6 +60,12 @@ class SchedulerLoop:
         if not self._prepared:
             await self.service.prepare_schedules()
             self._prepared = True
+        if self.service.active_run_ids:
+            await self.service.check_cancel_requests()  # a cancel asked on another node wakes this loop
+        if (await self.service.observe_pause()).paused:
+            # Nothing scheduled starts (the claim checks the row too); handed-over manual runs still do.
+            started = await self.service.adopt_handed_runs()
+            return StepResult(started=started, sleep_seconds=min(self.tick_seconds, PAUSED_POLL_SECONDS))
         started = await self.service.execute_due_tasks()
         started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import scheduler_pause as pause_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
 from mediabeat.domain.scheduler import (
@@ -24,6 +25,7 @@ from mediabeat.domain.scheduler import (
     RunPoint,
     RunRecord,
     RunStatus,
+    SchedulerPause,
     TaskRecord,
     Trigger,
 )
@@ -126,6 +128,7 @@ class SchedulerStore:
     ) -> ClaimOutcome:
         """Claim the due occurrences of up to `limit` tasks in one transaction.
 
+        Nothing is claimed while the scheduler is paused: the pause row is read in the same statement.
         The unique (task_id, scheduled_for) index decides which node runs an occurrence:
         an INSERT that conflicts means another node won it. On PostgreSQL the due task
         rows are locked with SKIP LOCKED, so nodes claiming at once split the work.
@@ -134,7 +137,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             query = (
                 sa.select(tasks_t)
-                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now, ~_PAUSED)
                 .order_by(tasks_t.c.next_run_at)
                 .limit(limit)
             )
@@ -357,16 +360,85 @@ class SchedulerStore:
             ).scalar()
         return RunStatus(status) if status is not None else None
 
-    async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> None:
+    async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> dict[int, str]:
+        """Mark these runs alive; returns those an operator asked to cancel, with who asked."""
         ids = list(run_ids)
         if not ids:
-            return
+            return {}
         async with self.db.write() as conn:
-            await conn.execute(
+            rows = await conn.execute(
                 runs_t.update()
                 .where(runs_t.c.id.in_(ids), runs_t.c.status == RunStatus.RUNNING)
                 .values(heartbeat_at=now)
+                .returning(runs_t.c.id, runs_t.c.cancel_requested_at, runs_t.c.cancelled_by)
             )
+            return {r.id: r.cancelled_by or "unknown" for r in rows if r.cancel_requested_at is not None}
+
+    async def cancel_requests(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """Of these runs, those still running that an operator asked to cancel, with who asked (a primary-key read)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(runs_t.c.id, runs_t.c.cancelled_by).where(
+                    runs_t.c.id.in_(ids),
+                    runs_t.c.status == RunStatus.RUNNING,
+                    runs_t.c.cancel_requested_at.is_not(None),
+                )
+            )
+            return {r.id: r.cancelled_by or "unknown" for r in rows}
+
+    async def request_cancel(self, run_id: int, *, by: str, now: datetime) -> RunRecord | None:
+        """Ask for a running run to be cancelled; a run handed over but not yet adopted ends `cancelled` at once.
+
+        Returns the run as it is afterwards (None if there is no such run). A finished run is left as it is.
+        """
+        running = (runs_t.c.id == run_id, runs_t.c.status == RunStatus.RUNNING)
+        async with self.db.write() as conn:
+            await conn.execute(runs_t.update().where(*running).values(cancel_requested_at=now, cancelled_by=by))
+            waiting = (
+                await conn.execute(
+                    runs_t.update()
+                    .where(*running, runs_t.c.node_id.is_(None))
+                    .values(
+                        status=RunStatus.CANCELLED,
+                        finished_at=now,
+                        duration_ms=0,
+                        error=_clip(f"cancelled by {by} before any node started it", ERROR_LIMIT),
+                    )
+                    .returning(runs_t.c.task_id)
+                )
+            ).first()
+            if waiting is not None:
+                await conn.execute(
+                    tasks_t.update()
+                    .where(tasks_t.c.id == waiting.task_id, tasks_t.c.last_status == RunStatus.RUNNING)
+                    .values(last_status=RunStatus.CANCELLED)
+                )
+            row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).first()
+        return run_from_row(row) if row else None
+
+    async def get_pause(self) -> SchedulerPause:
+        """The pause switch: one primary-key read of a one-row table."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(pause_t).where(pause_t.c.id == 1))).first()
+        if row is None:
+            return SchedulerPause(paused=False)
+        return SchedulerPause(
+            paused=bool(row.paused),
+            reason=row.reason if row.paused else None,
+            changed_by=row.changed_by,
+            changed_at=_as_utc(row.changed_at) if row.changed_at else None,
+        )
+
+    async def set_pause(self, *, paused: bool, reason: str | None, by: str, now: datetime) -> SchedulerPause:
+        kept_reason = reason if paused else None
+        values: dict[str, Any] = {"paused": paused, "reason": kept_reason, "changed_by": by, "changed_at": now}
+        statement = self._insert(pause_t).values(id=1, **values)
+        async with self.db.write() as conn:
+            await conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+        return SchedulerPause(paused=paused, reason=kept_reason, changed_by=by, changed_at=now)
 
     async def fail_running(self, run_ids: Iterable[int], *, finished_at: datetime, error: str) -> int:
         """Record as failed those of `run_ids` still running (a shutdown cancelled them); returns how many."""
@@ -502,6 +574,10 @@ class SchedulerStore:
         for points in found.values():
             points.sort(key=lambda p: (p.started_at, p.id))
         return found
+
+
+# True while the scheduler is paused (a correlated-free EXISTS on the one-row pause table).
+_PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
 
 
 def task_from_row(row: sa.Row[Any]) -> TaskRecord:

@@ -15,6 +15,7 @@ LABELS = {
     "timed_out": "Timed out",
     "skipped": "Skipped",
     "abandoned": "Abandoned",
+    "cancelled": "Cancelled",
     "queued": "Queued",
     "schedule": "Schedule",
     "manual": "Manual",
