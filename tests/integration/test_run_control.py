@@ -8,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mediabeat.clock import FakeClock
+from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.domain.scheduler import RunFilter, RunNotFound, RunNotRunning
 from mediabeat.scheduler.service import NewTask, SchedulerTimings
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import BlockingHandler, RecordingHandler, build_test_scheduler
+from tests.crawler_helpers import crawler_registry
 from tests.integration.api_fixtures import ADMIN_EMAIL, ApiEnv, assert_error
 from tests.integration.seeds import only_cleanup_seeded
 from tests.integration.test_dashboard_pages import signed_in
+from tests.loopback import LoopbackServer, Route
 
 START = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
 LATER = START.replace(year=2027)
@@ -235,3 +240,35 @@ async def test_the_dashboard_has_a_cancel_button_a_pause_switch_and_a_banner_on_
             assert 'data-action="cancel-run"' not in page
     finally:
         blocking.release()
+
+
+async def test_a_cancelled_crawl_stores_what_it_finished_and_queues_the_rest_for_the_next_run(
+    db: Database, site: LoopbackServer
+) -> None:
+    body = b"<html lang='en'><body><article><h1>T</h1>" + b"<p>Words of a real article here.</p>" * 30 + b"</article>"
+    site.routes["/robots.txt"] = Route(status=404)
+    site.routes["/fast"] = Route(body=body, headers={"Content-Type": "text/html"})
+    for path in ("/slow-1", "/slow-2"):
+        site.routes[path] = Route(body=body, headers={"Content-Type": "text/html"}, delay=8)
+    org = (await OrgStore(db).create("newsroom", now=START)).id
+    jobs = JobStore(db)
+    urls = [site.url(p) for p in ("/fast", "/slow-1", "/slow-2")]
+    await jobs.enqueue([NewJob(org, None, u, url_hash(u)) for u in urls], now=START)
+    clock = FakeClock(START)
+    registry = crawler_registry(db, clock, crawl_batch=10)
+    service, _ = build_test_scheduler(db, clock=clock, handlers={"crawl_queue": registry.get("crawl_queue")})
+    try:
+        run_id = await service.run_now("crawl-queue", triggered_by="cli")
+        async with asyncio.timeout(20):
+            while not any(j.status == "succeeded" for j in await jobs.list_jobs()):
+                await asyncio.sleep(0.05)
+        await service.cancel_run(run_id, by="cli:ops")
+        run = await asyncio.wait_for(service.wait_for_run(run_id), 10)
+        assert (run.status, run.error) == ("cancelled", "cancelled by cli:ops")
+        by_url = {j.url: j for j in await jobs.list_jobs()}
+        assert by_url[urls[0]].status == "succeeded"
+        for url in urls[1:]:  # back in the queue at once, the cancelled attempt not counted
+            job = by_url[url]
+            assert (job.status, job.attempts, job.locked_by) == ("queued", 0, None), url
+    finally:
+        await registry.get("crawl_queue").aclose()  # type: ignore[attr-defined]

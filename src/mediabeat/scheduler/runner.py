@@ -203,8 +203,8 @@ class RunExecutor:
         handler.cancelled_by = by
         log.warning("run %d cancelled by %s", run_id, by)
         handler.task.cancel()
-        real_grace = self.clock.real_seconds(self.cancel_grace_s)
-        handler.timer = asyncio.get_running_loop().call_later(real_grace, _give_up, handler.given_up)
+        # Real seconds whatever the clock: the handler needs real time to unwind.
+        handler.timer = asyncio.get_running_loop().call_later(self.cancel_grace_s, _give_up, handler.given_up)
         return True
 
     async def request_cancel(self, run_id: int, *, by: str) -> RunRecord:
@@ -342,7 +342,7 @@ class RunExecutor:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the node shuts down: stop the handler, give it the grace period
             handler.task.cancel()
-            await asyncio.wait({handler.task}, timeout=self.clock.real_seconds(self.cancel_grace_s))
+            await asyncio.wait({handler.task}, timeout=self.cancel_grace_s)
             raise
         finally:
             self._handlers.pop(ctx.run_id, None)

@@ -254,6 +254,12 @@ class CrawlQueue:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+        return self._summary(ctx, claimed, outcomes, errors, released)
+
+    def _summary(
+        self, ctx: RunContext, claimed: list[JobRecord], outcomes: list[str], errors: Counter[str], released: int
+    ) -> Mapping[str, Any]:
+        """The run's counts, logged; AllWorkFailed if every page failed."""
         counts = Counter(outcomes)
         result = {
             "claimed": len(claimed),
