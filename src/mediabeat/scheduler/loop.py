@@ -65,13 +65,18 @@ class SchedulerLoop:
         if (await self.service.observe_pause()).paused:
             # Nothing scheduled starts (the claim checks the row too); handed-over manual runs still do.
             started = await self.service.adopt_handed_runs()
-            return StepResult(started=started, sleep_seconds=min(self.tick_seconds, PAUSED_POLL_SECONDS))
+            return StepResult(started=started, sleep_seconds=self._paused_poll())
         started = await self.service.execute_due_tasks()
         started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:
             return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
         next_due = await self.service.next_due_at()
         return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
+
+    def _paused_poll(self) -> float:
+        """PAUSED_POLL_SECONDS of real time, in clock seconds (a simulated clock may run faster)."""
+        ratio = self.clock.real_seconds(1.0)
+        return min(self.tick_seconds, PAUSED_POLL_SECONDS / ratio) if ratio > 0 else self.tick_seconds
 
     def _sleep_until(self, next_due: datetime | None) -> float:
         if next_due is None:
