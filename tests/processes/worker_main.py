@@ -1,4 +1,4 @@
-"""A `mediabeat worker` with test handlers added: `noop`, `hang` (until cancelled), and `job_drain` (slow no-op crawl jobs).
+"""A `mediabeat worker` with test handlers: `noop`, `hang` (until cancelled), `job_drain` (slow no-op crawl jobs).
 
 Run as `python -m tests.processes.worker_main`. It is the real worker (build_services and
 run_worker); only the registry has more handlers. With MB_TEST_RUN_AT_START=<task> it
