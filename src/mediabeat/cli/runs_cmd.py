@@ -32,7 +32,8 @@ def list_runs(
     task: Annotated[str | None, typer.Option(help="Only this task's runs")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of: {', '.join(RUN_STATUSES)}")] = None,
     trigger: Annotated[
-        str | None, typer.Option(help="schedule, manual or dependency (a run chained after another task)")
+        str | None,
+        typer.Option(help="schedule, manual, dependency (a run chained after another task) or retry"),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: JsonFlag = False,

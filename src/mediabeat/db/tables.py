@@ -299,6 +299,13 @@ scheduler_tasks = sa.Table(
     sa.Column("next_run_at", UTCDateTime()),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Retries of a failed or timed-out run (migration 0016), and the retry waiting to start.
+    sa.Column("max_retries", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("retry_backoff_s", sa.Integer(), nullable=False, server_default="60"),
+    sa.Column("retry_backoff_max_s", sa.Integer(), nullable=False, server_default="3600"),
+    sa.Column("retry_at", UTCDateTime()),
+    sa.Column("retry_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    sa.Column("retry_attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint("misfire_policy IN ('run_once', 'skip', 'catch_up')", name="misfire"),
     sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name="overlap"),
     sa.CheckConstraint("timeout_s > 0", name="timeout"),
@@ -339,6 +346,8 @@ scheduler_task_runs = sa.Table(
     # An operator asked to cancel the run (migration 0016); the node executing it notices at its next beat.
     sa.Column("cancel_requested_at", UTCDateTime()),
     sa.Column("cancelled_by", CleanString(320)),
+    sa.Column("retry_of", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),
     # Exactly once per scheduled occurrence: the node whose INSERT wins runs it.

@@ -78,6 +78,7 @@ class Trigger(enum.StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     DEPENDENCY = "dependency"
+    RETRY = "retry"
 
 
 class NodeState(enum.StrEnum):
@@ -107,6 +108,13 @@ class TaskRecord:
     next_run_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    max_retries: int = 0
+    retry_backoff_s: int = 60
+    retry_backoff_max_s: int = 3600
+    # A retry waiting to start: when, of which failed run, and which attempt it will be.
+    retry_at: datetime | None = None
+    retry_run_id: int | None = None
+    retry_attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,8 @@ class RunRecord:
     triggered_by: str | None
     cancel_requested_at: datetime | None = None
     cancelled_by: str | None = None
+    retry_of: int | None = None  # the failed run this run retries (trigger retry)
+    attempt: int = 0  # 0 for a first run, n for its n-th retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +209,9 @@ class TaskChanges:
     enabled: bool | None = None
     description: str | None = None
     after: str | None = None  # run after this task succeeds; "" removes the dependency
+    max_retries: int | None = None
+    retry_backoff_s: int | None = None
+    retry_backoff_max_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +229,9 @@ class NewTask:
     enabled: bool = True
     after: str | None = None
     params: dict[str, Any] | None = None
+    max_retries: int = 0
+    retry_backoff_s: int = 60
+    retry_backoff_max_s: int = 3600
 
     def as_changes(self) -> TaskChanges:
         return TaskChanges(
@@ -226,6 +242,9 @@ class NewTask:
             timeout_s=self.timeout_s,
             enabled=self.enabled,
             description=self.description,
+            max_retries=self.max_retries,
+            retry_backoff_s=self.retry_backoff_s,
+            retry_backoff_max_s=self.retry_backoff_max_s,
         )
 
 

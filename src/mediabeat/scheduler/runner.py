@@ -6,7 +6,7 @@ import asyncio
 import logging
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from mediabeat.domain.scheduler import (
 )
 from mediabeat.logs import run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext, SkipRun
@@ -36,6 +37,8 @@ log = logging.getLogger("mediabeat.scheduler")
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
 # Handed-over runs one loop step adopts at most (each is one person's `tasks run`).
 ADOPT_BATCH = 100
+# A run that ended so is retried while its task has retries left.
+RETRIED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
 # How long a cancelled handler has to stop before its run is recorded and its slot freed anyway.
 CANCEL_GRACE_SECONDS = 30.0
 
@@ -398,7 +401,7 @@ class RunExecutor:
                     traceback=outcome.traceback,
                     result=outcome.result,
                 )
-                if run is not None:
+                if run is not None and not await self._retry_if_due(run):
                     await self.alert(run)
                 return
             except (sa.exc.SQLAlchemyError, OSError) as exc:
@@ -408,11 +411,39 @@ class RunExecutor:
                 log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
                 await asyncio.sleep(delay)
 
+    async def _retry_if_due(self, run: RunRecord) -> bool:
+        """Schedule a retry of a failed or timed-out run if its task has retries left; True if one was scheduled.
+
+        Manual runs are not retried (someone is watching), nor a retry that would start at or
+        after the task's next occurrence (that occurrence is the next attempt).
+        """
+        if run.status not in RETRIED_STATUSES or run.trigger is Trigger.MANUAL:
+            return False
+        task = await self.store.get_task(run.task_id)
+        attempt = run.attempt + 1
+        if task is None or attempt > task.max_retries:
+            return False
+        at = self.clock.now() + timedelta(seconds=retry_delay_s(task, attempt))
+        if task.next_run_at is not None and at >= task.next_run_at:
+            log.info("run %d of %s is not retried: its next occurrence comes first", run.id, task.name)
+            return False
+        await self.store.schedule_retry(task.id, run_id=run.id, attempt=attempt, at=at)
+        log.warning(
+            "run %d of %s %s; retry %d of %d at %s", run.id, task.name, run.status, attempt, task.max_retries, at
+        )
+        await self.notifier.notify()
+        return True
+
     async def alert(self, run: RunRecord) -> None:
-        """Tell the alert channels that `run` ended (they decide whether it is news)."""
+        """Tell the alert channels that `run` ended (they decide whether it is news).
+
+        A retry is compared with the run before its chain of attempts began: a task that was
+        succeeding and fails every retry is news once, when the retries are exhausted.
+        """
         if isinstance(self.alerts, NoAlerts):
             return
-        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, run.id))
+        first = await self.store.first_attempt(run) if run.retry_of is not None else run.id
+        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, first))
 
 
 def _give_up(future: asyncio.Future[None]) -> None:

@@ -110,11 +110,54 @@ class SchedulerStore:
             )
 
     async def earliest_next_run(self) -> datetime | None:
-        """The soonest next_run_at of any enabled task (indexed)."""
+        """The soonest next_run_at (indexed) or pending retry of any enabled task."""
         async with self.db.read() as conn:
             query = sa.select(sa.func.min(tasks_t.c.next_run_at)).where(tasks_t.c.enabled == sa.true())
             value = (await conn.execute(query)).scalar()
-        return _as_utc(value) if value is not None else None
+            retry = sa.select(sa.func.min(tasks_t.c.retry_at)).where(
+                tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at.is_not(None)
+            )
+            retry_value = (await conn.execute(retry)).scalar()
+        found = [_as_utc(v) for v in (value, retry_value) if v is not None]
+        return min(found) if found else None
+
+    # -- retries -------------------------------------------------------------------------
+
+    async def schedule_retry(self, task_id: int, *, run_id: int, attempt: int, at: datetime) -> None:
+        """Remember that run `run_id` of the task is retried at `at`, as attempt `attempt`."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id == task_id)
+                .values(retry_at=at, retry_run_id=run_id, retry_attempt=attempt)
+            )
+
+    async def claim_retries(self, *, now: datetime, node_id: str, limit: int) -> list[ClaimedRuns]:
+        """Start the retries that are due (not while paused): one run each, trigger retry; one transaction.
+
+        A retry whose task has a run in flight and forbids overlap is dropped: that run is the next attempt.
+        """
+        claimed: list[ClaimedRuns] = []
+        async with self.db.write() as conn:
+            query = (
+                sa.select(tasks_t)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at <= now, ~_PAUSED)
+                .order_by(tasks_t.c.retry_at)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            due = [task_from_row(r) for r in await conn.execute(query)]
+            if not due:
+                return claimed
+            running = await _running_run_ids(conn, [t.id for t in due])
+            clear = tasks_t.update().where(tasks_t.c.id.in_([t.id for t in due]))
+            await conn.execute(clear.values(retry_at=None, retry_run_id=None, retry_attempt=0))
+            for task in due:
+                if task.id in running and not overlap_allows(task.overlap_policy, running=1):
+                    continue
+                claimed.append(await _insert_retry(conn, task, now=now, node_id=node_id))
+        return claimed
 
     # -- claims ----------------------------------------------------------------------
 
@@ -342,6 +385,19 @@ class SchedulerStore:
             )
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
             return run_from_row(row)
+
+    async def first_attempt(self, run: RunRecord) -> int:
+        """The id of the run a chain of retries began with (the run itself if it is no retry)."""
+        current, retry_of = run.id, run.retry_of
+        async with self.db.read() as conn:
+            for _ in range(1000):  # a chain is at most max_retries long; this only guards a loop
+                if retry_of is None:
+                    return current
+                row = (await conn.execute(sa.select(runs_t.c.retry_of).where(runs_t.c.id == retry_of))).first()
+                if row is None:
+                    return retry_of
+                current, retry_of = retry_of, row.retry_of
+        return current
 
     async def previous_outcome(self, task_id: int, run_id: int) -> RunStatus | None:
         """The status of the task's last finished, non-skipped run before `run_id`."""
@@ -627,6 +683,33 @@ async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> di
         .group_by(runs_t.c.task_id)
     )
     return {int(task_id): int(run_id) for task_id, run_id in rows}
+
+
+async def _insert_retry(conn: AsyncConnection, task: TaskRecord, *, now: datetime, node_id: str) -> ClaimedRuns:
+    failed = (await conn.execute(sa.select(runs_t.c.scheduled_for).where(runs_t.c.id == task.retry_run_id))).scalar()
+    scheduled_for = _as_utc(failed) if failed is not None else now
+    run_id = (
+        await conn.execute(
+            runs_t.insert()
+            .values(
+                task_id=task.id,
+                trigger=Trigger.RETRY,
+                scheduled_for=scheduled_for,
+                started_at=now,
+                status=RunStatus.RUNNING,
+                node_id=node_id,
+                heartbeat_at=now,
+                triggered_by=f"retry {task.retry_attempt} of run {task.retry_run_id}",
+                retry_of=task.retry_run_id,
+                attempt=task.retry_attempt,
+            )
+            .returning(runs_t.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
+    )
+    return ClaimedRuns(task=task, run_ids=[int(run_id)], scheduled_for=[scheduled_for])
 
 
 def _run_rows(

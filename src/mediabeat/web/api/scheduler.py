@@ -61,6 +61,10 @@ class TaskOut(BaseModel):
     misfire_policy: MisfirePolicy
     overlap_policy: OverlapPolicy
     timeout_s: int
+    max_retries: int = Field(description="Retries of a failed or timed-out run, before the next occurrence")
+    retry_backoff_s: int = Field(description="Seconds before the first retry; doubles for each next one")
+    retry_backoff_max_s: int = Field(description="Longest wait between retries")
+    retry_at: datetime | None = Field(description="When a retry waiting to start is due")
     after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
@@ -99,6 +103,8 @@ class RunOut(BaseModel):
         default=None, description="When someone asked to cancel the run (the node executing it stops it)"
     )
     cancelled_by: str | None = Field(default=None, description="Who asked to cancel the run")
+    retry_of: int | None = Field(default=None, description="The failed run this one retries (trigger retry)")
+    attempt: int = Field(default=0, description="0 for a first run, n for its n-th retry")
 
     @classmethod
     def of(cls, run: RunRecord) -> Self:
@@ -110,6 +116,11 @@ RUN_OUT_FIELDS = tuple(RunOut.model_fields)
 
 class RunDetail(RunOut):
     traceback: str | None
+
+
+class RunStarted(RunDetail):
+    """A run just started by run-now, and anything to know about it."""
+
     notice: str | None = Field(
         default=None, description="Something to know about this response, e.g. that the scheduler is paused"
     )
@@ -189,6 +200,9 @@ class TaskPatch(BaseModel):
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
     after: str | None = Field(default=None, max_length=100, description='Run after this task succeeds; "" removes it')
+    max_retries: int | None = Field(default=None, description="0 to 100")
+    retry_backoff_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
+    retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
 
     def changes(self) -> TaskChanges:
         return TaskChanges(**self.model_dump())
@@ -207,6 +221,9 @@ class TaskCreate(BaseModel):
     enabled: bool = True
     after: str | None = Field(default=None, max_length=100)
     params: dict[str, Any] | None = None
+    max_retries: int = Field(default=0, description="Retries of a failed or timed-out run (0 to 100)")
+    retry_backoff_s: int = Field(default=60, description="Seconds before the first retry; doubles each time")
+    retry_backoff_max_s: int = Field(default=3600, description="Longest wait between retries")
 
 
 class Upcoming(BaseModel):
@@ -421,11 +438,11 @@ async def upcoming(
 
 @router.post(
     "/tasks/{name}/run",
-    response_model=RunDetail,
+    response_model=RunStarted,
     status_code=202,
     summary="Run a task now: 202 with the run and its Location; with wait=true, 200 with the finished run",
     responses={
-        200: {"model": RunDetail, "description": "The finished run (wait=true)"},
+        200: {"model": RunStarted, "description": "The finished run (wait=true)"},
         **error_responses(401, 403, 404, 409, 422),
     },
 )
@@ -435,7 +452,7 @@ async def run_task(
     response: Response,
     principal: AdminUser,
     wait: Annotated[bool, Query(description="Wait for the run to finish")] = False,
-) -> RunDetail:
+) -> RunStarted:
     service = _scheduler(request)
     try:
         task = await service.get_task_by_name(name)
@@ -466,7 +483,7 @@ async def run_task(
         if found is None:
             raise not_found(f"run {run_id}")
         run = found
-    return RunDetail.of(run).model_copy(update={"notice": notice})
+    return RunStarted.of(run).model_copy(update={"notice": notice})
 
 
 @router.get(

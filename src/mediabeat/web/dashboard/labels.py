@@ -20,6 +20,7 @@ LABELS = {
     "schedule": "Schedule",
     "manual": "Manual",
     "dependency": "After another task",
+    "retry": "Retry",
     "ok": "OK",
     "not_modified": "Not modified",
     "gone": "Gone (410)",
