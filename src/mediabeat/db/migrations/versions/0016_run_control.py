@@ -3,7 +3,9 @@
 `scheduler_task_runs` gains `cancel_requested_at` and `cancelled_by` (the node executing a
 run notices the request at its next heartbeat and cancels the handler), and its status
 CHECK accepts `cancelled`. `scheduler_pause` is the cluster-wide pause switch: one row,
-not paused.
+not paused. Retries: tasks gain `max_retries` (0), `retry_backoff_s` (60),
+`retry_backoff_max_s` (3600) and the pending retry (`retry_at`, `retry_run_id`,
+`retry_attempt`); runs gain `retry_of` and `attempt`, and the trigger CHECK accepts `retry`.
 
 On SQLite the CHECK is widened in place (the documented writable_schema procedure for
 loosening a constraint): rebuilding the table would drop the run-count triggers of 0004
