@@ -132,6 +132,7 @@ def scheduler_timings(settings: Settings) -> SchedulerTimings:
         max_concurrent=settings.max_concurrent_runs,
         heartbeat=timedelta(seconds=settings.heartbeat_seconds),
         cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
+        run_log_max_chars=settings.run_log_max_chars,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -352,3 +354,47 @@ async def test_retries_are_validated_and_shown_by_the_api(api: ApiEnv) -> None:
         ok = await client.patch(f"{B}/tasks/{tid}", json={"retry_backoff_s": 30, "retry_backoff_max_s": 600})
         assert ok.status_code == 200 and ok.json()["retry_backoff_max_s"] == 600
         assert (await client.get(f"{B}/runs", params={"trigger": "retry"})).json()["items"] == []
+
+
+async def test_what_a_run_logs_is_kept_with_it_bounded_and_shown_by_the_api(
+    api: ApiEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def chatty(ctx: RunContext) -> dict[str, object]:
+        ctx.log.info("fetching %d feeds", 3)
+        logging.getLogger("mediabeat.tasks.crawl_queue").warning("robots.txt of example.test refused")
+        ctx.log.debug("not kept: below INFO")
+        return {}
+
+    async def noisy(ctx: RunContext) -> dict[str, object]:
+        for i in range(200):
+            ctx.log.info("line %d of a long log", i)
+        return {}
+
+    api.services.registry.register("chatty", chatty)
+    api.services.registry.register("noisy", noisy)
+    api.services.scheduler.runner.run_logs.max_chars = 2_000
+    scheduler = api.services.scheduler
+    await scheduler.create_task(NewTask(name="chatty", handler="chatty", cron="@daily"))
+    await scheduler.create_task(NewTask(name="noisy", handler="noisy", cron="@daily"))
+    unrelated = logging.getLogger("mediabeat.web")
+    run = await scheduler.run_now_and_wait("chatty", triggered_by="cli")
+    unrelated.info("outside any run: not kept")
+    long = await scheduler.run_now_and_wait("noisy", triggered_by="cli")
+    async with api.admin() as client:
+        body = (await client.get(f"{B}/runs/{run.id}/logs")).json()
+        assert body["status"] == "succeeded" and len(body["lines"]) == 2
+        assert body["lines"][0].endswith("INFO mediabeat.scheduler: fetching 3 feeds")
+        assert "WARNING mediabeat.tasks.crawl_queue: robots.txt of example.test refused" in body["lines"][1]
+        lines = (await client.get(f"{B}/runs/{long.id}/logs")).json()["lines"]
+        assert sum(len(line) + 1 for line in lines[:-1]) <= 2_000
+        assert re.fullmatch(r"\[\d+ more log line\(s\) cut: MEDIABEAT_RUN_LOG_MAX_CHARS is 2000\]", lines[-1])
+        assert "line 0 of a long log" in lines[0]
+        listed = (await client.get(f"{B}/runs", params={"task": "chatty"})).json()["items"]
+        assert "log" not in listed[0]
+        assert_error(await client.get(f"{B}/runs/999999/logs"), 404)
+    assert logging.getLogger().handlers.count(scheduler.runner.run_logs) == 0  # removed when no run is in flight
+    async with signed_in(api) as client:
+        page = (await client.get(f"/app/admin/scheduler/runs/{run.id}")).text
+        assert 'id="run-log"' in page and "fetching 3 feeds" in page

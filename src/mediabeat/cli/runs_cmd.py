@@ -77,10 +77,28 @@ def show(run_id: int, as_json: JsonFlag = False) -> None:
         print_json(data)
         return
     for key, value in data.items():
-        if key != "traceback":
+        if key not in ("traceback", "log"):
             typer.echo(f"{key:>14}: {value}")
     if run.traceback:
         typer.echo(run.traceback)
+
+
+@app.command("logs")
+def logs(run_id: int, as_json: JsonFlag = False) -> None:
+    """Print what a run logged (INFO and above, kept when it ends; bounded by MEDIABEAT_RUN_LOG_MAX_CHARS)."""
+    run = with_services(lambda s: s.scheduler.get_run(run_id))
+    if run is None:
+        raise CliError(f"no run with id {run_id}", exit_code=2)
+    lines = run.log.split("\n") if run.log else []
+    if as_json:
+        print_json({"run_id": run.id, "status": run.status.value, "lines": lines})
+        return
+    if not lines:
+        typer.echo(
+            "(still running: its log is kept when it ends)" if run.status is RunStatus.RUNNING else "(no log lines)"
+        )
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command("cancel")

@@ -347,6 +347,8 @@ scheduler_task_runs = sa.Table(
     sa.Column("cancel_requested_at", UTCDateTime()),
     sa.Column("cancelled_by", CleanString(320)),
     sa.Column("retry_of", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    # What the handler and the crawler logged during the run, bounded (MEDIABEAT_RUN_LOG_MAX_CHARS).
+    sa.Column("log", CleanText()),
     sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),

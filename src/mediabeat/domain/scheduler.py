@@ -139,6 +139,7 @@ class RunRecord:
     cancelled_by: str | None = None
     retry_of: int | None = None  # the failed run this run retries (trigger retry)
     attempt: int = 0  # 0 for a first run, n for its n-th retry
+    log: str | None = None  # what the run logged (left out of listings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from mediabeat.domain.scheduler import (
     TaskRecord,
     Trigger,
 )
-from mediabeat.logs import run_log_context
+from mediabeat.logs import RunLogCapture, run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
@@ -39,6 +39,8 @@ RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
 ADOPT_BATCH = 100
 # A run that ended so is retried while its task has retries left.
 RETRIED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
+# Characters of log lines kept with each run (MEDIABEAT_RUN_LOG_MAX_CHARS).
+RUN_LOG_MAX_CHARS = 64_000
 # How long a cancelled handler has to stop before its run is recorded and its slot freed anyway.
 CANCEL_GRACE_SECONDS = 30.0
 
@@ -86,7 +88,9 @@ class RunExecutor:
         notifier: ChangeNotifier,
         alerts: RunAlerts,
         cancel_grace_s: float = CANCEL_GRACE_SECONDS,
+        run_log_max_chars: int = RUN_LOG_MAX_CHARS,
     ) -> None:
+        self.run_logs = RunLogCapture(run_log_max_chars)
         self.cancel_grace_s = cancel_grace_s
         self._handlers: dict[int, _Handler] = {}
         self._cancel_before_start: dict[int, str] = {}
@@ -314,6 +318,7 @@ class RunExecutor:
             params=task.params or {},
             log=log,
         )
+        self._capture_logs(run_id)
         try:
             by = self._cancel_before_start.pop(run_id, None)
             if by is not None:
@@ -389,8 +394,24 @@ class RunExecutor:
             return RunOutcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         return RunOutcome(RunStatus.SUCCEEDED, result=result)
 
+    def _capture_logs(self, run_id: int) -> None:
+        """Keep what this run logs (the capture handler sits on the root logger while any run is in flight)."""
+        if self.run_logs.max_chars <= 0:
+            return
+        root = logging.getLogger()
+        if self.run_logs not in root.handlers:
+            root.addHandler(self.run_logs)
+        self.run_logs.start(run_id)
+
+    def _run_log(self, run_id: int) -> str | None:
+        text = self.run_logs.finish(run_id)
+        if not self.run_logs.active:
+            logging.getLogger().removeHandler(self.run_logs)
+        return text
+
     async def _record_end(self, run_id: int, outcome: RunOutcome) -> None:
         """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
+        run_log = self._run_log(run_id)
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
                 run = await self.store.record_run_end(
@@ -400,6 +421,7 @@ class RunExecutor:
                     error=outcome.error,
                     traceback=outcome.traceback,
                     result=outcome.result,
+                    log=run_log,
                 )
                 if run is not None and not await self._retry_if_due(run):
                     await self.alert(run)

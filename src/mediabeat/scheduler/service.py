@@ -21,6 +21,7 @@ from mediabeat.domain.scheduler import (
     NewTask,
     OverlapForbidden,
     RunFilter,
+    RunNotFound,
     RunRecord,
     SchedulerPause,
     SchedulerStats,
@@ -64,6 +65,7 @@ class SchedulerTimings:
     max_concurrent: int = 32
     heartbeat: timedelta = timedelta(seconds=5)
     cancel_grace: timedelta = timedelta(seconds=30)
+    run_log_max_chars: int = 64_000
 
 
 class SchedulerService:
@@ -98,6 +100,7 @@ class SchedulerService:
             notifier=self.notifier,
             alerts=self.alerts,
             cancel_grace_s=timings.cancel_grace.total_seconds(),
+            run_log_max_chars=timings.run_log_max_chars,
         )
         self.pause_switch = PauseSwitch(store=store, clock=clock, notifier=self.notifier)
         self.due = DueRuns(
@@ -166,6 +169,13 @@ class SchedulerService:
 
     async def get_run(self, run_id: int) -> RunRecord | None:
         return await self.queries.get_run(run_id)
+
+    async def run_log(self, run_id: int) -> str | None:
+        """What the run logged (None until it ends, or if it logged nothing); RunNotFound if there is no such run."""
+        run = await self.queries.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id}")
+        return run.log
 
     async def stats(self) -> SchedulerStats:
         return await self.queries.stats()

@@ -33,7 +33,9 @@ from mediabeat.schedule import DuePlan, overlap_allows
 
 RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
 # Listings leave out the traceback (up to TRACEBACK_LIMIT characters a row); one run's detail has it.
-LIST_COLUMNS = [sa.null().label("traceback") if column.name == "traceback" else column for column in RUN_COLUMNS]
+LIST_COLUMNS = [
+    sa.null().label(column.name) if column.name in ("traceback", "log") else column for column in RUN_COLUMNS
+]
 TRACEBACK_LIMIT = 8_000
 ERROR_LIMIT = 2_000
 
@@ -353,6 +355,7 @@ class SchedulerStore:
         error: str | None = None,
         traceback: str | None = None,
         result: dict[str, Any] | None = None,
+        log: str | None = None,
     ) -> RunRecord | None:
         """Write a run's outcome and the task's last status. A run already reaped still gets its true outcome."""
         async with self.db.write() as conn:
@@ -373,6 +376,7 @@ class SchedulerStore:
                     error=_clip(error, ERROR_LIMIT),
                     traceback=_clip(traceback, TRACEBACK_LIMIT, keep_end=True),
                     result=result,
+                    log=log,
                 )
             )
             await conn.execute(

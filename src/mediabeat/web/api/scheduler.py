@@ -126,6 +126,15 @@ class RunStarted(RunDetail):
     )
 
 
+class RunLog(BaseModel):
+    run_id: int
+    status: RunStatus
+    lines: list[str] = Field(
+        description="Log lines (INFO and above) of the handler and the crawler during the run, oldest first; "
+        "empty while the run is running. A last line says how many were cut (MEDIABEAT_RUN_LOG_MAX_CHARS)"
+    )
+
+
 class PauseOut(BaseModel):
     paused: bool = Field(description="While true, no scheduled, chained or retry run starts on any node")
     reason: str | None
@@ -630,3 +639,19 @@ async def resume(request: Request, principal: AdminUser) -> PauseOut:
     state = await _scheduler(request).resume(by=principal.email)
     await audit(request, principal, "scheduler.resume")
     return PauseOut.of(state)
+
+
+@router.get(
+    "/runs/{run_id}/logs",
+    response_model=RunLog,
+    summary="What a run logged",
+    description="The log lines its handler and the crawler emitted at INFO and above (as far as "
+    "MEDIABEAT_LOG_LEVEL lets them through), kept with the run when it ends, bounded by "
+    "MEDIABEAT_RUN_LOG_MAX_CHARS, and deleted with the run by nightly-cleanup.",
+    responses=READ_ERRORS,
+)
+async def run_logs(run_id: RunId, request: Request, _: AdminUser) -> RunLog:
+    run = await _scheduler(request).get_run(run_id)
+    if run is None:
+        raise not_found(f"run {run_id}")
+    return RunLog(run_id=run.id, status=run.status, lines=run.log.split("\n") if run.log else [])

@@ -6,6 +6,7 @@ CHECK accepts `cancelled`. `scheduler_pause` is the cluster-wide pause switch: o
 not paused. Retries: tasks gain `max_retries` (0), `retry_backoff_s` (60),
 `retry_backoff_max_s` (3600) and the pending retry (`retry_at`, `retry_run_id`,
 `retry_attempt`); runs gain `retry_of` and `attempt`, and the trigger CHECK accepts `retry`.
+Per-run logs: runs gain `log`, deleted with the run by retention.
 
 On SQLite the CHECK is widened in place (the documented writable_schema procedure for
 loosening a constraint): rebuilding the table would drop the run-count triggers of 0004
@@ -61,6 +62,7 @@ def upgrade() -> None:
     op.add_column("scheduler_task_runs", sa.Column("cancelled_by", sa.String(320), nullable=True))
     op.add_column("scheduler_task_runs", sa.Column("retry_of", _big_int(), nullable=True))
     op.add_column("scheduler_task_runs", sa.Column("attempt", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("scheduler_task_runs", sa.Column("log", sa.Text(), nullable=True))
     _set_check("status", OLD_STATUSES, NEW_STATUSES)
     _set_check("trigger", OLD_TRIGGERS, NEW_TRIGGERS)
     op.add_column("scheduler_tasks", sa.Column("max_retries", sa.Integer(), server_default="0", nullable=False))
@@ -94,6 +96,7 @@ def downgrade() -> None:
     for column in TASK_COLUMNS:
         op.execute(f"ALTER TABLE scheduler_tasks DROP COLUMN {column}")
     op.execute("ALTER TABLE scheduler_task_runs DROP COLUMN attempt")
+    op.execute("ALTER TABLE scheduler_task_runs DROP COLUMN log")
     op.execute("ALTER TABLE scheduler_task_runs DROP COLUMN retry_of")
     op.execute("ALTER TABLE scheduler_task_runs DROP COLUMN cancelled_by")
     op.execute("ALTER TABLE scheduler_task_runs DROP COLUMN cancel_requested_at")
