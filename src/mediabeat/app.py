@@ -123,6 +123,20 @@ def build_alerts(settings: Settings) -> RunAlerts:
     return channels[0] if len(channels) == 1 else Alerters(channels)
 
 
+def scheduler_timings(settings: Settings) -> SchedulerTimings:
+    """The scheduler's time constants, from settings."""
+    return SchedulerTimings(
+        misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
+        max_catch_up=settings.max_catch_up,
+        stale_after=timedelta(seconds=settings.stale_after_seconds),
+        claim_batch=settings.claim_batch,
+        max_concurrent=settings.max_concurrent_runs,
+        heartbeat=timedelta(seconds=settings.heartbeat_seconds),
+        cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
+        run_log_max_chars=settings.run_log_max_chars,
+    )
+
+
 def build_services(
     settings: Settings, *, clock: Clock | None = None, db: Database | None = None, role: str = "serve"
 ) -> Services:
@@ -141,14 +155,7 @@ def build_services(
         registry=registry,
         clock=clock,
         node_id=settings.resolved_node_id,
-        timings=SchedulerTimings(
-            misfire_grace=timedelta(seconds=settings.misfire_grace_seconds),
-            max_catch_up=settings.max_catch_up,
-            stale_after=timedelta(seconds=settings.stale_after_seconds),
-            claim_batch=settings.claim_batch,
-            max_concurrent=settings.max_concurrent_runs,
-            heartbeat=timedelta(seconds=settings.heartbeat_seconds),
-        ),
+        timings=scheduler_timings(settings),
         notifier=build_notifier(db),
         alerts=build_alerts(settings),
     )

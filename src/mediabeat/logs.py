@@ -37,6 +37,52 @@ def run_log_context(run_id: int, task: str) -> Iterator[None]:
         _current_run.reset(token)
 
 
+class RunLogCapture(logging.Handler):
+    """Keeps the records (INFO and above) logged within each run this process executes, bounded per run.
+
+    start(run_id) begins a run's buffer and finish(run_id) returns its lines; at most `max_chars`
+    characters are kept, and a last line says how much was cut.
+    """
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__(level=logging.INFO)
+        self.max_chars = max_chars
+        self._runs: dict[int, list[str]] = {}
+        self._sizes: dict[int, int] = {}
+        self._cut: dict[int, int] = {}
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    @property
+    def active(self) -> bool:
+        return bool(self._runs)
+
+    def start(self, run_id: int) -> None:
+        self._runs[run_id], self._sizes[run_id], self._cut[run_id] = [], 0, 0
+
+    def finish(self, run_id: int) -> str | None:
+        lines, cut = self._runs.pop(run_id, None), self._cut.pop(run_id, 0)
+        self._sizes.pop(run_id, None)
+        if not lines and not cut:
+            return None
+        if cut:
+            (lines or []).append(f"[{cut} more log line(s) cut: MEDIABEAT_RUN_LOG_MAX_CHARS is {self.max_chars}]")
+        return "\n".join(lines or [])
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tag = _current_run.get()
+        if tag is None or tag.run_id not in self._runs:
+            return
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted is not worth failing a run for
+            return
+        if self._sizes[tag.run_id] + len(line) + 1 > self.max_chars:
+            self._cut[tag.run_id] += 1
+            return
+        self._runs[tag.run_id].append(line)
+        self._sizes[tag.run_id] += len(line) + 1
+
+
 class RunTagFilter(logging.Filter):
     """Copies the current run's tag onto each record (`run_id`, `task`; None outside a run)."""
 

@@ -135,6 +135,16 @@ class Settings(BaseSettings):
         "or go to another node (manual and chained runs do not count against it)",
     )
     node_id: str | None = Field(default=None, description="This process's node id (default host:pid)")
+    run_log_max_chars: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        default=64_000,
+        description="Most characters of log lines (INFO and above, as MEDIABEAT_LOG_LEVEL lets through) kept with "
+        "each run; a last line says how many were cut. 0 keeps none",
+    )
+    cancel_grace_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0,
+        description="How long a cancelled run's handler has to stop; after it the run is recorded cancelled "
+        "and its slot freed, and the handler is left to finish alone",
+    )
 
     job_retention_days: PositiveInt = Field(
         default=30, description="nightly-cleanup deletes crawl jobs older than this"

@@ -1,4 +1,4 @@
-"""A `mediabeat worker` with two test handlers added: `noop`, and `job_drain` (slow no-op crawl jobs over JobStore).
+"""A `mediabeat worker` with test handlers: `noop`, `hang` (until cancelled), `job_drain` (slow no-op crawl jobs).
 
 Run as `python -m tests.processes.worker_main`. It is the real worker (build_services and
 run_worker); only the registry has more handlers. With MB_TEST_RUN_AT_START=<task> it
@@ -43,6 +43,12 @@ async def noop(ctx: RunContext) -> Mapping[str, Any]:
     return {}
 
 
+async def hang(ctx: RunContext) -> Mapping[str, Any]:
+    """Waits until cancelled (the run-control test cancels it from another process)."""
+    await asyncio.Event().wait()
+    return {}
+
+
 class JobDrain:
     """Claims crawl jobs in batches as leases, "crawls" each for a moment, completes it; stops when the queue is empty.
 
@@ -84,6 +90,7 @@ async def main() -> None:
     setup_logging(settings)
     services = build_services(settings, role="worker")
     services.registry.register("noop", noop)
+    services.registry.register("hang", hang)
     services.registry.register("job_drain", JobDrain(services.db, services.scheduler.node_id))
     if task := os.environ.get("MB_TEST_RUN_AT_START"):
         await services.scheduler.run_now(task, triggered_by="test")

@@ -20,6 +20,7 @@ from mediabeat.cli import (
     nodes_cmd,
     runs_cmd,
     search_cmd,
+    scheduler_cmd,
     serve_cmd,
     sitemaps_cmd,
     stories_cmd,
@@ -62,6 +63,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(users_cmd.users_app, name="users")
 app.add_typer(users_cmd.tokens_app, name="tokens")
 app.add_typer(nodes_cmd.app, name="nodes")
+app.add_typer(scheduler_cmd.app, name="scheduler")
 app.command("stats")(runs_cmd.stats)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(serve_cmd.worker)

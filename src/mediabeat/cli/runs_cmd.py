@@ -7,9 +7,18 @@ from typing import Annotated
 
 import typer
 
-from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.app import Services
+from mediabeat.cli.common import CliError, cli_actor, print_json, table, when, with_services
 from mediabeat.domain.jsonable import jsonable
-from mediabeat.domain.scheduler import RunFilter, RunStatus, Trigger, member_or_none
+from mediabeat.domain.scheduler import (
+    RunFilter,
+    RunNotFound,
+    RunNotRunning,
+    RunRecord,
+    RunStatus,
+    Trigger,
+    member_or_none,
+)
 
 RUN_STATUSES = [status.value for status in RunStatus]
 RUN_TRIGGERS = [trigger.value for trigger in Trigger]
@@ -23,7 +32,8 @@ def list_runs(
     task: Annotated[str | None, typer.Option(help="Only this task's runs")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of: {', '.join(RUN_STATUSES)}")] = None,
     trigger: Annotated[
-        str | None, typer.Option(help="schedule, manual or dependency (a run chained after another task)")
+        str | None,
+        typer.Option(help="schedule, manual, dependency (a run chained after another task) or retry"),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: JsonFlag = False,
@@ -67,10 +77,58 @@ def show(run_id: int, as_json: JsonFlag = False) -> None:
         print_json(data)
         return
     for key, value in data.items():
-        if key != "traceback":
+        if key not in ("traceback", "log"):
             typer.echo(f"{key:>14}: {value}")
     if run.traceback:
         typer.echo(run.traceback)
+
+
+@app.command("logs")
+def logs(run_id: int, as_json: JsonFlag = False) -> None:
+    """Print what a run logged (INFO and above, kept when it ends; bounded by MEDIABEAT_RUN_LOG_MAX_CHARS)."""
+    run = with_services(lambda s: s.scheduler.get_run(run_id))
+    if run is None:
+        raise CliError(f"no run with id {run_id}", exit_code=2)
+    lines = run.log.split("\n") if run.log else []
+    if as_json:
+        print_json({"run_id": run.id, "status": run.status.value, "lines": lines})
+        return
+    if not lines:
+        typer.echo(
+            "(still running: its log is kept when it ends)" if run.status is RunStatus.RUNNING else "(no log lines)"
+        )
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command("cancel")
+def cancel(run_id: int, as_json: JsonFlag = False) -> None:
+    """Cancel a running run, on whichever node (serve or worker) executes it.
+
+    The request is written on the run; the node executing it cancels the handler at its next
+    heartbeat, and the run ends `cancelled` with your name. A handler that does not stop within
+    MEDIABEAT_CANCEL_GRACE_SECONDS is recorded cancelled anyway and its slot freed. Exit status 1
+    if the run has already finished, 2 if there is no such run.
+    """
+    by = cli_actor().name
+
+    async def body(services: Services) -> RunRecord:
+        try:
+            return await services.scheduler.cancel_run(run_id, by=by)
+        except RunNotFound:
+            raise CliError(f"no run with id {run_id}", exit_code=2) from None
+        except RunNotRunning as exc:
+            raise CliError(str(exc)) from None
+
+    run = with_services(body)
+    if as_json:
+        print_json(jsonable(run))
+    elif run.status is RunStatus.CANCELLED:
+        typer.echo(f"run {run.id} of {run.task} cancelled: {run.error}")
+    else:
+        typer.echo(
+            f"cancel requested for run {run.id} of {run.task} on node {run.node_id}; it stops at its next heartbeat"
+        )
 
 
 def stats(as_json: JsonFlag = False) -> None:

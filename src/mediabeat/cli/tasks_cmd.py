@@ -92,6 +92,10 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         "misfire_policy",
         "overlap_policy",
         "timeout_s",
+        "max_retries",
+        "retry_backoff_s",
+        "retry_backoff_max_s",
+        "retry_at",
         "last_run_at",
         "last_status",
         "next_run_at",
@@ -102,6 +106,19 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         typer.echo(
             f"  run {run['id']}: {run['status']} {run['started_at']} {run['duration_ms']} ms {run['error'] or ''}"
         )
+
+
+MaxRetries = Annotated[
+    int | None,
+    typer.Option(
+        help="Retry a failed or timed-out scheduled run this many times (0-100) before the next occurrence; "
+        "alerts wait until the retries are used up (default 0)"
+    ),
+]
+RetryBackoff = Annotated[
+    int | None, typer.Option(help="Seconds before the first retry, doubling for each next one (default 60)")
+]
+RetryBackoffMax = Annotated[int | None, typer.Option(help="Longest wait between retries, in seconds (default 3600)")]
 
 
 @app.command("enable")
@@ -127,12 +144,23 @@ def set_task(
     after: Annotated[
         str | None, typer.Option(help="Also run after this task succeeds (a chain); '' removes it")
     ] = None,
+    max_retries: MaxRetries = None,
+    retry_backoff: RetryBackoff = None,
+    retry_backoff_max: RetryBackoffMax = None,
 ) -> None:
-    """Change a task's schedule or policies; the next run is recomputed."""
+    """Change a task's schedule, policies or retries; the next run is recomputed."""
     _set(
         name,
         TaskChanges(
-            cron=cron, timezone=timezone, misfire_policy=misfire, overlap_policy=overlap, timeout_s=timeout, after=after
+            cron=cron,
+            timezone=timezone,
+            misfire_policy=misfire,
+            overlap_policy=overlap,
+            timeout_s=timeout,
+            after=after,
+            max_retries=max_retries,
+            retry_backoff_s=retry_backoff,
+            retry_backoff_max_s=retry_backoff_max,
         ),
     )
 
@@ -149,6 +177,9 @@ def create(
     timeout: Annotated[int, typer.Option(help="Timeout in seconds")] = 3600,
     after: Annotated[str | None, typer.Option(help="Also run after this task succeeds")] = None,
     params: Annotated[str | None, typer.Option(help="Handler parameters as a JSON object")] = None,
+    max_retries: MaxRetries = None,
+    retry_backoff: RetryBackoff = None,
+    retry_backoff_max: RetryBackoffMax = None,
 ) -> None:
     """Create a task that runs a registered handler on a schedule."""
     spec = NewTask(
@@ -162,6 +193,9 @@ def create(
         timeout_s=timeout,
         after=after,
         params=_json_object(params),
+        max_retries=max_retries or 0,
+        retry_backoff_s=retry_backoff or 60,
+        retry_backoff_max_s=retry_backoff_max or 3600,
     )
 
     async def body(services: Services) -> TaskRecord:
@@ -226,6 +260,12 @@ def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
         try:
             await services.scheduler.get_task_by_name(name)  # a wrong name is an error before any "running" line
             plan = await services.handoff.plan()
+            pause = await services.scheduler.pause_state()
+            if pause.paused:
+                typer.echo(
+                    f"note: the scheduler is paused ({pause.reason or 'no reason given'}); manual runs still start",
+                    err=True,
+                )
             if plan.node_id is None:
                 typer.echo("no node is running: running it in this process", err=True)
             else:

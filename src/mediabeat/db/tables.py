@@ -307,6 +307,13 @@ scheduler_tasks = sa.Table(
     sa.Column("next_run_at", UTCDateTime()),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Retries of a failed or timed-out run (migration 0016), and the retry waiting to start.
+    sa.Column("max_retries", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("retry_backoff_s", sa.Integer(), nullable=False, server_default="60"),
+    sa.Column("retry_backoff_max_s", sa.Integer(), nullable=False, server_default="3600"),
+    sa.Column("retry_at", UTCDateTime()),
+    sa.Column("retry_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    sa.Column("retry_attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint("misfire_policy IN ('run_once', 'skip', 'catch_up')", name="misfire"),
     sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name="overlap"),
     sa.CheckConstraint("timeout_s > 0", name="timeout"),
@@ -344,6 +351,13 @@ scheduler_task_runs = sa.Table(
     sa.Column("node_id", CleanString(200)),
     sa.Column("heartbeat_at", UTCDateTime()),
     sa.Column("triggered_by", CleanString(320)),
+    # An operator asked to cancel the run (migration 0016); the node executing it notices at its next beat.
+    sa.Column("cancel_requested_at", UTCDateTime()),
+    sa.Column("cancelled_by", CleanString(320)),
+    sa.Column("retry_of", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    # What the handler and the crawler logged during the run, bounded (MEDIABEAT_RUN_LOG_MAX_CHARS).
+    sa.Column("log", CleanText()),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint(f"status IN {RUN_STATUSES!r}", name="status"),
     sa.CheckConstraint(f"trigger IN {RUN_TRIGGERS!r}", name="trigger"),
     # Exactly once per scheduled occurrence: the node whose INSERT wins runs it.
@@ -598,4 +612,17 @@ websub_subscriptions = sa.Table(
     sa.UniqueConstraint("callback_token"),
     sa.CheckConstraint(f"state IN {WEBSUB_STATES!r}", name="state"),
     sa.Index("ix_websub_subscriptions_next_attempt_at", "next_attempt_at"),
+)
+
+# The cluster-wide pause switch (migration 0016): one row, read by every node's loop before it
+# claims due runs and inside the claim itself, so a pause holds on every node at once.
+scheduler_pause = sa.Table(
+    "scheduler_pause",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("reason", CleanString(500)),
+    sa.Column("changed_by", CleanString(320)),
+    sa.Column("changed_at", UTCDateTime()),
+    sa.CheckConstraint("id = 1", name="single_row"),
 )

@@ -23,8 +23,10 @@ __all__ = [
     "OverlapPolicy",
     "RunFilter",
     "RunNotFound",
+    "RunNotRunning",
     "RunRecord",
     "RunStatus",
+    "SchedulerPause",
     "SchedulerStats",
     "TaskChanges",
     "TaskNotFound",
@@ -55,6 +57,7 @@ class RunStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
@@ -75,6 +78,7 @@ class Trigger(enum.StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     DEPENDENCY = "dependency"
+    RETRY = "retry"
 
 
 class NodeState(enum.StrEnum):
@@ -104,6 +108,13 @@ class TaskRecord:
     next_run_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    max_retries: int = 0
+    retry_backoff_s: int = 60
+    retry_backoff_max_s: int = 3600
+    # A retry waiting to start: when, of which failed run, and which attempt it will be.
+    retry_at: datetime | None = None
+    retry_run_id: int | None = None
+    retry_attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,11 @@ class RunRecord:
     node_id: str | None
     heartbeat_at: datetime | None
     triggered_by: str | None
+    cancel_requested_at: datetime | None = None
+    cancelled_by: str | None = None
+    retry_of: int | None = None  # the failed run this run retries (trigger retry)
+    attempt: int = 0  # 0 for a first run, n for its n-th retry
+    log: str | None = None  # what the run logged (left out of listings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +210,9 @@ class TaskChanges:
     enabled: bool | None = None
     description: str | None = None
     after: str | None = None  # run after this task succeeds; "" removes the dependency
+    max_retries: int | None = None
+    retry_backoff_s: int | None = None
+    retry_backoff_max_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +230,9 @@ class NewTask:
     enabled: bool = True
     after: str | None = None
     params: dict[str, Any] | None = None
+    max_retries: int = 0
+    retry_backoff_s: int = 60
+    retry_backoff_max_s: int = 3600
 
     def as_changes(self) -> TaskChanges:
         return TaskChanges(
@@ -221,6 +243,9 @@ class NewTask:
             timeout_s=self.timeout_s,
             enabled=self.enabled,
             description=self.description,
+            max_retries=self.max_retries,
+            retry_backoff_s=self.retry_backoff_s,
+            retry_backoff_max_s=self.retry_backoff_max_s,
         )
 
 
@@ -248,6 +273,25 @@ class TaskNotFound(LookupError):
 
 class RunNotFound(LookupError):
     """No run has that id (it may have been removed by the nightly cleanup)."""
+
+
+class RunNotRunning(Exception):
+    """A run that has already ended cannot be cancelled; `status` says how it ended."""
+
+    def __init__(self, run_id: int, status: RunStatus) -> None:
+        super().__init__(f"run {run_id} has already finished ({status}); only a running run can be cancelled")
+        self.run_id = run_id
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerPause:
+    """Whether the cluster's scheduler is paused: no scheduled, chained or retry runs start on any node."""
+
+    paused: bool
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: datetime | None = None
 
 
 class TaskValidationError(ValueError):

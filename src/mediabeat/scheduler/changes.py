@@ -11,6 +11,8 @@ from mediabeat.schedule import CronError, CronSchedule, MisfirePolicy, OverlapPo
 from mediabeat.schedule.cron import load_zone
 
 MAX_TIMEOUT_S = 7 * 24 * 3600
+MAX_RETRIES = 100
+MAX_BACKOFF_S = 7 * 24 * 3600
 Policy = TypeVar("Policy", MisfirePolicy, OverlapPolicy)
 
 TASK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
@@ -71,6 +73,7 @@ def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bo
         if not 1 <= changes.timeout_s <= MAX_TIMEOUT_S:
             raise TaskValidationError("timeout_s", f"must be between 1 and {MAX_TIMEOUT_S} seconds")
         values["timeout_s"] = changes.timeout_s
+    values.update(_retry_values(task, changes))
     if changes.enabled is not None:
         values["enabled"] = changes.enabled
     if changes.description is not None:
@@ -78,6 +81,30 @@ def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bo
     if not only_changed:
         return values
     return {k: v for k, v in values.items() if getattr(task, k) != v}
+
+
+def _retry_values(task: TaskRecord, changes: TaskChanges) -> dict[str, int]:
+    """max_retries (0 to 100) and the backoff: retry_backoff_s doubling up to retry_backoff_max_s."""
+    values: dict[str, int] = {}
+    if changes.max_retries is not None:
+        if not 0 <= changes.max_retries <= MAX_RETRIES:
+            raise TaskValidationError("max_retries", f"must be between 0 and {MAX_RETRIES}")
+        values["max_retries"] = changes.max_retries
+    for name in ("retry_backoff_s", "retry_backoff_max_s"):
+        value = getattr(changes, name)
+        if value is not None:
+            if not 1 <= value <= MAX_BACKOFF_S:
+                raise TaskValidationError(name, f"must be between 1 and {MAX_BACKOFF_S} seconds")
+            values[name] = value
+    base = values.get("retry_backoff_s", task.retry_backoff_s)
+    if values and values.get("retry_backoff_max_s", task.retry_backoff_max_s) < base:
+        raise TaskValidationError("retry_backoff_max_s", f"must be at least retry_backoff_s ({base} s)")
+    return values
+
+
+def retry_delay_s(task: TaskRecord, attempt: int) -> int:
+    """Seconds before retry number `attempt` (1, 2, ...): the backoff doubling each time, capped."""
+    return min(task.retry_backoff_s * (1 << min(max(attempt - 1, 0), 30)), task.retry_backoff_max_s)
 
 
 def _choice(field_name: str, value: str, kind: type[Policy]) -> Policy:

@@ -55,7 +55,8 @@ class DueRuns:
     @property
     def free_slots(self) -> int:
         """How many more scheduled executions this node may start (max_concurrent in all)."""
-        return max(0, self.max_concurrent - self.executor.executing_count(Trigger.SCHEDULE))
+        busy = self.executor.executing_count(Trigger.SCHEDULE) + self.executor.executing_count(Trigger.RETRY)
+        return max(0, self.max_concurrent - busy)
 
     async def execute_due_tasks(self) -> int:
         """Claim the due occurrences this node has room for and start their handlers; returns how many runs started.
@@ -74,7 +75,19 @@ class DueRuns:
         )
         for claim in outcome.claimed:
             self.executor.launch(claim, trigger=Trigger.SCHEDULE)
-        return sum(len(c.run_ids) for c in outcome.claimed)
+        return sum(len(c.run_ids) for c in outcome.claimed) + await self.execute_due_retries()
+
+    async def execute_due_retries(self) -> int:
+        """Start the retries of failed runs that are due (they count against max_concurrent as scheduled runs)."""
+        free = self.free_slots
+        if free == 0:
+            return 0
+        claims = await self.store.claim_retries(
+            now=self.clock.now(), node_id=self.executor.node_id, limit=min(self.claim_batch, free)
+        )
+        for claim in claims:
+            self.executor.launch(claim, trigger=Trigger.RETRY)
+        return len(claims)
 
     def plan(self, task: TaskRecord, now: datetime) -> DuePlan:
         """Which of a due task's occurrences run now: the misfire policy decides (schedule.policy.plan_due)."""

@@ -39,7 +39,8 @@ class RunLiveness:
         self.stale_after = stale_after
 
     async def heartbeat(self, *, settle_orphans: bool = True) -> None:
-        """Tell the database that this node's runs are alive, and abandon those it only appears to hold.
+        """Tell the database that this node's runs are alive, cancel those an operator asked to cancel,
+        and abandon those it only appears to hold.
 
         Those are runs recorded under this node id that it is not executing and that nobody
         has heartbeated for two beats: a claim committed as the connection broke, or runs of
@@ -48,7 +49,9 @@ class RunLiveness:
         """
         active = set(self.executor.active_run_ids)
         now = self.clock.now()
-        await self.store.heartbeat_runs(active, now)
+        cancel_requests = await self.store.heartbeat_runs(active, now)
+        if cancel_requests:
+            self.executor.apply_cancel_requests(cancel_requests)
         if not settle_orphans:
             return
         orphans = await self.store.abandon_orphans(

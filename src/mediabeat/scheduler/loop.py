@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from mediabeat.clock import Clock
 from mediabeat.db.engine import describe_db_error
 from mediabeat.scheduler.cluster import ClusterCoordinator
+from mediabeat.scheduler.pause import PAUSED_POLL_SECONDS
 from mediabeat.scheduler.service import SchedulerService
 
 log = logging.getLogger("mediabeat.scheduler")
@@ -59,12 +60,23 @@ class SchedulerLoop:
         if not self._prepared:
             await self.service.prepare_schedules()
             self._prepared = True
+        if self.service.active_run_ids:
+            await self.service.check_cancel_requests()  # a cancel asked on another node wakes this loop
+        if (await self.service.observe_pause()).paused:
+            # Nothing scheduled starts (the claim checks the row too); handed-over manual runs still do.
+            started = await self.service.adopt_handed_runs()
+            return StepResult(started=started, sleep_seconds=self._paused_poll())
         started = await self.service.execute_due_tasks()
         started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:
             return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
         next_due = await self.service.next_due_at()
         return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
+
+    def _paused_poll(self) -> float:
+        """PAUSED_POLL_SECONDS of real time, in clock seconds (a simulated clock may run faster)."""
+        ratio = self.clock.real_seconds(1.0)
+        return min(self.tick_seconds, PAUSED_POLL_SECONDS / ratio) if ratio > 0 else self.tick_seconds
 
     def _sleep_until(self, next_due: datetime | None) -> float:
         if next_due is None:

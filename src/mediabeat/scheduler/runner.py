@@ -6,7 +6,7 @@ import asyncio
 import logging
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,13 +18,15 @@ from mediabeat.domain.scheduler import (
     ClaimedRuns,
     OverlapForbidden,
     RunNotFound,
+    RunNotRunning,
     RunRecord,
     RunStatus,
     TaskRecord,
     Trigger,
 )
-from mediabeat.logs import run_log_context
+from mediabeat.logs import RunLogCapture, run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext, SkipRun
@@ -35,6 +37,12 @@ log = logging.getLogger("mediabeat.scheduler")
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
 # Handed-over runs one loop step adopts at most (each is one person's `tasks run`).
 ADOPT_BATCH = 100
+# A run that ended so is retried while its task has retries left.
+RETRIED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
+# Characters of log lines kept with each run (MEDIABEAT_RUN_LOG_MAX_CHARS).
+RUN_LOG_MAX_CHARS = 64_000
+# How long a cancelled handler has to stop before its run is recorded and its slot freed anyway.
+CANCEL_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,16 @@ class _Execution:
     finished: list[RunRecord] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Handler:
+    """A handler running for one run: its task, who asked to cancel it, and the grace timer that gives up on it."""
+
+    task: asyncio.Task[RunOutcome]
+    given_up: asyncio.Future[None]
+    cancelled_by: str | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
 class RunExecutor:
     """Executes the runs this node claimed, each in its own asyncio task, and records every end."""
 
@@ -69,7 +87,17 @@ class RunExecutor:
         node_id: str,
         notifier: ChangeNotifier,
         alerts: RunAlerts,
+        cancel_grace_s: float = CANCEL_GRACE_SECONDS,
+        run_log_max_chars: int = RUN_LOG_MAX_CHARS,
     ) -> None:
+        self.run_logs = RunLogCapture(run_log_max_chars)
+        self.cancel_grace_s = cancel_grace_s
+        self._handlers: dict[int, _Handler] = {}
+        self._cancel_before_start: dict[int, str] = {}
+        self._left_behind: set[asyncio.Task[RunOutcome]] = set()
+        # Every execution task until it ends, including the moment after its last run is recorded
+        # while it starts the tasks chained after it (wait_idle must not miss those).
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -133,7 +161,7 @@ class RunExecutor:
     async def wait_idle(self, within: float | None = None) -> None:
         """Wait for every run this node started, chained runs included (shutdown, CLI, tests)."""
         deadline = None if within is None else asyncio.get_running_loop().time() + within
-        while futures := {e.future for e in self._executions.values() if e.future is not None}:
+        while futures := set(self._in_flight):
             remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
             if remaining is not None and remaining <= 0:
                 return
@@ -163,6 +191,60 @@ class RunExecutor:
         if ended:
             log.warning("%d run(s) cancelled at shutdown were recorded as failed", ended)
 
+    def cancel_local(self, run_id: int, by: str) -> bool:
+        """Cancel a run this node executes: its handler's await points raise CancelledError.
+
+        A run of a claim that has not begun yet (a later catch-up occurrence) is cancelled when
+        its turn comes. If the handler has not stopped after the grace period, the run is
+        recorded `cancelled` anyway and its slot freed; the handler is left to finish alone.
+        Returns False if this node does not execute the run.
+        """
+        if run_id not in self._executions:
+            return False
+        handler = self._handlers.get(run_id)
+        if handler is None:
+            self._cancel_before_start[run_id] = by
+            return True
+        if handler.cancelled_by is not None:
+            return True  # already asked
+        handler.cancelled_by = by
+        log.warning("run %d cancelled by %s", run_id, by)
+        handler.task.cancel()
+        # Real seconds whatever the clock: the handler needs real time to unwind.
+        handler.timer = asyncio.get_running_loop().call_later(self.cancel_grace_s, _give_up, handler.given_up)
+        return True
+
+    async def request_cancel(self, run_id: int, *, by: str) -> RunRecord:
+        """Ask for a run to be cancelled on whichever node executes it (RunNotFound, RunNotRunning).
+
+        The request is written on the run; the node executing it notices at its next heartbeat
+        (or at once, if it is this node). A run handed over that no node has started yet ends at once.
+        """
+        run = await self.store.get_run(run_id)
+        if run is not None and run.status.finished:
+            raise RunNotRunning(run_id, run.status)
+        run = await self.store.request_cancel(run_id, by=by, now=self.clock.now())
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id}")
+        if run.status is RunStatus.CANCELLED:  # handed over, and no node had started it
+            return run
+        if run.status.finished:
+            raise RunNotRunning(run_id, run.status)
+        if not self.cancel_local(run_id, by):
+            await self.notifier.notify()  # wake the other nodes' loops, which look for cancel requests
+        return run
+
+    async def check_cancel_requests(self) -> int:
+        """Cancel those of this node's runs that an operator asked to cancel; a primary-key read."""
+        active = self.active_run_ids
+        if not active:
+            return 0
+        return self.apply_cancel_requests(await self.store.cancel_requests(active))
+
+    def apply_cancel_requests(self, requests: dict[int, str]) -> int:
+        """Cancel the runs of this node that operators asked to cancel (read at the heartbeat); returns how many."""
+        return sum(1 for run_id, by in requests.items() if self.cancel_local(run_id, by))
+
     def launch(self, claim: ClaimedRuns, *, trigger: Trigger) -> None:
         """Execute a claim's runs one after another in a background task of their own."""
         execution = _Execution(run_ids=list(claim.run_ids), trigger=trigger)
@@ -171,6 +253,8 @@ class RunExecutor:
         execution.future = asyncio.create_task(
             self._execute_claim(claim, trigger), name=f"mediabeat-run-{claim.task.name}"
         )
+        self._in_flight.add(execution.future)
+        execution.future.add_done_callback(self._in_flight.discard)
 
     async def _execute_claim(self, claim: ClaimedRuns, trigger: Trigger) -> None:
         try:
@@ -185,14 +269,23 @@ class RunExecutor:
         finally:
             for run_id in claim.run_ids:
                 self._executions.pop(run_id, None)
+                self._cancel_before_start.pop(run_id, None)
             await self.notifier.notify()
 
     async def _start_dependents(self, upstream: TaskRecord, run_id: int, scheduled_for: datetime) -> None:
         """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
         try:
             dependents = await self.store.dependents_of(upstream.id)
+            paused = bool(dependents) and (await self.store.get_pause()).paused
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
+            return
+        if paused:
+            log.info(
+                "the scheduler is paused: not starting %s after %s",
+                ", ".join(t.name for t in dependents),
+                upstream.name,
+            )
             return
         for task in dependents:
             if task.handler not in self.registry:
@@ -225,8 +318,13 @@ class RunExecutor:
             params=task.params or {},
             log=log,
         )
+        self._capture_logs(run_id)
         try:
-            outcome = await self._call_handler(task, ctx)
+            by = self._cancel_before_start.pop(run_id, None)
+            if by is not None:
+                outcome = RunOutcome(RunStatus.CANCELLED, f"cancelled by {by} before it started")
+            else:
+                outcome = await self._supervise(task, ctx)
         except asyncio.CancelledError:
             await self._record_end(
                 run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run")
@@ -234,8 +332,51 @@ class RunExecutor:
             raise
         if outcome.status is RunStatus.FAILED:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
+        elif outcome.status is RunStatus.CANCELLED:
+            log.warning("run %d of %s: %s", run_id, task.name, outcome.error)
         await self._record_end(run_id, outcome)
         return outcome.status
+
+    async def _supervise(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
+        """Run the handler in a task of its own, so that an operator can cancel it (cancel_local)."""
+        loop = asyncio.get_running_loop()
+        handler = _Handler(
+            task=asyncio.create_task(self._call_handler(task, ctx), name=f"mediabeat-handler-{task.name}"),
+            given_up=loop.create_future(),
+        )
+        self._handlers[ctx.run_id] = handler
+        try:
+            waits: set[asyncio.Future[Any]] = {handler.task, handler.given_up}
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the node shuts down: stop the handler, give it the grace period
+            handler.task.cancel()
+            await asyncio.wait({handler.task}, timeout=self.cancel_grace_s)
+            raise
+        finally:
+            self._handlers.pop(ctx.run_id, None)
+            if handler.timer is not None:
+                handler.timer.cancel()
+        if handler.cancelled_by is None:
+            return handler.task.result()  # _call_handler turns every failure into an outcome
+        return self._cancelled_outcome(handler)
+
+    def _cancelled_outcome(self, handler: _Handler) -> RunOutcome:
+        by = handler.cancelled_by
+        if not handler.task.done():
+            self._left_behind.add(handler.task)
+            handler.task.add_done_callback(self._forget_left_behind)
+            return RunOutcome(
+                RunStatus.CANCELLED,
+                f"cancelled by {by}; the handler did not stop within {self.cancel_grace_s:g} s, "
+                "so its run was ended and its slot freed",
+            )
+        result = None if handler.task.cancelled() else handler.task.result().result
+        return RunOutcome(RunStatus.CANCELLED, f"cancelled by {by}", result=result)
+
+    def _forget_left_behind(self, task: asyncio.Task[RunOutcome]) -> None:
+        self._left_behind.discard(task)
+        if not task.cancelled():
+            task.result()  # _call_handler never raises but CancelledError; retrieve it all the same
 
     async def _call_handler(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
         """Run the handler under the task's timeout and say how it ended; only a cancellation propagates."""
@@ -253,8 +394,24 @@ class RunExecutor:
             return RunOutcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         return RunOutcome(RunStatus.SUCCEEDED, result=result)
 
+    def _capture_logs(self, run_id: int) -> None:
+        """Keep what this run logs (the capture handler sits on the root logger while any run is in flight)."""
+        if self.run_logs.max_chars <= 0:
+            return
+        root = logging.getLogger()
+        if self.run_logs not in root.handlers:
+            root.addHandler(self.run_logs)
+        self.run_logs.start(run_id)
+
+    def _run_log(self, run_id: int) -> str | None:
+        text = self.run_logs.finish(run_id)
+        if not self.run_logs.active:
+            logging.getLogger().removeHandler(self.run_logs)
+        return text
+
     async def _record_end(self, run_id: int, outcome: RunOutcome) -> None:
         """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
+        run_log = self._run_log(run_id)
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
                 run = await self.store.record_run_end(
@@ -264,8 +421,9 @@ class RunExecutor:
                     error=outcome.error,
                     traceback=outcome.traceback,
                     result=outcome.result,
+                    log=run_log,
                 )
-                if run is not None:
+                if run is not None and not await self._retry_if_due(run):
                     await self.alert(run)
                 return
             except (sa.exc.SQLAlchemyError, OSError) as exc:
@@ -275,8 +433,41 @@ class RunExecutor:
                 log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
                 await asyncio.sleep(delay)
 
+    async def _retry_if_due(self, run: RunRecord) -> bool:
+        """Schedule a retry of a failed or timed-out run if its task has retries left; True if one was scheduled.
+
+        Manual runs are not retried (someone is watching), nor a retry that would start at or
+        after the task's next occurrence (that occurrence is the next attempt).
+        """
+        if run.status not in RETRIED_STATUSES or run.trigger is Trigger.MANUAL:
+            return False
+        task = await self.store.get_task(run.task_id)
+        attempt = run.attempt + 1
+        if task is None or attempt > task.max_retries:
+            return False
+        at = self.clock.now() + timedelta(seconds=retry_delay_s(task, attempt))
+        if task.next_run_at is not None and at >= task.next_run_at:
+            log.info("run %d of %s is not retried: its next occurrence comes first", run.id, task.name)
+            return False
+        await self.store.schedule_retry(task.id, run_id=run.id, attempt=attempt, at=at)
+        log.warning(
+            "run %d of %s %s; retry %d of %d at %s", run.id, task.name, run.status, attempt, task.max_retries, at
+        )
+        await self.notifier.notify()
+        return True
+
     async def alert(self, run: RunRecord) -> None:
-        """Tell the alert channels that `run` ended (they decide whether it is news)."""
+        """Tell the alert channels that `run` ended (they decide whether it is news).
+
+        A retry is compared with the run before its chain of attempts began: a task that was
+        succeeding and fails every retry is news once, when the retries are exhausted.
+        """
         if isinstance(self.alerts, NoAlerts):
             return
-        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, run.id))
+        first = await self.store.first_attempt(run) if run.retry_of is not None else run.id
+        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, first))
+
+
+def _give_up(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

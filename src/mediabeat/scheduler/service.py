@@ -21,7 +21,9 @@ from mediabeat.domain.scheduler import (
     NewTask,
     OverlapForbidden,
     RunFilter,
+    RunNotFound,
     RunRecord,
+    SchedulerPause,
     SchedulerStats,
     TaskChanges,
     TaskNotFound,
@@ -35,6 +37,7 @@ from mediabeat.scheduler.changes import check_schedule
 from mediabeat.scheduler.due import DueRuns
 from mediabeat.scheduler.liveness import RunLiveness
 from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
+from mediabeat.scheduler.pause import PauseSwitch
 from mediabeat.scheduler.queries import SchedulerQueries
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.runner import RunExecutor
@@ -61,6 +64,8 @@ class SchedulerTimings:
     claim_batch: int = 1000
     max_concurrent: int = 32
     heartbeat: timedelta = timedelta(seconds=5)
+    cancel_grace: timedelta = timedelta(seconds=30)
+    run_log_max_chars: int = 64_000
 
 
 class SchedulerService:
@@ -88,8 +93,16 @@ class SchedulerService:
         self.admin = TaskAdmin(store=store, registry=registry, clock=clock, notifier=self.notifier)
         self.queries = SchedulerQueries(store=store, stats_store=stats_store, registry=registry, clock=clock)
         self.runner = RunExecutor(
-            store=store, registry=registry, clock=clock, node_id=node_id, notifier=self.notifier, alerts=self.alerts
+            store=store,
+            registry=registry,
+            clock=clock,
+            node_id=node_id,
+            notifier=self.notifier,
+            alerts=self.alerts,
+            cancel_grace_s=timings.cancel_grace.total_seconds(),
+            run_log_max_chars=timings.run_log_max_chars,
         )
+        self.pause_switch = PauseSwitch(store=store, clock=clock, notifier=self.notifier)
         self.due = DueRuns(
             store=store,
             executor=self.runner,
@@ -157,6 +170,13 @@ class SchedulerService:
     async def get_run(self, run_id: int) -> RunRecord | None:
         return await self.queries.get_run(run_id)
 
+    async def run_log(self, run_id: int) -> str | None:
+        """What the run logged (None until it ends, or if it logged nothing); RunNotFound if there is no such run."""
+        run = await self.queries.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id}")
+        return run.log
+
     async def stats(self) -> SchedulerStats:
         return await self.queries.stats()
 
@@ -180,6 +200,28 @@ class SchedulerService:
         """Start runs handed over to any node, as long as they are fresh (older ones are the reaper's)."""
         fresh_since = self.clock.now() - self.timings.stale_after
         return await self.runner.adopt_handed_runs(fresh_since=fresh_since, run_ids=run_ids)
+
+    async def cancel_run(self, run_id: int, *, by: str) -> RunRecord:
+        """Cancel a running run on whichever node executes it (RunNotFound; RunNotRunning if it has ended)."""
+        return await self.runner.request_cancel(run_id, by=by)
+
+    async def check_cancel_requests(self) -> int:
+        return await self.runner.check_cancel_requests()
+
+    # -- the cluster-wide pause (PauseSwitch) ---------------------------------------------
+
+    async def pause_state(self) -> SchedulerPause:
+        return await self.pause_switch.state()
+
+    async def observe_pause(self) -> SchedulerPause:
+        return await self.pause_switch.observe()
+
+    async def pause(self, *, by: str, reason: str | None = None) -> SchedulerPause:
+        """Stop scheduled, chained and retry runs from starting on every node; manual runs still start."""
+        return await self.pause_switch.pause(by=by, reason=reason)
+
+    async def resume(self, *, by: str) -> SchedulerPause:
+        return await self.pause_switch.resume(by=by)
 
     async def prepare_schedules(self) -> int:
         return await self.due.prepare_schedules()

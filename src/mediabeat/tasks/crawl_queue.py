@@ -12,6 +12,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
+
 from mediabeat.clock import Clock
 from mediabeat.crawler.articles import ExtractionError, ExtractionErrorKind, ExtractionPool
 from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient
@@ -228,21 +230,36 @@ class CrawlQueue:
                 semaphore = asyncio.Semaphore(self.concurrency)
 
                 async def one(job: JobRecord) -> str:
+                    cancelled = False
                     try:
                         async with semaphore:
                             outcome = await self._process(job, worker, client, errors, buffer)
                         # A stored page waits for the next flush outside the semaphore: the
                         # slot goes to the next page at once.
                         return outcome if isinstance(outcome, str) else await outcome
+                    except asyncio.CancelledError:
+                        cancelled = True  # the job stays pending: _give_back returns it to the queue
+                        raise
                     finally:
-                        pending.discard(job.id)
+                        if not cancelled:
+                            pending.discard(job.id)
 
                 outcomes = list(await asyncio.gather(*(one(job) for job in claimed)))
+        except asyncio.CancelledError:  # the run was cancelled: store what is extracted, queue the rest again
+            await buffer.close()
+            await self._give_back(pending, worker)
+            raise
         finally:
             await buffer.close()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+        return self._summary(ctx, claimed, outcomes, errors, released)
+
+    def _summary(
+        self, ctx: RunContext, claimed: list[JobRecord], outcomes: list[str], errors: Counter[str], released: int
+    ) -> Mapping[str, Any]:
+        """The run's counts, logged; AllWorkFailed if every page failed."""
         counts = Counter(outcomes)
         result = {
             "claimed": len(claimed),
@@ -267,6 +284,17 @@ class CrawlQueue:
     async def aclose(self) -> None:
         """Stop the extraction workers (when the process shuts down)."""
         await asyncio.to_thread(self.pool.shutdown)
+
+    async def _give_back(self, pending: set[int], worker: str) -> None:
+        """The run was cancelled: its unfinished jobs go back to the queue now, for the next run, not at lease end."""
+        try:
+            released = await asyncio.shield(self.jobs.release(sorted(pending), worker=worker, now=self.clock.now()))
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "crawl-queue cancelled; its %d unfinished job(s) return when their lease ends: %s", len(pending), exc
+            )
+            return
+        log.info("crawl-queue cancelled: %d unfinished job(s) back in the queue", released)
 
     async def _keep_leases(self, pending: set[int], worker: str) -> None:
         interval = max(self.lease.total_seconds() / 3, 1.0)

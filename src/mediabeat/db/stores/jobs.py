@@ -169,6 +169,29 @@ class JobStore:
                 .values(locked_until=until)
             )
 
+    async def release(self, job_ids: Sequence[int], *, worker: str, now: datetime) -> int:
+        """Give this worker's leased jobs back to the queue at once, their attempt not counted (a cancelled run)."""
+        if not job_ids:
+            return 0
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                jobs_t.update()
+                .where(
+                    jobs_t.c.id.in_(list(job_ids)), jobs_t.c.locked_by == worker, jobs_t.c.status == JobStatus.RUNNING
+                )
+                .values(
+                    status=JobStatus.QUEUED,
+                    locked_by=None,
+                    locked_until=None,
+                    attempts=sa.func.max(jobs_t.c.attempts - 1, 0)
+                    if not self.db.is_postgres
+                    else sa.func.greatest(jobs_t.c.attempts - 1, 0),
+                    run_after=now,
+                    updated_at=now,
+                )
+            )
+            return int(result.rowcount or 0)
+
     async def complete(self, job_id: int, *, worker: str, now: datetime, article_id: int | None) -> bool:
         """Mark a leased job succeeded; False if the lease was lost to another worker meanwhile."""
         return await self._finish(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import scheduler_pause as pause_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
 from mediabeat.domain.scheduler import (
@@ -24,6 +25,7 @@ from mediabeat.domain.scheduler import (
     RunPoint,
     RunRecord,
     RunStatus,
+    SchedulerPause,
     TaskRecord,
     Trigger,
 )
@@ -31,7 +33,9 @@ from mediabeat.schedule import DuePlan, overlap_allows
 
 RUN_COLUMNS = [*runs_t.c, tasks_t.c.name.label("task")]
 # Listings leave out the traceback (up to TRACEBACK_LIMIT characters a row); one run's detail has it.
-LIST_COLUMNS = [sa.null().label("traceback") if column.name == "traceback" else column for column in RUN_COLUMNS]
+LIST_COLUMNS = [
+    sa.null().label(column.name) if column.name in ("traceback", "log") else column for column in RUN_COLUMNS
+]
 TRACEBACK_LIMIT = 8_000
 ERROR_LIMIT = 2_000
 
@@ -108,11 +112,54 @@ class SchedulerStore:
             )
 
     async def earliest_next_run(self) -> datetime | None:
-        """The soonest next_run_at of any enabled task (indexed)."""
+        """The soonest next_run_at (indexed) or pending retry of any enabled task."""
         async with self.db.read() as conn:
             query = sa.select(sa.func.min(tasks_t.c.next_run_at)).where(tasks_t.c.enabled == sa.true())
             value = (await conn.execute(query)).scalar()
-        return _as_utc(value) if value is not None else None
+            retry = sa.select(sa.func.min(tasks_t.c.retry_at)).where(
+                tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at.is_not(None)
+            )
+            retry_value = (await conn.execute(retry)).scalar()
+        found = [_as_utc(v) for v in (value, retry_value) if v is not None]
+        return min(found) if found else None
+
+    # -- retries -------------------------------------------------------------------------
+
+    async def schedule_retry(self, task_id: int, *, run_id: int, attempt: int, at: datetime) -> None:
+        """Remember that run `run_id` of the task is retried at `at`, as attempt `attempt`."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id == task_id)
+                .values(retry_at=at, retry_run_id=run_id, retry_attempt=attempt)
+            )
+
+    async def claim_retries(self, *, now: datetime, node_id: str, limit: int) -> list[ClaimedRuns]:
+        """Start the retries that are due (not while paused): one run each, trigger retry; one transaction.
+
+        A retry whose task has a run in flight and forbids overlap is dropped: that run is the next attempt.
+        """
+        claimed: list[ClaimedRuns] = []
+        async with self.db.write() as conn:
+            query = (
+                sa.select(tasks_t)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at <= now, ~_PAUSED)
+                .order_by(tasks_t.c.retry_at)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            due = [task_from_row(r) for r in await conn.execute(query)]
+            if not due:
+                return claimed
+            running = await _running_run_ids(conn, [t.id for t in due])
+            clear = tasks_t.update().where(tasks_t.c.id.in_([t.id for t in due]))
+            await conn.execute(clear.values(retry_at=None, retry_run_id=None, retry_attempt=0))
+            for task in due:
+                if task.id in running and not overlap_allows(task.overlap_policy, running=1):
+                    continue
+                claimed.append(await _insert_retry(conn, task, now=now, node_id=node_id))
+        return claimed
 
     # -- claims ----------------------------------------------------------------------
 
@@ -126,6 +173,7 @@ class SchedulerStore:
     ) -> ClaimOutcome:
         """Claim the due occurrences of up to `limit` tasks in one transaction.
 
+        Nothing is claimed while the scheduler is paused: the pause row is read in the same statement.
         The unique (task_id, scheduled_for) index decides which node runs an occurrence:
         an INSERT that conflicts means another node won it. On PostgreSQL the due task
         rows are locked with SKIP LOCKED, so nodes claiming at once split the work.
@@ -134,7 +182,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             query = (
                 sa.select(tasks_t)
-                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now, ~_PAUSED)
                 .order_by(tasks_t.c.next_run_at)
                 .limit(limit)
             )
@@ -307,6 +355,7 @@ class SchedulerStore:
         error: str | None = None,
         traceback: str | None = None,
         result: dict[str, Any] | None = None,
+        log: str | None = None,
     ) -> RunRecord | None:
         """Write a run's outcome and the task's last status. A run already reaped still gets its true outcome."""
         async with self.db.write() as conn:
@@ -327,6 +376,7 @@ class SchedulerStore:
                     error=_clip(error, ERROR_LIMIT),
                     traceback=_clip(traceback, TRACEBACK_LIMIT, keep_end=True),
                     result=result,
+                    log=log,
                 )
             )
             await conn.execute(
@@ -339,6 +389,19 @@ class SchedulerStore:
             )
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
             return run_from_row(row)
+
+    async def first_attempt(self, run: RunRecord) -> int:
+        """The id of the run a chain of retries began with (the run itself if it is no retry)."""
+        current, retry_of = run.id, run.retry_of
+        async with self.db.read() as conn:
+            for _ in range(1000):  # a chain is at most max_retries long; this only guards a loop
+                if retry_of is None:
+                    return current
+                row = (await conn.execute(sa.select(runs_t.c.retry_of).where(runs_t.c.id == retry_of))).first()
+                if row is None:
+                    return retry_of
+                current, retry_of = retry_of, row.retry_of
+        return current
 
     async def previous_outcome(self, task_id: int, run_id: int) -> RunStatus | None:
         """The status of the task's last finished, non-skipped run before `run_id`."""
@@ -357,16 +420,85 @@ class SchedulerStore:
             ).scalar()
         return RunStatus(status) if status is not None else None
 
-    async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> None:
+    async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> dict[int, str]:
+        """Mark these runs alive; returns those an operator asked to cancel, with who asked."""
         ids = list(run_ids)
         if not ids:
-            return
+            return {}
         async with self.db.write() as conn:
-            await conn.execute(
+            rows = await conn.execute(
                 runs_t.update()
                 .where(runs_t.c.id.in_(ids), runs_t.c.status == RunStatus.RUNNING)
                 .values(heartbeat_at=now)
+                .returning(runs_t.c.id, runs_t.c.cancel_requested_at, runs_t.c.cancelled_by)
             )
+            return {r.id: r.cancelled_by or "unknown" for r in rows if r.cancel_requested_at is not None}
+
+    async def cancel_requests(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """Of these runs, those still running that an operator asked to cancel, with who asked (a primary-key read)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(runs_t.c.id, runs_t.c.cancelled_by).where(
+                    runs_t.c.id.in_(ids),
+                    runs_t.c.status == RunStatus.RUNNING,
+                    runs_t.c.cancel_requested_at.is_not(None),
+                )
+            )
+            return {r.id: r.cancelled_by or "unknown" for r in rows}
+
+    async def request_cancel(self, run_id: int, *, by: str, now: datetime) -> RunRecord | None:
+        """Ask for a running run to be cancelled; a run handed over but not yet adopted ends `cancelled` at once.
+
+        Returns the run as it is afterwards (None if there is no such run). A finished run is left as it is.
+        """
+        running = (runs_t.c.id == run_id, runs_t.c.status == RunStatus.RUNNING)
+        async with self.db.write() as conn:
+            await conn.execute(runs_t.update().where(*running).values(cancel_requested_at=now, cancelled_by=by))
+            waiting = (
+                await conn.execute(
+                    runs_t.update()
+                    .where(*running, runs_t.c.node_id.is_(None))
+                    .values(
+                        status=RunStatus.CANCELLED,
+                        finished_at=now,
+                        duration_ms=0,
+                        error=_clip(f"cancelled by {by} before any node started it", ERROR_LIMIT),
+                    )
+                    .returning(runs_t.c.task_id)
+                )
+            ).first()
+            if waiting is not None:
+                await conn.execute(
+                    tasks_t.update()
+                    .where(tasks_t.c.id == waiting.task_id, tasks_t.c.last_status == RunStatus.RUNNING)
+                    .values(last_status=RunStatus.CANCELLED)
+                )
+            row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).first()
+        return run_from_row(row) if row else None
+
+    async def get_pause(self) -> SchedulerPause:
+        """The pause switch: one primary-key read of a one-row table."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(pause_t).where(pause_t.c.id == 1))).first()
+        if row is None:
+            return SchedulerPause(paused=False)
+        return SchedulerPause(
+            paused=bool(row.paused),
+            reason=row.reason if row.paused else None,
+            changed_by=row.changed_by,
+            changed_at=_as_utc(row.changed_at) if row.changed_at else None,
+        )
+
+    async def set_pause(self, *, paused: bool, reason: str | None, by: str, now: datetime) -> SchedulerPause:
+        kept_reason = reason if paused else None
+        values: dict[str, Any] = {"paused": paused, "reason": kept_reason, "changed_by": by, "changed_at": now}
+        statement = self._insert(pause_t).values(id=1, **values)
+        async with self.db.write() as conn:
+            await conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+        return SchedulerPause(paused=paused, reason=kept_reason, changed_by=by, changed_at=now)
 
     async def fail_running(self, run_ids: Iterable[int], *, finished_at: datetime, error: str) -> int:
         """Record as failed those of `run_ids` still running (a shutdown cancelled them); returns how many."""
@@ -504,6 +636,10 @@ class SchedulerStore:
         return found
 
 
+# True while the scheduler is paused (a correlated-free EXISTS on the one-row pause table).
+_PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
+
+
 def task_from_row(row: sa.Row[Any]) -> TaskRecord:
     """A scheduler_tasks row as a record, its policies and status as enums."""
     values = row._asdict()  # one dict per row: row._mapping builds a new view at every access
@@ -551,6 +687,33 @@ async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> di
         .group_by(runs_t.c.task_id)
     )
     return {int(task_id): int(run_id) for task_id, run_id in rows}
+
+
+async def _insert_retry(conn: AsyncConnection, task: TaskRecord, *, now: datetime, node_id: str) -> ClaimedRuns:
+    failed = (await conn.execute(sa.select(runs_t.c.scheduled_for).where(runs_t.c.id == task.retry_run_id))).scalar()
+    scheduled_for = _as_utc(failed) if failed is not None else now
+    run_id = (
+        await conn.execute(
+            runs_t.insert()
+            .values(
+                task_id=task.id,
+                trigger=Trigger.RETRY,
+                scheduled_for=scheduled_for,
+                started_at=now,
+                status=RunStatus.RUNNING,
+                node_id=node_id,
+                heartbeat_at=now,
+                triggered_by=f"retry {task.retry_attempt} of run {task.retry_run_id}",
+                retry_of=task.retry_run_id,
+                attempt=task.retry_attempt,
+            )
+            .returning(runs_t.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
+    )
+    return ClaimedRuns(task=task, run_ids=[int(run_id)], scheduled_for=[scheduled_for])
 
 
 def _run_rows(

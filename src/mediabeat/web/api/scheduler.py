@@ -17,8 +17,11 @@ from mediabeat.domain.scheduler import (
     OverlapForbidden,
     OverlapPolicy,
     RunFilter,
+    RunNotFound,
+    RunNotRunning,
     RunRecord,
     RunStatus,
+    SchedulerPause,
     SchedulerStats,
     TaskChanges,
     TaskNotFound,
@@ -58,6 +61,10 @@ class TaskOut(BaseModel):
     misfire_policy: MisfirePolicy
     overlap_policy: OverlapPolicy
     timeout_s: int
+    max_retries: int = Field(description="Retries of a failed or timed-out run, before the next occurrence")
+    retry_backoff_s: int = Field(description="Seconds before the first retry; doubles for each next one")
+    retry_backoff_max_s: int = Field(description="Longest wait between retries")
+    retry_at: datetime | None = Field(description="When a retry waiting to start is due")
     after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
@@ -92,10 +99,16 @@ class RunOut(BaseModel):
     node_id: str | None
     heartbeat_at: datetime | None
     triggered_by: str | None
+    cancel_requested_at: datetime | None = Field(
+        default=None, description="When someone asked to cancel the run (the node executing it stops it)"
+    )
+    cancelled_by: str | None = Field(default=None, description="Who asked to cancel the run")
+    retry_of: int | None = Field(default=None, description="The failed run this one retries (trigger retry)")
+    attempt: int = Field(default=0, description="0 for a first run, n for its n-th retry")
 
     @classmethod
     def of(cls, run: RunRecord) -> Self:
-        return cls(**{name: getattr(run, name) for name in cls.model_fields})
+        return cls(**{name: getattr(run, name) for name in cls.model_fields if name != "notice"})
 
 
 RUN_OUT_FIELDS = tuple(RunOut.model_fields)
@@ -103,6 +116,39 @@ RUN_OUT_FIELDS = tuple(RunOut.model_fields)
 
 class RunDetail(RunOut):
     traceback: str | None
+
+
+class RunStarted(RunDetail):
+    """A run just started by run-now, and anything to know about it."""
+
+    notice: str | None = Field(
+        default=None, description="Something to know about this response, e.g. that the scheduler is paused"
+    )
+
+
+class RunLog(BaseModel):
+    run_id: int
+    status: RunStatus
+    lines: list[str] = Field(
+        description="Log lines (INFO and above) of the handler and the crawler during the run, oldest first; "
+        "empty while the run is running. A last line says how many were cut (MEDIABEAT_RUN_LOG_MAX_CHARS)"
+    )
+
+
+class PauseOut(BaseModel):
+    paused: bool = Field(description="While true, no scheduled, chained or retry run starts on any node")
+    reason: str | None
+    changed_by: str | None = Field(description="Who paused or resumed last")
+    changed_at: datetime | None
+
+    @classmethod
+    def of(cls, state: SchedulerPause) -> PauseOut:
+        return cls(paused=state.paused, reason=state.reason, changed_by=state.changed_by, changed_at=state.changed_at)
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=500, examples=["database maintenance until 04:00"])
 
 
 class RunPage(BaseModel):
@@ -163,6 +209,9 @@ class TaskPatch(BaseModel):
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
     after: str | None = Field(default=None, max_length=100, description='Run after this task succeeds; "" removes it')
+    max_retries: int | None = Field(default=None, description="0 to 100")
+    retry_backoff_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
+    retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
 
     def changes(self) -> TaskChanges:
         return TaskChanges(**self.model_dump())
@@ -181,6 +230,9 @@ class TaskCreate(BaseModel):
     enabled: bool = True
     after: str | None = Field(default=None, max_length=100)
     params: dict[str, Any] | None = None
+    max_retries: int = Field(default=0, description="Retries of a failed or timed-out run (0 to 100)")
+    retry_backoff_s: int = Field(default=60, description="Seconds before the first retry; doubles each time")
+    retry_backoff_max_s: int = Field(default=3600, description="Longest wait between retries")
 
 
 class Upcoming(BaseModel):
@@ -395,11 +447,11 @@ async def upcoming(
 
 @router.post(
     "/tasks/{name}/run",
-    response_model=RunDetail,
+    response_model=RunStarted,
     status_code=202,
     summary="Run a task now: 202 with the run and its Location; with wait=true, 200 with the finished run",
     responses={
-        200: {"model": RunDetail, "description": "The finished run (wait=true)"},
+        200: {"model": RunStarted, "description": "The finished run (wait=true)"},
         **error_responses(401, 403, 404, 409, 422),
     },
 )
@@ -409,7 +461,7 @@ async def run_task(
     response: Response,
     principal: AdminUser,
     wait: Annotated[bool, Query(description="Wait for the run to finish")] = False,
-) -> RunDetail:
+) -> RunStarted:
     service = _scheduler(request)
     try:
         task = await service.get_task_by_name(name)
@@ -425,6 +477,12 @@ async def run_task(
         request, principal, "task.run", target_type="task", target_id=task.id, details={"name": name, "run_id": run_id}
     )
     response.headers["Location"] = f"/api/v1/scheduler/runs/{run_id}"
+    pause = await service.pause_state()
+    notice = (
+        f"the scheduler is paused ({pause.reason or 'no reason given'}); manual runs still start"
+        if pause.paused
+        else None
+    )
     if wait:
         run = await asyncio.shield(service.wait_for_run(run_id))
         _changed(request)
@@ -434,7 +492,7 @@ async def run_task(
         if found is None:
             raise not_found(f"run {run_id}")
         run = found
-    return RunDetail.of(run)
+    return RunStarted.of(run).model_copy(update={"notice": notice})
 
 
 @router.get(
@@ -516,3 +574,84 @@ async def cron_preview(
 )
 async def handlers(request: Request, _: AdminUser) -> HandlerList:
     return HandlerList(items=_scheduler(request).handler_names())
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    response_model=RunDetail,
+    status_code=202,
+    summary="Cancel a running run, on whichever node executes it",
+    description="The request is recorded on the run; the node executing it cancels the handler at its next "
+    "heartbeat (MEDIABEAT_HEARTBEAT_SECONDS), or at once if it is this node. The handler's await points raise "
+    "CancelledError; a crawl leaves its unfinished jobs queued for the next run. The run ends `cancelled` with "
+    "`cancelled_by`. A handler that has not stopped after MEDIABEAT_CANCEL_GRACE_SECONDS is recorded cancelled "
+    "anyway and its slot freed. 202 with the run as it is now; 409 if the run has already finished.",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def cancel_run(run_id: RunId, request: Request, principal: AdminUser) -> RunDetail:
+    service = _scheduler(request)
+    try:
+        run = await service.cancel_run(run_id, by=principal.email)
+    except RunNotFound:
+        raise not_found(f"run {run_id}") from None
+    except RunNotRunning as exc:
+        raise ApiError(409, str(exc), code="run_finished", details={"status": exc.status}) from None
+    _changed(request)
+    await audit(request, principal, "run.cancel", target_type="run", target_id=run_id, details={"task": run.task})
+    return RunDetail.of(run)
+
+
+@router.get(
+    "/pause",
+    response_model=PauseOut,
+    summary="Whether the scheduler is paused, cluster-wide",
+    responses=error_responses(401, 403),
+)
+async def pause_state(request: Request, _: AdminUser) -> PauseOut:
+    return PauseOut.of(await _scheduler(request).pause_state())
+
+
+@router.post(
+    "/pause",
+    response_model=PauseOut,
+    summary="Pause the scheduler on every node",
+    description="No scheduled, chained or retry run starts on any node (serve or worker) until resumed; runs "
+    "already running go on, and manual runs still start. Takes effect on every node at once: each node's claim "
+    "of due runs reads the switch. Idempotent; pausing again replaces the reason.",
+    responses=error_responses(401, 403, 422),
+)
+async def pause(request: Request, principal: AdminUser, body: Annotated[PauseIn | None, Body()] = None) -> PauseOut:
+    reason = body.reason if body is not None else None
+    state = await _scheduler(request).pause(by=principal.email, reason=reason)
+    await audit(request, principal, "scheduler.pause", details={"reason": state.reason})
+    return PauseOut.of(state)
+
+
+@router.post(
+    "/resume",
+    response_model=PauseOut,
+    summary="Resume the scheduler on every node",
+    description="What came due during the pause follows each task's misfire policy (run_once, skip, catch_up). "
+    "Idempotent.",
+    responses=error_responses(401, 403),
+)
+async def resume(request: Request, principal: AdminUser) -> PauseOut:
+    state = await _scheduler(request).resume(by=principal.email)
+    await audit(request, principal, "scheduler.resume")
+    return PauseOut.of(state)
+
+
+@router.get(
+    "/runs/{run_id}/logs",
+    response_model=RunLog,
+    summary="What a run logged",
+    description="The log lines its handler and the crawler emitted at INFO and above (as far as "
+    "MEDIABEAT_LOG_LEVEL lets them through), kept with the run when it ends, bounded by "
+    "MEDIABEAT_RUN_LOG_MAX_CHARS, and deleted with the run by nightly-cleanup.",
+    responses=READ_ERRORS,
+)
+async def run_logs(run_id: RunId, request: Request, _: AdminUser) -> RunLog:
+    run = await _scheduler(request).get_run(run_id)
+    if run is None:
+        raise not_found(f"run {run_id}")
+    return RunLog(run_id=run.id, status=run.status, lines=run.log.split("\n") if run.log else [])

@@ -138,6 +138,8 @@ async def page_user(request: Request) -> Principal | None:
     )
     request.state.dashboard_user = principal
     request.state.must_change_password = owner.must_change_password
+    if principal.is_admin:  # the paused banner on every page: one primary-key read
+        request.state.scheduler_pause = await request.app.state.services.scheduler.pause_state()
     return principal
 
 
@@ -214,6 +216,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
         "nav": NAV if principal is None or principal.is_admin else MEMBER_NAV,
         "user": principal,
         "csrf_token": principal.csrf_token if principal is not None else "",
+        "scheduler_pause": getattr(request.state, "scheduler_pause", None),
         "now": request.app.state.services.clock.now(),
         **context,
     }

@@ -92,7 +92,7 @@
   }
 
   /* The same words as labels.py for the statuses the script shows itself. */
-  var LABELS = { running: "Running", succeeded: "Succeeded", failed: "Failed", timed_out: "Timed out", skipped: "Skipped", abandoned: "Abandoned", queued: "Queued" };
+  var LABELS = { running: "Running", succeeded: "Succeeded", failed: "Failed", timed_out: "Timed out", skipped: "Skipped", abandoned: "Abandoned", cancelled: "Cancelled", queued: "Queued" };
   function label(status) {
     if (!status) { return "Never run"; }
     var words = status.replace(/_/g, " ");
@@ -776,6 +776,41 @@
     });
   }
 
+  function onCancelRun(button) {
+    var id = button.getAttribute("data-run-id");
+    confirmAction("Cancel run " + id + "?", "The node running it stops its handler at its next heartbeat; a crawl leaves its unfinished pages queued for the next run.", "Cancel run").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/scheduler/runs/" + id + "/cancel").then(function (res) {
+        if (!res.ok) { busy(button, false); showBanner("Could not cancel run " + id + ": " + res.message); return; }
+        button.textContent = "Cancelling…";
+        toast("Cancel requested for run " + id + ".");
+        if (res.data.status !== "running") { window.location.reload(); }
+      });
+    });
+  }
+
+  function onSchedulerPause(button) {
+    var reason = window.prompt("Pause the scheduler on every node. No scheduled or chained runs start until you resume; manual runs still do.\n\nReason (shown on every page):", "");
+    if (reason === null) { return; }
+    busy(button, true);
+    api("POST", "/api/v1/scheduler/pause", { reason: reason || null }).then(function (res) {
+      if (!res.ok) { busy(button, false); showBanner("Could not pause the scheduler: " + res.message); return; }
+      window.location.reload();
+    });
+  }
+
+  function onSchedulerResume(button) {
+    confirmAction("Resume the scheduler?", "What came due during the pause follows each task's misfire policy.", "Resume").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("POST", "/api/v1/scheduler/resume").then(function (res) {
+        if (!res.ok) { busy(button, false); showBanner("Could not resume the scheduler: " + res.message); return; }
+        window.location.reload();
+      });
+    });
+  }
+
   /* -- wiring ------------------------------------------------------------------------------------ */
 
   var actions = {
@@ -788,7 +823,10 @@
     "retry-job": onRetryJob,
     "retry-all": onRetryAll,
     "cron-preset": onCronPreset,
-    "delete-task": onDeleteTask
+    "delete-task": onDeleteTask,
+    "cancel-run": onCancelRun,
+    "scheduler-pause": onSchedulerPause,
+    "scheduler-resume": onSchedulerResume
   };
 
   document.addEventListener("click", function (event) {
