@@ -191,6 +191,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     from mediabeat.web.dashboard import install_dashboard
     from mediabeat.web.docs import install_api_docs
     from mediabeat.web.health import router as health_router
+    from mediabeat.web.http_metrics import HttpMetrics
 
     built = services or build_services(settings)
 
@@ -227,6 +228,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     app.state.services = built
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HttpMetrics)  # outermost: counts every answer, the 413s too
     app.include_router(health_router)
     install_api(app, built)
     install_dashboard(app)

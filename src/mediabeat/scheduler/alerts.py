@@ -22,6 +22,7 @@ import httpx
 
 from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
 from mediabeat.settings import SmtpServer
+from mediabeat.telemetry import ALERTS
 
 log = logging.getLogger("mediabeat.alerts")
 
@@ -81,6 +82,7 @@ class _BackgroundAlerter(abc.ABC):
     """Sends each alert in the background with a few retries; a channel that stays down is only logged."""
 
     channel = "alert channel"
+    label = "other"  # the channel label of mediabeat_alerts_total
 
     def __init__(self, *, dashboard_url: str | None, sleep: Callable[[float], Any]) -> None:
         self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
@@ -100,7 +102,9 @@ class _BackgroundAlerter(abc.ABC):
     async def send(self, alert: Alert) -> bool:
         """Deliver one alert, retrying a few times; True when it was accepted."""
         async with self._in_order:
-            return await self._send(alert)
+            delivered = await self._send(alert)
+        ALERTS.labels(self.label, alert.kind, "sent" if delivered else "failed").inc()
+        return delivered
 
     async def _send(self, alert: Alert) -> bool:
         for delay in (*RETRY_DELAYS_S, None):
@@ -127,6 +131,7 @@ class WebhookAlerter(_BackgroundAlerter):
     """Posts alerts to a webhook URL."""
 
     channel = "webhook"
+    label = "webhook"
 
     def __init__(
         self,
@@ -159,6 +164,7 @@ class EmailAlerter(_BackgroundAlerter):
     """
 
     channel = "mail server"
+    label = "email"
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext, SkipRun
+from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
 log = logging.getLogger("mediabeat.scheduler")
 
@@ -225,13 +227,21 @@ class RunExecutor:
             params=task.params or {},
             log=log,
         )
+        in_progress = TASK_RUNS_IN_PROGRESS.labels(task.name)
+        in_progress.inc()
+        started = time.perf_counter()
         try:
             outcome = await self._call_handler(task, ctx)
         except asyncio.CancelledError:
+            TASK_RUNS.labels(task.name, RunStatus.FAILED.value).inc()
             await self._record_end(
                 run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run")
             )
             raise
+        finally:
+            in_progress.dec()
+        TASK_RUNS.labels(task.name, outcome.status.value).inc()
+        TASK_RUN_DURATION.labels(task.name).observe(time.perf_counter() - started)
         if outcome.status is RunStatus.FAILED:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         await self._record_end(run_id, outcome)

@@ -16,6 +16,7 @@ from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.domain.content import FeedRecord
 from mediabeat.tasks.base import RunContext, unless_all_failed
+from mediabeat.telemetry import FEED_FETCH_DURATION, FEED_FETCHES, timed
 
 # The task runs hourly: a failing feed is tried again after 1, 2, 4, ... hours, at most a day apart.
 BACKOFF_BASE = timedelta(hours=1)
@@ -71,7 +72,10 @@ class RssFetch:
 
             async def one(feed: FeedRecord) -> FeedOutcome:
                 async with semaphore:
-                    return await self.fetch_feed(client, feed, ctx.now)
+                    with timed(FEED_FETCH_DURATION):
+                        outcome = await self.fetch_feed(client, feed, ctx.now)
+                FEED_FETCHES.labels(outcome.outcome).inc()
+                return outcome
 
             # Feeds come ordered by organisation; all organisations share the per-host limits.
             # Outcomes are written in batches while the other feeds are still being fetched: the
