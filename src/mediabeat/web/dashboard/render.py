@@ -193,6 +193,9 @@ NAV = (
     Nav("feeds", "Feeds", "/app/admin/feeds"),
     Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
     Nav("articles", "Articles", "/app/articles"),
+    Nav("users", "Users", "/app/admin/users"),
+    Nav("tokens", "API tokens", "/app/admin/tokens"),
+    Nav("audit", "Audit log", "/app/admin/audit"),
 )
 MEMBER_NAV = (Nav("feeds", "Feeds", "/app/feeds"), Nav("articles", "Articles", "/app/articles"))
 
