@@ -837,6 +837,7 @@
       $("#new-token").hidden = false;
       $("#new-token").scrollIntoView({ block: "nearest" });
       toast("Token " + res.data.name + " created: copy it now.");
+      refreshRegions();  // the list gains the new token (never its secret)
     });
   }
 
