@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
 from mediabeat.settings import SmtpServer
@@ -139,21 +139,24 @@ class WebhookAlerter(_BackgroundAlerter):
         url: str,
         dashboard_url: str | None = None,
         timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         super().__init__(dashboard_url=dashboard_url, sleep=sleep)
         self.url = url
-        self.timeout = httpx.Timeout(timeout_s)
-        self.transport = transport
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def _deliver(self, alert: Alert) -> str | None:
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            try:
-                response = await client.post(self.url, json=alert.payload())
-            except httpx.HTTPError as exc:
-                return f"{type(exc).__name__}: {exc}"
-        return None if response.is_success else f"HTTP {response.status_code}"
+        # The operator's own URL (a setting, not user input): no SSRF guard, so an internal chat server works.
+        # Proxies come from the environment (HTTPS_PROXY, NO_PROXY); redirects are not followed.
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=self.timeout, trust_env=True) as session,
+                session.post(self.url, json=alert.payload(), allow_redirects=False) as response,
+            ):
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 class EmailAlerter(_BackgroundAlerter):
