@@ -199,6 +199,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     from mediabeat.web.dashboard import install_dashboard
     from mediabeat.web.docs import install_api_docs
     from mediabeat.web.health import router as health_router
+    from mediabeat.web.http_metrics import HttpMetrics
     from mediabeat.web.websub import router as websub_router
 
     built = services or build_services(settings)
@@ -236,6 +237,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     app.state.services = built
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HttpMetrics)  # outermost: counts every answer, the 413s too
     app.include_router(health_router)
     app.include_router(websub_router)
     install_api(app, built)

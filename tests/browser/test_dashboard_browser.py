@@ -346,7 +346,7 @@ def test_a_member_signs_in_and_reads_an_article(page: Page, live_server: LiveSer
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_title("Articles · MediaBeat")
     expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
-        ["Feeds", "Articles", "Stories"]
+        ["Feeds", "Articles", "Monitors", "Stories"]
     )
     expect(page.locator("[data-article-id]")).to_have_count(2)
     page.screenshot(path=str(screenshots / "articles.png"), full_page=True)

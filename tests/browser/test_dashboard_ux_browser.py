@@ -235,7 +235,21 @@ def test_dark_and_phone_layouts(browser: Browser, live_server: LiveServer, scree
     sign_in(page, live_server)
     expect(page).to_have_title("Scheduler · MediaBeat")
     links = page.get_by_role("navigation", name="Main").get_by_role("link")
-    expect(links).to_have_text(["Scheduler", "Runs", "Feeds", "Crawl jobs", "Articles", "Stories", "Account"])
+    expect(links).to_have_text(
+        [
+            "Scheduler",
+            "Runs",
+            "Feeds",
+            "Crawl jobs",
+            "Articles",
+            "Monitors",
+            "Stories",
+            "Users",
+            "API tokens",
+            "Audit log",
+            "Account",
+        ]
+    )
     for i in range(links.count()):
         box = links.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, links.nth(i).inner_text()

@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope
 
+from mediabeat import telemetry
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.scheduler import SchedulerStore
@@ -74,11 +75,17 @@ class Flaky:
         return {"ok": 1}
 
 
+def _alerts_sent(kind: str) -> float:
+    labels = {"channel": "webhook", "kind": kind, "result": "sent"}
+    return telemetry.REGISTRY.get_sample_value("mediabeat_alerts_total", labels) or 0.0
+
+
 async def test_one_alert_per_outage_and_one_on_recovery(db: Database, webhook: Webhook) -> None:
     await SchedulerStore(db).create_task({"name": "fetch", "handler": "fetch", "cron": "0 * * * *"}, START)
     alerter = WebhookAlerter(url=webhook.url, dashboard_url="http://127.0.0.1:8000/")
     handler = Flaky()
     service, _ = build_test_scheduler(db, clock=FakeClock(START), handlers={"fetch": handler}, alerts=alerter)
+    sent = {kind: _alerts_sent(kind) for kind in ("failure", "recovery")}
     for _ in range(3):
         assert (await service.run_now_and_wait("fetch")).status == "failed"
     handler.failing = False
@@ -86,6 +93,7 @@ async def test_one_alert_per_outage_and_one_on_recovery(db: Database, webhook: W
     assert (await service.run_now_and_wait("fetch")).status == "succeeded"
     await alerter.drain()
     assert [a["kind"] for a in webhook.received] == ["failure", "recovery"]
+    assert {kind: _alerts_sent(kind) - before for kind, before in sent.items()} == {"failure": 1, "recovery": 1}
     failure = webhook.received[0]
     assert failure["task"] == "fetch" and failure["status"] == "failed"
     assert failure["text"].startswith(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from mediabeat import telemetry
 from mediabeat.clock import FakeClock
 from mediabeat.crawler.opml import parse_opml
 from mediabeat.crawler.urls import canonicalize, url_hash
@@ -59,6 +60,10 @@ async def import_demo_feeds(db: Database, org: int, base: str, count: int) -> No
     await FeedStore(db).add_many(org, [(canonicalize(f.url), f.title) for f in feeds], now=START)
 
 
+def _sample(name: str, **labels: str) -> float:
+    return telemetry.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeClock, org_id: int) -> None:
     await import_demo_feeds(db, org_id, demo, 3)
     registry = crawler_registry(db, clock, crawl_batch=10)
@@ -73,6 +78,9 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
             "websub_renew": RecordingHandler(),
         },
     )
+    pages_before = _sample("mediabeat_crawl_pages_total", outcome="succeeded")
+    fetched_before = _sample("mediabeat_feed_fetches_total", outcome="fetched")
+    page_times_before = _sample("mediabeat_crawl_page_duration_seconds_count")
     try:
         # Never run: the seeded tasks are due at start-up; the loop claims and runs them.
         assert (await loop.step()).started == 5
@@ -93,6 +101,10 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
             again = await service.run_now_and_wait("crawl-queue")
             assert again.status == "succeeded"
         assert await JobStore(db).counts_by_status() == {"succeeded": 15}
+        # This process's counters saw every feed and page (other tests may have added to them).
+        assert _sample("mediabeat_crawl_pages_total", outcome="succeeded") - pages_before == 15
+        assert _sample("mediabeat_feed_fetches_total", outcome="fetched") - fetched_before == 3
+        assert _sample("mediabeat_crawl_page_duration_seconds_count") - page_times_before >= 15
         articles = await ArticleStore(db).list(org_id=org_id, limit=100)
         assert len(articles) == 15
         for article in articles:

@@ -172,12 +172,13 @@ class AuthService:
             must_change_password=must_change_password,
         )
 
-    async def set_password(self, user: UserRecord, password: str) -> None:
+    async def set_password(self, user: UserRecord, password: str, *, must_change: bool = False) -> None:
+        """An admin's reset: with must_change, the user chooses their own at the next sign-in."""
         try:
             check_policy(password, email=user.email)
         except WeakPassword as exc:
             raise UserInputError("password", str(exc)) from None
-        await self.users.set_password(user.id, hash_password(password))
+        await self.users.set_password(user.id, hash_password(password), must_change=must_change)
         await self.sessions.delete_for_user(user.id)
 
     async def change_own_password(

@@ -8,10 +8,13 @@ import os
 import signal
 import socket
 from typing import Annotated
+from wsgiref.simple_server import WSGIServer
 
+import prometheus_client
 import typer
 import uvicorn
 
+from mediabeat import telemetry
 from mediabeat.app import Services, build_services, create_app
 from mediabeat.auth.service import UserInputError
 from mediabeat.cli import demo_cmd
@@ -135,12 +138,37 @@ def ensure_first_admin(settings: Settings) -> tuple[str, bool] | None:
     return email, True
 
 
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            envvar="MEDIABEAT_WORKER_METRICS_PORT",
+            help="Serve this worker's Prometheus counters (runs, feeds, pages) on this port, at any path",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(envvar="MEDIABEAT_WORKER_METRICS_HOST", help="Address for --metrics-port")
+    ] = "127.0.0.1",
+) -> None:
     """Migrate the database, then run the scheduler loop without HTTP until SIGINT or SIGTERM."""
     settings = load_settings()
     setup_logging(settings)
     migrate.upgrade(settings.database_url)
+    if metrics_port is not None:
+        serve_worker_metrics(metrics_host, metrics_port)
     asyncio.run(run_worker(build_services(settings, role="worker")))
+
+
+def serve_worker_metrics(host: str, port: int) -> WSGIServer:
+    """This process's counters over plain HTTP, from a daemon thread (a worker has no web app)."""
+    try:
+        server, _ = prometheus_client.start_http_server(port, addr=host, registry=telemetry.REGISTRY)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+    log.info("worker metrics on http://%s:%d/metrics", host, port)
+    return server
 
 
 async def run_worker(services: Services) -> None:

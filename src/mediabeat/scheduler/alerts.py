@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-import httpx
-
 from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
 from mediabeat.mail import send_mail
 from mediabeat.settings import SmtpServer
+from mediabeat.telemetry import ALERTS
 
 log = logging.getLogger("mediabeat.alerts")
 
@@ -81,6 +80,7 @@ class _BackgroundAlerter(abc.ABC):
     """Sends each alert in the background with a few retries; a channel that stays down is only logged."""
 
     channel = "alert channel"
+    label = "other"  # the channel label of mediabeat_alerts_total
 
     def __init__(self, *, dashboard_url: str | None, sleep: Callable[[float], Any]) -> None:
         self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
@@ -100,7 +100,9 @@ class _BackgroundAlerter(abc.ABC):
     async def send(self, alert: Alert) -> bool:
         """Deliver one alert, retrying a few times; True when it was accepted."""
         async with self._in_order:
-            return await self._send(alert)
+            delivered = await self._send(alert)
+        ALERTS.labels(self.label, alert.kind, "sent" if delivered else "failed").inc()
+        return delivered
 
     async def _send(self, alert: Alert) -> bool:
         for delay in (*RETRY_DELAYS_S, None):
@@ -127,6 +129,7 @@ class WebhookAlerter(_BackgroundAlerter):
     """Posts alerts to a webhook URL."""
 
     channel = "webhook"
+    label = "webhook"
 
     def __init__(
         self,
@@ -134,21 +137,27 @@ class WebhookAlerter(_BackgroundAlerter):
         url: str,
         dashboard_url: str | None = None,
         timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         super().__init__(dashboard_url=dashboard_url, sleep=sleep)
         self.url = url
-        self.timeout = httpx.Timeout(timeout_s)
-        self.transport = transport
+        self.timeout_s = timeout_s
 
     async def _deliver(self, alert: Alert) -> str | None:
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            try:
-                response = await client.post(self.url, json=alert.payload())
-            except httpx.HTTPError as exc:
-                return f"{type(exc).__name__}: {exc}"
-        return None if response.is_success else f"HTTP {response.status_code}"
+        # The operator's own URL (a setting, not user input): no SSRF guard, so an internal chat server works.
+        # Proxies come from the environment (HTTPS_PROXY, NO_PROXY); redirects are not followed.
+        import aiohttp  # on the first alert: the CLI starts without the HTTP client
+
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=True) as session,
+                session.post(self.url, json=alert.payload(), allow_redirects=False) as response,
+            ):
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 class EmailAlerter(_BackgroundAlerter):
@@ -159,6 +168,7 @@ class EmailAlerter(_BackgroundAlerter):
     """
 
     channel = "mail server"
+    label = "email"
 
     def __init__(
         self,

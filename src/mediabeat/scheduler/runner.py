@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.tasks.base import RunContext, SkipRun
+from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
 log = logging.getLogger("mediabeat.scheduler")
 
@@ -319,6 +321,9 @@ class RunExecutor:
             log=log,
         )
         self._capture_logs(run_id)
+        in_progress = TASK_RUNS_IN_PROGRESS.labels(task.name)
+        in_progress.inc()
+        started = time.perf_counter()
         try:
             by = self._cancel_before_start.pop(run_id, None)
             if by is not None:
@@ -326,10 +331,15 @@ class RunExecutor:
             else:
                 outcome = await self._supervise(task, ctx)
         except asyncio.CancelledError:
+            TASK_RUNS.labels(task.name, RunStatus.FAILED.value).inc()
             await self._record_end(
                 run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run")
             )
             raise
+        finally:
+            in_progress.dec()
+        TASK_RUNS.labels(task.name, outcome.status.value).inc()
+        TASK_RUN_DURATION.labels(task.name).observe(time.perf_counter() - started)
         if outcome.status is RunStatus.FAILED:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         elif outcome.status is RunStatus.CANCELLED:

@@ -6,7 +6,15 @@ from typing import Any
 
 from mediabeat.auth.service import AuthService
 from mediabeat.db.stores.orgs import OrgStore
-from mediabeat.domain.content import Actor, InvalidInput, TokenNotFound, TokenRecord, UserNotFound, UserRecord
+from mediabeat.domain.content import (
+    Actor,
+    InvalidInput,
+    Role,
+    TokenNotFound,
+    TokenRecord,
+    UserNotFound,
+    UserRecord,
+)
 from mediabeat.domain.ids import valid_id
 from mediabeat.services.audit import AuditService
 
@@ -56,14 +64,26 @@ class AccountService:
         return org_id
 
     async def update_user(
-        self, user_id: int, actor: Actor, *, is_active: bool | None = None, password: str | None = None
+        self,
+        user_id: int,
+        actor: Actor,
+        *,
+        is_active: bool | None = None,
+        password: str | None = None,
+        must_change_password: bool = False,
+        role: str | None = None,
     ) -> UserRecord:
-        """Deactivate or reactivate a user (deactivating ends their sessions) and/or set their password."""
+        """Deactivate or reactivate a user (deactivating ends their sessions), set their password
+        (with must_change_password, they choose their own at the next sign-in) and/or their role."""
         user = await self.get_user(user_id)
         if is_active is False and user.id == actor.user_id:
             raise InvalidInput("is_active", "you cannot deactivate yourself")
+        if role is not None and role != user.role:
+            await self._check_role_change(user, role, actor)
         if password is not None:
-            await self.auth.set_password(user, password)
+            await self.auth.set_password(user, password, must_change=must_change_password)
+        if role is not None and role != user.role:
+            await self.auth.users.set_role(user.id, role)
         if is_active is not None:
             await self.auth.users.set_active(user.id, is_active)
             if not is_active:
@@ -73,8 +93,21 @@ class AccountService:
             details["is_active"] = is_active
         if password is not None:
             details["password_changed"] = True
+            details["must_change_password"] = must_change_password
+        if role is not None and role != user.role:
+            details["role"] = role
         await self.audit.record(actor, "user.update", target_type="user", target_id=user.id, details=details)
         return await self.get_user(user_id)
+
+    async def _check_role_change(self, user: UserRecord, role: str, actor: Actor) -> None:
+        if role not in {r.value for r in Role}:
+            raise InvalidInput("role", f"role must be admin or member, not {role!r}")
+        if user.id == actor.user_id:
+            raise InvalidInput("role", "you cannot change your own role")
+        if role == Role.MEMBER and user.org_id is None:
+            raise InvalidInput("role", f"{user.email} belongs to no organisation, so cannot be a member")
+        if role == Role.MEMBER and await self.auth.users.count_admins() <= 1:
+            raise InvalidInput("role", "the last admin cannot become a member")
 
     async def list_tokens(self, *, user_id: int | None = None) -> list[TokenRecord]:
         if user_id is not None and not valid_id(user_id):

@@ -23,6 +23,7 @@ from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import JobRecord
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
+from mediabeat.telemetry import CRAWL_PAGE_DURATION, CRAWL_PAGES, timed
 
 log = logging.getLogger(__name__)
 
@@ -233,10 +234,13 @@ class CrawlQueue:
                     cancelled = False
                     try:
                         async with semaphore:
-                            outcome = await self._process(job, worker, client, errors, buffer)
+                            with timed(CRAWL_PAGE_DURATION):
+                                outcome = await self._process(job, worker, client, errors, buffer)
                         # A stored page waits for the next flush outside the semaphore: the
                         # slot goes to the next page at once.
-                        return outcome if isinstance(outcome, str) else await outcome
+                        label = outcome if isinstance(outcome, str) else await outcome
+                        CRAWL_PAGES.labels(label).inc()
+                        return label
                     except asyncio.CancelledError:
                         cancelled = True  # the job stays pending: _give_back returns it to the queue
                         raise

@@ -36,6 +36,7 @@ from mediabeat.schedule.freshness import (
 from mediabeat.tasks.base import RunContext, unless_all_failed
 from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
 from mediabeat.tasks.websub import HubRecorder
+from mediabeat.telemetry import FEED_FETCH_DURATION, FEED_FETCHES, timed
 
 
 @dataclass
@@ -89,7 +90,10 @@ class RssFetch:
 
             async def one(feed: FeedRecord) -> FeedOutcome:
                 async with semaphore:
-                    return await self.fetch_feed(client, feed, ctx.now)
+                    with timed(FEED_FETCH_DURATION):
+                        outcome = await self.fetch_feed(client, feed, ctx.now)
+                FEED_FETCHES.labels(outcome.outcome).inc()
+                return outcome
 
             # Feeds come ordered by organisation; all organisations share the per-host limits.
             # Outcomes are written in batches while the other feeds are still being fetched: the

@@ -1,4 +1,9 @@
-"""/metrics in the Prometheus text format: admins only unless MEDIABEAT_METRICS_PUBLIC=true."""
+"""/metrics in the Prometheus text format: admins only unless MEDIABEAT_METRICS_PUBLIC=true.
+
+Two kinds of series (docs/metrics.md): this process's counters and histograms
+(mediabeat.telemetry), which sum across nodes, and `mediabeat_cluster_*` gauges read from
+the shared database, which every node reports alike.
+"""
 
 from __future__ import annotations
 
@@ -8,70 +13,62 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from mediabeat import telemetry
 from mediabeat.db.tables import JOB_STATUSES
 from mediabeat.domain.metrics import MetricsSnapshot
-from mediabeat.domain.scheduler import NodeRecord, NodeState, RunStatus, SchedulerStats
-from mediabeat.web.api.scheduler import stats_cache
+from mediabeat.domain.scheduler import NodeRecord, NodeState, RunStatus
 from mediabeat.web.deps import OptionalUser
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(tags=["health"])
 
 
-class _Snapshot:
-    """A one-shot collector over a snapshot read from the database."""
+class _ClusterSnapshot:
+    """A one-shot collector over a snapshot of the shared database: the same figures on every node.
 
-    def __init__(self, snapshot: MetricsSnapshot, stats: SchedulerStats, nodes: list[NodeRecord]) -> None:
+    Each is a `mediabeat_cluster_*` gauge: aggregate them across nodes with max(), never sum().
+    """
+
+    def __init__(self, snapshot: MetricsSnapshot, nodes: list[NodeRecord]) -> None:
         self.snapshot = snapshot
-        self.stats = stats
         self.nodes = nodes
 
     def collect(self) -> list[GaugeMetricFamily]:
         snap = self.snapshot
-        runs = GaugeMetricFamily(
-            "mediabeat_task_runs", "Recorded task runs by task and status", labels=["task", "status"]
+        running = GaugeMetricFamily(
+            "mediabeat_cluster_task_runs_running", "Runs recorded as running on any node, by task", labels=["task"]
         )
-        for (task, status), count in sorted(snap.runs.items()):
-            runs.add_metric([task, status], count)
-        for task in sorted(snap.enabled):
-            for status in RunStatus:
-                if (task, status) not in snap.runs:
-                    runs.add_metric([task, status], 0)
-        queue = GaugeMetricFamily("mediabeat_crawl_jobs", "Crawl jobs by status (queue depth)", labels=["status"])
+        queue = GaugeMetricFamily(
+            "mediabeat_cluster_crawl_jobs", "Crawl jobs by status (queued: the queue depth)", labels=["status"]
+        )
         for status in JOB_STATUSES:
             queue.add_metric([status], snap.jobs.get(status, 0))
         success = GaugeMetricFamily(
-            "mediabeat_task_last_success_timestamp_seconds",
-            "Unix time of each task's last successful run (0: never)",
+            "mediabeat_cluster_task_last_success_timestamp_seconds",
+            "Unix time of each task's last successful run on any node (0: never)",
             labels=["task"],
         )
-        enabled = GaugeMetricFamily("mediabeat_task_enabled", "1 if the task runs on schedule", labels=["task"])
+        enabled = GaugeMetricFamily("mediabeat_cluster_task_enabled", "1 if the task runs on schedule", labels=["task"])
         for task in sorted(snap.enabled):
             last = snap.last_success.get(task)
             if last is not None and last.tzinfo is None:
                 last = last.replace(tzinfo=UTC)
             success.add_metric([task], last.timestamp() if last else 0.0)
             enabled.add_metric([task], 1.0 if snap.enabled[task] else 0.0)
-        durations = GaugeMetricFamily(
-            "mediabeat_task_duration_seconds",
-            "Run duration by task over its recorded history: median (0.5) and 95th percentile (0.95)",
-            labels=["task", "quantile"],
-        )
-        for figures in self.stats.tasks:
-            for quantile, ms in (("0.5", figures.p50_ms), ("0.95", figures.p95_ms)):
-                if ms is not None:
-                    durations.add_metric([figures.name, quantile], ms / 1000)
+            running.add_metric([task], snap.runs.get((task, RunStatus.RUNNING), 0))
         feeds = GaugeMetricFamily(
-            "mediabeat_feeds", "Feeds by state: ok, failing (active, last fetches failed), disabled", labels=["state"]
+            "mediabeat_cluster_feeds",
+            "Feeds by state: ok, failing (active, last fetches failed), disabled",
+            labels=["state"],
         )
         for state, count in snap.feeds.items():
             feeds.add_metric([state], count)
         nodes = GaugeMetricFamily(
-            "mediabeat_nodes", "serve and worker processes by state (dead: no heartbeat)", labels=["state"]
+            "mediabeat_cluster_nodes", "serve and worker processes by state (dead: no heartbeat)", labels=["state"]
         )
         for state in NodeState:
             nodes.add_metric([state], sum(1 for n in self.nodes if n.state == state))
-        return [runs, queue, success, enabled, durations, feeds, nodes]
+        return [running, queue, success, enabled, feeds, nodes]
 
 
 @router.get(
@@ -91,9 +88,9 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
         if not principal.is_admin:
             raise ApiError(403, "metrics need an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
     snapshot = await services.scheduler.metrics_snapshot()
-    stats = await stats_cache(request).get()  # the durations, at most a few seconds old, as /scheduler/stats
     nodes = await services.cluster.list_nodes()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(snapshot, stats, nodes))
-    body = generate_latest(registry)
+    cluster = CollectorRegistry(auto_describe=False)
+    cluster.register(_ClusterSnapshot(snapshot, nodes))
+    # This process's counters and histograms, then the database's gauges: no name is in both.
+    body = generate_latest(telemetry.REGISTRY) + generate_latest(cluster)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -99,6 +99,11 @@ class UserStore:
             result = await conn.execute(users_t.update().where(users_t.c.id == user_id).values(is_active=active))
             return bool(result.rowcount)
 
+    async def set_role(self, user_id: int, role: str) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(users_t.update().where(users_t.c.id == user_id).values(role=role))
+            return bool(result.rowcount)
+
     async def mark_login(self, user_id: int, now: datetime) -> None:
         async with self.db.write() as conn:
             await conn.execute(users_t.update().where(users_t.c.id == user_id).values(last_login_at=now))

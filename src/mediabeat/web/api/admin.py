@@ -118,6 +118,12 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     is_active: bool | None = Field(default=None, description="false signs the user out and refuses their tokens")
     password: str | None = Field(default=None, min_length=1, max_length=1024)
+    must_change_password: bool = Field(
+        default=False, description="With password: the user must choose their own at the next sign-in"
+    )
+    role: Role | None = Field(
+        default=None, description="admin or member (a member needs an organisation; the last admin stays one)"
+    )
 
 
 @router.get("/users", response_model=UserList, summary="Every user", tags=["users"], responses=LIST)
@@ -142,13 +148,18 @@ async def get_user(user_id: UserId, request: Request, _: AdminUser) -> UserOut:
 @router.patch(
     "/users/{user_id}",
     response_model=UserOut,
-    summary="Deactivate or reactivate a user, or set their password",
+    summary="Deactivate or reactivate a user, set their password or change their role",
     tags=["users"],
     responses=READ,
 )
 async def patch_user(user_id: UserId, body: UserPatch, request: Request, principal: AdminUser) -> UserOut:
     user = await _content(request).accounts.update_user(
-        user_id, actor_of(request, principal), is_active=body.is_active, password=body.password
+        user_id,
+        actor_of(request, principal),
+        is_active=body.is_active,
+        password=body.password,
+        must_change_password=body.must_change_password,
+        role=body.role,
     )
     return UserOut.of(user)
 

@@ -14,7 +14,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install_dashboard(app: FastAPI) -> None:
     """Add the dashboard pages, their static files and the handler that turns refusals into redirects or pages."""
-    from mediabeat.web.dashboard import account_pages, content_pages, monitor_pages, scheduler_pages, stories_pages
+    from mediabeat.web.dashboard import (
+        account_pages,
+        admin_pages,
+        content_pages,
+        monitor_pages,
+        scheduler_pages,
+        stories_pages,
+    )
 
     app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     app.add_exception_handler(PageDenied, page_denied)
@@ -24,3 +31,4 @@ def install_dashboard(app: FastAPI) -> None:
     app.include_router(account_pages.router)
     app.include_router(monitor_pages.router)
     app.include_router(stories_pages.router)
+    app.include_router(admin_pages.router)

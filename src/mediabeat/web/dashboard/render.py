@@ -199,6 +199,9 @@ NAV = (
     Nav("articles", "Articles", "/app/articles"),
     Nav("monitors", "Monitors", "/app/monitors"),
     Nav("stories", "Stories", "/app/stories"),
+    Nav("users", "Users", "/app/admin/users"),
+    Nav("tokens", "API tokens", "/app/admin/tokens"),
+    Nav("audit", "Audit log", "/app/admin/audit"),
 )
 MEMBER_NAV = (
     Nav("feeds", "Feeds", "/app/feeds"),

@@ -811,6 +811,108 @@
     });
   }
 
+  /* -- users, API tokens ------------------------------------------------------------------------- */
+
+  function onUserForm(form) {
+    clearErrors(form);
+    var email = form.elements.email.value.trim();
+    var role = form.elements.role.value;
+    var org = parseInt(form.elements.org_id.value, 10);
+    var body = { email: email, role: role, org_id: isNaN(org) ? null : org, password: form.elements.password.value };
+    confirmAction("Add " + (email || "this user") + "?", "As " + (role === "admin" ? "an admin: they can change everything." : "a member of the chosen organisation."), "Add user").then(function (ok) {
+      if (!ok) { return; }
+      api("POST", "/api/v1/users", body).then(function (res) {
+        if (!res.ok) { showErrors(form, res); return; }
+        toast(res.data.email + " added.");
+        window.location.reload();
+      });
+    });
+  }
+
+  function onResetForm(form) {
+    clearErrors(form);
+    var select = form.elements.user_id;
+    var who = select.options[select.selectedIndex] ? select.options[select.selectedIndex].textContent : "";
+    var body = { password: form.elements.password.value, must_change_password: form.elements.must_change_password.checked };
+    confirmAction("Reset the password of " + who + "?", "Their sessions end now; they sign in with the new password.", "Reset password").then(function (ok) {
+      if (!ok) { return; }
+      api("PATCH", "/api/v1/users/" + encodeURIComponent(select.value), body).then(function (res) {
+        if (!res.ok) { showErrors(form, res); return; }
+        form.elements.password.value = "";
+        toast("Password of " + res.data.email + " reset.");
+      });
+    });
+  }
+
+  function onUserActive(button) {
+    var row = button.closest("[data-user-id]");
+    var email = row.getAttribute("data-user-email");
+    var on = button.getAttribute("aria-checked") === "true";
+    var verb = on ? "Deactivate" : "Reactivate";
+    confirmAction(verb + " " + email + "?", on ? "They are signed out and their API tokens stop working until reactivated." : "They can sign in again, and their tokens work again.", verb).then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("PATCH", "/api/v1/users/" + row.getAttribute("data-user-id"), { is_active: !on }).then(function (res) {
+        busy(button, false);
+        if (!res.ok) { showBanner("Could not change " + email + ": " + res.message); return; }
+        setSwitch(button, res.data.is_active);
+        row.classList.toggle("is-disabled", !res.data.is_active);
+        toast(email + (res.data.is_active ? " is active." : " is deactivated."));
+      });
+    });
+  }
+
+  function onUserRole(select) {
+    var row = select.closest("[data-user-id]");
+    var email = row.getAttribute("data-user-email");
+    var role = select.value;
+    var back = function () { select.value = select.getAttribute("data-current"); };
+    confirmAction("Make " + email + " " + (role === "admin" ? "an admin" : "a member") + "?", role === "admin" ? "Admins can change everything, users and tokens included." : "Members see only their organisation's feeds and articles.", "Change role").then(function (ok) {
+      if (!ok) { back(); return; }
+      api("PATCH", "/api/v1/users/" + row.getAttribute("data-user-id"), { role: role }).then(function (res) {
+        if (!res.ok) { back(); showBanner("Could not change the role of " + email + ": " + res.message); return; }
+        select.setAttribute("data-current", res.data.role);
+        toast(email + " is now " + (res.data.role === "admin" ? "an admin." : "a member."));
+      });
+    });
+  }
+
+  function onTokenForm(form) {
+    clearErrors(form);
+    var owner = parseInt(form.elements.user_id.value, 10);
+    var body = { name: form.elements.name.value.trim(), user_id: isNaN(owner) ? null : owner };
+    api("POST", "/api/v1/tokens", body).then(function (res) {
+      if (!res.ok) { showErrors(form, res); return; }
+      form.reset();
+      $("#new-token-value").textContent = res.data.token;
+      $("#new-token").hidden = false;
+      $("#new-token").scrollIntoView({ block: "nearest" });
+      toast("Token " + res.data.name + " created: copy it now.");
+      refreshRegions();  // the list gains the new token (never its secret)
+    });
+  }
+
+  function onRevokeToken(button) {
+    var row = button.closest("[data-token-id]");
+    var name = row.getAttribute("data-token-name");
+    confirmAction("Revoke " + name + "?", "Scripts that use it are refused from now on. This cannot be undone.", "Revoke").then(function (ok) {
+      if (!ok) { return; }
+      busy(button, true);
+      api("DELETE", "/api/v1/tokens/" + row.getAttribute("data-token-id")).then(function (res) {
+        if (!res.ok) { busy(button, false); showBanner("Could not revoke " + name + ": " + res.message); return; }
+        var state = $('[data-field="state"]', row);
+        state.textContent = "";
+        var badgeEl = document.createElement("span");
+        badgeEl.className = "badge badge-muted";
+        badgeEl.textContent = "Revoked";
+        state.appendChild(badgeEl);
+        row.classList.add("is-disabled");
+        button.remove();
+        toast(name + " revoked.");
+      });
+    });
+  }
+
   /* -- wiring ------------------------------------------------------------------------------------ */
 
   var actions = {
@@ -826,7 +928,9 @@
     "delete-task": onDeleteTask,
     "cancel-run": onCancelRun,
     "scheduler-pause": onSchedulerPause,
-    "scheduler-resume": onSchedulerResume
+    "scheduler-resume": onSchedulerResume,
+    "user-active": onUserActive,
+    "revoke-token": onRevokeToken
   };
 
   document.addEventListener("click", function (event) {
@@ -836,7 +940,7 @@
     if (handler) { event.preventDefault(); handler(target); }
   });
 
-  var forms = { "password-form": onPasswordForm, "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm };
+  var forms = { "password-form": onPasswordForm, "login-form": onLogin, "task-form": onTaskForm, "new-task-form": onNewTaskForm, "feed-form": onFeedForm, "opml-form": onOpmlForm, "user-form": onUserForm, "reset-form": onResetForm, "token-form": onTokenForm };
   document.addEventListener("submit", function (event) {
     var handler = forms[event.target.id];
     if (handler) { event.preventDefault(); handler(event.target); }
@@ -852,6 +956,7 @@
 
   document.addEventListener("change", function (event) {
     if (event.target.getAttribute("data-action-change") === "feed-priority") { onFeedPriority(event.target); return; }
+    if (event.target.getAttribute("data-action-change") === "user-role") { onUserRole(event.target); return; }
     if (event.target.getAttribute("data-action-change") === "submit-form") { event.target.form.submit(); return; }
     if (event.target.id !== "t-handler") { return; }
     var option = event.target.options[event.target.selectedIndex];
