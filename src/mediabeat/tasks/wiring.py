@@ -17,6 +17,9 @@ from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext, TaskHandler
 
+# A shared slot lease lasts this much longer than the longest fetch (its total timeout).
+SHARED_LEASE_MARGIN_S = 10.0
+
 if TYPE_CHECKING:
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
@@ -24,17 +27,23 @@ if TYPE_CHECKING:
 
 def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tuple[RssFetch, CrawlQueue]:
     from mediabeat.crawler.articles import ExtractionPool
-    from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient
+    from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient, SharedLayer
     from mediabeat.db.stores.articles import ArticleStore
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.db.stores.politeness import PolitenessStore
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
 
     config = ClientConfig.from_settings(settings)
     # One per-host limiter for every run of both tasks in this process: an hourly fetch and a
-    # crawl-queue run on the same host share its concurrency, delay and Crawl-delay.
-    limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
+    # crawl-queue run on the same host share its concurrency, delay and Crawl-delay. Behind it, the
+    # database keeps those limits across every process (a slot lease outlives the longest fetch).
+    shared = None
+    if settings.crawler_shared_politeness:
+        lease = config.total_timeout + SHARED_LEASE_MARGIN_S
+        shared = SharedLayer(PolitenessStore(db), holder=settings.resolved_node_id, lease=lease)
+    limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay, shared=shared)
 
     def new_client() -> SafeClient:
         return SafeClient(config, limiter=limiter)

@@ -185,7 +185,7 @@ class SafeClient:
             wait *= random.uniform(1.0, 1.25)  # jitter, never shorter than asked
             if wait > self.config.max_retry_wait:
                 return status, response_headers, body  # it wants us away longer than we wait in one run
-            self.limiter.cool_down(host, wait)
+            await self.limiter.cool_down(host, wait)
             attempt += 1
 
     async def _once(self, target: URL, host: str, headers: dict[str, str]) -> Response:
