@@ -191,6 +191,9 @@ class SafeClient:
     async def _once(self, target: URL, host: str, headers: dict[str, str]) -> Response:
         # `target` is the very URL object aiohttp connects to, so the host vetted is the host used.
         hostname = target.raw_host or ""
+        # Made before the slot is taken (the first one loads the CA bundle): the request goes out
+        # as soon as its start comes, so the starts the limiter spaced are the ones the host sees.
+        self._session_for_requests()
         async with self.limiter.slot(host):
             try:
                 if is_ip_literal(hostname):
