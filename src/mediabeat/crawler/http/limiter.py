@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from mediabeat.db.engine import DatabaseUnavailable
-
 log = logging.getLogger(__name__)
 
 # A robots.txt Crawl-delay is honoured up to this: a longer one would hold a whole run on one host.
@@ -38,7 +36,8 @@ class SharedPoliteness(Protocol):
     """Per-host limits kept where every crawling process sees them (the database).
 
     Times are the store's own: it answers in seconds from now, so the caller's clock never
-    meets another machine's. A call that cannot reach the shared state raises DatabaseUnavailable.
+    meets another machine's. A call that cannot use the shared state raises ConnectionError (the
+    crawler knows nothing of databases).
     """
 
     async def acquire(
@@ -106,7 +105,7 @@ class HostLimiter:
             try:
                 async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
                     await self.shared.store.cool_down(host, seconds)
-            except (DatabaseUnavailable, TimeoutError) as exc:
+            except (ConnectionError, TimeoutError) as exc:
                 self._shared_failed(exc)
 
     @contextlib.asynccontextmanager
@@ -150,7 +149,7 @@ class HostLimiter:
                             crawl_delay=self._delays.get(host),
                             lease=shared.lease,
                         )
-                except (DatabaseUnavailable, TimeoutError) as exc:
+                except (ConnectionError, TimeoutError) as exc:
                     self._shared_failed(exc)
                     return None
                 self._shared_recovered()
@@ -169,7 +168,7 @@ class HostLimiter:
         try:
             async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
                 await self.shared.store.release(host, holder=holder)
-        except (DatabaseUnavailable, TimeoutError) as exc:
+        except (ConnectionError, TimeoutError) as exc:
             self._shared_failed(exc)
 
     def _shared_usable(self) -> bool:

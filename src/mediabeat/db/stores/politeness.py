@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mediabeat.db.engine import Database, DatabaseUnavailable, describe_db_error
+from mediabeat.db.engine import Database, describe_db_error
 from mediabeat.db.tables import host_politeness as hosts_t
 from mediabeat.db.tables import host_slots as slots_t
 
@@ -28,6 +28,10 @@ from mediabeat.db.tables import host_slots as slots_t
 CRAWL_DELAY_TTL_S = 3600.0
 # A start is reserved at most this far ahead (or one spacing, when longer): see crawler.http.limiter.
 HORIZON_S = 1.0
+
+
+class PolitenessUnavailable(ConnectionError):
+    """The shared politeness state cannot be used (the database is down, or lacks the tables)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +84,12 @@ class PolitenessStore:
     ) -> tuple[bool, float]:
         try:
             async with self.db.write() as conn:
-                state = await self._lock_host(conn, host)
-                await conn.execute(slots_t.delete().where(slots_t.c.host == host, slots_t.c.expires_at < state.now))
-                busy = (
-                    await conn.execute(sa.select(sa.func.count()).select_from(slots_t).where(slots_t.c.host == host))
-                ).scalar_one()
+                state, busy = await self._lock_host(conn, host)
                 if crawl_delay is not None:
                     state = HostState(
                         state.now, state.next_start_at, state.cooldown_until, crawl_delay, state.now + CRAWL_DELAY_TTL_S
                     )
-                plan = plan_start(state, busy=int(busy), limit=limit, spacing=spacing)
+                plan = plan_start(state, busy=busy, limit=limit, spacing=spacing)
                 if plan.granted:
                     start = state.now + plan.wait
                     await conn.execute(slots_t.insert().values(host=host, holder=holder, expires_at=start + lease))
@@ -104,11 +104,18 @@ class PolitenessStore:
                     )
                 return plan.granted, plan.wait
         except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(describe_db_error(self.db.url, exc)) from None
+            raise PolitenessUnavailable(describe_db_error(self.db.url, exc)) from None
 
-    async def _lock_host(self, conn: AsyncConnection, host: str) -> HostState:
-        """The host's row, created when missing, locked to the end of the transaction (row or write lock)."""
+    async def _lock_host(self, conn: AsyncConnection, host: str) -> tuple[HostState, int]:
+        """The host's row, created when missing, locked to the end of the transaction (row or write lock),
+        and how many of its slot leases are live; one statement, as each one is a round trip."""
         now = self._now()
+        live = (
+            sa.select(sa.func.count())
+            .select_from(slots_t)
+            .where(slots_t.c.host == host, slots_t.c.expires_at >= now)
+            .scalar_subquery()
+        )
         insert = self._insert(hosts_t)
         statement = (
             insert.values(
@@ -126,13 +133,16 @@ class PolitenessStore:
                 hosts_t.c.cooldown_until,
                 hosts_t.c.crawl_delay_s,
                 hosts_t.c.crawl_delay_until,
+                live,
             )
         )
-        row = (await conn.execute(statement)).one()
-        return HostState(*(float(value) for value in row))
+        *state, busy = (await conn.execute(statement)).one()
+        return HostState(*(float(value) for value in state)), int(busy)
 
     async def release(self, host: str, *, holder: str) -> None:
-        await self._write(slots_t.delete().where(slots_t.c.host == host, slots_t.c.holder == holder))
+        """Delete the lease, and any of the host's that ran out (acquire only leaves those out of its count)."""
+        ended = sa.or_(slots_t.c.holder == holder, slots_t.c.expires_at < self._now())
+        await self._write(slots_t.delete().where(slots_t.c.host == host, ended))
 
     async def cool_down(self, host: str, seconds: float) -> None:
         now = self._now()
@@ -163,4 +173,4 @@ class PolitenessStore:
             async with self.db.write() as conn:
                 await conn.execute(statement)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(describe_db_error(self.db.url, exc)) from None
+            raise PolitenessUnavailable(describe_db_error(self.db.url, exc)) from None
