@@ -122,8 +122,9 @@ async def test_two_limiters_on_one_database_space_their_starts_together(db: Data
 
     await asyncio.gather(*(request(limiters[n % 2]) for n in range(6)))
     starts.sort()
-    # 10% of the delay for the wake-up of a task after its sleep, on a loaded machine.
-    assert all(later - earlier >= delay * 0.9 for earlier, later in itertools.pairwise(starts)), starts
+    # 20% of the delay for a task that wakes up late after its sleep: both "processes" share one
+    # event loop here, which on a loaded machine (load 13 on 2 cores) woke one up to 60 ms late.
+    assert all(later - earlier >= delay * 0.8 for earlier, later in itertools.pairwise(starts)), starts
     assert most_in_flight <= 2
     assert await reserved_starts(db) == []  # every slot given back
 

@@ -13,6 +13,8 @@ a time to compare with its own clock.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +85,8 @@ class PolitenessStore:
         self, host: str, *, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
     ) -> tuple[bool, float]:
         try:
+            if self.db.is_postgres:
+                return await self._acquire_postgres(host, holder, limit, spacing, crawl_delay, lease)
             async with self.db.write() as conn:
                 state, busy = await self._lock_host(conn, host)
                 if crawl_delay is not None:
@@ -105,6 +109,34 @@ class PolitenessStore:
                 return plan.granted, plan.wait
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise PolitenessUnavailable(describe_db_error(self.db.url, exc)) from None
+
+    async def _acquire_postgres(
+        self, host: str, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
+    ) -> tuple[bool, float]:
+        """The same decision in one round trip: mediabeat_take_host_slot (migration 0018), in autocommit."""
+        statement = sa.text(
+            "SELECT granted, wait FROM mediabeat_take_host_slot("
+            ":host, :holder, :limit, :spacing, :crawl_delay, :lease, :horizon, :delay_ttl)"
+        ).bindparams(sa.bindparam("crawl_delay", type_=sa.Double()))
+        params = {
+            "host": host,
+            "holder": holder,
+            "limit": limit,
+            "spacing": float(spacing),
+            "crawl_delay": crawl_delay,
+            "lease": float(lease),
+            "horizon": HORIZON_S,
+            "delay_ttl": CRAWL_DELAY_TTL_S,
+        }
+        async with self._autocommit() as conn:
+            granted, wait = (await conn.execute(statement, params)).one()
+        return bool(granted), float(wait)
+
+    @contextlib.asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement is its own transaction (PostgreSQL): one round trip each."""
+        async with self.db.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _lock_host(self, conn: AsyncConnection, host: str) -> tuple[HostState, int]:
         """The host's row, created when missing, locked to the end of the transaction (row or write lock),
@@ -169,8 +201,10 @@ class PolitenessStore:
         )
 
     async def _write(self, statement: Any) -> None:
+        """One statement as its own transaction: in autocommit on PostgreSQL, under the write lock on SQLite."""
         try:
-            async with self.db.write() as conn:
+            writing = self._autocommit() if self.db.is_postgres else self.db.write()
+            async with writing as conn:
                 await conn.execute(statement)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise PolitenessUnavailable(describe_db_error(self.db.url, exc)) from None
