@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from mediabeat.clock import SystemClock
 from mediabeat.crawler.http import HostLimiter, SharedLayer
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.politeness import PolitenessStore, PolitenessUnavailable
 from mediabeat.db.tables import host_politeness, host_slots
+from tests.crawler_helpers import handlers
 
 HOST = "news.example:443"
 LEASE = 60.0
@@ -146,3 +148,14 @@ async def test_without_its_tables_the_shared_layer_gives_way_to_the_process_limi
         await bare.dispose()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "keeps to its own per-host limits" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize("setting", [None, True, False])
+async def test_the_crawler_shares_politeness_by_default_on_postgresql_only(db: Database, setting: bool | None) -> None:
+    _, crawl = handlers(db, SystemClock(), crawler_shared_politeness=setting)
+    client = crawl.client_factory()
+    try:
+        expected = db.is_postgres if setting is None else setting
+        assert (client.limiter.shared is not None) is expected
+    finally:
+        await client.aclose()

@@ -153,6 +153,7 @@ def test_three_workers_keep_one_host_s_delay_and_concurrency_together(database_u
         crawl_batch=str(PAGES_EACH),
         extraction_workers="1",
         tick_seconds="60",
+        crawler_shared_politeness="true",  # the default on PostgreSQL; SQLite needs it said
     )
     workers = Workers(env=env, logs=tmp_path)
     eng = engine(database_url)

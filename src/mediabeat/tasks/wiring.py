@@ -38,9 +38,12 @@ def build_crawler_handlers(settings: Settings, db: Database, clock: Clock) -> tu
     config = ClientConfig.from_settings(settings)
     # One per-host limiter for every run of both tasks in this process: an hourly fetch and a
     # crawl-queue run on the same host share its concurrency, delay and Crawl-delay. Behind it, the
-    # database keeps those limits across every process (a slot lease outlives the longest fetch).
+    # database keeps those limits across every process (a slot lease outlives the longest fetch); by
+    # default on PostgreSQL only: on SQLite each request's two write transactions queue for the one
+    # write lock with every other write (docs/benchmarks.md, "Shared politeness").
     shared = None
-    if settings.crawler_shared_politeness:
+    share = settings.crawler_shared_politeness
+    if db.is_postgres if share is None else share:
         lease = config.total_timeout + SHARED_LEASE_MARGIN_S
         shared = SharedLayer(PolitenessStore(db), holder=settings.resolved_node_id, lease=lease)
     limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay, shared=shared)
