@@ -6,9 +6,10 @@ host records when each request arrives and how many it is serving; the test fail
 arrivals closer than the delay, or more requests at once than allowed. The delay is a lower
 bound on spacing, so nothing here depends on how fast the machine is.
 
-Tolerance: an arrival may come up to 10% of the delay (50 ms) early on the one before it. A
+Tolerance: an arrival may come up to 10% of the delay (100 ms) early on the one before it. A
 start is reserved by the database, but the request reaches the host after the worker wakes up,
-and a worker woken late on a loaded machine pulls its arrival towards the next one's.
+and a worker woken late on a loaded machine pulls its arrival towards the next one's (up to
+60 ms seen at a load of 14 on 2 cores).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ pytestmark = [
 ]
 
 WORKERS = 3
-PAGES_EACH = 8
-DELAY = 0.5
+PAGES_EACH = 6
+DELAY = 1.0
 TOLERANCE = 0.1 * DELAY
 CONCURRENCY = 2
 # Longer than two spacings: without a shared limit, three requests would overlap.
-RESPONSE_SECONDS = 1.2
+RESPONSE_SECONDS = 2.5
 ROBOTS = b"User-agent: *\nAllow: /\n"
 PARAGRAPH = (
     "The council met on Tuesday evening to discuss the new harbour bridge, which has been delayed "
@@ -154,6 +155,7 @@ def test_three_workers_keep_one_host_s_delay_and_concurrency_together(database_u
         extraction_workers="1",
         tick_seconds="60",
         crawler_shared_politeness="true",  # the default on PostgreSQL; SQLite needs it said
+        crawler_total_timeout="120",  # a fetch's timeout includes its wait for a slot: 18 pages queue here
     )
     workers = Workers(env=env, logs=tmp_path)
     eng = engine(database_url)
