@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/crawl_bench.py [--quick]
     .venv/bin/python bench/crawl_bench.py --real-pages [--quick] [--corpus ../shared/corpus]
+    .venv/bin/python bench/crawl_bench.py --politeness [--quick]
 
 It starts a lean server (bench/bench_server.py) in a subprocess on 20 loopback addresses
 (127.0.0.2 .. 127.0.0.21) with 50 ms of latency per response, and a second one without
@@ -14,6 +15,10 @@ Each figure is printed beside a baseline measured in the same run:
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + the same extraction function in one
   process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
+
+With --politeness it measures (p): crawl-queue in a worker process with per-host politeness
+shared through the database off vs on (SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL
+is set), and the shared layer's own cost per request.
 
 With --real-pages it measures the 923 real pages of the shared corpus instead (see
 bench/real_pages.py; it skips with a message when the corpus is absent), served from 127.0.0.2-4
