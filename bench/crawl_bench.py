@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/crawl_bench.py [--quick]
     .venv/bin/python bench/crawl_bench.py --real-pages [--quick] [--corpus ../shared/corpus]
+    .venv/bin/python bench/crawl_bench.py --politeness [--quick]
 
 It starts a lean server (bench/bench_server.py) in a subprocess on 20 loopback addresses
 (127.0.0.2 .. 127.0.0.21) with 50 ms of latency per response, and a second one without
@@ -14,6 +15,10 @@ Each figure is printed beside a baseline measured in the same run:
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + the same extraction function in one
   process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
+
+With --politeness it measures (p): crawl-queue in a worker process with per-host politeness
+shared through the database off vs on (SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL
+is set), and the shared layer's own cost per request.
 
 With --real-pages it measures the 923 real pages of the shared corpus instead (see
 bench/real_pages.py; it skips with a message when the corpus is absent), served from 127.0.0.2-4
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +63,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.politeness import PolitenessStore
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext
 from mediabeat.tasks.wiring import build_crawler_handlers
@@ -177,14 +184,13 @@ async def queue_pages(database_url: str, page_urls: list[str]) -> None:
     await db.dispose()
 
 
-def worker_main(database_url: str, batch: int) -> None:
+def worker_main(database_url: str, batch: int, *, shared_politeness: bool = True) -> None:
     """Child process: build crawl-queue as the service does, warm the pool, wait for "go", run, report."""
 
     async def body() -> None:
         db = Database(database_url)
-        _, crawl = build_crawler_handlers(
-            settings(database_url, crawl_batch=batch, crawl_concurrency=16), db, SystemClock()
-        )
+        options = {"crawl_batch": batch, "crawl_concurrency": 16, "crawler_shared_politeness": shared_politeness}
+        _, crawl = build_crawler_handlers(settings(database_url, **options), db, SystemClock())
         await crawl.pool.start()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
@@ -199,9 +205,12 @@ def worker_main(database_url: str, batch: int) -> None:
     asyncio.run(body())
 
 
-def crawl_phase(database_url: str, batch: int) -> tuple[float, dict[str, Any], float, float]:
+def crawl_phase(
+    database_url: str, batch: int, *, shared_politeness: bool = True
+) -> tuple[float, dict[str, Any], float, float]:
+    politeness = "on" if shared_politeness else "off"
     worker = subprocess.Popen(
-        [sys.executable, __file__, "--worker", database_url, "--batch", str(batch)],
+        [sys.executable, __file__, "--worker", database_url, "--batch", str(batch), "--shared-politeness", politeness],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -244,9 +253,19 @@ def main() -> None:
     parser.add_argument("--corpus", help="the corpus folder (default: ../shared/corpus beside the project)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=2000, help=argparse.SUPPRESS)
+    parser.add_argument("--shared-politeness", choices=("on", "off"), default="on", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--politeness",
+        action="store_true",
+        help="crawl-queue with per-host politeness shared through the database on vs off "
+        "(SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set)",
+    )
     args = parser.parse_args()
     if args.worker:
-        worker_main(args.worker, args.batch)
+        worker_main(args.worker, args.batch, shared_politeness=args.shared_politeness == "on")
+        return
+    if args.politeness:
+        politeness_main(quick=args.quick)
         return
     if args.real_pages:
         real_pages_main(args.corpus, quick=args.quick)
@@ -413,6 +432,73 @@ def run_real_pages(
         f"     recall {ours.recall - default.recall:+.3f}, precision {ours.precision - default.precision:+.3f} "
         f"against the default   [target: recall >= default at precision >= default]"
     )
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
+    """A new, migrated database: a SQLite file in `tmp`, or a PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / f'politeness-{time.monotonic_ns()}.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    admin_url = os.environ["MEDIABEAT_TEST_POSTGRES_URL"]
+    name = f"mbbench_{os.getpid()}_{time.monotonic_ns()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+async def shared_round_trip(database_url: str, requests: int) -> float:
+    """Milliseconds per request of the shared layer alone: take a slot and a start, give the slot back."""
+    db = Database(database_url)
+    store = PolitenessStore(db)
+    started = time.perf_counter()
+    for n in range(requests):
+        host = HOSTS[n % len(HOSTS)]
+        await store.acquire(host, holder="bench", limit=8, spacing=0.0, crawl_delay=None, lease=40.0)
+        await store.release(host, holder="bench")
+    elapsed = time.perf_counter() - started
+    await db.dispose()
+    return elapsed / requests * 1000
+
+
+def politeness_main(*, quick: bool) -> None:
+    """(p) crawl-queue, one worker process, pages over 20 loopback hosts: shared politeness off vs on, twice each."""
+    pages = 400 if quick else 2000
+    backends = ["sqlite"] + (["postgresql"] if os.environ.get("MEDIABEAT_TEST_POSTGRES_URL") else [])
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine: figures are noisy)")
+    tmp = Path(tempfile.mkdtemp(prefix="politebench"))
+    port = free_port(HOSTS[0])
+    site = start_site(port, feeds=0, latency_ms=0)
+    page_urls = [canonicalize(f"http://{HOSTS[n % len(HOSTS)]}:{port}/a/{n // 50}/{n % 50}.html") for n in range(pages)]
+    try:
+        for backend in backends:
+            rates: dict[bool, list[float]] = {False: [], True: []}
+            for shared in (False, True, False, True):
+                with fresh_database(backend, tmp) as url:
+                    asyncio.run(queue_pages(url, page_urls))
+                    seconds, result, _, _ = crawl_phase(url, len(page_urls), shared_politeness=shared)
+                    rates[shared].append(result["succeeded"] / seconds)
+            with fresh_database(backend, tmp) as url:
+                per_request_ms = asyncio.run(shared_round_trip(url, 200 if quick else 1000))
+            off, on = (max(rates[flag]) for flag in (False, True))
+            print(
+                f"(p) {backend}, crawl-queue, {pages} pages on 20 hosts: shared politeness on "
+                f"{' / '.join(f'{r:.0f}' for r in rates[True])} pages/s | off "
+                f"{' / '.join(f'{r:.0f}' for r in rates[False])} pages/s -> best on/off {on / off:.2f}; "
+                f"the shared layer alone: {per_request_ms:.2f} ms per request (slot + start + release)"
+            )
+    finally:
+        stop(site)
 
 
 if __name__ == "__main__":

@@ -192,6 +192,12 @@ class Settings(BaseSettings):
     crawler_per_host_delay: Annotated[float, Field(ge=0, le=60)] = Field(
         default=0.0, description="Seconds between the starts of two requests to the same host"
     )
+    crawler_shared_politeness: bool | None = Field(
+        default=None,
+        description="Keep the per-host limits (concurrency, delay, Crawl-delay, 429/503 cool-downs) across every "
+        "process on the same database, not only within each process (unset: on for PostgreSQL, off for SQLite, "
+        "where it costs two write transactions per request; turn it on when several processes crawl one SQLite file)",
+    )
     crawler_max_retry_wait: Annotated[float, Field(ge=0, le=300)] = Field(
         default=10.0, description="Longest wait for a 429/503 Retry-After within one fetch; longer means give up"
     )

@@ -2,15 +2,17 @@
 
 Run as `python -m tests.processes.worker_main`. It is the real worker (build_services and
 run_worker); only the registry has more handlers. With MB_TEST_RUN_AT_START=<task> it
-starts a manual run of that task as soon as it is up.
+starts a manual run of that task as soon as it is up, or, with MB_TEST_GO_FILE=<path> too, as soon
+as that file exists (so several workers start together).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,9 +94,20 @@ async def main() -> None:
     services.registry.register("noop", noop)
     services.registry.register("hang", hang)
     services.registry.register("job_drain", JobDrain(services.db, services.scheduler.node_id))
+    starters: set[asyncio.Task[None]] = set()
     if task := os.environ.get("MB_TEST_RUN_AT_START"):
-        await services.scheduler.run_now(task, triggered_by="test")
+        if go_file := os.environ.get("MB_TEST_GO_FILE"):
+            # Start the run once the test says go (every worker up), while the worker loop runs.
+            starters.add(asyncio.create_task(run_when_told(services.scheduler.run_now, task, Path(go_file))))
+        else:
+            await services.scheduler.run_now(task, triggered_by="test")
     await run_worker(services)
+
+
+async def run_when_told(run_now: Callable[..., Awaitable[int]], task: str, go_file: Path) -> None:
+    while not go_file.exists():
+        await asyncio.sleep(0.05)
+    await run_now(task, triggered_by="test")
 
 
 if __name__ == "__main__":

@@ -626,3 +626,27 @@ scheduler_pause = sa.Table(
     sa.Column("changed_at", UTCDateTime()),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
+
+# Per-host politeness shared by every crawling process on this database (db/stores/politeness.py).
+# Times are seconds since the epoch by the database's clock on PostgreSQL and by the machine's on
+# SQLite (one machine), as doubles: the store does its arithmetic on them in SQL.
+host_politeness = sa.Table(
+    "host_politeness",
+    metadata,
+    sa.Column("host", CleanString(300), primary_key=True),  # host:port, as the crawler's limiter keys it
+    sa.Column("next_start_at", sa.Double(), nullable=False),  # the earliest start of the next request
+    sa.Column("cooldown_until", sa.Double(), nullable=False),  # after a 429/503: no start before this
+    sa.Column("crawl_delay_s", sa.Double(), nullable=False),  # its robots.txt Crawl-delay, as last read
+    sa.Column("crawl_delay_until", sa.Double(), nullable=False),  # that Crawl-delay applies until then
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+# One row per request in flight (or about to start) to a host, across the cluster: a lease that
+# runs out by itself, so a process that dies holding slots never blocks the host for long.
+host_slots = sa.Table(
+    "host_slots",
+    metadata,
+    sa.Column("host", CleanString(300), primary_key=True),
+    sa.Column("holder", CleanString(200), primary_key=True),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+)

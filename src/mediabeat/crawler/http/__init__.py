@@ -8,7 +8,7 @@ redirects (the pure redirect decision) and client (SafeClient, which carries it 
 from mediabeat.crawler.http.client import ClientConfig, FetchResult, SafeClient
 from mediabeat.crawler.http.errors import FetchError, FetchErrorKind
 from mediabeat.crawler.http.guard import AddressRefusal, BlockedAddress, IPNetwork, NetGuard, forbidden_reason
-from mediabeat.crawler.http.limiter import MAX_CRAWL_DELAY_S, HostLimiter
+from mediabeat.crawler.http.limiter import MAX_CRAWL_DELAY_S, HostLimiter, SharedLayer, SharedPoliteness
 from mediabeat.crawler.http.redirects import RedirectRefusal, RedirectRequest, next_redirect
 from mediabeat.crawler.http.retry_after import retry_after_seconds
 
@@ -26,6 +26,8 @@ __all__ = [
     "RedirectRefusal",
     "RedirectRequest",
     "SafeClient",
+    "SharedLayer",
+    "SharedPoliteness",
     "forbidden_reason",
     "next_redirect",
     "retry_after_seconds",

@@ -211,7 +211,7 @@ class SafeClient:
             wait *= random.uniform(1.0, 1.25)  # jitter, never shorter than asked
             if wait > self.config.max_retry_wait:
                 return status, response_headers, body  # it wants us away longer than we wait in one run
-            self.limiter.cool_down(host, wait)
+            await self.limiter.cool_down(host, wait)
             attempt += 1
 
     async def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None) -> FetchResult:
@@ -248,6 +248,9 @@ class SafeClient:
     ) -> Response:
         # `target` is the very URL object aiohttp connects to, so the host vetted is the host used.
         hostname = target.raw_host or ""
+        # Made before the slot is taken (the first one loads the CA bundle): the request goes out
+        # as soon as its start comes, so the starts the limiter spaced are the ones the host sees.
+        self._session_for_requests()
         async with self.limiter.slot(host):
             try:
                 if is_ip_literal(hostname):

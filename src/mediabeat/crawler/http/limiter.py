@@ -1,13 +1,73 @@
-"""Per-host politeness: how many requests run at once, how far apart they start, and cool-downs."""
+"""Per-host politeness: how many requests run at once, how far apart they start, and cool-downs.
+
+Two layers. The in-process HostLimiter is the fast first gate: it keeps one process's requests
+to a host within the limits without any I/O. Behind it, when one is given, a SharedPoliteness
+(the database, through db/stores/politeness.py) keeps every process on the same database within
+the same limits together: a request takes one of the host's cluster-wide slots and reserves its
+start time there before it is sent. When the shared layer cannot be reached, the process goes on
+with its own limits alone and says so once in its log.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 # A robots.txt Crawl-delay is honoured up to this: a longer one would hold a whole run on one host.
 MAX_CRAWL_DELAY_S = 10.0
+# While every shared slot of a host is taken, ask again after this long, doubling up to the maximum.
+SHARED_POLL_MIN_S = 0.05
+SHARED_POLL_MAX_S = 0.8
+# One shared-layer call may take this long; a database slower than that counts as unreachable.
+SHARED_CALL_TIMEOUT_S = 5.0
+# After the shared layer failed, the process keeps to its own limits for this long before trying it again.
+SHARED_RETRY_AFTER_S = 30.0
+
+
+class SharedPoliteness(Protocol):
+    """Per-host limits kept where every crawling process sees them (the database).
+
+    Times are the store's own: it answers in seconds from now, so the caller's clock never
+    meets another machine's. A call that cannot use the shared state raises ConnectionError (the
+    crawler knows nothing of databases).
+    """
+
+    async def acquire(
+        self, host: str, *, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
+    ) -> tuple[bool, float]:
+        """Take one of the host's `limit` slots, for `lease` seconds after the start, and reserve a start.
+
+        Returns (True, seconds to wait until the start) or (False, seconds after which to ask again).
+        The start is at least `spacing` (or the host's shared Crawl-delay, when longer) after the
+        previous one reserved by anyone, and not within a cool-down. `crawl_delay`, when not None,
+        is the host's robots.txt Crawl-delay as this process read it, shared with the others.
+        """
+        ...
+
+    async def release(self, host: str, *, holder: str) -> None:
+        """Give the slot back (a lease that is never given back runs out by itself)."""
+        ...
+
+    async def cool_down(self, host: str, seconds: float) -> None:
+        """No request to the host starts, in any process, for `seconds` from now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLayer:
+    """The shared store and how this process uses it: `holder` names the process in its slot leases."""
+
+    store: SharedPoliteness
+    holder: str
+    lease: float
 
 
 class HostLimiter:
@@ -15,34 +75,118 @@ class HostLimiter:
     own Crawl-delay, when longer), and cool-downs.
 
     One limiter serves every run of a process, so two tasks crawling one host share its limits.
+    With `shared`, the same limits hold across every process on the same database as well.
     """
 
-    def __init__(self, *, concurrency: int, delay: float) -> None:
+    def __init__(self, *, concurrency: int, delay: float, shared: SharedLayer | None = None) -> None:
         self.concurrency = concurrency
         self.delay = delay
+        self.shared = shared
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
         self._delays: dict[str, float] = {}
+        # One task per host asks the shared store at a time; the others wait their turn here.
+        self._shared_turns: dict[str, asyncio.Lock] = {}
+        self._shared_down_until: float | None = None
 
     def set_delay(self, host: str, seconds: float) -> None:
         """Start requests to `host` at least `seconds` apart (its robots.txt Crawl-delay), up to MAX_CRAWL_DELAY_S."""
         self._delays[host] = min(max(seconds, 0.0), MAX_CRAWL_DELAY_S)
 
-    def cool_down(self, host: str, seconds: float) -> None:
-        """No new request to `host` starts for `seconds` (it asked us to slow down)."""
+    def spacing(self, host: str) -> float:
+        """Seconds between two starts to `host`: the configured delay or its Crawl-delay, whichever is longer."""
+        return max(self.delay, self._delays.get(host, 0.0))
+
+    async def cool_down(self, host: str, seconds: float) -> None:
+        """No new request to `host` starts for `seconds` (it asked us to slow down), here and, when shared, anywhere."""
         until = asyncio.get_running_loop().time() + seconds
         self._next_start[host] = max(self._next_start.get(host, 0.0), until)
+        if self.shared is not None and self._shared_usable():
+            try:
+                async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
+                    await self.shared.store.cool_down(host, seconds)
+            except (ConnectionError, TimeoutError) as exc:
+                self._shared_failed(exc)
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
         semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
         async with semaphore:
-            loop = asyncio.get_running_loop()
+            await self._local_start(host)
+            holder = await self._shared_start(host)
+            try:
+                yield
+            finally:
+                if holder is not None:
+                    await self._shared_release(host, holder)
+
+    async def _local_start(self, host: str) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            start = max(now, self._next_start.get(host, 0.0))
+            if start <= now:
+                break
+            await asyncio.sleep(start - now)
+        self._next_start[host] = now + self.spacing(host)
+
+    async def _shared_start(self, host: str) -> str | None:
+        """Wait for a shared slot and start; the slot's holder name, or None when going without the shared layer."""
+        shared = self.shared
+        if shared is None or not self._shared_usable():
+            return None
+        holder = f"{shared.holder}/{uuid.uuid4().hex[:12]}"
+        poll = SHARED_POLL_MIN_S
+        async with self._shared_turns.setdefault(host, asyncio.Lock()):
             while True:
-                now = loop.time()
-                start = max(now, self._next_start.get(host, 0.0))
-                if start <= now:
+                try:
+                    async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
+                        granted, wait = await shared.store.acquire(
+                            host,
+                            holder=holder,
+                            limit=self.concurrency,
+                            spacing=self.spacing(host),
+                            crawl_delay=self._delays.get(host),
+                            lease=shared.lease,
+                        )
+                except (ConnectionError, TimeoutError) as exc:
+                    self._shared_failed(exc)
+                    return None
+                self._shared_recovered()
+                if granted:
                     break
-                await asyncio.sleep(start - now)
-            self._next_start[host] = now + max(self.delay, self._delays.get(host, 0.0))
-            yield
+                # A start too far ahead says when to ask again; all slots taken says nothing: back off.
+                pause = wait if wait > 0 else poll * random.uniform(1.0, 1.5)
+                poll = min(poll * 2, SHARED_POLL_MAX_S)
+                await asyncio.sleep(pause)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return holder
+
+    async def _shared_release(self, host: str, holder: str) -> None:
+        assert self.shared is not None
+        try:
+            async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
+                await self.shared.store.release(host, holder=holder)
+        except (ConnectionError, TimeoutError) as exc:
+            self._shared_failed(exc)
+
+    def _shared_usable(self) -> bool:
+        down_until = self._shared_down_until
+        return down_until is None or asyncio.get_running_loop().time() >= down_until
+
+    def _shared_failed(self, exc: BaseException) -> None:
+        if self._shared_down_until is None:
+            reason = str(exc) or "no answer within the timeout"
+            log.warning(
+                "per-host politeness shared through the database is unavailable (%s); this process keeps "
+                "to its own per-host limits and tries the database again every %g s",
+                reason,
+                SHARED_RETRY_AFTER_S,
+            )
+        self._shared_down_until = asyncio.get_running_loop().time() + SHARED_RETRY_AFTER_S
+
+    def _shared_recovered(self) -> None:
+        if self._shared_down_until is not None:
+            self._shared_down_until = None
+            log.info("per-host politeness is shared through the database again")
