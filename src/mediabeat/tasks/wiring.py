@@ -52,10 +52,10 @@ def build_crawler_handlers(
     from mediabeat.db.stores.articles import ArticleStore
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
+    from mediabeat.db.stores.politeness import PolitenessStore
     from mediabeat.db.stores.stories import StoryStore
     from mediabeat.db.stores.websub import WebSubStore
     from mediabeat.stories.clusterer import StoryClusterer
-    from mediabeat.db.stores.politeness import PolitenessStore
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
     from mediabeat.tasks.websub import HubRecorder

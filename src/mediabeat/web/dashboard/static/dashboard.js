@@ -668,7 +668,8 @@
     var org = parseInt(form.elements.org_id.value, 10);
     confirmAction("Add this feed?", url, "Add feed").then(function (ok) {
       if (!ok) { return; }
-      api("POST", "/api/v1/feeds", { url: url, org_id: isNaN(org) ? null : org }).then(function (res) {
+      var check = !(form.elements.no_check && form.elements.no_check.checked);
+      api("POST", "/api/v1/feeds", { url: url, org_id: isNaN(org) ? null : org, check: check }).then(function (res) {
         if (!res.ok) { showErrors(form, res); return; }
         var found = (res.data.found || [])[0];
         var about = found ? " " + (found.title || found.url) + ", " + found.entries + " entries." : "";
