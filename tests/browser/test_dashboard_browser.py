@@ -258,7 +258,7 @@ def test_a_member_is_refused(page: Page, live_server: LiveServer) -> None:
     page.goto(live_server.url + "/app/admin/scheduler")
     expect(page).to_have_title("Not allowed · MediaBeat")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
-    expect(page.locator("main")).to_contain_text("only admins")
+    expect(page.locator("main")).to_contain_text("members may not see the scheduler")
     assert page.locator('[data-stat="total_tasks"]').count() == 0
     response = page.request.get(live_server.url + "/api/v1/scheduler/stats")
     assert response.status == 403

@@ -49,7 +49,7 @@ async def test_only_admins_see_the_pages_and_the_navigation_links_them(api: ApiE
         for path in PAGES:
             response = await member.get(path)
             assert response.status_code == 403 and "text/html" in response.headers["content-type"], path
-            assert "only admins can see" in response.text and MEMBER_EMAIL in response.text
+            assert "members may not" in response.text and MEMBER_EMAIL in response.text
             assert ADMIN_EMAIL not in response.text
         home = (await member.get("/app/articles")).text
         assert 'href="/app/admin/users"' not in home and 'href="/app/admin/audit"' not in home

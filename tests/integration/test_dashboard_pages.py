@@ -65,7 +65,7 @@ async def test_members_get_a_403_page_not_the_dashboard(api: ApiEnv) -> None:
             response = await client.get(path)
             assert response.status_code == 403, path
             assert "text/html" in response.headers["content-type"]
-            assert "only admins can see" in response.text
+            assert "members may not" in response.text and "this needs an admin" in response.text
             assert 'data-stat="total_tasks"' not in response.text
 
 

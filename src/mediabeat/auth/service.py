@@ -24,7 +24,8 @@ from mediabeat.db.stores.sessions import SessionStore
 from mediabeat.db.stores.tokens import Owner, TokenStore
 from mediabeat.db.stores.users import ROLES, UserStore, normalise_email
 from mediabeat.db.tables import organizations as orgs_t
-from mediabeat.domain.content import InvalidInput, TokenRecord, UserRecord
+from mediabeat.domain.access import organisation_problem
+from mediabeat.domain.content import ROLE_NAMES, InvalidInput, TokenRecord, UserRecord
 from mediabeat.domain.secrets import generate_token, hash_secret, looks_like_token, token_prefix
 from mediabeat.settings import Settings
 
@@ -154,9 +155,10 @@ class AuthService:
         except InvalidEmail as exc:
             raise UserInputError("email", str(exc)) from None
         if role not in ROLES:
-            raise UserInputError("role", f"role must be admin or member, not {role!r}")
-        if role == "member" and org_id is None:
-            raise UserInputError("org", "a member belongs to an organisation: give one")
+            raise UserInputError("role", f"role must be one of {ROLE_NAMES}, not {role!r}")
+        problem = organisation_problem(role, org_id is not None)
+        if problem is not None:
+            raise UserInputError("org", problem)
         try:
             check_policy(password, email=email)
         except WeakPassword as exc:

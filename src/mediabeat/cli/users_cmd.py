@@ -11,9 +11,13 @@ from mediabeat.app import Services
 from mediabeat.cli.common import CliError, cli_actor, print_json, table, when, with_services
 from mediabeat.domain.content import Role, TokenNotFound, TokenRecord, UserRecord
 
-users_app = typer.Typer(help="Users: create, list, set-password.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: create, list, set (role, active), set-password.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 
+ROLE_HELP = (
+    "admin (everything), operator (run the scheduler and the crawl queue; no accounts, task definitions "
+    "or content) or member (their organisation's feeds and articles)"
+)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 EmailArg = Annotated[str, typer.Argument(help="The user's email address")]
 PasswordStdin = Annotated[
@@ -49,17 +53,19 @@ def user_json(user: UserRecord) -> dict[str, object]:
 @users_app.command("create")
 def create_user(
     email: EmailArg,
-    role: Annotated[Role, typer.Option(help="admin or member")] = Role.MEMBER,
-    org: Annotated[str | None, typer.Option(help="The organisation's name (created if missing)")] = None,
+    role: Annotated[Role, typer.Option(help=ROLE_HELP)] = Role.MEMBER,
+    org: Annotated[
+        str | None, typer.Option(help="The organisation's name (created if missing); members need one, operators none")
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a user; the password comes from standard input with --password-stdin."""
     password = _read_password(password_stdin)
 
     async def body(services: Services) -> UserRecord:
-        accounts, actor = services.content.accounts, cli_actor()
-        org_id = await accounts.org_id_for(org, actor) if org else None
-        return await accounts.create_user(email, role=role, org_id=org_id, password=password, actor=actor)
+        return await services.content.accounts.create_user_in(
+            email, role=role, org_name=org, password=password, actor=cli_actor()
+        )
 
     user = with_services(body)
     typer.echo(f"created {user.role} {user.email} (id {user.id})" + (f" in {org}" if org else ""))
@@ -77,6 +83,27 @@ def list_users(as_json: JsonFlag = False) -> None:
         ["id", "email", "role", "org", "active", "last login"],
         [[u.id, u.email, u.role, u.org_name, u.is_active, when(u.last_login_at)] for u in users],
     )
+
+
+@users_app.command("set")
+def set_user(
+    email: EmailArg,
+    role: Annotated[Role | None, typer.Option(help=ROLE_HELP)] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Reactivate, or deactivate (their sessions end)")
+    ] = None,
+) -> None:
+    """Change a user's role or switch them on or off; the last admin stays an admin."""
+    if role is None and active is None:
+        raise CliError("nothing to change: give --role, --active or --inactive")
+
+    async def body(services: Services) -> UserRecord:
+        accounts = services.content.accounts
+        user = await accounts.get_user_by_email(email)
+        return await accounts.update_user(user.id, cli_actor(), role=role, is_active=active)
+
+    user = with_services(body)
+    typer.echo(f"{user.email} is now {'an active' if user.is_active else 'an inactive'} {user.role}")
 
 
 @users_app.command("set-password")

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from mediabeat.domain.content import Role
 from mediabeat.domain.scheduler import RunStatus, Trigger
 from mediabeat.domain.text import clean_json, clean_text
 
@@ -117,7 +118,7 @@ users = sa.Table(
     sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("last_login_at", UTCDateTime()),
     _created(),
-    sa.CheckConstraint("role IN ('admin', 'member')", name="role"),
+    sa.CheckConstraint("role IN (" + ", ".join(f"'{r.value}'" for r in Role) + ")", name="role"),
 )
 
 api_tokens = sa.Table(

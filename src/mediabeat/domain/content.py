@@ -28,10 +28,15 @@ class JobStatus(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    """What a user may do: an admin everything, a member their own organisation's content."""
+    """What a user may do: an admin everything; an operator run the scheduler and the crawl queue, but change
+    no definitions, accounts or content; a member their own organisation's content (domain/access.py)."""
 
     ADMIN = "admin"
+    OPERATOR = "operator"
     MEMBER = "member"
+
+
+ROLE_NAMES = ", ".join(r.value for r in Role)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ from typing import Any
 
 from mediabeat.auth.service import AuthService
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.domain.access import organisation_problem
 from mediabeat.domain.content import (
+    ROLE_NAMES,
     Actor,
     InvalidInput,
     Role,
@@ -45,13 +47,24 @@ class AccountService:
     async def create_user(
         self, email: str, *, role: str, org_id: int | None, password: str, actor: Actor
     ) -> UserRecord:
-        """A new user; a member needs an organisation that exists."""
+        """A new user; a member needs an organisation that exists, an operator has none."""
         if org_id is not None and (not valid_id(org_id) or await self.orgs.get(org_id) is None):
             raise InvalidInput("org_id", f"no organisation with id {org_id}")
         user = await self.auth.create_user(email, role=role, org_id=org_id, password=password)
         details = {"email": user.email, "role": user.role, "org_id": user.org_id}
         await self.audit.record(actor, "user.create", target_type="user", target_id=user.id, details=details)
         return user
+
+    async def create_user_in(
+        self, email: str, *, role: str, org_name: str | None, password: str, actor: Actor
+    ) -> UserRecord:
+        """A new user in the organisation of that name, made when missing (the CLI's way); the organisation is
+        only made once the role is known to take one."""
+        problem = organisation_problem(role, org_name is not None)
+        if problem is not None:
+            raise InvalidInput("org", problem)
+        org_id = await self.org_id_for(org_name, actor) if org_name is not None else None
+        return await self.create_user(email, role=role, org_id=org_id, password=password, actor=actor)
 
     async def org_id_for(self, name: str, actor: Actor) -> int:
         """The id of the organisation with that name, made (and audited) when missing."""
@@ -100,14 +113,15 @@ class AccountService:
         return await self.get_user(user_id)
 
     async def _check_role_change(self, user: UserRecord, role: str, actor: Actor) -> None:
+        """An operator keeps the organisation on record (to be made a member again) but it grants them nothing."""
         if role not in {r.value for r in Role}:
-            raise InvalidInput("role", f"role must be admin or member, not {role!r}")
+            raise InvalidInput("role", f"role must be one of {ROLE_NAMES}, not {role!r}")
         if user.id == actor.user_id:
             raise InvalidInput("role", "you cannot change your own role")
         if role == Role.MEMBER and user.org_id is None:
             raise InvalidInput("role", f"{user.email} belongs to no organisation, so cannot be a member")
-        if role == Role.MEMBER and await self.auth.users.count_admins() <= 1:
-            raise InvalidInput("role", "the last admin cannot become a member")
+        if user.role == Role.ADMIN and role != Role.ADMIN and await self.auth.users.count_admins() <= 1:
+            raise InvalidInput("role", f"the last admin cannot become {'an' if role == Role.OPERATOR else 'a'} {role}")
 
     async def list_tokens(self, *, user_id: int | None = None) -> list[TokenRecord]:
         if user_id is not None and not valid_id(user_id):

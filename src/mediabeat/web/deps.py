@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -10,7 +11,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from mediabeat.auth.service import AuthService
-from mediabeat.domain.content import Actor
+from mediabeat.domain.access import Permission, allows, refusal
+from mediabeat.domain.content import Actor, Role
 from mediabeat.domain.search import Reader
 from mediabeat.services import ContentServices
 from mediabeat.web.errors import ApiError
@@ -42,7 +44,11 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
+
+    def can(self, permission: Permission) -> bool:
+        """Whether the user's role has the permission (domain/access.py's table)."""
+        return allows(self.role, permission)
 
 
 def auth_service(request: Request) -> AuthService:
@@ -112,13 +118,41 @@ async def _current_user(principal: OptionalUser) -> Principal:
 CurrentUser = Annotated[Principal, Depends(_current_user)]
 
 
-async def _admin_user(principal: CurrentUser) -> Principal:
-    if not principal.is_admin:
-        raise ApiError(403, "this needs an admin", code="forbidden")
+def permitted(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the signed-in user if their role has `permission`, else a 403 that says who may."""
+
+    async def check(principal: CurrentUser) -> Principal:
+        if not principal.can(permission):
+            raise ApiError(403, refusal(principal.role, permission), code="forbidden")
+        return principal
+
+    check.__name__ = f"needs_{permission.value}"
+    return check
+
+
+# The users a route accepts, by what it does: routes depend on a permission, never on a role.
+SchedulerViewer = Annotated[Principal, Depends(permitted(Permission.VIEW_SCHEDULER))]
+TaskOperator = Annotated[Principal, Depends(permitted(Permission.OPERATE_TASKS))]
+RunCanceller = Annotated[Principal, Depends(permitted(Permission.CANCEL_RUNS))]
+SchedulerPauser = Annotated[Principal, Depends(permitted(Permission.PAUSE_SCHEDULER))]
+TaskEditor = Annotated[Principal, Depends(permitted(Permission.EDIT_TASKS))]
+QueueViewer = Annotated[Principal, Depends(permitted(Permission.VIEW_CRAWL_QUEUE))]
+JobRetrier = Annotated[Principal, Depends(permitted(Permission.RETRY_JOBS))]
+ContentReader = Annotated[Principal, Depends(permitted(Permission.READ_CONTENT))]
+ContentEditor = Annotated[Principal, Depends(permitted(Permission.EDIT_CONTENT))]
+OrgManager = Annotated[Principal, Depends(permitted(Permission.MANAGE_ORGS))]
+UserManager = Annotated[Principal, Depends(permitted(Permission.MANAGE_USERS))]
+AuditReader = Annotated[Principal, Depends(permitted(Permission.READ_AUDIT))]
+
+
+async def _feed_reader(principal: CurrentUser) -> Principal:
+    """Feeds are read by who reads content (members: their own) and by who watches the crawl queue."""
+    if not (principal.can(Permission.READ_CONTENT) or principal.can(Permission.VIEW_CRAWL_QUEUE)):
+        raise ApiError(403, refusal(principal.role, Permission.READ_CONTENT), code="forbidden")
     return principal
 
 
-AdminUser = Annotated[Principal, Depends(_admin_user)]
+FeedReader = Annotated[Principal, Depends(_feed_reader)]
 
 
 async def require_csrf(request: Request, principal: OptionalUser) -> None:
@@ -141,10 +175,10 @@ async def require_csrf(request: Request, principal: OptionalUser) -> None:
 
 
 def reader_of(principal: Principal) -> Reader:
-    """Who searches, as the search service sees them: an admin, or a member of one organisation."""
-    return Reader(is_admin=principal.is_admin, org_id=principal.org_id)
+    """Who searches, as the search service sees them: one who reaches every organisation, or a member of one."""
+    return Reader(is_admin=principal.can(Permission.EVERY_ORGANISATION), org_id=principal.org_id)
 
 
 def can_access_org(principal: Principal, org_id: int | None) -> bool:
-    """Admins reach every organisation; a member only their own."""
-    return principal.is_admin or (org_id is not None and principal.org_id == org_id)
+    """Admins (and operators, for the feeds they may read) reach every organisation; a member only their own."""
+    return principal.can(Permission.EVERY_ORGANISATION) or (org_id is not None and principal.org_id == org_id)

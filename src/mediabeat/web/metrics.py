@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from mediabeat import telemetry
 from mediabeat.db.tables import JOB_STATUSES
+from mediabeat.domain.access import Permission
 from mediabeat.domain.metrics import MetricsSnapshot
 from mediabeat.domain.scheduler import NodeRecord, NodeState, RunStatus
 from mediabeat.web.deps import OptionalUser
@@ -73,7 +74,7 @@ class _ClusterSnapshot:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics (admins, or anyone with MEDIABEAT_METRICS_PUBLIC=true)",
+    summary="Prometheus metrics (operators and admins, or anyone with MEDIABEAT_METRICS_PUBLIC=true)",
     response_class=Response,
     responses={
         200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}, "description": "Metrics"},
@@ -84,9 +85,11 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
     services = request.app.state.services
     if not services.settings.metrics_public:
         if principal is None:
-            raise ApiError(401, "sign in or send an admin API token", headers={"WWW-Authenticate": "Bearer"})
-        if not principal.is_admin:
-            raise ApiError(403, "metrics need an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
+            raise ApiError(
+                401, "sign in or send an operator's or admin's API token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not principal.can(Permission.VIEW_SCHEDULER):
+            raise ApiError(403, "metrics need an operator or an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
     snapshot = await services.scheduler.metrics_snapshot()
     nodes = await services.cluster.list_nodes()
     cluster = CollectorRegistry(auto_describe=False)

@@ -1,4 +1,4 @@
-"""Users: email, role (admin or member), org and argon2 password hash."""
+"""Users: email, role (admin, operator or member), org and argon2 password hash."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import organizations as orgs_t
 from mediabeat.db.tables import users as users_t
-from mediabeat.domain.content import Role, UserRecord
+from mediabeat.domain.content import ROLE_NAMES, Role, UserRecord
 
 ROLES = tuple(r.value for r in Role)
 
@@ -45,7 +45,7 @@ class UserStore:
         must_change_password: bool = False,
     ) -> UserRecord:
         if role not in ROLES:
-            raise ValueError(f"role must be admin or member, not {role!r}")
+            raise ValueError(f"role must be one of {ROLE_NAMES}, not {role!r}")
         email = normalise_email(email)
         async with self.db.write() as conn:
             exists = (await conn.execute(sa.select(users_t.c.id).where(users_t.c.email == email))).first()

@@ -1,4 +1,4 @@
-"""Admin-only resources: organisations, users, API tokens, the audit record and crawl jobs."""
+"""Organisations, users, API tokens and the audit record (admins only), and crawl jobs (operators too)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ from mediabeat.domain.content import (
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.services import ContentServices
 from mediabeat.web.api.common import Cursor, Limit, UserOut, before_id, next_cursor, path_id
-from mediabeat.web.deps import AdminUser, actor_of, content_services
+from mediabeat.web.deps import (
+    AuditReader,
+    JobRetrier,
+    OrgManager,
+    QueueViewer,
+    UserManager,
+    actor_of,
+    content_services,
+)
 from mediabeat.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -64,7 +72,7 @@ class OrgCreate(BaseModel):
 
 
 @router.get("/orgs", response_model=OrgList, summary="Every organisation", tags=["orgs"], responses=LIST)
-async def list_orgs(request: Request, _: AdminUser) -> OrgList:
+async def list_orgs(request: Request, _: OrgManager) -> OrgList:
     return OrgList(items=[OrgOut.of(o) for o in await _content(request).orgs.list()])
 
 
@@ -76,14 +84,14 @@ async def list_orgs(request: Request, _: AdminUser) -> OrgList:
     tags=["orgs"],
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_org(body: OrgCreate, request: Request, response: Response, principal: AdminUser) -> OrgOut:
+async def create_org(body: OrgCreate, request: Request, response: Response, principal: OrgManager) -> OrgOut:
     org = await _content(request).orgs.create(body.name, actor_of(request, principal))
     response.headers["Location"] = f"/api/v1/orgs/{org.id}"
     return OrgOut.of(org)
 
 
 @router.get("/orgs/{org_id}", response_model=OrgOut, summary="One organisation", tags=["orgs"], responses=READ)
-async def get_org(org_id: OrgId, request: Request, _: AdminUser) -> OrgOut:
+async def get_org(org_id: OrgId, request: Request, _: OrgManager) -> OrgOut:
     return OrgOut.of(await _content(request).orgs.get(org_id))
 
 
@@ -94,7 +102,7 @@ async def get_org(org_id: OrgId, request: Request, _: AdminUser) -> OrgOut:
     tags=["orgs"],
     responses=READ,
 )
-async def delete_org(org_id: OrgId, request: Request, principal: AdminUser) -> Response:
+async def delete_org(org_id: OrgId, request: Request, principal: OrgManager) -> Response:
     await _content(request).orgs.delete(org_id, actor_of(request, principal))
     return Response(status_code=204)
 
@@ -110,7 +118,9 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(min_length=3, max_length=320, examples=["editor@example.org"])
     role: Role = Role.MEMBER
-    org_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="Required for members")
+    org_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Required for members; refused for operators, who belong to none"
+    )
     password: str = Field(min_length=1, max_length=1024, description="At least 12 characters")
 
 
@@ -122,17 +132,19 @@ class UserPatch(BaseModel):
         default=False, description="With password: the user must choose their own at the next sign-in"
     )
     role: Role | None = Field(
-        default=None, description="admin or member (a member needs an organisation; the last admin stays one)"
+        default=None,
+        description="admin, operator or member (a member needs an organisation; the last admin stays one; "
+        "an operator keeps their organisation on record but it grants them nothing)",
     )
 
 
 @router.get("/users", response_model=UserList, summary="Every user", tags=["users"], responses=LIST)
-async def list_users(request: Request, _: AdminUser) -> UserList:
+async def list_users(request: Request, _: UserManager) -> UserList:
     return UserList(items=[UserOut.of(u) for u in await _content(request).accounts.list_users()])
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user", tags=["users"], responses=LIST)
-async def create_user(body: UserCreate, request: Request, response: Response, principal: AdminUser) -> UserOut:
+async def create_user(body: UserCreate, request: Request, response: Response, principal: UserManager) -> UserOut:
     user = await _content(request).accounts.create_user(
         body.email, role=body.role, org_id=body.org_id, password=body.password, actor=actor_of(request, principal)
     )
@@ -141,7 +153,7 @@ async def create_user(body: UserCreate, request: Request, response: Response, pr
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user", tags=["users"], responses=READ)
-async def get_user(user_id: UserId, request: Request, _: AdminUser) -> UserOut:
+async def get_user(user_id: UserId, request: Request, _: UserManager) -> UserOut:
     return UserOut.of(await _content(request).accounts.get_user(user_id))
 
 
@@ -152,7 +164,7 @@ async def get_user(user_id: UserId, request: Request, _: AdminUser) -> UserOut:
     tags=["users"],
     responses=READ,
 )
-async def patch_user(user_id: UserId, body: UserPatch, request: Request, principal: AdminUser) -> UserOut:
+async def patch_user(user_id: UserId, body: UserPatch, request: Request, principal: UserManager) -> UserOut:
     user = await _content(request).accounts.update_user(
         user_id,
         actor_of(request, principal),
@@ -201,7 +213,7 @@ class TokenCreate(BaseModel):
 )
 async def list_tokens(
     request: Request,
-    _: AdminUser,
+    _: UserManager,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> TokenList:
     return TokenList(items=[TokenOut.of(t) for t in await _content(request).accounts.list_tokens(user_id=user_id)])
@@ -215,7 +227,7 @@ async def list_tokens(
     tags=["tokens"],
     responses=LIST,
 )
-async def create_token(body: TokenCreate, request: Request, principal: AdminUser) -> TokenCreated:
+async def create_token(body: TokenCreate, request: Request, principal: UserManager) -> TokenCreated:
     accounts = _content(request).accounts
     owner_id = body.user_id or principal.user_id
     try:
@@ -227,7 +239,7 @@ async def create_token(body: TokenCreate, request: Request, principal: AdminUser
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token", tags=["tokens"], responses=READ)
-async def revoke_token(token_id: TokenId, request: Request, principal: AdminUser) -> TokenOut:
+async def revoke_token(token_id: TokenId, request: Request, principal: UserManager) -> TokenOut:
     return TokenOut.of(await _content(request).accounts.revoke_token(token_id, actor_of(request, principal)))
 
 
@@ -260,7 +272,7 @@ class AuditPage(BaseModel):
 )
 async def list_audit(
     request: Request,
-    _: AdminUser,
+    _: AuditReader,
     action: Annotated[str | None, Query(max_length=100, examples=["task.run"])] = None,
     actor: Annotated[str | None, Query(max_length=320)] = None,
     target_type: Annotated[str | None, Query(max_length=50)] = None,
@@ -328,7 +340,7 @@ class Requeued(BaseModel):
 @router.get("/jobs", response_model=JobPage, summary="Crawl jobs, newest first", tags=["jobs"], responses=LIST)
 async def list_jobs(
     request: Request,
-    _: AdminUser,
+    _: QueueViewer,
     status: Annotated[JobStatus | None, Query()] = None,
     org_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Limit = 50,
@@ -346,7 +358,7 @@ async def list_jobs(
 
 
 @router.post("/jobs/retry", response_model=Requeued, summary="Queue failed jobs again", tags=["jobs"], responses=LIST)
-async def retry_jobs(request: Request, principal: AdminUser, body: JobRetry | None = None) -> Requeued:
+async def retry_jobs(request: Request, principal: JobRetrier, body: JobRetry | None = None) -> Requeued:
     ids = body.ids if body is not None else None
     return Requeued(requeued=await _content(request).jobs.retry_failed(ids, actor_of(request, principal)))
 
@@ -358,5 +370,5 @@ async def retry_jobs(request: Request, principal: AdminUser, body: JobRetry | No
     tags=["jobs"],
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def retry_job(job_id: JobId, request: Request, principal: AdminUser) -> Requeued:
+async def retry_job(job_id: JobId, request: Request, principal: JobRetrier) -> Requeued:
     return Requeued(requeued=await _content(request).jobs.retry_one(job_id, actor_of(request, principal)))

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from mediabeat.domain.access import Permission, permissions_of
 from mediabeat.domain.content import (
     BadOpml,
     ContentError,
@@ -35,6 +36,9 @@ class UserOut(BaseModel):
     must_change_password: bool
     last_login_at: datetime | None
     created_at: datetime
+    permissions: list[Permission] = Field(
+        default_factory=list, description="What the role allows (the role table in docs/api.md)"
+    )
 
     @classmethod
     def of(cls, user: UserRecord) -> UserOut:
@@ -48,6 +52,7 @@ class UserOut(BaseModel):
             must_change_password=user.must_change_password,
             last_login_at=user.last_login_at,
             created_at=user.created_at,
+            permissions=[p for p in Permission if p in permissions_of(user.role)],
         )
 
 

@@ -1,4 +1,5 @@
-"""Feeds (with OPML import and export) and articles: members reach their own organisation's, admins every one.
+"""Feeds (with OPML import and export) and articles: members reach their own organisation's, admins every one;
+operators read every organisation's feeds (their fetch state) and nothing else here.
 
 Another organisation's feed or article answers 404, not 403, so that its existence does not leak.
 """
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediabeat.crawler.opml import MAX_OPML_BYTES
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
+from mediabeat.domain.access import Permission
 from mediabeat.domain.content import (
     MAX_URL_LENGTH,
     ArticleFilter,
@@ -29,7 +31,16 @@ from mediabeat.domain.stories import ClusterMembership
 from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
-from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services, reader_of
+from mediabeat.web.deps import (
+    ContentEditor,
+    ContentReader,
+    FeedReader,
+    Principal,
+    actor_of,
+    can_access_org,
+    content_services,
+    reader_of,
+)
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["feeds"])
@@ -203,9 +214,12 @@ def _content(request: Request) -> ContentServices:
 
 
 async def _org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
-    """The organisation a request is about: a member's own (another is a 404); for an admin, the given one."""
+    """The organisation a request is about: a member's own (another is a 404); for an admin (or an operator
+    reading feeds), the given one."""
     if org_id is None:
-        return None if principal.is_admin else principal.org_id if principal.org_id is not None else -1
+        if principal.can(Permission.EVERY_ORGANISATION):
+            return None
+        return principal.org_id if principal.org_id is not None else -1
     if not can_access_org(principal, org_id):
         raise OrgNotFound(org_id)
     return (await _content(request).orgs.get(org_id)).id
@@ -233,7 +247,7 @@ async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRec
 @router.get("/feeds", response_model=FeedList, summary="Feeds", responses=READ)
 async def list_feeds(
     request: Request,
-    principal: CurrentUser,
+    principal: FeedReader,
     org_id: OrgFilter = None,
     active: Annotated[bool | None, Query()] = None,
 ) -> FeedList:
@@ -252,7 +266,7 @@ async def list_feeds(
     "a 422 saying why (not a feed, HTTP 404, private address refused, timeout); `check: false` skips all this.",
     responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
-async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedAdded:
+async def create_feed(body: FeedCreate, request: Request, response: Response, principal: ContentEditor) -> FeedAdded:
     org_id = await _target_org(request, principal, body.org_id)
     done = await _content(request).feeds.add_address(
         org_id, body.url, actor_of(request, principal), title=body.title, check=body.check, all_feeds=body.all_feeds
@@ -279,7 +293,7 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, pr
     "fetch: the answer carries the outcome, the new jobs, and the feed with its next_fetch_at and interval_reason.",
     responses=READ,
 )
-async def fetch_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> FeedFetchOut:
+async def fetch_feed(feed_id: FeedId, request: Request, principal: ContentEditor) -> FeedFetchOut:
     await _feed(request, principal, feed_id)
     report = await _content(request).feeds.fetch_now(feed_id, actor_of(request, principal))
     return FeedFetchOut(
@@ -298,7 +312,7 @@ async def fetch_feed(feed_id: FeedId, request: Request, principal: CurrentUser) 
     response_class=Response,
     responses={200: {"content": {"text/x-opml": {"schema": {"type": "string"}}}, "description": "OPML 2.0"}, **READ},
 )
-async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> Response:
+async def export_opml(request: Request, principal: ContentReader, org_id: OrgFilter = None) -> Response:
     scope = await _target_org(request, principal, org_id)
     return Response(
         await _content(request).feeds.export_opml(scope),
@@ -322,7 +336,7 @@ async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilte
         }
     },
 )
-async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> OpmlImported:
+async def import_opml(request: Request, principal: ContentEditor, org_id: OrgFilter = None) -> OpmlImported:
     target = await _target_org(request, principal, org_id)
     data = bytearray()
     async for chunk in request.stream():
@@ -336,7 +350,7 @@ async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilte
 
 
 @router.get("/feeds/{feed_id}", response_model=FeedOut, summary="One feed", responses=READ)
-async def get_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> FeedOut:
+async def get_feed(feed_id: FeedId, request: Request, principal: FeedReader) -> FeedOut:
     return FeedOut.of(await _feed(request, principal, feed_id))
 
 
@@ -346,7 +360,7 @@ async def get_feed(feed_id: FeedId, request: Request, principal: CurrentUser) ->
     summary="Enable or disable a feed, or set its priority",
     responses=error_responses(401, 403, 404, 422),
 )
-async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, principal: CurrentUser) -> FeedOut:
+async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, principal: ContentEditor) -> FeedOut:
     if body.active is None and body.priority is None:
         raise ApiError(
             422,
@@ -354,7 +368,7 @@ async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, princip
             details=[{"field": "active", "message": "give active, priority or both"}],
         )
     await _feed(request, principal, feed_id)
-    if body.priority is not None and not principal.is_admin:
+    if body.priority is not None and not principal.can(Permission.EVERY_ORGANISATION):
         # Every organisation's jobs share one queue: a member's priority would be another's delay.
         raise ApiError(403, "only an admin can set a feed's priority", code="forbidden")
     updated = await _content(request).feeds.change(
@@ -364,7 +378,7 @@ async def patch_feed(feed_id: FeedId, body: FeedPatch, request: Request, princip
 
 
 @router.delete("/feeds/{feed_id}", status_code=204, summary="Delete a feed", responses=READ)
-async def delete_feed(feed_id: FeedId, request: Request, principal: CurrentUser) -> Response:
+async def delete_feed(feed_id: FeedId, request: Request, principal: ContentEditor) -> Response:
     await _feed(request, principal, feed_id)
     await _content(request).feeds.delete(feed_id, actor_of(request, principal))
     return Response(status_code=204)
@@ -385,7 +399,7 @@ async def delete_feed(feed_id: FeedId, request: Request, principal: CurrentUser)
 )
 async def list_articles(
     request: Request,
-    principal: CurrentUser,
+    principal: ContentReader,
     org_id: OrgFilter = None,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[
@@ -436,7 +450,7 @@ async def _search_page(
     tags=["articles"],
     responses=READ,
 )
-async def get_article(article_id: ArticleId, request: Request, principal: CurrentUser) -> ArticleOut:
+async def get_article(article_id: ArticleId, request: Request, principal: ContentReader) -> ArticleOut:
     article = await _content(request).articles.get(article_id)
     if not can_access_org(principal, article.org_id):
         raise ArticleNotFound(article_id)

@@ -32,7 +32,7 @@ from mediabeat.monitors.atom import FEED_SIZE, render_feed
 from mediabeat.services.monitors import MAX_COOLDOWN_S, MonitorService
 from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
 from mediabeat.web.api.content import OrgFilter, _org_scope, _target_org
-from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services
+from mediabeat.web.deps import ContentEditor, ContentReader, Principal, actor_of, can_access_org, content_services
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"])
@@ -140,7 +140,7 @@ async def _monitor(request: Request, principal: Principal, monitor_id: int) -> M
 
 
 @router.get("/monitors", response_model=MonitorList, summary="Monitors", responses=READ)
-async def list_monitors(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> MonitorList:
+async def list_monitors(request: Request, principal: ContentReader, org_id: OrgFilter = None) -> MonitorList:
     scope = await _org_scope(request, principal, org_id)
     return MonitorList(items=[MonitorOut.of(m) for m in await _monitors(request).list(org_id=scope)])
 
@@ -153,7 +153,7 @@ async def list_monitors(request: Request, principal: CurrentUser, org_id: OrgFil
     responses=error_responses(401, 404, 409, 422),
 )
 async def create_monitor(
-    body: MonitorCreate, request: Request, response: Response, principal: CurrentUser
+    body: MonitorCreate, request: Request, response: Response, principal: ContentEditor
 ) -> MonitorCreated:
     org_id = await _target_org(request, principal, body.org_id)
     new = NewMonitor(**body.model_dump(exclude={"org_id"}))
@@ -164,7 +164,7 @@ async def create_monitor(
 
 
 @router.get("/monitors/{monitor_id}", response_model=MonitorOut, summary="One monitor", responses=READ)
-async def get_monitor(monitor_id: MonitorId, request: Request, principal: CurrentUser) -> MonitorOut:
+async def get_monitor(monitor_id: MonitorId, request: Request, principal: ContentReader) -> MonitorOut:
     return MonitorOut.of(await _monitor(request, principal, monitor_id))
 
 
@@ -175,7 +175,7 @@ async def get_monitor(monitor_id: MonitorId, request: Request, principal: Curren
     responses=READ,
 )
 async def patch_monitor(
-    monitor_id: MonitorId, body: MonitorPatch, request: Request, principal: CurrentUser
+    monitor_id: MonitorId, body: MonitorPatch, request: Request, principal: ContentEditor
 ) -> MonitorPatched:
     await _monitor(request, principal, monitor_id)
     actor = actor_of(request, principal)
@@ -187,7 +187,7 @@ async def patch_monitor(
 
 
 @router.delete("/monitors/{monitor_id}", status_code=204, summary="Delete a monitor and its matches", responses=READ)
-async def delete_monitor(monitor_id: MonitorId, request: Request, principal: CurrentUser) -> Response:
+async def delete_monitor(monitor_id: MonitorId, request: Request, principal: ContentEditor) -> Response:
     await _monitor(request, principal, monitor_id)
     await _monitors(request).delete(monitor_id, actor_of(request, principal))
     return Response(status_code=204)
@@ -200,7 +200,7 @@ async def delete_monitor(monitor_id: MonitorId, request: Request, principal: Cur
     responses=READ,
 )
 async def list_matches(
-    monitor_id: MonitorId, request: Request, principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
+    monitor_id: MonitorId, request: Request, principal: ContentReader, limit: Limit = 50, cursor: Cursor = None
 ) -> MatchPage:
     await _monitor(request, principal, monitor_id)
     matches = await _monitors(request).matches(monitor_id, limit=limit + 1, before_id=before_id(cursor))
@@ -251,7 +251,7 @@ async def _jsonl_lines(matches: AsyncIterator[MonitorMatch]) -> AsyncIterator[st
 async def export_matches(
     monitor_id: MonitorId,
     request: Request,
-    principal: CurrentUser,
+    principal: ContentReader,
     format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl")] = "csv",
 ) -> StreamingResponse:
     monitor = await _monitor(request, principal, monitor_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from mediabeat.scheduler.cluster import ClusterCoordinator
-from mediabeat.web.deps import AdminUser
+from mediabeat.web.deps import SchedulerViewer
 from mediabeat.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
@@ -38,7 +38,7 @@ class NodeList(BaseModel):
     summary="Every node (running, dead or stopped) and the maintenance leader",
     responses=error_responses(401, 403),
 )
-async def list_nodes(request: Request, _: AdminUser) -> NodeList:
+async def list_nodes(request: Request, _: SchedulerViewer) -> NodeList:
     cluster: ClusterCoordinator = request.app.state.services.cluster
     leader = await cluster.leader()
     items = [

@@ -1,4 +1,4 @@
-"""The scheduler API: tasks, runs, statistics; admins only."""
+"""The scheduler API: tasks, runs, statistics; operators watch and steer it, admins also define the tasks."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from mediabeat.scheduler.changes import check_schedule
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.common import audit
-from mediabeat.web.deps import AdminUser
+from mediabeat.web.deps import RunCanceller, SchedulerPauser, SchedulerViewer, TaskEditor, TaskOperator
 from mediabeat.web.errors import ApiError, error_responses, not_found
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
@@ -326,7 +326,7 @@ def as_utc(value: datetime | None, field: str) -> datetime | None:
 
 
 @router.get("/tasks", response_model=TaskList, summary="Every task", responses=error_responses(401, 403))
-async def list_tasks(request: Request, _: AdminUser) -> TaskList:
+async def list_tasks(request: Request, _: SchedulerViewer) -> TaskList:
     return TaskList(items=[TaskOut.of(t) for t in await _scheduler(request).list_tasks()])
 
 
@@ -337,7 +337,7 @@ async def list_tasks(request: Request, _: AdminUser) -> TaskList:
     summary="Create a task that runs a registered handler on a schedule",
     responses=error_responses(401, 403, 422),
 )
-async def create_task(body: TaskCreate, request: Request, response: Response, principal: AdminUser) -> TaskOut:
+async def create_task(body: TaskCreate, request: Request, response: Response, principal: TaskEditor) -> TaskOut:
     try:
         task = await _scheduler(request).create_task(NewTask(**body.model_dump()))
     except TaskValidationError as exc:
@@ -349,7 +349,7 @@ async def create_task(body: TaskCreate, request: Request, response: Response, pr
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, summary="One task", responses=READ_ERRORS)
-async def get_task(task_id: TaskId, request: Request, _: AdminUser) -> TaskOut:
+async def get_task(task_id: TaskId, request: Request, _: SchedulerViewer) -> TaskOut:
     return TaskOut.of(await _task(_scheduler(request), task_id))
 
 
@@ -359,7 +359,7 @@ async def get_task(task_id: TaskId, request: Request, _: AdminUser) -> TaskOut:
     summary="Change a task's cron, time zone, policies, timeout, description or chain",
     responses=READ_ERRORS,
 )
-async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, principal: AdminUser) -> TaskOut:
+async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, principal: TaskEditor) -> TaskOut:
     service = _scheduler(request)
     before = await _task(service, task_id)
     try:
@@ -387,7 +387,7 @@ async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, princip
     summary="Delete a task and its run history",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def delete_task(task_id: TaskId, request: Request, principal: AdminUser) -> Response:
+async def delete_task(task_id: TaskId, request: Request, principal: TaskEditor) -> Response:
     service = _scheduler(request)
     task = await _task(service, task_id)
     try:
@@ -408,7 +408,7 @@ async def delete_task(task_id: TaskId, request: Request, principal: AdminUser) -
     responses=READ_ERRORS,
 )
 async def toggle_task(
-    task_id: TaskId, request: Request, principal: AdminUser, body: Annotated[ToggleIn | None, Body()] = None
+    task_id: TaskId, request: Request, principal: TaskOperator, body: Annotated[ToggleIn | None, Body()] = None
 ) -> TaskOut:
     service = _scheduler(request)
     task = await _task(service, task_id)
@@ -433,7 +433,7 @@ async def toggle_task(
 async def upcoming(
     task_id: TaskId,
     request: Request,
-    _: AdminUser,
+    _: SchedulerViewer,
     count: Annotated[int, Query(ge=1, le=100, description="How many fire times")] = 5,
 ) -> Upcoming:
     service = _scheduler(request)
@@ -459,7 +459,7 @@ async def run_task(
     name: TaskName,
     request: Request,
     response: Response,
-    principal: AdminUser,
+    principal: TaskOperator,
     wait: Annotated[bool, Query(description="Wait for the run to finish")] = False,
 ) -> RunStarted:
     service = _scheduler(request)
@@ -503,7 +503,7 @@ async def run_task(
 )
 async def list_runs(
     request: Request,
-    _: AdminUser,
+    _: SchedulerViewer,
     task: Annotated[str | None, Query(max_length=100, description="Task name")] = None,
     status: Annotated[RunStatus | None, Query()] = None,
     trigger: Annotated[Trigger | None, Query()] = None,
@@ -529,7 +529,7 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, summary="One run, with its traceback", responses=READ_ERRORS)
-async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
+async def get_run(run_id: RunId, request: Request, _: SchedulerViewer) -> RunDetail:
     run = await _scheduler(request).get_run(run_id)
     if run is None:
         raise not_found(f"run {run_id}")
@@ -539,7 +539,7 @@ async def get_run(run_id: RunId, request: Request, _: AdminUser) -> RunDetail:
 @router.get(
     "/stats", response_model=StatsOut, summary="Totals and per-task durations", responses=error_responses(401, 403)
 )
-async def stats(request: Request, _: AdminUser) -> StatsOut:
+async def stats(request: Request, _: SchedulerViewer) -> StatsOut:
     return StatsOut.of(await stats_cache(request).get())
 
 
@@ -551,7 +551,7 @@ async def stats(request: Request, _: AdminUser) -> StatsOut:
 )
 async def cron_preview(
     request: Request,
-    _: AdminUser,
+    _: SchedulerViewer,
     cron: Annotated[str, Query(min_length=1, max_length=200, examples=["*/10 * * * *"])],
     timezone: Annotated[str, Query(min_length=1, max_length=64, description="IANA time zone")] = "UTC",
     count: Annotated[int, Query(ge=1, le=100, description="How many fire times")] = 5,
@@ -572,7 +572,7 @@ async def cron_preview(
 @router.get(
     "/handlers", response_model=HandlerList, summary="Handlers a task can use", responses=error_responses(401, 403)
 )
-async def handlers(request: Request, _: AdminUser) -> HandlerList:
+async def handlers(request: Request, _: SchedulerViewer) -> HandlerList:
     return HandlerList(items=_scheduler(request).handler_names())
 
 
@@ -588,7 +588,7 @@ async def handlers(request: Request, _: AdminUser) -> HandlerList:
     "anyway and its slot freed. 202 with the run as it is now; 409 if the run has already finished.",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def cancel_run(run_id: RunId, request: Request, principal: AdminUser) -> RunDetail:
+async def cancel_run(run_id: RunId, request: Request, principal: RunCanceller) -> RunDetail:
     service = _scheduler(request)
     try:
         run = await service.cancel_run(run_id, by=principal.email)
@@ -607,7 +607,7 @@ async def cancel_run(run_id: RunId, request: Request, principal: AdminUser) -> R
     summary="Whether the scheduler is paused, cluster-wide",
     responses=error_responses(401, 403),
 )
-async def pause_state(request: Request, _: AdminUser) -> PauseOut:
+async def pause_state(request: Request, _: SchedulerViewer) -> PauseOut:
     return PauseOut.of(await _scheduler(request).pause_state())
 
 
@@ -620,7 +620,9 @@ async def pause_state(request: Request, _: AdminUser) -> PauseOut:
     "of due runs reads the switch. Idempotent; pausing again replaces the reason.",
     responses=error_responses(401, 403, 422),
 )
-async def pause(request: Request, principal: AdminUser, body: Annotated[PauseIn | None, Body()] = None) -> PauseOut:
+async def pause(
+    request: Request, principal: SchedulerPauser, body: Annotated[PauseIn | None, Body()] = None
+) -> PauseOut:
     reason = body.reason if body is not None else None
     state = await _scheduler(request).pause(by=principal.email, reason=reason)
     await audit(request, principal, "scheduler.pause", details={"reason": state.reason})
@@ -635,7 +637,7 @@ async def pause(request: Request, principal: AdminUser, body: Annotated[PauseIn 
     "Idempotent.",
     responses=error_responses(401, 403),
 )
-async def resume(request: Request, principal: AdminUser) -> PauseOut:
+async def resume(request: Request, principal: SchedulerPauser) -> PauseOut:
     state = await _scheduler(request).resume(by=principal.email)
     await audit(request, principal, "scheduler.resume")
     return PauseOut.of(state)
@@ -650,7 +652,7 @@ async def resume(request: Request, principal: AdminUser) -> PauseOut:
     "MEDIABEAT_RUN_LOG_MAX_CHARS, and deleted with the run by nightly-cleanup.",
     responses=READ_ERRORS,
 )
-async def run_logs(run_id: RunId, request: Request, _: AdminUser) -> RunLog:
+async def run_logs(run_id: RunId, request: Request, _: SchedulerViewer) -> RunLog:
     run = await _scheduler(request).get_run(run_id)
     if run is None:
         raise not_found(f"run {run_id}")

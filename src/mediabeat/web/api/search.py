@@ -12,7 +12,7 @@ from mediabeat.domain.content import OrgNotFound
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services.search import ExportFormat, export_lines
-from mediabeat.web.deps import CurrentUser, can_access_org, content_services, reader_of
+from mediabeat.web.deps import ContentReader, can_access_org, content_services, reader_of
 from mediabeat.web.errors import error_responses
 
 router = APIRouter(prefix="/api/v1")
@@ -40,7 +40,7 @@ MEDIA_TYPES = {ExportFormat.CSV: "text/csv; charset=utf-8", ExportFormat.JSONL: 
 )
 async def export_articles(
     request: Request,
-    principal: CurrentUser,
+    principal: ContentReader,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="The search query")],
     format: Annotated[ExportFormat, Query(description="csv or jsonl")] = ExportFormat.CSV,
     org_id: Annotated[

@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from mediabeat.domain.access import Permission
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.domain.stories import StoryMember, StoryNotFound, StorySummary
 from mediabeat.services.stories import MAX_STORIES
 from mediabeat.web.api.common import path_id
-from mediabeat.web.deps import CurrentUser, can_access_org, content_services
+from mediabeat.web.deps import ContentReader, can_access_org, content_services
 from mediabeat.web.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["stories"])
@@ -69,14 +70,14 @@ class StoryDetailOut(StoryOut):
 )
 async def list_stories(
     request: Request,
-    principal: CurrentUser,
+    principal: ContentReader,
     org_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="The organisation (members: only their own)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_STORIES, description="How many, largest first")] = 50,
     min_size: Annotated[int, Query(ge=1, le=1_000_000, description="Only stories with this many articles")] = 2,
 ) -> StoryList:
-    if not principal.is_admin:
+    if not principal.can(Permission.EVERY_ORGANISATION):
         if org_id is not None and org_id != principal.org_id:
             raise ApiError(404, f"organisation {org_id} not found")
         org_id = principal.org_id if principal.org_id is not None else -1
@@ -85,7 +86,7 @@ async def list_stories(
 
 
 @router.get("/stories/{story_id}", response_model=StoryDetailOut, summary="One story with its articles", responses=READ)
-async def get_story(story_id: StoryId, request: Request, principal: CurrentUser) -> StoryDetailOut:
+async def get_story(story_id: StoryId, request: Request, principal: ContentReader) -> StoryDetailOut:
     detail = await content_services(request).stories.get(story_id)
     if not can_access_org(principal, detail.story.org_id):
         raise StoryNotFound(story_id)

@@ -9,23 +9,22 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from mediabeat.domain.content import AuditFilter, Role
 from mediabeat.domain.ids import clamp_id
-from mediabeat.web.dashboard.render import admin_page, render
-from mediabeat.web.deps import Principal, content_services
+from mediabeat.web.dashboard.render import AuditPage, UsersPage, render
+from mediabeat.web.deps import content_services
 
 router = APIRouter(include_in_schema=False)
-Admin = Annotated[Principal, Depends(admin_page)]
 
 AUDIT_PAGE = 50
 ROLES = [r.value for r in Role]
 
 
 @router.get("/app/admin/users", response_class=HTMLResponse)
-async def users_page(request: Request, user: Admin) -> HTMLResponse:
+async def users_page(request: Request, user: UsersPage) -> HTMLResponse:
     """Every user with their role and state; forms to add one, change a role, (de)activate, reset a password."""
     content = content_services(request)
     users = await content.accounts.list_users()
@@ -50,7 +49,7 @@ async def users_page(request: Request, user: Admin) -> HTMLResponse:
 
 
 @router.get("/app/admin/tokens", response_class=HTMLResponse)
-async def tokens_page(request: Request, user: Admin) -> HTMLResponse:
+async def tokens_page(request: Request, user: UsersPage) -> HTMLResponse:
     """Every API token (never the secret): who owns it, when it was last used; create and revoke."""
     accounts = content_services(request).accounts
     tokens = await accounts.list_tokens()
@@ -72,7 +71,7 @@ async def tokens_page(request: Request, user: Admin) -> HTMLResponse:
 @router.get("/app/admin/audit", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
-    user: Admin,
+    user: AuditPage,
     actor: Annotated[str | None, Query(max_length=320)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,

@@ -8,16 +8,24 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
+from mediabeat.domain.access import Permission
 from mediabeat.domain.content import ArticleFilter, JobFilter, JobStatus
 from mediabeat.domain.ids import clamp_id, parse_id
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, MAX_SEARCH_OFFSET, BadQuery
 from mediabeat.search.query import MAX_QUERY_LENGTH
-from mediabeat.web.dashboard.render import PageDenied, admin_page, page_user, render, safe_next, signed_in_page
+from mediabeat.web.dashboard.render import (
+    ContentPage,
+    PageDenied,
+    QueuePage,
+    page_user,
+    render,
+    safe_next,
+    signed_in_page,
+)
 from mediabeat.web.deps import Principal, content_services, reader_of
 
 router = APIRouter(include_in_schema=False)
-Admin = Annotated[Principal, Depends(admin_page)]
-Reader = Annotated[Principal, Depends(signed_in_page)]
+SignedIn = Annotated[Principal, Depends(signed_in_page)]
 
 JOBS_PAGE = 50
 ARTICLES_PAGE = 30
@@ -28,7 +36,7 @@ STATUSES = [s.value for s in JobStatus]
 async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     target = safe_next(next)
     user = await page_user(request)
-    if user is not None and (user.is_admin or not target.startswith("/app/admin")):
+    if user is not None and (user.can(Permission.VIEW_SCHEDULER) or not target.startswith("/app/admin")):
         return RedirectResponse(target, status_code=303)
     return render(request, "login.html", {"title": "Sign in", "next": target, "signed_in_as": user, "user": None})
 
@@ -37,15 +45,15 @@ FeedState = Annotated[str | None, Query(pattern="^(active|disabled|failing)?$")]
 
 
 @router.get("/app/admin/feeds", response_class=HTMLResponse)
-async def feeds_page(request: Request, user: Admin, state: FeedState = None) -> HTMLResponse:
-    """Every organisation's feeds, with their health, priorities and the forms to add more."""
+async def feeds_page(request: Request, user: QueuePage, state: FeedState = None) -> HTMLResponse:
+    """Every organisation's feeds, with their health, priorities and (for admins) the forms to add more."""
     return await _feeds_page(request, user, state, org_id=None)
 
 
 @router.get("/app/feeds", response_class=HTMLResponse, response_model=None)
-async def member_feeds_page(request: Request, user: Reader, state: FeedState = None) -> Response:
+async def member_feeds_page(request: Request, user: SignedIn, state: FeedState = None) -> Response:
     """A member's own organisation's feeds: add one, import OPML, switch them on and off."""
-    if user.is_admin:
+    if user.can(Permission.VIEW_CRAWL_QUEUE):  # admins and operators see every organisation's
         return RedirectResponse("/app/admin/feeds" + (f"?state={state}" if state else ""), status_code=303)
     if user.org_id is None:
         raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no feeds to show.")
@@ -96,7 +104,7 @@ async def _feeds_page(request: Request, user: Principal, state: str | None, *, o
 @router.get("/app/admin/jobs", response_class=HTMLResponse)
 async def jobs_page(
     request: Request,
-    user: Admin,
+    user: QueuePage,
     status: Annotated[str | None, Query(max_length=20)] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
 ) -> HTMLResponse:
@@ -126,7 +134,7 @@ async def jobs_page(
 @router.get("/app/articles", response_class=HTMLResponse)
 async def articles_page(
     request: Request,
-    user: Reader,
+    user: ContentPage,
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
@@ -200,7 +208,9 @@ def highlighted(snippet: str) -> Markup:
 
 
 @router.get("/app/articles/{article_id}", response_class=HTMLResponse)
-async def article_page(request: Request, user: Reader, article_id: Annotated[str, Path(max_length=20)]) -> HTMLResponse:
+async def article_page(
+    request: Request, user: ContentPage, article_id: Annotated[str, Path(max_length=20)]
+) -> HTMLResponse:
     """One article to read, with where it came from; another organisation's is a 404, as if it did not exist."""
     content = content_services(request)
     wanted = parse_id(article_id)  # None for what names no row: "0", "²", 20 nines

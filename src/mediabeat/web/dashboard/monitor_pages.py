@@ -10,17 +10,16 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mediabeat.domain.content import ContentError
 from mediabeat.domain.ids import parse_id
 from mediabeat.domain.monitors import Digest, MonitorNotFound, MonitorRecord, NewMonitor
-from mediabeat.web.dashboard.render import PageDenied, render, signed_in_page
+from mediabeat.web.dashboard.render import ContentEditorPage, ContentPage, PageDenied, render
 from mediabeat.web.deps import Principal, actor_of, can_access_org, content_services
 
 router = APIRouter(include_in_schema=False)
-Reader = Annotated[Principal, Depends(signed_in_page)]
 MATCHES_SHOWN = 50
 
 
@@ -55,12 +54,12 @@ async def _list_context(request: Request, user: Principal) -> dict[str, Any]:
 
 
 @router.get("/app/monitors", response_class=HTMLResponse)
-async def monitors_page(request: Request, user: Reader) -> HTMLResponse:
+async def monitors_page(request: Request, user: ContentPage) -> HTMLResponse:
     return render(request, "monitors.html", await _list_context(request, user))
 
 
 @router.post("/app/monitors", response_class=HTMLResponse)
-async def create_monitor(request: Request, user: Reader) -> HTMLResponse:
+async def create_monitor(request: Request, user: ContentEditorPage) -> HTMLResponse:
     form = await _checked_form(request, user)
     values = {k: _form_text(form, k) for k in ("name", "query", "webhook_url", "email", "digest", "org_id")}
     org_id = parse_id(values["org_id"]) if user.is_admin else user.org_id
@@ -116,12 +115,16 @@ async def _detail(
 
 
 @router.get("/app/monitors/{monitor_id}", response_class=HTMLResponse)
-async def monitor_page(request: Request, user: Reader, monitor_id: Annotated[str, Path(max_length=20)]) -> HTMLResponse:
+async def monitor_page(
+    request: Request, user: ContentPage, monitor_id: Annotated[str, Path(max_length=20)]
+) -> HTMLResponse:
     return await _detail(request, user, await _own_monitor(request, user, monitor_id))
 
 
 @router.post("/app/monitors/{monitor_id}/delete", response_class=HTMLResponse)
-async def delete_monitor(request: Request, user: Reader, monitor_id: Annotated[str, Path(max_length=20)]) -> Response:
+async def delete_monitor(
+    request: Request, user: ContentEditorPage, monitor_id: Annotated[str, Path(max_length=20)]
+) -> Response:
     await _checked_form(request, user)
     monitor = await _own_monitor(request, user, monitor_id)
     await content_services(request).monitors.delete(monitor.id, actor_of(request, user))
@@ -129,7 +132,9 @@ async def delete_monitor(request: Request, user: Reader, monitor_id: Annotated[s
 
 
 @router.post("/app/monitors/{monitor_id}/feed-url", response_class=HTMLResponse)
-async def new_feed_url(request: Request, user: Reader, monitor_id: Annotated[str, Path(max_length=20)]) -> Response:
+async def new_feed_url(
+    request: Request, user: ContentEditorPage, monitor_id: Annotated[str, Path(max_length=20)]
+) -> Response:
     await _checked_form(request, user)
     monitor = await _own_monitor(request, user, monitor_id)
     token = await content_services(request).monitors.rotate_feed_token(monitor.id, actor_of(request, user))

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mediabeat import __version__
+from mediabeat.domain.access import Permission, refusal
 from mediabeat.schedule.freshness import human_interval
 from mediabeat.web.dashboard import labels, view
 from mediabeat.web.deps import SESSION_COOKIE, Principal, auth_service
@@ -51,6 +53,7 @@ def _environment() -> Environment:
     env.globals["result_items"] = labels.result_items
     env.globals["status_class"] = view.status_class
     env.globals["version"] = __version__
+    env.globals["perm"] = Permission
     return env
 
 
@@ -138,7 +141,7 @@ async def page_user(request: Request) -> Principal | None:
     )
     request.state.dashboard_user = principal
     request.state.must_change_password = owner.must_change_password
-    if principal.is_admin:  # the paused banner on every page: one primary-key read
+    if principal.can(Permission.VIEW_SCHEDULER):  # the paused banner on every page: one primary-key read
         request.state.scheduler_pause = await request.app.state.services.scheduler.pause_state()
     return principal
 
@@ -147,10 +150,10 @@ ACCOUNT_PAGE = "/app/account"
 
 
 def home_for(principal: Principal | None) -> str:
-    """Where `/` sends someone: admins to the scheduler, members to the articles, strangers to sign in."""
+    """Where `/` sends someone: admins and operators to the scheduler, members to the articles, strangers to sign in."""
     if principal is None:
         return "/login"
-    return "/app/admin/scheduler" if principal.is_admin else "/app/articles"
+    return "/app/admin/scheduler" if principal.can(Permission.VIEW_SCHEDULER) else "/app/articles"
 
 
 def _this_page(request: Request) -> str:
@@ -176,12 +179,28 @@ async def signed_in_page(request: Request) -> Principal:
     return principal
 
 
-async def admin_page(request: Request) -> Principal:
-    """The admin viewing the page; anonymous visitors are sent to sign in, members get a 403 page."""
-    principal = await signed_in_page(request)
-    if not principal.is_admin:
-        raise PageDenied(403, f"{principal.email} is signed in, but only admins can see the admin dashboard.")
-    return principal
+def page_with(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    """A page dependency: the signed-in user if their role has `permission`; anonymous visitors are sent to
+    sign in, others get a 403 page that says who may see it."""
+
+    async def check(request: Request) -> Principal:
+        principal = await signed_in_page(request)
+        if not principal.can(permission):
+            raise PageDenied(403, f"{principal.email} is signed in, but {refusal(principal.role, permission)}.")
+        return principal
+
+    check.__name__ = f"page_needs_{permission.value}"
+    return check
+
+
+# The users a page accepts, by what it shows: pages depend on a permission, never on a role.
+SchedulerPage = Annotated[Principal, Depends(page_with(Permission.VIEW_SCHEDULER))]
+TaskEditorPage = Annotated[Principal, Depends(page_with(Permission.EDIT_TASKS))]
+QueuePage = Annotated[Principal, Depends(page_with(Permission.VIEW_CRAWL_QUEUE))]
+ContentPage = Annotated[Principal, Depends(page_with(Permission.READ_CONTENT))]
+ContentEditorPage = Annotated[Principal, Depends(page_with(Permission.EDIT_CONTENT))]
+UsersPage = Annotated[Principal, Depends(page_with(Permission.MANAGE_USERS))]
+AuditPage = Annotated[Principal, Depends(page_with(Permission.READ_AUDIT))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,26 +208,35 @@ class Nav:
     key: str
     label: str
     href: str
+    permission: Permission
 
 
 NAV = (
-    Nav("scheduler", "Scheduler", "/app/admin/scheduler"),
-    Nav("runs", "Runs", "/app/admin/scheduler/runs"),
-    Nav("feeds", "Feeds", "/app/admin/feeds"),
-    Nav("jobs", "Crawl jobs", "/app/admin/jobs"),
-    Nav("articles", "Articles", "/app/articles"),
-    Nav("monitors", "Monitors", "/app/monitors"),
-    Nav("stories", "Stories", "/app/stories"),
-    Nav("users", "Users", "/app/admin/users"),
-    Nav("tokens", "API tokens", "/app/admin/tokens"),
-    Nav("audit", "Audit log", "/app/admin/audit"),
+    Nav("scheduler", "Scheduler", "/app/admin/scheduler", Permission.VIEW_SCHEDULER),
+    Nav("runs", "Runs", "/app/admin/scheduler/runs", Permission.VIEW_SCHEDULER),
+    Nav("feeds", "Feeds", "/app/admin/feeds", Permission.VIEW_CRAWL_QUEUE),
+    Nav("jobs", "Crawl jobs", "/app/admin/jobs", Permission.VIEW_CRAWL_QUEUE),
+    Nav("articles", "Articles", "/app/articles", Permission.READ_CONTENT),
+    Nav("monitors", "Monitors", "/app/monitors", Permission.READ_CONTENT),
+    Nav("stories", "Stories", "/app/stories", Permission.READ_CONTENT),
+    Nav("users", "Users", "/app/admin/users", Permission.MANAGE_USERS),
+    Nav("tokens", "API tokens", "/app/admin/tokens", Permission.MANAGE_USERS),
+    Nav("audit", "Audit log", "/app/admin/audit", Permission.READ_AUDIT),
 )
 MEMBER_NAV = (
-    Nav("feeds", "Feeds", "/app/feeds"),
-    Nav("articles", "Articles", "/app/articles"),
-    Nav("monitors", "Monitors", "/app/monitors"),
-    Nav("stories", "Stories", "/app/stories"),
+    Nav("feeds", "Feeds", "/app/feeds", Permission.EDIT_CONTENT),
+    Nav("articles", "Articles", "/app/articles", Permission.READ_CONTENT),
+    Nav("monitors", "Monitors", "/app/monitors", Permission.READ_CONTENT),
+    Nav("stories", "Stories", "/app/stories", Permission.READ_CONTENT),
 )
+
+
+def nav_for(principal: Principal | None) -> tuple[Nav, ...]:
+    """The navigation: only the pages the user's role may open (the admin's full one for a stranger's error page)."""
+    if principal is None:
+        return NAV
+    entries = NAV if principal.can(Permission.VIEW_SCHEDULER) else MEMBER_NAV
+    return tuple(n for n in entries if principal.can(n.permission))
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
@@ -216,7 +244,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
     principal: Principal | None = context.get("user", getattr(request.state, "dashboard_user", None))
     values = {
         "request_path": request.url.path,
-        "nav": NAV if principal is None or principal.is_admin else MEMBER_NAV,
+        "nav": nav_for(principal),
         "user": principal,
         "csrf_token": principal.csrf_token if principal is not None else "",
         "scheduler_pause": getattr(request.state, "scheduler_pause", None),

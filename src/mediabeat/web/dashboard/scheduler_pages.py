@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from mediabeat.domain.ids import clamp_id
@@ -23,12 +23,10 @@ from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.scheduler import stats_cache
-from mediabeat.web.dashboard.render import PageDenied, admin_page, render
+from mediabeat.web.dashboard.render import PageDenied, SchedulerPage, TaskEditorPage, render
 from mediabeat.web.dashboard.view import FAILED, duration_chart
-from mediabeat.web.deps import Principal
 
 router = APIRouter(prefix="/app/admin", include_in_schema=False)
-Admin = Annotated[Principal, Depends(admin_page)]
 
 SPARKLINE_RUNS = 20
 CHART_RUNS = 120
@@ -52,12 +50,12 @@ def _scheduler(request: Request) -> SchedulerService:
 
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-async def admin_home(request: Request, user: Admin) -> HTMLResponse:
+async def admin_home(request: Request, user: SchedulerPage) -> HTMLResponse:
     return await scheduler_overview(request, user)
 
 
 @router.get("/scheduler", response_class=HTMLResponse)
-async def scheduler_overview(request: Request, user: Admin) -> HTMLResponse:
+async def scheduler_overview(request: Request, user: SchedulerPage) -> HTMLResponse:
     service = _scheduler(request)
     # The same figures, from the same cache, as GET /api/v1/scheduler/stats that the page then polls.
     stats = await stats_cache(request).get()
@@ -106,7 +104,7 @@ def _instant(value: str | None, field: str) -> datetime | None:
 @router.get("/scheduler/runs", response_class=HTMLResponse)
 async def run_history(
     request: Request,
-    user: Admin,
+    user: SchedulerPage,
     task: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     trigger: Annotated[str | None, Query(max_length=20)] = None,
@@ -153,7 +151,7 @@ async def run_history(
 
 
 @router.get("/scheduler/runs/{run_id}", response_class=HTMLResponse)
-async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse:
+async def run_detail(request: Request, user: SchedulerPage, run_id: int) -> HTMLResponse:
     run = await _scheduler(request).get_run(run_id)  # None for an id out of range too
     if run is None:
         raise PageDenied(404, f"There is no run {run_id}. It may have been removed by the nightly cleanup.")
@@ -162,7 +160,7 @@ async def run_detail(request: Request, user: Admin, run_id: int) -> HTMLResponse
 
 
 @router.get("/scheduler/new", response_class=HTMLResponse)
-async def new_task(request: Request, user: Admin) -> HTMLResponse:
+async def new_task(request: Request, user: TaskEditorPage) -> HTMLResponse:
     service = _scheduler(request)
     handlers = [{"name": n, "description": service.queries.describe_handler(n)} for n in service.handler_names()]
     return render(
@@ -182,7 +180,7 @@ async def new_task(request: Request, user: Admin) -> HTMLResponse:
 
 
 @router.get("/scheduler/tasks/{name}", response_class=HTMLResponse)
-async def task_detail(request: Request, user: Admin, name: str) -> HTMLResponse:
+async def task_detail(request: Request, user: SchedulerPage, name: str) -> HTMLResponse:
     service = _scheduler(request)
     try:
         task = await service.get_task_by_name(name)

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from mediabeat.domain.content import NotFound
 from mediabeat.domain.ids import clamp_id, parse_id
-from mediabeat.web.dashboard.render import PageDenied, render, signed_in_page
-from mediabeat.web.deps import Principal, content_services
+from mediabeat.web.dashboard.render import ContentPage, PageDenied, render
+from mediabeat.web.deps import content_services
 
 router = APIRouter(include_in_schema=False)
-Reader = Annotated[Principal, Depends(signed_in_page)]
 STORIES_PAGE = 50
 
 
 @router.get("/app/stories", response_class=HTMLResponse)
 async def stories_page(
     request: Request,
-    user: Reader,
+    user: ContentPage,
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
 ) -> HTMLResponse:
     """Stories with copies, largest first: a member's own organisation's, or any for an admin."""
@@ -47,7 +46,9 @@ async def stories_page(
 
 
 @router.get("/app/stories/{story_id}", response_class=HTMLResponse)
-async def story_page(request: Request, user: Reader, story_id: Annotated[str, Path(max_length=20)]) -> HTMLResponse:
+async def story_page(
+    request: Request, user: ContentPage, story_id: Annotated[str, Path(max_length=20)]
+) -> HTMLResponse:
     """One story's articles, earliest first; another organisation's story is a 404."""
     wanted = parse_id(story_id)
     try:
