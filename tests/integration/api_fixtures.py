@@ -1,4 +1,5 @@
-"""Fixtures for the API tests: the real app on a fresh database, users, tokens and clients over ASGI."""
+"""Fixtures for the API tests: the real app on a fresh database, users (an admin, an operator, two members),
+tokens and clients over ASGI."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ MEMBER_EMAIL = "member@example.test"
 MEMBER_PASSWORD = "member-pass-123456"
 OTHER_EMAIL = "other@example.test"
 OTHER_PASSWORD = "other-pass-1234567"
+OPERATOR_EMAIL = "operator@example.test"
+OPERATOR_PASSWORD = "operator-pass-123456"
 
 
 @functools.cache
@@ -40,6 +43,7 @@ class ApiEnv:
     other_token: str
     org_id: int
     other_org_id: int
+    operator_token: str = ""
 
     def client(
         self, token: str | None = None, *, headers: dict[str, str] | None = None, **kwargs: Any
@@ -56,6 +60,12 @@ class ApiEnv:
     def member(self) -> httpx.AsyncClient:
         return self.client(self.member_token)
 
+    def operator(self) -> httpx.AsyncClient:
+        return self.client(self.operator_token)
+
+    def token_of(self, role: str) -> str:
+        return {"admin": self.admin_token, "operator": self.operator_token, "member": self.member_token}[role]
+
 
 async def make_env(database_url: str, **overrides: Any) -> ApiEnv:
     settings = load_settings(database_url=database_url, enable_scheduler=False, **overrides)
@@ -69,10 +79,12 @@ async def make_env(database_url: str, **overrides: Any) -> ApiEnv:
     admin = await auth.users.create(ADMIN_EMAIL, "admin", org_id, _hash(ADMIN_PASSWORD), now=now)
     member = await auth.users.create(MEMBER_EMAIL, "member", org_id, _hash(MEMBER_PASSWORD), now=now)
     other = await auth.users.create(OTHER_EMAIL, "member", other_org_id, _hash(OTHER_PASSWORD), now=now)
+    operator = await auth.users.create(OPERATOR_EMAIL, "operator", None, _hash(OPERATOR_PASSWORD), now=now)
     admin_token, _ = await auth.create_token(admin, "tests")
     member_token, _ = await auth.create_token(member, "tests")
     other_token, _ = await auth.create_token(other, "tests")
-    return ApiEnv(app, services, auth, admin_token, member_token, other_token, org_id, other_org_id)
+    operator_token, _ = await auth.create_token(operator, "tests")
+    return ApiEnv(app, services, auth, admin_token, member_token, other_token, org_id, other_org_id, operator_token)
 
 
 @pytest.fixture

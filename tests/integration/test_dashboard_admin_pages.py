@@ -70,7 +70,7 @@ async def test_users_page_lists_users_and_its_forms_create_change_role_disable_a
         html = (await admin.get("/app/admin/users")).text
         assert ADMIN_EMAIL in html and MEMBER_EMAIL in html and "api-org" in html
         assert 'id="user-form"' in html and 'id="reset-form"' in html
-        assert html.count('data-action="user-active"') == 2  # not on one's own row
+        assert html.count('data-action="user-active"') == 3  # every user's row but one's own
         # Without the CSRF token, a cookie cannot change anything.
         no_csrf = {k: v for k, v in admin.headers.items() if k.lower() != "x-csrf-token"}
         refused = await admin.post(
@@ -146,7 +146,7 @@ async def test_tokens_page_shows_tokens_without_secrets_and_revokes(api: ApiEnv)
         html = (await admin.get("/app/admin/tokens")).text
         assert secret not in html and f"<code>{prefix}…</code>" in html
         assert "<script>alert" not in html and "&lt;script&gt;alert(" in html
-        assert html.count('data-action="revoke-token"') == 4  # the three test tokens and this one
+        assert html.count('data-action="revoke-token"') == 5  # the four test tokens and this one
         async with api.client(secret) as script:
             assert (await script.get("/api/v1/scheduler/tasks")).status_code == 200
             revoked = await admin.delete(f"/api/v1/tokens/{token_id}")
@@ -155,7 +155,7 @@ async def test_tokens_page_shows_tokens_without_secrets_and_revokes(api: ApiEnv)
         html = (await admin.get("/app/admin/tokens")).text
         row = re.search(rf'<tr data-token-id="{token_id}".*?</tr>', html, flags=re.DOTALL)
         assert row and "Revoked" in row.group(0) and "revoke-token" not in row.group(0)
-        assert html.count('data-action="revoke-token"') == 3
+        assert html.count('data-action="revoke-token"') == 4
 
 
 async def test_audit_page_filters_by_actor_and_action_escapes_and_pages(api: ApiEnv) -> None:

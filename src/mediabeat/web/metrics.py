@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from mediabeat import telemetry
 from mediabeat.db.tables import JOB_STATUSES
-from mediabeat.domain.access import Permission
+from mediabeat.domain.access import Permission, refusal
 from mediabeat.domain.metrics import MetricsSnapshot
 from mediabeat.domain.scheduler import NodeRecord, NodeState, RunStatus
 from mediabeat.web.deps import OptionalUser
@@ -89,7 +89,8 @@ async def metrics(request: Request, principal: OptionalUser) -> Response:
                 401, "sign in or send an operator's or admin's API token", headers={"WWW-Authenticate": "Bearer"}
             )
         if not principal.can(Permission.VIEW_SCHEDULER):
-            raise ApiError(403, "metrics need an operator or an admin (or MEDIABEAT_METRICS_PUBLIC=true)")
+            refused = refusal(principal.role, Permission.VIEW_SCHEDULER)
+            raise ApiError(403, f"{refused} (or MEDIABEAT_METRICS_PUBLIC=true)", code="forbidden")
     snapshot = await services.scheduler.metrics_snapshot()
     nodes = await services.cluster.list_nodes()
     cluster = CollectorRegistry(auto_describe=False)
