@@ -7,8 +7,10 @@ test talks to a real uvicorn on 127.0.0.1; docs/api.md's role table must say the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 
 from mediabeat.app import create_app
 from mediabeat.demo.site import running_demo_site
+from mediabeat.domain.access import ROLE_PERMISSIONS, Permission
 from mediabeat.domain.content import Role
 from tests.integration.api_fixtures import (
     ADMIN_EMAIL,
@@ -407,3 +410,25 @@ async def test_401_403_404_422(api: ApiEnv, route: Route) -> None:
             assert error["code"] in {"invalid", "invalid_opml"}
             assert isinstance(error["details"], list) and error["details"], error
             assert all("field" in d and "message" in d for d in error["details"])
+
+
+DOCS = Path(__file__).resolve().parents[2]
+ROLE_COLUMNS = (Role.MEMBER, Role.OPERATOR, Role.ADMIN)
+
+
+def _ticks(cells: list[str]) -> frozenset[Role]:
+    assert all(c in ("✓", "–") for c in cells), cells
+    return frozenset(role for role, cell in zip(ROLE_COLUMNS, cells, strict=True) if cell == "✓")
+
+
+def test_the_role_tables_in_the_docs_say_what_the_code_does() -> None:
+    """docs/api.md's route-by-route table is ROUTES and PAGES; README's permission table is ROLE_PERMISSIONS."""
+    api_rows = re.findall(r"^\| `([A-Z]+) (/[^`]*)` \| (.) \| (.) \| (.) \|$", (DOCS / "docs/api.md").read_text(), re.M)
+    documented = {(method, path): _ticks(list(cells)) for method, path, *cells in api_rows}
+    assert len(documented) == len(api_rows), "a route is in docs/api.md's role table twice"
+    assert documented == {(r.method, r.path): r.roles for r in [*ROUTES, *PAGES]}
+    readme_rows = re.findall(
+        r"^\| [^|]+ \| `([a-z_]+)` \| (.) \| (.) \| (.) \|$", (DOCS / "README.md").read_text(), re.M
+    )
+    permitted = {Permission(name): _ticks(list(cells)) for name, *cells in readme_rows}
+    assert permitted == {p: frozenset(r for r in Role if p in ROLE_PERMISSIONS[r]) for p in Permission}
