@@ -10,6 +10,8 @@ from datetime import timedelta
 import httpx
 
 from mediabeat.db.stores.jobs import JobStore, NewJob
+from mediabeat.scheduler.service import NewTask
+from mediabeat.testing import BlockingHandler
 from tests.integration.api_fixtures import OPERATOR_EMAIL, OPERATOR_PASSWORD, ApiEnv
 
 OPERATOR_NAV = ["/app/admin/scheduler", "/app/admin/scheduler/runs", "/app/admin/feeds", "/app/admin/jobs"]
@@ -111,3 +113,24 @@ async def test_feeds_and_jobs_pages_show_an_operator_every_organisation_with_ret
         assert 'data-action="retry-job"' in jobs_page and 'data-action="retry-all"' in jobs_page
         retried = await client.post(f"/api/v1/jobs/{claimed[0].id}/retry")
         assert retried.status_code == 200 and retried.json() == {"requeued": 1}
+
+
+async def test_an_operator_cancels_a_running_run_from_its_page(api: ApiEnv) -> None:
+    blocking = BlockingHandler()
+    api.services.registry.register("blocking", blocking)
+    try:
+        await api.services.scheduler.create_task(NewTask(name="slow-one", handler="blocking", cron="@daily"))
+        async with operator_session(api) as client:
+            started = await client.post("/api/v1/scheduler/tasks/slow-one/run")
+            assert started.status_code == 202, started.text
+            run_id = started.json()["id"]
+            await blocking.started.wait()
+            page = (await client.get(f"/app/admin/scheduler/runs/{run_id}")).text
+            assert f'data-action="cancel-run" data-run-id="{run_id}"' in page
+            cancelled = await client.post(f"/api/v1/scheduler/runs/{run_id}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["cancelled_by"] == OPERATOR_EMAIL
+            await api.services.scheduler.wait_idle(within=5)
+            page = (await client.get(f"/app/admin/scheduler/runs/{run_id}")).text
+            assert f"Cancelled by {OPERATOR_EMAIL}" in page and 'data-action="cancel-run"' not in page
+    finally:
+        blocking.release()
