@@ -21,14 +21,13 @@ from mediabeat.domain.content import (
     FeedNotFound,
     FeedRecord,
     OpmlTooLarge,
-    OrgNotFound,
 )
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
 from mediabeat.domain.stories import ClusterMembership
 from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
-from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
+from mediabeat.web.api.common import Cursor, Limit, OrgFilter, before_id, next_cursor, org_scope, path_id, target_org
 from mediabeat.web.deps import CurrentUser, Principal, actor_of, can_access_org, content_services, reader_of
 from mediabeat.web.errors import ApiError, error_responses
 
@@ -36,9 +35,6 @@ router = APIRouter(prefix="/api/v1", tags=["feeds"])
 
 FeedId = Annotated[int, path_id("The feed's id")]
 ArticleId = Annotated[int, path_id("The article's id")]
-OrgFilter = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="The organisation (members: only their own; default: theirs)")
-]
 READ = error_responses(401, 404, 422)
 
 
@@ -202,27 +198,6 @@ def _content(request: Request) -> ContentServices:
     return content_services(request)
 
 
-async def _org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
-    """The organisation a request is about: a member's own (another is a 404); for an admin, the given one."""
-    if org_id is None:
-        return None if principal.is_admin else principal.org_id if principal.org_id is not None else -1
-    if not can_access_org(principal, org_id):
-        raise OrgNotFound(org_id)
-    return (await _content(request).orgs.get(org_id)).id
-
-
-async def _target_org(request: Request, principal: Principal, org_id: int | None) -> int:
-    """The organisation new feeds go to."""
-    scoped = await _org_scope(request, principal, org_id)
-    if scoped is None:
-        scoped = principal.org_id
-    if scoped is None or scoped < 0:
-        raise ApiError(
-            422, "org_id: give the organisation", details=[{"field": "org_id", "message": "give the organisation"}]
-        )
-    return scoped
-
-
 async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRecord:
     feed = await _content(request).feeds.get(feed_id)
     if not can_access_org(principal, feed.org_id):
@@ -237,7 +212,7 @@ async def list_feeds(
     org_id: OrgFilter = None,
     active: Annotated[bool | None, Query()] = None,
 ) -> FeedList:
-    scope = await _org_scope(request, principal, org_id)
+    scope = await org_scope(request, principal, org_id)
     return FeedList(items=[FeedOut.of(f) for f in await _content(request).feeds.list(org_id=scope, active=active)])
 
 
@@ -253,7 +228,7 @@ async def list_feeds(
     responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
 async def create_feed(body: FeedCreate, request: Request, response: Response, principal: CurrentUser) -> FeedAdded:
-    org_id = await _target_org(request, principal, body.org_id)
+    org_id = await target_org(request, principal, body.org_id)
     done = await _content(request).feeds.add_address(
         org_id, body.url, actor_of(request, principal), title=body.title, check=body.check, all_feeds=body.all_feeds
     )
@@ -299,7 +274,7 @@ async def fetch_feed(feed_id: FeedId, request: Request, principal: CurrentUser) 
     responses={200: {"content": {"text/x-opml": {"schema": {"type": "string"}}}, "description": "OPML 2.0"}, **READ},
 )
 async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> Response:
-    scope = await _target_org(request, principal, org_id)
+    scope = await target_org(request, principal, org_id)
     return Response(
         await _content(request).feeds.export_opml(scope),
         media_type="text/x-opml",
@@ -323,7 +298,7 @@ async def export_opml(request: Request, principal: CurrentUser, org_id: OrgFilte
     },
 )
 async def import_opml(request: Request, principal: CurrentUser, org_id: OrgFilter = None) -> OpmlImported:
-    target = await _target_org(request, principal, org_id)
+    target = await target_org(request, principal, org_id)
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
@@ -395,7 +370,7 @@ async def list_articles(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ArticlePage:
-    scope = await _org_scope(request, principal, org_id)
+    scope = await org_scope(request, principal, org_id)
     if feed_id is not None:
         await _feed(request, principal, feed_id)
     if q is not None and q.strip():
