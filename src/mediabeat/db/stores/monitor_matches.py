@@ -108,7 +108,7 @@ class MatchStore:
 
     def _insert_pairs(self, sql: dict[str, str], org_id: int, pairs: Sequence[tuple[int, int]], now: datetime) -> Any:
         dialect = "postgresql" if self.db.is_postgres else "sqlite"
-        params = [sa.bindparam("org_id", org_id)]
+        params: list[sa.BindParameter[Any]] = [sa.bindparam("org_id", org_id)]
         if ":now" in sql[dialect]:
             params.append(sa.bindparam("now", now, type_=UTCDateTime()))
         if self.db.is_postgres:
