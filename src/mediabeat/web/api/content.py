@@ -5,6 +5,7 @@ Another organisation's feed or article answers 404, not 403, so that its existen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -23,7 +24,7 @@ from mediabeat.domain.content import (
     OpmlTooLarge,
 )
 from mediabeat.domain.ids import MAX_ID
-from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
+from mediabeat.domain.search import LISTING_FIELDS, MAX_SEARCH_OFFSET, SearchHit
 from mediabeat.domain.stories import ClusterMembership
 from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
@@ -138,6 +139,8 @@ class OpmlImported(BaseModel):
 
 
 class ArticleSummary(BaseModel):
+    """An article in a list; with q, also its snippet, score and story (the fields of LISTING_FIELDS first)."""
+
     id: int
     org_id: int
     feed_id: int | None
@@ -157,32 +160,31 @@ class ArticleSummary(BaseModel):
         default=None, description="With q: [start, end) character offsets of each match in snippet"
     )
     score: float | None = Field(default=None, description="With q: relevance, higher is better (items are in order)")
-
-    @classmethod
-    def of(cls, article: ArticleRecord) -> ArticleSummary:
-        return cls(**{name: getattr(article, name) for name in cls.model_fields if hasattr(article, name)})
-
-    @classmethod
-    def of_hit(cls, hit: SearchHit) -> ArticleSummary:
-        text, spans = plain_snippet(hit.snippet)
-        fields = {name: getattr(hit, name) for name in cls.model_fields if hasattr(hit, name)}
-        return cls(**{**fields, "snippet": text, "highlights": [list(s) for s in spans]})
-
-
-class ArticleOut(ArticleSummary):
-    text: str | None
     cluster_id: int | None = Field(
         default=None, description="The article's story (GET /api/v1/stories/{id}); null until it is clustered"
     )
     cluster_size: int | None = Field(
-        default=None, description="How many articles the story has, this one included (1: no copies found)"
+        default=None,
+        description="How many articles the story has, this one included (1: no copies found); with q and "
+        "collapse=true the item stands for all of them",
     )
 
     @classmethod
+    def of(cls, article: ArticleRecord) -> ArticleSummary:
+        return cls(**{name: getattr(article, name) for name in LISTING_FIELDS})
+
+    @classmethod
+    def of_hit(cls, hit: SearchHit) -> ArticleSummary:
+        return cls(**hit.plain())
+
+
+class ArticleOut(ArticleSummary):
+    text: str | None
+
+    @classmethod
     def of(cls, article: ArticleRecord, story: ClusterMembership | None = None) -> ArticleOut:
-        fields = {name: getattr(article, name) for name in ArticleSummary.model_fields if hasattr(article, name)}
         return cls(
-            **fields,
+            **{name: getattr(article, name) for name in LISTING_FIELDS},
             text=article.text,
             cluster_id=story.cluster_id if story else None,
             cluster_size=story.cluster_size if story else None,
@@ -369,12 +371,20 @@ async def list_articles(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    collapse: Annotated[
+        bool,
+        Query(
+            description="With q: one item per story, its best-ranked copy, with cluster_size saying how many "
+            "articles the story has (copies of a wire story on other outlets); paging counts stories"
+        ),
+    ] = False,
 ) -> ArticlePage:
     scope = await org_scope(request, principal, org_id)
     if feed_id is not None:
         await _feed(request, principal, feed_id)
     if q is not None and q.strip():
-        return await _search_page(request, principal, q, scope, feed_id, limit, cursor)
+        search = _SearchRequest(q=q, scope=scope, feed_id=feed_id, limit=limit, cursor=cursor, collapse=collapse)
+        return await _search_page(request, principal, search)
     articles = await _content(request).articles.list(
         ArticleFilter(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor))
     )
@@ -384,19 +394,28 @@ async def list_articles(
     )
 
 
-async def _search_page(
-    request: Request,
-    principal: Principal,
-    q: str,
-    scope: int | None,
-    feed_id: int | None,
-    limit: int,
-    cursor: str | None,
-) -> ArticlePage:
-    """A page of ranked matches; the cursor of a search is how many results came before it."""
-    offset = min(int(cursor), MAX_SEARCH_OFFSET + 1) if cursor else 0
+@dataclass(frozen=True, slots=True)
+class _SearchRequest:
+    q: str
+    scope: int | None
+    feed_id: int | None
+    limit: int
+    cursor: str | None
+    collapse: bool
+
+
+async def _search_page(request: Request, principal: Principal, search: _SearchRequest) -> ArticlePage:
+    """A page of ranked matches; the cursor of a search is how many results (or stories) came before it."""
+    offset = min(int(search.cursor), MAX_SEARCH_OFFSET + 1) if search.cursor else 0
+    limit = search.limit
     hits = await _content(request).search.search(
-        q, reader=reader_of(principal), org_id=scope, limit=limit + 1, offset=offset, feed_id=feed_id
+        search.q,
+        reader=reader_of(principal),
+        org_id=search.scope,
+        limit=limit + 1,
+        offset=offset,
+        feed_id=search.feed_id,
+        collapse=search.collapse,
     )
     return ArticlePage(
         items=[ArticleSummary.of_hit(h) for h in hits[:limit]],
