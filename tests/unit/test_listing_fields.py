@@ -16,7 +16,7 @@ def test_search_hits_the_api_and_the_sql_share_the_listing_fields() -> None:
     hit_fields = [f.name for f in dataclasses.fields(SearchHit)]
     assert tuple(hit_fields[: len(LISTING_FIELDS)]) == LISTING_FIELDS
     assert tuple(list(ArticleSummary.model_fields)[: len(LISTING_FIELDS)]) == LISTING_FIELDS
-    assert _HIT_COLUMNS == ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
+    assert ", ".join(f"articles.{name}" for name in LISTING_FIELDS) == _HIT_COLUMNS
 
 
 def test_a_hit_in_the_api_has_a_plain_snippet_with_the_offsets_of_its_highlights() -> None:
