@@ -45,24 +45,23 @@ class StoredHooks:
         """Queue a stored batch for its hooks; waits only while the queue is full."""
         if not stored or not self.hooks:
             return
-        if self._worker is None:
+        if self._worker is None or self._worker.done():  # the first batch, or a worker a BaseException ended
             self._worker = asyncio.create_task(self._run())
         await self._queue.put(stored)
 
     async def close(self) -> None:
         """Wait until the hooks of every queued batch have run (the run calls this before it ends)."""
-        if self._worker is None:
+        worker, self._worker = self._worker, None
+        if worker is None:
             return
-        worker = self._worker
-        await self._queue.put(None)
+        if not worker.done():
+            await self._queue.put(None)
         try:
-            await asyncio.shield(worker)
+            await asyncio.wait([worker])
         except asyncio.CancelledError:
             # The run is cancelled: what it stored is announced all the same (a batch or two), then it stops.
-            await worker
+            await asyncio.wait([worker])
             raise
-        finally:
-            self._worker = None
 
     async def _run(self) -> None:
         while (stored := await self._queue.get()) is not None:
