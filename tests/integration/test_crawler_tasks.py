@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -569,3 +570,87 @@ async def test_on_stored_hooks_see_each_stored_article_and_a_failing_hook_loses_
         await crawl.aclose()
     stored = await ArticleStore(db).list(org_id=org_id, limit=10)
     assert seen == [(stored[0].id, url)]
+
+
+class _NotifyingArticleStore(ArticleStore):
+    """The real store, which also says when each batch is written (so a test can wait for the second)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.batches: list[list[int]] = []
+        self.second_written = asyncio.Event()
+
+    async def save_many(self, articles, *, now):  # type: ignore[no-untyped-def]
+        ids = await super().save_many(articles, now=now)
+        self.batches.append(list(ids))
+        if len(self.batches) == 2:
+            self.second_written.set()
+        return ids
+
+
+async def _slow_hook_crawl(db: Database, site: LoopbackServer, org_id: int, pages: int) -> tuple[Any, ...]:
+    """A crawl-queue of `pages` one-page batches whose first hook blocks until `release` is set."""
+    body = b"<article><h1>A headline</h1>" + b"<p>Words of a real article here, long enough.</p>" * 30
+    site.routes["/robots.txt"] = Route(status=404)
+    urls = []
+    for n in range(pages):
+        site.routes[f"/p/{n}.html"] = Route(body=b"<html lang='en'><title>P</title><body>" + body + b"</body></html>")
+        urls.append(site.url(f"/p/{n}.html"))
+    await JobStore(db).enqueue([NewJob(org_id, None, u, url_hash(u)) for u in urls], now=START)
+    _fetch, crawl = handlers(db, FakeClock(START))
+    crawl.flush_pages = 1  # each page is a batch of its own
+    crawl.articles = store = _NotifyingArticleStore(db)
+    release, blocked = asyncio.Event(), asyncio.Event()
+    announced: list[list[int]] = []
+    after: list[list[int]] = []
+
+    async def slow(stored: Any) -> None:
+        announced.append([i for i, _ in stored])
+        blocked.set()
+        await release.wait()
+
+    async def next_hook(stored: Any) -> None:
+        after.append([i for i, _ in stored])
+
+    crawl.on_stored = (slow, next_hook)
+    return crawl, store, release, blocked, announced, after
+
+
+async def test_a_slow_on_stored_hook_does_not_hold_back_the_next_batch_write(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    crawl, store, release, blocked, announced, after = await _slow_hook_crawl(db, site, org_id, pages=3)
+    run = asyncio.create_task(crawl(ctx(START)))
+    try:
+        await asyncio.wait_for(blocked.wait(), timeout=20)
+        # The first batch's hook is blocked, and the second batch is written all the same.
+        await asyncio.wait_for(store.second_written.wait(), timeout=20)
+        assert len(announced) == 1 and after == [] and not run.done()
+        release.set()
+        result = await asyncio.wait_for(run, timeout=30)
+    finally:
+        release.set()
+        await crawl.aclose()
+    assert result["succeeded"] == 3
+    # Every batch's hooks ran, in order, before the run ended.
+    written = list(store.batches)
+    assert announced == written and after == written
+
+
+async def test_a_cancelled_run_still_runs_the_hooks_of_what_it_stored(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    crawl, store, release, blocked, _announced, after = await _slow_hook_crawl(db, site, org_id, pages=2)
+    run = asyncio.create_task(crawl(ctx(START)))
+    try:
+        await asyncio.wait_for(blocked.wait(), timeout=20)
+        await asyncio.wait_for(store.second_written.wait(), timeout=20)
+        run.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, timeout=30)
+    finally:
+        release.set()
+        await crawl.aclose()
+    stored = sorted(a.id for a in await ArticleStore(db).list(org_id=org_id, limit=10))
+    assert sorted(i for ids in after for i in ids) == stored and len(stored) == 2

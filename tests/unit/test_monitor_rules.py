@@ -118,3 +118,16 @@ def test_the_prefilter_tests_only_monitors_sharing_a_required_token() -> None:
     assert set(org.by_word) == {"harbour", "ferry", "council"} and [m.id for m in org.unfiltered] == [3]
     article = document(doc("City council", "and the harbour"))
     assert sorted(org.match(5, article)) == [1, 2]  # 3 starts after article 10
+
+
+def test_a_recompile_parses_only_the_queries_that_changed() -> None:
+    first = OrgMonitors.compile((1, 2, 2), [ActiveMonitor(1, "harbour OR ferry", 0), ActiveMonitor(2, "council", 0)])
+    again = OrgMonitors.compile(
+        (2, 3, 3),
+        [ActiveMonitor(1, "harbour OR ferry", 0), ActiveMonitor(2, "mayor", 0), ActiveMonitor(3, "council", 0)],
+        previous=first,
+    )
+    assert again.queries["harbour OR ferry"] is first.queries["harbour OR ferry"]
+    assert again.queries["council"] is first.queries["council"]  # the same text, now another monitor's
+    assert "mayor" in again.queries and set(again.queries) == {"harbour OR ferry", "mayor", "council"}
+    assert sorted(again.match(5, document(doc("The mayor", "and the council")))) == [2, 3]

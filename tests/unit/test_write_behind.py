@@ -42,3 +42,32 @@ async def test_close_writes_what_is_left_and_a_failed_write_fails_its_pages() ->
     for future in failed:
         with pytest.raises(RuntimeError, match="database gone"):
             future.result()
+
+
+async def test_stored_hooks_run_in_order_in_the_background_and_a_full_queue_pushes_back() -> None:
+    from mediabeat.tasks.stored_hooks import StoredHooks
+
+    release = asyncio.Event()
+    seen: list[int] = []
+    after: list[int] = []
+
+    async def slow(stored: Any) -> None:
+        seen.append(stored[0][0])
+        await release.wait()
+
+    async def failing(stored: Any) -> None:
+        raise RuntimeError("a hook that fails")
+
+    async def next_hook(stored: Any) -> None:
+        after.append(stored[0][0])
+
+    hooks = StoredHooks([slow, failing, next_hook], max_waiting=1)
+    await hooks.announce([(1, None)])  # type: ignore[list-item]
+    await hooks.announce([(2, None)])  # type: ignore[list-item]  # queued while batch 1's hook runs
+    third = asyncio.create_task(hooks.announce([(3, None)]))  # type: ignore[list-item]
+    done, _ = await asyncio.wait([third], timeout=0.05)
+    assert not done and seen == [1]  # the queue is full: the caller waits (back-pressure), nothing is dropped
+    release.set()
+    await third
+    await hooks.close()
+    assert seen == [1, 2, 3] and after == [1, 2, 3]  # a failing hook does not stop the next one

@@ -11,7 +11,7 @@ import typer
 
 from mediabeat.app import Services
 from mediabeat.cli.common import console, print_json, when, with_services
-from mediabeat.domain.search import ADMIN_READER, SearchHit, marked_snippet, plain_snippet
+from mediabeat.domain.search import ADMIN_READER, SearchHit, marked_snippet
 from mediabeat.services.search import ExportFormat, export_lines
 
 TEXT_MARKS = ("«", "»")  # around matched words in a snippet printed as text
@@ -24,19 +24,16 @@ class OutputFormat(enum.StrEnum):
     JSONL = "jsonl"
 
 
+# The fields of a hit in `--json` (SearchHit.plain() has a few more: the API's ArticleSummary).
+JSON_FIELDS = ("id", "org_id", "url", "title", "published_at", "snippet", "highlights", "score")
+
+
 def hit_json(hit: SearchHit) -> dict[str, Any]:
     """A hit for scripts: `snippet` is plain text, `highlights` the [start, end) offsets of the matches in it."""
-    text, spans = plain_snippet(hit.snippet)
-    return {
-        "id": hit.id,
-        "org_id": hit.org_id,
-        "url": hit.url,
-        "title": hit.title,
-        "published_at": hit.published_at.isoformat() if hit.published_at else None,
-        "snippet": text,
-        "highlights": [list(span) for span in spans],
-        "score": hit.score,
-    }
+    plain = hit.plain()
+    item = {name: plain[name] for name in JSON_FIELDS}
+    item["published_at"] = hit.published_at.isoformat() if hit.published_at else None
+    return {**item, "cluster_id": hit.cluster_id, "cluster_size": hit.cluster_size}
 
 
 def articles_search(
@@ -52,6 +49,12 @@ def articles_search(
         OutputFormat,
         typer.Option("--format", help="text, json (ranked), or csv / jsonl: every match, newest first, streamed"),
     ] = OutputFormat.TEXT,
+    collapse: Annotated[
+        bool,
+        typer.Option(
+            "--collapse", help="One result per story: the best-ranked copy, with how many outlets carry the story"
+        ),
+    ] = False,
 ) -> None:
     """Search articles' title and text; docs/search.md describes the query language. A bad query exits 2."""
     if as_json:
@@ -59,7 +62,7 @@ def articles_search(
     if fmt in (OutputFormat.CSV, OutputFormat.JSONL):
         with_services(lambda s: _export(s, query, org, limit, ExportFormat(fmt.value)))
         return
-    hits = with_services(lambda s: _search(s, query, org, limit or 20))
+    hits = with_services(lambda s: _search(s, query, org, limit or 20, collapse=collapse))
     if fmt is OutputFormat.JSON:
         print_json([hit_json(h) for h in hits])
         return
@@ -70,16 +73,24 @@ def articles_search(
         console.print(hit.title or "(no title)", markup=False, highlight=False)
         console.print("    " + marked_snippet(hit.snippet, *TEXT_MARKS), markup=False, highlight=False)
         console.print(f"    {hit.url}", markup=False, highlight=False)
+        if collapse and hit.cluster_size > 1:
+            more = hit.cluster_size - 1
+            console.print(
+                f"    and {more} more cop{'y' if more == 1 else 'ies'} of this story: stories show {hit.cluster_id}"
+            )
 
 
 async def _org_id(services: Services, org: str | None) -> int | None:
     return None if org is None else (await services.content.orgs.get_by_name(org)).id
 
 
-async def _search(services: Services, query: str, org: str | None, limit: int) -> list[SearchHit]:
+async def _search(
+    services: Services, query: str, org: str | None, limit: int, *, collapse: bool = False
+) -> list[SearchHit]:
     search = services.content.search
     search.parse(query)  # a bad query is reported before the organisation is looked up
-    return await search.search(query, reader=ADMIN_READER, org_id=await _org_id(services, org), limit=limit)
+    org_id = await _org_id(services, org)
+    return await search.search(query, reader=ADMIN_READER, org_id=org_id, limit=limit, collapse=collapse)
 
 
 async def _export(services: Services, query: str, org: str | None, limit: int | None, fmt: ExportFormat) -> None:

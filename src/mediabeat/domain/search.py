@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from mediabeat.domain.content import InvalidInput
 
@@ -16,9 +17,21 @@ MAX_SEARCH_OFFSET = (
 )
 
 
+# What an article shows in a list of articles or of search results: SearchHit's first fields, the
+# API's ArticleSummary and the search SQL's columns. A test holds the three to this one list.
+LISTING_FIELDS = (
+    "id", "org_id", "feed_id", "url", "canonical_url", "title", "author",
+    "published_at", "summary", "language", "fetched_at", "created_at",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One ranked match: `snippet` marks the matched words with HIGHLIGHT_START/END; higher score is better."""
+    """One ranked match: `snippet` marks the matched words with HIGHLIGHT_START/END; higher score is better.
+
+    `cluster_id` is the article's story (None until it is clustered) and `cluster_size` the
+    story's articles, this one included: in a collapsed search, the hit stands for them all.
+    """
 
     id: int
     org_id: int
@@ -34,6 +47,21 @@ class SearchHit:
     created_at: datetime
     snippet: str
     score: float
+    cluster_id: int | None = None
+    cluster_size: int = 1
+
+    def plain(self) -> dict[str, Any]:
+        """The hit for the API and scripts: the listing fields, the snippet as plain text with the
+        [start, end) offsets of its highlights, the score and the story."""
+        text, spans = plain_snippet(self.snippet)
+        return {
+            **{name: getattr(self, name) for name in LISTING_FIELDS},
+            "snippet": text,
+            "highlights": [list(span) for span in spans],
+            "score": self.score,
+            "cluster_id": self.cluster_id,
+            "cluster_size": self.cluster_size,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,11 +68,14 @@ class Document:
 
     def positions(self) -> dict[str, list[int]]:
         """Each token's sorted positions (built once, on first use)."""
-        if not self._positions and self.tokens:
-            for i, token in enumerate(self.tokens):
-                position = i if i < self.title_length else i + _FIELD_GAP
-                self._positions.setdefault(token, []).append(position)
-        return self._positions
+        found = self._positions
+        if not found and self.tokens:
+            title = self.title_length
+            for i, token in enumerate(self.tokens[:title]):
+                found.setdefault(token, []).append(i)
+            for i, token in enumerate(self.tokens[title:], start=title + _FIELD_GAP):
+                found.setdefault(token, []).append(i)
+        return found
 
 
 Matcher = Callable[[Document], bool]

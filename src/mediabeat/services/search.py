@@ -72,13 +72,19 @@ class SearchService:
         limit: int = 20,
         offset: int = 0,
         feed_id: int | None = None,
+        collapse: bool = False,
     ) -> list[SearchHit]:
-        """The best matches, best first; `offset` pages on (at most MAX_SEARCH_OFFSET deep)."""
+        """The best matches, best first; `offset` pages on (at most MAX_SEARCH_OFFSET deep).
+
+        With `collapse`, copies of one story are one hit (its best-ranked copy; `cluster_size` says how many).
+        """
         query = self.parse(source)
         scope = scope_of(reader, org_id)
         if offset > MAX_SEARCH_OFFSET:
             raise BadQuery(f"results page at most {MAX_SEARCH_OFFSET} deep; narrow the query or export it", 1)
-        return await self.store.search(query, org_id=scope, limit=limit, offset=max(0, offset), feed_id=feed_id)
+        return await self.store.search(
+            query, org_id=scope, limit=limit, offset=max(0, offset), feed_id=feed_id, collapse=collapse
+        )
 
     async def export(self, source: str, *, reader: Reader, org_id: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every match, newest first, one page of EXPORT_PAGE rows in memory at a time.

@@ -23,15 +23,10 @@ from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import JobRecord
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
+from mediabeat.tasks.stored_hooks import ArticlesStored, StoredHooks
 from mediabeat.telemetry import CRAWL_PAGE_DURATION, CRAWL_PAGES, timed
 
 log = logging.getLogger(__name__)
-
-# Called with the articles a batch stored, as (article id, article), once their jobs are complete:
-# how search, monitors and story clusters learn of new articles as they are stored. A hook that
-# raises is logged and does not fail the batch; a hook that must never miss an article keeps a
-# watermark of its own and catches up from the database.
-ArticlesStored = Callable[[Sequence[tuple[int, NewArticle]]], Awaitable[None]]
 
 RETRY_BASE = timedelta(minutes=1)
 # Stored pages are written in batches (articles, then jobs): every FLUSH_PAGES pages or FLUSH_SECONDS.
@@ -221,8 +216,9 @@ class CrawlQueue:
         await self.pool.start()
         pending = {job.id for job in claimed}
         keeper = asyncio.create_task(self._keep_leases(pending, worker))
+        hooks = StoredHooks(self.on_stored)  # off the write path: a slow hook does not hold back the next write
         buffer = WriteBehind(
-            lambda batch: self._store(batch, worker), max_items=self.flush_pages, max_delay=self.flush_seconds
+            lambda batch: self._store(batch, worker, hooks), max_items=self.flush_pages, max_delay=self.flush_seconds
         )
         outcomes: list[str] = []
         errors: Counter[str] = Counter()
@@ -252,9 +248,11 @@ class CrawlQueue:
         except asyncio.CancelledError:  # the run was cancelled: store what is extracted, queue the rest again
             await buffer.close()
             await self._give_back(pending, worker)
+            await hooks.close()  # what was stored is announced (bounded: the queue holds a batch or two)
             raise
         finally:
             await buffer.close()
+            await hooks.close()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -307,7 +305,7 @@ class CrawlQueue:
             if pending:
                 await self.jobs.extend_leases(sorted(pending), worker=worker, until=self.clock.now() + self.lease)
 
-    async def _store(self, batch: Sequence[tuple[JobRecord, NewArticle]], worker: str) -> list[str]:
+    async def _store(self, batch: Sequence[tuple[JobRecord, NewArticle]], worker: str, hooks: StoredHooks) -> list[str]:
         """Write a batch of extracted pages: their articles, then their jobs, one transaction each.
 
         Should the process die between the two, the jobs are still leased: they go back to the
@@ -321,20 +319,9 @@ class CrawlQueue:
             now=self.clock.now(),
         )
         stored = [(article_id, article) for (job, article), article_id in zip(batch, article_ids, strict=True)]
-        await self._announce([pair for pair, (job, _) in zip(stored, batch, strict=True) if job.id in held])
+        # Queued for the hooks, which run in the background (this waits only while their queue is full).
+        await hooks.announce([pair for pair, (job, _) in zip(stored, batch, strict=True) if job.id in held])
         return ["succeeded" if job.id in held else "lost" for job, _ in batch]
-
-    async def _announce(self, stored: Sequence[tuple[int, NewArticle]]) -> None:
-        """Run the on_stored hooks; one that fails is logged, and the batch stays stored."""
-        if not stored:
-            return
-        for hook in self.on_stored:
-            try:
-                await hook(stored)
-            except Exception:
-                log.exception(
-                    "an on_stored hook (%s) failed for %d articles", getattr(hook, "__qualname__", hook), len(stored)
-                )
 
     async def _process(
         self,

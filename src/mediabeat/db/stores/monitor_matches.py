@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import UTCDateTime
 from mediabeat.db.tables import articles as articles_t
 from mediabeat.db.tables import monitor_cursors as cursors_t
 from mediabeat.db.tables import monitor_matches as matches_t
@@ -29,6 +31,27 @@ _MATCH_COLUMNS = [
     articles_t.c.published_at,
     articles_t.c.summary,
 ]
+# Inserting many (first, second) id pairs in one statement.
+# The WHERE true keeps SQLite from reading ON CONFLICT as a join's ON.
+_SQLITE_PAIRS = "SELECT json_extract(j.value, '$[0]') AS first, json_extract(j.value, '$[1]') AS second \
+FROM json_each(:pairs) AS j WHERE true"
+_POSTGRES_PAIRS = "SELECT t.first, t.second FROM unnest(:firsts, :seconds) AS t(first, second)"
+_MATCHES = (
+    "INSERT INTO monitor_matches (monitor_id, org_id, article_id, matched_at) SELECT p.first, :org_id, p.second, :now "
+    "FROM ({pairs}) AS p {where}ON CONFLICT (monitor_id, article_id) DO NOTHING RETURNING monitor_id"
+)
+_SCANNED = (
+    "INSERT INTO monitor_scanned (article_id, org_id) SELECT p.first, :org_id FROM ({pairs}) AS p {where}"
+    "ON CONFLICT (article_id) DO NOTHING"
+)
+_INSERT_MATCHES = {
+    "sqlite": _MATCHES.format(pairs=_SQLITE_PAIRS, where="WHERE true "),
+    "postgresql": _MATCHES.format(pairs=_POSTGRES_PAIRS, where=""),
+}
+_INSERT_SCANNED = {
+    "sqlite": _SCANNED.format(pairs=_SQLITE_PAIRS, where="WHERE true "),
+    "postgresql": _SCANNED.format(pairs=_POSTGRES_PAIRS, where=""),
+}
 # Rows per statement when streaming an export: one page in memory at a time.
 EXPORT_PAGE = 1_000
 
@@ -66,19 +89,37 @@ class MatchStore:
     async def record_scan(
         self, org_id: int, article_ids: Sequence[int], matches: Sequence[tuple[int, int]], *, now: datetime
     ) -> int:
-        """Mark articles matched and record their (monitor id, article id) matches once each; returns the new ones."""
-        insert = self._insert()
+        """Mark articles matched and record their (monitor id, article id) matches once each; returns the new ones.
+
+        Each is one statement whatever the batch's size: the pairs go in as one JSON array
+        (SQLite) or two arrays (PostgreSQL), not as a row of parameters each. A batch of 50
+        articles has about 900 matches with 10,000 monitors (bench/monitor_bench.py): written
+        as an executemany they were half of the matcher's time on SQLite.
+        """
         new = 0
         async with self.db.write() as conn:
             if matches:
-                rows = [{"monitor_id": m, "org_id": org_id, "article_id": a, "matched_at": now} for m, a in matches]
-                statement = insert(matches_t).on_conflict_do_nothing(index_elements=["monitor_id", "article_id"])
-                result = await conn.execute(statement.returning(matches_t.c.id), rows)
+                result = await conn.execute(self._insert_pairs(_INSERT_MATCHES, org_id, matches, now))
                 new = len(result.all())
             if article_ids:
-                scanned = [{"article_id": a, "org_id": org_id} for a in article_ids]
-                await conn.execute(insert(scanned_t).on_conflict_do_nothing(index_elements=["article_id"]), scanned)
+                pairs = [(a, a) for a in article_ids]
+                await conn.execute(self._insert_pairs(_INSERT_SCANNED, org_id, pairs, now))
         return new
+
+    def _insert_pairs(self, sql: dict[str, str], org_id: int, pairs: Sequence[tuple[int, int]], now: datetime) -> Any:
+        dialect = "postgresql" if self.db.is_postgres else "sqlite"
+        params: list[sa.BindParameter[Any]] = [sa.bindparam("org_id", org_id)]
+        if ":now" in sql[dialect]:
+            params.append(sa.bindparam("now", now, type_=UTCDateTime()))
+        if self.db.is_postgres:
+            firsts, seconds = [int(p[0]) for p in pairs], [int(p[1]) for p in pairs]
+            params += [
+                sa.bindparam("firsts", firsts, type_=postgresql.ARRAY(sa.BigInteger())),
+                sa.bindparam("seconds", seconds, type_=postgresql.ARRAY(sa.BigInteger())),
+            ]
+        else:
+            params.append(sa.bindparam("pairs", json.dumps([[int(a), int(b)] for a, b in pairs])))
+        return sa.text(sql[dialect]).bindparams(*params)
 
     async def advance_cursor(self, org_id: int, *, floor: int, settled_before: datetime, now: datetime) -> int:
         """Move the watermark past every article that is matched and old enough that no write before it is pending.

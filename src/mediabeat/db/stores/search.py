@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import UTCDateTime
-from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit
+from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
 from mediabeat.search.sql import TS_CONFIG, to_fts5, to_tsquery
 
@@ -49,13 +49,11 @@ _COLUMNS: dict[str, Any] = {
     "created_at": UTCDateTime(),
     "score": sa.Float(),
 }
-_HIT_COLUMNS = ", ".join(
-    f"articles.{name}"
-    for name in (
-        "id", "org_id", "feed_id", "url", "canonical_url", "title", "author",
-        "published_at", "summary", "language", "fetched_at", "created_at",
-    )
-)  # fmt: skip
+_HIT_COLUMNS = ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
+_COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
+# An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
+_STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
+_WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
 
 
 @dataclass
@@ -109,21 +107,36 @@ class SearchStore:
         self.db = db
 
     async def search(
-        self, query: Query, *, org_id: int | None, limit: int, offset: int = 0, feed_id: int | None = None
+        self,
+        query: Query,
+        *,
+        org_id: int | None,
+        limit: int,
+        offset: int = 0,
+        feed_id: int | None = None,
+        collapse: bool = False,
     ) -> list[SearchHit]:
-        """The best `limit` matches after skipping `offset`, best first, with their highlighted snippets."""
+        """The best `limit` matches after skipping `offset`, best first, with their highlighted snippets.
+
+        With `collapse`, one hit per story (the best-ranked copy), counted and paged in SQL.
+        """
         where = self._where(query, org_id)
         if feed_id is not None:
             where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        statement = self._ranked(query, where, limit=limit, offset=offset)
+        ranked = self._collapsed if collapse else self._ranked
+        statement = ranked(query, where, limit=limit, offset=offset)
         async with self.db.read() as conn:
             rows = (await conn.execute(statement)).all()
-            snippets = await self._snippets(conn, query, [r.id for r in rows])
+            ids = [int(r.id) for r in rows]
+            snippets = await self._snippets(conn, query, ids)
+            stories = await self._stories(conn, ids)
         return [
             SearchHit(
-                **{k: v for k, v in r._mapping.items() if k != "score"},
+                **{name: r._mapping[name] for name in LISTING_FIELDS},
                 snippet=snippets.get(r.id, ""),
                 score=round(float(r.score or 0.0), 6),
+                cluster_id=stories.get(r.id, (None, 1))[0],
+                cluster_size=stories.get(r.id, (None, 1))[1],
             )
             for r in rows
         ]
@@ -167,7 +180,7 @@ class SearchStore:
         if query.text is None:
             return "articles"
         if self.db.is_postgres:
-            return f"articles, (SELECT {where.tsquery} AS q) AS search_query"
+            return f"articles CROSS JOIN (SELECT {where.tsquery} AS q) AS search_query"
         return "articles JOIN articles_search ON articles_search.rowid = articles.id"
 
     def _newest_first(self, query: Query) -> str:
@@ -188,22 +201,65 @@ class SearchStore:
                 f"ORDER BY articles.published_at DESC, articles.id DESC {page}"
             )
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
-        newest = (
-            f"SELECT articles.id FROM {self._source(query, where)} WHERE {condition} "
-            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
-        )
-        if self.db.is_postgres:
-            score = "ts_rank_cd(articles.search_vector, search_query.q)"
-            ranked_from, match = self._source(query, where), ""
-        else:
-            score = "-bm25(articles_search, 4.0, 1.0)"
-            ranked_from, match = self._source(query, where), f"articles_search MATCH {where.match} AND "
+        score, condition = self._scored(query, where)
         sql = (
-            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {ranked_from} "
-            f"WHERE {match}articles.id IN ({newest}) ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
+            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
+            f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
             f"articles.id DESC {page}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+
+    def _scored(self, query: Query, where: _Clauses) -> tuple[str, str]:
+        """The score expression of a text query, and the condition that keeps its newest RANK_CANDIDATES matches."""
+        newest = (
+            f"SELECT articles.id FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses)} "
+            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
+        )
+        if self.db.is_postgres:
+            return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({newest})"
+        return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
+
+    def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
+        """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
+
+        Collapsing runs over the candidates that ranking sees (the newest RANK_CANDIDATES matches;
+        without words, the newest by publication), so a page is the same whether or not copies
+        of a story fall on other pages.
+        """
+        if query.text is None:
+            condition = " AND ".join(where.clauses) or "1 = 1"
+            order = "{t}.published_at DESC, {t}.id DESC"
+            candidates = (
+                f"SELECT {_HIT_COLUMNS}, 0.0 AS score, {_STORY} AS story FROM articles {_WITH_STORY} "
+                f"WHERE {condition} ORDER BY {order.format(t='articles')} LIMIT {RANK_CANDIDATES}"
+            )
+        else:
+            score, condition = self._scored(query, where)
+            order = f"round(CAST({{t}}.score AS numeric), {SCORE_DIGITS}) DESC, {{t}}.id DESC"
+            candidates = (
+                f"SELECT {_HIT_COLUMNS}, {score} AS score, {_STORY} AS story "
+                f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
+            )
+        sql = (
+            f"SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
+            f"(PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
+            f"FROM ({candidates}) AS candidates) AS hits WHERE hits.copy_rank = 1 "
+            f"ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+
+    async def _stories(self, conn: Any, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(cluster id, cluster size) of each of the hits that is clustered."""
+        if not ids:
+            return {}
+        id_list = ", ".join(str(int(i)) for i in ids)
+        sql = (
+            "SELECT article_clusters.article_id, article_clusters.cluster_id, (SELECT count(*) FROM article_clusters "
+            "AS copies WHERE copies.cluster_id = article_clusters.cluster_id) AS size FROM article_clusters "
+            f"WHERE article_clusters.article_id IN ({id_list})"
+        )
+        rows = await conn.execute(sa.text(sql))
+        return {int(r.article_id): (int(r.cluster_id), int(r.size)) for r in rows}
 
     async def _snippets(self, conn: Any, query: Query, ids: Sequence[int]) -> dict[int, str]:
         """Highlighted extracts for the hits only (making one for every match would cost far more)."""

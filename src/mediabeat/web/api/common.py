@@ -18,11 +18,12 @@ from mediabeat.domain.content import (
     NotFound,
     OpmlTooLarge,
     OrgExists,
+    OrgNotFound,
     UserRecord,
 )
 from mediabeat.domain.ids import MAX_ID, clamp_id
 from mediabeat.domain.monitors import MonitorExists
-from mediabeat.web.deps import Principal, actor_of, content_services
+from mediabeat.web.deps import Principal, actor_of, can_access_org, content_services
 from mediabeat.web.errors import ApiError, error_body
 
 
@@ -95,6 +96,9 @@ async def content_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(error.code, str(error.detail), error.details), status_code=error.status_code)
 
 
+OrgFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="The organisation (members: only their own; default: theirs)")
+]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
 Cursor = Annotated[
     str | None, Query(max_length=40, pattern=r"^[0-9]+$", description="The next_cursor of the previous page")
@@ -112,3 +116,27 @@ def path_id(description: str) -> Any:
 def next_cursor(ids: list[int], limit: int) -> str | None:
     """The cursor for the page after one fetched with limit + 1 rows."""
     return str(ids[limit - 1]) if len(ids) > limit else None
+
+
+async def org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
+    """The organisation a request is about: a member's own (another is a 404); for an admin (or an operator
+    reading feeds), the given one."""
+    if org_id is None:
+        if principal.can(Permission.EVERY_ORGANISATION):
+            return None
+        return principal.org_id if principal.org_id is not None else -1
+    if not can_access_org(principal, org_id):
+        raise OrgNotFound(org_id)
+    return (await content_services(request).orgs.get(org_id)).id
+
+
+async def target_org(request: Request, principal: Principal, org_id: int | None) -> int:
+    """The organisation something new (a feed, a monitor) goes to: the given one, else the member's own."""
+    scoped = await org_scope(request, principal, org_id)
+    if scoped is None:
+        scoped = principal.org_id
+    if scoped is None or scoped < 0:
+        raise ApiError(
+            422, "org_id: give the organisation", details=[{"field": "org_id", "message": "give the organisation"}]
+        )
+    return scoped

@@ -6,6 +6,7 @@ Another organisation's feed or article answers 404, not 403, so that its existen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -23,14 +24,13 @@ from mediabeat.domain.content import (
     FeedNotFound,
     FeedRecord,
     OpmlTooLarge,
-    OrgNotFound,
 )
 from mediabeat.domain.ids import MAX_ID
-from mediabeat.domain.search import MAX_SEARCH_OFFSET, SearchHit, plain_snippet
+from mediabeat.domain.search import LISTING_FIELDS, MAX_SEARCH_OFFSET, SearchHit
 from mediabeat.domain.stories import ClusterMembership
 from mediabeat.search.query import MAX_QUERY_LENGTH
 from mediabeat.services import ContentServices
-from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
+from mediabeat.web.api.common import Cursor, Limit, OrgFilter, before_id, next_cursor, org_scope, path_id, target_org
 from mediabeat.web.deps import (
     ContentEditor,
     ContentReader,
@@ -47,9 +47,6 @@ router = APIRouter(prefix="/api/v1", tags=["feeds"])
 
 FeedId = Annotated[int, path_id("The feed's id")]
 ArticleId = Annotated[int, path_id("The article's id")]
-OrgFilter = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="The organisation (members: only their own; default: theirs)")
-]
 READ = error_responses(401, 404, 422)
 
 
@@ -153,6 +150,8 @@ class OpmlImported(BaseModel):
 
 
 class ArticleSummary(BaseModel):
+    """An article in a list; with q, also its snippet, score and story (the fields of LISTING_FIELDS first)."""
+
     id: int
     org_id: int
     feed_id: int | None
@@ -172,32 +171,31 @@ class ArticleSummary(BaseModel):
         default=None, description="With q: [start, end) character offsets of each match in snippet"
     )
     score: float | None = Field(default=None, description="With q: relevance, higher is better (items are in order)")
-
-    @classmethod
-    def of(cls, article: ArticleRecord) -> ArticleSummary:
-        return cls(**{name: getattr(article, name) for name in cls.model_fields if hasattr(article, name)})
-
-    @classmethod
-    def of_hit(cls, hit: SearchHit) -> ArticleSummary:
-        text, spans = plain_snippet(hit.snippet)
-        fields = {name: getattr(hit, name) for name in cls.model_fields if hasattr(hit, name)}
-        return cls(**{**fields, "snippet": text, "highlights": [list(s) for s in spans]})
-
-
-class ArticleOut(ArticleSummary):
-    text: str | None
     cluster_id: int | None = Field(
         default=None, description="The article's story (GET /api/v1/stories/{id}); null until it is clustered"
     )
     cluster_size: int | None = Field(
-        default=None, description="How many articles the story has, this one included (1: no copies found)"
+        default=None,
+        description="How many articles the story has, this one included (1: no copies found); with q and "
+        "collapse=true the item stands for all of them",
     )
 
     @classmethod
+    def of(cls, article: ArticleRecord) -> ArticleSummary:
+        return cls(**{name: getattr(article, name) for name in LISTING_FIELDS})
+
+    @classmethod
+    def of_hit(cls, hit: SearchHit) -> ArticleSummary:
+        return cls(**hit.plain())
+
+
+class ArticleOut(ArticleSummary):
+    text: str | None
+
+    @classmethod
     def of(cls, article: ArticleRecord, story: ClusterMembership | None = None) -> ArticleOut:
-        fields = {name: getattr(article, name) for name in ArticleSummary.model_fields if hasattr(article, name)}
         return cls(
-            **fields,
+            **{name: getattr(article, name) for name in LISTING_FIELDS},
             text=article.text,
             cluster_id=story.cluster_id if story else None,
             cluster_size=story.cluster_size if story else None,
@@ -211,30 +209,6 @@ class ArticlePage(BaseModel):
 
 def _content(request: Request) -> ContentServices:
     return content_services(request)
-
-
-async def _org_scope(request: Request, principal: Principal, org_id: int | None) -> int | None:
-    """The organisation a request is about: a member's own (another is a 404); for an admin (or an operator
-    reading feeds), the given one."""
-    if org_id is None:
-        if principal.can(Permission.EVERY_ORGANISATION):
-            return None
-        return principal.org_id if principal.org_id is not None else -1
-    if not can_access_org(principal, org_id):
-        raise OrgNotFound(org_id)
-    return (await _content(request).orgs.get(org_id)).id
-
-
-async def _target_org(request: Request, principal: Principal, org_id: int | None) -> int:
-    """The organisation new feeds go to."""
-    scoped = await _org_scope(request, principal, org_id)
-    if scoped is None:
-        scoped = principal.org_id
-    if scoped is None or scoped < 0:
-        raise ApiError(
-            422, "org_id: give the organisation", details=[{"field": "org_id", "message": "give the organisation"}]
-        )
-    return scoped
 
 
 async def _feed(request: Request, principal: Principal, feed_id: int) -> FeedRecord:
@@ -251,7 +225,7 @@ async def list_feeds(
     org_id: OrgFilter = None,
     active: Annotated[bool | None, Query()] = None,
 ) -> FeedList:
-    scope = await _org_scope(request, principal, org_id)
+    scope = await org_scope(request, principal, org_id)
     return FeedList(items=[FeedOut.of(f) for f in await _content(request).feeds.list(org_id=scope, active=active)])
 
 
@@ -267,7 +241,7 @@ async def list_feeds(
     responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
 async def create_feed(body: FeedCreate, request: Request, response: Response, principal: ContentEditor) -> FeedAdded:
-    org_id = await _target_org(request, principal, body.org_id)
+    org_id = await target_org(request, principal, body.org_id)
     done = await _content(request).feeds.add_address(
         org_id, body.url, actor_of(request, principal), title=body.title, check=body.check, all_feeds=body.all_feeds
     )
@@ -313,7 +287,7 @@ async def fetch_feed(feed_id: FeedId, request: Request, principal: ContentEditor
     responses={200: {"content": {"text/x-opml": {"schema": {"type": "string"}}}, "description": "OPML 2.0"}, **READ},
 )
 async def export_opml(request: Request, principal: ContentReader, org_id: OrgFilter = None) -> Response:
-    scope = await _target_org(request, principal, org_id)
+    scope = await target_org(request, principal, org_id)
     return Response(
         await _content(request).feeds.export_opml(scope),
         media_type="text/x-opml",
@@ -337,7 +311,7 @@ async def export_opml(request: Request, principal: ContentReader, org_id: OrgFil
     },
 )
 async def import_opml(request: Request, principal: ContentEditor, org_id: OrgFilter = None) -> OpmlImported:
-    target = await _target_org(request, principal, org_id)
+    target = await target_org(request, principal, org_id)
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
@@ -408,12 +382,20 @@ async def list_articles(
     ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    collapse: Annotated[
+        bool,
+        Query(
+            description="With q: one item per story, its best-ranked copy, with cluster_size saying how many "
+            "articles the story has (copies of a wire story on other outlets); paging counts stories"
+        ),
+    ] = False,
 ) -> ArticlePage:
-    scope = await _org_scope(request, principal, org_id)
+    scope = await org_scope(request, principal, org_id)
     if feed_id is not None:
         await _feed(request, principal, feed_id)
     if q is not None and q.strip():
-        return await _search_page(request, principal, q, scope, feed_id, limit, cursor)
+        search = _SearchRequest(q=q, scope=scope, feed_id=feed_id, limit=limit, cursor=cursor, collapse=collapse)
+        return await _search_page(request, principal, search)
     articles = await _content(request).articles.list(
         ArticleFilter(org_id=scope, feed_id=feed_id, limit=limit + 1, before_id=before_id(cursor))
     )
@@ -423,19 +405,28 @@ async def list_articles(
     )
 
 
-async def _search_page(
-    request: Request,
-    principal: Principal,
-    q: str,
-    scope: int | None,
-    feed_id: int | None,
-    limit: int,
-    cursor: str | None,
-) -> ArticlePage:
-    """A page of ranked matches; the cursor of a search is how many results came before it."""
-    offset = min(int(cursor), MAX_SEARCH_OFFSET + 1) if cursor else 0
+@dataclass(frozen=True, slots=True)
+class _SearchRequest:
+    q: str
+    scope: int | None
+    feed_id: int | None
+    limit: int
+    cursor: str | None
+    collapse: bool
+
+
+async def _search_page(request: Request, principal: Principal, search: _SearchRequest) -> ArticlePage:
+    """A page of ranked matches; the cursor of a search is how many results (or stories) came before it."""
+    offset = min(int(search.cursor), MAX_SEARCH_OFFSET + 1) if search.cursor else 0
+    limit = search.limit
     hits = await _content(request).search.search(
-        q, reader=reader_of(principal), org_id=scope, limit=limit + 1, offset=offset, feed_id=feed_id
+        search.q,
+        reader=reader_of(principal),
+        org_id=search.scope,
+        limit=limit + 1,
+        offset=offset,
+        feed_id=search.feed_id,
+        collapse=search.collapse,
     )
     return ArticlePage(
         items=[ArticleSummary.of_hit(h) for h in hits[:limit]],

@@ -30,8 +30,7 @@ from mediabeat.domain.monitors import (
 )
 from mediabeat.monitors.atom import FEED_SIZE, render_feed
 from mediabeat.services.monitors import MAX_COOLDOWN_S, MonitorService
-from mediabeat.web.api.common import Cursor, Limit, before_id, next_cursor, path_id
-from mediabeat.web.api.content import OrgFilter, _org_scope, _target_org
+from mediabeat.web.api.common import Cursor, Limit, OrgFilter, before_id, next_cursor, org_scope, path_id, target_org
 from mediabeat.web.deps import ContentEditor, ContentReader, Principal, actor_of, can_access_org, content_services
 from mediabeat.web.errors import ApiError, error_responses
 
@@ -141,7 +140,7 @@ async def _monitor(request: Request, principal: Principal, monitor_id: int) -> M
 
 @router.get("/monitors", response_model=MonitorList, summary="Monitors", responses=READ)
 async def list_monitors(request: Request, principal: ContentReader, org_id: OrgFilter = None) -> MonitorList:
-    scope = await _org_scope(request, principal, org_id)
+    scope = await org_scope(request, principal, org_id)
     return MonitorList(items=[MonitorOut.of(m) for m in await _monitors(request).list(org_id=scope)])
 
 
@@ -155,7 +154,7 @@ async def list_monitors(request: Request, principal: ContentReader, org_id: OrgF
 async def create_monitor(
     body: MonitorCreate, request: Request, response: Response, principal: ContentEditor
 ) -> MonitorCreated:
-    org_id = await _target_org(request, principal, body.org_id)
+    org_id = await target_org(request, principal, body.org_id)
     new = NewMonitor(**body.model_dump(exclude={"org_id"}))
     created = await _monitors(request).create(org_id, new, actor_of(request, principal))
     response.headers["Location"] = f"/api/v1/monitors/{created.monitor.id}"

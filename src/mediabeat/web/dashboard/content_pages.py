@@ -138,8 +138,12 @@ async def articles_page(
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
+    copies: Annotated[str | None, Query(max_length=1, pattern=r"^[01]?$")] = None,
 ) -> HTMLResponse:
-    """The articles crawl-queue collected, newest first, or with `q` the search's matches, best first."""
+    """The articles crawl-queue collected, newest first, or with `q` the search's matches, best first.
+
+    A search shows one result per story (its best-ranked copy, "and N more outlets"); `copies=1` shows every copy.
+    """
     content = content_services(request)
     orgs = await content.orgs.list() if user.is_admin else []
     org_id = clamp_id(int(org)) if org else None  # "" is the filter's "All organisations"
@@ -147,7 +151,12 @@ async def articles_page(
     if scope is None and not user.is_admin:
         raise PageDenied(403, f"{user.email} belongs to no organisation, so there are no articles to show.")
     query = (q or "").strip()
-    listing = await (_search_listing(request, user, query, scope, cursor) if query else _newest(request, scope, cursor))
+    collapse = copies != "1"
+    listing = await (
+        _search_listing(request, user, query, scope, cursor, collapse=collapse)
+        if query
+        else _newest(request, scope, cursor)
+    )
     feeds = {f.id: f for f in await content.feeds.list(org_id=scope)}
     return render(
         request,
@@ -162,6 +171,7 @@ async def articles_page(
             "org_names": {o.id: o.name for o in orgs},
             "org_id": org_id if user.is_admin else None,
             "q": query,
+            "collapsed": bool(query) and collapse,
             "paged": cursor is not None,
             **listing,
         },
@@ -183,13 +193,13 @@ async def _newest(request: Request, scope: int | None, cursor: str | None) -> di
 
 
 async def _search_listing(
-    request: Request, user: Principal, query: str, scope: int | None, cursor: str | None
+    request: Request, user: Principal, query: str, scope: int | None, cursor: str | None, *, collapse: bool
 ) -> dict[str, Any]:
     """Ranked matches with their snippets; a query that does not parse is the page's message, not an error page."""
     offset = min(int(cursor), MAX_SEARCH_OFFSET + 1) if cursor else 0
     try:
         hits = await content_services(request).search.search(
-            query, reader=reader_of(user), org_id=scope, limit=ARTICLES_PAGE + 1, offset=offset
+            query, reader=reader_of(user), org_id=scope, limit=ARTICLES_PAGE + 1, offset=offset, collapse=collapse
         )
     except BadQuery as exc:
         return {"articles": [], "total": 0, "next_cursor": None, "error": str(exc)}
