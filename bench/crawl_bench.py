@@ -150,9 +150,10 @@ def naive_extract_timed(urls: list[str]) -> tuple[float, float]:
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU seconds of `process` and its live children."""
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
+    """User + system CPU seconds of `process`, its live children and the children it has reaped (replaced ones)."""
+    times = process.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for each in process.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             times = each.cpu_times()
             total += times.user + times.system

@@ -1,8 +1,8 @@
 """Article extraction with trafilatura, in worker processes so every core works.
 
 Each extraction process is a plain `python -m mediabeat.crawler.extraction_process`: pages go
-in on its stdin and plain dicts come back on its stdout, length-prefixed pickles, nothing
-else crosses. Started that way it imports this module and trafilatura only, never the
+in on its stdin (a small pickle and the page's bytes as they are) and plain dicts come
+back on its stdout, nothing else crosses. Started that way it imports this module and trafilatura only, never the
 parent's main module (a multiprocessing child re-imports it: the CLI, about 100 MB), and it
 needs no resource tracker. When the parent dies, even by SIGKILL, the kernel closes the
 pipe and the process ends at the end of its stdin. Each process is replaced after a number
@@ -37,7 +37,7 @@ PROCESS_MODULE = "mediabeat.crawler.extraction_process"
 PAGES_PER_PROCESS = 300
 # How long a process that was asked to stop may take before it is killed.
 STOP_SECONDS = 5.0
-FRAME_HEADER = struct.Struct(">I")
+FRAME_HEADER = struct.Struct(">II")  # the lengths of the pickled part and of the raw bytes
 LANG_RE = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.IGNORECASE)
 META_LANG_RE = re.compile(
     rb"<meta[^>]+http-equiv\s*=\s*[\"']?content-language[\"']?[^>]+content\s*=\s*[\"']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)",
@@ -159,33 +159,37 @@ def _clip(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-def write_frame(stream: IO[bytes], value: Any) -> None:
-    """Send `value` down a pipe as one length-prefixed pickle."""
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(FRAME_HEADER.pack(len(payload)))
-    stream.write(payload)
+def write_frame(stream: IO[bytes], meta: Any, data: bytes = b"") -> None:
+    """Send one message down a pipe: `meta` pickled, then `data` (a page) as it is, without a pickled copy."""
+    head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(FRAME_HEADER.pack(len(head), len(data)))
+    stream.write(head)
+    stream.write(data)
     stream.flush()
 
 
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next value sent by write_frame; EOFError when the other end has closed the pipe."""
+def read_frame(stream: IO[bytes]) -> tuple[Any, bytes]:
+    """The next message sent by write_frame, (meta, data); EOFError when the other end has closed the pipe."""
     header = stream.read(FRAME_HEADER.size)
     if len(header) < FRAME_HEADER.size:
         raise EOFError
-    (size,) = FRAME_HEADER.unpack(header)
-    payload = stream.read(size)
-    if len(payload) < size:
+    head_size, data_size = FRAME_HEADER.unpack(header)
+    head = stream.read(head_size)
+    data = stream.read(data_size) if data_size else b""
+    if len(head) < head_size or len(data) < data_size:
         raise EOFError
-    return pickle.loads(payload)
+    return pickle.loads(head), data
 
 
 class ExtractionProcess:
     """One extraction process and its two pipes; `call(request)` from one thread at a time."""
 
     def __init__(self) -> None:
-        # stderr is inherited: trafilatura's warnings land in the worker's log stream.
+        # It finds modules where this process does (its sys.path, not the current directory: -P);
+        # stderr is inherited, so trafilatura's warnings land in the worker's log stream.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
         self._popen = subprocess.Popen(
-            [sys.executable, "-m", PROCESS_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-P", "-m", PROCESS_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
         self.pages = 0
         self._ready = False
@@ -199,20 +203,20 @@ class ExtractionProcess:
         if self._ready:
             return
         assert self._popen.stdout is not None
-        if read_frame(self._popen.stdout) != "ready":
+        if read_frame(self._popen.stdout)[0] != "ready":
             raise EOFError
         self._ready = True
 
-    def call(self, request: tuple[Any, ...]) -> Any:
-        """Send one request, return its answer; EOFError when the process died meanwhile."""
+    def call(self, request: tuple[Any, ...], page: bytes) -> Any:
+        """Send one request and its page, return the answer; EOFError when the process died meanwhile."""
         assert self._popen.stdin is not None and self._popen.stdout is not None
         self.wait_ready()
         try:
-            write_frame(self._popen.stdin, request)
+            write_frame(self._popen.stdin, request, page)
         except (BrokenPipeError, ConnectionResetError):
             raise EOFError from None
         self.pages += 1
-        return read_frame(self._popen.stdout)
+        return read_frame(self._popen.stdout)[0]
 
     def stop(self) -> None:
         """Close its stdin, the sign to finish; kill it if it has not ended after STOP_SECONDS."""
@@ -270,12 +274,12 @@ class ExtractionPool:
             self._running.discard(process)
         process.stop()
 
-    def _call(self, request: tuple[Any, ...]) -> Any:
-        """Runs in a pool thread: an idle process answers `request`; a dead or worn process is replaced."""
+    def _call(self, request: tuple[Any, ...], page: bytes) -> Any:
+        """Runs in a pool thread: an idle process answers `request` on `page`; a dead or worn process is replaced."""
         process = self._idle.get()
         replace = True
         try:
-            answer = process.call(request)
+            answer = process.call(request, page)
             replace = process.pages >= self.pages_per_process
             return answer
         finally:
@@ -285,19 +289,19 @@ class ExtractionPool:
                 process = self._new_process()
             self._idle.put(process)
 
-    async def _send(self, *request: Any) -> Any:
+    async def _send(self, page: bytes, *request: Any) -> Any:
         await self.start()
         assert self._threads is not None
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._call, request)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._call, request, page)
 
     async def round_trip(self, html: bytes) -> int:
         """Send `html` to an extraction process and back without extracting (its length): the pipe's cost."""
-        return int(await self._send("size", html))
+        return int(await self._send(html, "size"))
 
     async def extract(self, html: bytes, url: str, *, feed_published_at: datetime | None = None) -> Extracted:
         """Extract the article of `html`; `feed_published_at` is its feed entry's date, if any (the fallback date)."""
         try:
-            data = await self._send("extract", html, url, feed_published_at is None)
+            data = await self._send(html, "extract", url, feed_published_at is None)
         except EOFError:
             # The process died (out of memory, killed): a fresh one takes the next page.
             raise ExtractionError(ExtractionErrorKind.WORKER_DIED, "the extraction worker died on this page") from None

@@ -1,8 +1,9 @@
 """The extraction process: `python -m mediabeat.crawler.extraction_process`, started by ExtractionPool.
 
-It reads requests from stdin and answers each on stdout (articles.write_frame's
-length-prefixed pickles) until stdin ends: the pool closed it, or the parent died and the
-kernel closed it. Being the main module itself, it imports only what extraction needs.
+It reads requests from stdin and answers each on stdout (articles.write_frame's messages:
+a small pickle, then a page's bytes as they are) until stdin ends: the pool closed it, or
+the parent died and the kernel closed it. Being the main module itself, it imports only
+what extraction needs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from mediabeat.crawler.articles import extract_article, read_frame, write_frame
 WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 
 
-def answer(request: tuple[Any, ...]) -> Any:
-    """The answer to one request: ("extract", html, url, infer_date) or ("size", html)."""
-    kind, html, *rest = request
+def answer(request: tuple[Any, ...], html: bytes) -> Any:
+    """The answer to one request on one page: ("extract", url, infer_date), or ("size",) for its length."""
+    kind, *rest = request
     if kind == "size":
         return len(html)
     url, infer_date = rest
@@ -33,10 +34,10 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         write_frame(replies, "ready")
         while True:
             try:
-                request = read_frame(requests)
+                request, html = read_frame(requests)
             except EOFError:
                 return
-            write_frame(replies, answer(request))
+            write_frame(replies, answer(request, html))
     except BrokenPipeError:
         return
 
