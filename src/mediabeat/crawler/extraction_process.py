@@ -8,14 +8,14 @@ what extraction needs.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from mediabeat.crawler.articles import extract_article, read_frame, write_frame
-
-WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 
 
 def answer(request: tuple[Any, ...], html: bytes) -> Any:
@@ -27,9 +27,26 @@ def answer(request: tuple[Any, ...], html: bytes) -> Any:
     return extract_article(html, url, infer_date)
 
 
+def heap_trimmer() -> Callable[[], object]:
+    """glibc's malloc_trim(0): it gives back to the system the memory lxml and trafilatura freed; a no-op elsewhere.
+
+    glibc keeps what a large page's trees freed: over 400 real pages a process grew from 87
+    to 123 MB without it and stayed at 96 MB with it, for about 0.7 ms of CPU a page (1%).
+    """
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if os.name == "posix" else None
+    if trim is None:
+        return lambda: None
+    return lambda: trim(0)
+
+
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """Answer requests until `requests` ends (or `replies` can no longer be written: the parent is gone)."""
-    extract_article(WARM_UP_PAGE, "http://127.0.0.1/")  # lazy imports and justext's stop lists, before "ready"
+    # The imports (most of a second) before "ready"; what the pages need later (justext's stop
+    # lists, 27 MB) is loaded by the first page that needs it.
+    import htmldate  # noqa: F401
+    import trafilatura  # noqa: F401
+
+    trim_heap = heap_trimmer()
     try:
         write_frame(replies, "ready")
         while True:
@@ -38,6 +55,8 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
             except EOFError:
                 return
             write_frame(replies, answer(request, html))
+            del html
+            trim_heap()  # after the answer is on its way: the worker does not wait for it
     except BrokenPipeError:
         return
 
