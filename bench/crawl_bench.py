@@ -14,7 +14,8 @@ Each figure is printed beside a baseline measured in the same run:
 - (b) the same feeds again, all unchanged (304s);
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + the same extraction function in one
-  process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
+  process (on a sample), with pages/s and the peaks of the worker with its children: RSS summed (shared pages
+  counted per process) and PSS summed (shared pages split: what the processes really take).
 
 With --politeness it measures (p): crawl-queue in a worker process with per-host politeness
 shared through the database off vs on (SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL
@@ -25,7 +26,7 @@ bench/real_pages.py; it skips with a message when the corpus is absent), served 
 behind 19 feeds: hourly-rss-fetch queues them, then
 - (r0) the cost of a page crossing the pipe to an extraction worker and back (a no-op there);
 - (r1) crawl-queue in a worker process vs sequential fetch + extract_article in one process,
-  on the same pages, with the peak RSS;
+  on the same pages, with the peak RSS and PSS;
 - (r2) the extraction quality of the stored articles on the corpus snippets vs
   trafilatura.extract(html) with its default settings on the same pages.
 """
@@ -224,7 +225,11 @@ class MemoryPeaks:
     def sample(self, worker: psutil.Process) -> None:
         """Add one sample of `worker` and its live children (MB)."""
         rss = pss = 0.0
-        for each in [worker, *worker.children(recursive=True)]:
+        try:
+            children = worker.children(recursive=True)
+        except psutil.Error:  # the worker has ended
+            return
+        for each in [worker, *children]:
             with contextlib.suppress(psutil.Error):
                 info = each.memory_full_info()
                 rss, pss = rss + info.rss / MB, pss + info.pss / MB
