@@ -14,7 +14,8 @@ Each figure is printed beside a baseline measured in the same run:
 - (b) the same feeds again, all unchanged (304s);
 - (c) 2,000 article pages through crawl-queue in a worker process (the handler the
   service runs, with its extraction pool) vs sequential fetch + the same extraction function in one
-  process (on a sample), with pages/s and the peak RSS of the worker process alone and of the worker with its children.
+  process (on a sample), with pages/s and the peaks of the worker with its children: RSS summed (shared pages
+  counted per process) and PSS summed (shared pages split: what the processes really take).
 
 With --politeness it measures (p): crawl-queue in a worker process with per-host politeness
 shared through the database off vs on (SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL
@@ -25,7 +26,7 @@ bench/real_pages.py; it skips with a message when the corpus is absent), served 
 behind 19 feeds: hourly-rss-fetch queues them, then
 - (r0) the cost of a page crossing the pipe to an extraction worker and back (a no-op there);
 - (r1) crawl-queue in a worker process vs sequential fetch + extract_article in one process,
-  on the same pages, with the peak RSS;
+  on the same pages, with the peak RSS and PSS;
 - (r2) the extraction quality of the stored articles on the corpus snippets vs
   trafilatura.extract(html) with its default settings on the same pages.
 """
@@ -45,6 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ from mediabeat.tasks.wiring import build_crawler_handlers
 
 HOSTS = [f"127.0.0.{i}" for i in range(2, 22)]
 REAL_HOSTS = HOSTS[:3]
+MB = 1024 * 1024
 os.environ.setdefault("NO_PROXY", "127.0.0.0/8,localhost")
 
 
@@ -148,9 +151,10 @@ def naive_extract_timed(urls: list[str]) -> tuple[float, float]:
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU seconds of `process` and its live children."""
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
+    """User + system CPU seconds of `process`, its live children and the children it has reaped (replaced ones)."""
+    times = process.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for each in process.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             times = each.cpu_times()
             total += times.user + times.system
@@ -205,9 +209,46 @@ def worker_main(database_url: str, batch: int, *, shared_politeness: bool = True
     asyncio.run(body())
 
 
+@dataclass
+class MemoryPeaks:
+    """Peaks over a run of the worker process and its children (the extraction processes, a fork server).
+
+    `rss` sums each process's resident set, so a page two processes share is counted twice;
+    `pss` splits each shared page between the processes that map it: what the tree really takes.
+    """
+
+    rss: float = 0.0
+    pss: float = 0.0
+    alone: float = 0.0
+    largest_child: float = 0.0
+
+    def sample(self, worker: psutil.Process) -> None:
+        """Add one sample of `worker` and its live children (MB)."""
+        rss = pss = 0.0
+        try:
+            children = worker.children(recursive=True)
+        except psutil.Error:  # the worker has ended
+            return
+        for each in [worker, *children]:
+            with contextlib.suppress(psutil.Error):
+                info = each.memory_full_info()
+                rss, pss = rss + info.rss / MB, pss + info.pss / MB
+                if each.pid == worker.pid:
+                    self.alone = max(self.alone, info.rss / MB)
+                else:
+                    self.largest_child = max(self.largest_child, info.rss / MB)
+        self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+
+    def __str__(self) -> str:
+        return (
+            f"peak RSS worker+children {self.rss:.0f} MB, PSS {self.pss:.0f} MB (the worker alone {self.alone:.0f} MB "
+            f"RSS, the largest child {self.largest_child:.0f} MB RSS; summed RSS counts shared pages once per process)"
+        )
+
+
 def crawl_phase(
     database_url: str, batch: int, *, shared_politeness: bool = True
-) -> tuple[float, dict[str, Any], float, float]:
+) -> tuple[float, dict[str, Any], MemoryPeaks]:
     politeness = "on" if shared_politeness else "off"
     worker = subprocess.Popen(
         [sys.executable, __file__, "--worker", database_url, "--batch", str(batch), "--shared-politeness", politeness],
@@ -216,21 +257,13 @@ def crawl_phase(
         text=True,
     )
     assert worker.stdin is not None and worker.stdout is not None
-    peak = 0.0
-    peak_alone = 0.0
+    peaks = MemoryPeaks()
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak, peak_alone
         proc = psutil.Process(worker.pid)
         while not done.is_set():
-            try:
-                own = proc.memory_info().rss
-                total = own + sum(c.memory_info().rss for c in proc.children(recursive=True) if c.is_running())
-                peak = max(peak, total / 1024 / 1024)
-                peak_alone = max(peak_alone, own / 1024 / 1024)
-            except psutil.Error:
-                pass
+            peaks.sample(proc)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -243,7 +276,7 @@ def crawl_phase(
     done.set()
     sampler.join()
     report["result"]["cpu_seconds"] = report["cpu"]
-    return float(report["seconds"]), report["result"], peak, peak_alone
+    return float(report["seconds"]), report["result"], peaks
 
 
 def main() -> None:
@@ -304,12 +337,11 @@ def main() -> None:
         page_urls = page_urls[:pages]
         baseline_rate = naive_extract(page_urls[:naive_pages])
         asyncio.run(queue_pages(database_url, page_urls))
-        crawl_s, crawl, peak_mb, peak_alone_mb = crawl_phase(database_url, len(page_urls))
+        crawl_s, crawl, peaks = crawl_phase(database_url, len(page_urls))
         rate = crawl["succeeded"] / crawl_s
         print(
             f"(c) crawl-queue, {len(page_urls)} pages: {crawl_s:.1f} s, {rate:.0f} pages/s "
-            f"({crawl['succeeded']} stored, {crawl['failed']} failed), peak RSS worker+children {peak_mb:.0f} MB "
-            f"(the worker process alone {peak_alone_mb:.0f} MB; RSS summed, shared pages counted per process) | "
+            f"({crawl['succeeded']} stored, {crawl['failed']} failed), {peaks} | "
             f"sequential fetch+extract_article in one process: {baseline_rate:.0f} pages/s (on {naive_pages} pages) -> "
             f"{rate / baseline_rate:.2f}x   [target >= 1.8x, <= 300 MB]"
         )
@@ -325,10 +357,9 @@ def pipe_cost(pages: list[bytes]) -> float:
     async def body() -> float:
         pool = ExtractionPool()
         await pool.start()
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        # len() stands in for extraction: the bytes are pickled, piped, unpickled, measured.
-        await asyncio.gather(*(loop.run_in_executor(pool._executor, len, page) for page in pages))
+        # The process measures the page's length instead of extracting: the bytes are pickled, piped, unpickled.
+        await asyncio.gather(*(pool.round_trip(page) for page in pages))
         elapsed = time.perf_counter() - started
         pool.shutdown()
         return elapsed / len(pages)
@@ -408,15 +439,15 @@ def run_real_pages(
         f"{len(sample)} pages, {baseline_cpu * 1000:.0f} ms CPU/page   [load {os.getloadavg()[0]:.1f}]",
         flush=True,
     )
-    crawl_s, crawl, peak_mb, peak_alone_mb = crawl_phase(database_url, len(page_urls))
+    crawl_s, crawl, peaks = crawl_phase(database_url, len(page_urls))
     rate = crawl["succeeded"] / crawl_s
     crawl_cpu = crawl["cpu_seconds"] / len(page_urls)
     print(
         f"     crawl-queue, {fetched['jobs_created']} real pages queued by hourly-rss-fetch, {len(REAL_HOSTS)} hosts: "
         f"{crawl_s:.1f} s, {rate:.1f} pages/s ({crawl['succeeded']} stored, {crawl['failed']} failed, "
         f"errors {crawl['errors']}), {crawl_cpu * 1000:.0f} ms CPU/page (worker + extraction processes), "
-        f"peak RSS worker+children {peak_mb:.0f} MB (worker alone {peak_alone_mb:.0f} MB) "
-        f"-> {rate / baseline_rate:.2f}x one process   [target >= 1.8x, <= 300 MB; load {os.getloadavg()[0]:.1f}]",
+        f"{peaks} -> {rate / baseline_rate:.2f}x one process   "
+        f"[target >= 1.8x, <= 300 MB; load {os.getloadavg()[0]:.1f}]",
         flush=True,
     )
     print(
@@ -486,7 +517,7 @@ def politeness_main(*, quick: bool) -> None:
             for shared in (False, True, False, True):
                 with fresh_database(backend, tmp) as url:
                     asyncio.run(queue_pages(url, page_urls))
-                    seconds, result, _, _ = crawl_phase(url, len(page_urls), shared_politeness=shared)
+                    seconds, result, _ = crawl_phase(url, len(page_urls), shared_politeness=shared)
                     rates[shared].append(result["succeeded"] / seconds)
             with fresh_database(backend, tmp) as url:
                 per_request_ms = asyncio.run(shared_round_trip(url, 200 if quick else 1000))

@@ -1,83 +1,49 @@
-"""Article extraction with trafilatura, in a pool of worker processes so every core works.
+"""Article extraction with trafilatura, in worker processes so every core works.
 
-Workers receive the page as bytes and return plain dicts; nothing else crosses the
-process boundary. The pool is started once and warmed (trafilatura imported in every
-worker) before the first page, and each worker is replaced after a number of pages so
-the memory of long runs stays bounded.
+Each extraction process is a plain `python -m mediabeat.crawler.extraction_process`: pages go
+in on its stdin (a small pickle and the page's bytes as they are) and plain dicts come
+back on its stdout, nothing else crosses. Started that way it imports this module and trafilatura only, never the
+parent's main module (a multiprocessing child re-imports it: the CLI, about 100 MB), and it
+needs no resource tracker. When the parent dies, even by SIGKILL, the kernel closes the
+pipe and the process ends at the end of its stdin. Each process is replaced after a number
+of pages, so the memory of long runs stays bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.spawn
+import contextlib
 import os
+import pickle
+import queue
 import re
-import signal
+import struct
+import subprocess
+import sys
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from multiprocessing import popen_spawn_posix
-from typing import Any
+from typing import IO, Any
 
 from mediabeat.crawler.fields import choose_language, choose_published_at, longer_text, wants_recall_pass
 from mediabeat.crawler.language import TextLanguage
 
-# How often a worker checks that the process that started it is still alive.
-PARENT_CHECK_SECONDS = 0.5
-# A fresh worker imports trafilatura again (a second or more of CPU): replace them rarely.
-PAGES_PER_WORKER = 2000
+PROCESS_MODULE = "mediabeat.crawler.extraction_process"
+# A fresh process costs about 0.7 s of CPU (imports, then justext's stop lists on the first
+# page that needs them) and reaches about 87 MB. Each gives the heap lxml freed back after
+# every page (extraction_process.py) and is replaced after this many pages, which bounds
+# whatever else grows over a long run.
+PAGES_PER_PROCESS = 1000
+# How long a process that was asked to stop may take before it is killed.
+STOP_SECONDS = 5.0
+FRAME_HEADER = struct.Struct(">II")  # the lengths of the pickled part and of the raw bytes
 LANG_RE = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.IGNORECASE)
 META_LANG_RE = re.compile(
     rb"<meta[^>]+http-equiv\s*=\s*[\"']?content-language[\"']?[^>]+content\s*=\s*[\"']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)",
     re.IGNORECASE,
 )
-
-
-_spawning_lean = threading.local()
-_preparation_data = multiprocessing.spawn.get_preparation_data
-
-
-def _lean_preparation_data(name: str) -> dict[str, Any]:
-    """What a spawned child prepares: without the parent's __main__ when an extraction worker is spawned.
-
-    A spawned child normally imports the parent's main module first (the CLI, a script),
-    with everything that imports: about 40 MB per worker for code it never runs. The
-    extraction workers need only this module, which they import by name.
-    """
-    data: dict[str, Any] = _preparation_data(name)
-    if getattr(_spawning_lean, "active", False):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
-
-
-multiprocessing.spawn.get_preparation_data = _lean_preparation_data
-
-
-class _LeanPopen(popen_spawn_posix.Popen):
-    def _launch(self, process_obj: Any) -> None:
-        _spawning_lean.active = True
-        try:
-            super()._launch(process_obj)  # type: ignore[misc]
-        finally:
-            _spawning_lean.active = False
-
-
-class _LeanProcess(multiprocessing.context.SpawnProcess):
-    @staticmethod
-    def _Popen(process_obj: Any) -> Any:
-        return _LeanPopen(process_obj)
-
-
-class _LeanSpawnContext(multiprocessing.context.SpawnContext):
-    """spawn, without re-running the parent's main module in each worker."""
-
-    Process = _LeanProcess
 
 
 class ExtractionErrorKind(StrEnum):
@@ -105,35 +71,6 @@ class Extracted:
     text: str
     language: str | None
     canonical_url: str | None = None
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Ctrl-C reaches the whole process group: the parent shuts the pool down, workers stay quiet.
-
-    A parent killed with SIGKILL shuts nothing down: each worker watches for that itself.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    watchdog = threading.Thread(target=exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True)
-    watchdog.start()
-
-
-def exit_when_orphaned(parent_pid: int, *, interval: float = PARENT_CHECK_SECONDS) -> None:
-    """Runs in a worker: end the process once `parent_pid` is no longer its parent (it died and we were reparented).
-
-    Polling getppid() works on every POSIX system. Linux's PR_SET_PDEATHSIG is not used: it
-    fires when the parent *thread* that spawned the worker ends, and the pool spawns
-    replacement workers from its own management thread. Once the workers are gone the
-    multiprocessing resource tracker, whose pipe they held open, ends as well.
-    """
-    while os.getppid() == parent_pid:
-        time.sleep(interval)
-    os._exit(0)
-
-
-def _warm() -> bool:
-    import trafilatura  # noqa: F401  (the import is the warm-up)
-
-    return True
 
 
 def extract_article(html: bytes, url: str, infer_date: bool = False) -> dict[str, Any]:
@@ -223,41 +160,151 @@ def _clip(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-class ExtractionPool:
-    """A warm process pool running extract_article; `await pool.extract(html, url)`."""
+def write_frame(stream: IO[bytes], meta: Any, data: bytes = b"") -> None:
+    """Send one message down a pipe: `meta` pickled, then `data` (a page) as it is, without a pickled copy."""
+    head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(FRAME_HEADER.pack(len(head), len(data)))
+    stream.write(head)
+    stream.write(data)
+    stream.flush()
 
-    def __init__(self, workers: int = 0, *, language: TextLanguage | None = None) -> None:
+
+def read_frame(stream: IO[bytes]) -> tuple[Any, bytes]:
+    """The next message sent by write_frame, (meta, data); EOFError when the other end has closed the pipe."""
+    header = stream.read(FRAME_HEADER.size)
+    if len(header) < FRAME_HEADER.size:
+        raise EOFError
+    head_size, data_size = FRAME_HEADER.unpack(header)
+    head = stream.read(head_size)
+    data = stream.read(data_size) if data_size else b""
+    if len(head) < head_size or len(data) < data_size:
+        raise EOFError
+    return pickle.loads(head), data
+
+
+class ExtractionProcess:
+    """One extraction process and its two pipes; `call(request)` from one thread at a time."""
+
+    def __init__(self) -> None:
+        # It finds modules where this process does (its sys.path, not the current directory: -P);
+        # stderr is inherited, so trafilatura's warnings land in the worker's log stream.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        self._popen = subprocess.Popen(
+            [sys.executable, "-P", "-m", PROCESS_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self.pages = 0
+        self._ready = False
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def wait_ready(self) -> None:
+        """Block until the process has imported trafilatura (it says "ready"); EOFError if it died."""
+        if self._ready:
+            return
+        assert self._popen.stdout is not None
+        if read_frame(self._popen.stdout)[0] != "ready":
+            raise EOFError
+        self._ready = True
+
+    def call(self, request: tuple[Any, ...], page: bytes) -> Any:
+        """Send one request and its page, return the answer; EOFError when the process died meanwhile."""
+        assert self._popen.stdin is not None and self._popen.stdout is not None
+        self.wait_ready()
+        try:
+            write_frame(self._popen.stdin, request, page)
+        except (BrokenPipeError, ConnectionResetError):
+            raise EOFError from None
+        self.pages += 1
+        return read_frame(self._popen.stdout)[0]
+
+    def stop(self) -> None:
+        """Close its stdin, the sign to finish; kill it if it has not ended after STOP_SECONDS."""
+        with contextlib.suppress(OSError):
+            if self._popen.stdin is not None:
+                self._popen.stdin.close()
+        try:
+            self._popen.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._popen.kill()
+            self._popen.wait()
+        if self._popen.stdout is not None:
+            self._popen.stdout.close()
+
+
+class ExtractionPool:
+    """Warm extraction processes running extract_article; `await pool.extract(html, url)`.
+
+    One thread per process carries the pages to it, so the event loop never blocks on a pipe.
+    """
+
+    def __init__(
+        self, workers: int = 0, *, language: TextLanguage | None = None, pages_per_process: int = PAGES_PER_PROCESS
+    ) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.language = language or TextLanguage()
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self.pages_per_process = pages_per_process
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._idle: queue.SimpleQueue[ExtractionProcess] = queue.SimpleQueue()
+        self._running: set[ExtractionProcess] = set()
+        self._lock = threading.Lock()
 
     async def start(self) -> None:
-        if self._executor is not None:
+        if self._threads is not None:
             return
-        self._executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=_LeanSpawnContext() if os.name == "posix" else multiprocessing.get_context("spawn"),
-            max_tasks_per_child=PAGES_PER_WORKER,
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
-        )
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            asyncio.to_thread(self.language.load),
-            *(loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)),
-        )
+        self._threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="extraction")
+        await asyncio.gather(asyncio.to_thread(self.language.load), asyncio.to_thread(self._start_processes))
+
+    def _start_processes(self) -> None:
+        started = [self._new_process() for _ in range(self.workers)]
+        for process in started:
+            # One that dies starting fails its first page (WORKER_DIED) and is replaced then.
+            with contextlib.suppress(EOFError):
+                process.wait_ready()
+            self._idle.put(process)
+
+    def _new_process(self) -> ExtractionProcess:
+        process = ExtractionProcess()
+        with self._lock:
+            self._running.add(process)
+        return process
+
+    def _retire(self, process: ExtractionProcess) -> None:
+        with self._lock:
+            self._running.discard(process)
+        process.stop()
+
+    def _call(self, request: tuple[Any, ...], page: bytes) -> Any:
+        """Runs in a pool thread: an idle process answers `request` on `page`; a dead or worn process is replaced."""
+        process = self._idle.get()
+        replace = True
+        try:
+            answer = process.call(request, page)
+            replace = process.pages >= self.pages_per_process
+            return answer
+        finally:
+            if replace:
+                # The new process warms up while the other processes work; its first page waits for it.
+                self._retire(process)
+                process = self._new_process()
+            self._idle.put(process)
+
+    async def _send(self, page: bytes, *request: Any) -> Any:
+        await self.start()
+        assert self._threads is not None
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._call, request, page)
+
+    async def round_trip(self, html: bytes) -> int:
+        """Send `html` to an extraction process and back without extracting (its length): the pipe's cost."""
+        return int(await self._send(html, "size"))
 
     async def extract(self, html: bytes, url: str, *, feed_published_at: datetime | None = None) -> Extracted:
         """Extract the article of `html`; `feed_published_at` is its feed entry's date, if any (the fallback date)."""
-        await self.start()
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        infer_date = feed_published_at is None
         try:
-            data = await loop.run_in_executor(self._executor, extract_article, html, url, infer_date)
-        except concurrent.futures.process.BrokenProcessPool:
-            # A worker died (out of memory, killed): start a fresh pool for the next pages.
-            self.shutdown()
+            data = await self._send(html, "extract", url, feed_published_at is None)
+        except EOFError:
+            # The process died (out of memory, killed): a fresh one takes the next page.
             raise ExtractionError(ExtractionErrorKind.WORKER_DIED, "the extraction worker died on this page") from None
         if "error" in data:
             raise ExtractionError(ExtractionErrorKind(data.get("kind", "failed")), str(data["error"]))
@@ -281,11 +328,18 @@ class ExtractionPool:
         )
 
     def worker_pids(self) -> list[int]:
-        """The process ids of the running workers (none before start())."""
-        executor = self._executor
-        return sorted(executor._processes or {}) if executor is not None else []
+        """The process ids of the running extraction processes (none before start())."""
+        with self._lock:
+            return sorted(process.pid for process in self._running)
 
     def shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Let the pages under way finish, then stop every extraction process (blocking: call it from a thread)."""
+        if self._threads is None:
+            return
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        self._threads = None
+        with self._lock:
+            running, self._running = self._running, set()
+        self._idle = queue.SimpleQueue()
+        for process in running:
+            process.stop()
