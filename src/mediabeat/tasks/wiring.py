@@ -71,7 +71,14 @@ def build_crawler_handlers(
     if db.is_postgres if share is None else share:
         lease = config.total_timeout + SHARED_LEASE_MARGIN_S
         shared = SharedLayer(PolitenessStore(db), holder=settings.resolved_node_id, lease=lease)
-    limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay, shared=shared)
+    # Long cool-downs (a Retry-After beyond a fetch's wait) are kept on the service's clock.
+    limiter = HostLimiter(
+        concurrency=config.per_host_concurrency,
+        delay=config.per_host_delay,
+        shared=shared,
+        max_wait=config.max_retry_wait,
+        clock=lambda: clock.now().timestamp(),
+    )
 
     def new_client() -> SafeClient:
         return SafeClient(config, limiter=limiter)
@@ -96,6 +103,7 @@ def build_crawler_handlers(
         batch=settings.crawl_batch,
         concurrency=settings.crawl_concurrency,
         lease=timedelta(seconds=settings.crawl_lease_seconds),
+        raw_html_max_bytes=settings.raw_html_max_bytes if settings.crawler_keep_raw_html else None,
         # Story clusters first (each stored batch is sketched and placed in the shared LSH index),
         # then the monitors' matching.
         on_stored=[
