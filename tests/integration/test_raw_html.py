@@ -1,4 +1,4 @@
-"""Kept raw HTML: written by crawl-queue, compressed, removed by nightly-cleanup, and re-extracted, on both databases."""
+"""Kept raw HTML: written by crawl-queue, compressed, removed by nightly-cleanup and re-extracted, on both backends."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ START = datetime(2026, 1, 3, 9, 0, 30, tzinfo=UTC)
 
 def article_page(words: str, paragraphs: int = 30) -> bytes:
     body = f"<p>{words}, in a sentence long enough to be an article's paragraph.</p>" * paragraphs
-    return f"<html lang='en'><head><title>{words}</title></head><body><article><h1>{words}</h1>{body}</article></body></html>".encode()
+    head = f"<html lang='en'><head><title>{words}</title></head>"
+    return f"{head}<body><article><h1>{words}</h1>{body}</article></body></html>".encode()
 
 
 @pytest.fixture
