@@ -285,6 +285,7 @@ class CrawlQueue:
             "retried": counts["retried"],
             "failed": counts["failed"],
             "lost": counts["lost"],
+            "deferred": counts["deferred"],  # not tried: their host is cooling down (429/503 Retry-After)
             "released_expired": released,
             "errors": dict(sorted(errors.items())),
         }
@@ -297,7 +298,8 @@ class CrawlQueue:
         )
         failed = counts["failed"] + counts["retried"]  # a page to retry failed this time too
         first_error = next(iter(errors), None)
-        return unless_all_failed(result, attempted=len(claimed), failed=failed, unit="pages", first_error=first_error)
+        attempted = len(claimed) - counts["deferred"]
+        return unless_all_failed(result, attempted=attempted, failed=failed, unit="pages", first_error=first_error)
 
     async def aclose(self) -> None:
         """Stop the extraction workers (when the process shuts down)."""
@@ -372,7 +374,7 @@ class CrawlQueue:
                 # Nothing was sent: the job waits out the host's cool-down, its attempt not counted.
                 until = now + timedelta(seconds=exc.retry_after)
                 deferred = await self.jobs.release([job.id], worker=worker, now=now, run_after=until, error=str(exc))
-                return "retried" if deferred else "lost"
+                return "deferred" if deferred else "lost"
             backoff = max(retry_backoff(job.attempts), timedelta(seconds=exc.retry_after or 0))
             return await self.jobs.retry_or_fail(job, worker=worker, now=now, error=str(exc), backoff=backoff)
         return buffer.add((job, article, raw))
@@ -416,7 +418,13 @@ class CrawlQueue:
 
     async def _fetch_page(self, url: str, client: SafeClient) -> FetchResult:
         """The page at `url` as an HTML 200 response, robots.txt permitting; CrawlFailure otherwise."""
-        verdict = await self.robots.check(url, client)
+        if (left := client.cooling_down(url)) > 0:  # before robots.txt, which the cool-down would refuse too
+            message = f"the host asked us to stay away: no request for another {left:.0f} s"
+            raise CrawlFailure(FetchErrorKind.COOLING_DOWN, message, permanent=False, retry_after=left)
+        try:
+            verdict = await self.robots.check(url, client)
+        except FetchError as exc:  # its host is cooling down (another process was told so): wait it out
+            raise CrawlFailure(exc.kind, str(exc), permanent=False, retry_after=exc.retry_after) from None
         if not verdict.allowed:
             raise CrawlFailure(CrawlErrorKind.ROBOTS, verdict.reason or "disallowed", permanent=not verdict.retry)
         if verdict.crawl_delay:

@@ -194,6 +194,14 @@ class SafeClient:
         except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
             raise _fetch_error(exc, target) from None
 
+    def cooling_down(self, url: str) -> float:
+        """Seconds left of the long cool-down of `url`'s host in this process (0 when none): ask before robots.txt."""
+        try:
+            host = host_key(http_url(url))
+        except FetchError:
+            return 0.0
+        return self.limiter.held_off(host)
+
     def respect_crawl_delay(self, url: str, seconds: float) -> None:
         """Space the requests to `url`'s host as its robots.txt asks (within the limiter's bound)."""
         try:
