@@ -222,9 +222,11 @@ class SafeClient:
             wait = asked if asked is not None else 0.5 * (2**attempt)
             wait *= random.uniform(1.0, 1.25)  # jitter, never shorter than asked
             if wait > self.config.max_retry_wait:
-                # It wants us away longer than one fetch waits: the host cools down (capped), and this
-                # answer goes back to the caller, who can put its work off until then.
-                await self.limiter.hold_off(host, asked if asked is not None else wait)
+                # It asked us away for longer than one fetch waits: the host cools down (capped), and
+                # this answer goes back to the caller, who can put its work off until then. (Our own
+                # backoff running out, without a Retry-After, only ends this fetch.)
+                if asked is not None:
+                    await self.limiter.hold_off(host, asked)
                 return status, response_headers, body
             await self.limiter.cool_down(host, wait)
             attempt += 1
