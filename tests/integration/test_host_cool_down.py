@@ -117,3 +117,26 @@ async def test_a_cool_down_holds_for_every_process_sharing_the_database(
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def test_the_client_refuses_a_cooling_host_at_once_until_the_cool_down_ends(site: LoopbackServer) -> None:
+    from mediabeat.crawler.http import ClientConfig, FetchError, FetchErrorKind, HostLimiter, SafeClient
+
+    now = {"s": 1000.0}
+    config = ClientConfig(user_agent="MediaBeatTest/1", allow_loopback=True, total_timeout=3.0, max_retry_wait=1.0)
+    limiter = HostLimiter(concurrency=4, delay=0.0, max_wait=1.0, clock=lambda: now["s"])
+    site.routes["/away"] = Route(status=503, headers={"Retry-After": "86400"})
+    site.routes["/page"] = Route(body=b"fine")
+    async with SafeClient(config, limiter=limiter) as client:
+        assert (await client.get(site.url("/away"))).status == 503  # the answer itself comes back
+        with pytest.raises(FetchError) as refused:
+            await client.get(site.url("/page"))
+        assert refused.value.kind is FetchErrorKind.COOLING_DOWN
+        assert refused.value.retry_after == 3600.0  # a day asked, an hour kept
+        assert client.cooling_down(site.url("/page")) == 3600.0
+        now["s"] += 3599
+        with pytest.raises(FetchError):
+            await client.get(site.url("/page"))
+        assert site.paths() == ["/away"]  # nothing sent while it cooled down
+        now["s"] += 2
+        assert (await client.get(site.url("/page"))).status == 200
