@@ -37,10 +37,11 @@ def articles_reextract(
 ) -> None:
     """Extract articles again from their kept raw HTML with this version's extraction.
 
-    Updates each article's title, text, author, dates, language, summary and canonical URL, and
-    the search index with them. Story clusters and monitors are not run again. Only articles
-    crawled with MEDIABEAT_CRAWLER_KEEP_RAW_HTML on (and within MEDIABEAT_RAW_HTML_RETENTION_DAYS)
-    have raw HTML; the others are counted, not changed.
+    Updates title, text, author, dates, language, summary, canonical URL and the search index.
+
+    Story clusters and monitors are not run again (run `mediabeat stories rebuild` after it).
+
+    Only pages crawled with MEDIABEAT_CRAWLER_KEEP_RAW_HTML on are kept; the others are counted.
     """
     query_since = _since(since)
 
