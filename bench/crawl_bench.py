@@ -3,6 +3,7 @@
     .venv/bin/python bench/crawl_bench.py [--quick]
     .venv/bin/python bench/crawl_bench.py --real-pages [--quick] [--corpus ../shared/corpus]
     .venv/bin/python bench/crawl_bench.py --politeness [--quick]
+    .venv/bin/python bench/crawl_bench.py --raw-html [--quick]
 
 It starts a lean server (bench/bench_server.py) in a subprocess on 20 loopback addresses
 (127.0.0.2 .. 127.0.0.21) with 50 ms of latency per response, and a second one without
@@ -293,7 +294,15 @@ def main() -> None:
         help="crawl-queue with per-host politeness shared through the database on vs off "
         "(SQLite; PostgreSQL too when MEDIABEAT_TEST_POSTGRES_URL is set)",
     )
+    parser.add_argument(
+        "--raw-html", action="store_true", help="crawl-queue with raw HTML kept vs not (bench/raw_html_bench.py)"
+    )
     args = parser.parse_args()
+    if args.raw_html:
+        from raw_html_bench import raw_html_main
+
+        raw_html_main(quick=args.quick, corpus_arg=args.corpus)
+        return
     if args.worker:
         worker_main(args.worker, args.batch, shared_politeness=args.shared_politeness == "on")
         return

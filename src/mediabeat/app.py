@@ -88,8 +88,10 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
             job_retention_days=settings.job_retention_days,
             run_retention_days=settings.run_retention_days,
             batch_size=settings.cleanup_batch_size,
+            raw_html_retention_days=settings.raw_html_retention_days,
         ),
-        description="Delete crawl jobs and run history older than their retention periods.",
+        description="Delete crawl jobs and run history older than their retention periods, "
+        "and kept raw HTML past its own.",
     )
     return registry
 

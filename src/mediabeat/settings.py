@@ -199,7 +199,22 @@ class Settings(BaseSettings):
         "where it costs two write transactions per request; turn it on when several processes crawl one SQLite file)",
     )
     crawler_max_retry_wait: Annotated[float, Field(ge=0, le=300)] = Field(
-        default=10.0, description="Longest wait for a 429/503 Retry-After within one fetch; longer means give up"
+        default=10.0,
+        description="Longest wait for a 429/503 Retry-After within one fetch; a longer one becomes a cool-down of "
+        "the host (at most an hour): no request goes to it until then, and its crawl jobs wait in the queue",
+    )
+    crawler_keep_raw_html: bool = Field(
+        default=False,
+        description="Keep each crawled page's HTML, zlib-compressed, in article_raw_pages, so that "
+        "`mediabeat articles reextract` can extract it again after an upgrade (off by default: about 28 KB a "
+        "page, 2.6 times the database without it on real pages; see docs/operations.md)",
+    )
+    raw_html_retention_days: PositiveInt = Field(
+        default=30, description="nightly-cleanup deletes kept raw HTML fetched longer ago than this"
+    )
+    raw_html_max_bytes: Annotated[int, Field(ge=1024, le=100 * 1024 * 1024)] = Field(
+        default=2 * 1024 * 1024,
+        description="A page larger than this (before compression) is not kept as raw HTML; its article is stored",
     )
     feed_max_failures: PositiveInt = Field(
         default=10,

@@ -67,7 +67,7 @@ FEED_FETCH_DURATION = Histogram(
 )
 CRAWL_PAGES = Counter(
     "mediabeat_crawl_pages",
-    "Article pages this node crawled, by outcome (succeeded, retried, failed, lost)",
+    "Article pages this node crawled, by outcome (succeeded, retried, failed, lost, deferred)",
     ["outcome"],
     registry=REGISTRY,
 )

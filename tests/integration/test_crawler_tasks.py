@@ -314,10 +314,11 @@ async def test_hostile_feeds_are_recorded_failures(db: Database, clock: FakeCloc
     hostile = HostileConfig(slow_byte_interval_s=0.3, slow_total_s=30, slow_headers_delay_s=20)
     app = create_demo_app(SITE, hostile=hostile, now=clock.now)
     rss_before = psutil.Process().memory_info().rss
-    with running_demo_site(app) as urls:
-        base = urls[0]
+    # The rate-limited feed on an address of its own: its long Retry-After cools its whole host down.
+    with running_demo_site(app, ["127.0.0.1", "127.0.0.2"]) as (base, apart):
         listed = parse_opml(httpx.get(f"{base}/hostile.opml", timeout=10).content)
-        await FeedStore(db).add_many(org_id, [(f.url, f.title) for f in listed], now=START)
+        added = [(f.url.replace(base, apart) if "/rate-limited/" in f.url else f.url, f.title) for f in listed]
+        await FeedStore(db).add_many(org_id, added, now=START)
         fetch, crawl = handlers(db, clock)
         result = await fetch(ctx(START))
         feeds = {f.url.split("/hostile/")[1].split("/")[0]: f for f in await FeedStore(db).list()}

@@ -18,6 +18,7 @@ from mediabeat.cli import (
     demo_cmd,
     monitors_cmd,
     nodes_cmd,
+    reextract_cmd,
     runs_cmd,
     scheduler_cmd,
     search_cmd,
@@ -74,6 +75,7 @@ crawl_cmd.feeds_app.command("websub")(websub_cmd.feeds_websub)
 crawl_cmd.feeds_app.command("sitemaps")(sitemaps_cmd.feeds_sitemaps)
 app.add_typer(crawl_cmd.articles_app, name="articles")
 crawl_cmd.articles_app.command("search")(search_cmd.articles_search)
+crawl_cmd.articles_app.command("reextract")(reextract_cmd.articles_reextract)
 app.add_typer(crawl_cmd.jobs_app, name="jobs")
 app.add_typer(stories_cmd.app, name="stories")
 app.command("demo-site")(demo_cmd.demo_site)

@@ -46,6 +46,7 @@ class RobotsCache:
         self._pending: dict[str, asyncio.Future[_Entry]] = {}
 
     async def check(self, url: str, client: SafeClient) -> RobotsVerdict:
+        """May `url` be crawled? FetchError (COOLING_DOWN) when its host is cooling down: ask again after that."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}".lower()
         entry = await self._entry(origin, client)
@@ -83,6 +84,8 @@ class RobotsCache:
         try:
             response = await client.get(f"{origin}/robots.txt", headers={"Accept": "text/plain, */*"})
         except FetchError as exc:
+            if exc.kind is FetchErrorKind.COOLING_DOWN:
+                raise  # not an answer about robots.txt: the caller waits out the host's cool-down, nothing is cached
             if exc.kind is FetchErrorKind.TOO_LARGE:
                 return _Entry(None, None, now)
             return _Entry(None, f"robots.txt unavailable ({exc.kind}): not crawling for now", now)

@@ -651,3 +651,22 @@ host_slots = sa.Table(
     sa.Column("holder", CleanString(200), primary_key=True),
     sa.Column("expires_at", sa.Double(), nullable=False),
 )
+
+# The HTML of a crawled page, kept (MEDIABEAT_CRAWLER_KEEP_RAW_HTML) so its article can be extracted
+# again after the extraction changes (`mediabeat articles reextract`). A table of its own, not a
+# column of articles: the bytes are read only by a re-extraction, and on SQLite a new column of
+# articles could only be added by rebuilding it, which drops the search triggers.
+article_raw_pages = sa.Table(
+    "article_raw_pages",
+    metadata,
+    sa.Column("article_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("fetched_at", UTCDateTime(), nullable=False),
+    sa.Column("url", CleanString(2048), nullable=False),  # where the body came from, after redirects
+    sa.Column("content_type", CleanString(200)),  # as the server sent it, charset included
+    sa.Column("feed_published_at", UTCDateTime()),  # the feed entry's date: the extraction's fallback date
+    sa.Column("compression", CleanString(16), nullable=False),  # "zlib"
+    sa.Column("size", sa.Integer(), nullable=False),  # bytes before compression
+    sa.Column("body", sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(["article_id"], ["articles.id"], ondelete="CASCADE"),
+    sa.Index("ix_article_raw_pages_fetched_at", "fetched_at"),
+)

@@ -200,6 +200,26 @@ class ArticleFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class ReextractFilter:
+    """Which articles to extract again from kept HTML: fetched since `since`, of an org or feed, `limit` at most."""
+
+    since: datetime | None = None
+    org_id: int | None = None
+    feed_id: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReextractCounts:
+    """What a re-extraction did: articles changed, unchanged, that failed to extract, and those with no kept HTML."""
+
+    reextracted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    no_raw_html: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class JobFilter:
     """Which crawl jobs to list, newest first."""
 

@@ -21,6 +21,7 @@ from mediabeat.db.stores.monitor_deliveries import DeliveryStore
 from mediabeat.db.stores.monitor_matches import MatchStore
 from mediabeat.db.stores.monitors import MonitorStore
 from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.raw_pages import RawPageStore
 from mediabeat.db.stores.search import SearchStore
 from mediabeat.db.stores.stories import StoryStore
 from mediabeat.db.stores.websub import WebSubStore
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from mediabeat.crawler.http import SafeClient
 
 if TYPE_CHECKING:
+    from mediabeat.crawler.articles import ExtractionPool
     from mediabeat.crawler.discovery import FeedFinder
     from mediabeat.tasks.rss_fetch import RssFetch
 
@@ -86,7 +88,9 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         audit=audit,
         orgs=orgs,
         feeds=feeds,
-        articles=ArticleService(store=article_store),
+        articles=ArticleService(
+            store=article_store, raw_pages=RawPageStore(db), extractor=lambda: _extraction_pool(settings)
+        ),
         jobs=JobService(store=JobStore(db), audit=audit, clock=clock),
         accounts=AccountService(auth=auth, orgs=org_store, audit=audit),
         demo=DemoOrgService(orgs=orgs, feeds=feed_store, articles=article_store, audit=audit),
@@ -156,3 +160,10 @@ def _feed_fetch(settings: Settings, db: Database) -> RssFetch:
     from mediabeat.tasks.wiring import build_feed_fetch
 
     return build_feed_fetch(settings, db)
+
+
+def _extraction_pool(settings: Settings) -> ExtractionPool:
+    """The extraction workers of a re-extraction (started on first use; imported only then)."""
+    from mediabeat.crawler.articles import ExtractionPool
+
+    return ExtractionPool(settings.extraction_workers)

@@ -1,4 +1,4 @@
-"""nightly-cleanup: delete old crawl jobs and old task runs, in batches."""
+"""nightly-cleanup: delete old crawl jobs, old task runs and old kept raw HTML, in batches."""
 
 from __future__ import annotations
 
@@ -12,25 +12,36 @@ from mediabeat.tasks.base import RunContext
 
 
 class NightlyCleanup:
-    """Deletes crawl jobs older than job_retention_days and runs older than run_retention_days."""
+    """Deletes crawl jobs older than job_retention_days, runs older than run_retention_days and kept raw HTML
+    fetched more than raw_html_retention_days ago."""
 
     def __init__(
-        self, *, store: RetentionStore, job_retention_days: int, run_retention_days: int, batch_size: int
+        self,
+        *,
+        store: RetentionStore,
+        job_retention_days: int,
+        run_retention_days: int,
+        batch_size: int,
+        raw_html_retention_days: int = 30,
     ) -> None:
         self.store = store
         self.job_retention = timedelta(days=job_retention_days)
         self.run_retention = timedelta(days=run_retention_days)
+        self.raw_html_retention = timedelta(days=raw_html_retention_days)
         self.batch_size = batch_size
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         jobs = await self._delete_all(self.store.delete_jobs_before, ctx.now - self.job_retention)
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
-        ctx.log.info("nightly-cleanup deleted %d crawl jobs and %d task runs", jobs, runs)
+        raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
+        ctx.log.info("nightly-cleanup deleted %d crawl jobs, %d task runs and %d raw HTML pages", jobs, runs, raw)
         return {
             "crawl_jobs_deleted": jobs,
             "task_runs_deleted": runs,
+            "raw_pages_deleted": raw,
             "job_retention_days": self.job_retention.days,
             "run_retention_days": self.run_retention.days,
+            "raw_html_retention_days": self.raw_html_retention.days,
         }
 
     async def _delete_all(self, delete_batch: Callable[..., Awaitable[int]], cutoff: datetime) -> int:

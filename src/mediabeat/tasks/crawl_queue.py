@@ -16,17 +16,23 @@ import sqlalchemy as sa
 
 from mediabeat.clock import Clock
 from mediabeat.crawler.articles import ExtractionError, ExtractionErrorKind, ExtractionPool
-from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient
+from mediabeat.crawler.http import MAX_COOL_DOWN_S, FetchError, FetchErrorKind, FetchResult, SafeClient
+from mediabeat.crawler.http.client import BACKOFF_STATUSES
+from mediabeat.crawler.http.retry_after import retry_after_seconds
 from mediabeat.crawler.robots import RobotsCache
 from mediabeat.crawler.urls import article_canonical_url
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore
+from mediabeat.db.stores.raw_pages import RawPage, pack_page
 from mediabeat.domain.content import JobRecord
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
 from mediabeat.tasks.stored_hooks import ArticlesStored, StoredHooks
 from mediabeat.telemetry import CRAWL_PAGE_DURATION, CRAWL_PAGES, timed
 
 log = logging.getLogger(__name__)
+
+# A page to write: its job, its article and, when raw HTML is kept, the page compressed.
+PageToStore = tuple[JobRecord, NewArticle, RawPage | None]
 
 RETRY_BASE = timedelta(minutes=1)
 # Stored pages are written in batches (articles, then jobs): every FLUSH_PAGES pages or FLUSH_SECONDS.
@@ -65,7 +71,7 @@ class WriteBehind:
 
     def __init__(
         self,
-        write: Callable[[list[tuple[JobRecord, NewArticle]]], Awaitable[list[str]]],
+        write: Callable[[list[PageToStore]], Awaitable[list[str]]],
         *,
         max_items: int,
         max_delay: float,
@@ -73,12 +79,12 @@ class WriteBehind:
         self._write = write
         self.max_items = max(1, max_items)
         self.max_delay = max_delay
-        self._items: list[tuple[tuple[JobRecord, NewArticle], asyncio.Future[str]]] = []
+        self._items: list[tuple[PageToStore, asyncio.Future[str]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, item: tuple[JobRecord, NewArticle]) -> asyncio.Future[str]:
+    def add(self, item: PageToStore) -> asyncio.Future[str]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str] = loop.create_future()
         self._items.append((item, future))
@@ -99,7 +105,7 @@ class WriteBehind:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, batch: list[tuple[tuple[JobRecord, NewArticle], asyncio.Future[str]]]) -> None:
+    async def _flush(self, batch: list[tuple[PageToStore, asyncio.Future[str]]]) -> None:
         async with self._lock:
             try:
                 outcomes = await self._write([item for item, _ in batch])
@@ -139,13 +145,20 @@ class CrawlFailure(Exception):
     """A page that yielded no article: `label` is what the run counts, `permanent` says whether to retry."""
 
     def __init__(
-        self, kind: CrawlErrorKind | FetchErrorKind, message: str, *, permanent: bool, status: int | None = None
+        self,
+        kind: CrawlErrorKind | FetchErrorKind,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.permanent = permanent
         self.status = status
+        self.retry_after = retry_after  # seconds the host asked us to stay away (429/503, a cool-down)
 
     @property
     def label(self) -> str:
@@ -191,7 +204,9 @@ class CrawlQueue:
         flush_pages: int = FLUSH_PAGES,
         flush_seconds: float = FLUSH_SECONDS,
         on_stored: Sequence[ArticlesStored] = (),
+        raw_html_max_bytes: int | None = None,
     ) -> None:
+        self.raw_html_max_bytes = raw_html_max_bytes  # None: raw HTML is not kept
         self.on_stored = tuple(on_stored)
         self.flush_pages = flush_pages
         self.flush_seconds = flush_seconds
@@ -269,6 +284,7 @@ class CrawlQueue:
             "retried": counts["retried"],
             "failed": counts["failed"],
             "lost": counts["lost"],
+            "deferred": counts["deferred"],  # not tried: their host is cooling down (429/503 Retry-After)
             "released_expired": released,
             "errors": dict(sorted(errors.items())),
         }
@@ -281,7 +297,8 @@ class CrawlQueue:
         )
         failed = counts["failed"] + counts["retried"]  # a page to retry failed this time too
         first_error = next(iter(errors), None)
-        return unless_all_failed(result, attempted=len(claimed), failed=failed, unit="pages", first_error=first_error)
+        attempted = len(claimed) - counts["deferred"]
+        return unless_all_failed(result, attempted=attempted, failed=failed, unit="pages", first_error=first_error)
 
     async def aclose(self) -> None:
         """Stop the extraction workers (when the process shuts down)."""
@@ -305,23 +322,25 @@ class CrawlQueue:
             if pending:
                 await self.jobs.extend_leases(sorted(pending), worker=worker, until=self.clock.now() + self.lease)
 
-    async def _store(self, batch: Sequence[tuple[JobRecord, NewArticle]], worker: str, hooks: StoredHooks) -> list[str]:
+    async def _store(self, batch: Sequence[PageToStore], worker: str, hooks: StoredHooks) -> list[str]:
         """Write a batch of extracted pages: their articles, then their jobs, one transaction each.
 
         Should the process die between the two, the jobs are still leased: they go back to the
         queue when the lease runs out, and storing their articles again is an idempotent upsert.
         """
         now = self.clock.now()
-        article_ids = await self.articles.save_many([article for _, article in batch], now=now)
+        article_ids = await self.articles.save_many(
+            [article for _, article, _ in batch], now=now, raw_pages=[raw for _, _, raw in batch]
+        )
         held = await self.jobs.complete_with_articles(
-            [(job.id, article_id) for (job, _), article_id in zip(batch, article_ids, strict=True)],
+            [(job.id, article_id) for (job, _, _), article_id in zip(batch, article_ids, strict=True)],
             worker=worker,
             now=self.clock.now(),
         )
-        stored = [(article_id, article) for (job, article), article_id in zip(batch, article_ids, strict=True)]
+        stored = [(article_id, article) for (_, article, _), article_id in zip(batch, article_ids, strict=True)]
         # Queued for the hooks, which run in the background (this waits only while their queue is full).
-        await hooks.announce([pair for pair, (job, _) in zip(stored, batch, strict=True) if job.id in held])
-        return ["succeeded" if job.id in held else "lost" for job, _ in batch]
+        await hooks.announce([pair for pair, (job, _, _) in zip(stored, batch, strict=True) if job.id in held])
+        return ["succeeded" if job.id in held else "lost" for job, _, _ in batch]
 
     async def _process(
         self,
@@ -332,25 +351,35 @@ class CrawlQueue:
         buffer: WriteBehind,
     ) -> str | asyncio.Future[str]:
         try:
-            article = await self._crawl(job, client)
+            article, raw = await self._crawl(job, client)
         except CrawlFailure as exc:
             errors[exc.label] += 1
+            now = self.clock.now()
             if exc.permanent:
-                ok = await self.jobs.fail(job.id, worker=worker, now=self.clock.now(), error=str(exc))
+                ok = await self.jobs.fail(job.id, worker=worker, now=now, error=str(exc))
                 return "failed" if ok else "lost"
-            return await self.jobs.retry_or_fail(
-                job, worker=worker, now=self.clock.now(), error=str(exc), backoff=retry_backoff(job.attempts)
-            )
-        return buffer.add((job, article))
+            if exc.kind is FetchErrorKind.COOLING_DOWN and exc.retry_after is not None:
+                # Nothing was sent: the job waits out the host's cool-down, its attempt not counted.
+                until = now + timedelta(seconds=exc.retry_after)
+                deferred = await self.jobs.release([job.id], worker=worker, now=now, run_after=until, error=str(exc))
+                return "deferred" if deferred else "lost"
+            backoff = max(retry_backoff(job.attempts), timedelta(seconds=exc.retry_after or 0))
+            return await self.jobs.retry_or_fail(job, worker=worker, now=now, error=str(exc), backoff=backoff)
+        return buffer.add((job, article, raw))
 
-    async def _crawl(self, job: JobRecord, client: SafeClient) -> NewArticle:
+    async def _crawl(self, job: JobRecord, client: SafeClient) -> tuple[NewArticle, RawPage | None]:
+        """The page's article and, when raw HTML is kept, the page compressed (in a thread, during the extraction)."""
         response = await self._fetch_page(job.url, client)
+        extraction = self.pool.extract(response.body, response.url, feed_published_at=job.feed_published_at)
         try:
-            extracted = await self.pool.extract(response.body, response.url, feed_published_at=job.feed_published_at)
+            if self.raw_html_max_bytes is None:
+                extracted, raw = await extraction, None
+            else:
+                extracted, raw = await asyncio.gather(extraction, asyncio.to_thread(self._pack, response, job))
         except ExtractionError as exc:
             retry = exc.kind is ExtractionErrorKind.WORKER_DIED
             raise CrawlFailure(CrawlErrorKind.EXTRACTION, str(exc), permanent=not retry) from None
-        return NewArticle(
+        article = NewArticle(
             org_id=job.org_id,
             feed_id=job.feed_id,
             url=job.url,
@@ -363,10 +392,27 @@ class CrawlQueue:
             text=extracted.text,
             language=extracted.language,
         )
+        return article, raw
+
+    def _pack(self, response: FetchResult, job: JobRecord) -> RawPage | None:
+        assert self.raw_html_max_bytes is not None
+        return pack_page(
+            response.body,
+            url=response.url,
+            content_type=response.headers.get("content-type"),
+            feed_published_at=job.feed_published_at,
+            max_bytes=self.raw_html_max_bytes,
+        )
 
     async def _fetch_page(self, url: str, client: SafeClient) -> FetchResult:
         """The page at `url` as an HTML 200 response, robots.txt permitting; CrawlFailure otherwise."""
-        verdict = await self.robots.check(url, client)
+        if (left := client.cooling_down(url)) > 0:  # before robots.txt, which the cool-down would refuse too
+            message = f"the host asked us to stay away: no request for another {left:.0f} s"
+            raise CrawlFailure(FetchErrorKind.COOLING_DOWN, message, permanent=False, retry_after=left)
+        try:
+            verdict = await self.robots.check(url, client)
+        except FetchError as exc:  # its host is cooling down (another process was told so): wait it out
+            raise CrawlFailure(exc.kind, str(exc), permanent=False, retry_after=exc.retry_after) from None
         if not verdict.allowed:
             raise CrawlFailure(CrawlErrorKind.ROBOTS, verdict.reason or "disallowed", permanent=not verdict.retry)
         if verdict.crawl_delay:
@@ -374,13 +420,16 @@ class CrawlQueue:
         try:
             response = await client.get(url, headers={"Accept": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"})
         except FetchError as exc:
-            raise CrawlFailure(exc.kind, str(exc), permanent=exc.kind in PERMANENT_FETCH_ERRORS) from None
+            permanent = exc.kind in PERMANENT_FETCH_ERRORS
+            raise CrawlFailure(exc.kind, str(exc), permanent=permanent, retry_after=exc.retry_after) from None
         if response.status != 200:
+            asked = retry_after_seconds(response.headers.get("retry-after"))
             raise CrawlFailure(
                 CrawlErrorKind.HTTP_STATUS,
                 f"HTTP {response.status} from {response.url}",
                 permanent=response.status in PERMANENT_STATUSES,
                 status=response.status,
+                retry_after=min(asked, MAX_COOL_DOWN_S) if asked and response.status in BACKOFF_STATUSES else None,
             )
         media_type = refused_media_type(response)
         if media_type is not None:

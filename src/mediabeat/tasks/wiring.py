@@ -22,6 +22,7 @@ from mediabeat.tasks.base import RunContext, TaskHandler
 SHARED_LEASE_MARGIN_S = 10.0
 
 if TYPE_CHECKING:
+    from mediabeat.crawler.http import ClientConfig, HostLimiter
     from mediabeat.monitors.engine import MonitorEngine
     from mediabeat.tasks.crawl_queue import CrawlQueue
     from mediabeat.tasks.rss_fetch import RssFetch
@@ -44,15 +45,41 @@ def build_monitors(settings: Settings, db: Database, clock: Clock) -> MonitorEng
     )
 
 
+def build_limiter(settings: Settings, db: Database, clock: Clock, config: ClientConfig) -> HostLimiter:
+    """The per-host limiter of a process's crawler tasks.
+
+    One for every run of both tasks in this process: an hourly fetch and a crawl-queue run on the
+    same host share its concurrency, delay and Crawl-delay. Behind it, the database keeps those
+    limits across every process (a slot lease outlives the longest fetch); by default on
+    PostgreSQL only: on SQLite each request's two write transactions queue for the one write lock
+    with every other write (docs/benchmarks.md, "Shared politeness"). Long cool-downs (a
+    Retry-After beyond a fetch's wait) are kept on the service's clock.
+    """
+    from mediabeat.crawler.http import HostLimiter, SharedLayer
+    from mediabeat.db.stores.politeness import PolitenessStore
+
+    shared = None
+    share = settings.crawler_shared_politeness
+    if db.is_postgres if share is None else share:
+        lease = config.total_timeout + SHARED_LEASE_MARGIN_S
+        shared = SharedLayer(PolitenessStore(db), holder=settings.resolved_node_id, lease=lease)
+    return HostLimiter(
+        concurrency=config.per_host_concurrency,
+        delay=config.per_host_delay,
+        shared=shared,
+        max_wait=config.max_retry_wait,
+        clock=lambda: clock.now().timestamp(),
+    )
+
+
 def build_crawler_handlers(
     settings: Settings, db: Database, clock: Clock, *, monitors: MonitorEngine | None = None
 ) -> tuple[RssFetch, CrawlQueue]:
     from mediabeat.crawler.articles import ExtractionPool
-    from mediabeat.crawler.http import ClientConfig, HostLimiter, SafeClient, SharedLayer
+    from mediabeat.crawler.http import ClientConfig, SafeClient
     from mediabeat.db.stores.articles import ArticleStore
     from mediabeat.db.stores.feeds import FeedStore
     from mediabeat.db.stores.jobs import JobStore
-    from mediabeat.db.stores.politeness import PolitenessStore
     from mediabeat.db.stores.stories import StoryStore
     from mediabeat.db.stores.websub import WebSubStore
     from mediabeat.stories.clusterer import StoryClusterer
@@ -61,17 +88,7 @@ def build_crawler_handlers(
     from mediabeat.tasks.websub import HubRecorder
 
     config = ClientConfig.from_settings(settings)
-    # One per-host limiter for every run of both tasks in this process: an hourly fetch and a
-    # crawl-queue run on the same host share its concurrency, delay and Crawl-delay. Behind it, the
-    # database keeps those limits across every process (a slot lease outlives the longest fetch); by
-    # default on PostgreSQL only: on SQLite each request's two write transactions queue for the one
-    # write lock with every other write (docs/benchmarks.md, "Shared politeness").
-    shared = None
-    share = settings.crawler_shared_politeness
-    if db.is_postgres if share is None else share:
-        lease = config.total_timeout + SHARED_LEASE_MARGIN_S
-        shared = SharedLayer(PolitenessStore(db), holder=settings.resolved_node_id, lease=lease)
-    limiter = HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay, shared=shared)
+    limiter = build_limiter(settings, db, clock, config)
 
     def new_client() -> SafeClient:
         return SafeClient(config, limiter=limiter)
@@ -96,6 +113,7 @@ def build_crawler_handlers(
         batch=settings.crawl_batch,
         concurrency=settings.crawl_concurrency,
         lease=timedelta(seconds=settings.crawl_lease_seconds),
+        raw_html_max_bytes=settings.raw_html_max_bytes if settings.crawler_keep_raw_html else None,
         # Story clusters first (each stored batch is sketched and placed in the shared LSH index),
         # then the monitors' matching.
         on_stored=[

@@ -8,11 +8,19 @@ redirects (the pure redirect decision) and client (SafeClient, which carries it 
 from mediabeat.crawler.http.client import ClientConfig, FetchResult, SafeClient
 from mediabeat.crawler.http.errors import FetchError, FetchErrorKind
 from mediabeat.crawler.http.guard import AddressRefusal, BlockedAddress, IPNetwork, NetGuard, forbidden_reason
-from mediabeat.crawler.http.limiter import MAX_CRAWL_DELAY_S, HostLimiter, SharedLayer, SharedPoliteness
+from mediabeat.crawler.http.limiter import (
+    MAX_COOL_DOWN_S,
+    MAX_CRAWL_DELAY_S,
+    HostCoolingDown,
+    HostLimiter,
+    SharedLayer,
+    SharedPoliteness,
+)
 from mediabeat.crawler.http.redirects import RedirectRefusal, RedirectRequest, next_redirect
 from mediabeat.crawler.http.retry_after import retry_after_seconds
 
 __all__ = [
+    "MAX_COOL_DOWN_S",
     "MAX_CRAWL_DELAY_S",
     "AddressRefusal",
     "BlockedAddress",
@@ -20,6 +28,7 @@ __all__ = [
     "FetchError",
     "FetchErrorKind",
     "FetchResult",
+    "HostCoolingDown",
     "HostLimiter",
     "IPNetwork",
     "NetGuard",

@@ -26,7 +26,7 @@ from yarl import URL
 from mediabeat.crawler.http.body import read_capped
 from mediabeat.crawler.http.errors import FetchError, FetchErrorKind
 from mediabeat.crawler.http.guard import BlockedAddress, IPNetwork, NetGuard
-from mediabeat.crawler.http.limiter import HostLimiter
+from mediabeat.crawler.http.limiter import HostCoolingDown, HostLimiter
 from mediabeat.crawler.http.redirects import PERMANENT_REDIRECTS, REDIRECT_STATUSES, RedirectRefusal, next_redirect
 from mediabeat.crawler.http.resolver import GuardedResolver
 from mediabeat.crawler.http.retry_after import retry_after_seconds
@@ -114,7 +114,9 @@ class SafeClient:
     def __init__(self, config: ClientConfig, *, limiter: HostLimiter | None = None) -> None:
         self.config = config
         self.guard = NetGuard(allow_loopback=config.allow_loopback, allowed_networks=config.allowed_networks)
-        self.limiter = limiter or HostLimiter(concurrency=config.per_host_concurrency, delay=config.per_host_delay)
+        self.limiter = limiter or HostLimiter(
+            concurrency=config.per_host_concurrency, delay=config.per_host_delay, max_wait=config.max_retry_wait
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _session_for_requests(self) -> aiohttp.ClientSession:
@@ -187,8 +189,18 @@ class SafeClient:
             raise FetchError(
                 FetchErrorKind.TIMEOUT, f"no complete response within {self.config.total_timeout:g} s"
             ) from None
+        except HostCoolingDown as exc:
+            raise FetchError(FetchErrorKind.COOLING_DOWN, str(exc), retry_after=exc.seconds) from None
         except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
             raise _fetch_error(exc, target) from None
+
+    def cooling_down(self, url: str) -> float:
+        """Seconds left of the long cool-down of `url`'s host in this process (0 when none): ask before robots.txt."""
+        try:
+            host = host_key(http_url(url))
+        except FetchError:
+            return 0.0
+        return self.limiter.held_off(host)
 
     def respect_crawl_delay(self, url: str, seconds: float) -> None:
         """Space the requests to `url`'s host as its robots.txt asks (within the limiter's bound)."""
@@ -210,7 +222,12 @@ class SafeClient:
             wait = asked if asked is not None else 0.5 * (2**attempt)
             wait *= random.uniform(1.0, 1.25)  # jitter, never shorter than asked
             if wait > self.config.max_retry_wait:
-                return status, response_headers, body  # it wants us away longer than we wait in one run
+                # It asked us away for longer than one fetch waits: the host cools down (capped), and
+                # this answer goes back to the caller, who can put its work off until then. (Our own
+                # backoff running out, without a Retry-After, only ends this fetch.)
+                if asked is not None:
+                    await self.limiter.hold_off(host, asked)
+                return status, response_headers, body
             await self.limiter.cool_down(host, wait)
             attempt += 1
 
@@ -251,13 +268,16 @@ class SafeClient:
         # Made before the slot is taken (the first one loads the CA bundle): the request goes out
         # as soon as its start comes, so the starts the limiter spaced are the ones the host sees.
         self._session_for_requests()
-        async with self.limiter.slot(host):
-            try:
-                if is_ip_literal(hostname):
-                    self.guard.check_ip(hostname, ip_literal(hostname))
-                return await self._request(target, headers, method=method, data=data)
-            except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
-                raise _fetch_error(exc, target) from None
+        try:
+            async with self.limiter.slot(host):
+                try:
+                    if is_ip_literal(hostname):
+                        self.guard.check_ip(hostname, ip_literal(hostname))
+                    return await self._request(target, headers, method=method, data=data)
+                except (BlockedAddress, aiohttp.ClientError, OSError, zlib.error, ValueError) as exc:
+                    raise _fetch_error(exc, target) from None
+        except HostCoolingDown as exc:
+            raise FetchError(FetchErrorKind.COOLING_DOWN, str(exc), retry_after=exc.seconds) from None
 
     async def _request(
         self, target: URL, headers: dict[str, str], *, method: str = "GET", data: bytes | None = None

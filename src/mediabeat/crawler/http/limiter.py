@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,9 @@ SHARED_POLL_MIN_S = 0.05
 SHARED_POLL_MAX_S = 0.8
 # One shared-layer call may take this long; a database slower than that counts as unreachable.
 SHARED_CALL_TIMEOUT_S = 5.0
+# A Retry-After longer than a fetch waits becomes a cool-down of the host, of at most this long: a
+# server asking for a day away (or a date far ahead) is asked again within the hour.
+MAX_COOL_DOWN_S = 3600.0
 # After the shared layer failed, the process keeps to its own limits for this long before trying it again.
 SHARED_RETRY_AFTER_S = 30.0
 
@@ -61,6 +65,15 @@ class SharedPoliteness(Protocol):
         ...
 
 
+class HostCoolingDown(Exception):
+    """The host is in a cool-down longer than a request may wait for: no request was sent."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(f"{host} asked us to stay away: no request for another {seconds:.0f} s")
+        self.host = host
+        self.seconds = seconds
+
+
 @dataclass(frozen=True, slots=True)
 class SharedLayer:
     """The shared store and how this process uses it: `holder` names the process in its slot leases."""
@@ -78,10 +91,23 @@ class HostLimiter:
     With `shared`, the same limits hold across every process on the same database as well.
     """
 
-    def __init__(self, *, concurrency: int, delay: float, shared: SharedLayer | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        delay: float,
+        shared: SharedLayer | None = None,
+        max_wait: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.concurrency = concurrency
         self.delay = delay
         self.shared = shared
+        # A request that would wait longer than `max_wait` for a cool-down is refused (HostCoolingDown);
+        # the long cool-downs are kept on `clock` (seconds), which a test can move.
+        self.max_wait = max_wait
+        self.clock = clock
+        self._held_off_until: dict[str, float] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
         self._delays: dict[str, float] = {}
@@ -101,6 +127,9 @@ class HostLimiter:
         """No new request to `host` starts for `seconds` (it asked us to slow down), here and, when shared, anywhere."""
         until = asyncio.get_running_loop().time() + seconds
         self._next_start[host] = max(self._next_start.get(host, 0.0), until)
+        await self._share_cool_down(host, seconds)
+
+    async def _share_cool_down(self, host: str, seconds: float) -> None:
         if self.shared is not None and self._shared_usable():
             try:
                 async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
@@ -108,10 +137,34 @@ class HostLimiter:
             except (ConnectionError, TimeoutError) as exc:
                 self._shared_failed(exc)
 
+    async def hold_off(self, host: str, seconds: float) -> float:
+        """A long cool-down: no request to `host` for `seconds` (at most MAX_COOL_DOWN_S), here and, when shared,
+        anywhere; meanwhile slot() refuses at once. Returns the cool-down's length."""
+        seconds = min(max(seconds, 0.0), MAX_COOL_DOWN_S)
+        until = self.clock() + seconds
+        self._held_off_until[host] = max(self._held_off_until.get(host, 0.0), until)
+        await self._share_cool_down(host, seconds)
+        return seconds
+
+    def held_off(self, host: str) -> float:
+        """Seconds left of `host`'s long cool-down in this process (0 when none)."""
+        until = self._held_off_until.get(host)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            del self._held_off_until[host]
+            return 0.0
+        return left
+
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
+        """Wait for a turn at `host`; HostCoolingDown at once if its cool-down lasts longer than max_wait."""
         semaphore = self._slots.setdefault(host, asyncio.Semaphore(self.concurrency))
         async with semaphore:
+            left = self.held_off(host)  # read after the wait for a slot: the request ahead may have set it
+            if left > 0:
+                raise HostCoolingDown(host, left)
             await self._local_start(host)
             holder = await self._shared_start(host)
             try:
@@ -155,6 +208,8 @@ class HostLimiter:
                 self._shared_recovered()
                 if granted:
                     break
+                if wait > max(self.max_wait, 2 * self.spacing(host)):  # a long cool-down set by another process
+                    raise HostCoolingDown(host, wait)
                 # A start too far ahead says when to ask again; all slots taken says nothing: back off.
                 pause = wait if wait > 0 else poll * random.uniform(1.0, 1.5)
                 poll = min(poll * 2, SHARED_POLL_MAX_S)

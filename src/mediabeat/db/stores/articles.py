@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.raw_pages import RawPage, write_raw_pages
 from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import articles as articles_t
 from mediabeat.domain.content import ArticleRecord
@@ -78,8 +79,14 @@ class ArticleStore:
         """Insert or refresh the article of (org, url_hash); returns its id."""
         return (await self.save_many([article], now=now))[0]
 
-    async def save_many(self, batch: Sequence[NewArticle], *, now: datetime) -> builtins.list[int]:
-        """Insert or refresh many articles in one transaction; returns their ids, in order."""
+    async def save_many(
+        self, batch: Sequence[NewArticle], *, now: datetime, raw_pages: Sequence[RawPage | None] = ()
+    ) -> builtins.list[int]:
+        """Insert or refresh many articles in one transaction; returns their ids, in order.
+
+        `raw_pages`, when given, holds each article's kept HTML (None: not kept), written in the
+        same transaction.
+        """
         if not batch:
             return []
         rows = {(a.org_id, a.url_hash): _values(a, now) for a in batch}  # one row per key: the last wins
@@ -88,7 +95,24 @@ class ArticleStore:
         async with self.db.write() as conn:
             result = await conn.execute(statement, list(rows.values()))
             ids.update({(org_id, h): int(article_id) for article_id, org_id, h in result})
+            kept = [
+                (ids[(a.org_id, a.url_hash)], page)
+                for a, page in zip(batch, raw_pages or [None] * len(batch), strict=True)
+                if page is not None
+            ]
+            await write_raw_pages(conn, kept, now=now, is_postgres=self.db.is_postgres)
         return [ids[(a.org_id, a.url_hash)] for a in batch]
+
+    async def update_extracted(self, changes: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Write re-extracted fields (title, text, ...) of many articles in one transaction.
+
+        The search index follows by itself (FTS5 triggers on SQLite, a generated column on PostgreSQL).
+        """
+        if not changes:
+            return
+        async with self.db.write() as conn:
+            for article_id, values in changes:
+                await conn.execute(articles_t.update().where(articles_t.c.id == article_id).values(**values))
 
     def _upsert(self) -> Any:
         """The insert-or-refresh statement, built once (building `excluded` is costly)."""

@@ -169,10 +169,20 @@ class JobStore:
                 .values(locked_until=until)
             )
 
-    async def release(self, job_ids: Sequence[int], *, worker: str, now: datetime) -> int:
-        """Give this worker's leased jobs back to the queue at once, their attempt not counted (a cancelled run)."""
+    async def release(
+        self,
+        job_ids: Sequence[int],
+        *,
+        worker: str,
+        now: datetime,
+        run_after: datetime | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Give this worker's leased jobs back to the queue, their attempt not counted: at once (a cancelled
+        run), or from `run_after` with `error` recorded (a host cooling down, to which nothing was sent)."""
         if not job_ids:
             return 0
+        noted = {} if error is None else {"last_error": error}
         async with self.db.write() as conn:
             result = await conn.execute(
                 jobs_t.update()
@@ -186,8 +196,9 @@ class JobStore:
                     attempts=sa.func.max(jobs_t.c.attempts - 1, 0)
                     if not self.db.is_postgres
                     else sa.func.greatest(jobs_t.c.attempts - 1, 0),
-                    run_after=now,
+                    run_after=run_after or now,
                     updated_at=now,
+                    **noted,
                 )
             )
             return int(result.rowcount or 0)

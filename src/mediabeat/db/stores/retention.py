@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import article_raw_pages as raw_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 
@@ -33,4 +34,17 @@ class RetentionStore:
         async with self.db.write() as conn:
             batch = sa.select(table.c.id).where(condition).order_by(table.c.id).limit(batch_size).scalar_subquery()
             result = await conn.execute(table.delete().where(table.c.id.in_(batch)))
+            return int(result.rowcount or 0)
+
+    async def delete_raw_pages_before(self, cutoff: datetime, *, batch_size: int) -> int:
+        """Delete one batch of kept raw HTML fetched before `cutoff` (the articles stay)."""
+        async with self.db.write() as conn:
+            batch = (
+                sa.select(raw_t.c.article_id)
+                .where(raw_t.c.fetched_at < cutoff)
+                .order_by(raw_t.c.article_id)
+                .limit(batch_size)
+                .scalar_subquery()
+            )
+            result = await conn.execute(raw_t.delete().where(raw_t.c.article_id.in_(batch)))
             return int(result.rowcount or 0)
