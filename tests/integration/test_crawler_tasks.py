@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
 from mediabeat.domain.scheduler import AllWorkFailed
-from mediabeat.tasks.base import SkipRun
+from mediabeat.tasks.base import RunContext, SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
 from tests.crawler_helpers import crawler_registry, ctx, handlers
@@ -569,3 +570,27 @@ async def test_on_stored_hooks_see_each_stored_article_and_a_failing_hook_loses_
         await crawl.aclose()
     stored = await ArticleStore(db).list(org_id=org_id, limit=10)
     assert seen == [(stored[0].id, url)]
+
+
+async def test_a_pass_reads_the_due_feeds_in_pages_and_fetches_each_once(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    """Pages of two feeds, three fetchers: every due feed fetched exactly once; {"all": true} takes the rest."""
+    for n in range(11):
+        body = f'<rss version="2.0"><channel><title>F{n}</title><item><link>/s/{n}</link></item></channel></rss>'
+        site.routes[f"/p/{n}.xml"] = Route(body=body.encode(), headers={"Content-Type": "application/rss+xml"})
+        await FeedStore(db).add(org_id, site.url(f"/p/{n}.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START), feed_concurrency=3)
+    fetch.page_size = 2
+    first = await fetch(ctx(START))
+    fetched = collections.Counter(path for path, _ in site.requests)
+    assert fetched == {f"/p/{n}.xml": 1 for n in range(11)}
+    assert (first["feeds"], first["fetched"], first["jobs_created"], first["orgs"]) == (11, 11, 11, 1)
+    assert await FeedStore(db).due(now=START) == []  # every feed rescheduled: a second pass finds none due
+    assert (await fetch(ctx(START)))["feeds"] == 0
+    everything = RunContext(2, "manual", "manual", START, START, {"all": True}, logging.getLogger("mediabeat.test"))
+    again = await fetch(everything)
+    assert again["feeds"] == 11 and collections.Counter(path for path, _ in site.requests) == {
+        f"/p/{n}.xml": 2 for n in range(11)
+    }
+    await crawl.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from mediabeat.crawler.feeds import FeedParseError, ParsedFeed
 from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient, retry_after_seconds
 from mediabeat.crawler.urls import url_hash
 from mediabeat.crawler.websub import discover_hub
-from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
+from mediabeat.db.stores.feeds import DueCursor, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import FeedRecord
 from mediabeat.domain.websub import HubLinks
@@ -69,6 +69,7 @@ class RssFetch:
         concurrency: int,
         job_max_attempts: int,
         websub: HubRecorder | None = None,
+        page_size: int = 1000,
     ) -> None:
         self.feeds = feeds
         self.jobs = jobs
@@ -77,42 +78,45 @@ class RssFetch:
         self.concurrency = concurrency
         self.job_max_attempts = job_max_attempts
         self.websub = websub
+        self.page_size = page_size  # feeds read per statement during a pass
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         # {"all": true} fetches every active feed now, due or not (`tasks run hourly-rss-fetch --params`).
         everything = bool(ctx.params.get("all"))
-        due = await (self.feeds.list(active=True) if everything else self.feeds.due(now=ctx.now))
-        semaphore = asyncio.Semaphore(self.concurrency)
-        outcomes: list[FeedOutcome] = []
+        tally = PassTally()
         # Intervals count from the occurrence's time, so "an hour" is due at the next hourly occurrence.
-        writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now))
+        writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now), record_hubs=True)
+        # The feeds stream in pages through a bounded queue to `concurrency` fetchers: memory holds a
+        # page or two and the fetches in flight, never every due feed (docs/benchmarks.md, "Feed pass at scale").
+        queue: asyncio.Queue[FeedRecord | None] = asyncio.Queue(maxsize=2 * self.page_size)
         async with self.client_factory() as client:
 
-            async def one(feed: FeedRecord) -> FeedOutcome:
-                async with semaphore:
+            async def fetcher() -> None:
+                while (feed := await queue.get()) is not None:
                     with timed(FEED_FETCH_DURATION):
                         outcome = await self.fetch_feed(client, feed, ctx.now)
-                FEED_FETCHES.labels(outcome.outcome).inc()
-                return outcome
+                    FEED_FETCHES.labels(outcome.outcome).inc()
+                    tally.add(outcome)
+                    # Written in batches while the other feeds are still being fetched (OutcomeWriter).
+                    await writer.add(outcome)
 
-            # Feeds come ordered by organisation; all organisations share the per-host limits.
-            # Outcomes are written in batches while the other feeds are still being fetched: the
-            # database works (SQLite in its own thread, PostgreSQL in its own process) while this
-            # loop fetches and parses, instead of all of it after the last feed.
-            fetches = [asyncio.create_task(one(feed)) for feed in due]
+            async def feeder() -> None:
+                async for page in self.pages(everything=everything, now=ctx.now):
+                    tally.feeds += len(page)
+                    for feed in page:
+                        await queue.put(feed)
+                for _ in range(self.concurrency):
+                    await queue.put(None)
+
+            steps = [asyncio.create_task(feeder())] + [asyncio.create_task(fetcher()) for _ in range(self.concurrency)]
             try:
-                for finished in asyncio.as_completed(fetches):
-                    outcome = await finished
-                    outcomes.append(outcome)
-                    writer.add(outcome)
+                await asyncio.gather(*steps)
                 created = await writer.finish()
-                if self.websub is not None:  # WebSub: note the hubs the fetched feeds advertise
-                    await self.websub.record_hubs([(o.feed, o.hub) for o in outcomes if o.hub is not None], now=ctx.now)
             finally:
-                for fetch in fetches:  # a run cancelled (timeout, shutdown) stops its fetches too
-                    fetch.cancel()
+                for step in steps:  # a run cancelled (timeout, shutdown) stops its fetches too
+                    step.cancel()
                 await writer.abandon()
-        result = _summary(due, outcomes, created)
+        result = tally.summary(created)
         ctx.log.info(
             "hourly-rss-fetch: %d feeds, %d fetched, %d not modified, %d failed, %d disabled, %d jobs created",
             result["feeds"],
@@ -122,11 +126,22 @@ class RssFetch:
             result["disabled"],
             created,
         )
-        first_failure = next((o for o in outcomes if o.outcome in ("failed", "disabled", "dormant")), None)
-        first_error = first_failure.update.last_error or first_failure.error_kind if first_failure else None
         return unless_all_failed(
-            result, attempted=len(due), failed=result["failed"], unit="feeds", first_error=first_error
+            result, attempted=tally.feeds, failed=result["failed"], unit="feeds", first_error=tally.first_error
         )
+
+    async def pages(self, *, everything: bool, now: datetime) -> AsyncIterator[list[FeedRecord]]:
+        """The feeds of one pass, page by page: the due ones (or every active one), each exactly once."""
+        if everything:
+            after_id = 0
+            while page := await self.feeds.active_page(after_id=after_id, limit=self.page_size):
+                yield page
+                after_id = page[-1].id
+            return
+        after: DueCursor | None = None
+        while page := await self.feeds.due_page(now=now, after=after, limit=self.page_size):
+            yield page
+            after = DueCursor.of(page[-1])
 
     async def fetch_feed(self, client: SafeClient, feed: FeedRecord, now: datetime) -> FeedOutcome:
         """Fetch and parse one feed; every failure becomes a recorded outcome, never an exception."""
@@ -240,7 +255,7 @@ class RssFetch:
     async def write(self, outcomes: list[FeedOutcome], now: datetime) -> int:
         writer = OutcomeWriter(self, now, schedule_from=now)
         for outcome in outcomes:
-            writer.add(outcome)
+            await writer.add(outcome)
         try:
             return await writer.finish()
         finally:
@@ -344,25 +359,45 @@ class RssFetch:
         return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
 
 
-def _summary(due: list[FeedRecord], outcomes: list[FeedOutcome], created: int) -> dict[str, Any]:
-    """The run's counts: feeds by outcome, entries seen, jobs created, errors by kind."""
-    links = sum(len(o.links) for o in outcomes)
-    counts = Counter(o.outcome for o in outcomes)
-    errors = Counter(o.error_kind for o in outcomes if o.error_kind)
-    return {
-        "orgs": len({f.org_id for f in due}),
-        "feeds": len(due),
-        "fetched": counts["fetched"],
-        "not_modified": counts["not_modified"],
-        "unchanged": counts["unchanged"],
-        "failed": counts["failed"] + counts["disabled"] + counts["dormant"],
-        "disabled": counts["disabled"],
-        "dormant": counts["dormant"],
-        "moved": sum(1 for o in outcomes if o.update.url != o.feed.url),
-        "entries": links,
-        "jobs_created": created,
-        "errors": dict(sorted(errors.items())),
-    }
+@dataclass
+class PassTally:
+    """The run's counts, kept as outcomes arrive (the outcomes themselves are not kept)."""
+
+    feeds: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    orgs: set[int] = field(default_factory=set)
+    moved: int = 0
+    entries: int = 0
+    first_error: str | None = None
+
+    def add(self, outcome: FeedOutcome) -> None:
+        self.outcomes[outcome.outcome] += 1
+        if outcome.error_kind:
+            self.errors[outcome.error_kind] += 1
+        self.orgs.add(outcome.feed.org_id)
+        self.moved += outcome.update.url != outcome.feed.url
+        self.entries += len(outcome.links)
+        if self.first_error is None and outcome.outcome in ("failed", "disabled", "dormant"):
+            self.first_error = outcome.update.last_error or outcome.error_kind
+
+    def summary(self, created: int) -> dict[str, Any]:
+        """The run's counts: feeds by outcome, entries seen, jobs created, errors by kind."""
+        counts = self.outcomes
+        return {
+            "orgs": len(self.orgs),
+            "feeds": self.feeds,
+            "fetched": counts["fetched"],
+            "not_modified": counts["not_modified"],
+            "unchanged": counts["unchanged"],
+            "failed": counts["failed"] + counts["disabled"] + counts["dormant"],
+            "disabled": counts["disabled"],
+            "dormant": counts["dormant"],
+            "moved": self.moved,
+            "entries": self.entries,
+            "jobs_created": created,
+            "errors": dict(sorted(self.errors.items())),
+        }
 
 
 def _previous_interval(feed: FeedRecord) -> int | None:
@@ -383,32 +418,51 @@ async def _parse(body: bytes, *, url: str, content_type: str, client: SafeClient
 
 
 class OutcomeWriter:
-    """Writes feed outcomes and their new jobs in batches, one batch at a time, in the background."""
+    """Writes feed outcomes and their new jobs in batches, one batch at a time, in the background.
+
+    At most MAX_PENDING batches wait for the database: past that, add() waits for the oldest, so a
+    database slower than the fetches slows the fetches instead of filling memory with outcomes.
+    """
 
     FEEDS_PER_BATCH = 100
     JOBS_PER_BATCH = 5000
+    MAX_PENDING = 4
 
-    def __init__(self, fetch: RssFetch, now: datetime, *, schedule_from: datetime | None = None) -> None:
+    def __init__(
+        self, fetch: RssFetch, now: datetime, *, schedule_from: datetime | None = None, record_hubs: bool = False
+    ) -> None:
         self.fetch = fetch
         self.now = now
         self.schedule_from = schedule_from or now
+        self.record_hubs = record_hubs
         self.created = 0
         self._outcomes: list[FeedOutcome] = []
         self._links = 0
         self._lock = asyncio.Lock()  # batches go in order, and never two at once on one connection pool
         self._writes: list[asyncio.Task[None]] = []
+        self._done: list[asyncio.Task[None]] = []  # ended batches that failed, kept for finish() to raise
 
-    def add(self, outcome: FeedOutcome) -> None:
+    async def add(self, outcome: FeedOutcome) -> None:
         self._outcomes.append(outcome)
         self._links += len(outcome.links)
         if len(self._outcomes) >= self.FEEDS_PER_BATCH or self._links >= self.JOBS_PER_BATCH:
             self._start()
+        self._writes = [w for w in self._writes if not self._ended(w)]
+        if len(self._writes) > self.MAX_PENDING:
+            await asyncio.wait([self._writes[0]])  # a failure is raised by finish(), after the others
+
+    def _ended(self, write: asyncio.Task[None]) -> bool:
+        if not write.done():
+            return False
+        if write.cancelled() or write.exception() is not None:
+            self._done.append(write)
+        return True
 
     async def finish(self) -> int:
         """Write what is left, wait for every batch, and return how many jobs were created."""
         self._start()
-        await asyncio.gather(*self._writes)  # on a failure the others stay listed, for abandon()
-        self._writes = []
+        await asyncio.gather(*self._done, *self._writes)  # on a failure the others stay listed, for abandon()
+        self._writes, self._done = [], []
         return self.created
 
     async def abandon(self) -> None:
@@ -416,6 +470,7 @@ class OutcomeWriter:
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
             self._writes = []
+        self._done = []
 
     def _start(self) -> None:
         if self._outcomes:
@@ -438,3 +493,6 @@ class OutcomeWriter:
             )
             jobs = [job for o in batch for job in crawl_jobs(o.feed, o.links, o.published)]
             self.created += await self.fetch.jobs.enqueue(jobs, now=self.now, max_attempts=self.fetch.job_max_attempts)
+            hubs = [(o.feed, o.hub) for o in batch if o.hub is not None]
+            if self.record_hubs and websub is not None and hubs:  # WebSub: note the hubs the fetched feeds advertise
+                await websub.record_hubs(hubs, now=self.now)
