@@ -593,4 +593,15 @@ async def test_a_pass_reads_the_due_feeds_in_pages_and_fetches_each_once(
     assert again["feeds"] == 11 and collections.Counter(path for path, _ in site.requests) == {
         f"/p/{n}.xml": 2 for n in range(11)
     }
+    # Three tasks with {"shard": "I/3"} split a pass: between them every feed once, none twice.
+    site.requests.clear()
+    later = START + timedelta(days=2)
+    counts = []
+    for index in range(3):
+        params = {"shard": f"{index}/3"}
+        counts.append(await fetch(RunContext(3, "manual", "manual", later, later, params, logging.getLogger())))
+    assert sum(c["feeds"] for c in counts) == 11 and all(c["feeds"] in (3, 4) for c in counts)
+    assert collections.Counter(path for path, _ in site.requests) == {f"/p/{n}.xml": 1 for n in range(11)}
+    with pytest.raises(ValueError, match="shard"):
+        await fetch(RunContext(4, "manual", "manual", later, later, {"shard": "3/3"}, logging.getLogger()))
     await crawl.aclose()

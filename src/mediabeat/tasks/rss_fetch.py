@@ -21,7 +21,7 @@ from mediabeat.crawler.urls import url_hash
 from mediabeat.crawler.websub import discover_hub
 from mediabeat.db.stores.feeds import DueCursor, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
-from mediabeat.domain.content import FeedRecord
+from mediabeat.domain.content import FeedRecord, FeedShard
 from mediabeat.domain.websub import HubLinks
 from mediabeat.schedule.freshness import (
     FreshnessConfig,
@@ -83,6 +83,8 @@ class RssFetch:
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         # {"all": true} fetches every active feed now, due or not (`tasks run hourly-rss-fetch --params`).
         everything = bool(ctx.params.get("all"))
+        # {"shard": "I/N"}: only the feeds whose id modulo N is I, so N tasks split a pass over the nodes.
+        shard = FeedShard.parse(ctx.params.get("shard"))
         tally = PassTally()
         # Intervals count from the occurrence's time, so "an hour" is due at the next hourly occurrence.
         writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now), record_hubs=True)
@@ -101,7 +103,7 @@ class RssFetch:
                     await writer.add(outcome)
 
             async def feeder() -> None:
-                async for page in self.pages(everything=everything, now=ctx.now):
+                async for page in self.pages(everything=everything, now=ctx.now, shard=shard):
                     tally.feeds += len(page)
                     for feed in page:
                         await queue.put(feed)
@@ -130,16 +132,18 @@ class RssFetch:
             result, attempted=tally.feeds, failed=result["failed"], unit="feeds", first_error=tally.first_error
         )
 
-    async def pages(self, *, everything: bool, now: datetime) -> AsyncIterator[list[FeedRecord]]:
+    async def pages(
+        self, *, everything: bool, now: datetime, shard: FeedShard | None = None
+    ) -> AsyncIterator[list[FeedRecord]]:
         """The feeds of one pass, page by page: the due ones (or every active one), each exactly once."""
         if everything:
             after_id = 0
-            while page := await self.feeds.active_page(after_id=after_id, limit=self.page_size):
+            while page := await self.feeds.active_page(after_id=after_id, limit=self.page_size, shard=shard):
                 yield page
                 after_id = page[-1].id
             return
         after: DueCursor | None = None
-        while page := await self.feeds.due_page(now=now, after=after, limit=self.page_size):
+        while page := await self.feeds.due_page(now=now, after=after, limit=self.page_size, shard=shard):
             yield page
             after = DueCursor.of(page[-1])
 

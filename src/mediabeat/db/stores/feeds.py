@@ -17,7 +17,7 @@ from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
-from mediabeat.domain.content import FeedRecord, JobStatus
+from mediabeat.domain.content import FeedRecord, FeedShard, JobStatus
 
 ERROR_LIMIT = 2_000
 # Feeds read per statement when a whole list of due feeds is wanted at once.
@@ -145,25 +145,27 @@ class FeedStore:
             after = DueCursor.of(page[-1])
         return sorted(out, key=lambda feed: (feed.org_id, feed.id))
 
-    async def due_page(self, *, now: datetime, after: DueCursor | None, limit: int) -> builtins.list[FeedRecord]:
+    async def due_page(
+        self, *, now: datetime, after: DueCursor | None, limit: int, shard: FeedShard | None = None
+    ) -> builtins.list[FeedRecord]:
         """Up to `limit` due active feeds after `after` (None: from the start), in (next_fetch_at, id) order.
 
         Never-scheduled feeds (next_fetch_at NULL) come first, by id. A keyset, not an offset: each
         page is an index range read from where the last one ended (ix_feeds_due), so a pass over N
         due feeds costs O(N) however many share one next_fetch_at, and a feed whose next_fetch_at
-        this pass moves into the future is never read twice.
+        this pass moves into the future is never read twice. With a `shard`, only that shard's feeds.
         """
         out: builtins.list[FeedRecord] = []
         async with self.db.read() as conn:
             if after is None or after.next_fetch_at is None:
-                never = sa.select(feeds_t).where(_ACTIVE, feeds_t.c.next_fetch_at.is_(None))
+                never = sa.select(feeds_t).where(_ACTIVE, _in(shard), feeds_t.c.next_fetch_at.is_(None))
                 if after is not None:
                     never = never.where(feeds_t.c.id > after.id)
                 rows = await conn.execute(never.order_by(feeds_t.c.id).limit(limit))
                 out = [record_of(FeedRecord, r) for r in rows]
                 after = None
             if len(out) < limit:
-                query = sa.select(feeds_t).where(_ACTIVE, feeds_t.c.next_fetch_at <= now)
+                query = sa.select(feeds_t).where(_ACTIVE, _in(shard), feeds_t.c.next_fetch_at <= now)
                 if after is not None:
                     query = query.where(
                         sa.tuple_(feeds_t.c.next_fetch_at, feeds_t.c.id)
@@ -173,9 +175,12 @@ class FeedStore:
                 out += [record_of(FeedRecord, r) for r in rows]
         return out
 
-    async def active_page(self, *, after_id: int, limit: int) -> builtins.list[FeedRecord]:
-        """Up to `limit` active feeds with an id above `after_id`, by id: every active feed, page by page."""
-        query = sa.select(feeds_t).where(_ACTIVE, feeds_t.c.id > after_id).order_by(feeds_t.c.id).limit(limit)
+    async def active_page(
+        self, *, after_id: int, limit: int, shard: FeedShard | None = None
+    ) -> builtins.list[FeedRecord]:
+        """Up to `limit` active feeds (of `shard`, if given) with an id above `after_id`, by id, page by page."""
+        query = sa.select(feeds_t).where(_ACTIVE, _in(shard), feeds_t.c.id > after_id)
+        query = query.order_by(feeds_t.c.id).limit(limit)
         async with self.db.read() as conn:
             return [record_of(FeedRecord, r) for r in await conn.execute(query)]
 
@@ -292,6 +297,11 @@ class FeedStore:
             statement = feeds_t.update().where(feeds_t.c.id == sa.bindparam("b_id")).values(assignments)
             await conn.execute(statement, rows)
         return len(rows)
+
+
+def _in(shard: FeedShard | None) -> sa.ColumnElement[bool]:
+    """The feeds of `shard` (every feed without one)."""
+    return sa.true() if shard is None else (feeds_t.c.id % shard.count) == shard.index
 
 
 def _chunked(items: Sequence[Any], size: int) -> builtins.list[Sequence[Any]]:
