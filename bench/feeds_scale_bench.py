@@ -1,7 +1,7 @@
 """Feed-pass scale benchmark: one hourly-rss-fetch pass over N due feeds, N = 1,000 .. 200,000.
 
     .venv/bin/python bench/feeds_scale_bench.py [--max 200000] [--sizes 1000,10000] [--database URL]
-        [--latency-ms 0] [--hosts 50] [--profile]
+        [--latency-ms 0] [--hosts 50] [--profile] [--shared-politeness on|off]
 
 A purpose-built server (this file with --serve, in a subprocess) answers on --hosts loopback
 addresses (127.0.0.2 ..), stateless, every body built from the feed's number:
@@ -180,7 +180,7 @@ async def seed(database_url: str, n: int, host_list: list[str], port: int) -> di
 # --- the pass, in a process of its own --------------------------------------------------------
 
 
-async def run_pass(database_url: str, profile_to: str | None) -> dict[str, Any]:
+async def run_pass(database_url: str, profile_to: str | None, shared: bool | None) -> dict[str, Any]:
     from mediabeat.clock import SystemClock
     from mediabeat.db.engine import Database
     from mediabeat.settings import Settings
@@ -188,7 +188,12 @@ async def run_pass(database_url: str, profile_to: str | None) -> dict[str, Any]:
     from mediabeat.tasks.wiring import build_crawler_handlers
 
     db = Database(database_url)
-    settings = Settings(database_url=database_url, crawler_allow_private_networks=True, node_id="scale-bench")
+    settings = Settings(
+        database_url=database_url,
+        crawler_allow_private_networks=True,
+        node_id="scale-bench",
+        crawler_shared_politeness=shared,
+    )
     fetch, crawl = build_crawler_handlers(settings, db, SystemClock())
     ctx = RunContext(1, "hourly-rss-fetch", "manual", PASS_AT, PASS_AT, {}, logging.getLogger("bench"))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -269,7 +274,8 @@ def measure(n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, 
             engine.dispose()
         load = os.getloadavg()[0]
         profile = ["--profile-to", str(tmp / f"profile-{n}.txt")] if args.profile else []
-        report = child("--pass", url, *profile)
+        politeness = [] if args.shared_politeness is None else ["--shared-politeness", args.shared_politeness]
+        report = child("--pass", url, *profile, *politeness)
         report.update(seeded, n=n, load_before=load, load_after=os.getloadavg()[0], db_mb=database_size(url))
     return report
 
@@ -282,6 +288,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="server latency per response")
     parser.add_argument("--hosts", type=int, default=50, help="loopback addresses the feeds are spread over")
     parser.add_argument("--profile", action="store_true", help="cProfile each pass into the temp folder")
+    parser.add_argument(
+        "--shared-politeness",
+        choices=("on", "off"),
+        help="MEDIABEAT_CRAWLER_SHARED_POLITENESS for the pass (default: the product's, on for PostgreSQL only)",
+    )
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY_MS"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--pass", dest="pass_url", help=argparse.SUPPRESS)
@@ -296,7 +307,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(seed(args.seed, args.n, hosts(args.hosts), args.port))))
         return
     if args.pass_url:
-        print(json.dumps(asyncio.run(run_pass(args.pass_url, args.profile_to))))
+        shared = None if args.shared_politeness is None else args.shared_politeness == "on"
+        print(json.dumps(asyncio.run(run_pass(args.pass_url, args.profile_to, shared))))
         return
     run_all(args)
 
@@ -320,7 +332,11 @@ def run_all(args: argparse.Namespace) -> None:
     if server.stdout.readline().strip() != b"ready":
         raise SystemExit("the feed server did not start")
     tmp = Path(tempfile.mkdtemp(prefix="feedscale"))
-    print(f"{backend}, {os.cpu_count()} cores, {args.hosts} hosts, {args.latency_ms} ms latency; tmp {tmp}")
+    politeness = args.shared_politeness or ("on" if admin_url else "off")
+    print(
+        f"{backend}, shared politeness {politeness}, {os.cpu_count()} cores, {args.hosts} hosts, "
+        f"{args.latency_ms} ms latency; tmp {tmp}"
+    )
     print("N | pass s | µs/feed (wall) | µs/feed (CPU) | vs smallest N | peak RSS MB | DB MB | jobs | load")
     baseline = None
     try:
