@@ -249,20 +249,13 @@ class FeedStore:
             return 0
         rows: builtins.list[dict[str, Any]] = []
         async with self.db.write() as conn:
-            moved = list(updates)
-            taken: set[tuple[int, str]] = set()
-            if moved:
-                wanted = {u.url for u in moved}
-                for chunk in _chunked(sorted(wanted), 500):
-                    result = await conn.execute(
-                        sa.select(feeds_t.c.org_id, feeds_t.c.url).where(feeds_t.c.url.in_(chunk))
-                    )
-                    taken.update((org_id, url) for org_id, url in result)
             current = {}
             ids = [u.id for u in updates]
             for id_chunk in _chunked(ids, 500):
                 result = await conn.execute(sa.select(feeds_t.c.id, feeds_t.c.url).where(feeds_t.c.id.in_(id_chunk)))
                 current.update({fid: url for fid, url in result})
+            moved = [u for u in updates if u.id in current and u.url != current[u.id]]
+            taken = await _taken(conn, [(org_of.get(u.id, -1), u.url) for u in moved])
             for u in updates:
                 if u.id not in current:
                     continue  # deleted while it was being fetched
@@ -297,6 +290,23 @@ class FeedStore:
             statement = feeds_t.update().where(feeds_t.c.id == sa.bindparam("b_id")).values(assignments)
             await conn.execute(statement, rows)
         return len(rows)
+
+
+async def _taken(conn: AsyncConnection, wanted: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of the (org_id, url) pairs a feed has already: probes of the unique (org_id, url) index.
+
+    Only the redirected feeds of a batch are asked about: asking by URL alone, for every feed,
+    scanned the whole index once per batch (a pass's cost grew with the square of the feeds).
+    """
+    taken: set[tuple[int, str]] = set()
+    by_org: dict[int, set[str]] = {}
+    for org_id, url in wanted:
+        by_org.setdefault(org_id, set()).add(url)
+    for org_id, urls in by_org.items():
+        for chunk in _chunked(sorted(urls), 500):
+            query = sa.select(feeds_t.c.url).where(feeds_t.c.org_id == org_id, feeds_t.c.url.in_(chunk))
+            taken.update((org_id, url) for (url,) in await conn.execute(query))
+    return taken
 
 
 def _in(shard: FeedShard | None) -> sa.ColumnElement[bool]:
