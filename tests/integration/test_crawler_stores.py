@@ -11,7 +11,7 @@ from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
 from mediabeat.db.stores import orgs as orgs_module
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
-from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
+from mediabeat.db.stores.feeds import DueCursor, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.domain.content import OrgExists
@@ -192,3 +192,77 @@ async def test_deleting_an_org_removes_what_it_owns_in_batches_and_leaves_the_ot
     assert len(await articles.list(org_id=kept.id, limit=100)) == 20
     assert len(await articles.list(org_id=doomed.id, limit=100)) == 0
     assert len(await feeds.list(org_id=kept.id)) == 1 and await feeds.list(org_id=doomed.id) == []
+
+
+async def test_due_pages_give_every_due_feed_exactly_once_even_as_the_pass_reschedules_them(db: Database) -> None:
+    """Keyset pages over (next_fetch_at, id): new feeds first, then the most overdue; many share one time."""
+    orgs, feeds = OrgStore(db), FeedStore(db)
+    org_a, org_b = await orgs.create("a", now=NOW), await orgs.create("b", now=NOW)
+    added = [
+        r for r, _ in await feeds.add_many(org_a.id, [(f"http://127.0.0.1/a{n}", None) for n in range(9)], now=NOW)
+    ]
+    added += [
+        r for r, _ in await feeds.add_many(org_b.id, [(f"http://127.0.0.1/b{n}", None) for n in range(9)], now=NOW)
+    ]
+    shared, earlier, later = NOW - timedelta(hours=1), NOW - timedelta(hours=2), NOW + timedelta(minutes=5)
+    plan = [None, None, None, shared, shared, shared, shared, shared, shared, earlier, earlier, later, later] + [
+        shared
+    ] * 5
+    updates = [replace(ok_fetch(f.id, f.url), next_fetch_at=when) for f, when in zip(added, plan, strict=True)]
+    await feeds.apply_updates(updates, org_of={f.id: f.org_id for f in added}, now=NOW)
+    off = added[4]  # due, but switched off: never listed
+    await feeds.set_active(off.id, False, now=NOW)
+    expected = [
+        f.id for f, when in zip(added, plan, strict=True) if f.id != off.id and when is not None and when <= NOW
+    ]
+    never = [f.id for f, when in zip(added, plan, strict=True) if when is None]
+
+    seen: list[int] = []
+    after = None
+    while page := await feeds.due_page(now=NOW, after=after, limit=4):
+        assert len(page) <= 4
+        seen += [f.id for f in page]
+        # The pass reschedules what it fetched before the next page is read: nothing comes back.
+        moved = [replace(ok_fetch(f.id, f.url), next_fetch_at=NOW + timedelta(hours=1)) for f in page]
+        await feeds.apply_updates(moved, org_of={f.id: f.org_id for f in page}, now=NOW)
+        after = DueCursor.of(page[-1])
+    assert seen[:3] == never
+    dated = sorted((when, f.id) for f, when in zip(added, plan, strict=True) if f.id in expected)
+    assert seen[3:] == [fid for _, fid in dated]
+    assert len(seen) == len(set(seen)) == len(never) + len(expected)
+    assert await feeds.due(now=NOW) == []
+
+
+async def test_active_pages_and_add_many_in_one_statement_per_batch(db: Database) -> None:
+    orgs, feeds = OrgStore(db), FeedStore(db)
+    org = await orgs.create("a", now=NOW)
+    first = await feeds.add_many(org.id, [("http://127.0.0.1/1", "One"), ("http://127.0.0.1/2", None)], now=NOW)
+    # An URL already there, one new, and one twice in the same batch.
+    again = await feeds.add_many(
+        org.id,
+        [("http://127.0.0.1/2", "Two"), ("http://127.0.0.1/3", "x" * 600), ("http://127.0.0.1/3", None)],
+        now=NOW,
+        batch_size=2,
+    )
+    assert [(r.url, created) for r, created in first] == [("http://127.0.0.1/1", True), ("http://127.0.0.1/2", True)]
+    assert [(r.url, created) for r, created in again] == [
+        ("http://127.0.0.1/2", False),
+        ("http://127.0.0.1/3", True),
+        ("http://127.0.0.1/3", False),
+    ]
+    assert again[0][0] == first[1][0] and again[1][0].title == "x" * 500 and again[2][0].id == again[1][0].id
+    await feeds.set_active(first[0][0].id, False, now=NOW)
+    pages = [await feeds.active_page(after_id=0, limit=1)]
+    pages.append(await feeds.active_page(after_id=pages[-1][-1].id, limit=1))
+    pages.append(await feeds.active_page(after_id=pages[-1][-1].id, limit=1))
+    assert [[f.url for f in page] for page in pages] == [["http://127.0.0.1/2"], ["http://127.0.0.1/3"], []]
+
+
+async def test_known_links_are_per_organisation(db: Database) -> None:
+    orgs, jobs = OrgStore(db), JobStore(db)
+    a, b = await orgs.create("a", now=NOW), await orgs.create("b", now=NOW)
+    link = "http://127.0.0.1/story"
+    await jobs.enqueue([NewJob(a.id, None, link, url_hash(link))], now=NOW)
+    other = "http://127.0.0.1/other"
+    pairs = [(a.id, url_hash(link)), (b.id, url_hash(link)), (a.id, url_hash(other))]
+    assert await jobs.known(pairs) == {(a.id, url_hash(link))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +27,7 @@ from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
 from mediabeat.domain.scheduler import AllWorkFailed
-from mediabeat.tasks.base import SkipRun
+from mediabeat.tasks.base import RunContext, SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
 from tests.crawler_helpers import crawler_registry, ctx, handlers
@@ -655,3 +656,36 @@ async def test_a_cancelled_run_still_runs_the_hooks_of_what_it_stored(
         await crawl.aclose()
     stored = sorted(a.id for a in await ArticleStore(db).list(org_id=org_id, limit=10))
     assert sorted(i for ids in after for i in ids) == stored and len(stored) == 2
+async def test_a_pass_reads_the_due_feeds_in_pages_and_fetches_each_once(
+    db: Database, site: LoopbackServer, org_id: int
+) -> None:
+    """Pages of two feeds, three fetchers: every due feed fetched exactly once; {"all": true} takes the rest."""
+    for n in range(11):
+        body = f'<rss version="2.0"><channel><title>F{n}</title><item><link>/s/{n}</link></item></channel></rss>'
+        site.routes[f"/p/{n}.xml"] = Route(body=body.encode(), headers={"Content-Type": "application/rss+xml"})
+        await FeedStore(db).add(org_id, site.url(f"/p/{n}.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START), feed_concurrency=3)
+    fetch.page_size = 2
+    first = await fetch(ctx(START))
+    fetched = collections.Counter(path for path, _ in site.requests)
+    assert fetched == {f"/p/{n}.xml": 1 for n in range(11)}
+    assert (first["feeds"], first["fetched"], first["jobs_created"], first["orgs"]) == (11, 11, 11, 1)
+    assert await FeedStore(db).due(now=START) == []  # every feed rescheduled: a second pass finds none due
+    assert (await fetch(ctx(START)))["feeds"] == 0
+    everything = RunContext(2, "manual", "manual", START, START, {"all": True}, logging.getLogger("mediabeat.test"))
+    again = await fetch(everything)
+    assert again["feeds"] == 11 and collections.Counter(path for path, _ in site.requests) == {
+        f"/p/{n}.xml": 2 for n in range(11)
+    }
+    # Three tasks with {"shard": "I/3"} split a pass: between them every feed once, none twice.
+    site.requests.clear()
+    later = START + timedelta(days=2)
+    counts = []
+    for index in range(3):
+        params = {"shard": f"{index}/3"}
+        counts.append(await fetch(RunContext(3, "manual", "manual", later, later, params, logging.getLogger())))
+    assert sum(c["feeds"] for c in counts) == 11 and all(c["feeds"] in (3, 4) for c in counts)
+    assert collections.Counter(path for path, _ in site.requests) == {f"/p/{n}.xml": 1 for n in range(11)}
+    with pytest.raises(ValueError, match="shard"):
+        await fetch(RunContext(4, "manual", "manual", later, later, {"shard": "3/3"}, logging.getLogger()))
+    await crawl.aclose()

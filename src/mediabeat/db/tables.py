@@ -217,6 +217,8 @@ feeds = sa.Table(
     sa.Column("dormant_since", UTCDateTime()),
     sa.UniqueConstraint("org_id", "url"),
     sa.Index("ix_feeds_active_next_fetch_at", "active", "next_fetch_at"),
+    # The pages of due feeds, read by keyset on (next_fetch_at, id) (migration 0023).
+    sa.Index("ix_feeds_due", "next_fetch_at", "id", sqlite_where=sa.text("active"), postgresql_where=sa.text("active")),
 )
 
 articles = sa.Table(

@@ -103,6 +103,29 @@ class FeedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedShard:
+    """One of `count` disjoint parts of the feeds (id modulo count equals index): one hourly-rss-fetch task each.
+
+    Several tasks with `{"shard": "0/4"}` .. `{"shard": "3/4"}` split a feed pass over the nodes that run them.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, value: object) -> FeedShard | None:
+        """The shard a task's `shard` parameter names ("I/N", 0 <= I < N); None when absent; ValueError if invalid."""
+        if value is None:
+            return None
+        parts = value.split("/") if isinstance(value, str) else []
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            index, count = int(parts[0]), int(parts[1])
+            if 0 <= index < count:
+                return cls(index, count)
+        raise ValueError(f'the "shard" parameter must be "I/N" with 0 <= I < N, such as "0/4", not {value!r}')
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleRecord:
     id: int
     org_id: int

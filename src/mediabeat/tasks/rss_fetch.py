@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.crawler.feeds import FeedParseError, ParsedFeed
 from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient, retry_after_seconds
-from mediabeat.crawler.urls import url_hash
 from mediabeat.crawler.websub import discover_hub
-from mediabeat.db.stores.feeds import FeedStore, FeedUpdate
+from mediabeat.db.stores.feeds import DueCursor, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
-from mediabeat.domain.content import FeedRecord
-from mediabeat.domain.websub import HubLinks
+from mediabeat.domain.content import FeedRecord, FeedShard
 from mediabeat.schedule.freshness import (
     FreshnessConfig,
-    Interval,
     PollResult,
     after_failure,
     after_success,
@@ -34,26 +30,10 @@ from mediabeat.schedule.freshness import (
     while_pushed,
 )
 from mediabeat.tasks.base import RunContext, unless_all_failed
-from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
+from mediabeat.tasks.feed_entries import entry_links, parse_feed_body
+from mediabeat.tasks.feed_outcomes import FeedOutcome, OutcomeWriter, PassTally
 from mediabeat.tasks.websub import HubRecorder
 from mediabeat.telemetry import FEED_FETCH_DURATION, FEED_FETCHES, timed
-
-
-@dataclass
-class FeedOutcome:
-    feed: FeedRecord
-    update: FeedUpdate
-    outcome: str  # fetched | not_modified | failed | disabled
-    links: list[str] = field(default_factory=list)
-    error_kind: str | None = None
-    # The date each entry gave, by link (entries without one are absent): the crawl job keeps it.
-    published: dict[str, datetime] = field(default_factory=dict)
-    # A success: what the schedule needs, completed with the count of new links when written.
-    poll: PollResult | None = None
-    # A failure: the interval decided at once (backoff, Retry-After, dormant).
-    interval: Interval | None = None
-    jobs_created: int = 0
-    hub: HubLinks | None = None  # the WebSub hub the feed advertises (recorded by `websub`, below)
 
 
 class RssFetch:
@@ -69,6 +49,7 @@ class RssFetch:
         concurrency: int,
         job_max_attempts: int,
         websub: HubRecorder | None = None,
+        page_size: int = 1000,
     ) -> None:
         self.feeds = feeds
         self.jobs = jobs
@@ -77,42 +58,47 @@ class RssFetch:
         self.concurrency = concurrency
         self.job_max_attempts = job_max_attempts
         self.websub = websub
+        self.page_size = page_size  # feeds read per statement during a pass
 
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         # {"all": true} fetches every active feed now, due or not (`tasks run hourly-rss-fetch --params`).
         everything = bool(ctx.params.get("all"))
-        due = await (self.feeds.list(active=True) if everything else self.feeds.due(now=ctx.now))
-        semaphore = asyncio.Semaphore(self.concurrency)
-        outcomes: list[FeedOutcome] = []
+        # {"shard": "I/N"}: only the feeds whose id modulo N is I, so N tasks split a pass over the nodes.
+        shard = FeedShard.parse(ctx.params.get("shard"))
+        tally = PassTally()
         # Intervals count from the occurrence's time, so "an hour" is due at the next hourly occurrence.
-        writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now))
+        writer = OutcomeWriter(self, ctx.now, schedule_from=min(ctx.scheduled_for, ctx.now), record_hubs=True)
+        # The feeds stream in pages through a bounded queue to `concurrency` fetchers: memory holds a
+        # page or two and the fetches in flight, never every due feed (docs/benchmarks.md, "Feed pass at scale").
+        queue: asyncio.Queue[FeedRecord | None] = asyncio.Queue(maxsize=2 * self.page_size)
         async with self.client_factory() as client:
 
-            async def one(feed: FeedRecord) -> FeedOutcome:
-                async with semaphore:
+            async def fetcher() -> None:
+                while (feed := await queue.get()) is not None:
                     with timed(FEED_FETCH_DURATION):
                         outcome = await self.fetch_feed(client, feed, ctx.now)
-                FEED_FETCHES.labels(outcome.outcome).inc()
-                return outcome
+                    FEED_FETCHES.labels(outcome.outcome).inc()
+                    tally.add(outcome)
+                    # Written in batches while the other feeds are still being fetched (OutcomeWriter).
+                    await writer.add(outcome)
 
-            # Feeds come ordered by organisation; all organisations share the per-host limits.
-            # Outcomes are written in batches while the other feeds are still being fetched: the
-            # database works (SQLite in its own thread, PostgreSQL in its own process) while this
-            # loop fetches and parses, instead of all of it after the last feed.
-            fetches = [asyncio.create_task(one(feed)) for feed in due]
+            async def feeder() -> None:
+                async for page in self.pages(everything=everything, now=ctx.now, shard=shard):
+                    tally.feeds += len(page)
+                    for feed in page:
+                        await queue.put(feed)
+                for _ in range(self.concurrency):
+                    await queue.put(None)
+
+            steps = [asyncio.create_task(feeder())] + [asyncio.create_task(fetcher()) for _ in range(self.concurrency)]
             try:
-                for finished in asyncio.as_completed(fetches):
-                    outcome = await finished
-                    outcomes.append(outcome)
-                    writer.add(outcome)
+                await asyncio.gather(*steps)
                 created = await writer.finish()
-                if self.websub is not None:  # WebSub: note the hubs the fetched feeds advertise
-                    await self.websub.record_hubs([(o.feed, o.hub) for o in outcomes if o.hub is not None], now=ctx.now)
             finally:
-                for fetch in fetches:  # a run cancelled (timeout, shutdown) stops its fetches too
-                    fetch.cancel()
+                for step in steps:  # a run cancelled (timeout, shutdown) stops its fetches too
+                    step.cancel()
                 await writer.abandon()
-        result = _summary(due, outcomes, created)
+        result = tally.summary(created)
         ctx.log.info(
             "hourly-rss-fetch: %d feeds, %d fetched, %d not modified, %d failed, %d disabled, %d jobs created",
             result["feeds"],
@@ -122,11 +108,24 @@ class RssFetch:
             result["disabled"],
             created,
         )
-        first_failure = next((o for o in outcomes if o.outcome in ("failed", "disabled", "dormant")), None)
-        first_error = first_failure.update.last_error or first_failure.error_kind if first_failure else None
         return unless_all_failed(
-            result, attempted=len(due), failed=result["failed"], unit="feeds", first_error=first_error
+            result, attempted=tally.feeds, failed=result["failed"], unit="feeds", first_error=tally.first_error
         )
+
+    async def pages(
+        self, *, everything: bool, now: datetime, shard: FeedShard | None = None
+    ) -> AsyncIterator[list[FeedRecord]]:
+        """The feeds of one pass, page by page: the due ones (or every active one), each exactly once."""
+        if everything:
+            after_id = 0
+            while page := await self.feeds.active_page(after_id=after_id, limit=self.page_size, shard=shard):
+                yield page
+                after_id = page[-1].id
+            return
+        after: DueCursor | None = None
+        while page := await self.feeds.due_page(now=now, after=after, limit=self.page_size, shard=shard):
+            yield page
+            after = DueCursor.of(page[-1])
 
     async def fetch_feed(self, client: SafeClient, feed: FeedRecord, now: datetime) -> FeedOutcome:
         """Fetch and parse one feed; every failure becomes a recorded outcome, never an exception."""
@@ -240,7 +239,7 @@ class RssFetch:
     async def write(self, outcomes: list[FeedOutcome], now: datetime) -> int:
         writer = OutcomeWriter(self, now, schedule_from=now)
         for outcome in outcomes:
-            writer.add(outcome)
+            await writer.add(outcome)
         try:
             return await writer.finish()
         finally:
@@ -344,27 +343,6 @@ class RssFetch:
         return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
 
 
-def _summary(due: list[FeedRecord], outcomes: list[FeedOutcome], created: int) -> dict[str, Any]:
-    """The run's counts: feeds by outcome, entries seen, jobs created, errors by kind."""
-    links = sum(len(o.links) for o in outcomes)
-    counts = Counter(o.outcome for o in outcomes)
-    errors = Counter(o.error_kind for o in outcomes if o.error_kind)
-    return {
-        "orgs": len({f.org_id for f in due}),
-        "feeds": len(due),
-        "fetched": counts["fetched"],
-        "not_modified": counts["not_modified"],
-        "unchanged": counts["unchanged"],
-        "failed": counts["failed"] + counts["disabled"] + counts["dormant"],
-        "disabled": counts["disabled"],
-        "dormant": counts["dormant"],
-        "moved": sum(1 for o in outcomes if o.update.url != o.feed.url),
-        "entries": links,
-        "jobs_created": created,
-        "errors": dict(sorted(errors.items())),
-    }
-
-
 def _previous_interval(feed: FeedRecord) -> int | None:
     """The interval to adapt from: none after failures (a backoff or dormant interval says nothing of the feed)."""
     return feed.fetch_interval_s if feed.consecutive_failures == 0 else None
@@ -380,61 +358,3 @@ async def _parse(body: bytes, *, url: str, content_type: str, client: SafeClient
 
     fetch = fetch_child if client is not None else None
     return await parse_feed_body(body, url=url, content_type=content_type, fetch=fetch)
-
-
-class OutcomeWriter:
-    """Writes feed outcomes and their new jobs in batches, one batch at a time, in the background."""
-
-    FEEDS_PER_BATCH = 100
-    JOBS_PER_BATCH = 5000
-
-    def __init__(self, fetch: RssFetch, now: datetime, *, schedule_from: datetime | None = None) -> None:
-        self.fetch = fetch
-        self.now = now
-        self.schedule_from = schedule_from or now
-        self.created = 0
-        self._outcomes: list[FeedOutcome] = []
-        self._links = 0
-        self._lock = asyncio.Lock()  # batches go in order, and never two at once on one connection pool
-        self._writes: list[asyncio.Task[None]] = []
-
-    def add(self, outcome: FeedOutcome) -> None:
-        self._outcomes.append(outcome)
-        self._links += len(outcome.links)
-        if len(self._outcomes) >= self.FEEDS_PER_BATCH or self._links >= self.JOBS_PER_BATCH:
-            self._start()
-
-    async def finish(self) -> int:
-        """Write what is left, wait for every batch, and return how many jobs were created."""
-        self._start()
-        await asyncio.gather(*self._writes)  # on a failure the others stay listed, for abandon()
-        self._writes = []
-        return self.created
-
-    async def abandon(self) -> None:
-        """After a failure: let batches already under way end, so no write outlives the run."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
-            self._writes = []
-
-    def _start(self) -> None:
-        if self._outcomes:
-            batch, self._outcomes, self._links = self._outcomes, [], 0
-            self._writes.append(asyncio.create_task(self._write(batch)))
-
-    async def _write(self, batch: list[FeedOutcome]) -> None:
-        async with self._lock:
-            # The overlap with earlier polls: links the organisation has queued or stored already.
-            pairs = [(o.feed.org_id, url_hash(link)) for o in batch for link in o.links]
-            known = await self.fetch.jobs.known(pairs) if pairs else set()
-            websub = self.fetch.websub
-            pushed = await websub.pushed([o.feed.id for o in batch], now=self.now) if websub is not None else set()
-            for o in batch:
-                new = sum(1 for link in o.links if (o.feed.org_id, url_hash(link)) not in known)
-                o.update = self.fetch.schedule(o, new, self.schedule_from, pushed=o.feed.id in pushed)
-                o.jobs_created = new
-            await self.fetch.feeds.apply_updates(
-                [o.update for o in batch], org_of={o.feed.id: o.feed.org_id for o in batch}, now=self.now
-            )
-            jobs = [job for o in batch for job in crawl_jobs(o.feed, o.links, o.published)]
-            self.created += await self.fetch.jobs.enqueue(jobs, now=self.now, max_attempts=self.fetch.job_max_attempts)

@@ -127,18 +127,25 @@ class JobStore:
         return created
 
     async def known(self, pairs: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
-        """Which (org_id, url_hash) pairs the organisations have already queued or stored as articles."""
-        wanted = set(pairs)
+        """Which (org_id, url_hash) pairs the organisations have already queued or stored as articles.
+
+        Asked per organisation, so each lookup is a probe of the unique (org_id, url_hash) index:
+        by url_hash alone no index applies, and every batch of a feed pass read both tables whole.
+        """
         found: set[tuple[int, str]] = set()
-        hashes = sorted({h for _, h in wanted})
+        by_org: dict[int, set[str]] = {}
+        for org_id, digest in pairs:
+            by_org.setdefault(org_id, set()).add(digest)
         async with self.db.read() as conn:
-            for first in range(0, len(hashes), 500):
-                chunk = hashes[first : first + 500]
-                for table in (jobs_t, articles_t):
-                    rows = await conn.execute(
-                        sa.select(table.c.org_id, table.c.url_hash).where(table.c.url_hash.in_(chunk))
-                    )
-                    found.update((org_id, h) for org_id, h in rows if (org_id, h) in wanted)
+            for org_id, digests in sorted(by_org.items()):
+                hashes = sorted(digests)
+                for first in range(0, len(hashes), 500):
+                    chunk = hashes[first : first + 500]
+                    for table in (jobs_t, articles_t):
+                        rows = await conn.execute(
+                            sa.select(table.c.url_hash).where(table.c.org_id == org_id, table.c.url_hash.in_(chunk))
+                        )
+                        found.update((org_id, h) for (h,) in rows)
         return found
 
     async def claim(self, *, worker: str, now: datetime, limit: int, lease: timedelta) -> list[JobRecord]:
