@@ -241,6 +241,12 @@ class Settings(BaseSettings):
         description="Adaptive policy: polls per mean gap between a feed's entries (a feed publishing hourly "
         "is polled every 10 minutes with 6), before the min/max bounds",
     )
+    feed_follow_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=50,
+        description="A scheduled hourly-rss-fetch run keeps fetching feeds as they come due for this many seconds "
+        "after its occurrence, so each feed is fetched within about a second of its due time; keep it below "
+        "the task's cron interval (every minute: 50); 0 fetches only at each occurrence",
+    )
     feed_concurrency: PositiveInt = Field(default=100, description="Most feeds hourly-rss-fetch fetches at once")
     crawl_concurrency: PositiveInt = Field(default=16, description="Most article pages crawl-queue fetches at once")
     crawl_lease_seconds: PositiveInt = Field(

@@ -94,6 +94,7 @@ class RunExecutor:
     ) -> None:
         self.run_logs = RunLogCapture(run_log_max_chars)
         self.cancel_grace_s = cancel_grace_s
+        self.winding_down = asyncio.Event()  # set while wait_idle() waits: see RunContext
         self._handlers: dict[int, _Handler] = {}
         self._cancel_before_start: dict[int, str] = {}
         self._left_behind: set[asyncio.Task[RunOutcome]] = set()
@@ -161,13 +162,20 @@ class RunExecutor:
         return run
 
     async def wait_idle(self, within: float | None = None) -> None:
-        """Wait for every run this node started, chained runs included (shutdown, CLI, tests)."""
+        """Wait for every run this node started, chained runs included (shutdown, CLI, tests).
+
+        Meanwhile the runs' `winding_down` is set, so handlers that follow new work finish their pass and end.
+        """
         deadline = None if within is None else asyncio.get_running_loop().time() + within
-        while futures := set(self._in_flight):
-            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
-            if remaining is not None and remaining <= 0:
-                return
-            await asyncio.wait(futures, timeout=remaining)
+        self.winding_down.set()
+        try:
+            while futures := set(self._in_flight):
+                remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+                if remaining is not None and remaining <= 0:
+                    return
+                await asyncio.wait(futures, timeout=remaining)
+        finally:
+            self.winding_down.clear()
 
     async def cancel_all(self) -> None:
         """Cancel in-flight runs (shutdown after the grace period) and record them as failed.
@@ -319,6 +327,7 @@ class RunExecutor:
             now=self.clock.now(),
             params=task.params or {},
             log=log,
+            winding_down=self.winding_down,
         )
         self._capture_logs(run_id)
         in_progress = TASK_RUNS_IN_PROGRESS.labels(task.name)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,7 +14,11 @@ from mediabeat.domain.scheduler import AllWorkFailed, Trigger
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """Facts about the run a handler is executing. `now` is when the run started (UTC)."""
+    """Facts about the run a handler is executing. `now` is when the run started (UTC).
+
+    `winding_down` is set when the node waits for its runs to end (shutdown): a handler that
+    would go on looking for more work (hourly-rss-fetch following its feeds) stops instead.
+    """
 
     run_id: int
     task_name: str
@@ -22,6 +27,7 @@ class RunContext:
     now: datetime
     params: Mapping[str, Any]
     log: logging.Logger
+    winding_down: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class SkipRun(Exception):

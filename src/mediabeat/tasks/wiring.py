@@ -204,7 +204,13 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
 
         return MonitorDeliveriesTask(engine())
 
-    fetch: TaskHandler = _Lazy(lambda: pair()[0])
+    def follower() -> Any:
+        from mediabeat.db.stores.feeds import FeedStore
+        from mediabeat.tasks.feed_follow import FeedFollower
+
+        return FeedFollower(pair()[0], feeds=FeedStore(db), clock=clock, follow_seconds=settings.feed_follow_seconds)
+
+    fetch: TaskHandler = _Lazy(follower)
     crawl: TaskHandler = _Lazy(lambda: pair()[1])
     registry.register(
         "monitor_deliveries",

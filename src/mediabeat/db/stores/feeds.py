@@ -184,6 +184,17 @@ class FeedStore:
         async with self.db.read() as conn:
             return [record_of(FeedRecord, r) for r in await conn.execute(query)]
 
+    async def next_due_at(self, *, now: datetime) -> datetime | None:
+        """The earliest time an active feed is due, `now` when one has never been fetched; None without feeds."""
+        # Two lookups on the (active, next_fetch_at) index, not a count over every feed.
+        active, due_at = feeds_t.c.active.is_(True), feeds_t.c.next_fetch_at
+        never_fetched = sa.exists().where(active, due_at.is_(None))
+        async with self.db.read() as conn:
+            if (await conn.execute(sa.select(never_fetched))).scalar():
+                return now
+            earliest: datetime | None = (await conn.execute(sa.select(sa.func.min(due_at)).where(active))).scalar()
+        return earliest
+
     async def set_active(
         self, feed_id: int, active: bool, *, reason: str | None = None, now: datetime | None = None
     ) -> FeedRecord | None:
