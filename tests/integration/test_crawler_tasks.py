@@ -25,7 +25,7 @@ from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
 from mediabeat.domain.scheduler import AllWorkFailed
-from mediabeat.tasks.base import SkipRun
+from mediabeat.tasks.base import NothingToDo, SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
 from tests.crawler_helpers import crawler_registry, ctx, handlers
@@ -203,8 +203,8 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     assert backed_off is not None and backed_off.consecutive_failures == 2
     assert backed_off.next_fetch_at is not None and backed_off.next_fetch_at > START + hour + timedelta(minutes=30)
     # Backing off: a run in between leaves the broken feed alone (and the good one rests its hour).
-    third = await fetch(ctx(START + hour + timedelta(minutes=30)))
-    assert third["feeds"] == 0
+    with pytest.raises(NothingToDo, match="no feed is due"):
+        await fetch(ctx(START + hour + timedelta(minutes=30)))
     fourth = await fetch(ctx(START + 2 * hour + timedelta(minutes=1)))
     assert fourth["dormant"] == 1 and fourth["disabled"] == 0
     # Too many failures: dormant (tried every 30 days), not disabled.

@@ -62,10 +62,14 @@ class DueRuns:
         """Claim the due occurrences this node has room for and start their handlers; returns how many runs started.
 
         A claim of one task counts as one execution, its catch-up occurrences run one after another.
+        When more is due than there are free slots, higher-priority tasks start first, then the
+        earlier due (the claim orders by both). Ends still being written are written first, so
+        that the claim sees which runs are still running (overlap policy).
         """
         free = self.free_slots
         if free == 0:
             return 0
+        await self.executor.flush_ends()
         now = self.clock.now()
         outcome = await self.store.claim_due(
             now=now,

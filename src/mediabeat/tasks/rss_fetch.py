@@ -33,7 +33,7 @@ from mediabeat.schedule.freshness import (
     server_floor,
     while_pushed,
 )
-from mediabeat.tasks.base import RunContext, unless_all_failed
+from mediabeat.tasks.base import NothingToDo, RunContext, unless_all_failed
 from mediabeat.tasks.feed_entries import crawl_jobs, entry_links, parse_feed_body
 from mediabeat.tasks.websub import HubRecorder
 from mediabeat.telemetry import FEED_FETCH_DURATION, FEED_FETCHES, timed
@@ -82,6 +82,8 @@ class RssFetch:
         # {"all": true} fetches every active feed now, due or not (`tasks run hourly-rss-fetch --params`).
         everything = bool(ctx.params.get("all"))
         due = await (self.feeds.list(active=True) if everything else self.feeds.due(now=ctx.now))
+        if not due:
+            raise NothingToDo("no feed is due" if not everything else "no active feed")
         semaphore = asyncio.Semaphore(self.concurrency)
         outcomes: list[FeedOutcome] = []
         # Intervals count from the occurrence's time, so "an hour" is due at the next hourly occurrence.
