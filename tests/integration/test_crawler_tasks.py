@@ -91,8 +91,10 @@ async def test_tasks_through_the_scheduler(db: Database, demo: str, clock: FakeC
         assert fetch.result is not None
         assert (fetch.result["feeds"], fetch.result["fetched"], fetch.result["failed"]) == (3, 3, 0)
         assert fetch.result["jobs_created"] == 15
-        # crawl-queue ran at the same moment: either it found the queue empty or took a batch.
-        assert runs["crawl-queue"].status in {"skipped", "succeeded"}
+        # crawl-queue ran at the same moment: either it took a batch, or it found the queue empty and
+        # was counted on its task instead of kept (a scheduled run with nothing to do).
+        if "crawl-queue" in runs:
+            assert runs["crawl-queue"].status == "succeeded"
 
         crawl = await service.run_now_and_wait("crawl-queue")
         assert crawl.status == "succeeded" and crawl.result is not None

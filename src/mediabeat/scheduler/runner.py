@@ -32,7 +32,7 @@ from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
-from mediabeat.scheduler.run_ends import RunEndWriter
+from mediabeat.scheduler.run_ends import RecordedEnd, RunEndWriter
 from mediabeat.tasks.base import NothingToDo, RunContext, SkipRun
 from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
@@ -116,7 +116,7 @@ class RunExecutor:
         self.notifier = notifier
         self.alerts = alerts
         self.keep_empty_runs = keep_empty_runs
-        self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
+        self.ends = end_writer or RunEndWriter(RunEndStore(store.db), chained=store.tasks_with_dependents)
         self._executions: dict[int, _Execution] = {}
 
     @property
@@ -283,9 +283,9 @@ class RunExecutor:
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
                 with run_log_context(run_id, claim.task.name):
-                    status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                    chained = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
-                if status is RunStatus.SUCCEEDED:
+                if chained:
                     await self._start_dependents(claim.task, run_id, scheduled_for)
         finally:
             for run_id in claim.run_ids:
@@ -329,7 +329,8 @@ class RunExecutor:
             claim = ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for])
             self.launch(claim, trigger=Trigger.DEPENDENCY)
 
-    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> RunStatus:
+    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> bool:
+        """Run the handler and record the end; True if the run succeeded and tasks are chained after it."""
         ctx = RunContext(
             run_id=run_id,
             task_name=task.name,
@@ -363,8 +364,8 @@ class RunExecutor:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         elif outcome.status is RunStatus.CANCELLED:
             log.warning("run %d of %s: %s", run_id, task.name, outcome.error)
-        await self._record_end(task, run_id, outcome, trigger)
-        return outcome.status
+        recorded = await self._record_end(task, run_id, outcome, trigger)
+        return recorded is not None and recorded.chained and recorded.run.status is RunStatus.SUCCEEDED
 
     async def _supervise(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
         """Run the handler in a task of its own, so that an operator can cancel it (cancel_local)."""
@@ -440,7 +441,9 @@ class RunExecutor:
             logging.getLogger().removeHandler(self.run_logs)
         return text
 
-    async def _record_end(self, task: TaskRecord, run_id: int, outcome: RunOutcome, trigger: Trigger) -> None:
+    async def _record_end(
+        self, task: TaskRecord, run_id: int, outcome: RunOutcome, trigger: Trigger
+    ) -> RecordedEnd | None:
         """Free the run's slot, then write its outcome with the other ends of the moment (RunEndWriter).
 
         Until the write commits the run stays `running` and heartbeated; the reaper covers a node that dies.
@@ -456,9 +459,10 @@ class RunExecutor:
             keep=keeps_run_row(outcome, trigger, task, keep_all=self.keep_empty_runs),
         )
         self._free_slot(run_id)
-        run = await self.ends.add(end)
-        if run is not None and not await self._retry_if_due(run):
-            await self.alert(run)
+        recorded = await self.ends.add(end)
+        if recorded is not None and not await self._retry_if_due(recorded.run):
+            await self.alert(recorded.run)
+        return recorded
 
     def _free_slot(self, run_id: int) -> None:
         """The last handler of an execution returned: its slot may take the next due run at once."""

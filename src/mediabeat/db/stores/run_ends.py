@@ -7,10 +7,10 @@ stays claimed: the claim advanced the task's next_run_at and last_scheduled_for 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,35 +50,27 @@ class RunEndStore:
             return {}
         ids = sorted({end.run_id for end in ends})
         async with self.db.write() as conn:
-            started = {
-                r.id: (_as_utc(r.started_at), r.task_id)
-                for r in await conn.execute(
-                    sa.select(runs_t.c.id, runs_t.c.started_at, runs_t.c.task_id).where(runs_t.c.id.in_(ids))
-                )
-            }
-            present = [end for end in ends if end.run_id in started]
+            before = {r.id: r for r in map(run_from_row, await conn.execute(_run_query().where(runs_t.c.id.in_(ids))))}
+            present = [end for end in ends if end.run_id in before and before[end.run_id].status in _ENDABLE]
             if not present:
-                return {}
-            await _write_outcomes(conn, present, started)
-            await _write_task_status(conn, present, started)
-            rows = await conn.execute(_run_query().where(runs_t.c.id.in_(ids)))
-            records = {record.id: record for record in map(run_from_row, rows)}
-            dropped = [end for end in present if not end.keep and end.run_id in records]
+                return before
+            records = {**before, **{end.run_id: _ended(before[end.run_id], end) for end in present}}
+            await _write_outcomes(conn, [records[end.run_id] for end in present], present)
+            await _write_task_status(conn, [records[end.run_id] for end in present])
+            dropped = [records[end.run_id] for end in present if not end.keep]
             if dropped:
-                await self._count_empty(conn, dropped, started)
+                await self._count_empty(conn, dropped)
         return records
 
-    async def _count_empty(
-        self, conn: AsyncConnection, dropped: Sequence[RunEnd], started: dict[int, tuple[datetime, int]]
-    ) -> None:
+    async def _count_empty(self, conn: AsyncConnection, dropped: Sequence[RunRecord]) -> None:
         """Delete the rows of runs that found nothing to do, and count them per task and hour."""
-        await conn.execute(runs_t.delete().where(runs_t.c.id.in_(sorted(e.run_id for e in dropped))))
+        await conn.execute(runs_t.delete().where(runs_t.c.id.in_(sorted(run.id for run in dropped))))
         per_hour: Counter[tuple[int, datetime]] = Counter()
         latest: dict[int, datetime] = {}
-        for end in dropped:
-            task_id = started[end.run_id][1]
-            per_hour[(task_id, end.finished_at.replace(minute=0, second=0, microsecond=0))] += 1
-            latest[task_id] = max(latest.get(task_id, end.finished_at), end.finished_at)
+        for run in dropped:
+            assert run.finished_at is not None  # _ended set it
+            per_hour[(run.task_id, run.finished_at.replace(minute=0, second=0, microsecond=0))] += 1
+            latest[run.task_id] = max(latest.get(run.task_id, run.finished_at), run.finished_at)
         insert = (postgresql.insert if self.db.is_postgres else sqlite.insert)(empty_t)
         statement = insert.on_conflict_do_update(
             index_elements=["task_id", "hour"], set_={"runs": empty_t.c.runs + insert.excluded.runs}
@@ -95,24 +87,38 @@ class RunEndStore:
         )
 
 
-async def _write_outcomes(
-    conn: AsyncConnection, ends: Sequence[RunEnd], started: dict[int, tuple[datetime, int]]
-) -> None:
-    params: list[dict[str, Any]] = []
-    for end in ends:
-        started_at = started[end.run_id][0]
-        params.append(
-            {
-                "rid": end.run_id,
-                "b_status": end.status,
-                "b_finished_at": end.finished_at,
-                "b_duration_ms": max(0, int((end.finished_at - started_at).total_seconds() * 1000)),
-                "b_error": _clip(end.error, ERROR_LIMIT),
-                "b_traceback": _clip(end.traceback, TRACEBACK_LIMIT, keep_end=True),
-                "b_result": end.result,
-                "b_log": end.log,
-            }
-        )
+def _ended(run: RunRecord, end: RunEnd) -> RunRecord:
+    """The run as it is once `end` is written (the record is built here, not read back: a round trip less)."""
+    started_at = _as_utc(run.started_at)
+    return dataclasses.replace(
+        run,
+        status=end.status,
+        finished_at=end.finished_at,
+        duration_ms=max(0, int((end.finished_at - started_at).total_seconds() * 1000)),
+        error=_clip(end.error, ERROR_LIMIT),
+        traceback=_clip(end.traceback, TRACEBACK_LIMIT, keep_end=True),
+        result=end.result,
+        log=end.log,
+    )
+
+
+async def _write_outcomes(conn: AsyncConnection, ended: Sequence[RunRecord], ends: Sequence[RunEnd]) -> None:
+    params = [
+        {
+            "rid": run.id,
+            "b_status": run.status,
+            "b_finished_at": run.finished_at,
+            "b_duration_ms": run.duration_ms,
+            "b_error": run.error,
+            "b_traceback": run.traceback,
+            "b_result": run.result,
+            "b_log": run.log,
+        }
+        for run, end in zip(ended, ends, strict=True)
+        if end.keep  # a run whose row is deleted is not updated first
+    ]
+    if not params:
+        return
     await conn.execute(
         runs_t.update()
         .where(runs_t.c.id == sa.bindparam("rid"), sa.or_(*(runs_t.c.status == status for status in _ENDABLE)))
@@ -129,15 +135,13 @@ async def _write_outcomes(
     )
 
 
-async def _write_task_status(
-    conn: AsyncConnection, ends: Sequence[RunEnd], started: dict[int, tuple[datetime, int]]
-) -> None:
+async def _write_task_status(conn: AsyncConnection, ended: Sequence[RunRecord]) -> None:
     """Each task's last status, from its latest-started run among these (a newer claim's status stands)."""
     latest: dict[int, tuple[datetime, RunStatus]] = {}
-    for end in ends:
-        started_at, task_id = started[end.run_id]
-        if task_id not in latest or latest[task_id][0] <= started_at:
-            latest[task_id] = (started_at, end.status)
+    for run in ended:
+        started_at = _as_utc(run.started_at)
+        if run.task_id not in latest or latest[run.task_id][0] <= started_at:
+            latest[run.task_id] = (started_at, run.status)
     await conn.execute(
         tasks_t.update()
         .where(

@@ -99,6 +99,19 @@ class SchedulerStore:
             )
             return [task_from_row(r) for r in rows]
 
+    async def tasks_with_dependents(self, task_ids: Iterable[int]) -> set[int]:
+        """Those of `task_ids` that some enabled task runs after (one read for a batch of ended runs)."""
+        ids = sorted(set(task_ids))
+        if not ids:
+            return set()
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(tasks_t.c.after_task_id)
+                .where(tasks_t.c.after_task_id.in_(ids), tasks_t.c.enabled == sa.true())
+                .distinct()
+            )
+            return {int(task_id) for (task_id,) in rows}
+
     async def tasks_without_next_run(self) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.next_run_at.is_(None)))
@@ -193,36 +206,21 @@ class SchedulerStore:
             outcome.examined = len(due)
             if not due:
                 return outcome
-            running = await _running_run_ids(conn, [t.id for t in due])
+            # Only a task that forbids overlap cares whether a run of it is still running.
+            running = await _running_run_ids(conn, [t.id for t in due if t.overlap_policy is OverlapPolicy.FORBID])
             rows: list[dict[str, Any]] = []
-            next_runs: list[dict[str, Any]] = []
+            plans: dict[int, DuePlan] = {}
             for task in due:
-                decision = plan(task)
-                planned = _run_rows(task, unfired(task, decision), running.get(task.id), now, node_id)
-                rows.extend(planned)
-                fired = max((r["scheduled_for"] for r in planned), default=task.last_scheduled_for)
-                next_runs.append({"tid": task.id, "next_run_at": decision.next_run_at, "fired": fired})
+                plans[task.id] = plan(task)
+                rows.extend(_run_rows(task, unfired(task, plans[task.id]), running.get(task.id), now, node_id))
             won = await self._insert_runs(conn, rows, outcome) if rows else {}
-            await conn.execute(
-                tasks_t.update()
-                .where(tasks_t.c.id == sa.bindparam("tid"))
-                .values(next_run_at=sa.bindparam("next_run_at"), last_scheduled_for=sa.bindparam("fired")),
-                next_runs,
-            )
             for task in due:
                 if task.id in won:
                     ordered = sorted(won[task.id], key=lambda pair: pair[1])
                     outcome.claimed.append(
                         ClaimedRuns(task=task, run_ids=[i for i, _ in ordered], scheduled_for=[s for _, s in ordered])
                     )
-            started = [{"tid": c.task.id, "at": now} for c in outcome.claimed]
-            if started:
-                await conn.execute(
-                    tasks_t.update()
-                    .where(tasks_t.c.id == sa.bindparam("tid"))
-                    .values(last_run_at=sa.bindparam("at"), last_status=RunStatus.RUNNING),
-                    started,
-                )
+            await conn.execute(_ADVANCE, _advanced(due, plans, rows, won, now))
         return outcome
 
     async def _insert_runs(
@@ -595,6 +593,43 @@ class SchedulerStore:
         return found
 
 
+# One executemany for every due task: its next due time, the latest occurrence claimed, and for a
+# task whose run this node won, the start (one statement instead of two saves a round trip a claim).
+_ADVANCE = (
+    tasks_t.update()
+    .where(tasks_t.c.id == sa.bindparam("tid"))
+    .values(
+        next_run_at=sa.bindparam("b_next_run_at"),
+        last_scheduled_for=sa.bindparam("b_fired"),
+        last_run_at=sa.bindparam("b_last_run_at"),
+        last_status=sa.bindparam("b_last_status"),
+    )
+)
+
+
+def _advanced(
+    due: Sequence[TaskRecord],
+    plans: dict[int, DuePlan],
+    rows: Sequence[dict[str, Any]],
+    won: dict[int, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The _ADVANCE parameters of a claim: every due task moves on; those won also start now."""
+    fired: dict[int, datetime] = {}
+    for row in rows:
+        fired[row["task_id"]] = max(fired.get(row["task_id"], row["scheduled_for"]), row["scheduled_for"])
+    return [
+        {
+            "tid": task.id,
+            "b_next_run_at": plans[task.id].next_run_at,
+            "b_fired": fired.get(task.id, task.last_scheduled_for),
+            "b_last_run_at": now if task.id in won else task.last_run_at,
+            "b_last_status": RunStatus.RUNNING if task.id in won else task.last_status,
+        }
+        for task in due
+    ]
+
+
 # The order due work starts in when a node may not start all of it: priority, then the due time.
 DUE_ORDER = (tasks_t.c.priority.desc(), tasks_t.c.next_run_at, tasks_t.c.id)
 
@@ -658,6 +693,8 @@ def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
 
 async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, int]:
     """For each task with a run in flight, the id of its oldest running run."""
+    if not task_ids:
+        return {}
     rows = await conn.execute(
         sa.select(runs_t.c.task_id, sa.func.min(runs_t.c.id))
         .where(runs_t.c.status == RunStatus.RUNNING, runs_t.c.task_id.in_(task_ids))
