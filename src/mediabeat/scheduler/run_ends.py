@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from mediabeat.db.stores.run_ends import RunEndStore
-from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStatus
+from mediabeat.domain.scheduler import RunEnd, RunRecord
 
 log = logging.getLogger("mediabeat.scheduler")
 
@@ -34,23 +34,14 @@ class RecordedEnd:
     chained: bool = False
 
 
-# Which of these tasks have tasks chained after them (SchedulerStore.tasks_with_dependents).
-ChainLookup = Callable[[Iterable[int]], Awaitable[set[int]]]
 _Pending = tuple[RunEnd, "asyncio.Future[RecordedEnd | None]"]
 
 
 class RunEndWriter:
     """Collects run ends and writes them in batches; add() answers with the run as recorded (None if not)."""
 
-    def __init__(
-        self,
-        store: RunEndStore,
-        *,
-        chained: ChainLookup | None = None,
-        retry_seconds: Sequence[float] = RECORD_RETRY_SECONDS,
-    ) -> None:
+    def __init__(self, store: RunEndStore, *, retry_seconds: Sequence[float] = RECORD_RETRY_SECONDS) -> None:
         self.store = store
-        self.chained = chained
         self.retry_seconds = tuple(retry_seconds)
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
@@ -76,24 +67,13 @@ class RunEndWriter:
         await asyncio.sleep(0)  # the ends of handlers that return in this same turn join the batch
         while self._pending:
             batch, self._pending = self._pending, []
-            records = await self._write(batch) or {}
-            chained = await self._chained({r.task_id for r in records.values() if r.status is RunStatus.SUCCEEDED})
+            records, chained = await self._write(batch) or ({}, set())
             for end, future in batch:
                 run = records.get(end.run_id)
                 if not future.done():
                     future.set_result(None if run is None else RecordedEnd(run, chained=run.task_id in chained))
 
-    async def _chained(self, task_ids: set[int]) -> set[int]:
-        """One read for the whole batch, instead of one per successful run (most tasks have no chain)."""
-        if self.chained is None or not task_ids:
-            return set()
-        try:
-            return await self.chained(task_ids)
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            log.error("could not look up the tasks chained after %d task(s): %s", len(task_ids), exc)
-            return set()
-
-    async def _write(self, batch: list[_Pending]) -> dict[int, RunRecord] | None:
+    async def _write(self, batch: list[_Pending]) -> tuple[dict[int, RunRecord], set[int]] | None:
         """Write one batch, retrying through a database outage; None once given up (the reaper covers it)."""
         ends = [end for end, _ in batch]
         for delay in (*self.retry_seconds, None):

@@ -116,7 +116,7 @@ class RunExecutor:
         self.notifier = notifier
         self.alerts = alerts
         self.keep_empty_runs = keep_empty_runs
-        self.ends = end_writer or RunEndWriter(RunEndStore(store.db), chained=store.tasks_with_dependents)
+        self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
         self._executions: dict[int, _Execution] = {}
 
     @property

@@ -99,19 +99,6 @@ class SchedulerStore:
             )
             return [task_from_row(r) for r in rows]
 
-    async def tasks_with_dependents(self, task_ids: Iterable[int]) -> set[int]:
-        """Those of `task_ids` that some enabled task runs after (one read for a batch of ended runs)."""
-        ids = sorted(set(task_ids))
-        if not ids:
-            return set()
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                sa.select(tasks_t.c.after_task_id)
-                .where(tasks_t.c.after_task_id.in_(ids), tasks_t.c.enabled == sa.true())
-                .distinct()
-            )
-            return {int(task_id) for (task_id,) in rows}
-
     async def tasks_without_next_run(self) -> list[TaskRecord]:
         async with self.db.read() as conn:
             rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.next_run_at.is_(None)))
