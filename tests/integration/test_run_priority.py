@@ -1,16 +1,19 @@
-"""Priority under the per-node run limit, and a burst larger than the limit, on a real database."""
+"""Priority under the per-node run limit, a burst larger than the limit, and run ends written in batches."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.run_ends import RunEndStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.tables import scheduler_tasks
 from mediabeat.domain.scheduler import RunFilter, RunStatus, TaskValidationError
+from mediabeat.scheduler.run_ends import RunEndWriter
 from mediabeat.scheduler.service import SchedulerTimings, TaskChanges
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import BlockingHandler, RecordingHandler, build_test_scheduler
@@ -103,3 +106,50 @@ async def test_a_burst_of_1000_due_occurrences_all_start_at_the_default_limit(db
     async with db.read() as conn:
         running = await conn.execute(sa.text("SELECT COUNT(*) FROM scheduler_task_runs WHERE status = 'running'"))
         assert running.scalar_one() == 0
+
+
+class StalledEnds(RunEndStore):
+    """A database that takes the run ends but never commits them (the node dies before it would)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.batches: list[list[int]] = []
+        self.hang = asyncio.Event()
+
+    async def record_run_ends(self, ends):  # type: ignore[no-untyped-def]
+        self.batches.append([end.run_id for end in ends])
+        await self.hang.wait()
+        return await super().record_run_ends(ends)
+
+
+async def test_a_slot_frees_before_the_end_is_written_and_an_unwritten_end_is_reaped(db: Database) -> None:
+    await only_cleanup_seeded(db)
+    store = SchedulerStore(db)
+    await store.update_task(1, {"enabled": False}, START)
+    for name in ("a", "b", "c"):
+        await store.create_task({"name": name, "handler": "quick", "cron": "0 0 1 1 *"}, START)
+    clock = FakeClock(START)
+    handler = RecordingHandler()
+    service, loop = build_test_scheduler(
+        db, clock=clock, handlers={"quick": handler}, timings=SchedulerTimings(max_concurrent=3)
+    )
+    stalled = StalledEnds(db)
+    service.runner.ends = RunEndWriter(stalled)
+    assert (await loop.step()).started == 3
+    async with asyncio.timeout(10):
+        while len(handler.calls) < 3 or sum(map(len, stalled.batches)) < 3:
+            await asyncio.sleep(0.01)
+    # The three handlers returned: their slots are free, though no end is written yet...
+    assert service.free_slots == 3
+    assert len(stalled.batches) == 1  # ...and the three ends go in one batch.
+    # Until it is written a run is still running, and still this node's to heartbeat.
+    running = await service.list_runs(RunFilter(status=RunStatus.RUNNING), limit=10)
+    assert sorted(r.id for r in running) == sorted(service.active_run_ids) and len(running) == 3
+    # The node dies here. Another node's reaper settles the runs once the heartbeats stop.
+    other, _ = build_test_scheduler(db, clock=clock, handlers={}, node_id="other-node")
+    clock.advance(21)
+    reaped = await other.reap_abandoned()
+    assert sorted(r.id for r in reaped) == sorted(r.id for r in running)
+    assert {r.status for r in reaped} == {RunStatus.ABANDONED}
+    stalled.hang.set()  # (let the test's node finish: a late end still records the true outcome)
+    await service.wait_idle(within=10)
