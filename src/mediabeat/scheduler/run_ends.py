@@ -67,7 +67,11 @@ class RunEndWriter:
         await asyncio.sleep(0)  # the ends of handlers that return in this same turn join the batch
         while self._pending:
             batch, self._pending = self._pending, []
-            records, chained = await self._write(batch) or ({}, set())
+            try:
+                records, chained = await self._write(batch) or ({}, set())
+            except Exception:  # a bug must not leave runs waiting forever: give them up to the reaper
+                log.exception("recording the end of %d run(s) failed; the reaper will abandon them", len(batch))
+                records, chained = {}, set()
             for end, future in batch:
                 run = records.get(end.run_id)
                 if not future.done():
