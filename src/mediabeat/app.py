@@ -136,6 +136,7 @@ def scheduler_timings(settings: Settings) -> SchedulerTimings:
         heartbeat=timedelta(seconds=settings.heartbeat_seconds),
         cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
         run_log_max_chars=settings.run_log_max_chars,
+        keep_empty_runs=settings.keep_empty_runs,
     )
 
 

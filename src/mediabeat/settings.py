@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="Most characters of log lines (INFO and above, as MEDIABEAT_LOG_LEVEL lets through) kept with "
         "each run; a last line says how many were cut. 0 keeps none",
     )
+    keep_empty_runs: bool = Field(
+        default=False,
+        description="Keep the rows of scheduled runs that found nothing to do (an empty crawl queue, no feed due); "
+        "by default they are only counted on their task (per hour, and the last one's time). A task can ask "
+        "for its own with `tasks set --keep-empty-runs`",
+    )
     cancel_grace_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=30.0,
         description="How long a cancelled run's handler has to stop; after it the run is recorded cancelled "

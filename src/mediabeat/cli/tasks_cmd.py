@@ -96,6 +96,9 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         "retry_backoff_s",
         "retry_backoff_max_s",
         "retry_at",
+        "priority",
+        "keep_empty_runs",
+        "last_empty_run_at",
         "last_run_at",
         "last_status",
         "next_run_at",
@@ -119,6 +122,21 @@ RetryBackoff = Annotated[
     int | None, typer.Option(help="Seconds before the first retry, doubling for each next one (default 60)")
 ]
 RetryBackoffMax = Annotated[int | None, typer.Option(help="Longest wait between retries, in seconds (default 3600)")]
+Priority = Annotated[
+    int | None,
+    typer.Option(
+        help="-1000 to 1000 (default 0): when more runs are due than a node may start "
+        "(MEDIABEAT_MAX_CONCURRENT_RUNS), higher priority starts first, then the earlier due time"
+    ),
+]
+KeepEmptyRuns = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-empty-runs/--count-empty-runs",
+        help="Keep the rows of scheduled runs that find nothing to do (an empty queue), or only count them "
+        "on the task (the default; MEDIABEAT_KEEP_EMPTY_RUNS keeps them for every task)",
+    ),
+]
 
 
 @app.command("enable")
@@ -147,8 +165,10 @@ def set_task(
     max_retries: MaxRetries = None,
     retry_backoff: RetryBackoff = None,
     retry_backoff_max: RetryBackoffMax = None,
+    priority: Priority = None,
+    keep_empty_runs: KeepEmptyRuns = None,
 ) -> None:
-    """Change a task's schedule, policies or retries; the next run is recomputed."""
+    """Change a task's schedule, policies, retries or priority; the next run is recomputed."""
     _set(
         name,
         TaskChanges(
@@ -161,6 +181,8 @@ def set_task(
             max_retries=max_retries,
             retry_backoff_s=retry_backoff,
             retry_backoff_max_s=retry_backoff_max,
+            priority=priority,
+            keep_empty_runs=keep_empty_runs,
         ),
     )
 
@@ -180,6 +202,8 @@ def create(
     max_retries: MaxRetries = None,
     retry_backoff: RetryBackoff = None,
     retry_backoff_max: RetryBackoffMax = None,
+    priority: Priority = None,
+    keep_empty_runs: KeepEmptyRuns = None,
 ) -> None:
     """Create a task that runs a registered handler on a schedule."""
     spec = NewTask(
@@ -196,6 +220,8 @@ def create(
         max_retries=max_retries or 0,
         retry_backoff_s=retry_backoff or 60,
         retry_backoff_max_s=retry_backoff_max or 3600,
+        priority=priority or 0,
+        keep_empty_runs=bool(keep_empty_runs),
     )
 
     async def body(services: Services) -> TaskRecord:

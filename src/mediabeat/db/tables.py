@@ -317,6 +317,13 @@ scheduler_tasks = sa.Table(
     sa.Column("retry_at", UTCDateTime()),
     sa.Column("retry_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
     sa.Column("retry_attempt", sa.Integer(), nullable=False, server_default="0"),
+    # Migration 0021: higher priority starts first when more runs are due than a node may start;
+    # keep_empty_runs keeps the rows of scheduled runs that found nothing to do (else only counted);
+    # last_scheduled_for is the latest occurrence the schedule claimed (never claimed again).
+    sa.Column("priority", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("keep_empty_runs", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("last_scheduled_for", UTCDateTime()),
+    sa.Column("last_empty_run_at", UTCDateTime()),
     sa.CheckConstraint("misfire_policy IN ('run_once', 'skip', 'catch_up')", name="misfire"),
     sa.CheckConstraint("overlap_policy IN ('forbid', 'allow')", name="overlap"),
     sa.CheckConstraint("timeout_s > 0", name="timeout"),
@@ -408,6 +415,21 @@ scheduler_run_count_deltas = sa.Table(
     sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("status", CleanString(16), nullable=False),
     sa.Column("runs", sa.BigInteger(), nullable=False),
+)
+
+# Scheduled runs that found nothing to do and were not kept as rows, counted per task and hour (0021).
+scheduler_empty_runs = sa.Table(
+    "scheduler_empty_runs",
+    metadata,
+    sa.Column(
+        "task_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("hour", UTCDateTime(), primary_key=True),
+    sa.Column("runs", sa.BigInteger(), nullable=False),
+    sa.Index("ix_scheduler_empty_runs_hour", "hour"),
 )
 
 scheduler_nodes = sa.Table(

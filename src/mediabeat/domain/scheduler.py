@@ -115,6 +115,13 @@ class TaskRecord:
     retry_at: datetime | None = None
     retry_run_id: int | None = None
     retry_attempt: int = 0
+    # When more runs are due than a node may start, higher priority first (then the earlier due time).
+    priority: int = 0
+    # Keep the rows of scheduled runs that found nothing to do (else they are only counted).
+    keep_empty_runs: bool = False
+    # The latest occurrence the schedule claimed: the claim never runs one at or before it again.
+    last_scheduled_for: datetime | None = None
+    last_empty_run_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,10 @@ class TaskStats:
     runs: int
     p50_ms: float | None
     p95_ms: float | None
+    # Scheduled runs that found nothing to do and were counted instead of kept (included in `runs`).
+    empty_runs: int = 0
+    empty_runs_24h: int = 0
+    last_empty_run_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +178,8 @@ class SchedulerStats:
     running_runs: int
     runs_last_24h: int
     tasks: list[TaskStats]
+    # Of total_runs (and of succeeded_runs): runs that found nothing to do, counted, not kept.
+    empty_runs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +226,8 @@ class TaskChanges:
     max_retries: int | None = None
     retry_backoff_s: int | None = None
     retry_backoff_max_s: int | None = None
+    priority: int | None = None
+    keep_empty_runs: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +248,8 @@ class NewTask:
     max_retries: int = 0
     retry_backoff_s: int = 60
     retry_backoff_max_s: int = 3600
+    priority: int = 0
+    keep_empty_runs: bool = False
 
     def as_changes(self) -> TaskChanges:
         return TaskChanges(
@@ -246,6 +263,8 @@ class NewTask:
             max_retries=self.max_retries,
             retry_backoff_s=self.retry_backoff_s,
             retry_backoff_max_s=self.retry_backoff_max_s,
+            priority=self.priority,
+            keep_empty_runs=self.keep_empty_runs,
         )
 
 
@@ -265,6 +284,23 @@ class ClaimOutcome:
     claimed: list[ClaimedRuns] = field(default_factory=list)
     examined: int = 0
     skipped_runs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How one run ended, to be written: `keep` False drops the row of a run that found nothing to do.
+
+    A dropped run is counted per task and hour instead (scheduler_empty_runs).
+    """
+
+    run_id: int
+    status: RunStatus
+    finished_at: datetime
+    error: str | None = None
+    traceback: str | None = None
+    result: dict[str, Any] | None = None
+    log: str | None = None
+    keep: bool = True
 
 
 class TaskNotFound(LookupError):

@@ -13,6 +13,8 @@ from mediabeat.schedule.cron import load_zone
 MAX_TIMEOUT_S = 7 * 24 * 3600
 MAX_RETRIES = 100
 MAX_BACKOFF_S = 7 * 24 * 3600
+# Task priorities run from MIN_PRIORITY to MAX_PRIORITY; 0 is the default.
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
 Policy = TypeVar("Policy", MisfirePolicy, OverlapPolicy)
 
 TASK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
@@ -74,6 +76,12 @@ def validate_changes(task: TaskRecord, changes: TaskChanges, *, only_changed: bo
             raise TaskValidationError("timeout_s", f"must be between 1 and {MAX_TIMEOUT_S} seconds")
         values["timeout_s"] = changes.timeout_s
     values.update(_retry_values(task, changes))
+    if changes.priority is not None:
+        if not MIN_PRIORITY <= changes.priority <= MAX_PRIORITY:
+            raise TaskValidationError("priority", f"must be between {MIN_PRIORITY} and {MAX_PRIORITY}")
+        values["priority"] = changes.priority
+    if changes.keep_empty_runs is not None:
+        values["keep_empty_runs"] = changes.keep_empty_runs
     if changes.enabled is not None:
         values["enabled"] = changes.enabled
     if changes.description is not None:

@@ -36,6 +36,8 @@ class DueRuns:
         self.max_catch_up = max_catch_up
         self.claim_batch = claim_batch
         self.max_concurrent = max_concurrent
+        # The last claim took as many tasks as it was allowed: more may be due right now.
+        self.more_due = False
 
     async def prepare_schedules(self) -> int:
         """Give every task without next_run_at its first due time; a never-run task is due at once."""
@@ -62,17 +64,20 @@ class DueRuns:
         """Claim the due occurrences this node has room for and start their handlers; returns how many runs started.
 
         A claim of one task counts as one execution, its catch-up occurrences run one after another.
+        When more is due than there are free slots, higher-priority tasks start first, then the
+        earlier due (the claim orders by both). Ends still being written are written first, so
+        that the claim sees which runs are still running (overlap policy).
         """
         free = self.free_slots
         if free == 0:
             return 0
+        await self.executor.flush_ends()
         now = self.clock.now()
+        limit = min(self.claim_batch, free)
         outcome = await self.store.claim_due(
-            now=now,
-            node_id=self.executor.node_id,
-            limit=min(self.claim_batch, free),
-            plan=lambda t: self.plan(t, now),
+            now=now, node_id=self.executor.node_id, limit=limit, plan=lambda t: self.plan(t, now)
         )
+        self.more_due = outcome.examined == limit
         for claim in outcome.claimed:
             self.executor.launch(claim, trigger=Trigger.SCHEDULE)
         return sum(len(c.run_ids) for c in outcome.claimed) + await self.execute_due_retries()

@@ -70,6 +70,10 @@ class SchedulerLoop:
         started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:
             return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
+        if self.service.due.more_due:
+            # The claim took all it could: more may be due (a burst wider than the run limit). Look
+            # again at once instead of asking for the next due time, a read per wave saved.
+            return StepResult(started=started, sleep_seconds=0.0)
         next_due = await self.service.next_due_at()
         return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
 

@@ -15,6 +15,9 @@ class ChangeNotifier(Protocol):
 
     async def notify(self) -> None: ...
 
+    def notify_nowait(self) -> None:
+        """Wake this process's loops only (a slot freed here concerns no other node)."""
+
     async def wait(self, seconds: float) -> bool: ...
 
     async def close(self) -> None: ...

@@ -13,11 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.clock import Clock
+from mediabeat.db.stores.run_ends import RunEndStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.domain.scheduler import (
     AllWorkFailed,
     ClaimedRuns,
     OverlapForbidden,
+    RunEnd,
     RunNotFound,
     RunNotRunning,
     RunRecord,
@@ -30,13 +32,12 @@ from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
-from mediabeat.tasks.base import RunContext, SkipRun
+from mediabeat.scheduler.run_ends import RecordedEnd, RunEndWriter
+from mediabeat.tasks.base import NothingToDo, RunContext, SkipRun
 from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
 log = logging.getLogger("mediabeat.scheduler")
 
-# How long a finished run's outcome keeps being retried while the database is away.
-RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
 # Handed-over runs one loop step adopts at most (each is one person's `tasks run`).
 ADOPT_BATCH = 100
 # A run that ended so is retried while its task has retries left.
@@ -49,12 +50,16 @@ CANCEL_GRACE_SECONDS = 30.0
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How one run ended, as recorded: status, error for people, traceback, and the handler's counts."""
+    """How one run ended, as recorded: status, error for people, traceback, and the handler's counts.
+
+    `empty` says the handler found nothing to do (NothingToDo).
+    """
 
     status: RunStatus
     error: str | None = None
     traceback: str | None = None
     result: dict[str, Any] | None = None
+    empty: bool = False
 
 
 @dataclass(slots=True)
@@ -65,6 +70,8 @@ class _Execution:
     trigger: Trigger
     future: asyncio.Task[None] | None = None
     finished: list[RunRecord] = field(default_factory=list)
+    # The last handler has returned: the slot is free while the end is being written.
+    winding_down: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class RunExecutor:
         alerts: RunAlerts,
         cancel_grace_s: float = CANCEL_GRACE_SECONDS,
         run_log_max_chars: int = RUN_LOG_MAX_CHARS,
+        keep_empty_runs: bool = False,
+        end_writer: RunEndWriter | None = None,
     ) -> None:
         self.run_logs = RunLogCapture(run_log_max_chars)
         self.cancel_grace_s = cancel_grace_s
@@ -107,6 +116,8 @@ class RunExecutor:
         self.node_id = node_id
         self.notifier = notifier
         self.alerts = alerts
+        self.keep_empty_runs = keep_empty_runs
+        self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
         self._executions: dict[int, _Execution] = {}
 
     @property
@@ -114,8 +125,15 @@ class RunExecutor:
         return sorted(self._executions)
 
     def executing_count(self, trigger: Trigger) -> int:
-        """How many executions (a claim of catch-up runs counts once) of this trigger are in flight."""
-        return len({id(e) for e in self._executions.values() if e.trigger is trigger})
+        """How many executions (a claim of catch-up runs counts once) of this trigger are in flight.
+
+        An execution whose last handler has returned no longer counts, though its end may not be written yet.
+        """
+        return len({id(e) for e in self._executions.values() if e.trigger is trigger and not e.winding_down})
+
+    async def flush_ends(self) -> None:
+        """Wait until the ends of the runs finished so far are written (before a claim reads what is running)."""
+        await self.ends.flush()
 
     def require_handler(self, task: TaskRecord) -> None:
         if task.handler not in self.registry:
@@ -192,6 +210,7 @@ class RunExecutor:
         run_ids = [run_id for e in executions for run_id in e.run_ids]
         if not run_ids:
             return
+        await self.ends.flush()  # a run whose true end is being written is not "failed"
         error = f"cancelled: node {self.node_id} shut down before the run finished"
         try:
             ended = await self.store.fail_running(run_ids, finished_at=self.clock.now(), error=error)
@@ -272,9 +291,9 @@ class RunExecutor:
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
                 with run_log_context(run_id, claim.task.name):
-                    status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                    chained = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
-                if status is RunStatus.SUCCEEDED:
+                if chained:
                     await self._start_dependents(claim.task, run_id, scheduled_for)
         finally:
             for run_id in claim.run_ids:
@@ -318,7 +337,8 @@ class RunExecutor:
             claim = ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for])
             self.launch(claim, trigger=Trigger.DEPENDENCY)
 
-    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> RunStatus:
+    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> bool:
+        """Run the handler and record the end; True if the run succeeded and tasks are chained after it."""
         ctx = RunContext(
             run_id=run_id,
             task_name=task.name,
@@ -342,7 +362,7 @@ class RunExecutor:
         except asyncio.CancelledError:
             TASK_RUNS.labels(task.name, RunStatus.FAILED.value).inc()
             await self._record_end(
-                run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run")
+                task, run_id, RunOutcome(RunStatus.FAILED, f"cancelled: node {self.node_id} shut down mid-run"), trigger
             )
             raise
         finally:
@@ -353,8 +373,8 @@ class RunExecutor:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         elif outcome.status is RunStatus.CANCELLED:
             log.warning("run %d of %s: %s", run_id, task.name, outcome.error)
-        await self._record_end(run_id, outcome)
-        return outcome.status
+        recorded = await self._record_end(task, run_id, outcome, trigger)
+        return recorded is not None and recorded.chained and recorded.run.status is RunStatus.SUCCEEDED
 
     async def _supervise(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
         """Run the handler in a task of its own, so that an operator can cancel it (cancel_local)."""
@@ -405,6 +425,8 @@ class RunExecutor:
                 result = dict(await handler(ctx))
         except TimeoutError:
             return RunOutcome(RunStatus.TIMED_OUT, f"cancelled after the task's timeout of {task.timeout_s} s")
+        except NothingToDo as reason:
+            return RunOutcome(RunStatus.SKIPPED, f"skipped: {reason}", empty=True)
         except SkipRun as reason:
             return RunOutcome(RunStatus.SKIPPED, f"skipped: {reason}")
         except AllWorkFailed as exc:
@@ -428,29 +450,35 @@ class RunExecutor:
             logging.getLogger().removeHandler(self.run_logs)
         return text
 
-    async def _record_end(self, run_id: int, outcome: RunOutcome) -> None:
-        """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
-        run_log = self._run_log(run_id)
-        for delay in (*RECORD_RETRY_SECONDS, None):
-            try:
-                run = await self.store.record_run_end(
-                    run_id,
-                    status=outcome.status,
-                    finished_at=self.clock.now(),
-                    error=outcome.error,
-                    traceback=outcome.traceback,
-                    result=outcome.result,
-                    log=run_log,
-                )
-                if run is not None and not await self._retry_if_due(run):
-                    await self.alert(run)
-                return
-            except (sa.exc.SQLAlchemyError, OSError) as exc:
-                if delay is None:
-                    log.error("could not record the end of run %d; the reaper will abandon it: %s", run_id, exc)
-                    return
-                log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
-                await asyncio.sleep(delay)
+    async def _record_end(
+        self, task: TaskRecord, run_id: int, outcome: RunOutcome, trigger: Trigger
+    ) -> RecordedEnd | None:
+        """Free the run's slot, then write its outcome with the other ends of the moment (RunEndWriter).
+
+        Until the write commits the run stays `running` and heartbeated; the reaper covers a node that dies.
+        """
+        end = RunEnd(
+            run_id=run_id,
+            status=outcome.status,
+            finished_at=self.clock.now(),
+            error=outcome.error,
+            traceback=outcome.traceback,
+            result=outcome.result,
+            log=self._run_log(run_id),
+            keep=keeps_run_row(outcome, trigger, task, keep_all=self.keep_empty_runs),
+        )
+        self._free_slot(run_id)
+        recorded = await self.ends.add(end)
+        if recorded is not None and not await self._retry_if_due(recorded.run):
+            await self.alert(recorded.run)
+        return recorded
+
+    def _free_slot(self, run_id: int) -> None:
+        """The last handler of an execution returned: its slot may take the next due run at once."""
+        execution = self._executions.get(run_id)
+        if execution is not None and run_id == execution.run_ids[-1] and not execution.winding_down:
+            execution.winding_down = True
+            self.notifier.notify_nowait()
 
     async def _retry_if_due(self, run: RunRecord) -> bool:
         """Schedule a retry of a failed or timed-out run if its task has retries left; True if one was scheduled.
@@ -485,6 +513,17 @@ class RunExecutor:
             return
         first = await self.store.first_attempt(run) if run.retry_of is not None else run.id
         self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, first))
+
+
+def keeps_run_row(outcome: RunOutcome, trigger: Trigger, task: TaskRecord, *, keep_all: bool) -> bool:
+    """Whether a run's row is kept: always, but for a scheduled run that found nothing to do.
+
+    That one is counted on its task instead, unless the task (keep_empty_runs) or the
+    operator (MEDIABEAT_KEEP_EMPTY_RUNS) asks for such rows. Runs someone started are kept.
+    """
+    if not outcome.empty or trigger is not Trigger.SCHEDULE:
+        return True
+    return keep_all or task.keep_empty_runs
 
 
 def _give_up(future: asyncio.Future[None]) -> None:

@@ -66,6 +66,7 @@ class SchedulerTimings:
     heartbeat: timedelta = timedelta(seconds=5)
     cancel_grace: timedelta = timedelta(seconds=30)
     run_log_max_chars: int = 64_000
+    keep_empty_runs: bool = False
 
 
 class SchedulerService:
@@ -101,6 +102,7 @@ class SchedulerService:
             alerts=self.alerts,
             cancel_grace_s=timings.cancel_grace.total_seconds(),
             run_log_max_chars=timings.run_log_max_chars,
+            keep_empty_runs=timings.keep_empty_runs,
         )
         self.pause_switch = PauseSwitch(store=store, clock=clock, notifier=self.notifier)
         self.due = DueRuns(

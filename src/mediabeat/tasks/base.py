@@ -34,6 +34,15 @@ class SkipRun(Exception):
     """Raised by a handler whose condition for running is not met: the run ends `skipped`, with this reason."""
 
 
+class NothingToDo(SkipRun):
+    """Raised by a handler that found no work (an empty queue, no feed due): the run ends `skipped`.
+
+    A scheduled run that ends so is counted on its task (empty runs per hour, the last one's
+    time) but its row is not kept, unless the task's keep_empty_runs or MEDIABEAT_KEEP_EMPTY_RUNS
+    asks for it. The history stays readable when a task runs every minute.
+    """
+
+
 def unless_all_failed(
     result: Mapping[str, Any], *, attempted: int, failed: int, unit: str, first_error: str | None
 ) -> Mapping[str, Any]:

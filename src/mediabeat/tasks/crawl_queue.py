@@ -25,7 +25,7 @@ from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.raw_pages import RawPage, pack_page
 from mediabeat.domain.content import JobRecord
-from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
+from mediabeat.tasks.base import NothingToDo, RunContext, unless_all_failed
 from mediabeat.tasks.stored_hooks import ArticlesStored, StoredHooks
 from mediabeat.telemetry import CRAWL_PAGE_DURATION, CRAWL_PAGES, timed
 
@@ -227,7 +227,7 @@ class CrawlQueue:
         worker = f"{self.node_id}/run-{ctx.run_id}"
         claimed = await self.jobs.claim(worker=worker, now=ctx.now, limit=self.batch, lease=self.lease)
         if not claimed:
-            raise SkipRun("queue empty")
+            raise NothingToDo("queue empty")
         await self.pool.start()
         pending = {job.id for job in claimed}
         keeper = asyncio.create_task(self._keep_leases(pending, worker))

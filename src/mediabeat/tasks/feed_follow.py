@@ -20,7 +20,7 @@ from typing import Any
 from mediabeat.clock import Clock
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.domain.scheduler import AllWorkFailed, Trigger
-from mediabeat.tasks.base import RunContext, TaskHandler
+from mediabeat.tasks.base import NothingToDo, RunContext, TaskHandler
 
 # Two passes are at least this far apart, so a feed that stays due (say, its outcome could not be
 # written) is retried once a second, not in a busy loop.
@@ -104,11 +104,16 @@ class FeedFollower:
             return await self.inner(ctx)
         except AllWorkFailed as failed:  # judged over the whole run below, not pass by pass
             return {**failed.result, "_first_error": str(failed)}
+        except NothingToDo as nothing:  # a pass with no feed due; the run is empty only if every pass was
+            return {"feeds": 0, "_nothing": str(nothing)}
 
     @staticmethod
     def _outcome(results: list[Mapping[str, Any]]) -> Mapping[str, Any]:
         errors = [r["_first_error"] for r in results if "_first_error" in r]
-        combined = combine(results)
+        if all("_nothing" in r for r in results):
+            raise NothingToDo(results[0]["_nothing"])
+        combined = combine([r for r in results if "_nothing" not in r])
+        combined["passes"] = len(results)
         combined.pop("_first_error", None)
         if len(results) == 1 and not errors:
             combined.pop("passes")

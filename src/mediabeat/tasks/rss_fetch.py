@@ -29,7 +29,7 @@ from mediabeat.schedule.freshness import (
     server_floor,
     while_pushed,
 )
-from mediabeat.tasks.base import RunContext, unless_all_failed
+from mediabeat.tasks.base import NothingToDo, RunContext, unless_all_failed
 from mediabeat.tasks.feed_entries import entry_links, parse_feed_body
 from mediabeat.tasks.feed_outcomes import FeedOutcome, OutcomeWriter, PassTally
 from mediabeat.tasks.websub import HubRecorder
@@ -98,6 +98,8 @@ class RssFetch:
                 for step in steps:  # a run cancelled (timeout, shutdown) stops its fetches too
                     step.cancel()
                 await writer.abandon()
+        if tally.feeds == 0:
+            raise NothingToDo("no active feed" if everything else "no feed is due")
         result = tally.summary(created)
         ctx.log.info(
             "hourly-rss-fetch: %d feeds, %d fetched, %d not modified, %d failed, %d disabled, %d jobs created",

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import article_raw_pages as raw_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
+from mediabeat.db.tables import scheduler_empty_runs as empty_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 
 
@@ -25,7 +26,12 @@ class RetentionStore:
         )
 
     async def delete_runs_before(self, cutoff: datetime, *, batch_size: int) -> int:
-        """Delete one batch of finished runs that started before `cutoff`."""
+        """Delete one batch of finished runs that started before `cutoff`, and the counts of empty runs before it.
+
+        The counts (runs that found nothing to do, per task and hour) age out with the runs they stand for.
+        """
+        async with self.db.write() as conn:
+            await conn.execute(empty_t.delete().where(empty_t.c.hour < cutoff))
         return await self._delete_batch(
             runs_t, (runs_t.c.started_at < cutoff) & (runs_t.c.status != "running"), batch_size
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -144,7 +145,7 @@ class SchedulerStore:
             query = (
                 sa.select(tasks_t)
                 .where(tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at <= now, ~_PAUSED)
-                .order_by(tasks_t.c.retry_at)
+                .order_by(tasks_t.c.priority.desc(), tasks_t.c.retry_at, tasks_t.c.id)
                 .limit(limit)
             )
             if self.db.is_postgres:
@@ -183,7 +184,7 @@ class SchedulerStore:
             query = (
                 sa.select(tasks_t)
                 .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now, ~_PAUSED)
-                .order_by(tasks_t.c.next_run_at)
+                .order_by(*DUE_ORDER)
                 .limit(limit)
             )
             if self.db.is_postgres:
@@ -192,34 +193,21 @@ class SchedulerStore:
             outcome.examined = len(due)
             if not due:
                 return outcome
-            running = await _running_run_ids(conn, [t.id for t in due])
+            # Only a task that forbids overlap cares whether a run of it is still running.
+            running = await _running_run_ids(conn, [t.id for t in due if t.overlap_policy is OverlapPolicy.FORBID])
             rows: list[dict[str, Any]] = []
-            next_runs: list[dict[str, Any]] = []
+            plans: dict[int, DuePlan] = {}
             for task in due:
-                decision = plan(task)
-                rows.extend(_run_rows(task, decision, running.get(task.id), now, node_id))
-                next_runs.append({"tid": task.id, "next_run_at": decision.next_run_at})
+                plans[task.id] = plan(task)
+                rows.extend(_run_rows(task, unfired(task, plans[task.id]), running.get(task.id), now, node_id))
             won = await self._insert_runs(conn, rows, outcome) if rows else {}
-            await conn.execute(
-                tasks_t.update()
-                .where(tasks_t.c.id == sa.bindparam("tid"))
-                .values(next_run_at=sa.bindparam("next_run_at")),
-                next_runs,
-            )
             for task in due:
                 if task.id in won:
                     ordered = sorted(won[task.id], key=lambda pair: pair[1])
                     outcome.claimed.append(
                         ClaimedRuns(task=task, run_ids=[i for i, _ in ordered], scheduled_for=[s for _, s in ordered])
                     )
-            started = [{"tid": c.task.id, "at": now} for c in outcome.claimed]
-            if started:
-                await conn.execute(
-                    tasks_t.update()
-                    .where(tasks_t.c.id == sa.bindparam("tid"))
-                    .values(last_run_at=sa.bindparam("at"), last_status=RunStatus.RUNNING),
-                    started,
-                )
+            await conn.execute(_ADVANCE, _advanced(due, plans, rows, won, now))
         return outcome
 
     async def _insert_runs(
@@ -345,50 +333,6 @@ class SchedulerStore:
         """Stamp the real start of a claimed run (catch-up runs wait for the ones before them)."""
         async with self.db.write() as conn:
             await conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(started_at=now, heartbeat_at=now))
-
-    async def record_run_end(
-        self,
-        run_id: int,
-        *,
-        status: RunStatus,
-        finished_at: datetime,
-        error: str | None = None,
-        traceback: str | None = None,
-        result: dict[str, Any] | None = None,
-        log: str | None = None,
-    ) -> RunRecord | None:
-        """Write a run's outcome and the task's last status. A run already reaped still gets its true outcome."""
-        async with self.db.write() as conn:
-            started = (
-                await conn.execute(sa.select(runs_t.c.started_at, runs_t.c.task_id).where(runs_t.c.id == run_id))
-            ).first()
-            if started is None:
-                return None
-            started_at = _as_utc(started.started_at)
-            duration_ms = max(0, int((finished_at - started_at).total_seconds() * 1000))
-            await conn.execute(
-                runs_t.update()
-                .where(runs_t.c.id == run_id, runs_t.c.status.in_((RunStatus.RUNNING, RunStatus.ABANDONED)))
-                .values(
-                    status=status,
-                    finished_at=finished_at,
-                    duration_ms=duration_ms,
-                    error=_clip(error, ERROR_LIMIT),
-                    traceback=_clip(traceback, TRACEBACK_LIMIT, keep_end=True),
-                    result=result,
-                    log=log,
-                )
-            )
-            await conn.execute(
-                tasks_t.update()
-                .where(
-                    tasks_t.c.id == started.task_id,
-                    sa.or_(tasks_t.c.last_run_at.is_(None), tasks_t.c.last_run_at <= started_at),
-                )
-                .values(last_status=status)
-            )
-            row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).one()
-            return run_from_row(row)
 
     async def first_attempt(self, run: RunRecord) -> int:
         """The id of the run a chain of retries began with (the run itself if it is no retry)."""
@@ -636,6 +580,61 @@ class SchedulerStore:
         return found
 
 
+# One executemany for every due task: its next due time, the latest occurrence claimed, and for a
+# task whose run this node won, the start (one statement instead of two saves a round trip a claim).
+_ADVANCE = (
+    tasks_t.update()
+    .where(tasks_t.c.id == sa.bindparam("tid"))
+    .values(
+        next_run_at=sa.bindparam("b_next_run_at"),
+        last_scheduled_for=sa.bindparam("b_fired"),
+        last_run_at=sa.bindparam("b_last_run_at"),
+        last_status=sa.bindparam("b_last_status"),
+    )
+)
+
+
+def _advanced(
+    due: Sequence[TaskRecord],
+    plans: dict[int, DuePlan],
+    rows: Sequence[dict[str, Any]],
+    won: dict[int, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The _ADVANCE parameters of a claim: every due task moves on; those won also start now."""
+    fired: dict[int, datetime] = {}
+    for row in rows:
+        fired[row["task_id"]] = max(fired.get(row["task_id"], row["scheduled_for"]), row["scheduled_for"])
+    return [
+        {
+            "tid": task.id,
+            "b_next_run_at": plans[task.id].next_run_at,
+            "b_fired": fired.get(task.id, task.last_scheduled_for),
+            "b_last_run_at": now if task.id in won else task.last_run_at,
+            "b_last_status": RunStatus.RUNNING if task.id in won else task.last_status,
+        }
+        for task in due
+    ]
+
+
+# The order due work starts in when a node may not start all of it: priority, then the due time.
+DUE_ORDER = (tasks_t.c.priority.desc(), tasks_t.c.next_run_at, tasks_t.c.id)
+
+
+def unfired(task: TaskRecord, plan: DuePlan) -> DuePlan:
+    """The plan without the occurrences the schedule already claimed (an empty run's row may be gone)."""
+    fired = task.last_scheduled_for
+    if fired is None:
+        return plan
+    missed_latest = plan.missed_latest if plan.missed_latest is None or plan.missed_latest > fired else None
+    return dataclasses.replace(
+        plan,
+        run=[when for when in plan.run if when > fired],
+        missed=plan.missed if missed_latest is not None else 0,
+        missed_latest=missed_latest,
+    )
+
+
 # True while the scheduler is paused (a correlated-free EXISTS on the one-row pause table).
 _PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
 
@@ -681,6 +680,8 @@ def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
 
 async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, int]:
     """For each task with a run in flight, the id of its oldest running run."""
+    if not task_ids:
+        return {}
     rows = await conn.execute(
         sa.select(runs_t.c.task_id, sa.func.min(runs_t.c.id))
         .where(runs_t.c.status == RunStatus.RUNNING, runs_t.c.task_id.in_(task_ids))

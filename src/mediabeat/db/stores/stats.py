@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
+from mediabeat.db.tables import scheduler_empty_runs as empty_t
 from mediabeat.db.tables import scheduler_run_count_deltas as deltas_t
 from mediabeat.db.tables import scheduler_run_counts as counts_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
@@ -51,6 +52,7 @@ class StatsStore:
             runs_last_24h = int((await conn.execute(last_24h)).scalar_one())
             tasks = (await conn.execute(sa.select(tasks_t).order_by(tasks_t.c.name))).all()
             durations = await self._durations(conn, [t.id for t in tasks])
+            empty, empty_24h = await _empty_runs(conn, since)
         status_totals: dict[str, int] = {}
         counts: dict[int, int] = {}
         known = {task.id for task in tasks}
@@ -59,14 +61,18 @@ class StatsStore:
                 continue
             status_totals[status] = status_totals.get(status, 0) + int(n)
             counts[int(task_id)] = counts.get(int(task_id), 0) + int(n)
+        empty = {task_id: n for task_id, n in empty.items() if task_id in known}
+        for task_id, n in empty.items():
+            counts[task_id] = counts.get(task_id, 0) + n
         return SchedulerStats(
             total_tasks=len(tasks),
             enabled_tasks=sum(1 for task in tasks if task.enabled),
-            total_runs=sum(status_totals.values()),
+            total_runs=sum(status_totals.values()) + sum(empty.values()),
+            empty_runs=sum(empty.values()),
             succeeded_runs=status_totals.get(RunStatus.SUCCEEDED, 0),
             failed_runs=sum(status_totals.get(status, 0) for status in sorted(FAILURE_STATUSES)),
             running_runs=status_totals.get(RunStatus.RUNNING, 0),
-            runs_last_24h=runs_last_24h,
+            runs_last_24h=runs_last_24h + sum(n for task_id, n in empty_24h.items() if task_id in known),
             tasks=[
                 TaskStats(
                     task_id=task.id,
@@ -78,6 +84,9 @@ class StatsStore:
                     runs=counts.get(task.id, 0),
                     p50_ms=percentile(durations.get(task.id, []), 50),
                     p95_ms=percentile(durations.get(task.id, []), 95),
+                    empty_runs=empty.get(task.id, 0),
+                    empty_runs_24h=empty_24h.get(task.id, 0),
+                    last_empty_run_at=task.last_empty_run_at,
                 )
                 for task in tasks
             ],
@@ -111,6 +120,24 @@ class StatsStore:
             for task_id, duration in await conn.execute(sa.union_all(*recent)):
                 durations.setdefault(int(task_id), []).append(int(duration))
         return durations
+
+
+async def _empty_runs(conn: Any, since: datetime) -> tuple[dict[int, int], dict[int, int]]:
+    """Runs that found nothing to do and were counted, not kept: per task in all, and since `since`.
+
+    They are counted by the hour, so "since" takes in the whole hour `since` falls in.
+    """
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    recent = sa.func.sum(sa.case((empty_t.c.hour >= hour, empty_t.c.runs), else_=0))
+    rows = await conn.execute(
+        sa.select(empty_t.c.task_id, sa.func.sum(empty_t.c.runs), recent).group_by(empty_t.c.task_id)
+    )
+    total: dict[int, int] = {}
+    last_24h: dict[int, int] = {}
+    for task_id, runs, in_window in rows:
+        total[int(task_id)] = int(runs or 0)
+        last_24h[int(task_id)] = int(in_window or 0)
+    return total, last_24h
 
 
 def percentile(values: list[int] | Any, pct: int) -> float | None:

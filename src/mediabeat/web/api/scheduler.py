@@ -65,6 +65,16 @@ class TaskOut(BaseModel):
     retry_backoff_s: int = Field(description="Seconds before the first retry; doubles for each next one")
     retry_backoff_max_s: int = Field(description="Longest wait between retries")
     retry_at: datetime | None = Field(description="When a retry waiting to start is due")
+    priority: int = Field(
+        default=0,
+        description="When more runs are due than a node may start (MEDIABEAT_MAX_CONCURRENT_RUNS), higher "
+        "priority starts first, then the earlier due time",
+    )
+    keep_empty_runs: bool = Field(
+        default=False,
+        description="Keep the rows of scheduled runs that found nothing to do; otherwise they are only counted",
+    )
+    last_empty_run_at: datetime | None = Field(default=None, description="When a run last found nothing to do")
     after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
@@ -163,9 +173,12 @@ class TaskStatsOut(BaseModel):
     last_run_at: datetime | None
     last_status: RunStatus | None
     next_run_at: datetime | None
-    runs: int
+    runs: int = Field(description="Every run, those that found nothing to do (and were not kept) included")
     p50_ms: float | None
     p95_ms: float | None
+    empty_runs: int = Field(default=0, description="Scheduled runs that found nothing to do, counted but not kept")
+    empty_runs_24h: int = Field(default=0, description="Of those, in the last 24 hours (by the hour)")
+    last_empty_run_at: datetime | None = Field(default=None, description="When a run last found nothing to do")
 
 
 class StatsOut(BaseModel):
@@ -175,8 +188,11 @@ class StatsOut(BaseModel):
     succeeded_runs: int
     failed_runs: int
     running_runs: int
-    runs_last_24h: int
+    runs_last_24h: int = Field(description="Runs started in the last 24 hours, empty ones (by the hour) included")
     tasks: list[TaskStatsOut]
+    empty_runs: int = Field(
+        default=0, description="Of total_runs, scheduled runs that found nothing to do, counted but not kept"
+    )
 
     @classmethod
     def of(cls, stats: SchedulerStats) -> StatsOut:
@@ -188,6 +204,7 @@ class StatsOut(BaseModel):
             failed_runs=stats.failed_runs,
             running_runs=stats.running_runs,
             runs_last_24h=stats.runs_last_24h,
+            empty_runs=stats.empty_runs,
             tasks=[TaskStatsOut(**{n: getattr(t, n) for n in TaskStatsOut.model_fields}) for t in stats.tasks],
         )
 
@@ -212,6 +229,8 @@ class TaskPatch(BaseModel):
     max_retries: int | None = Field(default=None, description="0 to 100")
     retry_backoff_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
     retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
+    priority: int | None = Field(default=None, description="-1000 to 1000; higher starts first under the run limit")
+    keep_empty_runs: bool | None = Field(default=None, description="Keep rows of runs that found nothing to do")
 
     def changes(self) -> TaskChanges:
         return TaskChanges(**self.model_dump())
@@ -233,6 +252,8 @@ class TaskCreate(BaseModel):
     max_retries: int = Field(default=0, description="Retries of a failed or timed-out run (0 to 100)")
     retry_backoff_s: int = Field(default=60, description="Seconds before the first retry; doubles each time")
     retry_backoff_max_s: int = Field(default=3600, description="Longest wait between retries")
+    priority: int = Field(default=0, description="-1000 to 1000; higher starts first under the run limit")
+    keep_empty_runs: bool = Field(default=False, description="Keep rows of runs that found nothing to do")
 
 
 class Upcoming(BaseModel):

@@ -81,6 +81,8 @@ async def scheduler_overview(request: Request, user: SchedulerPage) -> HTMLRespo
             "tasks": tasks,
             "words": {t.id: words(t.cron) for t in tasks},
             "sparks": sparks,
+            # Runs that found nothing to do are counted, not kept: the sparkline's caption shows them.
+            "task_stats": {t.task_id: t for t in stats.tasks},
             "failing": failing,
             "errors": errors,
             "handlers": set(service.handler_names()),

@@ -463,12 +463,15 @@
   /* The settings both task forms share (see the task_settings macro). */
   function taskSettings(form) {
     var timeout = parseInt(form.elements.timeout_s.value, 10);
+    var priority = parseInt(form.elements.priority.value, 10);
     return {
       cron: form.elements.cron.value.trim(),
       timezone: form.elements.timezone.value.trim(),
       misfire_policy: form.elements.misfire_policy.value,
       overlap_policy: form.elements.overlap_policy.value,
       timeout_s: isNaN(timeout) ? 0 : timeout,
+      priority: isNaN(priority) ? 0 : priority,
+      keep_empty_runs: form.elements.keep_empty_runs.checked,
       description: form.elements.description.value,
       after: form.elements.after.value
     };
