@@ -13,11 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.clock import Clock
+from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.domain.scheduler import (
     AllWorkFailed,
     ClaimedRuns,
-    OverlapForbidden,
     RunNotFound,
     RunNotRunning,
     RunRecord,
@@ -27,6 +27,8 @@ from mediabeat.domain.scheduler import (
 )
 from mediabeat.logs import RunLogCapture, run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.chain_runs import ChainStarter
+from mediabeat.scheduler.chains import chain_kind_for
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
@@ -84,6 +86,7 @@ class RunExecutor:
         self,
         *,
         store: SchedulerStore,
+        chains: ChainStore,
         registry: HandlerRegistry,
         clock: Clock,
         node_id: str,
@@ -107,6 +110,15 @@ class RunExecutor:
         self.notifier = notifier
         self.alerts = alerts
         self._executions: dict[int, _Execution] = {}
+        self.chains = ChainStarter(
+            store=store,
+            chains=chains,
+            registry=registry,
+            clock=clock,
+            node_id=node_id,
+            notifier=notifier,
+            launch=lambda claim, trigger: self.launch(claim, trigger=trigger),
+        )
 
     @property
     def active_run_ids(self) -> list[int]:
@@ -264,53 +276,21 @@ class RunExecutor:
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
                 with run_log_context(run_id, claim.task.name):
-                    status = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                    status, retried = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
-                if status is RunStatus.SUCCEEDED:
-                    await self._start_dependents(claim.task, run_id, scheduled_for)
+                kind = chain_kind_for(status, retried=retried)
+                if kind is not None:
+                    await self.chains.after_run(claim.task, run_id, scheduled_for, kind)
         finally:
             for run_id in claim.run_ids:
                 self._executions.pop(run_id, None)
                 self._cancel_before_start.pop(run_id, None)
             await self.notifier.notify()
 
-    async def _start_dependents(self, upstream: TaskRecord, run_id: int, scheduled_for: datetime) -> None:
-        """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
-        try:
-            dependents = await self.store.dependents_of(upstream.id)
-            paused = bool(dependents) and (await self.store.get_pause()).paused
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
-            return
-        if paused:
-            log.info(
-                "the scheduler is paused: not starting %s after %s",
-                ", ".join(t.name for t in dependents),
-                upstream.name,
-            )
-            return
-        for task in dependents:
-            if task.handler not in self.registry:
-                log.error(
-                    "task %s runs after %s but its handler %r is unknown here", task.name, upstream.name, task.handler
-                )
-                continue
-            try:
-                dependent_run = await self.store.claim_manual_run(
-                    task=task,
-                    now=self.clock.now(),
-                    node_id=self.node_id,
-                    trigger=Trigger.DEPENDENCY,
-                    triggered_by=f"{upstream.name} run {run_id}",
-                    scheduled_for=scheduled_for,
-                )
-            except OverlapForbidden as exc:
-                log.warning("not starting %s after %s: %s", task.name, upstream.name, exc)
-                continue
-            claim = ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for])
-            self.launch(claim, trigger=Trigger.DEPENDENCY)
-
-    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> RunStatus:
+    async def _execute_run(
+        self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger
+    ) -> tuple[RunStatus, bool]:
+        """Run one run's handler and record how it ended; returns that, and whether a retry was scheduled."""
         ctx = RunContext(
             run_id=run_id,
             task_name=task.name,
@@ -344,8 +324,8 @@ class RunExecutor:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         elif outcome.status is RunStatus.CANCELLED:
             log.warning("run %d of %s: %s", run_id, task.name, outcome.error)
-        await self._record_end(run_id, outcome)
-        return outcome.status
+        retried = await self._record_end(run_id, outcome)
+        return outcome.status, retried
 
     async def _supervise(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
         """Run the handler in a task of its own, so that an operator can cancel it (cancel_local)."""
@@ -419,8 +399,11 @@ class RunExecutor:
             logging.getLogger().removeHandler(self.run_logs)
         return text
 
-    async def _record_end(self, run_id: int, outcome: RunOutcome) -> None:
-        """Write the outcome, retrying through a database outage; the reaper covers a node that dies."""
+    async def _record_end(self, run_id: int, outcome: RunOutcome) -> bool:
+        """Write the outcome, retrying through a database outage; True if a retry of the run was scheduled.
+
+        The reaper covers a node that dies.
+        """
         run_log = self._run_log(run_id)
         for delay in (*RECORD_RETRY_SECONDS, None):
             try:
@@ -433,15 +416,17 @@ class RunExecutor:
                     result=outcome.result,
                     log=run_log,
                 )
-                if run is not None and not await self._retry_if_due(run):
+                retried = run is not None and await self._retry_if_due(run)
+                if run is not None and not retried:
                     await self.alert(run)
-                return
+                return retried
             except (sa.exc.SQLAlchemyError, OSError) as exc:
                 if delay is None:
                     log.error("could not record the end of run %d; the reaper will abandon it: %s", run_id, exc)
-                    return
+                    return False
                 log.warning("recording run %d failed (%s); retrying in %s s", run_id, exc, delay)
                 await asyncio.sleep(delay)
+        return False
 
     async def _retry_if_due(self, run: RunRecord) -> bool:
         """Schedule a retry of a failed or timed-out run if its task has retries left; True if one was scheduled.
