@@ -118,7 +118,8 @@ class ChainStore:
         """Start a chained run of `task` if its chain is due; None if not (or another node started it).
 
         One UPDATE decides, so that the start happens exactly once: for a fan-in (success edges)
-        it moves the task's cycle on only while every success edge carries the current cycle; for
+        it moves the task's cycle on only while every success edge carries the current cycle (on
+        PostgreSQL under the lock of the task's cycle row, taken first); for
         a failure edge it records the failed run on the edge only if no later one is there. The
         same statement reads the pause switch and the task's `enabled`. The run is inserted in the
         same transaction; a task that is running and forbids overlap gets a `skipped` run instead.
@@ -127,6 +128,12 @@ class ChainStore:
             _fan_in(task.id, now) if kind is ChainKind.SUCCESS else _on_failure(task.id, upstream_id, upstream_run_id)
         )
         async with self.db.write() as conn:
+            if kind is ChainKind.SUCCESS and self.db.is_postgres:
+                # Wait for a node starting the same fan-in: the UPDATE's snapshot then sees its new cycle.
+                # (The UPDATE alone cannot tell: PostgreSQL re-checks a locked row against the edges
+                # it read before the wait.)
+                lock = sa.select(joins_t.c.task_id).where(joins_t.c.task_id == task.id).with_for_update()
+                await conn.execute(lock)
             if (await conn.execute(decide)).first() is None:
                 return None
             try:
@@ -177,11 +184,7 @@ def _startable(task_id: Any) -> list[sa.ColumnElement[bool]]:
 
 
 def _fan_in(task_id: int, now: datetime) -> sa.Executable:
-    """Move the task's cycle on if every success edge into it carries the current cycle.
-
-    On PostgreSQL a second node running this at the same moment waits for the first's row lock,
-    then re-checks the condition against the new cycle, which no edge carries yet: it updates nothing.
-    """
+    """Move the task's cycle on if every success edge into it carries the current cycle."""
     behind = sa.exists().where(
         edges_t.c.downstream_id == joins_t.c.task_id,
         edges_t.c.kind == ChainKind.SUCCESS,
