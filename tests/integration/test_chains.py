@@ -125,6 +125,11 @@ async def test_loops_are_refused_with_the_loop_named_over_success_and_failure_ed
     assert (await service.task_chains(a.id)).upstream == ()  # nothing was written
     with pytest.raises(TaskValidationError, match="'b' is in after too"):
         await service.update_task(a.id, TaskChanges(after=("b",), on_failure_of=("b",)))
+    c = await service.get_task_by_name("c")
+    switched = await service.update_task(c.id, TaskChanges(after=("b",), on_failure_of=()))  # one kind for another
+    assert (await service.task_chains(switched.id)).after == ["b"]
+    with pytest.raises(TaskValidationError, match="'b' is in after already"):
+        await service.update_task(c.id, TaskChanges(on_failure_of=("b",)))
     with pytest.raises(TaskValidationError, match="no task named 'nope'"):
         await service.create_task(NewTask(name="d", handler="h", cron="@daily", after=("a", "nope")))
     assert [t.name for t in await service.list_tasks() if t.name == "d"] == []  # refused before it was created

@@ -59,14 +59,19 @@ class ChainStore:
             if self.db.is_postgres:
                 await conn.execute(sa.text("LOCK TABLE scheduler_task_edges IN SHARE ROW EXCLUSIVE MODE"))
             check(await self._all_links(conn))
-            for kind, ids in upstreams.items():
+            for kind, ids in upstreams.items():  # deletions first: an upstream may change kind
                 mine = (edges_t.c.downstream_id == downstream_id, edges_t.c.kind == kind)
                 await conn.execute(edges_t.delete().where(*mine, edges_t.c.upstream_id.not_in(list(ids))))
-                existing = set((await conn.execute(sa.select(edges_t.c.upstream_id).where(*mine))).scalars())
-                rows = [{"downstream_id": downstream_id, "upstream_id": up, "kind": kind} for up in ids]
-                rows = [row for row in rows if row["upstream_id"] not in existing]
-                if rows:
-                    await conn.execute(edges_t.insert(), rows)
+            kept = sa.select(edges_t.c.upstream_id).where(edges_t.c.downstream_id == downstream_id)
+            existing = set((await conn.execute(kept)).scalars())
+            rows = [
+                {"downstream_id": downstream_id, "upstream_id": up, "kind": kind}
+                for kind, ids in upstreams.items()
+                for up in ids
+                if up not in existing
+            ]
+            if rows:
+                await conn.execute(edges_t.insert(), rows)
             if upstreams.get(ChainKind.SUCCESS):
                 join = self._insert(joins_t).values(task_id=downstream_id, cycle=0)
                 await conn.execute(join.on_conflict_do_nothing(index_elements=["task_id"]))
