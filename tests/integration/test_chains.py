@@ -272,3 +272,19 @@ async def test_the_api_sets_and_shows_chains_and_keeps_after_task_id(api: ApiEnv
         cleared = (await client.patch(f"{B}/tasks/{fan_in['id']}", json={"after": "", "on_failure_of": []})).json()
         assert (cleared["after"], cleared["on_failure_of"], cleared["after_task_id"]) == ([], [], None)
         assert_error(await client.patch(f"{B}/tasks/{a['id']}", json={"after": ["no-such-task"]}), 422)
+
+
+async def test_a_chained_task_whose_handler_this_node_lacks_is_handed_to_a_node_that_has_it(db: Database) -> None:
+    clock = FakeClock(START)
+    report = RecordingHandler()
+    here, _ = build_test_scheduler(db, clock=clock, handlers={"a": RecordingHandler()}, node_id="here")
+    there, _ = build_test_scheduler(db, clock=clock, handlers={"report": report}, node_id="there")
+    await here.create_task(NewTask(name="a", handler="a", cron="0 0 1 1 *"))
+    await there.create_task(NewTask(name="report", handler="report", cron="0 0 1 1 *", after=("a",)))
+    await run(here, "a")
+    (handed,) = await runs_of(here, "report")
+    assert (handed.status, handed.node_id) == ("running", None)
+    assert await there.adopt_handed_runs() == 1
+    await there.wait_idle(within=10)
+    (done,) = await runs_of(there, "report")
+    assert (done.status, done.node_id, len(report.calls)) == ("succeeded", "there", 1)
