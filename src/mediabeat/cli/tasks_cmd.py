@@ -114,7 +114,8 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         "last_status",
         "next_run_at",
     ):
-        typer.echo(f"{key:>16}: {data[key]}")
+        value = data[key]
+        typer.echo(f"{key:>16}: " + ((", ".join(value) or "-") if isinstance(value, list) else str(value)))
     downstream = [f"{d['name']} (on {d['kind']})" for d in data["downstream"]]
     typer.echo(f"{'downstream':>16}: " + (", ".join(downstream) or "-"))
     typer.echo(f"{'upcoming':>16}: " + ", ".join(data["upcoming"]))
