@@ -239,7 +239,7 @@ def test_creating_a_task_from_a_preset_then_deleting_it(page: Page, live_server:
         "nightly_cleanup",
         True,
     )
-    page.get_by_label("Also run after").select_option("")
+    page.get_by_label("Also run after").select_option([])
     page.get_by_role("button", name="Save changes").click()
     confirm(page, "Save weekday-digest?")
     expect(page.locator("#t-upstream")).to_be_hidden()

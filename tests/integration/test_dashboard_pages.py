@@ -215,7 +215,7 @@ async def test_new_task_page_offers_every_handler_the_presets_and_the_tasks_to_c
     assert dict(handlers)["nightly_cleanup"].startswith("Delete crawl jobs and run history")
     after = html[html.index('id="t-after"') :]
     after = after[: after.index("</select>")]
-    assert '<option value="" selected>No other task</option>' in after
+    assert " selected" not in after
     assert all(f'<option value="{t.name}">' in after for t in await api.services.scheduler.list_tasks())
     assert 'data-cron="0 9 * * 1-5"' in html and 'value="0 * * * *"' in html and "Every hour" in html
 
@@ -224,13 +224,16 @@ async def test_task_page_shows_its_chain_in_the_settings(api: ApiEnv) -> None:
     api.services.registry.register("recording", RecordingHandler())
     scheduler = api.services.scheduler
     await scheduler.create_task(NewTask(name="first", handler="recording", cron="@daily"))
-    await scheduler.create_task(NewTask(name="second", handler="recording", cron="@daily", after="first"))
+    await scheduler.create_task(NewTask(name="second", handler="recording", cron="@daily", after=("first",)))
     async with signed_in(api) as client:
         second = (await client.get("/app/admin/scheduler/tasks/second")).text
         first = (await client.get("/app/admin/scheduler/tasks/first")).text
     assert '<option value="first" selected>first</option>' in second
     assert 'runs after <a href="/app/admin/scheduler/tasks/first">first</a> succeeds' in second
     assert '<option value="second">second</option>' in first and '<span id="t-upstream" hidden>' in first
+    assert (
+        'then starts <a href="/app/admin/scheduler/tasks/second">second</a> <span class="muted">(on success)' in first
+    )
 
 
 async def test_sign_in_page_only_returns_to_local_paths(api: ApiEnv) -> None:

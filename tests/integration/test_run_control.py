@@ -12,10 +12,11 @@ import pytest
 from mediabeat.clock import FakeClock
 from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
+from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.scheduler import SchedulerStore
-from mediabeat.domain.scheduler import RunFilter, RunNotFound, RunNotRunning, RunRecord, RunStatus
+from mediabeat.domain.scheduler import ChainKind, RunFilter, RunNotFound, RunNotRunning, RunRecord, RunStatus
 from mediabeat.scheduler.alerts import alert_for
 from mediabeat.scheduler.service import NewTask, SchedulerTimings
 from mediabeat.tasks.base import RunContext
@@ -151,7 +152,8 @@ async def test_pause_stops_scheduled_and_chained_runs_everywhere_and_resume_foll
     clock = FakeClock(START)
     handler = RecordingHandler()
     hourly = await add_task(db, "hourly", "0 * * * *", handler="work", misfire_policy="run_once")
-    await add_task(db, "after", "0 0 1 1 *", handler="work", next_run_at=LATER, after_task_id=hourly)
+    after = await add_task(db, "after", "0 0 1 1 *", handler="work", next_run_at=LATER)
+    await ChainStore(db).replace(after, {ChainKind.SUCCESS: [hourly]}, lambda links: None)
     await SchedulerStore(db).update_task(1, {"enabled": False}, START)  # the seeded cleanup task
     a, loop_a = build_test_scheduler(db, clock=clock, handlers={"work": handler}, node_id="a")
     b, loop_b = build_test_scheduler(db, clock=clock, handlers={"work": handler}, node_id="b")

@@ -39,7 +39,7 @@ async def test_a_chained_task_runs_after_its_upstream_succeeds(db: Database) -> 
     fetch, crawl = RecordingHandler(), RecordingHandler()
     service, _ = build_test_scheduler(db, clock=FakeClock(START), handlers={"fetch": fetch, "crawl": crawl})
     await service.create_task(NewTask(name="fetch", handler="fetch", cron="0 * * * *"))
-    await service.create_task(NewTask(name="crawl", handler="crawl", cron="0 3 * * *", after="fetch"))
+    await service.create_task(NewTask(name="crawl", handler="crawl", cron="0 3 * * *", after=("fetch",)))
     upstream = await service.run_now_and_wait("fetch")
     await service.wait_idle(within=10)
     (chained,) = await service.list_runs(RunFilter(task="crawl"))
@@ -53,17 +53,17 @@ async def test_no_chain_after_a_failure_and_no_loops(db: Database) -> None:
         db, clock=FakeClock(START), handlers={"fetch": FailingHandler(), "crawl": RecordingHandler()}
     )
     await service.create_task(NewTask(name="fetch", handler="fetch", cron="0 * * * *"))
-    crawl = await service.create_task(NewTask(name="crawl", handler="crawl", cron="0 3 * * *", after="fetch"))
+    crawl = await service.create_task(NewTask(name="crawl", handler="crawl", cron="0 3 * * *", after=("fetch",)))
     await service.run_now_and_wait("fetch")
     await service.wait_idle(within=10)
     assert await service.list_runs(RunFilter(task="crawl")) == []
     fetch = await service.get_task_by_name("fetch")
-    with pytest.raises(TaskValidationError, match="would make a loop"):
-        await service.update_task(fetch.id, TaskChanges(after="crawl"))
-    with pytest.raises(TaskValidationError, match="would make a loop"):
-        await service.update_task(crawl.id, TaskChanges(after="crawl"))
-    cleared = await service.update_task(crawl.id, TaskChanges(after=""))
-    assert cleared.after_task_id is None
+    with pytest.raises(TaskValidationError, match="would make a loop: fetch -> crawl -> fetch"):
+        await service.update_task(fetch.id, TaskChanges(after=("crawl",)))
+    with pytest.raises(TaskValidationError, match="cannot run after itself"):
+        await service.update_task(crawl.id, TaskChanges(after=("crawl",)))
+    cleared = await service.update_task(crawl.id, TaskChanges(after=("",)))
+    assert (await service.task_chains(cleared.id)).after_task_id is None
 
 
 async def test_delete_refuses_while_running(db: Database) -> None:

@@ -18,6 +18,7 @@ from mediabeat.domain.scheduler import (
     OverlapPolicy,
     RunFilter,
     RunStatus,
+    TaskChains,
     TaskChanges,
     TaskNotFound,
     TaskRecord,
@@ -34,16 +35,27 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")
 NameArg = Annotated[str, typer.Argument(help="Task name, e.g. nightly-cleanup")]
 
 
-def task_json(task: TaskRecord) -> dict[str, Any]:
-    return {**jsonable(task), "cron_description": words(task.cron)}
+def task_json(task: TaskRecord, chains: TaskChains) -> dict[str, Any]:
+    return {
+        **jsonable(task),
+        "cron_description": words(task.cron),
+        "after_task_id": chains.after_task_id,
+        "after": chains.after,
+        "on_failure_of": chains.on_failure_of,
+        "downstream": [{"name": link.downstream, "kind": link.kind.value} for link in chains.downstream],
+    }
 
 
 @app.command("list")
 def list_tasks(as_json: JsonFlag = False) -> None:
     """List every task with its schedule, last run and next run."""
-    tasks = with_services(lambda s: s.scheduler.list_tasks())
+
+    async def body(services: Services) -> tuple[list[TaskRecord], dict[int, TaskChains]]:
+        return await services.scheduler.list_tasks(), await services.scheduler.all_chains()
+
+    tasks, chains = with_services(body)
     if as_json:
-        print_json([task_json(t) for t in tasks])
+        print_json([task_json(t, chains.get(t.id, TaskChains())) for t in tasks])
         return
     table(
         ["id", "name", "cron", "timezone", "enabled", "last run", "status", "next run"],
@@ -72,7 +84,7 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         upcoming = await services.scheduler.upcoming(task, 5)
         runs = await services.scheduler.list_runs(RunFilter(task=name), limit=10)
         return {
-            **task_json(task),
+            **task_json(task, await services.scheduler.task_chains(task.id)),
             "upcoming": [t.isoformat() for t in upcoming],
             "recent_runs": [jsonable(r) for r in runs],
         }
@@ -99,11 +111,16 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         "priority",
         "keep_empty_runs",
         "last_empty_run_at",
+        "after",
+        "on_failure_of",
         "last_run_at",
         "last_status",
         "next_run_at",
     ):
-        typer.echo(f"{key:>16}: {data[key]}")
+        value = data[key]
+        typer.echo(f"{key:>16}: " + ((", ".join(value) or "-") if isinstance(value, list) else str(value)))
+    downstream = [f"{d['name']} (on {d['kind']})" for d in data["downstream"]]
+    typer.echo(f"{'downstream':>16}: " + (", ".join(downstream) or "-"))
     typer.echo(f"{'upcoming':>16}: " + ", ".join(data["upcoming"]))
     for run in data["recent_runs"]:
         typer.echo(
@@ -137,6 +154,27 @@ KeepEmptyRuns = Annotated[
         "on the task (the default; MEDIABEAT_KEEP_EMPTY_RUNS keeps them for every task)",
     ),
 ]
+After = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Also run after this task succeeds (a chain). Repeat it for a fan-in: run once all of them have "
+        "succeeded, each at least once since this task last ran so. With set, the list replaces the old one; "
+        "--after '' removes them"
+    ),
+]
+OnFailureOf = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--on-failure-of",
+        help="Also run when this task fails or times out, its retries used up (e.g. a notifier); repeatable. "
+        "With set, the list replaces the old one; --on-failure-of '' removes them",
+    ),
+]
+
+
+def _names(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated --after/--on-failure-of values; None when the option was not given."""
+    return tuple(values) if values else None
 
 
 @app.command("enable")
@@ -159,9 +197,8 @@ def set_task(
     misfire: Annotated[str | None, typer.Option(help="run_once, skip or catch_up")] = None,
     overlap: Annotated[str | None, typer.Option(help="forbid or allow")] = None,
     timeout: Annotated[int | None, typer.Option(help="Timeout in seconds")] = None,
-    after: Annotated[
-        str | None, typer.Option(help="Also run after this task succeeds (a chain); '' removes it")
-    ] = None,
+    after: After = None,
+    on_failure_of: OnFailureOf = None,
     max_retries: MaxRetries = None,
     retry_backoff: RetryBackoff = None,
     retry_backoff_max: RetryBackoffMax = None,
@@ -177,7 +214,8 @@ def set_task(
             misfire_policy=misfire,
             overlap_policy=overlap,
             timeout_s=timeout,
-            after=after,
+            after=_names(after),
+            on_failure_of=_names(on_failure_of),
             max_retries=max_retries,
             retry_backoff_s=retry_backoff,
             retry_backoff_max_s=retry_backoff_max,
@@ -197,7 +235,8 @@ def create(
     misfire: Annotated[str, typer.Option(help="run_once, skip or catch_up")] = MisfirePolicy.RUN_ONCE.value,
     overlap: Annotated[str, typer.Option(help="forbid or allow")] = OverlapPolicy.FORBID.value,
     timeout: Annotated[int, typer.Option(help="Timeout in seconds")] = 3600,
-    after: Annotated[str | None, typer.Option(help="Also run after this task succeeds")] = None,
+    after: After = None,
+    on_failure_of: OnFailureOf = None,
     params: Annotated[str | None, typer.Option(help="Handler parameters as a JSON object")] = None,
     max_retries: MaxRetries = None,
     retry_backoff: RetryBackoff = None,
@@ -215,7 +254,8 @@ def create(
         misfire_policy=misfire,
         overlap_policy=overlap,
         timeout_s=timeout,
-        after=after,
+        after=_names(after) or (),
+        on_failure_of=_names(on_failure_of) or (),
         params=_json_object(params),
         max_retries=max_retries or 0,
         retry_backoff_s=retry_backoff or 60,

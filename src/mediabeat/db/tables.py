@@ -11,7 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from mediabeat.domain.content import Role
-from mediabeat.domain.scheduler import RunStatus, Trigger
+from mediabeat.domain.scheduler import ChainKind, RunStatus, Trigger
 from mediabeat.domain.text import clean_json, clean_text
 
 metadata = sa.MetaData(
@@ -302,8 +302,6 @@ scheduler_tasks = sa.Table(
     sa.Column("misfire_policy", CleanString(16), nullable=False, server_default="run_once"),
     sa.Column("overlap_policy", CleanString(16), nullable=False, server_default="forbid"),
     sa.Column("timeout_s", sa.Integer(), nullable=False, server_default="3600"),
-    # Run this task whenever that task's run succeeds (a chain), besides its own schedule.
-    _fk("after_task_id", "scheduler_tasks.id", nullable=True, ondelete="SET NULL"),
     sa.Column("params", JSONType()),
     sa.Column("last_run_at", UTCDateTime()),
     sa.Column("last_status", CleanString(16)),
@@ -334,9 +332,52 @@ scheduler_tasks = sa.Table(
         sqlite_where=sa.text("enabled = 1"),
         postgresql_where=sa.text("enabled"),
     ),
-    # The tasks chained after a task: read at the end of each of its successful runs, and by
-    # the foreign key's check when a task is deleted (migration 0008).
-    sa.Index("ix_scheduler_tasks_after_task_id", "after_task_id"),
+)
+
+# Chains (migration 0019): `downstream` runs after `upstream` succeeds (kind success) or fails, its
+# retries used up (kind failure). A task with several success upstreams runs once all of them have
+# succeeded in the same cycle: `cycle` is the downstream's cycle (scheduler_task_joins) in which the
+# upstream last succeeded; `last_run_id` is the upstream run that last counted (a failure edge fires
+# once per failed run: a compare-and-set on it).
+CHAIN_KINDS = tuple(kind.value for kind in ChainKind)
+scheduler_task_edges = sa.Table(
+    "scheduler_task_edges",
+    metadata,
+    sa.Column(
+        "downstream_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "upstream_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", CleanString(16), nullable=False),
+    sa.Column("cycle", sa.BigInteger()),
+    sa.Column("last_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    sa.CheckConstraint(f"kind IN {CHAIN_KINDS!r}", name="kind"),
+    # The tasks chained after a task: read at the end of each of its runs, and by the
+    # foreign key's check when a task is deleted.
+    sa.Index("ix_scheduler_task_edges_upstream_id", "upstream_id"),
+)
+
+# A fan-in's cycle counter, one row per task with success upstreams: the task is started by the one
+# UPDATE that moves `cycle` on while every success edge carries the current value (exactly once,
+# whichever node sees the last upstream succeed).
+scheduler_task_joins = sa.Table(
+    "scheduler_task_joins",
+    metadata,
+    sa.Column(
+        "task_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("cycle", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("fired_at", UTCDateTime()),
 )
 
 # The CHECK constraints' lists (migration 0001 spells them out the same, in this order).

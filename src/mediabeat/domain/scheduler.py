@@ -13,6 +13,8 @@ from mediabeat.schedule.policy import MisfirePolicy, OverlapPolicy
 __all__ = [
     "FAILURE_STATUSES",
     "AllWorkFailed",
+    "ChainKind",
+    "ChainLink",
     "ClaimOutcome",
     "ClaimedRuns",
     "MisfirePolicy",
@@ -28,6 +30,7 @@ __all__ = [
     "RunStatus",
     "SchedulerPause",
     "SchedulerStats",
+    "TaskChains",
     "TaskChanges",
     "TaskNotFound",
     "TaskRecord",
@@ -73,12 +76,54 @@ FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.A
 
 
 class Trigger(enum.StrEnum):
-    """What started a run: its schedule, a person (API, CLI, dashboard), or an upstream task's success."""
+    """What started a run: its schedule, a person (API, CLI, dashboard), an upstream task's end, or a retry."""
 
     SCHEDULE = "schedule"
     MANUAL = "manual"
     DEPENDENCY = "dependency"
     RETRY = "retry"
+
+
+class ChainKind(enum.StrEnum):
+    """How a chained task follows an upstream task: after it succeeds, or after it fails (retries used up)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """One chain edge: `downstream` runs after `upstream` succeeds or fails, as `kind` says."""
+
+    upstream_id: int
+    upstream: str
+    downstream_id: int
+    downstream: str
+    kind: ChainKind
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChains:
+    """The chains one task is part of: the tasks it runs after (upstream) and those that run after it."""
+
+    upstream: tuple[ChainLink, ...] = ()
+    downstream: tuple[ChainLink, ...] = ()
+
+    @property
+    def after(self) -> list[str]:
+        """The tasks that must all succeed (in the same cycle) before this one runs."""
+        return sorted(link.upstream for link in self.upstream if link.kind is ChainKind.SUCCESS)
+
+    @property
+    def on_failure_of(self) -> list[str]:
+        """The tasks whose failure (retries used up) starts this one."""
+        return sorted(link.upstream for link in self.upstream if link.kind is ChainKind.FAILURE)
+
+    @property
+    def after_task_id(self) -> int | None:
+        """The single-upstream field of old: the lowest id among the tasks this one runs after, if any."""
+        ids = [link.upstream_id for link in self.upstream if link.kind is ChainKind.SUCCESS]
+        return min(ids) if ids else None
 
 
 class NodeState(enum.StrEnum):
@@ -101,7 +146,6 @@ class TaskRecord:
     misfire_policy: MisfirePolicy
     overlap_policy: OverlapPolicy
     timeout_s: int
-    after_task_id: int | None
     params: dict[str, Any] | None
     last_run_at: datetime | None
     last_status: RunStatus | None
@@ -222,7 +266,9 @@ class TaskChanges:
     timeout_s: int | None = None
     enabled: bool | None = None
     description: str | None = None
-    after: str | None = None  # run after this task succeeds; "" removes the dependency
+    # Run after all these tasks succeed (a fan-in), or after any of these fails; () removes them all.
+    after: tuple[str, ...] | None = None
+    on_failure_of: tuple[str, ...] | None = None
     max_retries: int | None = None
     retry_backoff_s: int | None = None
     retry_backoff_max_s: int | None = None
@@ -243,7 +289,8 @@ class NewTask:
     overlap_policy: str = OverlapPolicy.FORBID
     timeout_s: int = 3600
     enabled: bool = True
-    after: str | None = None
+    after: tuple[str, ...] = ()
+    on_failure_of: tuple[str, ...] = ()
     params: dict[str, Any] | None = None
     max_retries: int = 0
     retry_backoff_s: int = 60

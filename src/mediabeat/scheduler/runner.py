@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.clock import Clock
+from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.run_ends import RunEndStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.domain.scheduler import (
     AllWorkFailed,
     ClaimedRuns,
-    OverlapForbidden,
     RunEnd,
     RunNotFound,
     RunNotRunning,
@@ -29,6 +29,8 @@ from mediabeat.domain.scheduler import (
 )
 from mediabeat.logs import RunLogCapture, run_log_context
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.chain_runs import ChainStarter
+from mediabeat.scheduler.chains import chain_kind_for
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
@@ -91,6 +93,7 @@ class RunExecutor:
         self,
         *,
         store: SchedulerStore,
+        chains: ChainStore,
         registry: HandlerRegistry,
         clock: Clock,
         node_id: str,
@@ -119,6 +122,15 @@ class RunExecutor:
         self.keep_empty_runs = keep_empty_runs
         self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
         self._executions: dict[int, _Execution] = {}
+        self.chains = ChainStarter(
+            store=store,
+            chains=chains,
+            registry=registry,
+            clock=clock,
+            node_id=node_id,
+            notifier=notifier,
+            launch=lambda claim, trigger: self.launch(claim, trigger=trigger),
+        )
 
     @property
     def active_run_ids(self) -> list[int]:
@@ -291,54 +303,22 @@ class RunExecutor:
                 if position > 0:
                     await self.store.mark_run_started(run_id, self.clock.now())
                 with run_log_context(run_id, claim.task.name):
-                    chained = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
+                    status, retried = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
-                if chained:
-                    await self._start_dependents(claim.task, run_id, scheduled_for)
+                kind = chain_kind_for(status, retried=retried) if status is not None else None
+                if kind is not None:
+                    await self.chains.after_run(claim.task, run_id, scheduled_for, kind)
         finally:
             for run_id in claim.run_ids:
                 self._executions.pop(run_id, None)
                 self._cancel_before_start.pop(run_id, None)
             await self.notifier.notify()
 
-    async def _start_dependents(self, upstream: TaskRecord, run_id: int, scheduled_for: datetime) -> None:
-        """Start the tasks chained after `upstream` (the run that just succeeded carries them)."""
-        try:
-            dependents = await self.store.dependents_of(upstream.id)
-            paused = bool(dependents) and (await self.store.get_pause()).paused
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            log.error("could not look up the tasks that run after %s: %s", upstream.name, exc)
-            return
-        if paused:
-            log.info(
-                "the scheduler is paused: not starting %s after %s",
-                ", ".join(t.name for t in dependents),
-                upstream.name,
-            )
-            return
-        for task in dependents:
-            if task.handler not in self.registry:
-                log.error(
-                    "task %s runs after %s but its handler %r is unknown here", task.name, upstream.name, task.handler
-                )
-                continue
-            try:
-                dependent_run = await self.store.claim_manual_run(
-                    task=task,
-                    now=self.clock.now(),
-                    node_id=self.node_id,
-                    trigger=Trigger.DEPENDENCY,
-                    triggered_by=f"{upstream.name} run {run_id}",
-                    scheduled_for=scheduled_for,
-                )
-            except OverlapForbidden as exc:
-                log.warning("not starting %s after %s: %s", task.name, upstream.name, exc)
-                continue
-            claim = ClaimedRuns(task=task, run_ids=[dependent_run], scheduled_for=[scheduled_for])
-            self.launch(claim, trigger=Trigger.DEPENDENCY)
-
-    async def _execute_run(self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger) -> bool:
-        """Run the handler and record the end; True if the run succeeded and tasks are chained after it."""
+    async def _execute_run(
+        self, task: TaskRecord, run_id: int, scheduled_for: datetime, trigger: Trigger
+    ) -> tuple[RunStatus | None, bool]:
+        """Run one run's handler and record how it ended; returns the status that starts chains
+        (None: nothing is chained after the task, or the end could not be written) and whether a retry follows."""
         ctx = RunContext(
             run_id=run_id,
             task_name=task.name,
@@ -373,8 +353,8 @@ class RunExecutor:
             log.warning("run %d of %s failed: %s", run_id, task.name, outcome.error)
         elif outcome.status is RunStatus.CANCELLED:
             log.warning("run %d of %s: %s", run_id, task.name, outcome.error)
-        recorded = await self._record_end(task, run_id, outcome, trigger)
-        return recorded is not None and recorded.chained and recorded.run.status is RunStatus.SUCCEEDED
+        recorded, retried = await self._record_end(task, run_id, outcome, trigger)
+        return (recorded.run.status if recorded is not None and recorded.chained else None), retried
 
     async def _supervise(self, task: TaskRecord, ctx: RunContext) -> RunOutcome:
         """Run the handler in a task of its own, so that an operator can cancel it (cancel_local)."""
@@ -452,8 +432,9 @@ class RunExecutor:
 
     async def _record_end(
         self, task: TaskRecord, run_id: int, outcome: RunOutcome, trigger: Trigger
-    ) -> RecordedEnd | None:
-        """Free the run's slot, then write its outcome with the other ends of the moment (RunEndWriter).
+    ) -> tuple[RecordedEnd | None, bool]:
+        """Free the run's slot, then write its outcome with the other ends of the moment (RunEndWriter);
+        returns the end as written and whether a retry of the run was scheduled.
 
         Until the write commits the run stays `running` and heartbeated; the reaper covers a node that dies.
         """
@@ -469,9 +450,10 @@ class RunExecutor:
         )
         self._free_slot(run_id)
         recorded = await self.ends.add(end)
-        if recorded is not None and not await self._retry_if_due(recorded.run):
+        retried = recorded is not None and await self._retry_if_due(recorded.run)
+        if recorded is not None and not retried:
             await self.alert(recorded.run)
-        return recorded
+        return recorded, retried
 
     def _free_slot(self, run_id: int) -> None:
         """The last handler of an execution returned: its slot may take the next due run at once."""

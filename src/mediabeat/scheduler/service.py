@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mediabeat.clock import Clock
+from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.domain.metrics import MetricsSnapshot
@@ -25,6 +26,7 @@ from mediabeat.domain.scheduler import (
     RunRecord,
     SchedulerPause,
     SchedulerStats,
+    TaskChains,
     TaskChanges,
     TaskNotFound,
     TaskRecord,
@@ -33,6 +35,7 @@ from mediabeat.domain.scheduler import (
 from mediabeat.schedule import CronSchedule
 from mediabeat.scheduler.admin import TaskAdmin
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
+from mediabeat.scheduler.chains import chains_by_task
 from mediabeat.scheduler.changes import check_schedule
 from mediabeat.scheduler.due import DueRuns
 from mediabeat.scheduler.liveness import RunLiveness
@@ -91,10 +94,14 @@ class SchedulerService:
         self.timings = timings
         self.notifier: ChangeNotifier = notifier or LocalNotifier()
         self.alerts: RunAlerts = alerts or NoAlerts()
-        self.admin = TaskAdmin(store=store, registry=registry, clock=clock, notifier=self.notifier)
+        self.chain_store = ChainStore(store.db)
+        self.admin = TaskAdmin(
+            store=store, chains=self.chain_store, registry=registry, clock=clock, notifier=self.notifier
+        )
         self.queries = SchedulerQueries(store=store, stats_store=stats_store, registry=registry, clock=clock)
         self.runner = RunExecutor(
             store=store,
+            chains=self.chain_store,
             registry=registry,
             clock=clock,
             node_id=node_id,
@@ -154,6 +161,14 @@ class SchedulerService:
 
     async def get_task_by_name(self, name: str) -> TaskRecord:
         return await self.queries.get_task_by_name(name)
+
+    async def task_chains(self, task_id: int) -> TaskChains:
+        """The tasks this one runs after, and those that run after it, with the kind of each chain."""
+        return chains_by_task(await self.chain_store.links(task_id)).get(task_id, TaskChains())
+
+    async def all_chains(self) -> dict[int, TaskChains]:
+        """Every task's chains, by task id (a task without any has no entry)."""
+        return chains_by_task(await self.chain_store.links())
 
     def handler_names(self) -> list[str]:
         return self.queries.handler_names()

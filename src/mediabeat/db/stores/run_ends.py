@@ -26,6 +26,7 @@ from mediabeat.db.stores.scheduler import (
     run_from_row,
 )
 from mediabeat.db.tables import scheduler_empty_runs as empty_t
+from mediabeat.db.tables import scheduler_task_edges as edges_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
 from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStatus
@@ -45,8 +46,8 @@ class RunEndStore:
         """Write these outcomes and their tasks' last status in one transaction.
 
         Returns the runs as recorded, by id (a run that is gone, its task deleted, is left out), and
-        which of their tasks have enabled tasks chained after them: read in the same transaction, one
-        statement for the batch instead of one per successful run.
+        which of their tasks have tasks chained after them (on success or failure): read in the same
+        transaction, one statement for the batch instead of one per ended run.
         """
         if not ends:
             return {}, set()
@@ -62,7 +63,7 @@ class RunEndStore:
             dropped = [records[end.run_id] for end in present if not end.keep]
             if dropped:
                 await self._count_empty(conn, dropped)
-            chained = await _chained(conn, {r.task_id for r in records.values() if r.status is RunStatus.SUCCEEDED})
+            chained = await _chained(conn, {r.task_id for r in records.values()})
         return records, chained
 
     async def _count_empty(self, conn: AsyncConnection, dropped: Sequence[RunRecord]) -> None:
@@ -91,13 +92,11 @@ class RunEndStore:
 
 
 async def _chained(conn: AsyncConnection, task_ids: set[int]) -> set[int]:
-    """Those of `task_ids` that an enabled task runs after (as SchedulerStore.dependents_of reads them)."""
+    """Those of `task_ids` that another task is chained after, on success or on failure (scheduler_task_edges)."""
     if not task_ids:
         return set()
     rows = await conn.execute(
-        sa.select(tasks_t.c.after_task_id)
-        .where(tasks_t.c.after_task_id.in_(sorted(task_ids)), tasks_t.c.enabled == sa.true())
-        .distinct()
+        sa.select(edges_t.c.upstream_id).where(edges_t.c.upstream_id.in_(sorted(task_ids))).distinct()
     )
     return {int(task_id) for (task_id,) in rows}
 

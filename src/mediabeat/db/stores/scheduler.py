@@ -91,12 +91,13 @@ class SchedulerStore:
             result = await conn.execute(tasks_t.delete().where(tasks_t.c.id == task_id))
             return bool(result.rowcount)
 
-    async def dependents_of(self, task_id: int) -> list[TaskRecord]:
-        """Enabled tasks that run after `task_id` succeeds."""
+    async def get_tasks(self, task_ids: Iterable[int]) -> list[TaskRecord]:
+        """These tasks (those that exist), by name."""
+        ids = sorted(set(task_ids))
+        if not ids:
+            return []
         async with self.db.read() as conn:
-            rows = await conn.execute(
-                sa.select(tasks_t).where(tasks_t.c.after_task_id == task_id, tasks_t.c.enabled == sa.true())
-            )
+            rows = await conn.execute(sa.select(tasks_t).where(tasks_t.c.id.in_(ids)).order_by(tasks_t.c.name))
             return [task_from_row(r) for r in rows]
 
     async def tasks_without_next_run(self) -> list[TaskRecord]:
@@ -144,7 +145,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             query = (
                 sa.select(tasks_t)
-                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at <= now, ~_PAUSED)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.retry_at <= now, ~PAUSED)
                 .order_by(tasks_t.c.priority.desc(), tasks_t.c.retry_at, tasks_t.c.id)
                 .limit(limit)
             )
@@ -183,7 +184,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             query = (
                 sa.select(tasks_t)
-                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now, ~_PAUSED)
+                .where(tasks_t.c.enabled == sa.true(), tasks_t.c.next_run_at <= now, ~PAUSED)
                 .order_by(*DUE_ORDER)
                 .limit(limit)
             )
@@ -248,33 +249,16 @@ class SchedulerStore:
         With node_id None the run is handed over: the first node loop to adopt it (adopt_handed_runs) runs it.
         """
         async with self.db.write() as conn:
-            lock = sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id)
-            if self.db.is_postgres:
-                lock = lock.with_for_update()
-            await conn.execute(lock)
-            running = (await _running_run_ids(conn, [task.id])).get(task.id)
-            if running is not None and not overlap_allows(task.overlap_policy, running=1):
-                raise OverlapForbidden(task.name, running)
-            run_id = (
-                await conn.execute(
-                    runs_t.insert()
-                    .values(
-                        task_id=task.id,
-                        trigger=trigger,
-                        scheduled_for=scheduled_for or now,
-                        started_at=now,
-                        status=RunStatus.RUNNING,
-                        node_id=node_id,
-                        heartbeat_at=now,
-                        triggered_by=triggered_by,
-                    )
-                    .returning(runs_t.c.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
+            return await claim_run(
+                conn,
+                task,
+                now=now,
+                node_id=node_id,
+                triggered_by=triggered_by,
+                trigger=trigger,
+                scheduled_for=scheduled_for,
+                lock=self.db.is_postgres,
             )
-            return int(run_id)
 
     async def adopt_handed_runs(
         self,
@@ -636,7 +620,7 @@ def unfired(task: TaskRecord, plan: DuePlan) -> DuePlan:
 
 
 # True while the scheduler is paused (a correlated-free EXISTS on the one-row pause table).
-_PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
+PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
 
 
 def task_from_row(row: sa.Row[Any]) -> TaskRecord:
@@ -688,6 +672,45 @@ async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> di
         .group_by(runs_t.c.task_id)
     )
     return {int(task_id): int(run_id) for task_id, run_id in rows}
+
+
+async def claim_run(
+    conn: AsyncConnection,
+    task: TaskRecord,
+    *,
+    now: datetime,
+    node_id: str | None,
+    triggered_by: str | None,
+    trigger: Trigger,
+    scheduled_for: datetime | None,
+    lock: bool,
+) -> int:
+    """Insert a running run of `task` unless overlap forbids it (OverlapForbidden, nothing written)."""
+    if lock:  # PostgreSQL: two claims of one task wait for each other, so overlap is checked on fresh rows
+        await conn.execute(sa.select(tasks_t.c.id).where(tasks_t.c.id == task.id).with_for_update())
+    running = (await _running_run_ids(conn, [task.id])).get(task.id)
+    if running is not None and not overlap_allows(task.overlap_policy, running=1):
+        raise OverlapForbidden(task.name, running)
+    run_id = (
+        await conn.execute(
+            runs_t.insert()
+            .values(
+                task_id=task.id,
+                trigger=trigger,
+                scheduled_for=scheduled_for or now,
+                started_at=now,
+                status=RunStatus.RUNNING,
+                node_id=node_id,
+                heartbeat_at=now,
+                triggered_by=triggered_by,
+            )
+            .returning(runs_t.c.id)
+        )
+    ).scalar_one()
+    await conn.execute(
+        tasks_t.update().where(tasks_t.c.id == task.id).values(last_run_at=now, last_status=RunStatus.RUNNING)
+    )
+    return int(run_id)
 
 
 async def _insert_retry(conn: AsyncConnection, task: TaskRecord, *, now: datetime, node_id: str) -> ClaimedRuns:

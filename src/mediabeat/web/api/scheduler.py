@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediabeat.domain.ids import MAX_ID
 from mediabeat.domain.scheduler import (
+    ChainKind,
     MisfirePolicy,
     NewTask,
     OverlapForbidden,
@@ -23,6 +24,7 @@ from mediabeat.domain.scheduler import (
     RunStatus,
     SchedulerPause,
     SchedulerStats,
+    TaskChains,
     TaskChanges,
     TaskNotFound,
     TaskRecord,
@@ -47,6 +49,11 @@ TaskName = Annotated[str, Path(min_length=1, max_length=100, description="The ta
 READ_ERRORS = error_responses(401, 403, 404, 422)
 # /stats figures are at most this old (seconds); changes made through the API show at once.
 STATS_MAX_AGE_SECONDS = 5.0
+
+
+class ChainLinkOut(BaseModel):
+    name: str = Field(description="The other task")
+    kind: ChainKind = Field(description="success: runs after the upstream succeeds; failure: after it fails")
 
 
 class TaskOut(BaseModel):
@@ -75,7 +82,15 @@ class TaskOut(BaseModel):
         description="Keep the rows of scheduled runs that found nothing to do; otherwise they are only counted",
     )
     last_empty_run_at: datetime | None = Field(default=None, description="When a run last found nothing to do")
-    after_task_id: int | None
+    after_task_id: int | None = Field(
+        description="Kept for older clients: the (first) task this one runs after; see `after` for all of them"
+    )
+    after: list[str] = Field(
+        description="Runs once all of these tasks have succeeded in the same cycle (each at least once "
+        "since this task last ran for that reason)"
+    )
+    on_failure_of: list[str] = Field(description="Runs when any of these tasks fails, its retries used up")
+    downstream: list[ChainLinkOut] = Field(description="The tasks that run after this one, and on what")
     params: dict[str, Any] | None
     last_run_at: datetime | None
     last_status: RunStatus | None
@@ -84,9 +99,36 @@ class TaskOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, task: TaskRecord) -> TaskOut:
-        fields = {name: getattr(task, name) for name in cls.model_fields if name != "cron_description"}
-        return cls(**fields, cron_description=words(task.cron))
+    def of(cls, task: TaskRecord, chains: TaskChains) -> TaskOut:
+        fields = {name: getattr(task, name) for name in cls.model_fields if name not in _TASK_OUT_EXTRA}
+        return cls(
+            **fields,
+            cron_description=words(task.cron),
+            after_task_id=chains.after_task_id,
+            after=chains.after,
+            on_failure_of=chains.on_failure_of,
+            downstream=[ChainLinkOut(name=link.downstream, kind=link.kind) for link in chains.downstream],
+        )
+
+
+# TaskOut's fields that do not come from the task record.
+_TASK_OUT_EXTRA = frozenset({"cron_description", "after_task_id", "after", "on_failure_of", "downstream"})
+# Task names, as `after` and `on_failure_of` take them: a list, or for `after` one name as before.
+AFTER_HELP = (
+    'Run after all of these tasks succeed in the same cycle (a fan-in). One name (a string) still works; "" or [] '
+    "removes them"
+)
+FAILURE_HELP = "Run when any of these tasks fails, after its retries are used up; [] removes them"
+
+
+TaskNameIn = Annotated[str, Field(max_length=100)]
+TaskNamesIn = Annotated[list[TaskNameIn], Field(max_length=100)]
+
+
+def _names(value: str | list[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(n for n in ([value] if isinstance(value, str) else value) if n)
 
 
 class TaskList(BaseModel):
@@ -225,7 +267,8 @@ class TaskPatch(BaseModel):
     timeout_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=2000)
-    after: str | None = Field(default=None, max_length=100, description='Run after this task succeeds; "" removes it')
+    after: TaskNameIn | TaskNamesIn | None = Field(default=None, description=AFTER_HELP)
+    on_failure_of: TaskNamesIn | None = Field(default=None, description=FAILURE_HELP)
     max_retries: int | None = Field(default=None, description="0 to 100")
     retry_backoff_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
     retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
@@ -233,7 +276,9 @@ class TaskPatch(BaseModel):
     keep_empty_runs: bool | None = Field(default=None, description="Keep rows of runs that found nothing to do")
 
     def changes(self) -> TaskChanges:
-        return TaskChanges(**self.model_dump())
+        values = self.model_dump()
+        values.update(after=_names(self.after), on_failure_of=_names(self.on_failure_of))
+        return TaskChanges(**values)
 
 
 class TaskCreate(BaseModel):
@@ -247,7 +292,8 @@ class TaskCreate(BaseModel):
     overlap_policy: OverlapPolicy = OverlapPolicy.FORBID
     timeout_s: int = Field(default=3600, description="Seconds, 1 to 604800")
     enabled: bool = True
-    after: str | None = Field(default=None, max_length=100)
+    after: TaskNameIn | TaskNamesIn | None = Field(default=None, description=AFTER_HELP)
+    on_failure_of: TaskNamesIn = Field(default_factory=list, description=FAILURE_HELP)
     params: dict[str, Any] | None = None
     max_retries: int = Field(default=0, description="Retries of a failed or timed-out run (0 to 100)")
     retry_backoff_s: int = Field(default=60, description="Seconds before the first retry; doubles each time")
@@ -327,6 +373,10 @@ def _invalid(exc: TaskValidationError) -> ApiError:
     return ApiError(422, str(exc), code="invalid", details=[{"field": exc.field, "message": exc.message}])
 
 
+async def _task_out(service: SchedulerService, task: TaskRecord) -> TaskOut:
+    return TaskOut.of(task, await service.task_chains(task.id))
+
+
 async def _task(service: SchedulerService, task_id: int) -> TaskRecord:
     try:
         return await service.get_task(task_id)
@@ -348,7 +398,9 @@ def as_utc(value: datetime | None, field: str) -> datetime | None:
 
 @router.get("/tasks", response_model=TaskList, summary="Every task", responses=error_responses(401, 403))
 async def list_tasks(request: Request, _: SchedulerViewer) -> TaskList:
-    return TaskList(items=[TaskOut.of(t) for t in await _scheduler(request).list_tasks()])
+    service = _scheduler(request)
+    tasks, chains = await service.list_tasks(), await service.all_chains()
+    return TaskList(items=[TaskOut.of(t, chains.get(t.id, TaskChains())) for t in tasks])
 
 
 @router.post(
@@ -359,19 +411,23 @@ async def list_tasks(request: Request, _: SchedulerViewer) -> TaskList:
     responses=error_responses(401, 403, 422),
 )
 async def create_task(body: TaskCreate, request: Request, response: Response, principal: TaskEditor) -> TaskOut:
+    service = _scheduler(request)
+    values = body.model_dump()
+    values.update(after=_names(body.after) or (), on_failure_of=_names(body.on_failure_of) or ())
     try:
-        task = await _scheduler(request).create_task(NewTask(**body.model_dump()))
+        task = await service.create_task(NewTask(**values))
     except TaskValidationError as exc:
         raise _invalid(exc) from None
     _changed(request)
     await audit(request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump())
     response.headers["Location"] = f"/api/v1/scheduler/tasks/{task.id}"
-    return TaskOut.of(task)
+    return await _task_out(service, task)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, summary="One task", responses=READ_ERRORS)
 async def get_task(task_id: TaskId, request: Request, _: SchedulerViewer) -> TaskOut:
-    return TaskOut.of(await _task(_scheduler(request), task_id))
+    service = _scheduler(request)
+    return await _task_out(service, await _task(service, task_id))
 
 
 @router.patch(
@@ -399,7 +455,7 @@ async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, princip
         target_id=task_id,
         details={"name": before.name, **changed},
     )
-    return TaskOut.of(task)
+    return await _task_out(service, task)
 
 
 @router.delete(
@@ -447,7 +503,7 @@ async def toggle_task(
         target_id=task_id,
         details={"name": task.name, "enabled": enabled},
     )
-    return TaskOut.of(updated)
+    return await _task_out(service, updated)
 
 
 @router.get("/tasks/{task_id}/upcoming", response_model=Upcoming, summary="The next fire times", responses=READ_ERRORS)

@@ -195,7 +195,7 @@ async def task_detail(request: Request, user: SchedulerPage, name: str) -> HTMLR
         upcoming, schedule_error = [], str(exc)
     points = (await service.queries.recent_runs([task.id], per_task=CHART_RUNS))[task.id]
     tasks = await service.list_tasks()
-    upstream = next((t.name for t in tasks if t.id == task.after_task_id), None)
+    chains = await service.task_chains(task.id)
     return render(
         request,
         "task.html",
@@ -210,7 +210,7 @@ async def task_detail(request: Request, user: SchedulerPage, name: str) -> HTMLR
             "chart": duration_chart(points),
             "chart_counts": _outcome_counts(points),
             "recent": list(reversed(points[-10:])),
-            "upstream": upstream,
+            "chains": chains,
             "other_tasks": [t.name for t in tasks if t.id != task.id],
             "presets": CRON_PRESETS,
             "handler_ok": task.handler in service.handler_names(),

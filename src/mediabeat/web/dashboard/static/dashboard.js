@@ -473,8 +473,41 @@
       priority: isNaN(priority) ? 0 : priority,
       keep_empty_runs: form.elements.keep_empty_runs.checked,
       description: form.elements.description.value,
-      after: form.elements.after.value
+      after: chosen(form.elements.after),
+      on_failure_of: chosen(form.elements.on_failure_of)
     };
+  }
+
+  function chosen(select) {
+    return Array.prototype.filter.call(select.options, function (o) { return o.selected; }).map(function (o) { return o.value; });
+  }
+
+  /* A task's chains in words, as the chain_summary macro writes them, from the API's task. */
+  function renderChains(task) {
+    function links(names) {
+      var span = document.createDocumentFragment();
+      names.forEach(function (name, i) {
+        if (i) { span.appendChild(document.createTextNode(", ")); }
+        var a = document.createElement("a");
+        a.href = "/app/admin/scheduler/tasks/" + encodeURIComponent(name);
+        a.textContent = name;
+        span.appendChild(a);
+      });
+      return span;
+    }
+    function fill(id, names, before, after) {
+      var el = $(id);
+      if (!el) { return; }
+      while (el.firstChild) { el.removeChild(el.firstChild); }
+      el.hidden = !names.length;
+      if (!names.length) { return; }
+      el.appendChild(document.createTextNode(before));
+      el.appendChild(links(names));
+      el.appendChild(document.createTextNode(after));
+    }
+    var many = task.after.length > 1;
+    fill("#t-upstream", task.after, " · runs after " + (many ? "all of " : ""), many ? " succeed (in the same cycle)" : " succeeds");
+    fill("#t-on-failure-of", task.on_failure_of, " · runs when " + (task.on_failure_of.length > 1 ? "any of " : ""), " fails");
   }
 
   /* A schedule being typed: its meaning and next fire times, from the API, as you type. */
@@ -532,13 +565,7 @@
         if (!res.ok) { showErrors(form, res); return; }
         var words = $("#t-cron-words");
         if (words && res.data.cron_description) { words.textContent = res.data.cron_description; }
-        var upstream = $("#t-upstream");
-        if (upstream) {
-          var link = $("a", upstream);
-          link.textContent = body.after;
-          link.setAttribute("href", "/app/admin/scheduler/tasks/" + encodeURIComponent(body.after));
-          upstream.hidden = !body.after;
-        }
+        renderChains(res.data);
         cancelPreview();
         $("#t-cron-next").textContent = "";
         toast("Saved " + task.name + ".");
@@ -553,7 +580,6 @@
     body.name = form.elements.name.value.trim();
     body.handler = form.elements.handler.value;
     body.enabled = form.elements.enabled.checked;
-    if (!body.after) { body.after = null; }
     var schedule = $("#t-cron-words", form).textContent;
     confirmAction("Create " + (body.name || "this task") + "?", "It runs " + body.handler + ": " + schedule + " (" + body.timezone + ").", "Create task").then(function (ok) {
       if (!ok) { return; }
