@@ -26,10 +26,10 @@ from mediabeat.domain.scheduler import (
     Trigger,
 )
 from mediabeat.logs import RunLogCapture, run_log_context
-from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
+from mediabeat.scheduler.task_alerting import TaskAlerting
 from mediabeat.tasks.base import RunContext, SkipRun
 from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
@@ -88,7 +88,7 @@ class RunExecutor:
         clock: Clock,
         node_id: str,
         notifier: ChangeNotifier,
-        alerts: RunAlerts,
+        alerting: TaskAlerting,
         cancel_grace_s: float = CANCEL_GRACE_SECONDS,
         run_log_max_chars: int = RUN_LOG_MAX_CHARS,
     ) -> None:
@@ -105,7 +105,7 @@ class RunExecutor:
         self.clock = clock
         self.node_id = node_id
         self.notifier = notifier
-        self.alerts = alerts
+        self.alerting = alerting
         self._executions: dict[int, _Execution] = {}
 
     @property
@@ -467,15 +467,11 @@ class RunExecutor:
         return True
 
     async def alert(self, run: RunRecord) -> None:
-        """Tell the alert channels that `run` ended (they decide whether it is news).
+        """Apply the task's alert rules to a run that ended (its last attempt: retries come first).
 
-        A retry is compared with the run before its chain of attempts began: a task that was
-        succeeding and fails every retry is news once, when the retries are exhausted.
+        A task that was succeeding and fails every retry is news once, when the retries are exhausted.
         """
-        if isinstance(self.alerts, NoAlerts):
-            return
-        first = await self.store.first_attempt(run) if run.retry_of is not None else run.id
-        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, first))
+        await self.alerting.run_ended(run)
 
 
 def _give_up(future: asyncio.Future[None]) -> None:
