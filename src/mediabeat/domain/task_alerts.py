@@ -168,3 +168,20 @@ def parse_mute_until(text: str, now: datetime) -> tuple[datetime | None, bool]:
             "mute_until", f"{text!r} is not a time: use e.g. 2h, 1d, 2026-12-24T08:00 or off"
         ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)), False
+
+
+def describe_rules(rules: AlertRules) -> list[str]:
+    """The rules in words, one line each (for `tasks show` and the task page)."""
+    failures = "the first failure" if rules.after_failures == 1 else f"{rules.after_failures} failures in a row"
+    lines = [f"Failure: after {failures} (retries used up); recovery when it succeeds again"]
+    if rules.late_after_s:
+        lines.append(f"Late: a run not started {rules.late_after_s} s after its due time")
+    if rules.missing:
+        lines.append("Missing: an occurrence that never ran")
+    if rules.slower_than_s:
+        lines.append(f"Slow: a run longer than {rules.slower_than_s} s")
+    if rules.slower_than_p95:
+        lines.append(f"Slow: a run longer than {rules.slower_than_p95:g} x the p95 of recent runs")
+    own = ", ".join(part for part in (rules.webhook_url, rules.email) if part)
+    lines.append(f"Sent to: {own or 'the global channels'}")
+    return lines

@@ -142,7 +142,7 @@ def _occurrences(schedule: CronSchedule, start: datetime, now: datetime) -> list
 
 def _ran(runs: Sequence[RunRecord]) -> set[datetime]:
     """The occurrences a scheduled run was started for (a skipped one did not run)."""
-    return {r.scheduled_for for r in runs if r.trigger is Trigger.SCHEDULE and r.status is not RunStatus.SKIPPED}
+    return {r.scheduled_for for r in runs if r.trigger == Trigger.SCHEDULE and r.status != RunStatus.SKIPPED}
 
 
 def _started_since(runs: Sequence[RunRecord], since: datetime) -> bool:

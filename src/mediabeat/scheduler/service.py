@@ -141,8 +141,14 @@ class SchedulerService:
 
     # -- administration (TaskAdmin) ---------------------------------------------------
 
-    async def create_task(self, spec: NewTask) -> TaskRecord:
-        return await self.admin.create_task(spec)
+    async def create_task(self, spec: NewTask, *, alerts: AlertRuleChanges | None = None) -> TaskRecord:
+        """Create a task, with alert rules if given (checked first: a bad rule creates nothing)."""
+        if alerts is not None:
+            self.alerting.check_rules(alerts)
+        task = await self.admin.create_task(spec)
+        if alerts is not None and not alerts.empty:
+            await self.alerting.set_rules(task.id, alerts)
+        return task
 
     async def update_task(self, task_id: int, changes: TaskChanges) -> TaskRecord:
         await self.queries.get_task(task_id)  # an id out of range is TaskNotFound, before any query

@@ -124,12 +124,16 @@ class TaskAlerting:
 
     async def set_rules(self, task_id: int, changes: AlertRuleChanges) -> AlertRules:
         """Apply and store a change (TaskValidationError names a bad field)."""
-        rules = apply_rule_changes(await self.rules(task_id), changes, now=self.clock.now())
+        return await self.store.save_rules(self.check_rules(changes, await self.rules(task_id)))
+
+    def check_rules(self, changes: AlertRuleChanges, rules: AlertRules | None = None) -> AlertRules:
+        """The rules after `changes`, checked, including that this process can reach a task's own channels."""
+        checked = apply_rule_changes(rules or AlertRules(task_id=0), changes, now=self.clock.now())
         if changes.webhook_url and self.own is None:
             raise TaskValidationError("alert_webhook_url", "this process cannot send to a task's own webhook")
         if changes.email and (self.own is None or self.own.setup.mail_server is None):
             raise TaskValidationError("alert_email", "needs a mail server: set MEDIABEAT_SMTP_URL")
-        return await self.store.save_rules(rules)
+        return checked
 
     async def recent(self, task_id: int, *, limit: int = 20) -> list[TaskAlertRecord]:
         return await self.store.recent(task_id, limit=limit)

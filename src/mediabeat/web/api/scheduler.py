@@ -35,6 +35,7 @@ from mediabeat.scheduler.changes import check_schedule
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.common import audit
+from mediabeat.web.api.task_alerts import AlertRulesIn
 from mediabeat.web.deps import AdminUser
 from mediabeat.web.errors import ApiError, error_responses, not_found
 
@@ -212,9 +213,10 @@ class TaskPatch(BaseModel):
     max_retries: int | None = Field(default=None, description="0 to 100")
     retry_backoff_s: int | None = Field(default=None, description="Seconds, 1 to 604800")
     retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
+    alerts: AlertRulesIn | None = Field(default=None, description="Alert rules to change (as PATCH .../alerts)")
 
     def changes(self) -> TaskChanges:
-        return TaskChanges(**self.model_dump())
+        return TaskChanges(**self.model_dump(exclude={"alerts"}))
 
 
 class TaskCreate(BaseModel):
@@ -233,6 +235,11 @@ class TaskCreate(BaseModel):
     max_retries: int = Field(default=0, description="Retries of a failed or timed-out run (0 to 100)")
     retry_backoff_s: int = Field(default=60, description="Seconds before the first retry; doubles each time")
     retry_backoff_max_s: int = Field(default=3600, description="Longest wait between retries")
+    alerts: AlertRulesIn | None = Field(
+        default=None,
+        description="Alert rules (as PATCH .../alerts); default: "
+        "alert at the first failure and on recovery, to the global channels",
+    )
 
 
 class Upcoming(BaseModel):
@@ -338,12 +345,16 @@ async def list_tasks(request: Request, _: AdminUser) -> TaskList:
     responses=error_responses(401, 403, 422),
 )
 async def create_task(body: TaskCreate, request: Request, response: Response, principal: AdminUser) -> TaskOut:
+    service = _scheduler(request)
     try:
-        task = await _scheduler(request).create_task(NewTask(**body.model_dump()))
+        alerts = body.alerts.changes() if body.alerts is not None else None
+        task = await service.create_task(NewTask(**body.model_dump(exclude={"alerts"})), alerts=alerts)
     except TaskValidationError as exc:
         raise _invalid(exc) from None
     _changed(request)
-    await audit(request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump())
+    await audit(
+        request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump(mode="json")
+    )
     response.headers["Location"] = f"/api/v1/scheduler/tasks/{task.id}"
     return TaskOut.of(task)
 
@@ -363,12 +374,14 @@ async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, princip
     service = _scheduler(request)
     before = await _task(service, task_id)
     try:
+        if body.alerts is not None:
+            await service.set_alert_rules(task_id, body.alerts.changes())
         task = await service.update_task(task_id, body.changes())
     except TaskValidationError as exc:
         raise _invalid(exc) from None
     except TaskNotFound:
         raise not_found(f"task {task_id}") from None
-    changed = {k: v for k, v in body.model_dump(exclude_none=True).items()}
+    changed = {k: v for k, v in body.model_dump(mode="json", exclude_none=True).items()}
     _changed(request)
     await audit(
         request,
