@@ -79,6 +79,10 @@ class RunAlerts(Protocol):
     async def drain(self) -> None: ...
 
 
+class PermanentProblem(str):
+    """A delivery problem that trying again cannot fix (an address the SSRF guard refuses, a bad URL)."""
+
+
 class _BackgroundAlerter(abc.ABC):
     """Sends each alert in the background with a few retries; a channel that stays down is only logged."""
 
@@ -109,7 +113,7 @@ class _BackgroundAlerter(abc.ABC):
             problem = await self._deliver(alert)
             if problem is None:
                 return True
-            if delay is None:
+            if delay is None or isinstance(problem, PermanentProblem):
                 log.error("alert about %s not delivered to the %s: %s", _about(alert), self.channel, problem)
                 return False
             await self.sleep(delay)
@@ -243,14 +247,16 @@ class GuardedWebhookAlerter(_BackgroundAlerter):
         self.client_factory = client_factory
 
     async def _deliver(self, alert: Alert) -> str | None:
-        from mediabeat.crawler.http import FetchError  # on the first alert: the CLI starts without aiohttp
+        # On the first alert: the CLI starts without aiohttp.
+        from mediabeat.crawler.http import FetchError, FetchErrorKind
 
         body = json.dumps(alert.payload(), default=str).encode()
         try:
             async with self.client_factory() as client:
                 result = await client.post(self.url, body, headers={"Content-Type": "application/json"})
         except FetchError as exc:
-            return str(exc)
+            permanent = exc.kind in (FetchErrorKind.BLOCKED, FetchErrorKind.BAD_URL)
+            return PermanentProblem(str(exc)) if permanent else str(exc)
         return None if 200 <= result.status < 300 else f"HTTP {result.status}"
 
 

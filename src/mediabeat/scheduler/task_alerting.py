@@ -9,6 +9,7 @@ are recorded (muted) and not sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ class OwnChannelSetup:
     mail_server: SmtpServer | None = None
     mail_sender: str = "MediaBeat <mediabeat@localhost>"
     dashboard_url: str | None = None
+    sleep: Callable[[float], Any] = asyncio.sleep  # between delivery attempts (tests pass one that does not wait)
 
 
 class OwnChannels:
@@ -78,7 +80,10 @@ class OwnChannels:
         if rules.webhook_url:
             found.append(
                 GuardedWebhookAlerter(
-                    url=rules.webhook_url, client_factory=setup.client_factory, dashboard_url=setup.dashboard_url
+                    url=rules.webhook_url,
+                    client_factory=setup.client_factory,
+                    dashboard_url=setup.dashboard_url,
+                    sleep=setup.sleep,
                 )
             )
         if rules.email and setup.mail_server is not None:
@@ -88,6 +93,7 @@ class OwnChannels:
                     sender=setup.mail_sender,
                     recipients=[rules.email],
                     dashboard_url=setup.dashboard_url,
+                    sleep=setup.sleep,
                 )
             )
         return found[0] if len(found) == 1 else Alerters(found)
