@@ -209,4 +209,5 @@ def test_mute_until_reads_durations_times_and_off() -> None:
         parse_mute_until("next tuesday", T0)
     muted = apply_rule_changes(RULES, AlertRuleChanges(mute_until=T0 + timedelta(hours=1)), now=T0)
     assert muted.muted(T0) and not muted.muted(T0 + timedelta(hours=1))
+    assert muted.updated_at == RULES.updated_at  # a mute does not restart what late, missing and slow look at
     assert apply_rule_changes(muted, AlertRuleChanges(unmute=True), now=T0).mute_until is None
