@@ -123,7 +123,8 @@ def apply_rule_changes(rules: AlertRules, changes: AlertRuleChanges, *, now: dat
     # updated_at marks where late, missing and slow start looking: a mute alone does not move it.
     if any(getattr(rules, name) != value for name, value in values.items()) or rules.updated_at is None:
         values["updated_at"] = now
-    return replace(rules, **values, **_mute_values(changes, now))
+    values.update(_mute_values(changes, now))
+    return replace(rules, **values)
 
 
 def _channel_values(changes: AlertRuleChanges) -> dict[str, str | None]:
