@@ -25,10 +25,12 @@ class NightlyCleanup:
     async def __call__(self, ctx: RunContext) -> Mapping[str, Any]:
         jobs = await self._delete_all(self.store.delete_jobs_before, ctx.now - self.job_retention)
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
-        ctx.log.info("nightly-cleanup deleted %d crawl jobs and %d task runs", jobs, runs)
+        alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
+        ctx.log.info("nightly-cleanup deleted %d crawl jobs, %d task runs and %d task alerts", jobs, runs, alerts)
         return {
             "crawl_jobs_deleted": jobs,
             "task_runs_deleted": runs,
+            "task_alerts_deleted": alerts,
             "job_retention_days": self.job_retention.days,
             "run_retention_days": self.run_retention.days,
         }
