@@ -213,3 +213,28 @@ async def test_the_ssrf_guard_refuses_a_loopback_webhook_once_without_retrying(
     assert own_hook.received == [] and global_hook.received == []
     [refused] = [r for r in caplog.records if "not delivered to the task's webhook" in r.getMessage()]
     assert "127.0.0.1" in refused.getMessage()
+
+
+async def test_the_maintenance_step_looks_for_late_missing_and_slow_every_30_seconds(
+    db: Database, global_hook: Webhook
+) -> None:
+    clock = FakeClock(T0)
+    blocking = BlockingHandler()
+    service, loop = build_test_scheduler(
+        db, clock=clock, handlers={"fetch": blocking}, alerts=WebhookAlerter(url=global_hook.url)
+    )
+    task_id = await hourly_task(db)
+    await service.set_alert_rules(task_id, AlertRuleChanges(slower_than_s=20))
+    await service.run_now("fetch")
+    await blocking.started.wait()
+    await loop.maintenance_step()  # checks: nothing is slow yet
+    clock.advance(25)
+    await loop.maintenance_step()  # 25 s later: not looked at again yet
+    await service.alerting.drain()
+    assert global_hook.received == []
+    clock.advance(5)
+    await loop.maintenance_step()
+    blocking.release()
+    await service.wait_idle(within=5)
+    await service.alerting.drain()
+    assert [a["kind"] for a in global_hook.received] == ["slow"]

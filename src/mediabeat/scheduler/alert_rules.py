@@ -19,7 +19,7 @@ from mediabeat.domain.task_alerts import AlertKind, AlertRules, TaskAlertRecord
 from mediabeat.schedule.cron import CronSchedule
 
 # The periodic check reads this many of a task's newest runs, and looks back at most LOOKBACK.
-RUN_WINDOW = 100
+RUN_WINDOW = 50
 LOOKBACK = timedelta(days=7)
 # Occurrences examined per check, newest first: a per-minute task stays cheap.
 MAX_OCCURRENCES = 500

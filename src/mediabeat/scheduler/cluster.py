@@ -110,7 +110,7 @@ class ClusterCoordinator:
             log.warning("%d crawl job(s) whose lease ran out went back to the queue", released)
         pruned = await self.nodes.prune(older_than=now - NODE_RETENTION)
         folded = await self.counts.fold_run_counts()
-        alerts = await self.service.check_alerts()  # late, missing, slow: each alert is claimed once anyway
+        alerts = await self.service.check_alerts_if_due()  # late, missing, slow: each alert is claimed once anyway
         return MaintenanceResult(
             leader=True,
             reaped_runs=len(reaped),

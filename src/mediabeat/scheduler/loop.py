@@ -94,7 +94,7 @@ class SchedulerLoop:
             return (await self.cluster.step()).reaped_runs
         await self.service.heartbeat()
         reaped = len(await self.service.reap_abandoned())
-        await self.service.check_alerts()
+        await self.service.check_alerts_if_due()
         return reaped
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -49,6 +49,8 @@ from mediabeat.scheduler.runner import RunExecutor
 from mediabeat.scheduler.task_alerting import OwnChannelSetup, TaskAlerting
 
 log = logging.getLogger("mediabeat.alerts")
+# Late, missing and slow are looked for this often (a read of every watched task's newest runs).
+ALERT_CHECK_SECONDS = 30.0
 
 __all__ = [
     "NewTask",
@@ -99,6 +101,7 @@ class SchedulerService:
         self.timings = timings
         self.notifier: ChangeNotifier = notifier or LocalNotifier()
         self.alerts: RunAlerts = alerts or NoAlerts()
+        self._alerts_checked_at: datetime | None = None
         self.alerting = TaskAlerting(
             store=TaskAlertStore(store.db),
             scheduler_store=maintenance_store or store,
@@ -298,6 +301,15 @@ class SchedulerService:
         """The task's newest alerts, newest first, muted ones too."""
         await self.queries.get_task(task_id)
         return await self.alerting.recent(task_id, limit=limit)
+
+    async def check_alerts_if_due(self) -> int:
+        """The periodic alert check, at most every ALERT_CHECK_SECONDS of clock time (the maintenance step's)."""
+        now = self.clock.now()
+        last = self._alerts_checked_at
+        if last is not None and (now - last).total_seconds() < ALERT_CHECK_SECONDS:
+            return 0
+        self._alerts_checked_at = now
+        return await self.check_alerts()
 
     async def check_alerts(self) -> int:
         """The periodic check of late, missing and slow rules; a database error is logged, not raised."""

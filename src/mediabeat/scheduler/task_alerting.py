@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from mediabeat.clock import Clock
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.task_alerts import TaskAlertStore
-from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus, SchedulerPause, TaskValidationError
+from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus, TaskValidationError
 from mediabeat.domain.task_alerts import (
     AlertKind,
     AlertRuleChanges,
@@ -30,7 +30,7 @@ from mediabeat.domain.task_alerts import (
     apply_rule_changes,
 )
 from mediabeat.schedule import CronError, parse_schedule
-from mediabeat.scheduler.alert_rules import RUN_WINDOW, DueAlert, SentAlerts, alerts_due, run_alert
+from mediabeat.scheduler.alert_rules import LOOKBACK, RUN_WINDOW, DueAlert, SentAlerts, alerts_due, run_alert
 from mediabeat.scheduler.alerts import (
     Alert,
     Alerters,
@@ -46,7 +46,6 @@ log = logging.getLogger("mediabeat.alerts")
 
 # How many of a task's runs a failure streak is counted over, at most.
 MAX_STREAK_HISTORY = 1000
-RECENT_ALERTS = 50
 GLOBAL = "global"
 
 
@@ -176,30 +175,22 @@ class TaskAlerting:
     async def check(self, now: datetime | None = None) -> int:
         """Late, missing and slow: raise what is due for every task that has such a rule; returns how many."""
         now = now or self.clock.now()
-        watched = await self.store.watched()
+        watched = await self.store.watched(runs_per_task=RUN_WINDOW, alerts_since=now - LOOKBACK - timedelta(days=1))
         if not watched:
             return 0
         pause = await self.scheduler_store.get_pause()
         raised = 0
-        for task, rules in watched:
-            raised += await self._check_task(task.id, rules, now, pause)
-        return raised
-
-    async def _check_task(self, task_id: int, rules: AlertRules, now: datetime, pause: SchedulerPause) -> int:
-        task, runs = await self.store.task_and_runs(task_id, limit=RUN_WINDOW)
-        if task is None:
-            return 0
-        try:
-            schedule = parse_schedule(task.cron, task.timezone)
-        except CronError:
-            return 0
-        if pause.paused:  # nothing is late or missing while an operator holds the scheduler
-            rules = replace(rules, late_after_s=None, missing=False)
-        quiet_before = pause.changed_at if not pause.paused else None
-        sent = SentAlerts.of(await self.store.recent(task.id, limit=RECENT_ALERTS))
-        raised = 0
-        for due in alerts_due(task, schedule, rules, runs, now, sent=sent, quiet_before=quiet_before):
-            raised += await self._raise(task.name, rules, due, now)
+        for task, rules, runs, alerts in watched:
+            try:
+                schedule = parse_schedule(task.cron, task.timezone)
+            except CronError:
+                continue
+            if pause.paused:  # nothing is late or missing while an operator holds the scheduler
+                rules = replace(rules, late_after_s=None, missing=False)
+            quiet_before = pause.changed_at if not pause.paused else None
+            sent = SentAlerts.of(alerts)
+            for due in alerts_due(task, schedule, rules, runs, now, sent=sent, quiet_before=quiet_before):
+                raised += await self._raise(task.name, rules, due, now)
         return raised
 
     # -- claim and send -----------------------------------------------------------------------

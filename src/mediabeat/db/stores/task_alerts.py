@@ -43,48 +43,41 @@ class TaskAlertStore:
             await conn.execute(statement)
         return rules
 
-    async def watched(self) -> list[tuple[TaskRecord, AlertRules]]:
-        """Tasks whose rules need the periodic check (late, missing or slow), with those rules."""
-        watching = sa.or_(
-            rules_t.c.late_after_s.is_not(None),
-            rules_t.c.missing == sa.true(),
-            rules_t.c.slower_than_s.is_not(None),
-            rules_t.c.slower_than_p95.is_not(None),
-        )
-        query = (
-            sa.select(tasks_t, *[c.label(f"rule_{c.name}") for c in rules_t.c])
-            .join(rules_t, rules_t.c.task_id == tasks_t.c.id)
-            .where(watching)
-            .order_by(tasks_t.c.id)
-        )
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        found = []
-        for row in rows:
-            mapping = row._asdict()
-            rule_values = {name[5:]: mapping[name] for name in mapping if name.startswith("rule_")}
-            found.append((task_from_row(row), _rules_from(rule_values)))
-        return found
+    async def watched(
+        self, *, runs_per_task: int, alerts_since: datetime
+    ) -> list[tuple[TaskRecord, AlertRules, list[RunRecord], list[TaskAlertRecord]]]:
+        """Tasks whose rules need the periodic check (late, missing or slow), each with its rules, its newest
+        runs and its alerts since `alerts_since`, newest first: three statements however many tasks.
 
-    async def task_and_runs(self, task_id: int, *, limit: int) -> tuple[TaskRecord | None, list[RunRecord]]:
-        """The task, then its newest runs, newest first, in one transaction.
-
-        The task is read first: a claim writes the run and moves next_run_at in one commit, so
-        a run whose occurrence next_run_at has passed is always among the runs read after it.
+        The tasks are read first, in the same transaction: a claim writes the run and moves
+        next_run_at in one commit, so a run whose occurrence next_run_at has passed is always
+        among the runs read after it.
         """
         async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(tasks_t).where(tasks_t.c.id == task_id))).first()
-            if row is None:
-                return None, []
-            runs_query = (
-                sa.select(*LIST_COLUMNS)
-                .join_from(runs_t, tasks_t, runs_t.c.task_id == tasks_t.c.id)
-                .where(runs_t.c.task_id == task_id)
-                .order_by(runs_t.c.id.desc())
-                .limit(limit)
+            rows = (await conn.execute(_WATCHED)).all()
+            if not rows:
+                return []
+            ids = [row.id for row in rows]
+            runs = runs_from_result(await conn.execute(_newest_runs(ids, runs_per_task)))
+            alerts_query = (
+                sa.select(alerts_t)
+                .where(alerts_t.c.task_id.in_(ids), alerts_t.c.created_at >= alerts_since)
+                .order_by(alerts_t.c.id.desc())
             )
-            runs = runs_from_result(await conn.execute(runs_query))
-        return task_from_row(row), runs
+            alerts = [_alert(row) for row in await conn.execute(alerts_query)]
+        runs_of: dict[int, list[RunRecord]] = {task_id: [] for task_id in ids}
+        for run in runs:
+            runs_of[run.task_id].append(run)
+        alerts_of: dict[int, list[TaskAlertRecord]] = {task_id: [] for task_id in ids}
+        for alert in alerts:
+            alerts_of[alert.task_id].append(alert)
+        found = []
+        for row in rows:
+            values = row._asdict()
+            rules = _rules_from({name[5:]: values[name] for name in values if name.startswith("rule_")})
+            task_runs = sorted(runs_of[row.id], key=lambda r: r.id, reverse=True)
+            found.append((task_from_row(row), rules, task_runs, alerts_of[row.id]))
+        return found
 
     async def outcome_history(self, task_id: int, up_to_run: int, *, limit: int) -> list[RunRecord]:
         """The task's finished runs up to and including `up_to_run`, newest first (for a failure streak)."""
@@ -149,6 +142,37 @@ class TaskAlertStore:
         async with self.db.read() as conn:
             kind = (await conn.execute(query)).scalar()
         return AlertKind(kind) if kind is not None else None
+
+
+_WATCHED = (
+    sa.select(tasks_t, *[c.label(f"rule_{c.name}") for c in rules_t.c])
+    .join(rules_t, rules_t.c.task_id == tasks_t.c.id)
+    .where(
+        sa.or_(
+            rules_t.c.late_after_s.is_not(None),
+            rules_t.c.missing == sa.true(),
+            rules_t.c.slower_than_s.is_not(None),
+            rules_t.c.slower_than_p95.is_not(None),
+        )
+    )
+    .order_by(tasks_t.c.id)
+)
+
+
+def _newest_runs(task_ids: list[int], limit: int) -> sa.CompoundSelect[Any]:
+    """The newest `limit` runs of each task: one index-ordered, limited read per task, in one UNION ALL."""
+    parts = [
+        sa.select(
+            sa.select(*LIST_COLUMNS)
+            .join_from(runs_t, tasks_t, runs_t.c.task_id == tasks_t.c.id)
+            .where(runs_t.c.task_id == task_id)
+            .order_by(runs_t.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        for task_id in task_ids
+    ]
+    return sa.union_all(*parts)
 
 
 def _rules(row: sa.Row[Any]) -> AlertRules:

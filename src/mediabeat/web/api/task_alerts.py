@@ -143,9 +143,10 @@ async def get_alert_rules(
     summary="Change a task's alert rules or mute it",
     description="Rules: after_failures (default 1: alert at the first failure, once retries are exhausted), "
     "late_after_s (healthchecks.io's grace), missing, slower_than_s, slower_than_p95 (k times the p95 of the "
-    "task's recent succeeded runs, at least 5 of them). Late, missing and slow are checked at each maintenance "
-    "heartbeat by the node that holds the maintenance lease; every alert is recorded once whichever node finds "
-    "it. A task's own webhook_url goes through the crawler's SSRF guard; its email needs MEDIABEAT_SMTP_URL. "
+    "task's recent succeeded runs, at least 5 of them). Late, missing and slow are checked every 30 s, at a "
+    "maintenance heartbeat of the node that holds the maintenance lease; every alert is recorded once, "
+    "whichever node finds it. A task's own webhook_url goes through the crawler's SSRF guard; its email "
+    "needs MEDIABEAT_SMTP_URL. "
     "With either set, the task's alerts go there instead of the global channels. A recovery notice follows a "
     "failure alert.",
     responses=error_responses(401, 403, 404, 422),
