@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -28,6 +29,7 @@ from mediabeat.scheduler.notify import ChangeNotifier, LocalNotifier
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
 from mediabeat.scheduler.sqlite_notify import SQLiteChangeNotifier
+from mediabeat.scheduler.task_alerting import OwnChannelSetup
 from mediabeat.services import ContentServices, build_content_services
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
@@ -59,7 +61,7 @@ class Services:
     async def close(self) -> None:
         """Let runs this process started finish (chained runs too), then release everything."""
         await self.scheduler.wait_idle()
-        await self.scheduler.alerts.drain()
+        await self.scheduler.alerting.drain()
         await self.scheduler.notifier.close()
         for name in self.registry.names():  # handlers that hold resources (crawl-queue's process pool)
             close = getattr(self.registry.get(name), "aclose", None)
@@ -125,6 +127,22 @@ def build_alerts(settings: Settings) -> RunAlerts:
     return channels[0] if len(channels) == 1 else Alerters(channels)
 
 
+def build_own_alert_channels(settings: Settings) -> OwnChannelSetup:
+    """What a task's own alert webhook (through the crawler's SSRF-guarded client) and address need."""
+
+    def client() -> Any:
+        from mediabeat.crawler.http import ClientConfig, SafeClient  # on the first alert: the CLI starts without it
+
+        return SafeClient(ClientConfig.from_settings(settings))
+
+    return OwnChannelSetup(
+        client_factory=client,
+        mail_server=settings.smtp_server,
+        mail_sender=settings.alert_email_from,
+        dashboard_url=settings.public_url,
+    )
+
+
 def scheduler_timings(settings: Settings) -> SchedulerTimings:
     """The scheduler's time constants, from settings."""
     return SchedulerTimings(
@@ -161,6 +179,7 @@ def build_services(
         timings=scheduler_timings(settings),
         notifier=build_notifier(db),
         alerts=build_alerts(settings),
+        own_alert_channels=build_own_alert_channels(settings),
     )
     cluster = ClusterCoordinator(
         nodes=NodeStore(maintenance_db),

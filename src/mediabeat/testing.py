@@ -15,6 +15,7 @@ from mediabeat.scheduler.alerts import RunAlerts
 from mediabeat.scheduler.loop import SchedulerLoop
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.service import SchedulerService, SchedulerTimings
+from mediabeat.scheduler.task_alerting import OwnChannelSetup
 from mediabeat.tasks.base import RunContext, TaskHandler
 
 
@@ -72,6 +73,7 @@ def build_test_scheduler(
     timings: SchedulerTimings | None = None,
     tick_seconds: float = 60.0,
     alerts: RunAlerts | None = None,
+    own_alert_channels: OwnChannelSetup | None = None,
 ) -> tuple[SchedulerService, SchedulerLoop]:
     """A SchedulerService and loop on `db` whose registry holds exactly `handlers`."""
     registry = HandlerRegistry()
@@ -85,6 +87,7 @@ def build_test_scheduler(
         node_id=node_id,
         timings=timings or SchedulerTimings(stale_after=timedelta(seconds=20)),
         alerts=alerts,
+        own_alert_channels=own_alert_channels,
     )
     loop = SchedulerLoop(service=service, clock=clock, tick_seconds=tick_seconds, heartbeat_seconds=5)
     return service, loop

@@ -378,3 +378,18 @@ def test_a_member_adds_a_feed_and_pauses_it(page: Page, live_server: LiveServer)
     assert [(f["url"], f["active"]) for f in mine if "city.example.org" in f["url"]] == [
         ("https://city.example.org/feeds/council.xml", False)
     ]
+
+
+def test_the_task_page_mutes_and_unmutes_its_alerts(page: Page, live_server: LiveServer) -> None:
+    task_id = create_task(live_server, "mute-me", "nightly_cleanup", alerts={"late_after_s": 600})
+    sign_in(page, live_server, path="/app/admin/scheduler/tasks/mute-me")
+    panel = page.locator("#task-alerts")
+    expect(panel).to_contain_text("Late: a run not started 600 s after its due time")
+    panel.get_by_role("button", name="Mute 1 h").click()
+    expect(panel.locator("#alerts-muted")).to_contain_text("Muted until")
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/scheduler/tasks/{task_id}/alerts").json()["muted"] is True
+    panel.get_by_role("button", name="Unmute").click()
+    expect(panel.get_by_role("button", name="Mute 24 h")).to_be_visible()
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/scheduler/tasks/{task_id}/alerts").json()["mute_until"] is None

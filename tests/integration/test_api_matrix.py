@@ -93,6 +93,19 @@ ROUTES = [
         invalid="/api/v1/scheduler/tasks/{task_id}/upcoming?count=0",
     ),
     Route(
+        "GET",
+        "/api/v1/scheduler/tasks/{task_id}/alerts",
+        unknown={"task_id": UNKNOWN},
+        invalid="/api/v1/scheduler/tasks/{task_id}/alerts?recent=-1",
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/scheduler/tasks/{task_id}/alerts",
+        body={"missing": True},
+        unknown={"task_id": UNKNOWN},
+        invalid_body={"after_failures": 0},
+    ),
+    Route(
         "POST",
         "/api/v1/scheduler/tasks/{name}/run",
         roles=STAFF,

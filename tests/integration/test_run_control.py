@@ -16,8 +16,8 @@ from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.jobs import JobStore, NewJob
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.scheduler import SchedulerStore
-from mediabeat.domain.scheduler import ChainKind, RunFilter, RunNotFound, RunNotRunning, RunRecord, RunStatus
-from mediabeat.scheduler.alerts import alert_for
+from mediabeat.domain.scheduler import ChainKind, RunFilter, RunNotFound, RunNotRunning
+from mediabeat.scheduler.alerts import Alert
 from mediabeat.scheduler.service import NewTask, SchedulerTimings
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import BlockingHandler, RecordingHandler, build_test_scheduler
@@ -36,10 +36,9 @@ class RecordingAlerts:
     def __init__(self) -> None:
         self.seen: list[tuple[str, int]] = []
 
-    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
-        kind = alert_for(run, previous_status)
-        if kind is not None:
-            self.seen.append((kind, run.id))
+    def dispatch(self, alert: Alert) -> None:
+        assert alert.run is not None
+        self.seen.append((alert.kind, alert.run.id))
 
     async def drain(self) -> None:
         return None

@@ -380,7 +380,7 @@ async def test_nightly_cleanup_deletes_old_history_in_batches(db: Database) -> N
     import sqlalchemy as sa
 
     from mediabeat.app import build_registry
-    from mediabeat.db.tables import media_crawl_jobs, organizations, scheduler_task_runs
+    from mediabeat.db.tables import media_crawl_jobs, organizations, scheduler_task_runs, task_alerts
     from mediabeat.settings import Settings
 
     clock = FakeClock(START)
@@ -416,6 +416,20 @@ async def test_nightly_cleanup_deletes_old_history_in_batches(db: Database) -> N
                 for i, age in enumerate([61] * 5 + [10] * 2)
             ],
         )
+        await conn.execute(
+            task_alerts.insert(),
+            [
+                {
+                    "task_id": 1,
+                    "kind": "failure",
+                    "key": f"run:{i}",
+                    "message": "m",
+                    "destination": "global",
+                    "created_at": START - timedelta(days=age),
+                }
+                for i, age in enumerate([61, 61, 61, 3])
+            ],
+        )
     settings = Settings(cleanup_batch_size=2, database_url="sqlite:///unused.db")
     service, _ = build_test_scheduler(
         db, clock=clock, handlers={"nightly_cleanup": build_registry(settings, db).get("nightly_cleanup")}
@@ -423,7 +437,11 @@ async def test_nightly_cleanup_deletes_old_history_in_batches(db: Database) -> N
     run = await service.run_now_and_wait("nightly-cleanup")
     assert run.status == "succeeded"
     assert run.result is not None
-    assert (run.result["crawl_jobs_deleted"], run.result["task_runs_deleted"]) == (7, 5)
+    assert (run.result["crawl_jobs_deleted"], run.result["task_runs_deleted"], run.result["task_alerts_deleted"]) == (
+        7,
+        5,
+        3,
+    )
     async with db.read() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(media_crawl_jobs))).scalar_one() == 3
         assert (await conn.execute(sa.select(sa.func.count()).select_from(scheduler_task_runs))).scalar_one() == 3

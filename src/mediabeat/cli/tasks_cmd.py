@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mediabeat.app import Services, build_registry
+from mediabeat.cli import task_alerts_cmd as alerting
 from mediabeat.cli.common import CliError, print_json, table, when, with_services, working
 from mediabeat.db.engine import Database
 from mediabeat.domain.jsonable import jsonable
@@ -29,7 +30,7 @@ from mediabeat.scheduler.handoff import HandedRun
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.settings import load_settings
 
-app = typer.Typer(help="Scheduled tasks: list, show, enable, disable, set, run.", no_args_is_help=True)
+app = typer.Typer(help="Scheduled tasks: list, show, enable, disable, set, run, alerts, mute.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 NameArg = Annotated[str, typer.Argument(help="Task name, e.g. nightly-cleanup")]
@@ -83,10 +84,13 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
         task = await _task(services, name)
         upcoming = await services.scheduler.upcoming(task, 5)
         runs = await services.scheduler.list_runs(RunFilter(task=name), limit=10)
+        rules = await services.scheduler.alert_rules(task.id)
         return {
             **task_json(task, await services.scheduler.task_chains(task.id)),
             "upcoming": [t.isoformat() for t in upcoming],
             "recent_runs": [jsonable(r) for r in runs],
+            "alert_rules": {**jsonable(rules), "muted": rules.muted(services.clock.now())},
+            "alerts_in_words": alerting.rules_lines(rules, services.clock.now()),
         }
 
     data = with_services(body)
@@ -122,6 +126,7 @@ def show(name: NameArg, as_json: JsonFlag = False) -> None:
     downstream = [f"{d['name']} (on {d['kind']})" for d in data["downstream"]]
     typer.echo(f"{'downstream':>16}: " + (", ".join(downstream) or "-"))
     typer.echo(f"{'upcoming':>16}: " + ", ".join(data["upcoming"]))
+    typer.echo(f"{'alerts':>16}: " + f"\n{'':>18}".join(data["alerts_in_words"]))
     for run in data["recent_runs"]:
         typer.echo(
             f"  run {run['id']}: {run['status']} {run['started_at']} {run['duration_ms']} ms {run['error'] or ''}"
@@ -204,8 +209,26 @@ def set_task(
     retry_backoff_max: RetryBackoffMax = None,
     priority: Priority = None,
     keep_empty_runs: KeepEmptyRuns = None,
+    alert_after_failures: alerting.AfterFailures = None,
+    alert_late: alerting.AlertLate = None,
+    alert_missing: alerting.AlertMissing = None,
+    alert_slower_than: alerting.SlowerThan = None,
+    alert_slower_than_p95: alerting.SlowerThanP95 = None,
+    mute_until: alerting.MuteUntil = None,
+    alert_webhook: alerting.AlertWebhook = None,
+    alert_email: alerting.AlertEmail = None,
 ) -> None:
-    """Change a task's schedule, policies, retries or priority; the next run is recomputed."""
+    """Change a task's schedule, policies, retries, priority or alert rules; the next run is recomputed."""
+    alerts = alerting.AlertOptions(
+        alert_after_failures,
+        alert_late,
+        alert_missing,
+        alert_slower_than,
+        alert_slower_than_p95,
+        mute_until,
+        alert_webhook,
+        alert_email,
+    )
     _set(
         name,
         TaskChanges(
@@ -222,6 +245,7 @@ def set_task(
             priority=priority,
             keep_empty_runs=keep_empty_runs,
         ),
+        alerts,
     )
 
 
@@ -374,10 +398,12 @@ def _print_run(outcome: HandedRun, *, as_json: bool) -> None:
         typer.echo(f"{label}: {run.error}")
 
 
-def _set(name: str, changes: TaskChanges) -> None:
+def _set(name: str, changes: TaskChanges, alerts: alerting.AlertOptions | None = None) -> None:
     async def body(services: Services) -> TaskRecord:
         task = await _task(services, name)
         try:
+            if alerts is not None:
+                await alerting.apply_alert_options(services, task.id, alerts)
             return await services.scheduler.update_task(task.id, changes)
         except TaskValidationError as exc:
             raise CliError(str(exc), exit_code=2) from None
@@ -392,3 +418,8 @@ async def _task(services: Services, name: str) -> TaskRecord:
         return await services.scheduler.get_task_by_name(name)
     except TaskNotFound as exc:
         raise CliError(str(exc), exit_code=2) from None
+
+
+app.command("alerts")(alerting.alerts)
+app.command("mute")(alerting.mute)
+app.command("unmute")(alerting.unmute)

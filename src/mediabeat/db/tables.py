@@ -735,3 +735,47 @@ article_raw_pages = sa.Table(
     sa.ForeignKeyConstraint(["article_id"], ["articles.id"], ondelete="CASCADE"),
     sa.Index("ix_article_raw_pages_fetched_at", "fetched_at"),
 )
+
+# Alert rules per task (migration 0020): one optional row per task; without one a task alerts as
+# before (one failure and one recovery alert, to the global channels). A table of its own, not
+# columns on scheduler_tasks: the claim and listing queries over tasks stay as they were.
+task_alert_rules = sa.Table(
+    "task_alert_rules",
+    metadata,
+    sa.Column(
+        "task_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("scheduler_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("after_failures", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("late_after_s", sa.Integer()),
+    sa.Column("missing", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("slower_than_s", sa.Integer()),
+    sa.Column("slower_than_p95", sa.Double()),
+    sa.Column("mute_until", UTCDateTime()),
+    sa.Column("webhook_url", CleanText()),
+    sa.Column("email", CleanString(254)),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("after_failures >= 1", name="after_failures"),
+)
+
+# Every alert a task's rules raised. The unique (task_id, kind, key) is the exactly-once claim:
+# a node sends an alert only after its INSERT wins, so two nodes checking at once send it once.
+task_alerts = sa.Table(
+    "task_alerts",
+    metadata,
+    _id(),
+    _fk("task_id", "scheduler_tasks.id"),
+    sa.Column("kind", CleanString(16), nullable=False),
+    sa.Column("key", CleanString(64), nullable=False),
+    sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
+    sa.Column("occurrence", UTCDateTime()),
+    sa.Column("message", CleanText(), nullable=False),
+    sa.Column("destination", CleanText(), nullable=False),
+    sa.Column("muted", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("node_id", CleanString(200)),
+    _created(),
+    sa.UniqueConstraint("task_id", "kind", "key", name="uq_task_alerts_key"),
+    sa.Index("ix_task_alerts_task_id_id", "task_id", "id"),
+)

@@ -1,23 +1,26 @@
-"""Failure alerts: tell a webhook (Slack, Mattermost, Teams or any JSON endpoint), or people by email, when runs fail.
+"""Alert channels: tell a webhook (Slack, Mattermost, Teams or any JSON endpoint), or people by email.
 
-An alert goes out when a task's run fails after a run that did not, and a recovery
-notice when it succeeds again, so a task failing every ten minutes sends one message, not
-a hundred. Sending never delays or breaks the scheduler: it happens in the background,
-with a timeout and a few retries, and a webhook that stays down is only logged.
+What is news is decided elsewhere (scheduler/alert_rules.py, per task's rules: by default
+one alert when a task starts failing and one when it recovers, so a task failing every ten
+minutes sends one message, not a hundred). A channel only sends: in the background, with a
+timeout and a few retries, so sending never delays or breaks the scheduler, and a webhook
+that stays down is only logged.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import smtplib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from mediabeat.domain.scheduler import FAILURE_STATUSES, RunRecord, RunStatus
+from mediabeat.domain.scheduler import RunRecord
+from mediabeat.domain.task_alerts import AlertKind
 from mediabeat.mail import send_mail
 from mediabeat.settings import SmtpServer
 from mediabeat.telemetry import ALERTS
@@ -29,51 +32,55 @@ RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One message about one run."""
+    """One message: about a run (failure, recovery, slow), or about a task's schedule (late, missing)."""
 
-    kind: str  # "failure" or "recovery"
-    run: RunRecord
+    kind: str  # an AlertKind value
+    run: RunRecord | None
     dashboard_url: str | None
+    task: str = ""  # the task's name (the run's, when there is a run)
+    summary: str | None = None  # what a rule found, for late, missing and slow
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or (self.run.task if self.run is not None else "")
 
     def text(self) -> str:
-        link = f" {self.dashboard_url}/app/admin/scheduler/runs?task={self.run.task}" if self.dashboard_url else ""
-        if self.kind == "recovery":
-            return f"MediaBeat: task {self.run.task} succeeded again (run {self.run.id}).{link}"
-        reason = (self.run.error or self.run.status).splitlines()[0][:300]
-        return (
-            f"MediaBeat: task {self.run.task} {self.run.status.replace('_', ' ')} (run {self.run.id}): {reason}{link}"
-        )
+        link = f" {self.dashboard_url}/app/admin/scheduler/runs?task={self.task_name}" if self.dashboard_url else ""
+        run = self.run
+        if self.summary is not None or run is None:
+            return f"MediaBeat: {self.summary or self.kind}.{link}"
+        if self.kind == AlertKind.RECOVERY:
+            return f"MediaBeat: task {run.task} succeeded again (run {run.id}).{link}"
+        reason = (run.error or run.status).splitlines()[0][:300]
+        return f"MediaBeat: task {run.task} {run.status.replace('_', ' ')} (run {run.id}): {reason}{link}"
 
     def payload(self) -> dict[str, Any]:
         """Slack-compatible `text`, plus the facts for anything that reads JSON."""
+        run = self.run
         return {
             "text": self.text(),
             "kind": self.kind,
-            "task": self.run.task,
-            "run_id": self.run.id,
-            "status": self.run.status,
-            "error": self.run.error,
-            "scheduled_for": self.run.scheduled_for.isoformat(),
-            "finished_at": self.run.finished_at.isoformat() if self.run.finished_at else None,
+            "task": self.task_name,
+            "run_id": run.id if run else None,
+            "status": run.status if run else None,
+            "error": run.error if run else None,
+            "scheduled_for": run.scheduled_for.isoformat() if run else None,
+            "finished_at": run.finished_at.isoformat() if run and run.finished_at else None,
+            **self.facts,
         }
 
 
 class RunAlerts(Protocol):
-    """Hears about every finished run; decides itself whether to tell anyone."""
+    """An alert channel: sends what it is given in the background (the rules decided it is news)."""
 
-    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None: ...
+    def dispatch(self, alert: Alert) -> None: ...
 
     async def drain(self) -> None: ...
 
 
-def alert_for(run: RunRecord, previous_status: RunStatus | None) -> str | None:
-    """Which alert a finished run deserves, given the status of the task's run before it."""
-    failed_before = previous_status in FAILURE_STATUSES
-    if run.status in FAILURE_STATUSES and not failed_before:
-        return "failure"
-    if run.status == RunStatus.SUCCEEDED and failed_before:
-        return "recovery"
-    return None
+class PermanentProblem(str):
+    """A delivery problem that trying again cannot fix (an address the SSRF guard refuses, a bad URL)."""
 
 
 class _BackgroundAlerter(abc.ABC):
@@ -89,11 +96,8 @@ class _BackgroundAlerter(abc.ABC):
         # One alert at a time, in the order the runs ended: a recovery never overtakes its failure.
         self._in_order = asyncio.Lock()
 
-    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
-        kind = alert_for(run, previous_status)
-        if kind is None:
-            return
-        task = asyncio.create_task(self.send(Alert(kind=kind, run=run, dashboard_url=self.dashboard_url)))
+    def dispatch(self, alert: Alert) -> None:
+        task = asyncio.create_task(self.send(replace(alert, dashboard_url=self.dashboard_url)))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -109,8 +113,8 @@ class _BackgroundAlerter(abc.ABC):
             problem = await self._deliver(alert)
             if problem is None:
                 return True
-            if delay is None:
-                log.error("alert for run %d not delivered to the %s: %s", alert.run.id, self.channel, problem)
+            if delay is None or isinstance(problem, PermanentProblem):
+                log.error("alert about %s not delivered to the %s: %s", _about(alert), self.channel, problem)
                 return False
             await self.sleep(delay)
         return False
@@ -189,22 +193,23 @@ class EmailAlerter(_BackgroundAlerter):
     def message(self, alert: Alert) -> EmailMessage:
         run = alert.run
         message = EmailMessage()
-        if alert.kind == "recovery":
-            message["Subject"] = f"MediaBeat: {run.task} succeeded again"
-        else:
+        if alert.kind == AlertKind.RECOVERY:
+            message["Subject"] = f"MediaBeat: {alert.task_name} succeeded again"
+        elif alert.kind == AlertKind.FAILURE and run is not None:
             message["Subject"] = f"MediaBeat: {run.task} {run.status.replace('_', ' ')}"
+        else:
+            message["Subject"] = f"MediaBeat: {alert.task_name} {alert.kind}"
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
-        lines = [
-            alert.text(),
-            "",
-            f"Task:          {run.task}",
-            f"Run:           {run.id} ({run.status})",
-            f"Scheduled for: {run.scheduled_for.isoformat()}",
-            f"Finished at:   {run.finished_at.isoformat() if run.finished_at else '-'}",
-        ]
-        if run.error and alert.kind == "failure":
-            lines += ["", "Error:", run.error[:4000]]
+        lines = [alert.text(), "", f"Task:          {alert.task_name}"]
+        if run is not None:
+            lines += [
+                f"Run:           {run.id} ({run.status})",
+                f"Scheduled for: {run.scheduled_for.isoformat()}",
+                f"Finished at:   {run.finished_at.isoformat() if run.finished_at else '-'}",
+            ]
+            if run.error and alert.kind == AlertKind.FAILURE:
+                lines += ["", "Error:", run.error[:4000]]
         message.set_content("\n".join(lines) + "\n")
         return message
 
@@ -219,15 +224,51 @@ class EmailAlerter(_BackgroundAlerter):
         send_mail(self.server, message, timeout_s=self.timeout_s)
 
 
+class GuardedWebhookAlerter(_BackgroundAlerter):
+    """Posts alerts to a task's own webhook URL, through the crawler's SSRF-guarded client.
+
+    The URL is user input (an admin's, through the API), so it gets the crawler's rules:
+    no loopback, private or metadata addresses unless MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS.
+    """
+
+    channel = "task's webhook"
+    label = "webhook"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        client_factory: Callable[[], Any],
+        dashboard_url: str | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        super().__init__(dashboard_url=dashboard_url, sleep=sleep)
+        self.url = url
+        self.client_factory = client_factory
+
+    async def _deliver(self, alert: Alert) -> str | None:
+        # On the first alert: the CLI starts without aiohttp.
+        from mediabeat.crawler.http import FetchError, FetchErrorKind
+
+        body = json.dumps(alert.payload(), default=str).encode()
+        try:
+            async with self.client_factory() as client:
+                result = await client.post(self.url, body, headers={"Content-Type": "application/json"})
+        except FetchError as exc:
+            permanent = exc.kind in (FetchErrorKind.BLOCKED, FetchErrorKind.BAD_URL)
+            return PermanentProblem(str(exc)) if permanent else str(exc)
+        return None if 200 <= result.status < 300 else f"HTTP {result.status}"
+
+
 class Alerters:
-    """Every configured channel hears about every finished run."""
+    """Every configured channel gets every alert."""
 
     def __init__(self, channels: list[RunAlerts]) -> None:
         self.channels = channels
 
-    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
+    def dispatch(self, alert: Alert) -> None:
         for channel in self.channels:
-            channel.run_finished(run, previous_status)
+            channel.dispatch(alert)
 
     async def drain(self) -> None:
         await asyncio.gather(*(channel.drain() for channel in self.channels))
@@ -236,8 +277,12 @@ class Alerters:
 class NoAlerts:
     """Alerting switched off (no webhook or mail configured)."""
 
-    def run_finished(self, run: RunRecord, previous_status: RunStatus | None) -> None:
+    def dispatch(self, alert: Alert) -> None:
         return None
 
     async def drain(self) -> None:
         return None
+
+
+def _about(alert: Alert) -> str:
+    return f"run {alert.run.id}" if alert.run is not None else f"task {alert.task_name} ({alert.kind})"

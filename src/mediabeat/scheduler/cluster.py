@@ -3,7 +3,8 @@
 Every node registers in scheduler_nodes and heartbeats. Scheduling needs no leader: each
 occurrence is decided by the unique run row. The duties that must run on exactly one node
 at a time (the reaper of dead nodes' runs, the release of expired crawl-job leases, the
-pruning of old node rows, the folding of run-count deltas) go to whichever node holds the
+pruning of old node rows, the folding of run-count deltas, the
+check of late, missing and slow alert rules) go to whichever node holds the
 `maintenance` lease row. The holder renews it at every heartbeat; a node killed with -9 stops renewing, and its lease
 expires after three heartbeats, so another node takes over.
 """
@@ -40,6 +41,7 @@ class MaintenanceResult:
     released_jobs: int = 0
     pruned_nodes: int = 0
     folded_counts: int = 0
+    alerts: int = 0
 
 
 class ClusterCoordinator:
@@ -108,8 +110,14 @@ class ClusterCoordinator:
             log.warning("%d crawl job(s) whose lease ran out went back to the queue", released)
         pruned = await self.nodes.prune(older_than=now - NODE_RETENTION)
         folded = await self.counts.fold_run_counts()
+        alerts = await self.service.check_alerts_if_due()  # late, missing, slow: each alert is claimed once anyway
         return MaintenanceResult(
-            leader=True, reaped_runs=len(reaped), released_jobs=released, pruned_nodes=pruned, folded_counts=folded
+            leader=True,
+            reaped_runs=len(reaped),
+            released_jobs=released,
+            pruned_nodes=pruned,
+            folded_counts=folded,
+            alerts=alerts,
         )
 
     async def step(self) -> MaintenanceResult:

@@ -88,15 +88,18 @@ class SchedulerLoop:
         return max(0.0, min(self.tick_seconds, (next_due - self.clock.now()).total_seconds()))
 
     async def maintenance_step(self) -> int:
-        """Heartbeat this node and its runs and reap dead nodes' runs; returns how many were reaped.
+        """Heartbeat this node and its runs, reap dead nodes' runs and check the alert rules (late, missing,
+        slow); returns how many runs were reaped.
 
         In a cluster only the holder of the maintenance lease reaps (and returns expired
-        crawl-job leases to the queue); without one, every loop does.
+        crawl-job leases to the queue, and checks the alert rules); without one, every loop does.
         """
         if self.cluster is not None:
             return (await self.cluster.step()).reaped_runs
         await self.service.heartbeat()
-        return len(await self.service.reap_abandoned())
+        reaped = len(await self.service.reap_abandoned())
+        await self.service.check_alerts_if_due()
+        return reaped
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until `stop` is set, then let in-flight runs finish (up to a grace period)."""

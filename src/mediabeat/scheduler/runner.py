@@ -28,13 +28,13 @@ from mediabeat.domain.scheduler import (
     Trigger,
 )
 from mediabeat.logs import RunLogCapture, run_log_context
-from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
 from mediabeat.scheduler.chain_runs import ChainStarter
 from mediabeat.scheduler.chains import chain_kind_for
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
 from mediabeat.scheduler.run_ends import RecordedEnd, RunEndWriter
+from mediabeat.scheduler.task_alerting import TaskAlerting
 from mediabeat.tasks.base import NothingToDo, RunContext, SkipRun
 from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
 
@@ -98,7 +98,7 @@ class RunExecutor:
         clock: Clock,
         node_id: str,
         notifier: ChangeNotifier,
-        alerts: RunAlerts,
+        alerting: TaskAlerting,
         cancel_grace_s: float = CANCEL_GRACE_SECONDS,
         run_log_max_chars: int = RUN_LOG_MAX_CHARS,
         keep_empty_runs: bool = False,
@@ -118,7 +118,7 @@ class RunExecutor:
         self.clock = clock
         self.node_id = node_id
         self.notifier = notifier
-        self.alerts = alerts
+        self.alerting = alerting
         self.keep_empty_runs = keep_empty_runs
         self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
         self._executions: dict[int, _Execution] = {}
@@ -486,15 +486,11 @@ class RunExecutor:
         return True
 
     async def alert(self, run: RunRecord) -> None:
-        """Tell the alert channels that `run` ended (they decide whether it is news).
+        """Apply the task's alert rules to a run that ended (its last attempt: retries come first).
 
-        A retry is compared with the run before its chain of attempts began: a task that was
-        succeeding and fails every retry is news once, when the retries are exhausted.
+        A task that was succeeding and fails every retry is news once, when the retries are exhausted.
         """
-        if isinstance(self.alerts, NoAlerts):
-            return
-        first = await self.store.first_attempt(run) if run.retry_of is not None else run.id
-        self.alerts.run_finished(run, await self.store.previous_outcome(run.task_id, first))
+        await self.alerting.run_ended(run)
 
 
 def keeps_run_row(outcome: RunOutcome, trigger: Trigger, task: TaskRecord, *, keep_all: bool) -> bool:

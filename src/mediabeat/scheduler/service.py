@@ -9,14 +9,18 @@ and reaps. This class wires them and forwards to them, so callers need one objec
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import sqlalchemy as sa
 
 from mediabeat.clock import Clock
 from mediabeat.db.stores.chains import ChainStore
 from mediabeat.db.stores.scheduler import SchedulerStore
 from mediabeat.db.stores.stats import StatsStore
+from mediabeat.db.stores.task_alerts import TaskAlertStore
 from mediabeat.domain.metrics import MetricsSnapshot
 from mediabeat.domain.scheduler import (
     NewTask,
@@ -32,6 +36,7 @@ from mediabeat.domain.scheduler import (
     TaskRecord,
     TaskValidationError,
 )
+from mediabeat.domain.task_alerts import AlertRuleChanges, AlertRules, TaskAlertRecord
 from mediabeat.schedule import CronSchedule
 from mediabeat.scheduler.admin import TaskAdmin
 from mediabeat.scheduler.alerts import NoAlerts, RunAlerts
@@ -44,6 +49,11 @@ from mediabeat.scheduler.pause import PauseSwitch
 from mediabeat.scheduler.queries import SchedulerQueries
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.scheduler.runner import RunExecutor
+from mediabeat.scheduler.task_alerting import OwnChannelSetup, TaskAlerting
+
+log = logging.getLogger("mediabeat.alerts")
+# Late, missing and slow are looked for this often (a read of every watched task's newest runs).
+ALERT_CHECK_SECONDS = 30.0
 
 __all__ = [
     "NewTask",
@@ -86,6 +96,7 @@ class SchedulerService:
         timings: SchedulerTimings = SchedulerTimings(),
         notifier: ChangeNotifier | None = None,
         alerts: RunAlerts | None = None,
+        own_alert_channels: OwnChannelSetup | None = None,
         maintenance_store: SchedulerStore | None = None,
     ) -> None:
         self.registry = registry
@@ -94,6 +105,15 @@ class SchedulerService:
         self.timings = timings
         self.notifier: ChangeNotifier = notifier or LocalNotifier()
         self.alerts: RunAlerts = alerts or NoAlerts()
+        self._alerts_checked_at: datetime | None = None
+        self.alerting = TaskAlerting(
+            store=TaskAlertStore(store.db),
+            scheduler_store=maintenance_store or store,
+            clock=clock,
+            node_id=node_id,
+            global_channels=self.alerts,
+            own_channels=own_alert_channels,
+        )
         self.chain_store = ChainStore(store.db)
         self.admin = TaskAdmin(
             store=store, chains=self.chain_store, registry=registry, clock=clock, notifier=self.notifier
@@ -106,7 +126,7 @@ class SchedulerService:
             clock=clock,
             node_id=node_id,
             notifier=self.notifier,
-            alerts=self.alerts,
+            alerting=self.alerting,
             cancel_grace_s=timings.cancel_grace.total_seconds(),
             run_log_max_chars=timings.run_log_max_chars,
             keep_empty_runs=timings.keep_empty_runs,
@@ -133,8 +153,14 @@ class SchedulerService:
 
     # -- administration (TaskAdmin) ---------------------------------------------------
 
-    async def create_task(self, spec: NewTask) -> TaskRecord:
-        return await self.admin.create_task(spec)
+    async def create_task(self, spec: NewTask, *, alerts: AlertRuleChanges | None = None) -> TaskRecord:
+        """Create a task, with alert rules if given (checked first: a bad rule creates nothing)."""
+        if alerts is not None:
+            self.alerting.check_rules(alerts)
+        task = await self.admin.create_task(spec)
+        if alerts is not None and not alerts.empty:
+            await self.alerting.set_rules(task.id, alerts)
+        return task
 
     async def update_task(self, task_id: int, changes: TaskChanges) -> TaskRecord:
         await self.queries.get_task(task_id)  # an id out of range is TaskNotFound, before any query
@@ -273,3 +299,39 @@ class SchedulerService:
 
     async def cancel_all(self) -> None:
         await self.runner.cancel_all()
+
+    # -- alert rules per task (TaskAlerting) ------------------------------------------------
+
+    async def alert_rules(self, task_id: int) -> AlertRules:
+        """The task's alert rules (the defaults when it has none); TaskNotFound for no such task."""
+        await self.queries.get_task(task_id)
+        return await self.alerting.rules(task_id)
+
+    async def set_alert_rules(self, task_id: int, changes: AlertRuleChanges) -> AlertRules:
+        """Change a task's alert rules (TaskValidationError names a bad field)."""
+        await self.queries.get_task(task_id)
+        if changes.empty:
+            return await self.alerting.rules(task_id)
+        return await self.alerting.set_rules(task_id, changes)
+
+    async def recent_alerts(self, task_id: int, *, limit: int = 20) -> list[TaskAlertRecord]:
+        """The task's newest alerts, newest first, muted ones too."""
+        await self.queries.get_task(task_id)
+        return await self.alerting.recent(task_id, limit=limit)
+
+    async def check_alerts_if_due(self) -> int:
+        """The periodic alert check, at most every ALERT_CHECK_SECONDS of clock time (the maintenance step's)."""
+        now = self.clock.now()
+        last = self._alerts_checked_at
+        if last is not None and (now - last).total_seconds() < ALERT_CHECK_SECONDS:
+            return 0
+        self._alerts_checked_at = now
+        return await self.check_alerts()
+
+    async def check_alerts(self) -> int:
+        """The periodic check of late, missing and slow rules; a database error is logged, not raised."""
+        try:
+            return await self.alerting.check(self.clock.now())
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.error("could not check the alert rules: %s", exc)
+            return 0

@@ -34,11 +34,19 @@ class NightlyCleanup:
         jobs = await self._delete_all(self.store.delete_jobs_before, ctx.now - self.job_retention)
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
         raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
-        ctx.log.info("nightly-cleanup deleted %d crawl jobs, %d task runs and %d raw HTML pages", jobs, runs, raw)
+        alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
+        ctx.log.info(
+            "nightly-cleanup deleted %d crawl jobs, %d task runs, %d raw HTML pages and %d task alerts",
+            jobs,
+            runs,
+            raw,
+            alerts,
+        )
         return {
             "crawl_jobs_deleted": jobs,
             "task_runs_deleted": runs,
             "raw_pages_deleted": raw,
+            "task_alerts_deleted": alerts,
             "job_retention_days": self.job_retention.days,
             "run_retention_days": self.run_retention.days,
             "raw_html_retention_days": self.raw_html_retention.days,

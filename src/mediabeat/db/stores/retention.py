@@ -11,6 +11,7 @@ from mediabeat.db.tables import article_raw_pages as raw_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.db.tables import scheduler_empty_runs as empty_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
+from mediabeat.db.tables import task_alerts as alerts_t
 
 
 class RetentionStore:
@@ -35,6 +36,10 @@ class RetentionStore:
         return await self._delete_batch(
             runs_t, (runs_t.c.started_at < cutoff) & (runs_t.c.status != "running"), batch_size
         )
+
+    async def delete_alerts_before(self, cutoff: datetime, *, batch_size: int) -> int:
+        """Delete one batch of task alerts raised before `cutoff` (they are kept as long as runs)."""
+        return await self._delete_batch(alerts_t, alerts_t.c.created_at < cutoff, batch_size)
 
     async def _delete_batch(self, table: sa.Table, condition: sa.ColumnElement[bool], batch_size: int) -> int:
         async with self.db.write() as conn:

@@ -318,36 +318,6 @@ class SchedulerStore:
         async with self.db.write() as conn:
             await conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(started_at=now, heartbeat_at=now))
 
-    async def first_attempt(self, run: RunRecord) -> int:
-        """The id of the run a chain of retries began with (the run itself if it is no retry)."""
-        current, retry_of = run.id, run.retry_of
-        async with self.db.read() as conn:
-            for _ in range(1000):  # a chain is at most max_retries long; this only guards a loop
-                if retry_of is None:
-                    return current
-                row = (await conn.execute(sa.select(runs_t.c.retry_of).where(runs_t.c.id == retry_of))).first()
-                if row is None:
-                    return retry_of
-                current, retry_of = retry_of, row.retry_of
-        return current
-
-    async def previous_outcome(self, task_id: int, run_id: int) -> RunStatus | None:
-        """The status of the task's last finished, non-skipped run before `run_id`."""
-        async with self.db.read() as conn:
-            status = (
-                await conn.execute(
-                    sa.select(runs_t.c.status)
-                    .where(
-                        runs_t.c.task_id == task_id,
-                        runs_t.c.id < run_id,
-                        runs_t.c.status.not_in((RunStatus.RUNNING, RunStatus.SKIPPED)),
-                    )
-                    .order_by(runs_t.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar()
-        return RunStatus(status) if status is not None else None
-
     async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> dict[int, str]:
         """Mark these runs alive; returns those an operator asked to cancel, with who asked."""
         ids = list(run_ids)

@@ -18,13 +18,14 @@ if TYPE_CHECKING:
 def install_api(app: FastAPI, services: Services) -> None:
     """Add the API and its error handlers to the app (the services, auth included, are app.state.services)."""
     from mediabeat.web import metrics
-    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler, search, stories
+    from mediabeat.web.api import admin, auth, content, monitors, nodes, scheduler, search, stories, task_alerts
 
     install_error_handlers(app)
     app.add_exception_handler(ContentError, content_error)
     app.include_router(auth.router)
     csrf = [Depends(require_csrf)]
     app.include_router(scheduler.router, dependencies=csrf)
+    app.include_router(task_alerts.router, dependencies=csrf)
     app.include_router(nodes.router)
     app.include_router(search.router, dependencies=csrf)  # before content's /articles/{article_id}
     app.include_router(content.router, dependencies=csrf)

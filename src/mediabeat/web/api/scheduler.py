@@ -37,6 +37,7 @@ from mediabeat.scheduler.changes import check_schedule
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.common import audit
+from mediabeat.web.api.task_alerts import AlertRulesIn
 from mediabeat.web.deps import RunCanceller, SchedulerPauser, SchedulerViewer, TaskEditor, TaskOperator
 from mediabeat.web.errors import ApiError, error_responses, not_found
 
@@ -274,9 +275,10 @@ class TaskPatch(BaseModel):
     retry_backoff_max_s: int | None = Field(default=None, description="Seconds, 1 to 604800, at least retry_backoff_s")
     priority: int | None = Field(default=None, description="-1000 to 1000; higher starts first under the run limit")
     keep_empty_runs: bool | None = Field(default=None, description="Keep rows of runs that found nothing to do")
+    alerts: AlertRulesIn | None = Field(default=None, description="Alert rules to change (as PATCH .../alerts)")
 
     def changes(self) -> TaskChanges:
-        values = self.model_dump()
+        values = self.model_dump(exclude={"alerts"})
         values.update(after=_names(self.after), on_failure_of=_names(self.on_failure_of))
         return TaskChanges(**values)
 
@@ -300,6 +302,11 @@ class TaskCreate(BaseModel):
     retry_backoff_max_s: int = Field(default=3600, description="Longest wait between retries")
     priority: int = Field(default=0, description="-1000 to 1000; higher starts first under the run limit")
     keep_empty_runs: bool = Field(default=False, description="Keep rows of runs that found nothing to do")
+    alerts: AlertRulesIn | None = Field(
+        default=None,
+        description="Alert rules (as PATCH .../alerts); default: "
+        "alert at the first failure and on recovery, to the global channels",
+    )
 
 
 class Upcoming(BaseModel):
@@ -412,14 +419,17 @@ async def list_tasks(request: Request, _: SchedulerViewer) -> TaskList:
 )
 async def create_task(body: TaskCreate, request: Request, response: Response, principal: TaskEditor) -> TaskOut:
     service = _scheduler(request)
-    values = body.model_dump()
+    values = body.model_dump(exclude={"alerts"})
     values.update(after=_names(body.after) or (), on_failure_of=_names(body.on_failure_of) or ())
     try:
-        task = await service.create_task(NewTask(**values))
+        alerts = body.alerts.changes() if body.alerts is not None else None
+        task = await service.create_task(NewTask(**values), alerts=alerts)
     except TaskValidationError as exc:
         raise _invalid(exc) from None
     _changed(request)
-    await audit(request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump())
+    await audit(
+        request, principal, "task.create", target_type="task", target_id=task.id, details=body.model_dump(mode="json")
+    )
     response.headers["Location"] = f"/api/v1/scheduler/tasks/{task.id}"
     return await _task_out(service, task)
 
@@ -440,12 +450,14 @@ async def patch_task(task_id: TaskId, body: TaskPatch, request: Request, princip
     service = _scheduler(request)
     before = await _task(service, task_id)
     try:
+        if body.alerts is not None:
+            await service.set_alert_rules(task_id, body.alerts.changes())
         task = await service.update_task(task_id, body.changes())
     except TaskValidationError as exc:
         raise _invalid(exc) from None
     except TaskNotFound:
         raise not_found(f"task {task_id}") from None
-    changed = {k: v for k, v in body.model_dump(exclude_none=True).items()}
+    changed = {k: v for k, v in body.model_dump(mode="json", exclude_none=True).items()}
     _changed(request)
     await audit(
         request,

@@ -56,6 +56,7 @@ RESULT_LABELS = {
     "released_expired": "Expired leases released",
     "crawl_jobs_deleted": "Crawl jobs deleted",
     "task_runs_deleted": "Runs deleted",
+    "task_alerts_deleted": "Alerts deleted",
     "job_retention_days": "Jobs kept (days)",
     "run_retention_days": "Runs kept (days)",
 }

@@ -19,6 +19,7 @@ from mediabeat.domain.scheduler import (
     Trigger,
     member_or_none,
 )
+from mediabeat.domain.task_alerts import describe_rules
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import SchedulerService
@@ -196,6 +197,7 @@ async def task_detail(request: Request, user: SchedulerPage, name: str) -> HTMLR
     points = (await service.queries.recent_runs([task.id], per_task=CHART_RUNS))[task.id]
     tasks = await service.list_tasks()
     chains = await service.task_chains(task.id)
+    alert_rules = await service.alert_rules(task.id)
     return render(
         request,
         "task.html",
@@ -214,6 +216,10 @@ async def task_detail(request: Request, user: SchedulerPage, name: str) -> HTMLR
             "other_tasks": [t.name for t in tasks if t.id != task.id],
             "presets": CRON_PRESETS,
             "handler_ok": task.handler in service.handler_names(),
+            "alert_rules": alert_rules,
+            "alert_words": describe_rules(alert_rules),
+            "muted": alert_rules.muted(service.clock.now()),
+            "alerts": await service.recent_alerts(task.id, limit=10),
         },
     )
 

@@ -20,7 +20,7 @@ from alembic import op
 from mediabeat.db.tables import UTCDateTime
 
 revision = "0021"
-down_revision = "0017"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -17,7 +17,7 @@ from alembic import op
 from mediabeat.db.tables import CleanString, UTCDateTime
 
 revision = "0022"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

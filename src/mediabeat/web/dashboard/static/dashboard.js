@@ -606,6 +606,18 @@
     });
   }
 
+  function onAlertsMute(button) {
+    var task = taskOf(button);
+    var seconds = parseInt(button.getAttribute("data-seconds"), 10) || 0;
+    var until = seconds > 0 ? new Date(Date.now() + clockSkew + seconds * 1000).toISOString() : null;
+    busy(button, true);
+    api("PATCH", "/api/v1/scheduler/tasks/" + task.id + "/alerts", { mute_until: until }).then(function (res) {
+      busy(button, false);
+      if (!res.ok) { showBanner("Could not change the alerts of " + task.name + ": " + res.message); return; }
+      window.location.reload();
+    });
+  }
+
   /* -- sign in and out ------------------------------------------------------------------------- */
 
   function sameOriginPath(target) {
@@ -956,6 +968,7 @@
     "retry-all": onRetryAll,
     "cron-preset": onCronPreset,
     "delete-task": onDeleteTask,
+    "alerts-mute": onAlertsMute,
     "cancel-run": onCancelRun,
     "scheduler-pause": onSchedulerPause,
     "scheduler-resume": onSchedulerResume,
