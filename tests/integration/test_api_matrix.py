@@ -95,6 +95,7 @@ ROUTES = [
     Route(
         "GET",
         "/api/v1/scheduler/tasks/{task_id}/alerts",
+        roles=STAFF,
         unknown={"task_id": UNKNOWN},
         invalid="/api/v1/scheduler/tasks/{task_id}/alerts?recent=-1",
     ),
