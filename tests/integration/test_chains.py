@@ -13,8 +13,9 @@ from mediabeat.clock import FakeClock
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores.chains import ChainStore
+from mediabeat.db.stores.run_ends import RunEndStore
 from mediabeat.db.stores.scheduler import SchedulerStore
-from mediabeat.domain.scheduler import ChainKind, RunFilter, RunRecord, RunStatus
+from mediabeat.domain.scheduler import ChainKind, RunEnd, RunFilter, RunRecord, RunStatus
 from mediabeat.scheduler.service import NewTask, SchedulerService, TaskChanges, TaskValidationError
 from mediabeat.tasks.base import RunContext
 from mediabeat.testing import FailingHandler, RecordingHandler, build_test_scheduler
@@ -164,7 +165,7 @@ async def test_two_nodes_finishing_the_last_upstreams_at_once_start_the_fan_in_e
                 scheduled_for=START + timedelta(minutes=round_),
             )
             if started is not None:  # end it, so that the next round's run is not refused for overlap
-                await SchedulerStore(node).record_run_end(started.run_id, status=RunStatus.SUCCEEDED, finished_at=START)
+                await RunEndStore(node).record_run_ends([RunEnd(started.run_id, RunStatus.SUCCEEDED, START)])
             return started is not None
 
         rounds = 25

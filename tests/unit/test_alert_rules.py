@@ -35,7 +35,6 @@ def task(**values: object) -> TaskRecord:
         "misfire_policy": MisfirePolicy.RUN_ONCE,
         "overlap_policy": OverlapPolicy.FORBID,
         "timeout_s": 3600,
-        "after_task_id": None,
         "params": None,
         "last_run_at": None,
         "last_status": None,

@@ -106,14 +106,7 @@ class SchedulerService:
         self.notifier: ChangeNotifier = notifier or LocalNotifier()
         self.alerts: RunAlerts = alerts or NoAlerts()
         self._alerts_checked_at: datetime | None = None
-        self.alerting = TaskAlerting(
-            store=TaskAlertStore(store.db),
-            scheduler_store=maintenance_store or store,
-            clock=clock,
-            node_id=node_id,
-            global_channels=self.alerts,
-            own_channels=own_alert_channels,
-        )
+        self.alerting = self._alerting(store, maintenance_store or store, own_alert_channels)
         self.chain_store = ChainStore(store.db)
         self.admin = TaskAdmin(
             store=store, chains=self.chain_store, registry=registry, clock=clock, notifier=self.notifier
@@ -149,6 +142,19 @@ class SchedulerService:
             clock=clock,
             heartbeat=timings.heartbeat,
             stale_after=timings.stale_after,
+        )
+
+    def _alerting(
+        self, store: SchedulerStore, maintenance: SchedulerStore, own_channels: OwnChannelSetup | None
+    ) -> TaskAlerting:
+        """The per-task alert rules, sending to the global channels or a task's own."""
+        return TaskAlerting(
+            store=TaskAlertStore(store.db),
+            scheduler_store=maintenance,
+            clock=self.clock,
+            node_id=self.node_id,
+            global_channels=self.alerts,
+            own_channels=own_channels,
         )
 
     # -- administration (TaskAdmin) ---------------------------------------------------
