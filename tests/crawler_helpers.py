@@ -9,6 +9,7 @@ from typing import Any
 
 from mediabeat.clock import Clock
 from mediabeat.db.engine import Database
+from mediabeat.domain.scheduler import Trigger
 from mediabeat.scheduler.registry import HandlerRegistry
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import RunContext
@@ -39,11 +40,11 @@ def handlers(db: Database, clock: Clock, **overrides: Any) -> tuple[RssFetch, Cr
     return build_crawler_handlers(Settings(**{**TEST_SETTINGS, **overrides}), db, clock)
 
 
-def ctx(now: datetime, name: str = "manual", run_id: int = 1) -> RunContext:
+def ctx(now: datetime, name: str = "manual", run_id: int = 1, trigger: Trigger = Trigger.MANUAL) -> RunContext:
     return RunContext(
         run_id=run_id,
         task_name=name,
-        trigger="manual",
+        trigger=trigger,
         scheduled_for=now,
         now=now,
         params={},

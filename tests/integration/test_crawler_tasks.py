@@ -26,7 +26,7 @@ from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.tables import media_crawl_jobs
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
-from mediabeat.domain.scheduler import AllWorkFailed
+from mediabeat.domain.scheduler import AllWorkFailed, Trigger
 from mediabeat.tasks.base import NothingToDo, RunContext, SkipRun
 from mediabeat.tasks.rss_fetch import OutcomeWriter
 from mediabeat.testing import RecordingHandler, build_test_scheduler
@@ -207,8 +207,9 @@ async def test_feed_conditional_get_backoff_disable_and_enable(db: Database, sit
     assert backed_off is not None and backed_off.consecutive_failures == 2
     assert backed_off.next_fetch_at is not None and backed_off.next_fetch_at > START + hour + timedelta(minutes=30)
     # Backing off: a run in between leaves the broken feed alone (and the good one rests its hour).
-    with pytest.raises(NothingToDo, match="no feed is due"):
-        await fetch(ctx(START + hour + timedelta(minutes=30)))
+    with pytest.raises(NothingToDo, match="no feed is due"):  # a scheduled run: counted, not kept
+        await fetch(ctx(START + hour + timedelta(minutes=30), trigger=Trigger.SCHEDULE))
+    assert (await fetch(ctx(START + hour + timedelta(minutes=30))))["feeds"] == 0  # a manual pass succeeds
     fourth = await fetch(ctx(START + 2 * hour + timedelta(minutes=1)))
     assert fourth["dormant"] == 1 and fourth["disabled"] == 0
     # Too many failures: dormant (tried every 30 days), not disabled.
@@ -675,8 +676,7 @@ async def test_a_pass_reads_the_due_feeds_in_pages_and_fetches_each_once(
     assert fetched == {f"/p/{n}.xml": 1 for n in range(11)}
     assert (first["feeds"], first["fetched"], first["jobs_created"], first["orgs"]) == (11, 11, 11, 1)
     assert await FeedStore(db).due(now=START) == []  # every feed rescheduled: a second pass finds none due
-    with pytest.raises(NothingToDo):
-        await fetch(ctx(START))
+    assert (await fetch(ctx(START)))["feeds"] == 0
     everything = RunContext(2, "manual", "manual", START, START, {"all": True}, logging.getLogger("mediabeat.test"))
     again = await fetch(everything)
     assert again["feeds"] == 11 and collections.Counter(path for path, _ in site.requests) == {

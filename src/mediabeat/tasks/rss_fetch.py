@@ -20,6 +20,7 @@ from mediabeat.crawler.websub import discover_hub
 from mediabeat.db.stores.feeds import DueCursor, FeedStore, FeedUpdate
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.domain.content import FeedRecord, FeedShard
+from mediabeat.domain.scheduler import Trigger
 from mediabeat.schedule.freshness import (
     FreshnessConfig,
     PollResult,
@@ -98,7 +99,7 @@ class RssFetch:
                 for step in steps:  # a run cancelled (timeout, shutdown) stops its fetches too
                     step.cancel()
                 await writer.abandon()
-        if tally.feeds == 0:
+        if tally.feeds == 0 and ctx.trigger == Trigger.SCHEDULE:  # a pass someone asked for still succeeds
             raise NothingToDo("no active feed" if everything else "no feed is due")
         result = tally.summary(created)
         ctx.log.info(
