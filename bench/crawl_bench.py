@@ -57,6 +57,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+import databases
 from mediabeat.clock import SystemClock
 from mediabeat.crawler.articles import extract_article
 from mediabeat.crawler.language import TextLanguage
@@ -479,24 +480,9 @@ def run_real_pages(
 @contextlib.contextmanager
 def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
     """A new, migrated database: a SQLite file in `tmp`, or a PostgreSQL database dropped afterwards."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / f'politeness-{time.monotonic_ns()}.db'}"
-        migrate.upgrade(url)
+    admin_url = os.environ["MEDIABEAT_TEST_POSTGRES_URL"] if backend != "sqlite" else None
+    with databases.fresh_database(admin_url, tmp / f"politeness-{time.monotonic_ns()}.db") as url:
         yield url
-        return
-    admin_url = os.environ["MEDIABEAT_TEST_POSTGRES_URL"]
-    name = f"mbbench_{os.getpid()}_{time.monotonic_ns()}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 async def shared_round_trip(database_url: str, requests: int) -> float:

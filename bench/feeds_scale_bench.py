@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import hashlib
 import io
@@ -37,10 +36,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from databases import fresh_database
 
 os.environ.setdefault("NO_PROXY", "127.0.0.0/8,localhost")
 
@@ -230,32 +230,6 @@ def database_size(database_url: str) -> float:
     return float(size) / 1024 / 1024
 
 
-@contextlib.contextmanager
-def fresh_database(admin_url: str | None, tmp: Path, n: int) -> Iterator[str]:
-    from mediabeat.db import migrate
-
-    if admin_url is None:
-        url = f"sqlite:///{tmp / f'feeds-{n}.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    import sqlalchemy as sa
-
-    name = f"mbscale_{os.getpid()}_{n}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def child(*args: str) -> dict[str, Any]:
     """Run this file with `args` in a new process and return the JSON it prints last."""
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
@@ -263,7 +237,7 @@ def child(*args: str) -> dict[str, Any]:
 
 
 def measure(n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, port: int) -> dict[str, Any]:
-    with fresh_database(admin_url, tmp, n) as url:
+    with fresh_database(admin_url, tmp / f"feeds-{n}.db") as url:
         seeded = child("--seed", url, "--n", str(n), "--hosts", str(args.hosts), "--port", str(port))
         if url.startswith("postgresql"):
             import sqlalchemy as sa
