@@ -649,6 +649,23 @@ article_bands = sa.Table(
     sa.Index("ix_article_bands_org_id_band_hash", "org_id", "band_hash"),
 )
 
+# Articles stored and not yet placed in a story cluster (migration 0029): written with the article,
+# deleted when it is placed. The crawl's hooks place their own; the sweep places what a dead process left.
+story_pending = sa.Table(
+    "story_pending",
+    metadata,
+    sa.Column(
+        "article_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    _fk("org_id", "organizations.id"),
+    sa.Column("stored_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_story_pending_org_id_article_id", "org_id", "article_id"),
+)
+
 # WebSub: one subscription per feed to the hub it advertises (migration 0015). `secret` is the
 # hub.secret shared with the hub: HMAC needs it in clear, so it is read only by the push check and
 # the subscribe request, never logged or shown, and not granted to member roles. The callback URL

@@ -200,9 +200,11 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
         return built[0]
 
     def deliveries() -> Any:
+        from mediabeat.db.stores.stories import StoryStore
+        from mediabeat.stories.clusterer import StoryClusterer
         from mediabeat.tasks.monitor_deliveries import MonitorDeliveriesTask
 
-        return MonitorDeliveriesTask(engine())
+        return MonitorDeliveriesTask(engine(), stories=StoryClusterer(store=StoryStore(db), clock=clock))
 
     def follower() -> Any:
         from mediabeat.db.stores.feeds import FeedStore
@@ -215,7 +217,8 @@ def register_crawler(registry: HandlerRegistry, settings: Settings, db: Database
     registry.register(
         "monitor_deliveries",
         _MonitorDeliveries(deliveries, engines),
-        description="Match what a crawl hook missed; send due monitor webhooks, mail, digests and spike alerts.",
+        description="Cluster and match what a crawl hook missed; send due monitor webhooks, mail, digests and spike "
+        "alerts.",
     )
     registry.register(
         "hourly_rss_fetch",

@@ -15,6 +15,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.stores.raw_pages import RawPage, write_raw_pages
 from mediabeat.db.stores.rows import record_of
 from mediabeat.db.tables import articles as articles_t
+from mediabeat.db.tables import story_pending as story_pending_t
 from mediabeat.domain.content import ArticleRecord
 
 
@@ -85,7 +86,7 @@ class ArticleStore:
         """Insert or refresh many articles in one transaction; returns their ids, in order.
 
         `raw_pages`, when given, holds each article's kept HTML (None: not kept), written in the
-        same transaction.
+        same transaction; so is each article's "not yet clustered" marker (story_pending).
         """
         if not batch:
             return []
@@ -101,6 +102,9 @@ class ArticleStore:
                 if page is not None
             ]
             await write_raw_pages(conn, kept, now=now, is_postgres=self.db.is_postgres)
+            await conn.execute(
+                self._mark_pending(), [{"article_id": i, "org_id": o, "stored_at": now} for (o, _), i in ids.items()]
+            )
         return [ids[(a.org_id, a.url_hash)] for a in batch]
 
     async def update_extracted(self, changes: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
@@ -113,6 +117,17 @@ class ArticleStore:
         async with self.db.write() as conn:
             for article_id, values in changes:
                 await conn.execute(articles_t.update().where(articles_t.c.id == article_id).values(**values))
+
+    def _mark_pending(self) -> Any:
+        """Each stored article is marked "not yet clustered" with its write (story_pending, mediabeat.stories).
+
+        The clusterer deletes the marker when it places the article; an article stored afresh is
+        marked again (and placed afresh, its text may have changed).
+        """
+        insert = (postgresql.insert if self.db.is_postgres else sqlite.insert)(story_pending_t)
+        return insert.on_conflict_do_update(
+            index_elements=["article_id"], set_={"stored_at": insert.excluded.stored_at}
+        )
 
     def _upsert(self) -> Any:
         """The insert-or-refresh statement, built once (building `excluded` is costly)."""

@@ -1,4 +1,4 @@
-"""Story clusters: the LSH band index, each article's cluster, and the clusters listed largest first.
+"""Story clusters: the LSH band index, each article's cluster, the pending markers, and the clusters, largest first.
 
 Assigning clusters is serialised per organisation: on PostgreSQL by a transaction-scoped advisory
 lock on (STORY_LOCK, org_id), on SQLite by its single writer (a write transaction begins with
@@ -23,6 +23,7 @@ from mediabeat.db.tables import article_bands as bands_t
 from mediabeat.db.tables import article_clusters as members_t
 from mediabeat.db.tables import articles as articles_t
 from mediabeat.db.tables import story_clusters as clusters_t
+from mediabeat.db.tables import story_pending as pending_t
 from mediabeat.domain.stories import (
     ArticleSketch,
     Candidate,
@@ -39,7 +40,7 @@ MAX_STORY_MEMBERS = 1_000
 
 
 class StoryStore:
-    """article_clusters, article_bands and story_clusters."""
+    """article_clusters, article_bands, story_clusters and story_pending."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -47,28 +48,80 @@ class StoryStore:
     async def assign(
         self, org_id: int, sketches: Sequence[ArticleSketch], *, now: datetime, place: PlaceFn
     ) -> builtins.list[int]:
-        """Cluster `sketches` (articles of `org_id`, in order) in one transaction; returns their cluster ids.
+        """Cluster `sketches` (articles of `org_id`, in order) in one transaction; returns their cluster ids."""
+        clusters, _ = await self.assign_counted(org_id, sketches, now=now, place=place)
+        return clusters
 
-        The batch's candidates are read with one indexed query, after the lock; the articles are
-        then placed in order in memory (each sees the ones before it, so copies within one batch
-        find each other), and the outcome is written with a handful of statements. An article
-        clustered before is taken out first and placed again (its text may have changed).
+    async def assign_counted(
+        self, org_id: int, sketches: Sequence[ArticleSketch], *, now: datetime, place: PlaceFn
+    ) -> tuple[builtins.list[int], int]:
+        """Cluster `sketches` in one transaction: (their cluster ids, in order; how many were placed here).
+
+        Exactly once per store: under the lock, an article is placed only if it is marked pending
+        (stored, or stored afresh, since it was last placed) or has no cluster at all; its marker is
+        deleted in the same transaction. An article another process placed meanwhile (its crawl
+        hook, or the sweep) keeps its cluster and is not counted. The batch's candidates are read
+        with one indexed query, after the lock; the articles are then placed in order in memory
+        (each sees the ones before it, so copies within one batch find each other), and the outcome
+        is written with a handful of statements. An article placed before is taken out first.
         """
         if not sketches:
-            return []
+            return [], 0
         async with self.db.write() as conn:
             if self.db.is_postgres:
                 await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(STORY_LOCK, org_id % 2**31)))
             ids = [s.article_id for s in sketches]
-            await conn.execute(bands_t.delete().where(bands_t.c.article_id.in_(ids)))
-            await conn.execute(members_t.delete().where(members_t.c.article_id.in_(ids)))
-            known = await self._candidates(conn, org_id, {h for s in sketches for h in s.bands})
+            marked = pending_t.delete().where(pending_t.c.article_id.in_(ids)).returning(pending_t.c.article_id)
+            taken = {int(a) for a in (await conn.execute(marked)).scalars()}
+            placed = sa.select(members_t.c.article_id, members_t.c.cluster_id).where(members_t.c.article_id.in_(ids))
+            existing = {int(a): int(c) for a, c in await conn.execute(placed)}
+            eligible = [s for s in sketches if s.article_id in taken or s.article_id not in existing]
+            again = [s.article_id for s in eligible if s.article_id in existing]
+            if again:
+                await conn.execute(bands_t.delete().where(bands_t.c.article_id.in_(again)))
+                await conn.execute(members_t.delete().where(members_t.c.article_id.in_(again)))
+            known = await self._candidates(conn, org_id, {h for s in eligible for h in s.bands})
             plan = _BatchPlan(known)
-            for sketch in sketches:
+            for sketch in eligible:
                 plan.place(sketch, place)
-            return await self._write_plan(conn, org_id, plan, now)
+            fresh = dict(
+                zip((s.article_id for s in eligible), await self._write_plan(conn, org_id, plan, now), strict=True)
+            )
+        return [fresh.get(i) or plan.final(existing[i]) for i in ids], len(eligible)
+
+    async def pending(self, org_id: int, *, stored_before: datetime, after_id: int, limit: int) -> builtins.list[Any]:
+        """Articles of `org_id` marked pending since before `stored_before`, past `after_id`, oldest first.
+
+        (id, title, summary, text): what a crawl hook did not place (its process died, or the
+        database went away between the store and the hook).
+        """
+        query = (
+            sa.select(articles_t.c.id, articles_t.c.title, articles_t.c.summary, articles_t.c.text)
+            .join(pending_t, pending_t.c.article_id == articles_t.c.id)
+            .where(pending_t.c.org_id == org_id, pending_t.c.article_id > after_id)
+            .where(pending_t.c.stored_at <= stored_before)
+            .order_by(pending_t.c.article_id)
+            .limit(limit)
+        )
+        async with self.db.read() as conn:
+            return list(await conn.execute(query))
+
+    async def orgs_pending(self, *, stored_before: datetime) -> builtins.list[int]:
+        """Organisations with articles marked pending since before `stored_before`."""
+        query = sa.select(pending_t.c.org_id).where(pending_t.c.stored_at <= stored_before).distinct()
+        async with self.db.read() as conn:
+            return sorted(int(o) for (o,) in await conn.execute(query))
+
+    async def count_pending(self, org_id: int | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(pending_t)
+        if org_id is not None:
+            query = query.where(pending_t.c.org_id == org_id)
+        async with self.db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def _write_plan(self, conn: AsyncConnection, org_id: int, plan: _BatchPlan, now: datetime) -> list[int]:
+        if not plan.members:
+            return []
         fresh = plan.fresh_clusters()
         if fresh:
             insert = clusters_t.insert().values([{"org_id": org_id, "created_at": now}] * len(fresh))
