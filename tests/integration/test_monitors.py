@@ -231,6 +231,36 @@ async def test_a_burst_within_the_cool_down_is_one_message(env: Env, receiver: R
     assert [m.delivered_at is not None for m in await env.content.monitors.matches(created.monitor.id)] == [True] * 6
 
 
+async def test_a_huge_backlog_of_matches_is_one_bounded_message(env: Env, receiver: Receiver) -> None:
+    """Thousands of undelivered matches for one monitor: one message listing the newest 100, with the total."""
+    from mediabeat.db.tables import articles, monitor_matches
+
+    created = await env.monitor("storm", "storm", webhook_url=receiver.url(), cooldown_s=0)
+    count = 2_500
+    async with env.db.write() as conn:
+        rows = [
+            {"org_id": env.org_id, "url": f"https://x.test/{n}", "url_hash": f"bulk-{n}", "title": f"Storm {n}"}
+            | {"fetched_at": START, "created_at": START}
+            for n in range(count)
+        ]
+        ids = [r[0] for r in await conn.execute(sa.insert(articles).returning(articles.c.id), rows)]
+        await conn.execute(
+            sa.insert(monitor_matches),
+            [
+                {"monitor_id": created.monitor.id, "org_id": env.org_id, "article_id": i, "matched_at": START}
+                for i in ids
+            ],
+        )
+    env.clock.advance(1)
+    assert await env.engine.deliveries.plan(env.clock.now()) == 1
+    await env.engine.deliveries.send_due(env.clock.now())
+    [message] = receiver.received
+    body = json.loads(message.body)
+    assert body["total"] == count and len(body["matches"]) == 100
+    assert body["matches"][0]["title"] == f"Storm {count - 1}"  # the newest first
+    assert await env.engine.deliveries.plan(env.clock.now()) == 0  # all of them handed over: nothing pending
+
+
 async def test_an_hourly_digest_goes_out_once_the_hour_is_over(env: Env, receiver: Receiver) -> None:
     created = await env.monitor("storm", "storm", webhook_url=receiver.url(), digest=Digest.HOURLY)
     await env.store("Storm one", "Storm two")

@@ -194,20 +194,29 @@ class MatchStore:
     async def take_pending(
         self, monitor_id: int, *, now: datetime, limit: int
     ) -> tuple[builtins.list[MonitorMatch], int]:
-        """Hand a monitor's undelivered matches to a delivery: the newest `limit` of them, and how many in all."""
+        """Hand a monitor's undelivered matches to a delivery: the newest `limit` of them, and how many in all.
+
+        Bounded whatever the backlog (a monitor with a million undelivered matches): the matches
+        up to the newest pending one are counted and marked in the database, and only `limit`
+        rows are read. A match recorded meanwhile above that id waits for the next message.
+        """
         pending = sa.and_(matches_t.c.monitor_id == monitor_id, matches_t.c.delivered_at.is_(None))
         async with self.db.write() as conn:
-            taken = (
-                await conn.execute(matches_t.update().where(pending).values(delivered_at=now).returning(matches_t.c.id))
-            ).all()
-            ids = sorted((int(i) for (i,) in taken), reverse=True)[:limit]
+            top = (await conn.execute(sa.select(sa.func.max(matches_t.c.id)).where(pending))).scalar_one_or_none()
+            if top is None:
+                return [], 0
+            taken = sa.and_(pending, matches_t.c.id <= top)
+            total = int((await conn.execute(sa.select(sa.func.count()).where(taken))).scalar_one())
             rows = await conn.execute(
                 sa.select(*_MATCH_COLUMNS)
                 .join(articles_t, articles_t.c.id == matches_t.c.article_id)
-                .where(matches_t.c.id.in_(ids))
+                .where(taken)
                 .order_by(matches_t.c.id.desc())
+                .limit(limit)
             )
-            return [_match(row) for row in rows], len(taken)
+            listed = [_match(row) for row in rows]
+            await conn.execute(matches_t.update().where(taken).values(delivered_at=now))
+            return listed, total
 
     async def hourly_counts(self, monitor_id: int, *, since: datetime) -> dict[str, int]:
         """The monitor's matches since `since`, counted per UTC hour ("YYYY-MM-DDTHH"), in the database."""
