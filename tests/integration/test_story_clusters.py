@@ -161,3 +161,47 @@ async def test_crawl_queue_clusters_the_demo_sites_reprints_as_it_stores_them(db
         for n in (sum(1 for a in articles if members[a.id].cluster_id == next(iter(c))) for c in expected.values())
         if n > 1
     )
+
+
+async def test_other_hosts_are_other_outlets_and_their_reprints_join_the_story(db: Database) -> None:
+    """127.0.0.2 is another publisher: its own articles, its own edited reprints of the same wire stories."""
+    import httpx
+
+    from mediabeat.crawler.opml import parse_opml
+    from mediabeat.crawler.urls import canonicalize
+    from mediabeat.db.stores.feeds import FeedStore
+    from mediabeat.demo.content import DemoSiteConfig, syndicated_story
+    from mediabeat.demo.site import create_demo_app, running_demo_site
+    from tests.crawler_helpers import ctx, handlers
+
+    site = DemoSiteConfig(feed_size=6, article_interval_s=600)
+    clock = FakeClock(datetime(2026, 1, 3, 9, 0, 30, tzinfo=UTC))
+    org = await OrgStore(db).create("newsroom", now=clock.now())
+    with running_demo_site(create_demo_app(site, now=clock.now), ["127.0.0.1", "127.0.0.2"]) as (first, second):
+        pages = [httpx.get(f"{base}/world/", timeout=10).text for base in (first, second)]
+        assert "The Daily Loopback" in pages[0] and "The Loopback Herald" in pages[1]
+        feeds = [f for base in (first, second) for f in parse_opml(httpx.get(f"{base}/feeds.opml", timeout=10).content)]
+        await FeedStore(db).add_many(org.id, [(canonicalize(f.url), f.title) for f in feeds], now=clock.now())
+        fetch, crawl = handlers(db, clock, crawl_batch=200)
+        try:
+            await fetch(ctx(clock.now()))
+            result = await crawl(ctx(clock.now()))
+        finally:
+            await crawl.aclose()
+    assert result["succeeded"] == 144 and result["failed"] == 0
+    articles = await ArticleStore(db).list(org_id=org.id, limit=200)
+    members = await StoryStore(db).memberships([a.id for a in articles])
+    by_story: dict[int, list[tuple[str, str, int]]] = {}
+    for article in articles:
+        host = article.url.split("/")[2].split(":")[0]
+        section, page = article.url.split("/")[-2:]
+        story = syndicated_story(site.for_host(host), section, int(page.split("-")[0]))
+        if story is not None:
+            by_story.setdefault(story, []).append((host, article.title or "", members[article.id].cluster_id))
+    across = [copies for copies in by_story.values() if len({h for h, _, _ in copies}) == 2]
+    assert across, "a wire story reprinted by both outlets"
+    for copies in by_story.values():
+        assert len({c for _, _, c in copies}) == 1  # one story, whichever outlet reprinted it
+    assert any(len({t for _, t, _ in copies}) > 1 for copies in across)  # under other headlines
+    listed = await StoryStore(db).list(org_id=org.id, limit=200)
+    assert any(s.sites == 2 for s in listed)

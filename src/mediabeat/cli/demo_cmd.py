@@ -39,7 +39,12 @@ def demo_site(
         str, typer.Option(help="More addresses to listen on, comma-separated, e.g. 127.0.0.2,127.0.0.3")
     ] = "",
     hosts: Annotated[
-        int, typer.Option(min=0, max=250, help="Also listen on 127.0.0.2 .. 127.0.0.N (N addresses in all)")
+        int,
+        typer.Option(
+            min=0,
+            max=250,
+            help="Also listen on 127.0.0.2 .. 127.0.0.N (N addresses in all; each is another outlet)",
+        ),
     ] = 0,
     article_interval: Annotated[int, typer.Option(min=1, help="Seconds between new articles in a section")] = 120,
     feed_size: Annotated[int, typer.Option(min=1, max=500, help="Entries per feed")] = 30,

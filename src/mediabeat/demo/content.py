@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -140,6 +141,28 @@ _COMMENTS = (
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+# The mastheads of the outlets on 127.0.0.1, 127.0.0.2, ...: one site, several publishers.
+OUTLET_NAMES = (
+    "The Daily Loopback",
+    "The Loopback Herald",
+    "Evening Localhost",
+    "The Port 8001 Gazette",
+    "The Subnet Times",
+    "The Packet Post",
+)
+
+
+def outlet_of(host: str | None) -> int:
+    """The outlet number of a loopback address: 127.0.0.1 -> 0, 127.0.0.2 -> 1, ...; anything else 0."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return 0
+    if address.version != 4 or not address.is_loopback:
+        return 0
+    return max(0, int(address) - int(ipaddress.IPv4Address("127.0.0.1")))
+
+
 @dataclass(frozen=True)
 class DemoSiteConfig:
     """What makes one demo site: its seed, when article 0 appears, and how often new ones do."""
@@ -152,6 +175,26 @@ class DemoSiteConfig:
     # The share of (section, wire story) pairs in which a section reprints the story (0 turns syndication off).
     syndication_rate: float = 0.35
     sections: tuple[tuple[str, str], ...] = field(default=SECTIONS)
+    # Which outlet this is: 0 is The Daily Loopback; each other loopback address of the site is
+    # another outlet (127.0.0.2 is 1, ...) with articles of its own and its own reprints of the
+    # same wire stories, under its own headlines and edits (see `for_host`).
+    outlet: int = 0
+
+    @property
+    def name(self) -> str:
+        """The outlet's masthead."""
+        if self.outlet < len(OUTLET_NAMES):
+            return OUTLET_NAMES[self.outlet]
+        return f"The Loopback Courier {self.outlet}"
+
+    def _key(self, kind: str) -> str:
+        """The seed prefix of one kind of draw: the outlet 0 keeps the strings it always had."""
+        return f"{self.seed}:{kind}" if self.outlet == 0 else f"{self.seed}:{kind}@{self.outlet}"
+
+    def for_host(self, host: str | None) -> DemoSiteConfig:
+        """The outlet served on `host`: 127.0.0.k is outlet k - 1; any other address (::1, a name) is outlet 0."""
+        outlet = outlet_of(host)
+        return self if outlet == self.outlet else replace(self, outlet=outlet)
 
     def section_names(self) -> list[str]:
         return [slug for slug, _ in self.sections] + [f"wire-{k}" for k in range(self.wire_feeds)]
@@ -218,7 +261,8 @@ def make_article(config: DemoSiteConfig, section: str, number: int) -> Article:
     story = syndicated_story(config, section, number)
     if story is not None:
         return syndicated_copy(config, section, number, story)
-    rng = random.Random(f"{config.seed}:{section}:{number}")
+    own = f"{config.seed}:{section}:{number}" if config.outlet == 0 else f"{config._key('own')}:{section}:{number}"
+    rng = random.Random(own)
     subject = rng.choice(_SUBJECTS)
     title = f"{subject.capitalize()} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}"
     author = f"{rng.choice(_GIVEN)} {rng.choice(_FAMILY)}"
@@ -263,7 +307,7 @@ def syndicated_story(config: DemoSiteConfig, section: str, number: int) -> int |
     if config.syndication_rate <= 0 or number < 0 or section not in {slug for slug, _ in config.sections}:
         return None
     story, position = divmod(number, WIRE_SLOT)
-    draw = random.Random(f"{config.seed}:syndication:{story}:{section}")
+    draw = random.Random(f"{config._key('syndication')}:{story}:{section}")
     if draw.random() >= config.syndication_rate or draw.randrange(WIRE_SLOT) != position:
         return None
     return story
@@ -286,7 +330,7 @@ def syndicated_copy(config: DemoSiteConfig, section: str, number: int, story: in
     paragraph cut, house-style word changes, and a credit line added.
     """
     subject, headline, paragraphs = wire_story(config, story)
-    rng = random.Random(f"{config.seed}:copy:{story}:{section}")
+    rng = random.Random(f"{config._key('copy')}:{story}:{section}")
     if rng.random() < 0.3:
         title = headline
     else:

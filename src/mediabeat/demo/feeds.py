@@ -47,11 +47,12 @@ def rss_feed(
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">\n'
         "  <channel>\n"
-        f"    <title>The Daily Loopback: {xml_escape(title)}</title>\n"
+        f"    <title>{xml_escape(config.name)}: {xml_escape(title)}</title>\n"
         f"    <link>{xml_escape(base_url)}/{section}/</link>\n"
         f'    <atom:link href="{xml_escape(base_url)}/feeds/{section}.rss" rel="self" type="application/rss+xml"/>\n'
         + (f'    <atom:link href="{xml_escape(hub)}" rel="hub"/>\n' if hub else "")
-        + f"    <description>{xml_escape(title)} news from The Daily Loopback, a simulated news site</description>\n"
+        + f"    <description>{xml_escape(title)} news from {xml_escape(config.name)}, a simulated news site"
+        "</description>\n"
         "    <language>en</language>\n"
         f"    <lastBuildDate>{built}</lastBuildDate>\n"
         f"    <ttl>{max(1, config.article_interval_s // 60)}</ttl>\n" + "".join(items) + "  </channel>\n</rss>\n"
@@ -80,7 +81,7 @@ def atom_feed(config: DemoSiteConfig, section: str, base_url: str, now: datetime
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">\n'
-        f"  <title>The Daily Loopback: {xml_escape(title)}</title>\n"
+        f"  <title>{xml_escape(config.name)}: {xml_escape(title)}</title>\n"
         f"  <id>{xml_escape(base_url)}/feeds/{section}.atom</id>\n"
         f'  <link rel="self" href="{xml_escape(base_url)}/feeds/{section}.atom"/>\n'
         + (f'  <link rel="hub" href="{xml_escape(hub)}"/>\n' if hub else "")
@@ -118,5 +119,5 @@ def site_opml(config: DemoSiteConfig, base_url: str) -> str:
     for slug in config.section_names():
         path = feed_path(config, slug)
         kind = "atom" if path.endswith(".atom") else "rss"
-        outlines.append((f"The Daily Loopback: {config.section_title(slug)}", kind, base_url + path))
-    return opml("The Daily Loopback (MediaBeat demo site)", outlines)
+        outlines.append((f"{config.name}: {config.section_title(slug)}", kind, base_url + path))
+    return opml(f"{config.name} (MediaBeat demo site)", outlines)

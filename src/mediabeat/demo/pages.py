@@ -11,7 +11,7 @@ from mediabeat.demo.content import Article, DemoSiteConfig, front_page_articles,
 def _nav(config: DemoSiteConfig) -> str:
     links = "".join(f'<li><a href="/{slug}/">{escape(title)}</a></li>' for slug, title in config.sections)
     return (
-        '<header class="site-header"><a class="logo" href="/">The Daily Loopback</a>'
+        f'<header class="site-header"><a class="logo" href="/">{escape(config.name)}</a>'
         '<form class="search" action="/search"><input name="q" placeholder="Search"></form>'
         '<a class="subscribe" href="/private/subscribe">Subscribe</a></header>'
         f'<nav class="main-nav" aria-label="Sections"><ul>{links}</ul></nav>'
@@ -96,7 +96,7 @@ def article_html(config: DemoSiteConfig, article: Article, base_url: str) -> str
         + "</div></main>"
         + _footer()
     )
-    return _page(f"{article.title} | The Daily Loopback", head, body)
+    return _page(f"{article.title} | {config.name}", head, body)
 
 
 def section_html(config: DemoSiteConfig, section: str, now: datetime) -> str:
@@ -110,7 +110,7 @@ def section_html(config: DemoSiteConfig, section: str, now: datetime) -> str:
         f'<link rel="alternate" type="application/atom+xml" href="/feeds/{section}.atom">\n'
     )
     body = _nav(config) + f"<main><h1>{escape(title)}</h1><ul>{items}</ul></main>" + _footer()
-    return _page(f"{title} | The Daily Loopback", feeds, body)
+    return _page(f"{title} | {config.name}", feeds, body)
 
 
 def home_html(config: DemoSiteConfig, now: datetime) -> str:
@@ -121,7 +121,7 @@ def home_html(config: DemoSiteConfig, now: datetime) -> str:
     body = (
         _nav(config)
         + _ad("leaderboard")
-        + "<main><h1>The Daily Loopback</h1>"
+        + f"<main><h1>{escape(config.name)}</h1>"
         + '<p>A simulated news site for MediaBeat. All feeds: <a href="/feeds.opml">/feeds.opml</a>; '
         + 'misbehaving feeds: <a href="/hostile.opml">/hostile.opml</a>.</p>'
         + f"<ul>{items}</ul></main>"
@@ -132,7 +132,7 @@ def home_html(config: DemoSiteConfig, now: datetime) -> str:
         f'<link rel="alternate" type="application/rss+xml" title="{escape(title)}" href="/feeds/{slug}.rss">\n'
         for slug, title in config.sections
     )
-    return _page("The Daily Loopback", feeds + '<link rel="alternate" type="text/x-opml" href="/feeds.opml">\n', body)
+    return _page(config.name, feeds + '<link rel="alternate" type="text/x-opml" href="/feeds.opml">\n', body)
 
 
 def private_html(path: str) -> str:

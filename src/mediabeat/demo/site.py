@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -127,9 +128,16 @@ class _DemoHandlers:
         self.hostile = hostile
         self.clock = clock
 
+    def outlet(self, where: Request | str) -> content.DemoSiteConfig:
+        """The outlet a request (or a URL) reached: each loopback address is a publisher of its own."""
+        if isinstance(where, str):
+            return self.site.for_host(urlsplit(where).hostname)
+        server = where.scope.get("server")
+        return self.site.for_host(server[0] if server else where.url.hostname)
+
     async def home(self, request: Request) -> Response:
         at = self.clock()
-        body = pages.home_html(self.site, at).encode()
+        body = pages.home_html(self.outlet(request), at).encode()
         return conditional_response(request, body, HTML_TYPE, _site_last_modified(self.site, at))
 
     async def robots(self, request: Request) -> Response:
@@ -138,7 +146,7 @@ class _DemoHandlers:
         return PlainTextResponse(pages.robots_txt(base_url(request)))
 
     async def feeds_opml(self, request: Request) -> Response:
-        body = feeds.site_opml(self.site, base_url(request)).encode()
+        body = feeds.site_opml(self.outlet(request), base_url(request)).encode()
         return Response(body, media_type=OPML_TYPE)
 
     async def hostile_opml(self, request: Request) -> Response:
@@ -177,10 +185,10 @@ class _DemoHandlers:
         if found is None:
             return None
         root, section, ext = found
-        at, hub = self.clock(), root + HUB_PATH
+        at, hub, site = self.clock(), root + HUB_PATH, self.outlet(root)
         if ext == "rss":
-            return feeds.rss_feed(self.site, section, root, at, hub=hub).encode(), RSS_TYPE
-        return feeds.atom_feed(self.site, section, root, at, hub=hub).encode(), ATOM_TYPE
+            return feeds.rss_feed(site, section, root, at, hub=hub).encode(), RSS_TYPE
+        return feeds.atom_feed(site, section, root, at, hub=hub).encode(), ATOM_TYPE
 
     def topic_version(self, topic: str) -> int | None:
         """The newest article number of the feed at `topic`: it changes when an article is published."""
@@ -192,7 +200,7 @@ class _DemoHandlers:
         if self.site.section_title(section) is None:
             return _not_found()
         at = self.clock()
-        body = pages.section_html(self.site, section, at).encode()
+        body = pages.section_html(self.outlet(request), section, at).encode()
         return conditional_response(request, body, HTML_TYPE, feeds.feed_last_modified(self.site, section, at))
 
     async def article(self, request: Request) -> Response:
@@ -203,8 +211,9 @@ class _DemoHandlers:
         number = int(number_text)
         if not content.is_published(self.site, section, number, self.clock()):
             return _not_found()
-        item = content.make_article(self.site, section, number)
-        body = pages.article_html(self.site, item, base_url(request)).encode()
+        site = self.outlet(request)
+        item = content.make_article(site, section, number)
+        body = pages.article_html(site, item, base_url(request)).encode()
         return conditional_response(request, body, HTML_TYPE, item.published, etag=item.etag)
 
     async def private(self, request: Request) -> Response:
