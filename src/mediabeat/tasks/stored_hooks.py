@@ -10,7 +10,8 @@ The run awaits every queued batch's hooks before it ends, also when it is cancel
 cancelled run still stores what it extracted, so it announces it too). What a dead process
 never announced is recovered elsewhere: the monitor matcher keeps a watermark per organisation
 and catches up (the next batch's hook, at most every 30 s, or the monitor-deliveries task);
-articles left without a story cluster are placed by `mediabeat stories rebuild --org ORG --resume`.
+articles left without a story cluster keep their "not yet clustered" marker, and the
+monitor-deliveries task's sweep places them (mediabeat.stories.clusterer).
 """
 
 from __future__ import annotations
