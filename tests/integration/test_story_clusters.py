@@ -15,6 +15,8 @@ from mediabeat.stories.clusterer import StoryClusterer
 from tests.story_helpers import demo_articles, new_article
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+# Crawling the demo site in these tests: timeouts a busy machine does not reach (a page is never retried for speed).
+PATIENT = {"crawler_read_timeout": 30.0, "crawler_total_timeout": 60.0}
 
 
 async def store(db: Database, articles: list[NewArticle]) -> list[int]:
@@ -136,7 +138,7 @@ async def test_crawl_queue_clusters_the_demo_sites_reprints_as_it_stores_them(db
     with running_demo_site(create_demo_app(site, now=clock.now)) as (base,):
         feeds = parse_opml(httpx.get(f"{base}/feeds.opml", timeout=10).content)
         await FeedStore(db).add_many(org.id, [(canonicalize(f.url), f.title) for f in feeds], now=clock.now())
-        fetch, crawl = handlers(db, clock, crawl_batch=100)
+        fetch, crawl = handlers(db, clock, crawl_batch=100, **PATIENT)
         try:
             await fetch(ctx(clock.now()))
             result = await crawl(ctx(clock.now()))
@@ -182,7 +184,7 @@ async def test_other_hosts_are_other_outlets_and_their_reprints_join_the_story(d
         assert "The Daily Loopback" in pages[0] and "The Loopback Herald" in pages[1]
         feeds = [f for base in (first, second) for f in parse_opml(httpx.get(f"{base}/feeds.opml", timeout=10).content)]
         await FeedStore(db).add_many(org.id, [(canonicalize(f.url), f.title) for f in feeds], now=clock.now())
-        fetch, crawl = handlers(db, clock, crawl_batch=200)
+        fetch, crawl = handlers(db, clock, crawl_batch=200, **PATIENT)
         try:
             await fetch(ctx(clock.now()))
             result = await crawl(ctx(clock.now()))
