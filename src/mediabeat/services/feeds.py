@@ -235,7 +235,7 @@ class FeedService:
     async def delete(self, feed_id: int, actor: Actor) -> FeedRecord:
         """Remove a feed (its articles stay)."""
         feed = await self.get(feed_id)
-        if not await self.store.delete(feed_id):
+        if not await self.store.delete(feed_id, now=self.clock.now()):
             raise FeedNotFound(feed_id)
         await self.audit.record(actor, "feed.delete", target_type="feed", target_id=feed_id, details={"url": feed.url})
         return feed
