@@ -181,8 +181,8 @@ class WebSubStore:
                 }
                 if sub.feed_id not in known:
                     statement = insert(subs_t).values(org_id=sub.org_id, feed_id=sub.feed_id, created_at=now, **values)
-                    statement = statement.on_conflict_do_nothing(index_elements=["feed_id"]).returning(subs_t.c.id)
-                    changed += len((await conn.execute(statement)).all())  # rowcount is -1 here with psycopg
+                    added = statement.on_conflict_do_nothing(index_elements=["feed_id"]).returning(subs_t.c.id)
+                    changed += len((await conn.execute(added)).all())  # rowcount is -1 here with psycopg
                 elif known[sub.feed_id] != (sub.hub, sub.topic):
                     await retire(conn, subs_t.c.feed_id == sub.feed_id, UnsubscribeReason.HUB_CHANGED.value, now=now)
                     statement = insert(subs_t).values(org_id=sub.org_id, feed_id=sub.feed_id, created_at=now, **values)
