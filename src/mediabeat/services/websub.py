@@ -167,6 +167,10 @@ class WebSubService:
     async def list(self, *, org_id: int | None = None) -> list[SubscriptionRecord]:
         return await self.store.list(org_id=org_id)
 
+    async def push_states(self, feed_ids: Iterable[int]) -> dict[int, SubscriptionRecord]:
+        """Each listed feed's subscription (absent: its feed names no hub), for the feeds page."""
+        return await self.store.for_feeds(feed_ids)
+
     async def unsubscriptions(self, *, org_id: int | None = None) -> builtins.list[UnsubscriptionRecord]:
         """Subscriptions being ended (or ended in the last 30 days): the hub, why, and whether it confirmed."""
         return await self.store.unsubscriptions(org_id=org_id)

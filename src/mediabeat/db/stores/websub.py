@@ -221,6 +221,15 @@ class WebSubStore:
             row = (await conn.execute(sa.select(subs_t).where(subs_t.c.feed_id == feed_id))).first()
         return _state(row) if row is not None else None
 
+    async def for_feeds(self, feed_ids: Iterable[int]) -> dict[int, SubscriptionRecord]:
+        """The subscriptions of these feeds, by feed id (feeds without a hub are absent)."""
+        ids, out = builtins.list(feed_ids), {}
+        async with self.db.read() as conn:
+            for first in range(0, len(ids), DISCOVERY_BATCH):
+                query = sa.select(subs_t).where(subs_t.c.feed_id.in_(ids[first : first + DISCOVERY_BATCH]))
+                out.update({row.feed_id: _state(row) for row in await conn.execute(query)})
+        return out
+
     async def list(self, *, org_id: int | None = None) -> builtins.list[SubscriptionRecord]:
         query = sa.select(subs_t).order_by(subs_t.c.id)
         if org_id is not None:
