@@ -6,6 +6,7 @@ pushes for the ended subscription get 410 at once. Both databases; the demo hub 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +24,14 @@ from mediabeat.db.stores.websub import NewSubscription, WebSubStore
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.demo.content import DemoSiteConfig
 from mediabeat.demo.site import create_demo_app, running_demo_site
+from mediabeat.domain.content import SYSTEM
 from mediabeat.domain.websub import SubscriptionState, UnsubscribeState, signature_header
 from mediabeat.settings import Settings
 from mediabeat.tasks.base import SkipRun
 from mediabeat.tasks.wiring import build_websub_renewal
 from tests.crawler_helpers import TEST_SETTINGS, ctx
+from tests.integration.api_fixtures import ApiEnv
+from tests.integration.test_content_services import cli, ok
 from tests.integration.test_websub import FEED_BODY, PATIENT, SECRET, TOKEN, SilentHub, wait_for
 from tests.servers import free_port
 
@@ -261,3 +265,21 @@ async def test_a_hub_that_never_confirms_an_unsubscribe_is_given_up_and_forgotte
     with pytest.raises(SkipRun):
         await renew(ctx(clock.now()))
     assert await store.unsubscriptions() == []
+
+
+async def test_feeds_websub_lists_the_subscriptions_being_ended(api: ApiEnv) -> None:
+    db = api.services.db
+    feed, _ = await FeedStore(db).add(api.org_id, TOPIC, now=START)
+    store = WebSubStore(db)
+    await store.record_discovered(
+        [NewSubscription(api.org_id, feed.id, PUBLIC + "/hub", TOPIC, TOKEN, SECRET)], now=START
+    )
+    sub = await store.for_feed(feed.id)
+    assert sub is not None
+    await store.update(sub.id, {"state": "verified"}, now=START)
+    await api.services.content.feeds.delete(feed.id, SYSTEM)
+    shown = " ".join(ok(await cli(api, "feeds", "websub")).split())
+    assert "ended subscriptions" in shown and "feed deleted" in shown and "pending" in shown
+    data = json.loads(ok(await cli(api, "feeds", "websub", "--json")))
+    assert data["subscriptions"] == [] and data["unsubscriptions"][0]["reason"] == "feed deleted"
+    assert SECRET not in json.dumps(data) and TOKEN not in json.dumps(data)
