@@ -104,14 +104,18 @@ def feeds_add(
         bool, typer.Option("--no-check", help="Add the URL as it is, without fetching it (e.g. a feed down now)")
     ] = False,
     all_feeds: Annotated[
-        bool, typer.Option("--all", help="A site with several feeds: add them all (default: the first it names)")
+        bool,
+        typer.Option(
+            "--all", help="A site with several feeds or news sitemaps: add them all (default: the first feed it names)"
+        ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a feed to an organisation: the URL is fetched once and checked; a site's address finds its feeds.
 
-    A site's page is searched for <link rel="alternate"> feeds, then the usual paths (/feed, /rss.xml, ...).
-    Adding a feed the organisation already has changes nothing.
+    A site's page is searched for <link rel="alternate"> feeds, then the usual paths (/feed, /rss.xml, ...),
+    and its robots.txt Sitemap: lines for news sitemaps: those are named (added with --all, or when the
+    site has no feed). Adding a feed the organisation already has changes nothing.
     """
 
     async def body(services: Services) -> tuple[FeedAddition, OrgRecord]:
@@ -123,18 +127,7 @@ def feeds_add(
 
     done, owner = with_services(body)
     if as_json:
-        first, created = done.feeds[0]
-        print_json(
-            {
-                **feed_json(first, {owner.id: owner.name}),
-                "created": created,
-                "checked": done.checked,
-                "added": [{**feed_json(f, {owner.id: owner.name}), "created": c} for f, c in done.feeds],
-                "found": [jsonable(f) for f in done.found],
-                "also_found": done.also_found,
-                "refused": [{"url": u, "reason": r} for u, r in done.refused],
-            }
-        )
+        _print_added_json(done, owner)
         return
     checks = {f.url: f for f in done.found}
     for feed, created in done.feeds:
@@ -144,12 +137,40 @@ def feeds_add(
             console.print(f"added feed {feed.id} to {owner.name!r}: {feed.url}{about}", markup=False)
         else:
             console.print(f"{owner.name!r} already has this feed (id {feed.id}): {feed.url}", markup=False)
+    _print_sitemaps(done)
     if done.also_found:
         console.print(
             f"the site names {len(done.also_found)} more feed(s), not added (use --all): "
             + ", ".join(done.also_found[:5]),
             markup=False,
         )
+
+
+def _print_added_json(done: FeedAddition, owner: OrgRecord) -> None:
+    first, created = done.feeds[0]
+    names = {owner.id: owner.name}
+    print_json(
+        {
+            **feed_json(first, names),
+            "created": created,
+            "checked": done.checked,
+            "added": [{**feed_json(f, names), "created": c} for f, c in done.feeds],
+            "found": [jsonable(f) for f in done.found],
+            "also_found": done.also_found,
+            "refused": [{"url": u, "reason": r} for u, r in done.refused],
+            "sitemaps": [jsonable(m) for m in done.sitemaps],
+            "robots_note": done.robots_note,
+        }
+    )
+
+
+def _print_sitemaps(done: FeedAddition) -> None:
+    """What the site's robots.txt `Sitemap:` lines gave: news sitemaps (with entries) and the others, with why."""
+    if done.robots_note:
+        console.print(done.robots_note, markup=False)
+    for found in done.sitemaps:
+        what = f"a news sitemap, {found.news_entries} entries" if found.reason is None else f"no news: {found.reason}"
+        console.print(f"robots.txt lists {found.url} ({what})", markup=False)
 
 
 @feeds_app.command("fetch")

@@ -91,6 +91,10 @@ def parse_sitemap(body: bytes, limits: SitemapLimits = SitemapLimits()) -> Parse
         ) from None
     if root is None or not isinstance(root.tag, str):
         raise SitemapError("empty document")
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        # Never expanded (resolve_entities=False), but a sitemap has no use for them: say so instead.
+        raise SitemapError("entity declarations refused: a sitemap has no use for them (an entity bomb?)")
     if root.tag == f"{SITEMAP_NS}sitemapindex":
         return _index(root, limits)
     if root.tag == f"{SITEMAP_NS}urlset":

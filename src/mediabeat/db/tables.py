@@ -697,6 +697,31 @@ websub_subscriptions = sa.Table(
     sa.Index("ix_websub_subscriptions_next_attempt_at", "next_attempt_at"),
 )
 
+# Subscriptions being ended (migration 0028): the feed was deleted or disabled, its organisation
+# removed, or its hub changed. No foreign keys: the feed and its organisation may be gone, and
+# websub-renew still has to ask the hub to stop (hub.mode=unsubscribe) and answer its verification.
+WEBSUB_UNSUBSCRIBE_STATES = ("pending", "confirmed", "given_up")
+websub_unsubscriptions = sa.Table(
+    "websub_unsubscriptions",
+    metadata,
+    _id(),
+    sa.Column("org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("feed_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("hub", CleanString(2048), nullable=False),
+    sa.Column("topic", CleanString(2048), nullable=False),
+    sa.Column("callback_token", CleanString(64), nullable=False),
+    sa.Column("reason", CleanString(200), nullable=False),
+    sa.Column("state", CleanString(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("last_error", CleanText()),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("callback_token"),
+    sa.CheckConstraint(f"state IN {WEBSUB_UNSUBSCRIBE_STATES!r}", name="state"),
+    sa.Index("ix_websub_unsubscriptions_next_attempt_at", "next_attempt_at"),
+)
+
 # The cluster-wide pause switch (migration 0016): one row, read by every node's loop before it
 # claims due runs and inside the claim itself, so a pause holds on every node at once.
 scheduler_pause = sa.Table(

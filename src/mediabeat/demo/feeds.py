@@ -121,3 +121,47 @@ def site_opml(config: DemoSiteConfig, base_url: str) -> str:
         kind = "atom" if path.endswith(".atom") else "rss"
         outlines.append((f"{config.name}: {config.section_title(slug)}", kind, base_url + path))
     return opml(f"{config.name} (MediaBeat demo site)", outlines)
+
+
+SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS_XMLNS = "http://www.google.com/schemas/sitemap-news/0.9"
+
+
+def news_sitemap_index(config: DemoSiteConfig, base_url: str) -> str:
+    """The sitemap index robots.txt lists: one news sitemap per section, as large news sites split theirs."""
+    children = "".join(
+        f"  <sitemap><loc>{xml_escape(base_url)}/sitemaps/news-{slug}.xml</loc></sitemap>\n"
+        for slug, _ in config.sections
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<sitemapindex xmlns="{SITEMAP_XMLNS}">\n{children}</sitemapindex>\n'
+    )
+
+
+def news_sitemap(config: DemoSiteConfig, section: str, base_url: str, now: datetime) -> str:
+    """A Google News sitemap of the section's newest articles (`<news:news>` with title and date)."""
+    urls = []
+    for a in latest_articles(config, section, now):
+        urls.append(
+            "  <url>\n"
+            f"    <loc>{xml_escape(base_url + a.path)}</loc>\n"
+            "    <news:news>\n"
+            f"      <news:publication><news:name>{xml_escape(config.name)}</news:name>"
+            "<news:language>en</news:language></news:publication>\n"
+            f"      <news:publication_date>{a.published.astimezone(UTC).isoformat()}</news:publication_date>\n"
+            f"      <news:title>{xml_escape(a.title)}</news:title>\n"
+            "    </news:news>\n"
+            "  </url>\n"
+        )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<urlset xmlns="{SITEMAP_XMLNS}" xmlns:news="{NEWS_XMLNS}">\n'
+        + "".join(urls)
+        + "</urlset>\n"
+    )
+
+
+def pages_sitemap(config: DemoSiteConfig, base_url: str) -> str:
+    """A plain sitemap of the site's section pages: no `<news:news>`, so discovery says it is no news sitemap."""
+    pages = [f"{base_url}/"] + [f"{base_url}/{slug}/" for slug, _ in config.sections]
+    urls = "".join(f"  <url><loc>{xml_escape(page)}</loc></url>\n" for page in pages)
+    return f'<?xml version="1.0" encoding="utf-8"?>\n<urlset xmlns="{SITEMAP_XMLNS}">\n{urls}</urlset>\n'

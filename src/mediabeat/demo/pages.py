@@ -141,5 +141,6 @@ def private_html(path: str) -> str:
 
 
 def robots_txt(base_url: str) -> str:
-    """Everything is allowed except the members area and search, as on many news sites."""
-    return "User-agent: *\nDisallow: /private/\nDisallow: /search\n"
+    """Everything is allowed except the members area and search, as on many news sites; it lists the sitemaps."""
+    sitemaps = f"Sitemap: {base_url}/sitemaps/news.xml\nSitemap: {base_url}/sitemaps/pages.xml\n"
+    return "User-agent: *\nDisallow: /private/\nDisallow: /search\n\n" + sitemaps

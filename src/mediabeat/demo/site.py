@@ -110,6 +110,7 @@ def create_demo_app(
         Route("/feeds.opml", handlers.feeds_opml),
         Route("/hostile.opml", handlers.hostile_opml),
         Route("/feeds/{name}", handlers.feed),
+        Route("/sitemaps/{name}", handlers.sitemap),
         Route("/hostile/{mode}/{name}", handlers.hostile_path),
         Route("/private/{rest:path}", handlers.private),
         Route("/{section}/", handlers.section_page),
@@ -144,6 +145,19 @@ class _DemoHandlers:
         if request.url.hostname in self.hostile.robots_error_hosts:
             return PlainTextResponse("Service Unavailable\n", status_code=503)
         return PlainTextResponse(pages.robots_txt(base_url(request)))
+
+    async def sitemap(self, request: Request) -> Response:
+        """/sitemaps/news.xml (an index of the per-section news sitemaps), news-SECTION.xml, pages.xml."""
+        name, root = request.path_params["name"], base_url(request)
+        if name == "news.xml":
+            body = feeds.news_sitemap_index(self.site, root)
+        elif name == "pages.xml":
+            body = feeds.pages_sitemap(self.site, root)
+        elif name.startswith("news-") and self.site.section_title(name[5:].removesuffix(".xml")) is not None:
+            body = feeds.news_sitemap(self.site, name[5:].removesuffix(".xml"), root, self.clock())
+        else:
+            return _not_found()
+        return Response(body.encode(), media_type="application/xml")
 
     async def feeds_opml(self, request: Request) -> Response:
         body = feeds.site_opml(self.outlet(request), base_url(request)).encode()

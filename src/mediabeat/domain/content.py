@@ -7,7 +7,7 @@ stores build these records, the services apply the rules, and the adapters rende
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -396,6 +396,15 @@ class CheckedFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class SitemapFinding:
+    """One `Sitemap:` line of a site's robots.txt: its news entries now, or why it is no news sitemap."""
+
+    url: str
+    news_entries: int
+    reason: str | None  # None: a news sitemap
+
+
+@dataclass(frozen=True, slots=True)
 class FeedAddition:
     """What adding an address did: the feeds added (each with whether it was new), what the check found."""
 
@@ -405,6 +414,10 @@ class FeedAddition:
     found: list[CheckedFeed]
     also_found: list[str]  # further feeds the page names, not added (add them with --all / all_feeds)
     refused: list[tuple[str, str]]  # (url, why) of candidates that could not be used
+    # A site's address: the sitemaps its robots.txt lists (news ones are offered, or added with --all),
+    # and why robots.txt gave none when it could not be read.
+    sitemaps: list[SitemapFinding] = field(default_factory=list)
+    robots_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,44 @@ class SubscriptionRecord:
     updated_at: datetime
 
 
+class UnsubscribeState(StrEnum):
+    """Where ending a subscription stands; its value is what websub_unsubscriptions.state holds."""
+
+    PENDING = "pending"  # to ask the hub (again), or asked and not confirmed yet
+    CONFIRMED = "confirmed"  # the hub verified our unsubscribe request: it stopped
+    GIVEN_UP = "given_up"  # no confirmation within the bound; pushes still get 410
+
+
+class UnsubscribeReason(StrEnum):
+    """Why a subscription is being ended (the start of websub_unsubscriptions.reason)."""
+
+    FEED_DELETED = "feed deleted"
+    FEED_DISABLED = "feed disabled"
+    ORG_REMOVED = "organisation removed"
+    HUB_CHANGED = "hub changed"
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscriptionRecord:
+    """A subscription being ended: the hub is asked to stop (hub.mode=unsubscribe) until it confirms.
+
+    The feed and its organisation may be gone; their ids are kept for the record only.
+    """
+
+    id: int
+    org_id: int
+    feed_id: int
+    hub: str
+    topic: str
+    reason: str
+    state: UnsubscribeState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
     """What became of one pushed body: the jobs it queued, or why it was ignored."""

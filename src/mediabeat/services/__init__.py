@@ -33,6 +33,7 @@ from mediabeat.services.demo import DemoOrgService
 from mediabeat.services.feeds import FeedService
 from mediabeat.services.jobs import JobService
 from mediabeat.services.monitors import MonitorService, UrlCheck
+from mediabeat.services.news_sitemaps import NewsSitemapFinder
 from mediabeat.services.orgs import OrgService
 from mediabeat.services.search import SearchService
 from mediabeat.services.sitemaps import SitemapService
@@ -82,6 +83,7 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         opml_max_feeds=settings.opml_max_feeds,
         finder=lambda: _feed_finder(settings),
         fetcher=lambda: _feed_fetch(settings, db),
+        sitemaps=lambda: NewsSitemapFinder(_client_factory(settings)),
     )
     return ContentServices(
         auth=auth,

@@ -27,12 +27,14 @@ from mediabeat.domain.content import (
     OpmlPlan,
     OpmlTooLarge,
     OrgNotFound,
+    SitemapFinding,
 )
 from mediabeat.domain.ids import valid_id
 from mediabeat.services.audit import AuditService
 
 if TYPE_CHECKING:
     from mediabeat.crawler.discovery import FeedFinder
+    from mediabeat.services.news_sitemaps import NewsSitemapFinder
     from mediabeat.tasks.rss_fetch import RssFetch
 
 # Feeds an OPML import writes per transaction. On SQLite an import holds the write lock for one batch at a
@@ -92,6 +94,7 @@ class FeedService:
         opml_max_feeds: int,
         finder: Callable[[], FeedFinder] | None = None,
         fetcher: Callable[[], RssFetch] | None = None,
+        sitemaps: Callable[[], NewsSitemapFinder] | None = None,
     ) -> None:
         self.store = store
         self.orgs = orgs
@@ -100,6 +103,7 @@ class FeedService:
         self.opml_max_feeds = opml_max_feeds
         self.finder = finder
         self.fetcher = fetcher
+        self.sitemaps = sitemaps
 
     async def add(self, org_id: int, url: str, actor: Actor, *, title: str | None = None) -> tuple[FeedRecord, bool]:
         """Add a feed; one the organisation has already comes back unchanged with created=False."""
@@ -124,9 +128,11 @@ class FeedService:
         """Add the feed(s) at `url`: a feed's address, or a site's, whose feeds are discovered.
 
         With check (the default) the address is fetched once: a feed is parsed; a page's
-        `<link rel="alternate">` feeds, or else the usual paths, are found and checked. A site with
-        several feeds adds its first (the page's preferred) unless all_feeds; nothing usable raises
-        FeedCheckFailed with the reason. Without check the URL is added as it is (it may be down now).
+        `<link rel="alternate">` feeds, or else the usual paths, are found and checked, and the
+        site's robots.txt `Sitemap:` lines are read for news sitemaps. A site with several feeds
+        adds its first (the page's preferred) and offers the rest, news sitemaps included, unless
+        all_feeds; a site with news sitemaps and no feed adds its first news sitemap. Nothing usable
+        raises FeedCheckFailed with the reason. Without check the URL is added as it is.
         """
         canonical = canonical_feed_url(url)
         if not check or self.finder is None:
@@ -134,17 +140,30 @@ class FeedService:
             return FeedAddition(canonical, False, [(feed, created)], [], [], [])
         await self.orgs_exists(org_id)
         found = await self.finder().discover(canonical, want_all=all_feeds)
-        refused = [(r.url, r.reason) for r in found.refused]
-        if not found.feeds:
-            raise FeedCheckFailed(found.reason)
+        sitemaps, note = await self._robots_sitemaps(canonical, found.page_was_html)
+        news = [s.url for s in sitemaps if s.reason is None]
+        if not found.feeds and not news:
+            raise FeedCheckFailed(found.reason + (f"; {note}" if note else "") + _not_news(sitemaps))
         chosen = found.feeds if all_feeds else found.feeds[:1]
+        chosen_news = news if all_feeds or not found.feeds else []
+        chosen_news = chosen_news if all_feeds else chosen_news[:1]
         added: list[tuple[FeedRecord, bool]] = []
         for one in chosen:
-            name = title if title and len(chosen) == 1 else one.title
+            name = title if title and len(chosen) + len(chosen_news) == 1 else one.title
             added.append(await self.add(org_id, canonical_feed_url(one.url), actor, title=name))
+        for sitemap in chosen_news:
+            name = title if title and not chosen and len(chosen_news) == 1 else None
+            added.append(await self.add(org_id, canonical_feed_url(sitemap), actor, title=name))
         checked = [CheckedFeed(f.url, f.title, f.entries) for f in found.feeds]
-        also = [f.url for f in found.feeds[len(chosen) :]] + found.unchecked
-        return FeedAddition(canonical, True, added, checked, also, refused)
+        also = [f.url for f in found.feeds[len(chosen) :]] + found.unchecked + news[len(chosen_news) :]
+        refused = [(r.url, r.reason) for r in found.refused]
+        return FeedAddition(canonical, True, added, checked, also, refused, sitemaps=sitemaps, robots_note=note)
+
+    async def _robots_sitemaps(self, address: str, is_site: bool) -> tuple[list[SitemapFinding], str | None]:
+        """A site's robots.txt sitemaps, probed for news (bounded); nothing for a feed's own address."""
+        if not is_site or self.sitemaps is None:
+            return [], None
+        return await self.sitemaps().find_on_add(address)
 
     async def orgs_exists(self, org_id: int) -> None:
         if await self.orgs.get(org_id) is None:
@@ -235,7 +254,14 @@ class FeedService:
     async def delete(self, feed_id: int, actor: Actor) -> FeedRecord:
         """Remove a feed (its articles stay)."""
         feed = await self.get(feed_id)
-        if not await self.store.delete(feed_id):
+        if not await self.store.delete(feed_id, now=self.clock.now()):
             raise FeedNotFound(feed_id)
         await self.audit.record(actor, "feed.delete", target_type="feed", target_id=feed_id, details={"url": feed.url})
         return feed
+
+
+def _not_news(sitemaps: list[SitemapFinding]) -> str:
+    """Why the sitemaps robots.txt lists were no use, for the refusal's message."""
+    if not sitemaps:
+        return ""
+    return "; robots.txt lists no news sitemap (" + "; ".join(f"{s.url}: {s.reason}" for s in sitemaps[:3]) + ")"

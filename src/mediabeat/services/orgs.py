@@ -65,7 +65,7 @@ class OrgService:
 
     async def delete(self, org_id: int, actor: Actor) -> OrgRecord:
         org = await self.get(org_id)
-        if not await self.store.delete(org.id):
+        if not await self.store.delete(org.id, now=self.clock.now()):
             raise OrgNotFound(org_id)
         await self.audit.record(actor, "org.delete", target_type="org", target_id=org.id, details={"name": org.name})
         return org

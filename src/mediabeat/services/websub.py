@@ -6,13 +6,14 @@ becomes crawl jobs at once, through the same parse and enqueue as hourly-rss-fet
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from mediabeat.clock import Clock
 from mediabeat.crawler.feeds import FeedParseError
-from mediabeat.crawler.websub import check_signature, read_hub_request
+from mediabeat.crawler.websub import HubRequest, check_signature, read_hub_request
 from mediabeat.db.stores.feeds import FeedStore
 from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.websub import SubscriptionKeys, WebSubStore
@@ -21,6 +22,8 @@ from mediabeat.domain.websub import (
     PushRefusal,
     SubscriptionRecord,
     SubscriptionState,
+    UnsubscribeState,
+    UnsubscriptionRecord,
     VerificationRefused,
     push_off_reason,
 )
@@ -71,8 +74,10 @@ class WebSubService:
         """WebSub 5.3: the challenge to echo when the hub's GET matches a request we made; else VerificationRefused."""
         keys = await self.store.by_token(token[:100])
         request = read_hub_request(query)
-        if keys is None or request is None:
-            raise VerificationRefused("no such subscription, or not a hub request")
+        if request is None:
+            raise VerificationRefused("not a hub request")
+        if keys is None:
+            return await self._verify_unsubscribe(token[:100], request)
         sub, now = keys.record, self.clock.now()
         if request.topic != sub.topic:
             await self.store.update(
@@ -87,10 +92,9 @@ class WebSubService:
                 now=now,
             )
             return ""
-        if request.mode == "unsubscribe":
-            if sub.state != SubscriptionState.UNSUBSCRIBED:
-                raise VerificationRefused("we did not ask to unsubscribe")
-            return request.challenge or ""
+        if request.mode == "unsubscribe":  # someone else asked the hub to end a subscription we keep
+            await self.store.update(sub.id, {"last_error": "an unsubscribe we did not ask for was refused"}, now=now)
+            raise VerificationRefused("we did not ask to unsubscribe")
         if sub.state in ENDED or sub.attempts == 0:
             raise VerificationRefused("no subscription request of ours is outstanding")
         lease = request.lease_seconds or self.lease_seconds
@@ -103,6 +107,22 @@ class WebSubService:
             "last_error": None,
         }
         await self.store.update(sub.id, changes, now=now)
+        return request.challenge or ""
+
+    async def _verify_unsubscribe(self, token: str, request: HubRequest) -> str:
+        """WebSub 5.3 for hub.mode=unsubscribe: confirm only an unsubscribe request we sent, for its topic."""
+        keys = await self.store.by_unsubscribe_token(token)
+        if keys is None:
+            raise VerificationRefused("no such subscription")
+        unsub = keys.record
+        if request.mode != "unsubscribe":
+            raise VerificationRefused("this subscription has ended: only its unsubscribe is confirmed")
+        if request.topic != unsub.topic:
+            raise VerificationRefused("hub.topic does not match the subscription")
+        if unsub.state != UnsubscribeState.PENDING or unsub.attempts == 0:
+            raise VerificationRefused("no unsubscribe request of ours is outstanding")
+        changes = {"state": UnsubscribeState.CONFIRMED.value, "next_attempt_at": None, "last_error": None}
+        await self.store.update_unsubscription(unsub.id, changes, now=self.clock.now())
         return request.challenge or ""
 
     async def receive(self, token: str, body: bytes, signature: str | None, *, too_large: bool = False) -> PushOutcome:
@@ -123,8 +143,8 @@ class WebSubService:
     async def _take(self, keys: SubscriptionKeys, body: bytes) -> PushOutcome:
         sub, now = keys.record, self.clock.now()
         feed = await self.feeds.get(sub.feed_id)
-        if feed is None or not feed.active:
-            return await self._ignored(keys, PushRefusal.NOT_VERIFIED, "the feed is disabled or gone")
+        if feed is None or not feed.active:  # gone: 410, and websub-renew asks the hub to stop
+            return PushOutcome(None, reason="the feed is disabled or gone")
         try:
             parsed = await parse_feed_body(body, url=sub.topic, content_type="")
         except FeedParseError as exc:
@@ -146,6 +166,14 @@ class WebSubService:
 
     async def list(self, *, org_id: int | None = None) -> list[SubscriptionRecord]:
         return await self.store.list(org_id=org_id)
+
+    async def push_states(self, feed_ids: Iterable[int]) -> dict[int, SubscriptionRecord]:
+        """Each listed feed's subscription (absent: its feed names no hub), for the feeds page."""
+        return await self.store.for_feeds(feed_ids)
+
+    async def unsubscriptions(self, *, org_id: int | None = None) -> builtins.list[UnsubscriptionRecord]:
+        """Subscriptions being ended (or ended in the last 30 days): the hub, why, and whether it confirmed."""
+        return await self.store.unsubscriptions(org_id=org_id)
 
     async def pushed_feed_ids(self, feed_ids: Iterable[int]) -> set[int]:
         """Feeds a hub pushes now: the poller may give them the long (backup) interval."""

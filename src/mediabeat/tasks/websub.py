@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mediabeat.db.stores.websub import NewSubscription, SubscriptionKeys, WebSubStore
+from mediabeat.db.stores.websub import NewSubscription, SubscriptionKeys, UnsubscribeKeys, WebSubStore
 from mediabeat.domain.content import FeedRecord
-from mediabeat.domain.websub import HubLinks, SubscriptionRecord, SubscriptionState, push_off_reason
+from mediabeat.domain.websub import (
+    HubLinks,
+    SubscriptionRecord,
+    SubscriptionState,
+    UnsubscribeState,
+    UnsubscriptionRecord,
+    push_off_reason,
+)
 from mediabeat.tasks.base import RunContext, SkipRun, unless_all_failed
 
 if TYPE_CHECKING:  # aiohttp is imported when a request is made, not when the CLI starts
@@ -25,6 +32,8 @@ CALLBACK_PATH = "/websub/callback/"
 RENEW_AT_SHARE = 0.8
 DUE_BATCH = 200
 NEVER_VERIFIES = "a hub that never verifies"
+# Unsubscriptions confirmed or given up are kept this long for `feeds websub`, then forgotten.
+KEEP_ENDED = timedelta(days=30)
 
 
 def callback_url(public_url: str, token: str) -> str:
@@ -55,6 +64,16 @@ def plan_attempt(sub: SubscriptionRecord, now: datetime, *, max_attempts: int) -
         return Attempt(False, {"state": SubscriptionState.DENIED.value, "next_attempt_at": None, "last_error": error})
     if sub.state == SubscriptionState.VERIFIED and sub.lease_expires_at is not None and sub.lease_expires_at <= now:
         return Attempt(True, {"state": SubscriptionState.EXPIRED.value})
+    return Attempt(True, {})
+
+
+def plan_unsubscribe(unsub: UnsubscriptionRecord, *, max_attempts: int) -> Attempt:
+    """The next step for a due unsubscription: ask the hub to stop, or give up after `max_attempts` requests."""
+    if unsub.state != UnsubscribeState.PENDING:
+        return Attempt(False, {"next_attempt_at": None})
+    if unsub.attempts >= max_attempts:
+        error = f"no confirmation after {unsub.attempts} unsubscribe requests to {unsub.hub}; pushes still get 410"
+        return Attempt(False, {"state": UnsubscribeState.GIVEN_UP.value, "next_attempt_at": None, "last_error": error})
     return Attempt(True, {})
 
 
@@ -114,25 +133,69 @@ class WebSubRenewal:
         off = push_off_reason(self.public_url)
         if off is not None:
             raise SkipRun(off)
+        await self.store.retire_disabled(now=ctx.now)  # feeds disabled by a 410 (or any path) since the last run
+        await self.store.forget_ended(before=ctx.now - KEEP_ENDED)
         due = await self.store.due(now=ctx.now, limit=DUE_BATCH)
-        if not due:
+        ending = await self.store.due_unsubscriptions(now=ctx.now, limit=DUE_BATCH)
+        if not due and not ending:
             raise SkipRun("no subscription is due")
         counts = {"due": len(due), "requested": 0, "failed": 0, "given_up": 0}
-        first_error: str | None = None
+        counts |= {"unsubscribe_due": len(ending), "unsubscribe_requested": 0, "unsubscribe_failed": 0}
+        errors: list[str] = []
         async with self.client_factory() as client:
             for keys in due:
                 outcome = await self.attempt(client, keys, ctx.now)
                 counts[outcome] = counts.get(outcome, 0) + 1
-                if outcome == "failed" and first_error is None:
-                    first_error = f"{keys.record.hub}: subscription request failed"
+                if outcome == "failed":
+                    errors.append(f"{keys.record.hub}: subscription request failed")
+            for unsub in ending:
+                outcome = "unsubscribe_" + await self.unsubscribe(client, unsub, ctx.now)
+                counts[outcome] = counts.get(outcome, 0) + 1
+                if outcome == "unsubscribe_failed":
+                    errors.append(f"{unsub.record.hub}: unsubscribe request failed")
         ctx.log.info("websub-renew: %s", counts)
-        sent = counts["requested"] + counts["failed"]
-        return unless_all_failed(counts, attempted=sent, failed=counts["failed"], unit="hubs", first_error=first_error)
+        failed = counts["failed"] + counts["unsubscribe_failed"]
+        sent = failed + counts["requested"] + counts["unsubscribe_requested"]
+        first_error = errors[0] if errors else None
+        return unless_all_failed(counts, attempted=sent, failed=failed, unit="hubs", first_error=first_error)
+
+    async def unsubscribe(self, client: SafeClient, keys: UnsubscribeKeys, now: datetime) -> str:
+        """Ask the hub to stop pushing (hub.mode=unsubscribe); returns requested | failed | given_up | skipped."""
+        unsub = keys.record
+        plan = plan_unsubscribe(unsub, max_attempts=self.max_attempts)
+        if not plan.subscribe:
+            await self.store.update_unsubscription(unsub.id, plan.changes, now=now)
+            return "given_up" if plan.changes.get("state") == UnsubscribeState.GIVEN_UP.value else "skipped"
+        assert self.public_url is not None
+        form = {
+            "hub.mode": "unsubscribe",
+            "hub.topic": unsub.topic,
+            "hub.callback": callback_url(self.public_url, keys.callback_token),
+        }
+        attempts = unsub.attempts + 1
+        # Recorded before the request, as for subscribing: the hub may verify before it answers.
+        changes = {"attempts": attempts, "next_attempt_at": retry_time(now, attempts, self.retry_seconds)}
+        await self.store.update_unsubscription(unsub.id, changes, now=now)
+        error = await self._send(client, unsub.hub, form, "unsubscribe request")
+        if error is not None:
+            await self.store.update_unsubscription(unsub.id, {"last_error": error}, now=now)
+            return "failed"
+        return "requested"
+
+    async def _send(self, client: SafeClient, hub: str, form: Mapping[str, str], what: str) -> str | None:
+        """POST `form` to the hub; None when it answered 2xx, else what went wrong."""
+        from mediabeat.crawler.http import FetchError
+
+        try:
+            status, text = await client.post_form(hub, form)
+        except FetchError as exc:
+            return f"{what}: {exc}"
+        if not 200 <= status < 300:
+            return f"the hub answered HTTP {status} to the {what}: {text.strip()[:200]}"
+        return None
 
     async def attempt(self, client: SafeClient, keys: SubscriptionKeys, now: datetime) -> str:
         """Carry out the plan for one subscription; returns requested | failed | given_up | skipped."""
-        from mediabeat.crawler.http import FetchError
-
         sub = keys.record
         plan = plan_attempt(sub, now, max_attempts=self.max_attempts)
         if not plan.subscribe:
@@ -152,13 +215,8 @@ class WebSubRenewal:
         # Recorded before the request: a hub may verify before it answers, and the verification
         # is accepted only for a subscription with a request outstanding (attempts > 0).
         await self.store.update(sub.id, changes, now=now)
-        try:
-            status, text = await client.post_form(sub.hub, form)
-        except FetchError as exc:
-            await self.store.update(sub.id, {"last_error": f"subscription request: {exc}"}, now=now)
-            return "failed"
-        if not 200 <= status < 300:
-            error = f"the hub answered HTTP {status} to the subscription request: {text.strip()[:200]}"
+        error = await self._send(client, sub.hub, form, "subscription request")
+        if error is not None:
             await self.store.update(sub.id, {"last_error": error}, now=now)
             return "failed"
         return "requested"

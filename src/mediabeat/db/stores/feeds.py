@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.rows import record_of
+from mediabeat.db.stores.websub import retire
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
+from mediabeat.db.tables import websub_subscriptions as subs_t
 from mediabeat.domain.content import FeedRecord, FeedShard, JobStatus
+from mediabeat.domain.websub import UnsubscribeReason
 
 ERROR_LIMIT = 2_000
 # Feeds read per statement when a whole list of due feeds is wanted at once.
@@ -212,6 +215,8 @@ class FeedStore:
     ) -> FeedRecord | None:
         """Enable or disable a feed (see set_active) and/or set its priority, 0-9; None if there is no such feed.
 
+        Disabling retires the feed's WebSub subscription in the same transaction.
+
         A new priority applies to the jobs the feed queues from now on and to those still queued.
         """
         values: dict[str, Any] = {}
@@ -230,6 +235,9 @@ class FeedStore:
         if not values:
             return await self.get(feed_id)
         async with self.db.write() as conn:
+            if active is False:  # the hub is asked to stop; pushes get 410 from now on
+                why = f"{UnsubscribeReason.FEED_DISABLED.value}: {values['disabled_reason']}"
+                await retire(conn, subs_t.c.feed_id == feed_id, why, now=now or _utcnow())
             if priority is not None:
                 await conn.execute(
                     jobs_t.update()
@@ -243,8 +251,10 @@ class FeedStore:
             ).first()
         return record_of(FeedRecord, row) if row else None
 
-    async def delete(self, feed_id: int) -> bool:
+    async def delete(self, feed_id: int, *, now: datetime | None = None) -> bool:
+        """Delete a feed; its WebSub subscription is retired in the same transaction (the hub is asked to stop)."""
         async with self.db.write() as conn:
+            await retire(conn, subs_t.c.feed_id == feed_id, UnsubscribeReason.FEED_DELETED.value, now=now or _utcnow())
             result = await conn.execute(feeds_t.delete().where(feeds_t.c.id == feed_id))
             return bool(result.rowcount)
 
@@ -327,3 +337,7 @@ def _in(shard: FeedShard | None) -> sa.ColumnElement[bool]:
 
 def _chunked(items: Sequence[Any], size: int) -> builtins.list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.rows import record_of
+from mediabeat.db.stores.websub import retire
 from mediabeat.db.tables import articles as articles_t
 from mediabeat.db.tables import feeds as feeds_t
 from mediabeat.db.tables import media_crawl_jobs as jobs_t
 from mediabeat.db.tables import organizations as orgs_t
 from mediabeat.db.tables import story_clusters as story_clusters_t
+from mediabeat.db.tables import websub_subscriptions as subs_t
 from mediabeat.domain.content import OrgExists, OrgRecord
+from mediabeat.domain.websub import UnsubscribeReason
 
 DELETE_BATCH = 1000
 
@@ -56,7 +59,7 @@ class OrgStore:
             rows = await conn.execute(sa.select(orgs_t).order_by(orgs_t.c.id))
             return [record_of(OrgRecord, r) for r in rows]
 
-    async def delete(self, org_id: int) -> bool:
+    async def delete(self, org_id: int, *, now: datetime | None = None) -> bool:
         """Delete an organisation with everything it owns, in short transactions.
 
         One cascading DELETE of an organisation with 100,000 articles holds SQLite's write lock
@@ -66,6 +69,10 @@ class OrgStore:
         """
         # Jobs point at articles, articles at feeds; an article's cluster row and bands go with it,
         # and its organisation's story clusters (one per story) are emptied by then.
+        # Its WebSub subscriptions first: each hub that may push is asked to stop, and pushes get 410.
+        async with self.db.write() as conn:
+            reason = UnsubscribeReason.ORG_REMOVED.value
+            await retire(conn, subs_t.c.org_id == org_id, reason, now=now or datetime.now(UTC))
         for table in (jobs_t, articles_t, feeds_t, story_clusters_t):
             while await self._delete_batch(table, org_id) == DELETE_BATCH:
                 pass

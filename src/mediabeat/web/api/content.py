@@ -92,6 +92,12 @@ class RefusedOut(BaseModel):
     reason: str
 
 
+class SitemapFoundOut(BaseModel):
+    url: str
+    news_entries: int = Field(description="Its <news:news> entries now (0 when it is no news sitemap)")
+    reason: str | None = Field(description="Why it is no news sitemap; null for a news sitemap")
+
+
 class FeedAdded(FeedOut):
     """The feed added (the first when several were); what the check found."""
 
@@ -100,6 +106,12 @@ class FeedAdded(FeedOut):
     found: list[CheckedFeedOut] = Field(description="The feeds found and parsed, with their entry counts")
     also_found: list[str] = Field(description="Further feeds the site names, not added (use all_feeds)")
     refused: list[RefusedOut] = Field(description="Candidate addresses that could not be used, with why")
+    sitemaps: list[SitemapFoundOut] = Field(
+        default_factory=list,
+        description="A site's address: the sitemaps its robots.txt lists, probed for news entries; news sitemaps "
+        "not added are in also_found",
+    )
+    robots_note: str | None = Field(default=None, description="Why robots.txt gave no sitemap, when it did not")
 
 
 class FeedFetchOut(BaseModel):
@@ -236,7 +248,9 @@ async def list_feeds(
     summary="Add a feed, or a site's feed(s) (200 with the existing one when the organisation has it already)",
     description="The URL is fetched once with the crawler's guarded client: a feed is parsed (its title and entry "
     'count come back in `found`); a site\'s page is searched for `<link rel="alternate">` feeds, then the usual '
-    "paths. A site with several feeds adds the first unless `all_feeds`. An address that gives no usable feed is "
+    "paths, and its robots.txt `Sitemap:` lines are probed for news sitemaps (in `sitemaps`). A site with several "
+    "feeds adds the first and offers the rest, news sitemaps included, in `also_found`, unless `all_feeds`; a site "
+    "with news sitemaps and no feed adds its first news sitemap. An address that gives no usable feed is "
     "a 422 saying why (not a feed, HTTP 404, private address refused, timeout); `check: false` skips all this.",
     responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
@@ -256,6 +270,8 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, pr
         found=[CheckedFeedOut(url=f.url, title=f.title, entries=f.entries) for f in done.found],
         also_found=done.also_found,
         refused=[RefusedOut(url=u, reason=r) for u, r in done.refused],
+        sitemaps=[SitemapFoundOut(url=m.url, news_entries=m.news_entries, reason=m.reason) for m in done.sitemaps],
+        robots_note=done.robots_note,
     )
 
 

@@ -97,6 +97,7 @@ async def _feeds_page(request: Request, user: Principal, state: str | None, *, o
             "feeds_path": "/app/feeds" if org_id is not None else "/app/admin/feeds",
             "websub_off": content.websub.push_off,
             "websub_pushed": len(await content.websub.pushed_feed_ids(f.id for f in feeds)),
+            "push_states": await content.websub.push_states(f.id for f in feeds),
         },
     )
 

@@ -11,7 +11,7 @@ a crashed process) are marked here, so the sweep clusters them in short batches 
 running service; marking is one INSERT ... SELECT, with no sketching in the migration.
 
 Revision ID: 0029
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-03
 """
 
@@ -24,7 +24,7 @@ from mediabeat.db import rls
 from mediabeat.db.tables import UTCDateTime
 
 revision = "0029"
-down_revision = "0023"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 

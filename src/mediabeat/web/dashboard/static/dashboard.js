@@ -715,7 +715,10 @@
         var found = (res.data.found || [])[0];
         var about = found ? " " + (found.title || found.url) + ", " + found.entries + " entries." : "";
         var more = (res.data.also_found || []).length ? " The site names " + res.data.also_found.length + " more feeds." : "";
-        toast((res.status === 201 ? "Feed added." : "The organisation has this feed already.") + about + more);
+        var news = (res.data.sitemaps || []).filter(function (m) { return m.reason === null; });
+        var maps = news.length ? " Its robots.txt lists " + news.length + " news sitemap" + (news.length > 1 ? "s" : "") + ": " +
+          news.map(function (m) { return m.url; }).join(", ") + "." : "";
+        toast((res.status === 201 ? "Feed added." : "The organisation has this feed already.") + about + more + maps);
         setTimeout(function () { window.location.reload(); }, 800);
       });
     });
