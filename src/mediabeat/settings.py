@@ -225,7 +225,8 @@ class Settings(BaseSettings):
     feed_max_failures: PositiveInt = Field(
         default=10,
         description="A feed that fails this many times in a row becomes dormant: polled every "
-        "MEDIABEAT_FEED_DORMANT_INTERVAL seconds instead of being disabled (a 410 Gone still disables it)",
+        "MEDIABEAT_FEED_DORMANT_INTERVAL seconds instead of being disabled (a 410 Gone still disables it); a "
+        "busy feed retried sooner than the 5-minute doubling backoff turns dormant after failing as long",
     )
     feed_policy: Literal["adaptive", "hourly"] = Field(
         default="adaptive",
