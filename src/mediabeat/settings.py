@@ -225,7 +225,8 @@ class Settings(BaseSettings):
     feed_max_failures: PositiveInt = Field(
         default=10,
         description="A feed that fails this many times in a row becomes dormant: polled every "
-        "MEDIABEAT_FEED_DORMANT_INTERVAL seconds instead of being disabled (a 410 Gone still disables it)",
+        "MEDIABEAT_FEED_DORMANT_INTERVAL seconds instead of being disabled (a 410 Gone still disables it); a "
+        "busy feed retried sooner than the 5-minute doubling backoff turns dormant after failing as long",
     )
     feed_policy: Literal["adaptive", "hourly"] = Field(
         default="adaptive",
@@ -242,10 +243,16 @@ class Settings(BaseSettings):
     feed_dormant_interval: Annotated[int, Field(ge=3600, le=365 * 86400)] = Field(
         default=30 * 86400, description="Interval, in seconds, at which a dormant (long-failing) feed is still tried"
     )
-    feed_polls_per_entry: Annotated[float, Field(gt=0, le=100)] = Field(
-        default=6.0,
-        description="Adaptive policy: polls per mean gap between a feed's entries (a feed publishing hourly "
-        "is polled every 10 minutes with 6), before the min/max bounds",
+    feed_target_delay: Annotated[int, Field(ge=60, le=86400)] = Field(
+        default=900,
+        description="Adaptive policy: the longest a new item of a feed that publishes at least hourly waits, in "
+        "seconds. A feed is polled every (mean gap between its entries) x this / 1 hour, never more often than "
+        "every half of it: hourly feeds every 15 minutes, the busiest every 7.5, daily ones every 6 hours",
+    )
+    feed_polls_per_entry: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="Deprecated (use MEDIABEAT_FEED_TARGET_DELAY): when set, the old rule, polls per mean gap "
+        "between a feed's entries (6 polled a busy feed every 5 minutes); each interval's reason says so",
     )
     feed_follow_seconds: Annotated[int, Field(ge=0, le=3600)] = Field(
         default=50,

@@ -230,16 +230,49 @@ async def test_each_feed_gets_its_own_interval_and_reason(db: Database, site: Lo
         feeds = {f.id: f for f in await store.list()}
         got = {name: (feeds[i].fetch_interval_s, feeds[i].interval_reason) for name, i in ids.items()}
         assert got == {
-            "hourly": (600, "publishing rate: 168 entries in the last week"),
+            "hourly": (900, "publishing rate: 168 entries in the last week"),
             "ttl": (7200, "the server asks for RSS ttl 2 h"),
             "cached": (10800, "the server asks for Cache-Control max-age 3.0 h".replace("3.0 h", "3 h")),
             "undated": (3600, "first fetch, entries undated"),
         }
-        assert feeds[ids["hourly"]].next_fetch_at == START + timedelta(seconds=600)
+        assert feeds[ids["hourly"]].next_fetch_at == START + timedelta(seconds=900)
         assert feeds[ids["hourly"]].entries_per_week == 168 and feeds[ids["hourly"]].last_new_entries == 10
         # Only the due feed is fetched at the next wake-up.
-        later = await fetch(ctx(START + timedelta(seconds=601)))
+        later = await fetch(ctx(START + timedelta(seconds=901)))
         assert later["feeds"] == 1
+    finally:
+        await crawl.aclose()
+
+
+async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
+    db: Database, site: LoopbackServer, org: int
+) -> None:
+    # Every 5 minutes (2,016 a week): healthy every 7.5 min. Failing, its backoff stops there, so once its
+    # server is back the feed is read before its window turns over; the server's Retry-After still wins.
+    busy = [START - timedelta(minutes=5 * i) for i in range(20)]
+    site.routes["/busy.xml"] = Route(body=rss([f"/b{i}" for i in range(20)], dates=busy), headers=RSS_TYPE)
+    store = FeedStore(db)
+    feed, _ = await store.add(org, site.url("/busy.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        await run(fetch, START)
+        healthy = await store.get(feed.id)
+        assert healthy is not None and (healthy.fetch_interval_s, healthy.entries_per_week) == (450, 2016)
+        site.routes["/busy.xml"] = Route(status=500, body=b"down")
+        now = START
+        waits = []
+        for _ in range(3):
+            now += timedelta(hours=1)
+            await run(fetch, now)
+            failing = await store.get(feed.id)
+            assert failing is not None and failing.next_fetch_at is not None
+            waits.append(((failing.next_fetch_at - now).total_seconds(), failing.interval_reason))
+        assert [w for w, _ in waits] == [300, 450, 450]
+        assert waits[2][1] == "backoff after 3 failures in a row, retried at least every 7 min (its publishing rate)"
+        site.routes["/busy.xml"] = Route(status=503, body=b"busy", headers={"Retry-After": "3600"})
+        await run(fetch, now + timedelta(hours=1))
+        asked = await store.get(feed.id)
+        assert asked is not None and asked.fetch_interval_s == 3600 and "Retry-After" in (asked.interval_reason or "")
     finally:
         await crawl.aclose()
 

@@ -17,13 +17,17 @@ from mediabeat.schedule.freshness import (
     after_success,
     entries_in_last_week,
     entries_per_week,
+    entries_per_week_from_ages,
     entry_frequency_s,
     expires_in_s,
+    failure_cap_s,
     human_interval,
     max_age_s,
+    rate_interval_s,
     server_floor,
     ttl_s,
     while_pushed,
+    window_limit_s,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -45,16 +49,55 @@ def test_miniflux_entry_frequency_is_a_week_over_the_week_entries_clamped() -> N
     assert entry_frequency_s(0, config=ADAPTIVE) == 86400
 
 
-def test_the_publishing_rate_sets_the_interval_with_polls_per_entry() -> None:
+def test_the_publishing_rate_sets_the_interval_from_the_target_delay() -> None:
     hourly_feed = after_success(poll(entries_last_week=168, dated_entries=20), ADAPTIVE)
-    assert hourly_feed.seconds == 600  # published hourly, polled 6 times an hour
+    assert hourly_feed.seconds == 900  # published hourly: polled every target delay (15 min)
     assert hourly_feed.reason == "publishing rate: 168 entries in the last week"
-    busy = after_success(poll(entries_last_week=5000, dated_entries=50), ADAPTIVE)
-    assert busy.seconds == 300 and "raised to the 5 min minimum" in busy.reason
+    daily = after_success(poll(entries_last_week=7, dated_entries=20), ADAPTIVE)
+    assert daily.seconds == 6 * HOUR_S  # four polls per gap between entries
+    busy = after_success(poll(entries_last_week=5000, dated_entries=50, links=50), ADAPTIVE)
+    assert busy.seconds == 450 and "minimum" not in busy.reason  # never more often than half the target
     quiet = after_success(poll(entries_last_week=1, dated_entries=3), ADAPTIVE)
     assert quiet.seconds == 86400 and "capped at the 1 d maximum" in quiet.reason
     silent = after_success(poll(entries_last_week=0, dated_entries=3), ADAPTIVE)
     assert silent.seconds == 86400 and "no entry in the last week" in silent.reason
+    faster = FreshnessConfig(target_delay_s=300)
+    assert after_success(poll(entries_last_week=5000, dated_entries=50), faster).seconds == 300  # the minimum
+    assert after_success(poll(entries_last_week=168, dated_entries=20), faster).seconds == 300
+    assert rate_interval_s(168, ADAPTIVE) == 900 and rate_interval_s(10_000, ADAPTIVE) == 450
+
+
+def test_the_deprecated_polls_per_entry_keeps_the_old_rule_and_says_so() -> None:
+    old = FreshnessConfig(polls_per_entry=6)
+    hourly_feed = after_success(poll(entries_last_week=168, dated_entries=20), old)
+    assert hourly_feed.seconds == 600
+    assert (
+        hourly_feed.reason
+        == "publishing rate: 168 entries in the last week (MEDIABEAT_FEED_POLLS_PER_ENTRY=6, deprecated)"
+    )
+    busy = after_success(poll(entries_last_week=5000, dated_entries=50), old)
+    assert busy.seconds == 300 and "raised to the 5 min minimum" in busy.reason
+
+
+def test_a_single_dated_entry_gives_no_rate() -> None:
+    # A new feed showing one entry: its rate is unknown, not "one a week" (which would wait a day).
+    first = after_success(poll(entries_last_week=1, dated_entries=1, links=1, new_links=1), ADAPTIVE)
+    assert (first.seconds, first.reason) == (HOUR_S, "first fetch, entries undated")
+
+
+def test_the_window_rule_polls_before_a_third_of_the_window_can_turn_over() -> None:
+    # 2,016 entries a week (one every 5 min) in a 6-entry window: it lasts 30 min, so at most every 10 min.
+    short = after_success(
+        poll(entries_last_week=2016, dated_entries=6, links=6, new_links=1), FreshnessConfig(target_delay_s=3600)
+    )
+    assert short.seconds == 600 and "within a third of the time its 6 entries last" in short.reason
+    # The default target keeps busy feeds well inside a 20-entry window (100 min): the rule does not bind.
+    assert after_success(poll(entries_last_week=2016, dated_entries=20, links=20), ADAPTIVE).seconds == 450
+    assert window_limit_s(2016, 20) == 2000 and window_limit_s(2016, None) == 1000  # 10 entries assumed
+    assert window_limit_s(None, 20) is None and window_limit_s(0, 20) is None
+    # The server's ask still wins (it is the server's choice), up to the maximum.
+    ttl = after_success(poll(entries_last_week=2016, dated_entries=6, links=6, server_floor_s=7200), ADAPTIVE)
+    assert ttl.seconds == 7200
 
 
 def test_a_first_fetch_without_dates_starts_at_an_hour() -> None:
@@ -67,18 +110,18 @@ def test_low_overlap_halves_the_interval_high_overlap_without_dates_doubles_it()
     assert missed.seconds == 3600 and "only 5 of 30 links seen before" in missed.reason
     # Low overlap wins over a slower publishing rate: items may have fallen off the feed.
     missed_dated = after_success(
-        poll(previous_interval_s=7200, links=30, new_links=25, entries_last_week=7, dated_entries=30), ADAPTIVE
+        poll(previous_interval_s=14400, links=30, new_links=25, entries_last_week=7, dated_entries=30), ADAPTIVE
     )
-    assert missed_dated.seconds == 3600
+    assert missed_dated.seconds == 7200
     calm = after_success(poll(previous_interval_s=3600, links=30, new_links=2), ADAPTIVE)
     assert calm.seconds == 7200 and "28 of 30 links seen before, polling less often" in calm.reason
     middle = after_success(poll(previous_interval_s=3600, links=30, new_links=15), ADAPTIVE)
     assert middle.seconds == 3600 and "kept" in middle.reason
     # With dates, high overlap does not lengthen past the rate (a short feed of a busy site stays fresh).
     dated = after_success(
-        poll(previous_interval_s=600, links=30, new_links=1, entries_last_week=168, dated_entries=30), ADAPTIVE
+        poll(previous_interval_s=900, links=30, new_links=1, entries_last_week=168, dated_entries=30), ADAPTIVE
     )
-    assert dated.seconds == 600
+    assert dated.seconds == 900
 
 
 def test_an_unchanged_body_counts_as_full_overlap() -> None:
@@ -96,7 +139,7 @@ def test_the_server_can_lengthen_the_interval_up_to_the_maximum() -> None:
     huge = after_success(poll(entries_last_week=168, dated_entries=9, server_floor_s=10 * 86400), ADAPTIVE)
     assert huge.seconds == 86400
     shorter = after_success(poll(entries_last_week=7, dated_entries=9, server_floor_s=60), ADAPTIVE)
-    assert shorter.seconds == 14400 and "server" not in shorter.reason  # daily: polled every 4 h
+    assert shorter.seconds == 21600 and "server" not in shorter.reason  # daily: polled every 6 h
 
 
 def test_the_hourly_policy_is_the_fixed_schedule() -> None:
@@ -116,11 +159,45 @@ def test_failures_back_off_then_the_feed_turns_dormant() -> None:
     assert after_failure(2, ADAPTIVE, error="HTTP 500").reason == "backoff after 2 failures in a row: HTTP 500"
 
 
+def test_a_failing_feed_with_a_known_rate_is_retried_at_its_healthy_interval_at_most() -> None:
+    # One entry every 5 min: healthy every 7.5 min; its backoff stops there, so once the server is back
+    # the feed is read before much of its window falls off (a backoff of hours would lose it).
+    busy = [after_failure(n, ADAPTIVE, entries_last_week=2016) for n in range(1, 6)]
+    assert [s.seconds for s in busy] == [300, 450, 450, 450, 450]
+    assert "retried at least every 7 min" in busy[1].reason and "retried" not in busy[0].reason
+    assert failure_cap_s(2016, ADAPTIVE) == 450 and failure_cap_s(None, ADAPTIVE) is None
+    # A daily feed (healthy every 6 h, a 10-entry window lasts 10 days): the backoff doubles up to 6 h.
+    daily = [after_failure(n, ADAPTIVE, entries_last_week=7).seconds for n in range(1, 9)]
+    assert daily == [300, 600, 1200, 2400, 4800, 9600, 19200, 21600]
+    # A narrow window caps it harder: 2,016 a week with the target at an hour: 10 assumed entries last 50 min.
+    assert failure_cap_s(2016, FreshnessConfig(target_delay_s=3600)) == 1000
+    # Never below the minimum.
+    assert failure_cap_s(100_000, FreshnessConfig(min_interval_s=600)) == 600
+
+
+def test_a_capped_backoff_turns_dormant_after_the_same_time_not_fewer_hours() -> None:
+    # Uncapped, the 10th failure comes after 9 steps: 5 min * (1 + 2 + ... + 256) = 42.6 h.
+    needed = sum(after_failure(n, ADAPTIVE).seconds for n in range(1, 10))
+    assert needed == 153_300
+    # Retried every 7.5 min, the feed reaches those 42.6 h at failure 1 + ceil((153300 - 300) / 450) + 1.
+    steps = [after_failure(n, ADAPTIVE, entries_last_week=2016) for n in range(1, 400)]
+    first_dormant = next(n for n, s in enumerate(steps, start=1) if s.dormant)
+    elapsed = sum(s.seconds for s in steps[: first_dormant - 1])
+    assert elapsed >= needed and elapsed - steps[first_dormant - 2].seconds < needed
+    assert steps[first_dormant - 1].seconds == 30 * 86400
+    assert not after_failure(10, ADAPTIVE, entries_last_week=2016).dormant
+    assert after_failure(10, ADAPTIVE).dormant  # rate unknown: ten failures, as before
+    assert after_failure(10, HOURLY, entries_last_week=2016).dormant  # the hourly policy has no cap
+
+
 def test_retry_after_is_a_floor_on_the_backoff() -> None:
     wait = after_failure(1, ADAPTIVE, retry_after_s=7200)
     assert wait.seconds == 7200 and "Retry-After 2.0 h" not in wait.reason and "Retry-After 2 h" in wait.reason
     assert after_failure(1, ADAPTIVE, retry_after_s=60).seconds == 300
     assert after_failure(1, ADAPTIVE, retry_after_s=10**9).seconds == 86400
+    # Also above the cap of a busy feed: the server's ask is honoured.
+    capped = after_failure(3, ADAPTIVE, retry_after_s=3600, entries_last_week=2016)
+    assert capped.seconds == 3600 and "Retry-After" in capped.reason
 
 
 def test_the_settings_are_checked() -> None:
@@ -128,6 +205,8 @@ def test_the_settings_are_checked() -> None:
         FreshnessConfig(min_interval_s=600, max_interval_s=300)
     with pytest.raises(ValueError):
         FreshnessConfig(polls_per_entry=0)
+    with pytest.raises(ValueError):
+        FreshnessConfig(target_delay_s=0)
 
 
 def test_header_and_ttl_parsing() -> None:
@@ -155,6 +234,8 @@ def test_entries_per_week_uses_the_window_when_the_feed_is_shorter_than_a_week()
     assert entries_per_week(hourly, NOW) == 168
     assert entries_per_week([NOW], NOW) == 1
     assert entries_per_week([], NOW) == 0
+    assert entries_per_week_from_ages([3600.0 * h for h in range(10)]) == 168  # the same, from ages in seconds
+    assert entries_per_week_from_ages([0.0, 8 * 86400.0]) == 1  # one in the last week
 
 
 def test_human_intervals() -> None:

@@ -1,15 +1,25 @@
 """Per-feed fetch intervals: how long a feed rests after each fetch, and why. Pure: no I/O, no clock reads.
 
 The adaptive policy combines what the feed-reader world learned:
-- the publishing rate (Miniflux's entry_frequency: a week divided by the entries of the last week),
-  polled `polls_per_entry` times per mean gap between entries, so a new item waits a fraction of that gap;
+- the publishing rate (Miniflux's entry_frequency: a week divided by the entries of the last week, the mean
+  gap g between entries) and the target delay D (`target_delay_s`, default 15 min): a feed is polled every
+  g * D / 1 h, but never more often than every D / 2. A feed publishing hourly is polled every D, so every
+  item of a feed that publishes at least hourly is found within D; the busiest feeds are polled every D / 2
+  (not every 5 minutes); a feed publishing daily every 6 hours, four polls per gap between its entries.
+  Measured against square-root allocation (Cho & Garcia-Molina: interval proportional to 1/sqrt(rate), which
+  minimises the mean delay for a given number of requests), this rule needs fewer requests to reach the same
+  delay for the feeds that publish at least hourly (docs/benchmarks.md, "Feed freshness");
+- the window rule: a feed lists its newest N entries, which at its rate last N * g; the interval stays within
+  a third of that, so an item (or a burst of up to two thirds of the window) cannot fall off between polls;
 - the overlap with the previous poll (Media Cloud's rss-fetcher): when under a third of the links were seen
   before, items may have fallen off the feed between two polls, so the interval halves; when two thirds or
   more were seen and the feed gives no dates, the interval doubles;
 - the bounds: a minimum and a maximum interval (settings), and what the server asks for (RSS <ttl>,
   Cache-Control max-age, Expires, Retry-After), which can lengthen the interval up to the maximum;
-- failures: an exponential backoff from the minimum, then, after `dormant_after` failures in a row, the
-  dormant interval (default 30 days), never "disabled forever".
+- failures: an exponential backoff from the minimum, capped by the window rule (a feed that publishes every
+  5 minutes and lists 20 entries is retried at least every half hour, so nothing it lists once it is back
+  falls off before we read it), then, after failing as long as `dormant_after` uncapped backoff steps last,
+  the dormant interval (default 30 days), never "disabled forever".
 
 The "hourly" policy is the seed's fixed schedule: every feed an hour apart, whatever it does.
 """
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -32,6 +43,11 @@ SHORTEN_BELOW = 1 / 3
 LENGTHEN_FROM = 2 / 3
 # The first failures come back quickly (a blip), then double up to the maximum interval.
 BACKOFF_FIRST_S = 5 * 60
+# The window rule: poll within this share of the time the feed's window lasts at its publishing rate.
+WINDOW_SHARE = 1 / 3
+# The window assumed when it is unknown (a failure, a 304 or an unchanged body): feeds list 10 to 50
+# entries (WordPress 10, most news sites 20 to 50), so 10 errs on the side of polling sooner.
+ASSUMED_WINDOW = 10
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])(s-maxage|max-age)\s*=\s*\"?(\d{1,10})", re.IGNORECASE)
 
@@ -49,14 +65,17 @@ class FreshnessConfig:
     min_interval_s: int = 5 * 60
     max_interval_s: int = 24 * HOUR_S
     dormant_interval_s: int = 30 * 24 * HOUR_S
-    dormant_after: int = 10  # failures in a row
-    polls_per_entry: float = 6.0
+    dormant_after: int = 10  # failures in a row (uncapped backoff steps: see after_failure)
+    target_delay_s: int = 15 * 60  # the longest wait for an item of a feed that publishes at least hourly
+    polls_per_entry: float | None = None  # deprecated: the old rule (a week / entries / polls_per_entry)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_s <= self.max_interval_s:
             raise ValueError("the minimum feed interval must be positive and at most the maximum")
-        if self.polls_per_entry <= 0 or self.dormant_after < 1:
-            raise ValueError("polls_per_entry must be positive and dormant_after at least 1")
+        if self.target_delay_s <= 0 or self.dormant_after < 1:
+            raise ValueError("target_delay_s must be positive and dormant_after at least 1")
+        if self.polls_per_entry is not None and self.polls_per_entry <= 0:
+            raise ValueError("polls_per_entry must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +131,10 @@ def after_success(poll: PollResult, config: FreshnessConfig) -> Interval:
     if config.policy is FeedPolicy.HOURLY:
         return Interval(HOUR_S, "fixed hourly policy")
     seconds, reason = _candidate(poll, config)
+    limit = window_limit_s(poll.entries_last_week, poll.links or None)
+    if limit is not None and seconds > limit:
+        window = poll.links or ASSUMED_WINDOW
+        seconds, reason = limit, f"{reason}; within a third of the time its {window} entries last"
     if seconds < config.min_interval_s:
         seconds, reason = config.min_interval_s, f"{reason}; raised to the {_human(config.min_interval_s)} minimum"
     elif seconds > config.max_interval_s:
@@ -123,13 +146,32 @@ def after_success(poll: PollResult, config: FreshnessConfig) -> Interval:
     return Interval(int(seconds), reason)
 
 
+def rate_interval_s(entries_last_week: int, config: FreshnessConfig) -> float:
+    """The publishing-rate rule before the bounds: the mean gap between entries times target delay / 1 h, at
+    least half the target delay (with the deprecated polls_per_entry: the gap divided by it)."""
+    gap = WEEK_S / entries_last_week
+    if config.polls_per_entry is not None:
+        return gap / config.polls_per_entry
+    return max(gap * config.target_delay_s / HOUR_S, config.target_delay_s / 2)
+
+
+def window_limit_s(entries_last_week: int | None, window: int | None) -> float | None:
+    """The window rule: a third of the time the feed's `window` newest entries last at its publishing rate
+    (ASSUMED_WINDOW entries when unknown); None when the rate is unknown."""
+    if not entries_last_week or entries_last_week <= 0:
+        return None
+    return (window or ASSUMED_WINDOW) * (WEEK_S / entries_last_week) * WINDOW_SHARE
+
+
 def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str]:
     rate: float | None = None
     rate_why = ""
-    if poll.entries_last_week:
-        rate = WEEK_S / poll.entries_last_week / config.polls_per_entry
+    if poll.entries_last_week and (poll.entries_last_week > 1 or poll.dated_entries > 1):
+        rate = rate_interval_s(poll.entries_last_week, config)
         rate_why = f"publishing rate: {poll.entries_last_week} entries in the last week"
-    elif poll.dated_entries and poll.entries_last_week == 0:
+        if config.polls_per_entry is not None:
+            rate_why += f" (MEDIABEAT_FEED_POLLS_PER_ENTRY={config.polls_per_entry:g}, deprecated)"
+    elif poll.dated_entries > 1 and poll.entries_last_week == 0:
         rate = float(config.max_interval_s)
         rate_why = "publishing rate: no entry in the last week"
     previous = poll.previous_interval_s
@@ -156,23 +198,65 @@ def _seen_share(poll: PollResult) -> float | None:
     return (poll.links - poll.new_links) / poll.links
 
 
+def failure_cap_s(entries_last_week: int | None, config: FreshnessConfig) -> float | None:
+    """The longest backoff of a feed whose publishing rate is known: the interval it has when healthy (the rate
+    rule), and within the window rule (ASSUMED_WINDOW entries), never below the minimum. A failing feed is
+    never asked more often than a healthy one, and once its server is back it is read before much of what it
+    lists can fall off. None (no cap) when the rate is unknown or under the hourly policy."""
+    if config.policy is not FeedPolicy.ADAPTIVE or not entries_last_week or entries_last_week <= 0:
+        return None
+    window = window_limit_s(entries_last_week, None)
+    assert window is not None
+    return max(min(rate_interval_s(entries_last_week, config), window), float(config.min_interval_s))
+
+
+def _backoff_step_s(failure: int, config: FreshnessConfig, cap: float) -> float:
+    """The rest after the `failure`-th failure in a row: 5 min doubling, at most the maximum and `cap`."""
+    seconds = min(BACKOFF_FIRST_S * (1 << min(max(failure - 1, 0), 20)), config.max_interval_s, cap)
+    return max(seconds, config.min_interval_s)
+
+
+def _failing_long_enough(failures: int, config: FreshnessConfig, cap: float) -> bool:
+    """Whether the feed has failed (by its backoff steps) as long as `dormant_after` uncapped steps last.
+
+    Without a cap this is `failures >= dormant_after`; a feed retried sooner because of its window turns
+    dormant after the same time, not after fewer hours."""
+    needed = sum(_backoff_step_s(n, config, math.inf) for n in range(1, config.dormant_after))
+    elapsed = 0.0
+    for n in range(1, failures):
+        elapsed += _backoff_step_s(n, config, cap)
+        if elapsed >= needed:
+            return True
+    return elapsed >= needed
+
+
 def after_failure(
-    failures: int, config: FreshnessConfig, *, retry_after_s: int | None = None, error: str = ""
+    failures: int,
+    config: FreshnessConfig,
+    *,
+    retry_after_s: int | None = None,
+    error: str = "",
+    entries_last_week: int | None = None,
 ) -> Interval:
-    """The interval after the `failures`-th failure in a row: backoff, then dormancy; Retry-After is a floor."""
-    if failures >= config.dormant_after:
+    """The interval after the `failures`-th failure in a row: backoff (capped by the window rule when the
+    feed's publishing rate is known), then dormancy; Retry-After is a floor."""
+    limit = failure_cap_s(entries_last_week, config)
+    cap = math.inf if limit is None else limit
+    dormant = failures >= config.dormant_after if limit is None else _failing_long_enough(failures, config, cap)
+    if dormant:
         return Interval(
             config.dormant_interval_s,
             f"dormant after {failures} failures in a row, polled every {_human(config.dormant_interval_s)}",
             dormant=True,
         )
+    reason = f"backoff after {failures} failure{'s' if failures != 1 else ''} in a row"
     if config.policy is FeedPolicy.HOURLY:
         # The seed's backoff: the next hourly run, then 1, 2, 4 ... hours, at most a day apart.
         seconds = min(HOUR_S * (1 << min(max(failures - 2, 0), 10)), 24 * HOUR_S)
     else:
-        seconds = min(BACKOFF_FIRST_S * (1 << min(max(failures - 1, 0), 20)), config.max_interval_s)
-        seconds = max(seconds, config.min_interval_s)
-    reason = f"backoff after {failures} failure{'s' if failures != 1 else ''} in a row"
+        seconds = int(_backoff_step_s(failures, config, cap))
+        if seconds < _backoff_step_s(failures, config, math.inf):
+            reason += f", retried at least every {_human(cap)} (its publishing rate)"
     if retry_after_s is not None and retry_after_s > seconds:
         seconds = min(retry_after_s, max(config.max_interval_s, 24 * HOUR_S))
         reason = f"the server asks for Retry-After {_human(retry_after_s)}"
@@ -188,11 +272,16 @@ def entries_in_last_week(dates: list[datetime], now: datetime) -> int:
 def entries_per_week(dates: list[datetime], now: datetime) -> int:
     """The publishing rate, entries a week: those of the last week, or, when the feed's whole window is
     younger than a week (a short feed of a busy site), the rate over that window."""
-    in_week = entries_in_last_week(dates, now)
-    if len(dates) >= 2 and in_week == len(dates):
-        span = (max(dates) - min(dates)).total_seconds()
+    return entries_per_week_from_ages([(now - d).total_seconds() for d in dates])
+
+
+def entries_per_week_from_ages(ages_s: Sequence[float]) -> int:
+    """entries_per_week from the entries' ages in seconds before now (a future date has a negative age)."""
+    in_week = sum(1 for age in ages_s if age < WEEK_S)
+    if len(ages_s) >= 2 and in_week == len(ages_s):
+        span = max(ages_s) - min(ages_s)
         if span > 0:
-            return max(in_week, min(int((len(dates) - 1) * WEEK_S / span), 100_000))
+            return max(in_week, min(int((len(ages_s) - 1) * WEEK_S / span), 100_000))
     return in_week
 
 

@@ -341,7 +341,9 @@ class RssFetch:
         failures = feed.consecutive_failures + 1
         update = self._base(feed, now, url=url or feed.url, status=status, error=error)
         update = replace(update, consecutive_failures=failures)
-        interval = after_failure(failures, self.freshness, retry_after_s=retry_after_s)
+        interval = after_failure(
+            failures, self.freshness, retry_after_s=retry_after_s, entries_last_week=feed.entries_per_week
+        )
         kind = "dormant" if interval.dormant else "failed"
         return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
 

@@ -7,6 +7,7 @@ command start faster, and a process that never crawls never loads them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -126,12 +127,19 @@ def build_crawler_handlers(
 
 def freshness_config(settings: Settings) -> FreshnessConfig:
     """The per-feed schedule's settings (MEDIABEAT_FEED_*)."""
+    if settings.feed_polls_per_entry is not None:
+        logging.getLogger(__name__).warning(
+            "MEDIABEAT_FEED_POLLS_PER_ENTRY is deprecated: the old publishing-rate rule applies; "
+            "unset it to use MEDIABEAT_FEED_TARGET_DELAY (%s s)",
+            settings.feed_target_delay,
+        )
     return FreshnessConfig(
         policy=FeedPolicy(settings.feed_policy),
         min_interval_s=settings.feed_min_interval,
         max_interval_s=settings.feed_max_interval,
         dormant_interval_s=settings.feed_dormant_interval,
         dormant_after=settings.feed_max_failures,
+        target_delay_s=settings.feed_target_delay,
         polls_per_entry=settings.feed_polls_per_entry,
     )
 
