@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediabeat.db import migrate
 from tests.processes.harness import mediabeat, mediabeat_in_process
 from tests.servers import free_port, wait_for_http
 
@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.xdist_group("api-cli"), pytest.mark.slow, pytest.mark.
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, sqlite_template: Path) -> dict[str, str]:
+    shutil.copyfile(sqlite_template, tmp_path / "mb.db")  # a migrated database (tests/conftest.py)
     url = f"sqlite:///{tmp_path}/mb.db"
-    migrate.upgrade(url)
     return {**os.environ, "MEDIABEAT_DATABASE_URL": url, "COLUMNS": "200", "ENABLE_SCHEDULER": "false"}
 
 
