@@ -21,12 +21,29 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_start_order)
     if POSTGRES_URL:
         return
     skip = pytest.mark.skip(reason="PostgreSQL skipped: MEDIABEAT_TEST_POSTGRES_URL is not set")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def _start_order(item: pytest.Item) -> int:
+    """Long tests first, short ones last: with `-n auto` no worker is left with a long test while the others idle.
+
+    pytest-xdist hands out tests (and `xdist_group`s, largest first) in collection order; a stable
+    sort keeps the order within each kind.
+    """
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    path = item.path.as_posix()
+    if "/tests/processes/" in path:
+        return 1
+    if "/tests/unit/" in path:
+        return 3
+    return 2
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -8,9 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from fastapi import FastAPI
+from typing import TYPE_CHECKING, Any
 
 from mediabeat import __version__
 from mediabeat.auth.service import AuthService
@@ -34,6 +32,9 @@ from mediabeat.services import ContentServices, build_content_services
 from mediabeat.settings import Settings
 from mediabeat.tasks.cleanup import NightlyCleanup
 from mediabeat.tasks.wiring import register_crawler, register_websub
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI  # imported by create_app: CLI commands start without the web framework
 
 log = logging.getLogger("mediabeat")
 
@@ -216,6 +217,9 @@ def build_services(
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """The HTTP app. With ENABLE_SCHEDULER on, its lifespan also runs the scheduler loop."""
+    from fastapi import FastAPI
+
+    from mediabeat.auth.passwords import prepare_sign_in
     from mediabeat.web.api import install_api
     from mediabeat.web.body_limit import BodyLimit
     from mediabeat.web.dashboard import install_dashboard
@@ -225,6 +229,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     from mediabeat.web.websub import router as websub_router
 
     built = services or build_services(settings)
+    prepare_sign_in()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -37,6 +37,38 @@ def mediabeat(
     )
 
 
+def mediabeat_in_process(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a `mediabeat` command inside this process, through the same entry point as `mediabeat()`.
+
+    The exit status, stdout and stderr are the ones a process gives (`main` turns errors into one
+    line and a status here too), without a process's start-up: Python and the imports cost about
+    a second a command, which a test of many commands pays many times. A test that checks what
+    only a process shows (start-up, signals, the environment as a shell passes it) uses
+    `mediabeat()`. The process environment is `env` for the command's duration; the test must not
+    run an event loop of its own (the command starts one).
+    """
+    from click.testing import CliRunner
+
+    from mediabeat.cli import main
+
+    environ: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    environ.update(env)
+    argv = sys.argv
+    with CliRunner().isolation(input=stdin, env=environ) as (stdout, stderr, _):
+        sys.argv = ["mediabeat", *args]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    return subprocess.CompletedProcess(["mediabeat", *args], code, out, err)
+
+
 @dataclass
 class Workers:
     """A set of `python -m tests.processes.worker_main` processes sharing one environment."""

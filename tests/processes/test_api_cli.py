@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,52 +12,52 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediabeat.db import migrate
-from tests.processes.harness import mediabeat
+from tests.processes.harness import mediabeat, mediabeat_in_process
 from tests.servers import free_port, wait_for_http
 
 pytestmark = [pytest.mark.xdist_group("api-cli"), pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, sqlite_template: Path) -> dict[str, str]:
+    shutil.copyfile(sqlite_template, tmp_path / "mb.db")  # a migrated database (tests/conftest.py)
     url = f"sqlite:///{tmp_path}/mb.db"
-    migrate.upgrade(url)
     return {**os.environ, "MEDIABEAT_DATABASE_URL": url, "COLUMNS": "200", "ENABLE_SCHEDULER": "false"}
 
 
 def test_users_and_tokens_from_the_command_line(env: dict[str, str]) -> None:
+    # The first command runs as a process of its own; the rest in this process.
     weak = mediabeat(
         "users", "create", "a@example.test", "--role", "admin", "--password-stdin", env=env, stdin="short\n"
     )
     assert weak.returncode == 2 and "at least 12 characters" in weak.stderr and "Traceback" not in weak.stderr
     for bad in ("a@", "a b@example.test", "@example.test", "a@@example.test", "a@exa mple.test"):
-        refused = mediabeat(
+        refused = mediabeat_in_process(
             "users", "create", bad, "--role", "admin", "--password-stdin", env=env, stdin="a-good-password-1\n"
         )
         assert refused.returncode == 2 and "is not an email address" in refused.stderr, (bad, refused.stderr)
-    made = mediabeat(
+    made = mediabeat_in_process(
         "users", "create", "a@example.test", "--role", "member", "--org", "Desk", "--password-stdin",
         env=env, stdin="a-good-password-1\n",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    twice = mediabeat(
+    twice = mediabeat_in_process(
         "users", "create", "A@example.test", "--role", "member", "--org", "Desk", "--password-stdin",
         env=env, stdin="a-good-password-1\n",
     )  # fmt: skip
     assert twice.returncode == 2 and "exists already" in twice.stderr
-    listed = mediabeat("users", "list", "--json", env=env)
+    listed = mediabeat_in_process("users", "list", "--json", env=env)
     assert '"email": "a@example.test"' in listed.stdout and '"org": "Desk"' in listed.stdout
-    token = mediabeat("tokens", "create", "a@example.test", "--name", "ci", env=env)
+    token = mediabeat_in_process("tokens", "create", "a@example.test", "--name", "ci", env=env)
     assert token.returncode == 0, token.stderr
     assert token.stdout.strip().startswith("mb_") and len(token.stdout.strip().splitlines()) == 1
     assert "shown only now" in token.stderr
-    assert token.stdout.strip() not in mediabeat("tokens", "list", "--json", env=env).stdout
-    revoked = mediabeat("tokens", "revoke", "1", env=env)
+    assert token.stdout.strip() not in mediabeat_in_process("tokens", "list", "--json", env=env).stdout
+    revoked = mediabeat_in_process("tokens", "revoke", "1", env=env)
     assert revoked.returncode == 0 and "revoked token 1" in revoked.stdout
-    missing = mediabeat("tokens", "revoke", "99", env=env)
+    missing = mediabeat_in_process("tokens", "revoke", "99", env=env)
     assert missing.returncode == 1 and "no token with id 99" in missing.stderr
-    changed = mediabeat(
+    changed = mediabeat_in_process(
         "users", "set-password", "a@example.test", "--password-stdin", env=env, stdin="another-pass-22\n"
     )
     assert changed.returncode == 0, changed.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes.harness import mediabeat
+from tests.processes.harness import mediabeat, mediabeat_in_process
 from tests.servers import free_port
 
 
@@ -81,18 +81,19 @@ def test_bad_setting_is_named(fresh_env: dict[str, str]) -> None:
 
 
 def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:
+    # The first command runs as a process of its own; the rest in this process.
     listed = json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)
     cleanup = next(t for t in listed if t["name"] == "nightly-cleanup")
     assert {"id", "name", "cron", "timezone", "enabled", "last_run_at", "last_status", "next_run_at"} <= cleanup.keys()
     assert cleanup["cron"] == "0 0 * * *"
 
-    ran = mediabeat("tasks", "run", "nightly-cleanup", "--json", env=cli_env)
+    ran = mediabeat_in_process("tasks", "run", "nightly-cleanup", "--json", env=cli_env)
     assert ran.returncode == 0, ran.stderr
     run = json.loads(ran.stdout)
     assert run["status"] == "succeeded" and run["task"] == "nightly-cleanup" and run["trigger"] == "manual"
     assert run["result"]["task_runs_deleted"] == 0
 
-    set_ok = mediabeat(
+    set_ok = mediabeat_in_process(
         "tasks",
         "set",
         "nightly-cleanup",
@@ -105,23 +106,23 @@ def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:
         env=cli_env,
     )
     assert set_ok.returncode == 0, set_ok.stderr
-    shown = json.loads(mediabeat("tasks", "show", "nightly-cleanup", "--json", env=cli_env).stdout)
+    shown = json.loads(mediabeat_in_process("tasks", "show", "nightly-cleanup", "--json", env=cli_env).stdout)
     assert (shown["cron"], shown["timezone"], shown["misfire_policy"]) == ("*/5 * * * *", "Europe/Berlin", "skip")
     assert len(shown["upcoming"]) == 5 and shown["upcoming"][0].endswith("+01:00")
 
-    bad = mediabeat("tasks", "set", "nightly-cleanup", "--timezone", "Mars/Olympus", env=cli_env)
+    bad = mediabeat_in_process("tasks", "set", "nightly-cleanup", "--timezone", "Mars/Olympus", env=cli_env)
     assert bad.returncode == 2 and bad.stderr.startswith("error: timezone: unknown time zone 'Mars/Olympus'")
-    missing = mediabeat("tasks", "run", "no-such-task", env=cli_env)
+    missing = mediabeat_in_process("tasks", "run", "no-such-task", env=cli_env)
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no task named 'no-such-task'"
 
-    assert mediabeat("tasks", "disable", "nightly-cleanup", env=cli_env).returncode == 0
-    listed = json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)
+    assert mediabeat_in_process("tasks", "disable", "nightly-cleanup", env=cli_env).returncode == 0
+    listed = json.loads(mediabeat_in_process("tasks", "list", "--json", env=cli_env).stdout)
     assert not next(t for t in listed if t["name"] == "nightly-cleanup")["enabled"]
 
-    runs = json.loads(mediabeat("runs", "list", "--task", "nightly-cleanup", "--json", env=cli_env).stdout)
+    runs = json.loads(mediabeat_in_process("runs", "list", "--task", "nightly-cleanup", "--json", env=cli_env).stdout)
     assert [r["id"] for r in runs] == [run["id"]]
-    assert mediabeat("runs", "list", "--status", "bogus", env=cli_env).returncode == 2
-    stats = json.loads(mediabeat("stats", "--json", env=cli_env).stdout)
+    assert mediabeat_in_process("runs", "list", "--status", "bogus", env=cli_env).returncode == 2
+    stats = json.loads(mediabeat_in_process("stats", "--json", env=cli_env).stdout)
     assert (stats["total_tasks"], stats["total_runs"], stats["succeeded_runs"]) == (len(listed), 1, 1)
 
 
@@ -161,6 +162,7 @@ def test_serve_answers_healthz_and_runs_due_tasks(fresh_env: dict[str, str], tmp
 
 
 def test_create_chain_and_delete_tasks(cli_env: dict[str, str]) -> None:
+    # The first command runs as a process of its own; the rest in this process.
     created = mediabeat(
         "tasks",
         "create",
@@ -174,12 +176,12 @@ def test_create_chain_and_delete_tasks(cli_env: dict[str, str]) -> None:
         env=cli_env,
     )
     assert created.returncode == 0, created.stderr
-    assert mediabeat("tasks", "run", "nightly-cleanup", env=cli_env).returncode == 0
-    runs = json.loads(mediabeat("runs", "list", "--task", "purge", "--json", env=cli_env).stdout)
+    assert mediabeat_in_process("tasks", "run", "nightly-cleanup", env=cli_env).returncode == 0
+    runs = json.loads(mediabeat_in_process("runs", "list", "--task", "purge", "--json", env=cli_env).stdout)
     assert [(r["trigger"], r["status"]) for r in runs] == [("dependency", "succeeded")]
-    refused = mediabeat("tasks", "create", "x", "--handler", "nope", "--cron", "@daily", env=cli_env)
+    refused = mediabeat_in_process("tasks", "create", "x", "--handler", "nope", "--cron", "@daily", env=cli_env)
     assert refused.returncode == 2 and refused.stderr.startswith("error: handler: no handler named 'nope'")
-    assert mediabeat("tasks", "delete", "purge", env=cli_env, stdin="n\n").returncode == 1
-    assert mediabeat("tasks", "delete", "purge", "--yes", env=cli_env).returncode == 0
-    names = [t["name"] for t in json.loads(mediabeat("tasks", "list", "--json", env=cli_env).stdout)]
+    assert mediabeat_in_process("tasks", "delete", "purge", env=cli_env, stdin="n\n").returncode == 1
+    assert mediabeat_in_process("tasks", "delete", "purge", "--yes", env=cli_env).returncode == 0
+    names = [t["name"] for t in json.loads(mediabeat_in_process("tasks", "list", "--json", env=cli_env).stdout)]
     assert "purge" not in names

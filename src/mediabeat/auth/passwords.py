@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from argon2 import PasswordHasher
@@ -11,8 +12,22 @@ MIN_LENGTH = 12
 MAX_LENGTH = 1024
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so both cases take the same time.
+
+    Made when the web app is built (`prepare_sign_in`) or on the first check, not at import:
+    hashing costs tens of milliseconds (more on a busy machine) that a CLI command which never
+    checks a password should not pay.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def prepare_sign_in() -> None:
+    """Make the dummy hash now, so that the first sign-in to an unknown account takes no longer than the others."""
+    _dummy_hash()
 
 
 class WeakPassword(ValueError):
@@ -40,7 +55,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if the password matches; with no hash, spends the same time and returns False."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -8,21 +8,22 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from mediabeat.app import Services
 from mediabeat.cli.common import CliError, cli_actor, with_services
 from mediabeat.demo import content as demo_content
 from mediabeat.demo import feeds as demo_feeds
-from mediabeat.demo.site import create_demo_app
 from mediabeat.domain.content import Actor, NotDemoOrg, OrgRecord
 from mediabeat.domain.scheduler import OverlapForbidden
 from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.scheduler.service import TaskNotFound
 from mediabeat.settings import load_settings
+
+if TYPE_CHECKING:  # the web server and the site load when one is served, not when the CLI starts
+    import uvicorn
 
 DEMO_ORG = "demo"
 DEMO_LABEL = "Demo news (local)"
@@ -56,6 +57,10 @@ def demo_site(
     ] = False,
 ) -> None:
     """Serve the local news site: deterministic feeds and articles, plus hostile feeds, on loopback."""
+    import uvicorn
+
+    from mediabeat.demo.site import create_demo_app
+
     addresses = listen_addresses(host, extra_hosts, hosts)
     refuse_public(addresses, allow_public)
     sockets = bind_sockets(addresses, port)
@@ -159,12 +164,16 @@ def remove() -> None:
 # ---- `serve --demo`: the site, the org and a first crawl inside the service process ---------------
 
 
-class _EmbeddedServer(uvicorn.Server):
+def _embedded_server(config: uvicorn.Config) -> uvicorn.Server:
     """A uvicorn server that leaves signals to the main server of the process."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class EmbeddedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return EmbeddedServer(config)
 
 
 def bind_demo_socket(port: int) -> socket.socket:
@@ -180,7 +189,11 @@ def bind_demo_socket(port: int) -> socket.socket:
 
 async def serve_with_demo(main: uvicorn.Server, services: Services, demo_socket: socket.socket) -> None:
     """Run the service and the demo site in one loop; the demo org exists before the scheduler starts."""
-    demo = _EmbeddedServer(
+    import uvicorn
+
+    from mediabeat.demo.site import create_demo_app
+
+    demo = _embedded_server(
         uvicorn.Config(
             create_demo_app(DEMO_SITE),
             log_level="warning",

@@ -7,12 +7,11 @@ import logging
 import os
 import signal
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 import typer
-import uvicorn
 
 from mediabeat import telemetry
 from mediabeat.app import Services, build_services, create_app
@@ -22,6 +21,9 @@ from mediabeat.cli.common import CliError, setup_logging
 from mediabeat.db import migrate
 from mediabeat.db.engine import redacted
 from mediabeat.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import uvicorn  # imported by `serve`: the other commands start without the web server
 
 log = logging.getLogger("mediabeat")
 
@@ -35,6 +37,8 @@ def serve(
     demo_port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the demo site on 127.0.0.1")] = 8001,
 ) -> None:
     """Migrate the database, then serve HTTP and (with ENABLE_SCHEDULER on) run the scheduler loop."""
+    import uvicorn
+
     settings = load_settings()
     setup_logging(settings)
     if demo and not settings.crawler_allow_private_networks:
@@ -57,7 +61,7 @@ def serve(
         # In JSON, uvicorn's own lines go through our handler too (None: it leaves logging alone).
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
-    server = AnnouncingServer(config, announcement=dashboard_announcement(host, port, first_admin))
+    server = announcing_server(config, announcement=dashboard_announcement(host, port, first_admin))
     try:
         if demo:
             asyncio.run(demo_cmd.serve_with_demo(server, app.state.services, demo_cmd.bind_demo_socket(demo_port)))
@@ -67,17 +71,17 @@ def serve(
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-class AnnouncingServer(uvicorn.Server):
+def announcing_server(config: uvicorn.Config, *, announcement: str) -> uvicorn.Server:
     """A uvicorn server that says where the dashboard is once it listens (not before: the port may be taken)."""
+    import uvicorn
 
-    def __init__(self, config: uvicorn.Config, *, announcement: str) -> None:
-        super().__init__(config)
-        self.announcement = announcement
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(announcement, flush=True)
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            print(self.announcement, flush=True)
+    return AnnouncingServer(config)
 
 
 def dashboard_url(host: str, port: int) -> str:

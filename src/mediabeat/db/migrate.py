@@ -6,15 +6,15 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from mediabeat.db.engine import DatabaseUnavailable, describe_db_error, ensure_sqlite_directory, sync_url
+
+if TYPE_CHECKING:  # Alembic (and Mako) load when a schema is read or changed, not when the CLI starts
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: every MediaBeat process that migrates takes this advisory lock first.
@@ -22,17 +22,23 @@ PG_MIGRATION_LOCK = 7_311_942_015
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at `url` up to `revision`. One process migrates; the others wait, then find nothing to do."""
+    from alembic import command
+
     ensure_sqlite_directory(url)
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     try:
@@ -48,6 +54,8 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:

@@ -143,10 +143,14 @@ def webhook_check(settings: Settings) -> UrlCheck:
 
 def _client_factory(settings: Settings) -> Callable[[], SafeClient]:
     """A new SSRF-guarded client per use, with the crawler's settings (robots.txt and sitemap probes)."""
-    from mediabeat.crawler.http import ClientConfig, SafeClient
 
-    config = ClientConfig.from_settings(settings)
-    return lambda: SafeClient(config)
+    def client() -> SafeClient:
+        # The crawler's HTTP client (aiohttp) is imported on first use: the CLI starts without it.
+        from mediabeat.crawler.http import ClientConfig, SafeClient
+
+        return SafeClient(ClientConfig.from_settings(settings))
+
+    return client
 
 
 def _feed_finder(settings: Settings) -> FeedFinder:

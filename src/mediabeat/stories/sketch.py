@@ -20,17 +20,18 @@ collision does not join two stories.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import numpy as np
-from datasketch import MinHash
+from typing import TYPE_CHECKING, Final
 
 from mediabeat.domain.stories import Candidate, Placement
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NUM_PERM = 128
 BANDS = 32
@@ -47,11 +48,21 @@ SEED = 1
 MAX_WORDS = 5_000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_PERMUTATIONS = MinHash(
-    num_perm=NUM_PERM, seed=SEED, scheme=SCHEME
-).permutations  # built once: the costly part of a MinHash
 
 assert BANDS * ROWS == NUM_PERM
+
+
+@functools.cache
+def _permutations() -> np.ndarray:
+    """The MinHash permutations, built once per process: the costly part of a MinHash.
+
+    datasketch (and with it numpy and scipy, about a second) is imported on the first sketch,
+    not when a process starts: most CLI commands never sketch.
+    """
+    from datasketch import MinHash
+
+    permutations: np.ndarray = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+    return permutations
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +91,11 @@ def shingles(words: Sequence[str], size: int = SHINGLE_WORDS) -> set[bytes]:
 
 def sketch_text(text: str) -> Sketch:
     """The sketch of one article's text (title excluded: a copy often runs under another headline)."""
+    import numpy as np
+    from datasketch import MinHash
+
     words = normalised_words(text)
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_PERMUTATIONS, scheme=SCHEME)
+    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme=SCHEME)
     minhash.update_batch(list(shingles(words)))
     signature = minhash.hashvalues.astype(np.uint32).tobytes()
     return Sketch(signature=signature, bands=band_hashes(signature) if len(words) >= MIN_WORDS else ())
@@ -109,6 +123,8 @@ def band_hashes(signature: bytes) -> tuple[int, ...]:
 
 def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of two signatures: the share of their values that agree."""
+    import numpy as np
+
     left, right = np.frombuffer(a, dtype=np.uint32), np.frombuffer(b, dtype=np.uint32)
     if left.shape != right.shape:
         return 0.0
