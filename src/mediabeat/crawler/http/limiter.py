@@ -8,10 +8,11 @@ start time there before it is sent. When the shared layer cannot be reached, the
 with its own limits alone and says so once in its log.
 
 When no spacing is in force for a host (no per-host delay, no Crawl-delay, its own or shared), a
-shared slot that ends while another of this process's requests waits for the same host is handed
-to that request instead of going back to the database, for up to SHARED_REUSE_S after it was
-granted: the process keeps the slot (so the host's concurrency still counts it) and spends it
-locally, and a busy host costs two round trips per slot and second, not two per request. A
+shared slot whose request ended stays with the process, and its next request to the same host
+takes it over instead of asking the database, for up to SHARED_REUSE_S after the slot was
+granted; then it goes back. The process holds the slot all along (so the host's concurrency
+across the cluster still counts it) and spends it locally: a busy host costs two round trips
+per slot and second, not two per request. A
 cool-down another process sets therefore reaches requests on a reused slot up to SHARED_REUSE_S
 late; this process's own cool-downs apply at once.
 """
