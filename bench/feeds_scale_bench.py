@@ -261,7 +261,7 @@ def child(*args: str) -> dict[str, Any]:
 def measure(
     n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, port: int, *, reuse: bool = True
 ) -> dict[str, Any]:
-    with fresh_database(admin_url, tmp / f"feeds-{n}.db") as url:
+    with fresh_database(admin_url, tmp / f"feeds-{n}{'' if reuse else '-per-request'}.db") as url:
         seeded = child("--seed", url, "--n", str(n), "--hosts", str(args.hosts), "--port", str(port))
         if url.startswith("postgresql"):
             import sqlalchemy as sa
