@@ -196,7 +196,9 @@ async def test_a_crawl_delay_shared_by_another_process_keeps_a_slot_from_being_r
     for _ in range(3):
         async with limiter.slot(HOST):
             starts.append(loop.time())
-    assert all(later - earlier >= delay * 0.8 for earlier, later in itertools.pairwise(starts)), starts
+    # Half the delay: a reused slot would start the next request at once (milliseconds); the rest
+    # is room for a task woken late on a loaded machine.
+    assert all(later - earlier >= delay * 0.5 for earlier, later in itertools.pairwise(starts)), starts
 
 
 async def test_without_its_tables_the_shared_layer_gives_way_to_the_process_limits_and_says_so_once(
