@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -180,14 +181,18 @@ async def seed(database_url: str, n: int, host_list: list[str], port: int) -> di
 # --- the pass, in a process of its own --------------------------------------------------------
 
 
-async def run_pass(database_url: str, profile_to: str | None, shared: bool | None) -> dict[str, Any]:
+async def run_pass(database_url: str, profile_to: str | None, shared: bool | None, reuse: bool) -> dict[str, Any]:
     from mediabeat.clock import SystemClock
+    from mediabeat.crawler.http import limiter
     from mediabeat.db.engine import Database
     from mediabeat.settings import Settings
     from mediabeat.tasks.base import RunContext
     from mediabeat.tasks.wiring import build_crawler_handlers
 
+    if not reuse:  # the code before slot reuse: every request takes its own shared slot and gives it back
+        limiter.SHARED_REUSE_S = 0.0
     db = Database(database_url)
+    calls = count_politeness_calls()
     settings = Settings(
         database_url=database_url,
         crawler_allow_private_networks=True,
@@ -213,7 +218,24 @@ async def run_pass(database_url: str, profile_to: str | None, shared: bool | Non
     await crawl.aclose()
     await db.dispose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "cpu": cpu, "peak_mb": peak, "rss_before_mb": rss_before, "result": result}
+    report = {"seconds": seconds, "cpu": cpu, "peak_mb": peak, "rss_before_mb": rss_before, "result": result}
+    return report | {"politeness_calls": dict(calls)}
+
+
+def count_politeness_calls() -> Counter[str]:
+    """Count the shared-politeness store's calls in this process (each is a round trip to the database)."""
+    from mediabeat.db.stores.politeness import PolitenessStore
+
+    calls: Counter[str] = Counter()
+    for name in ("acquire", "release", "cool_down"):
+        method = getattr(PolitenessStore, name)
+
+        async def counted(self: Any, *args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return await _method(self, *args, **kwargs)
+
+        setattr(PolitenessStore, name, counted)
+    return calls
 
 
 def database_size(database_url: str) -> float:
@@ -236,8 +258,10 @@ def child(*args: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, port: int) -> dict[str, Any]:
-    with fresh_database(admin_url, tmp / f"feeds-{n}.db") as url:
+def measure(
+    n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, port: int, *, reuse: bool = True
+) -> dict[str, Any]:
+    with fresh_database(admin_url, tmp / f"feeds-{n}{'' if reuse else '-per-request'}.db") as url:
         seeded = child("--seed", url, "--n", str(n), "--hosts", str(args.hosts), "--port", str(port))
         if url.startswith("postgresql"):
             import sqlalchemy as sa
@@ -249,7 +273,7 @@ def measure(n: int, admin_url: str | None, tmp: Path, args: argparse.Namespace, 
         load = os.getloadavg()[0]
         profile = ["--profile-to", str(tmp / f"profile-{n}.txt")] if args.profile else []
         politeness = [] if args.shared_politeness is None else ["--shared-politeness", args.shared_politeness]
-        report = child("--pass", url, *profile, *politeness)
+        report = child("--pass", url, *profile, *politeness, *([] if reuse else ["--no-reuse"]))
         report.update(seeded, n=n, load_before=load, load_after=os.getloadavg()[0], db_mb=database_size(url))
     return report
 
@@ -267,6 +291,13 @@ def main() -> None:
         choices=("on", "off"),
         help="MEDIABEAT_CRAWLER_SHARED_POLITENESS for the pass (default: the product's, on for PostgreSQL only)",
     )
+    parser.add_argument(
+        "--before-up-to",
+        type=int,
+        default=0,
+        help="for each N up to this, also run the pass as before slot reuse (a shared slot per request), same sitting",
+    )
+    parser.add_argument("--no-reuse", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "LATENCY_MS"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--pass", dest="pass_url", help=argparse.SUPPRESS)
@@ -282,9 +313,22 @@ def main() -> None:
         return
     if args.pass_url:
         shared = None if args.shared_politeness is None else args.shared_politeness == "on"
-        print(json.dumps(asyncio.run(run_pass(args.pass_url, args.profile_to, shared))))
+        print(json.dumps(asyncio.run(run_pass(args.pass_url, args.profile_to, shared, not args.no_reuse))))
         return
     run_all(args)
+
+
+def report_line(n: int, r: dict[str, Any], vs_smallest: float, slots: str) -> None:
+    res = r["result"]
+    trips = sum(r["politeness_calls"].values()) / n
+    print(
+        f"{n:,} | {slots} | {r['seconds']:.1f} | {r['seconds'] / n * 1e6:.0f} | {r['cpu'] / n * 1e6:.0f} | "
+        f"{vs_smallest:.2f}x | {r['peak_mb']:.0f} (before {r['rss_before_mb']:.0f}) | {r['db_mb']:.0f} | "
+        f"{res['jobs_created']:,} | {trips:.2f} | {r['load_before']:.1f}-{r['load_after']:.1f}   "
+        f"[fetched {res['fetched']}, 304 {res['not_modified']}, unchanged {res['unchanged']}, "
+        f"failed {res['failed']}; seeded in {r['seed_total_s']:.0f} s]",
+        flush=True,
+    )
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -311,22 +355,18 @@ def run_all(args: argparse.Namespace) -> None:
         f"{backend}, shared politeness {politeness}, {os.cpu_count()} cores, {args.hosts} hosts, "
         f"{args.latency_ms} ms latency; tmp {tmp}"
     )
-    print("N | pass s | µs/feed (wall) | µs/feed (CPU) | vs smallest N | peak RSS MB | DB MB | jobs | load")
+    print(
+        "N | slots | pass s | µs/feed (wall) | µs/feed (CPU) | CPU vs smallest N | peak RSS MB | DB MB | jobs | "
+        "politeness round trips per feed | load"
+    )
     baseline = None
     try:
         for n in sizes:
-            r = measure(n, admin_url, tmp, args, port)
-            per_feed = r["seconds"] / n * 1e6
-            baseline = baseline or per_feed
-            res = r["result"]
-            print(
-                f"{n:,} | {r['seconds']:.1f} | {per_feed:.0f} | {r['cpu'] / n * 1e6:.0f} | "
-                f"{per_feed / baseline:.2f}x | {r['peak_mb']:.0f} (before {r['rss_before_mb']:.0f}) | "
-                f"{r['db_mb']:.0f} | {res['jobs_created']:,} | {r['load_before']:.1f}-{r['load_after']:.1f}   "
-                f"[fetched {res['fetched']}, 304 {res['not_modified']}, unchanged {res['unchanged']}, "
-                f"failed {res['failed']}; seeded in {r['seed_total_s']:.0f} s]",
-                flush=True,
-            )
+            for reuse in (True, False) if n <= args.before_up_to else (True,):
+                r = measure(n, admin_url, tmp, args, port, reuse=reuse)
+                cpu_per_feed = r["cpu"] / n * 1e6
+                baseline = baseline or cpu_per_feed  # the smallest N's, with slots reused
+                report_line(n, r, cpu_per_feed / baseline, "reused" if reuse else "per request")
     finally:
         stop(server)
 

@@ -6,6 +6,15 @@ to a host within the limits without any I/O. Behind it, when one is given, a Sha
 the same limits together: a request takes one of the host's cluster-wide slots and reserves its
 start time there before it is sent. When the shared layer cannot be reached, the process goes on
 with its own limits alone and says so once in its log.
+
+When no spacing is in force for a host (no per-host delay, no Crawl-delay, its own or shared), a
+shared slot whose request ended stays with the process, and its next request to the same host
+takes it over instead of asking the database, for up to SHARED_REUSE_S after the slot was
+granted; then it goes back. The process holds the slot all along (so the host's concurrency
+across the cluster still counts it) and spends it locally: a busy host costs two round trips
+per slot and second, not two per request. A
+cool-down another process sets therefore reaches requests on a reused slot up to SHARED_REUSE_S
+late; this process's own cool-downs apply at once.
 """
 
 from __future__ import annotations
@@ -34,6 +43,10 @@ SHARED_CALL_TIMEOUT_S = 5.0
 MAX_COOL_DOWN_S = 3600.0
 # After the shared layer failed, the process keeps to its own limits for this long before trying it again.
 SHARED_RETRY_AFTER_S = 30.0
+# A shared slot is handed from one of this process's requests to the next (no spacing in force) for
+# at most this long after it was granted; then it goes back to the database. Shorter than the
+# margin a slot lease has over the longest fetch (tasks.wiring), so no reused slot outlives its lease.
+SHARED_REUSE_S = 1.0
 
 
 class SharedPoliteness(Protocol):
@@ -46,11 +59,12 @@ class SharedPoliteness(Protocol):
 
     async def acquire(
         self, host: str, *, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
-    ) -> tuple[bool, float]:
+    ) -> tuple[bool, float, float]:
         """Take one of the host's `limit` slots, for `lease` seconds after the start, and reserve a start.
 
-        Returns (True, seconds to wait until the start) or (False, seconds after which to ask again).
-        The start is at least `spacing` (or the host's shared Crawl-delay, when longer) after the
+        Returns (True, seconds to wait until the start, the spacing in force) or (False, seconds after
+        which to ask again, the spacing in force). The spacing in force is the longer of `spacing` and
+        the host's shared Crawl-delay (0 when neither). The start is at least that spacing after the
         previous one reserved by anyone, and not within a cool-down. `crawl_delay`, when not None,
         is the host's robots.txt Crawl-delay as this process read it, shared with the others.
         """
@@ -72,6 +86,16 @@ class HostCoolingDown(Exception):
         super().__init__(f"{host} asked us to stay away: no request for another {seconds:.0f} s")
         self.host = host
         self.seconds = seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSlot:
+    """A shared slot this process holds: `since` (loop time) is when it was granted, `reusable` when no spacing was
+    in force for the host then, so another of this process's requests may take it over."""
+
+    holder: str
+    since: float
+    reusable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +138,9 @@ class HostLimiter:
         # One task per host asks the shared store at a time; the others wait their turn here.
         self._shared_turns: dict[str, asyncio.Lock] = {}
         self._shared_down_until: float | None = None
+        # Shared slots of ended requests, kept for this process's next requests to the host (SHARED_REUSE_S).
+        self._spares: dict[str, list[SharedSlot]] = {}
+        self._returning: set[asyncio.Task[None]] = set()
 
     def set_delay(self, host: str, seconds: float) -> None:
         """Start requests to `host` at least `seconds` apart (its robots.txt Crawl-delay), up to MAX_CRAWL_DELAY_S."""
@@ -166,12 +193,12 @@ class HostLimiter:
             if left > 0:
                 raise HostCoolingDown(host, left)
             await self._local_start(host)
-            holder = await self._shared_start(host)
+            shared = await self._shared_start(host)
             try:
                 yield
             finally:
-                if holder is not None:
-                    await self._shared_release(host, holder)
+                if shared is not None:
+                    await self._shared_end(host, shared)
 
     async def _local_start(self, host: str) -> None:
         loop = asyncio.get_running_loop()
@@ -183,18 +210,23 @@ class HostLimiter:
             await asyncio.sleep(start - now)
         self._next_start[host] = now + self.spacing(host)
 
-    async def _shared_start(self, host: str) -> str | None:
-        """Wait for a shared slot and start; the slot's holder name, or None when going without the shared layer."""
+    async def _shared_start(self, host: str) -> SharedSlot | None:
+        """Wait for a shared slot and start: a spare one of this process, or one from the store; None when going
+        without the shared layer."""
         shared = self.shared
         if shared is None or not self._shared_usable():
             return None
+        if (spare := self._spare(host)) is not None:
+            return spare
         holder = f"{shared.holder}/{uuid.uuid4().hex[:12]}"
         poll = SHARED_POLL_MIN_S
         async with self._shared_turns.setdefault(host, asyncio.Lock()):
+            if (spare := self._spare(host)) is not None:  # handed back while this request waited for its turn
+                return spare
             while True:
                 try:
                     async with asyncio.timeout(SHARED_CALL_TIMEOUT_S):
-                        granted, wait = await shared.store.acquire(
+                        granted, wait, spacing = await shared.store.acquire(
                             host,
                             holder=holder,
                             limit=self.concurrency,
@@ -216,7 +248,48 @@ class HostLimiter:
                 await asyncio.sleep(pause)
         if wait > 0:
             await asyncio.sleep(wait)
-        return holder
+        reusable = spacing <= 0 and self.spacing(host) <= 0
+        return SharedSlot(holder, asyncio.get_running_loop().time(), reusable)
+
+    def _fresh(self, slot: SharedSlot) -> bool:
+        return asyncio.get_running_loop().time() - slot.since < SHARED_REUSE_S
+
+    def _spare(self, host: str) -> SharedSlot | None:
+        """A fresh spare slot of `host`, taken; stale ones stay for _return_spares."""
+        spares = self._spares.get(host)
+        while spares:
+            slot = spares.pop()
+            if self._fresh(slot) and self.spacing(host) <= 0:
+                return slot
+            self._return_later(host, [slot])
+        return None
+
+    async def _shared_end(self, host: str, slot: SharedSlot) -> None:
+        """Keep the slot for this process's next request to `host` while it may be reused; else give it back."""
+        if slot.reusable and self._fresh(slot):
+            self._spares.setdefault(host, []).append(slot)
+            left = SHARED_REUSE_S - (asyncio.get_running_loop().time() - slot.since)
+            asyncio.get_running_loop().call_later(max(left, 0.0) + 0.01, self._return_spares, host)
+            return
+        await self._shared_release(host, slot.holder)
+
+    def _return_spares(self, host: str) -> None:
+        """Give back the spare slots of `host` that nobody took while they could be reused."""
+        spares = self._spares.pop(host, [])
+        stale = [slot for slot in spares if not self._fresh(slot)]
+        if fresh := [slot for slot in spares if self._fresh(slot)]:
+            self._spares[host] = fresh
+        if stale:
+            self._return_later(host, stale)
+
+    def _return_later(self, host: str, slots: list[SharedSlot]) -> None:
+        async def give_back() -> None:
+            for slot in slots:
+                await self._shared_release(host, slot.holder)
+
+        task = asyncio.get_running_loop().create_task(give_back())
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
 
     async def _shared_release(self, host: str, holder: str) -> None:
         assert self.shared is not None

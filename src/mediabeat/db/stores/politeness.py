@@ -13,6 +13,7 @@ a time to compare with its own clock.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from mediabeat.db.tables import host_slots as slots_t
 CRAWL_DELAY_TTL_S = 3600.0
 # A start is reserved at most this far ahead (or one spacing, when longer): see crawler.http.limiter.
 HORIZON_S = 1.0
+# At most this many of a process's politeness calls use a connection at once on PostgreSQL; the
+# others wait their turn. A feed pass runs a hundred fetches at once: without the bound, their
+# calls would take the pool's overflow connections, each opened and closed again for one call.
+MAX_CONCURRENT_CALLS = 4
 
 
 class PolitenessUnavailable(ConnectionError):
@@ -54,19 +59,21 @@ class StartPlan:
     granted: bool
     wait: float
     next_start_at: float = 0.0  # when granted: the host's next start after this one
+    spacing: float = 0.0  # the spacing in force: the request's, or the host's shared Crawl-delay when longer
 
 
 def plan_start(state: HostState, *, busy: int, limit: int, spacing: float, horizon: float = HORIZON_S) -> StartPlan:
     """Decide a request's start from the host's state; pure, so the tests can walk it through any clock."""
-    if busy >= limit:
-        return StartPlan(False, 0.0)
     shared_delay = state.crawl_delay_s if state.crawl_delay_until > state.now else 0.0
+    in_force = max(spacing, shared_delay)
+    if busy >= limit:
+        return StartPlan(False, 0.0, spacing=in_force)
     start = max(state.now, state.next_start_at, state.cooldown_until)
     ahead = start - state.now
-    reach = max(horizon, spacing, shared_delay)
+    reach = max(horizon, in_force)
     if ahead > reach:
-        return StartPlan(False, ahead - reach)
-    return StartPlan(True, ahead, start + max(spacing, shared_delay))
+        return StartPlan(False, ahead - reach, spacing=in_force)
+    return StartPlan(True, ahead, start + in_force, in_force)
 
 
 class PolitenessStore:
@@ -75,6 +82,7 @@ class PolitenessStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._insert = postgresql.insert if db.is_postgres else sqlite.insert
+        self._calls: asyncio.Semaphore | None = None  # made on first use, in the running loop
 
     def _now(self) -> sa.ColumnElement[float]:
         if self.db.is_postgres:
@@ -83,7 +91,7 @@ class PolitenessStore:
 
     async def acquire(
         self, host: str, *, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
-    ) -> tuple[bool, float]:
+    ) -> tuple[bool, float, float]:
         try:
             if self.db.is_postgres:
                 return await self._acquire_postgres(host, holder, limit, spacing, crawl_delay, lease)
@@ -106,17 +114,23 @@ class PolitenessStore:
                             crawl_delay_until=state.crawl_delay_until,
                         )
                     )
-                return plan.granted, plan.wait
+                return plan.granted, plan.wait, plan.spacing
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise PolitenessUnavailable(describe_db_error(self.db.url, exc)) from None
 
     async def _acquire_postgres(
         self, host: str, holder: str, limit: int, spacing: float, crawl_delay: float | None, lease: float
-    ) -> tuple[bool, float]:
-        """The same decision in one round trip: mediabeat_take_host_slot (migration 0017), in autocommit."""
+    ) -> tuple[bool, float, float]:
+        """The same decision in one round trip: mediabeat_take_host_slot (migration 0017), in autocommit.
+
+        The host's shared Crawl-delay comes back in the same statement, as the row stood before the
+        call (the statement's snapshot; the function's own writes come after it): with this call's
+        own `crawl_delay`, the spacing in force."""
         statement = sa.text(
-            "SELECT granted, wait FROM mediabeat_take_host_slot("
-            ":host, :holder, :limit, :spacing, :crawl_delay, :lease, :horizon, :delay_ttl)"
+            "SELECT t.granted, t.wait, CASE WHEN h.crawl_delay_until > extract(epoch FROM clock_timestamp()) "
+            "THEN h.crawl_delay_s ELSE 0 END AS shared_delay FROM mediabeat_take_host_slot("
+            ":host, :holder, :limit, :spacing, :crawl_delay, :lease, :horizon, :delay_ttl) AS t "
+            "LEFT JOIN host_politeness AS h ON h.host = :host"
         ).bindparams(sa.bindparam("crawl_delay", type_=sa.Double()))
         params = {
             "host": host,
@@ -129,13 +143,16 @@ class PolitenessStore:
             "delay_ttl": CRAWL_DELAY_TTL_S,
         }
         async with self._autocommit() as conn:
-            granted, wait = (await conn.execute(statement, params)).one()
-        return bool(granted), float(wait)
+            granted, wait, shared_delay = (await conn.execute(statement, params)).one()
+        in_force = max(float(spacing), float(shared_delay or 0.0), float(crawl_delay or 0.0))
+        return bool(granted), float(wait), in_force
 
     @contextlib.asynccontextmanager
     async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose every statement is its own transaction (PostgreSQL): one round trip each."""
-        async with self.db.engine.connect() as conn:
+        if self._calls is None:
+            self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        async with self._calls, self.db.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _lock_host(self, conn: AsyncConnection, host: str) -> tuple[HostState, int]:
