@@ -13,6 +13,7 @@ from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
+from mediabeat.domain.search import plain_snippet
 from mediabeat.search.query import parse_query
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -99,3 +100,12 @@ async def test_positions_are_checked_in_the_newest_articles_holding_the_words(
     # Words without positions are not bounded by it.
     _checks(monkeypatch, 1)
     assert set(await _ids(db, "harbour crane", org)) == set(ids)
+
+
+async def test_near_and_phrase_snippets_mark_the_words(db: Database) -> None:
+    org, ids = await _seed(db, ["far away, then the harbour crane fell into the water"])
+    for q in ("harbour NEAR/2 crane", '"harbour crane"'):
+        (hit,) = await SearchStore(db).search(parse_query(q), org_id=org, limit=5)
+        text, spans = plain_snippet(hit.snippet)
+        marked = {word for start, end in spans for word in text[start:end].lower().split()}
+        assert marked == {"harbour", "crane"}, q

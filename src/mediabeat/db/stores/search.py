@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import UTCDateTime
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
-from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
+from mediabeat.search.query import And, Filter, FilterField, Near, Node, Not, Or, Query
 from mediabeat.search.sql import TS_CONFIG, is_positional, to_fts5, to_tsquery
 
 # Scores equal to this many decimals are a tie, and the newest article comes first: a phrase that is in
@@ -66,6 +66,14 @@ _COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
 # An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
 _STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
 _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
+
+
+def _has_near(node: Node) -> bool:
+    if isinstance(node, Near):
+        return True
+    if isinstance(node, And | Or):
+        return any(_has_near(i) for i in node.items)
+    return isinstance(node, Not) and _has_near(node.item)
 
 
 @dataclass
@@ -142,9 +150,7 @@ class SearchStore:
             if query.text is not None and self.db.is_postgres:
                 # The candidates hold every condition: ranking binds the tsquery (for the score) only.
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
-                where = self._where(query, None)
-                where.params = [p for p in where.params if p.key.startswith("tsq")]
-                where.candidates = candidates
+                where = self._ranking_clauses(query, candidates)
             elif query.text is not None and is_positional(query.text):
                 where.floor = await self._sqlite_floor(conn, query, org_id, feed_id)
             statement = ranked(query, where, limit=limit, offset=offset)
@@ -195,6 +201,15 @@ class SearchStore:
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
                 clauses.append(f"articles_search MATCH {clauses.match}")
+        return clauses
+
+    def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
+        """PostgreSQL: the candidates hold every condition, so ranking binds the tsquery for the score only."""
+        assert query.text is not None
+        clauses = _Clauses(True, candidates=candidates)
+        tsquery = to_tsquery(query.text)
+        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
+        clauses.tsquery = tsquery.sql
         return clauses
 
     def _source(self, query: Query, where: _Clauses) -> str:
@@ -379,7 +394,9 @@ class SearchStore:
         if query.text is None:
             sql = f"SELECT id, substr(coalesce(text, ''), 1, 240) AS snippet FROM articles WHERE id IN ({id_list})"
         elif self.db.is_postgres:
-            tsquery = to_tsquery(query.text)
+            # NEAR/n is 2(n+1) phrase alternatives, which ts_headline evaluates at every word of the
+            # text (seconds per article): the snippet of a NEAR query marks its words instead.
+            tsquery = to_tsquery(query.text, relaxed=_has_near(query.text))
             params = [sa.bindparam(k, v) for k, v in tsquery.params.items()]
             params.append(sa.bindparam("headline_options", _HEADLINE))
             sql = (
