@@ -103,7 +103,7 @@ async def test_positions_are_checked_in_the_newest_articles_holding_the_words(
 
 
 async def test_near_and_phrase_snippets_mark_the_words(db: Database) -> None:
-    org, ids = await _seed(db, ["far away, then the harbour crane fell into the water"])
+    org, _ = await _seed(db, ["far away, then the harbour crane fell into the water"])
     for q in ("harbour NEAR/2 crane", '"harbour crane"'):
         (hit,) = await SearchStore(db).search(parse_query(q), org_id=org, limit=5)
         text, spans = plain_snippet(hit.snippet)
