@@ -13,6 +13,11 @@ Each query runs through `SearchStore.search` (ranked, 20 hits with their snippet
 the API and the dashboard run); the baseline is the search we had before, a
 `title LIKE '%…%' OR text LIKE '%…%'` scan for the same words, newest first, 20 rows, measured in
 the same run on the same database. The database is one organisation's, freshly migrated.
+
+The articles are written in bulk (see load_sqlite and load_postgres): the same schema, triggers
+and indexes as a migrated production database, built once after the rows instead of row by row.
+`--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
+reuses them; `--load-only` stops after loading; `--only` picks one database.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
 import re
 import statistics
@@ -138,49 +144,106 @@ def like_condition(query: str) -> tuple[str, dict[str, str]]:
     return like(query), params
 
 
+def rows(words: list[str], n: int, seed: int, postgres: bool) -> Iterator[tuple[object, ...]]:
+    """The articles as rows of (org_id, url, url_hash, title, text, language, published_at, fetched_at, created_at)."""
+    for article in articles(words, n, seed):
+        published = article.published_at if postgres else article.published_at.replace(tzinfo=None).isoformat(" ")
+        url_hash = hashlib.sha256(article.url.encode()).hexdigest()
+        yield (1, article.url, url_hash, article.title, article.text, "en", published, published, published)
+
+
+COLUMNS = "org_id, url, url_hash, title, text, language, published_at, fetched_at, created_at"
+
+
+def stored_articles(url: str) -> int:
+    """How many articles a database at `url` already holds (0 when it does not exist or is not migrated)."""
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM articles")).scalar_one())
+    except sa.exc.SQLAlchemyError:
+        return 0
+    finally:
+        engine.dispose()
+
+
 def load(url: str, words: list[str], n: int, seed: int) -> float:
-    """Migrate a fresh database at `url` and write `n` articles (the index follows through triggers); seconds taken."""
+    """Migrate a fresh database at `url` and write `n` articles in bulk (see load_sqlite, load_postgres); seconds."""
     migrate.upgrade(url)
     engine = sa.create_engine(sync_url(url))
-    begun = time.perf_counter()
+    postgres = engine.dialect.name == "postgresql"
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO organizations (name, created_at) VALUES ('bench', CURRENT_TIMESTAMP)"))
-    insert = sa.text(
-        "INSERT INTO articles (org_id, url, url_hash, title, text, language, published_at, fetched_at, created_at) "
-        "VALUES (1, :url, :hash, :title, :text, 'en', :published, :published, :published)"
-    )
-    batch: list[dict[str, object]] = []
-    done = 0
-    for article in articles(words, n, seed):
-        published = (
-            article.published_at if engine.dialect.name == "postgresql" else article.published_at.replace(tzinfo=None)
-        )
-        batch.append(
-            {
-                "url": article.url,
-                "hash": hashlib.sha256(article.url.encode()).hexdigest(),
-                "title": article.title,
-                "text": article.text,
-                "published": published,
-            }
-        )
-        if len(batch) == BATCH:
-            with engine.begin() as conn:
-                conn.execute(insert, batch)
-            done += len(batch)
-            batch = []
-            if done % 50_000 == 0:
-                print(f"  {done:,} articles written ({time.perf_counter() - begun:.0f} s)", flush=True)
-    if batch:
-        with engine.begin() as conn:
-            conn.execute(insert, batch)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ANALYZE") if engine.dialect.name == "postgresql" else sa.text("PRAGMA optimize"))
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:  # merge the FTS5 segments, as a quiet night's maintenance would
-            conn.execute(sa.text("INSERT INTO articles_search(articles_search) VALUES ('optimize')"))
     engine.dispose()
+    begun = time.perf_counter()
+    source = rows(words, n, seed, postgres)
+    if postgres:
+        load_postgres(url, source, n, begun)
+    else:
+        load_sqlite(url.removeprefix("sqlite:///"), source, n, begun)
     return time.perf_counter() - begun
+
+
+def progress(done: int, begun: float) -> None:
+    if done % 100_000 == 0:
+        print(f"  {done:,} articles written ({time.perf_counter() - begun:.0f} s)", flush=True)
+
+
+def load_sqlite(path: str, source: Iterator[tuple[object, ...]], n: int, begun: float) -> None:
+    """SQLite bulk load: the FTS5 insert trigger is set aside, the rows go in with executemany (no journal
+    while loading), then the index is rebuilt once from the articles ('rebuild', as migration 0011 does for
+    existing articles), the trigger is put back from its own stored SQL, and the segments are merged
+    ('optimize'). The schema, triggers and indexes afterwards are exactly the migrated ones."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -1000000")
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_search_insert'").fetchone()
+    conn.execute("DROP TRIGGER articles_search_insert")
+    insert = f"INSERT INTO articles ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    done = 0
+    while done < n:
+        batch = [next(source) for _ in range(min(BATCH * 10, n - done))]
+        conn.execute("BEGIN")
+        conn.executemany(insert, batch)
+        conn.execute("COMMIT")
+        for i in range(len(batch)):
+            progress(done + i + 1, begun)
+        done += len(batch)
+    print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the FTS5 index", flush=True)
+    conn.execute("INSERT INTO articles_search(articles_search) VALUES ('rebuild')")
+    conn.execute(trigger)
+    conn.execute("INSERT INTO articles_search(articles_search) VALUES ('optimize')")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+
+
+def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun: float) -> None:
+    """PostgreSQL bulk load: the GIN index is dropped, the rows go in with COPY (the generated column
+    computes every `search_vector` as it would for a crawled article), the index is created again from
+    its own stored definition, and the table is vacuumed and analysed (what autovacuum would do)."""
+    import psycopg
+
+    with psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(False)) as conn:
+        (definition,) = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_articles_search_vector'"
+        ).fetchone() or (None,)
+        assert definition, "migration 0011's GIN index is missing"
+        conn.execute("DROP INDEX ix_articles_search_vector")
+        with conn.cursor().copy(f"COPY articles ({COLUMNS}) FROM STDIN") as copy:
+            for done, row in enumerate(source, 1):
+                copy.write_row(row)
+                progress(done, begun)
+        conn.commit()
+        print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the GIN index", flush=True)
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute(definition)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE articles")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -229,7 +292,8 @@ async def measure(
 
 
 def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, float]]) -> None:
-    print(f"\n{name}: {n:,} articles, written and indexed in {load_seconds:.0f} s ({n / load_seconds:,.0f}/s)")
+    loaded = "loaded earlier" if load_seconds != load_seconds else f"written and indexed in {load_seconds:.0f} s"
+    print(f"\n{name}: {n:,} articles, {loaded} ({n / load_seconds:,.0f}/s)")
     print(f"{'query':<8} {'p50 ms':>8} {'p99 ms':>8} {'LIKE p50':>9} {'LIKE p99':>9} {'hits':>5}  samples")
     for category, r in results.items():
         print(
@@ -238,19 +302,41 @@ def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, 
         )
 
 
-def postgres_database(admin_url: str, name: str) -> tuple[str, Callable[[], None]]:
-    """A fresh database `name` on the server of `admin_url`, and the function that drops it."""
+def postgres_database(admin_url: str, name: str, keep: bool) -> tuple[str, Callable[[], None]]:
+    """The database `name` on the server of `admin_url` (made afresh unless `keep`), and what drops it."""
     engine = sa.create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    if not keep:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    else:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(sa.text(f"CREATE DATABASE {name}"))
 
     def drop() -> None:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        if not keep:
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         engine.dispose()
 
     return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], args: argparse.Namespace) -> None:
+    """Load the articles unless the database already holds them (a kept one), then measure and report."""
+    if stored_articles(url) == args.articles:
+        print(f"{name}: reusing the {args.articles:,} articles already stored")
+        seconds = float("nan")
+    else:
+        seconds = load(url, words, args.articles, args.seed)
+        print(f"{name}: {args.articles:,} articles written and indexed in {seconds:.0f} s", flush=True)
+    if args.load_only:
+        return
+    print(f"{name}: measuring; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries))
+    report(name, args.articles, seconds, results)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
 def main() -> None:
@@ -260,6 +346,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Runs of each query through the index")
     parser.add_argument("--like-queries", type=int, default=10, help="Queries per category for the LIKE scan")
     parser.add_argument("--postgres", help="A PostgreSQL URL: a scratch database is made on that server")
+    parser.add_argument("--only", choices=("sqlite", "postgres"), help="Measure one database only")
+    parser.add_argument("--sqlite-file", help="Keep the SQLite database in this file (reused if it holds the articles)")
+    parser.add_argument(
+        "--postgres-database", help="Keep the PostgreSQL database under this name (reused if it holds the articles)"
+    )
+    parser.add_argument("--load-only", action="store_true", help="Write the articles into the kept databases only")
     parser.add_argument("--corpus", help="The corpus folder (default: ../shared/corpus beside the project)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -269,23 +361,16 @@ def main() -> None:
     words = corpus_words(corpus)
     print(f"corpus: {len(words):,} words from the shared real pages")
     workload = queries(words, args.seed, args.queries)
-    with tempfile.TemporaryDirectory(prefix="search-bench-db-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        seconds = load(url, words, args.articles, args.seed)
-        size = Path(f"{tmp}/bench.db").stat().st_size
-        print(f"SQLite file: {size / 1e6:,.0f} MB")
-        report(
-            "SQLite (FTS5)",
-            args.articles,
-            seconds,
-            asyncio.run(measure(url, workload, args.repeats, args.like_queries)),
-        )
-    if args.postgres:
-        url, drop = postgres_database(args.postgres, "mediabeat_search_bench")
+    if args.only != "postgres":
+        with tempfile.TemporaryDirectory(prefix="search-bench-db-") as tmp:
+            path = Path(args.sqlite_file or f"{tmp}/bench.db")
+            run("SQLite (FTS5)", f"sqlite:///{path}", words, workload, args)
+            print(f"SQLite file: {path.stat().st_size / 1e6:,.0f} MB")
+    if args.postgres and args.only != "sqlite":
+        name = args.postgres_database or "mediabeat_search_bench"
+        url, drop = postgres_database(args.postgres, name, keep=args.postgres_database is not None)
         try:
-            seconds = load(url, words, args.articles, args.seed)
-            results = asyncio.run(measure(url, workload, args.repeats, args.like_queries))
-            report("PostgreSQL (tsvector, GIN)", args.articles, seconds, results)
+            run("PostgreSQL (tsvector, GIN)", url, words, workload, args)
         finally:
             drop()
 

@@ -16,23 +16,53 @@ from mediabeat.search.query import And, Near, Node, Not, Operand, Or, Phrase, Te
 TS_CONFIG = "mediabeat_search"
 
 
-def to_fts5(node: Node) -> str:
-    """The FTS5 MATCH expression for a text condition (no filters: those are WHERE clauses)."""
-    if isinstance(node, Term | Phrase):
-        return _fts5_operand(node)
+def is_positional(node: Node) -> bool:
+    """Whether matching `node` needs word positions (a phrase of several words, or NEAR), not only the index."""
     if isinstance(node, Near):
+        return True
+    if isinstance(node, Phrase):
+        return len(node.tokens) > 1
+    if isinstance(node, And | Or):
+        return any(is_positional(i) for i in node.items)
+    if isinstance(node, Not):
+        return is_positional(node.item)
+    return False
+
+
+def to_fts5(node: Node, *, relaxed: bool = False) -> str:
+    """The FTS5 MATCH expression for a text condition (no filters: those are WHERE clauses).
+
+    `relaxed`: the positions left out (a phrase or NEAR becomes AND of its words, an excluded
+    phrase is not excluded), so every article that matches `node` matches it too; it is what
+    the index answers without reading positions.
+    """
+    if isinstance(node, Term | Phrase):
+        return _fts5_relaxed(node) if relaxed else _fts5_operand(node)
+    if isinstance(node, Near):
+        if relaxed:
+            return f"({_fts5_relaxed(node.left)} AND {_fts5_relaxed(node.right)})"
         return f"NEAR({_fts5_operand(node.left)} {_fts5_operand(node.right)}, {node.distance})"
     if isinstance(node, Or):
-        return "(" + " OR ".join(to_fts5(i) for i in node.items) + ")"
+        return "(" + " OR ".join(to_fts5(i, relaxed=relaxed) for i in node.items) + ")"
     if isinstance(node, Not):  # only inside an And (the parser refuses it elsewhere)
-        return to_fts5(node.item)
+        return to_fts5(node.item, relaxed=relaxed)
     assert isinstance(node, And)
-    positive = [to_fts5(i) for i in node.items if not isinstance(i, Not)]
-    negative = [to_fts5(i.item) for i in node.items if isinstance(i, Not)]
+    kept = [i for i in node.items if isinstance(i, Not) and not (relaxed and is_positional(i))]
+    positive = [to_fts5(i, relaxed=relaxed) for i in node.items if not isinstance(i, Not)]
+    negative = [to_fts5(i.item, relaxed=relaxed) for i in kept]
     expression = "(" + " AND ".join(positive) + ")"
     for excluded in negative:
         expression = f"({expression} NOT {excluded})"
     return expression
+
+
+def _fts5_relaxed(operand: Operand) -> str:
+    if isinstance(operand, Term) or len(operand.tokens) < 2:
+        return _fts5_operand(operand)
+    words = [f'"{token}"' for token in operand.tokens]
+    if operand.prefix:
+        words[-1] += " *"
+    return "(" + " AND ".join(words) + ")"
 
 
 def _fts5_operand(operand: Operand) -> str:
@@ -46,16 +76,23 @@ class TsQuery:
 
     sql: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    prefix: str = "tsq"
+    relaxed: bool = False
 
     def bind(self, value: str) -> str:
-        name = f"tsq{len(self.params)}"
+        name = f"{self.prefix}{len(self.params)}"
         self.params[name] = value
         return f":{name}"
 
 
-def to_tsquery(node: Node) -> TsQuery:
-    """The PostgreSQL tsquery for a text condition; NEAR/n is every `<k>` distance in both orders."""
-    query = TsQuery()
+def to_tsquery(node: Node, *, relaxed: bool = False, prefix: str = "tsq") -> TsQuery:
+    """The PostgreSQL tsquery for a text condition; NEAR/n is every `<k>` distance in both orders.
+
+    `relaxed`: without positions, as in to_fts5 (a phrase or NEAR is AND of its words, an
+    excluded phrase is not excluded). The GIN index answers it without reading any row's
+    `tsvector`. The parameters are named `prefix` and a number.
+    """
+    query = TsQuery(prefix=prefix, relaxed=relaxed)
     query.sql = _ts(node, query)
     return query
 
@@ -63,6 +100,8 @@ def to_tsquery(node: Node) -> TsQuery:
 def _ts(node: Node, query: TsQuery) -> str:
     if isinstance(node, Term | Phrase):
         return _ts_operand(node, query)
+    if isinstance(node, Near) and query.relaxed:
+        return f"({_ts_operand(node.left, query)} && {_ts_operand(node.right, query)})"
     if isinstance(node, Near):
         left, right = _ts_operand(node.left, query), _ts_operand(node.right, query)
         # FTS5's NEAR/n allows n tokens between; `<k>` is exactly k positions apart, so k = 1..n+1.
@@ -77,17 +116,19 @@ def _ts(node: Node, query: TsQuery) -> str:
     if isinstance(node, Not):
         return f"(!! {_ts(node.item, query)})"
     assert isinstance(node, And)
-    return "(" + " && ".join(_ts(i, query) for i in node.items) + ")"
+    kept = [i for i in node.items if not (query.relaxed and isinstance(i, Not) and is_positional(i))]
+    return "(" + " && ".join(_ts(i, query) for i in kept) + ")"
 
 
 def _ts_operand(operand: Operand, query: TsQuery) -> str:
     config = f"'{TS_CONFIG}'::regconfig"
+    words = "plainto_tsquery" if query.relaxed else "phraseto_tsquery"
     if not operand.prefix:
-        return f"phraseto_tsquery({config}, {query.bind(operand.text)})"
+        return f"{words}({config}, {query.bind(operand.text)})"
     tokens = (operand.token,) if isinstance(operand, Term) else operand.tokens
     # The folded token holds letters and digits only, so quoting it cannot break out of the lexeme.
     last = f"to_tsquery({config}, {query.bind(chr(39) + tokens[-1] + chr(39) + ':*')})"
     if len(tokens) == 1:
         return last
-    head = f"phraseto_tsquery({config}, {query.bind(' '.join(tokens[:-1]))})"
-    return f"tsquery_phrase({head}, {last})"
+    head = f"{words}({config}, {query.bind(' '.join(tokens[:-1]))})"
+    return f"({head} && {last})" if query.relaxed else f"tsquery_phrase({head}, {last})"

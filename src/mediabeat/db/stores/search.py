@@ -17,13 +17,25 @@ import sqlalchemy as sa
 from mediabeat.db.engine import Database
 from mediabeat.db.tables import UTCDateTime
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
-from mediabeat.search.query import And, Filter, FilterField, Node, Not, Or, Query
-from mediabeat.search.sql import TS_CONFIG, to_fts5, to_tsquery
+from mediabeat.search.query import And, Filter, FilterField, Near, Node, Not, Or, Query
+from mediabeat.search.sql import TS_CONFIG, is_positional, to_fts5, to_tsquery
 
 # Scores equal to this many decimals are a tie, and the newest article comes first: a phrase that is in
 # nearly every article has an inverse document frequency near 0, so its BM25 scores differ only by noise.
 SCORE_DIGITS = 3
 RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._ranked)
+# A phrase or NEAR query checks word positions in at most this many of the newest articles that hold
+# its words (the query with positions left out: sql.to_fts5 / to_tsquery with relaxed=True). FTS5 keeps
+# positions in its index; PostgreSQL reads and decompresses each row's `tsvector`, hence fewer there.
+POSITION_CHECKS = 20_000
+POSTGRES_POSITION_CHECKS = 5_000
+# PostgreSQL walks the archive newest first in id windows through the GIN index: the first window's
+# width in ids, and how much wider the next one may grow when the words are rare.
+FIRST_WINDOW = 8_000
+MAX_GROWTH = 8
+# While collecting candidates on PostgreSQL: only bitmap scans (the GIN index, and the primary key for
+# the window), and room for an exact bitmap of a common word (see _postgres_candidates).
+_CANDIDATE_SETTINGS = {"enable_seqscan": "off", "enable_indexscan": "off", "work_mem": "64MB"}
 SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
 _HEADLINE = (
     f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=30, MinWords=12, '
@@ -56,6 +68,14 @@ _STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
 _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
 
 
+def _has_near(node: Node) -> bool:
+    if isinstance(node, Near):
+        return True
+    if isinstance(node, And | Or):
+        return any(_has_near(i) for i in node.items)
+    return isinstance(node, Not) and _has_near(node.item)
+
+
 @dataclass
 class _Clauses:
     """SQL conditions and their bound parameters, built up clause by clause."""
@@ -65,6 +85,8 @@ class _Clauses:
     clauses: list[str] = field(default_factory=list)
     tsquery: str = ""
     match: str = ""  # the bound FTS5 expression's placeholder
+    candidates: list[int] | None = None  # PostgreSQL: the matches to rank, found beforehand
+    floor: int | None = None  # SQLite: the lowest id whose positions are checked
 
     def append(self, clause: str) -> None:
         self.clauses.append(clause)
@@ -124,8 +146,14 @@ class SearchStore:
         if feed_id is not None:
             where.append(f"articles.feed_id = {where.bind(feed_id)}")
         ranked = self._collapsed if collapse else self._ranked
-        statement = ranked(query, where, limit=limit, offset=offset)
         async with self.db.read() as conn:
+            if query.text is not None and self.db.is_postgres:
+                # The candidates hold every condition: ranking binds the tsquery (for the score) only.
+                candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
+                where = self._ranking_clauses(query, candidates)
+            elif query.text is not None and is_positional(query.text):
+                where.floor = await self._sqlite_floor(conn, query, org_id, feed_id)
+            statement = ranked(query, where, limit=limit, offset=offset)
             rows = (await conn.execute(statement)).all()
             ids = [int(r.id) for r in rows]
             snippets = await self._snippets(conn, query, ids)
@@ -158,13 +186,13 @@ class SearchStore:
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in await conn.execute(statement)]
 
-    def _where(self, query: Query, org_id: int | None) -> _Clauses:
+    def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
         clauses = _Clauses(self.db.is_postgres)
         if org_id is not None:
             clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
         if query.filters is not None:
             clauses.append(clauses.filters(query.filters))
-        if query.text is not None:
+        if query.text is not None and text:
             if self.db.is_postgres:
                 tsquery = to_tsquery(query.text)
                 clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
@@ -173,6 +201,15 @@ class SearchStore:
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
                 clauses.append(f"articles_search MATCH {clauses.match}")
+        return clauses
+
+    def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
+        """PostgreSQL: the candidates hold every condition, so ranking binds the tsquery for the score only."""
+        assert query.text is not None
+        clauses = _Clauses(True, candidates=candidates)
+        tsquery = to_tsquery(query.text)
+        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
+        clauses.tsquery = tsquery.sql
         return clauses
 
     def _source(self, query: Query, where: _Clauses) -> str:
@@ -211,12 +248,14 @@ class SearchStore:
 
     def _scored(self, query: Query, where: _Clauses) -> tuple[str, str]:
         """The score expression of a text query, and the condition that keeps its newest RANK_CANDIDATES matches."""
+        if self.db.is_postgres:
+            ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
+            return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
+        floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
         newest = (
-            f"SELECT articles.id FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses)} "
+            f"SELECT articles.id FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses + floor)} "
             f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
         )
-        if self.db.is_postgres:
-            return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({newest})"
         return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
@@ -248,6 +287,91 @@ class SearchStore:
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
+    async def _sqlite_floor(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article that holds the words of a phrase or NEAR query
+        (None when fewer do): FTS5 then checks positions from there on, not through the whole archive."""
+        assert query.text is not None
+        where = self._where(query, org_id, text=False)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        where.append(f"articles_search MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
+        sql = (
+            "SELECT articles_search.rowid FROM articles_search JOIN articles ON articles.id = articles_search.rowid "
+            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles_search.rowid DESC "
+            f"LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
+        )
+        floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
+        return None if floor is None else int(floor)
+
+    async def _postgres_candidates(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> list[int]:
+        """The newest RANK_CANDIDATES matches, found through the GIN index in id windows, newest first.
+
+        Each window is a bitmap scan: the GIN index ANDed with the primary key's id range, so only the
+        window's matching rows are read, never every match of a common word (which the planner, blind
+        to the cost of reading each row's `tsvector`, would otherwise do or scan the table). A window
+        that found few matches makes the next one wider. A phrase or NEAR query is found with its
+        positions left out (the index alone answers that), and the positions are checked on those
+        rows only, at most POSTGRES_POSITION_CHECKS of them.
+        """
+        assert query.text is not None
+        top = (await conn.execute(sa.text("SELECT max(id) FROM articles"))).scalar()
+        if top is None:
+            return []
+        names = ", ".join(f"'{name}'" for name in _CANDIDATE_SETTINGS)
+        await conn.execute(
+            sa.text("SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in _CANDIDATE_SETTINGS.items()))
+        )
+        try:
+            return await self._walk_windows(conn, query, org_id, feed_id, int(top) + 1)
+        finally:
+            await conn.execute(
+                sa.text(f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})")
+            )
+
+    async def _walk_windows(
+        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int
+    ) -> list[int]:
+        assert query.text is not None
+        positional = is_positional(query.text)
+        found: list[int] = []
+        checked, window = 0, FIRST_WINDOW
+        while high > 0 and len(found) < RANK_CANDIDATES and checked < POSTGRES_POSITION_CHECKS:
+            low = max(high - window, 0)
+            statement = self._window(query, org_id, feed_id, low, high, POSTGRES_POSITION_CHECKS - checked)
+            rows = (await conn.execute(statement)).all()
+            found.extend(int(r.id) for r in rows if r.hit)
+            if positional:
+                checked += len(rows)
+            density = max(sum(1 for r in rows if r.hit), 1) / (high - low)
+            wanted = (RANK_CANDIDATES - len(found)) / density * 1.25
+            window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
+            high = low
+        return found[:RANK_CANDIDATES]
+
+    def _window(self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, checks: int) -> Any:
+        """One window's matches (`hit`), newest first; for a phrase or NEAR, every row holding the words,
+        with `hit` telling whether the positions match."""
+        assert query.text is not None
+        where = self._where(query, org_id, text=False)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        where.append(f"articles.id >= {int(low)} AND articles.id < {int(high)}")
+        index = to_tsquery(query.text, relaxed=True, prefix="rtq")
+        where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
+        where.append(f"articles.search_vector @@ {index.sql}")
+        limit = RANK_CANDIDATES
+        hit = "true"
+        if is_positional(query.text):
+            exact = to_tsquery(query.text)
+            where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
+            hit, limit = f"candidate_rows.search_vector @@ {exact.sql}", checks
+        sql = (
+            "WITH candidate_rows AS MATERIALIZED (SELECT articles.id, articles.search_vector FROM articles "
+            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles.id DESC LIMIT {int(limit)}) "
+            f"SELECT candidate_rows.id, {hit} AS hit FROM candidate_rows ORDER BY candidate_rows.id DESC"
+        )
+        return sa.text(sql).bindparams(*where.params)
+
     async def _stories(self, conn: Any, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(cluster id, cluster size) of each of the hits that is clustered."""
         if not ids:
@@ -270,7 +394,9 @@ class SearchStore:
         if query.text is None:
             sql = f"SELECT id, substr(coalesce(text, ''), 1, 240) AS snippet FROM articles WHERE id IN ({id_list})"
         elif self.db.is_postgres:
-            tsquery = to_tsquery(query.text)
+            # NEAR/n is 2(n+1) phrase alternatives, which ts_headline evaluates at every word of the
+            # text (seconds per article): the snippet of a NEAR query marks its words instead.
+            tsquery = to_tsquery(query.text, relaxed=_has_near(query.text))
             params = [sa.bindparam(k, v) for k, v in tsquery.params.items()]
             params.append(sa.bindparam("headline_options", _HEADLINE))
             sql = (

@@ -1,0 +1,111 @@
+"""How much of the archive a search reads: the newest matches are ranked, and a phrase or NEAR query
+checks word positions in a bounded number of the newest articles that hold its words (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mediabeat.crawler.urls import url_hash
+from mediabeat.db.engine import Database
+from mediabeat.db.stores import search as search_store
+from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.search import SearchStore
+from mediabeat.domain.search import plain_snippet
+from mediabeat.search.query import parse_query
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def _article(org_id: int, i: int, text: str) -> NewArticle:
+    url = f"https://harbour.test/{i}"
+    return NewArticle(
+        org_id=org_id,
+        feed_id=None,
+        url=url,
+        url_hash=url_hash(url),
+        canonical_url=None,
+        title=f"Report {i}",
+        author=None,
+        published_at=NOW - timedelta(hours=100 - i),
+        summary=None,
+        text=text,
+        language="en",
+    )
+
+
+async def _seed(db: Database, texts: list[str]) -> tuple[int, list[int]]:
+    """An organisation with one article per text, oldest first (ids ascending), and a rival org's copy of each."""
+    orgs = OrgStore(db)
+    org = (await orgs.create("newsroom", now=NOW)).id
+    rival = (await orgs.create("rival", now=NOW)).id
+    store = ArticleStore(db)
+    ids = []
+    for i, text in enumerate(texts):
+        ids.append(await store.save(_article(org, i, text), now=NOW))
+        await store.save(_article(rival, 1000 + i, text), now=NOW)
+    return org, ids
+
+
+def _checks(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    monkeypatch.setattr(search_store, "POSITION_CHECKS", n)
+    monkeypatch.setattr(search_store, "POSTGRES_POSITION_CHECKS", n)
+
+
+async def _ids(db: Database, q: str, org: int, limit: int = 100, collapse: bool = False) -> list[int]:
+    hits = await SearchStore(db).search(parse_query(q), org_id=org, limit=limit, collapse=collapse)
+    return [h.id for h in hits]
+
+
+async def test_narrow_windows_find_the_same_matches(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [("harbour crane" if i % 3 == 0 else "quiet day") + f" number {i}" for i in range(40)]
+    org, ids = await _seed(db, texts)
+    expected = {ids[i] for i in range(40) if i % 3 == 0}
+    wide = set(await _ids(db, "harbour", org))
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(search_store, "MAX_GROWTH", 2)
+    assert wide == expected
+    assert set(await _ids(db, "harbour", org)) == expected
+    assert set(await _ids(db, '"harbour crane"', org)) == expected
+    assert set(await _ids(db, "crane NEAR/0 harbour -quiet", org)) == expected
+    assert set(await _ids(db, "harbour", org, collapse=True)) == expected
+
+
+async def test_only_the_newest_matches_are_ranked(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [f"harbour crane number {i}" for i in range(12)]
+    org, ids = await _seed(db, texts)
+    monkeypatch.setattr(search_store, "RANK_CANDIDATES", 4)
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 2)
+    assert set(await _ids(db, "harbour", org)) == set(ids[-4:])
+    assert set(await _ids(db, '"harbour crane"', org)) == set(ids[-4:])
+
+
+async def test_positions_are_checked_in_the_newest_articles_holding_the_words(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The oldest article has the phrase; the five newer ones have both words, far apart.
+    texts = ["the harbour crane fell", *[f"a crane came to the old harbour, report {i}" for i in range(5)]]
+    org, ids = await _seed(db, texts)
+    assert await _ids(db, '"harbour crane"', org) == [ids[0]]
+    assert await _ids(db, "harbour NEAR/0 crane", org) == [ids[0]]
+    # An excluded phrase is checked exactly, not by its words.
+    assert set(await _ids(db, 'crane -"harbour crane"', org)) == set(ids[1:])
+    _checks(monkeypatch, 5)
+    assert await _ids(db, '"harbour crane"', org) == []
+    assert await _ids(db, "harbour NEAR/0 crane", org) == []
+    _checks(monkeypatch, 6)
+    assert await _ids(db, '"harbour crane"', org) == [ids[0]]
+    # Words without positions are not bounded by it.
+    _checks(monkeypatch, 1)
+    assert set(await _ids(db, "harbour crane", org)) == set(ids)
+
+
+async def test_near_and_phrase_snippets_mark_the_words(db: Database) -> None:
+    org, _ = await _seed(db, ["far away, then the harbour crane fell into the water"])
+    for q in ("harbour NEAR/2 crane", '"harbour crane"'):
+        (hit,) = await SearchStore(db).search(parse_query(q), org_id=org, limit=5)
+        text, spans = plain_snippet(hit.snippet)
+        marked = {word for start, end in spans for word in text[start:end].lower().split()}
+        assert marked == {"harbour", "crane"}, q
