@@ -28,7 +28,7 @@ SLOW_WINDOW = 10
 # The p95 rule needs this many earlier succeeded runs to compare with.
 MIN_P95_SAMPLES = 5
 # Statuses that neither break nor extend a failure streak.
-NEUTRAL_STATUSES = frozenset({RunStatus.SKIPPED, RunStatus.CANCELLED, RunStatus.RUNNING})
+NEUTRAL_STATUSES = frozenset({RunStatus.SKIPPED, RunStatus.CANCELLED, RunStatus.RUNNING, RunStatus.QUEUED})
 
 
 @dataclass(frozen=True, slots=True)

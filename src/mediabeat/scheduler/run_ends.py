@@ -1,5 +1,12 @@
 """A write-behind of finished runs: the ends that arrive while one is written go in the next transaction.
 
+Starts are written the same way (RunStartWriter): a queued run that a node starts from its
+backlog runs at once, and its start (status `running`, started_at) is written with the
+others of the moment. The ends writer writes the pending starts first, so an end never
+precedes its start. Until its start is written the run is `queued` under this node, which
+heartbeats it; a crash in that window leaves a queued run the reaper gives back, so the
+occurrence may run twice (at least once, never lost).
+
 The slot of a run is free as soon as its handler returns; its end is written with the others
 that ended meanwhile, in one transaction (group commit), instead of one transaction each.
 Until its end is written, the run is still `running` in the database and this node keeps
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from mediabeat.db.stores.run_ends import RunEndStore
-from mediabeat.domain.scheduler import RunEnd, RunRecord
+from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStart
 
 log = logging.getLogger("mediabeat.scheduler")
 
@@ -37,11 +44,46 @@ class RecordedEnd:
 _Pending = tuple[RunEnd, "asyncio.Future[RecordedEnd | None]"]
 
 
+class RunStartWriter:
+    """Collects the starts of claimed runs and writes them in batches, behind the handlers that already run."""
+
+    def __init__(self, store: RunEndStore) -> None:
+        self.store = store
+        self._pending: list[RunStart] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, start: RunStart) -> None:
+        self._pending.append(start)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="mediabeat-run-starts")
+
+    async def flush(self) -> None:
+        """Wait until every start queued so far is written (or given up on)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write_all(self) -> None:
+        await asyncio.sleep(0)  # the starts of this same turn join the batch
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self.store.record_run_starts(batch)
+            except Exception as exc:  # the end still gets written (it accepts a queued run): log and go on
+                log.warning("could not record the start of %d run(s): %s", len(batch), exc)
+
+
 class RunEndWriter:
     """Collects run ends and writes them in batches; add() answers with the run as recorded (None if not)."""
 
-    def __init__(self, store: RunEndStore, *, retry_seconds: Sequence[float] = RECORD_RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        store: RunEndStore,
+        *,
+        retry_seconds: Sequence[float] = RECORD_RETRY_SECONDS,
+        starts: RunStartWriter | None = None,
+    ) -> None:
         self.store = store
+        self.starts = starts or RunStartWriter(store)
         self.retry_seconds = tuple(retry_seconds)
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
@@ -66,6 +108,7 @@ class RunEndWriter:
     async def _write_all(self) -> None:
         await asyncio.sleep(0)  # the ends of handlers that return in this same turn join the batch
         while self._pending:
+            await self.starts.flush()  # an end is never written before its start
             batch, self._pending = self._pending, []
             try:
                 records, chained = await self._write(batch) or ({}, set())
