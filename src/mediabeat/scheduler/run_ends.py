@@ -39,6 +39,8 @@ class RecordedEnd:
 
     run: RunRecord
     chained: bool = False
+    # Whether the task has alert rules of its own (None: not looked up); read once for the batch.
+    has_rules: bool | None = None
 
 
 _Pending = tuple[RunEnd, "asyncio.Future[RecordedEnd | None]"]
@@ -115,10 +117,27 @@ class RunEndWriter:
             except Exception:  # a bug must not leave runs waiting forever: give them up to the reaper
                 log.exception("recording the end of %d run(s) failed; the reaper will abandon them", len(batch))
                 records, chained = {}, set()
+            with_rules = await self._with_rules(records)
             for end, future in batch:
                 run = records.get(end.run_id)
                 if not future.done():
-                    future.set_result(None if run is None else RecordedEnd(run, chained=run.task_id in chained))
+                    future.set_result(
+                        None
+                        if run is None
+                        else RecordedEnd(
+                            run,
+                            chained=run.task_id in chained,
+                            has_rules=None if with_rules is None else run.task_id in with_rules,
+                        )
+                    )
+
+    async def _with_rules(self, records: dict[int, RunRecord]) -> set[int] | None:
+        """The batch's tasks with alert rules of their own, so that each end need not ask (None: unknown)."""
+        try:
+            return await self.store.with_alert_rules({run.task_id for run in records.values()})
+        except Exception as exc:  # each end then reads its task's rules itself, as before
+            log.warning("could not read which tasks have alert rules: %s", exc)
+            return None
 
     async def _write(self, batch: list[_Pending]) -> tuple[dict[int, RunRecord], set[int]] | None:
         """Write one batch, retrying through a database outage; None once given up (the reaper covers it)."""

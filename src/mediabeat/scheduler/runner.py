@@ -484,7 +484,7 @@ class RunExecutor:
         recorded = await self.ends.add(end)
         retried = recorded is not None and await self._retry_if_due(recorded.run)
         if recorded is not None and not retried:
-            await self.alert(recorded.run)
+            await self.alert(recorded.run, has_rules=recorded.has_rules)
         return recorded, retried
 
     def _free_slot(self, run_id: int) -> None:
@@ -519,12 +519,12 @@ class RunExecutor:
         await self.notifier.notify()
         return True
 
-    async def alert(self, run: RunRecord) -> None:
+    async def alert(self, run: RunRecord, *, has_rules: bool | None = None) -> None:
         """Apply the task's alert rules to a run that ended (its last attempt: retries come first).
 
         A task that was succeeding and fails every retry is news once, when the retries are exhausted.
         """
-        await self.alerting.run_ended(run)
+        await self.alerting.run_ended(run, has_rules=has_rules)
 
 
 def keeps_run_row(outcome: RunOutcome, trigger: Trigger, task: TaskRecord, *, keep_all: bool) -> bool:

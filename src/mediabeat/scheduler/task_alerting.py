@@ -145,8 +145,13 @@ class TaskAlerting:
 
     # -- at the end of a run ------------------------------------------------------------
 
-    async def run_ended(self, run: RunRecord) -> None:
-        """Raise a failure or recovery alert if the task's rules call for one; never raises."""
+    async def run_ended(self, run: RunRecord, *, has_rules: bool | None = None) -> None:
+        """Raise a failure or recovery alert if the task's rules call for one; never raises.
+
+        `has_rules` False (read with the batch of ends) skips the read of the task's rules.
+        """
+        if has_rules is False and isinstance(self.global_channels, NoAlerts):
+            return  # no rules of its own, no global channel: nowhere to send
         try:
             await self._run_ended(run)
         except (sa.exc.SQLAlchemyError, OSError) as exc:

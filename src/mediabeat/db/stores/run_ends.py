@@ -29,6 +29,7 @@ from mediabeat.db.tables import scheduler_empty_runs as empty_t
 from mediabeat.db.tables import scheduler_task_edges as edges_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
+from mediabeat.db.tables import task_alert_rules as rules_t
 from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStart, RunStatus
 
 # A run already reaped (its node looked dead) still gets its true outcome; a queued run whose start is
@@ -66,6 +67,14 @@ class RunEndStore:
                 await self._count_empty(conn, dropped)
             chained = await _chained(conn, {r.task_id for r in records.values()})
         return records, chained
+
+    async def with_alert_rules(self, task_ids: set[int]) -> set[int]:
+        """Those of `task_ids` that have alert rules of their own: one read for a batch of ends."""
+        if not task_ids:
+            return set()
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(rules_t.c.task_id).where(rules_t.c.task_id.in_(sorted(task_ids))))
+            return {int(task_id) for (task_id,) in rows}
 
     async def record_run_starts(self, starts: Sequence[RunStart]) -> None:
         """Write when these claimed runs really started (queued ones become running), in one transaction."""
