@@ -63,6 +63,19 @@ class SentAlerts:
         return cls(outcome is AlertKind.FAILURE, late, missing, slow)
 
 
+def streak_key(history: Sequence[RunRecord]) -> str:
+    """The key of the failure alert for the streak `history` (newest first) ends in: the run that ended the
+    streak before it (the newest run that was neither a failure nor neutral), so that two runs failing at
+    once, each seeing the streak reach the rule, claim one alert between them."""
+    retried = {run.retry_of for run in history if run.retry_of is not None}
+    for run in history:
+        if run.id in retried or run.status in NEUTRAL_STATUSES or run.status in FAILURE_STATUSES:
+            continue
+        return f"streak-after:{run.id}"
+    # No run before the streak in sight: the oldest run read stands for its start.
+    return f"streak-from:{history[-1].id}" if history else "streak-from:start"
+
+
 def failure_streak(history: Sequence[RunRecord]) -> int:
     """How many occurrences in a row failed, newest first; a retried run counts through its last attempt.
 

@@ -30,7 +30,15 @@ from mediabeat.domain.task_alerts import (
     apply_rule_changes,
 )
 from mediabeat.schedule import CronError, parse_schedule
-from mediabeat.scheduler.alert_rules import LOOKBACK, RUN_WINDOW, DueAlert, SentAlerts, alerts_due, run_alert
+from mediabeat.scheduler.alert_rules import (
+    LOOKBACK,
+    RUN_WINDOW,
+    DueAlert,
+    SentAlerts,
+    alerts_due,
+    run_alert,
+    streak_key,
+)
 from mediabeat.scheduler.alerts import (
     Alert,
     Alerters,
@@ -173,7 +181,9 @@ class TaskAlerting:
             history = await self.store.outcome_history(run.task_id, run.id, limit=limit)
         kind = run_alert(run, history, rules, sent)
         if kind is not None:
-            await self._raise(run.task, rules, DueAlert(kind, f"run:{run.id}", "", run=run), self.clock.now())
+            # One failure alert per streak, whichever of its runs claims it first (overlap allow).
+            key = streak_key(history) if kind is AlertKind.FAILURE else f"run:{run.id}"
+            await self._raise(run.task, rules, DueAlert(kind, key, "", run=run), self.clock.now())
 
     # -- the periodic check -----------------------------------------------------------------
 
