@@ -152,6 +152,8 @@ def scheduler_timings(settings: Settings) -> SchedulerTimings:
         stale_after=timedelta(seconds=settings.stale_after_seconds),
         claim_batch=settings.claim_batch,
         max_concurrent=settings.max_concurrent_runs,
+        backlog=settings.run_backlog,
+        backlog_hold=timedelta(seconds=settings.run_backlog_hold_seconds),
         heartbeat=timedelta(seconds=settings.heartbeat_seconds),
         cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
         run_log_max_chars=settings.run_log_max_chars,

@@ -134,6 +134,16 @@ class Settings(BaseSettings):
         description="Most scheduled runs one node executes at a time; due tasks beyond it wait for a free slot "
         "or go to another node (manual and chained runs do not count against it)",
     )
+    run_backlog: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        default=1000,
+        description="Most due tasks a node claims beyond its free run slots, to start here as slots free (its "
+        "backlog: one claim for a burst instead of one per wave of free slots). 0 claims only what starts at once",
+    )
+    run_backlog_hold_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=5.0,
+        description="A claimed run that a node has not started within this long goes back to the cluster, where "
+        "any node with a free slot starts it (never longer than MEDIABEAT_MISFIRE_GRACE_SECONDS)",
+    )
     node_id: str | None = Field(default=None, description="This process's node id (default host:pid)")
     run_log_max_chars: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
         default=64_000,

@@ -10,7 +10,7 @@ import pytest
 from mediabeat.clock import FakeClock
 from mediabeat.db.engine import Database
 from mediabeat.db.stores.scheduler import SchedulerStore
-from mediabeat.domain.scheduler import RunFilter
+from mediabeat.domain.scheduler import RunFilter, RunStatus
 from mediabeat.scheduler.service import (
     OverlapForbidden,
     SchedulerTimings,
@@ -469,25 +469,29 @@ async def test_a_node_runs_at_most_max_concurrent_scheduled_executions(db: Datab
     clock = FakeClock(START)
     blocking = BlockingHandler()
     for i in range(5):
-        await add_task(db, f"slow-{i}", "0 * * * *", handler="slow")
+        # slow-4 may overlap: it is also run by hand while its scheduled run is queued.
+        await add_task(db, f"slow-{i}", "0 * * * *", handler="slow", overlap_policy="allow" if i == 4 else "forbid")
     service, loop = build_test_scheduler(
         db, clock=clock, handlers={"slow": blocking}, timings=SchedulerTimings(max_concurrent=2)
     )
     first = await loop.step()
     assert first.started == 2
     assert service.free_slots == 0
-    assert first.sleep_seconds == loop.tick_seconds  # full: wait for a run to end (it wakes the loop)
+    # The other three were claimed too, as this node's backlog: queued, started as slots free.
+    assert service.due.backlog == 3
+    queued = await service.list_runs(RunFilter(status=RunStatus.QUEUED), limit=20)
+    assert len(queued) == 3 and {r.node_id for r in queued} == {"test-node"}
+    # Full: wait for a run to end (it wakes the loop), or until the backlog must be given back.
+    assert first.sleep_seconds == service.due.backlog_hold.total_seconds()
     assert (await loop.step()).started == 0
+    assert blocking.calls == 2
     # A manual run is an admin's explicit request and does not wait for a slot.
     manual = await service.run_now("slow-4")
     assert manual in service.active_run_ids
     blocking.release()
-    await settle(service)
-    assert (await loop.step()).started == 2
-    await settle(service)
-    # 2 + 2 + 1: each of the five tasks ran once at start-up (slow-4 also once by hand).
-    assert (await loop.step()).started == 1
-    await settle(service)
+    await settle(service)  # the backlog starts as the slots free, two at a time, without a loop step
+    # Each of the five tasks ran once at start-up (slow-4 also once by hand).
+    assert blocking.calls == 6
     runs = await service.list_runs(RunFilter(), limit=20)
     assert len([r for r in runs if r.trigger == "schedule"]) == 5
     assert {r.status for r in runs} == {"succeeded"}

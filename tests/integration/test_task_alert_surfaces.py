@@ -104,6 +104,20 @@ async def test_the_cli_sets_shows_mutes_and_lists_alerts(api: ApiEnv) -> None:
     assert ok(await cli(api, "tasks", "alerts", "nightly-cleanup", "--json")).strip() == "[]"
 
 
+async def test_the_cli_creates_a_task_with_its_alert_rules_and_a_bad_rule_creates_nothing(api: ApiEnv) -> None:
+    base = ["tasks", "create", "digest", "--handler", "nightly_cleanup", "--cron", "0 6 * * *"]
+    bad = await cli(api, *base, "--alert-webhook", "gopher://x")
+    assert bad.exit_code == 2 and "alert_webhook_url" in bad.stderr
+    bad = await cli(api, *base, "--mute-until", "next tuesday")
+    assert bad.exit_code == 2 and "is not a time" in bad.stderr
+    assert "digest" not in [t.name for t in await api.services.scheduler.list_tasks()]
+    printed = ok(await cli(api, *base, "--alert-after-failures", "3", "--alert-late", "600", "--alert-missing"))
+    assert printed.startswith("created digest:")
+    shown = ok(await cli(api, "tasks", "show", "digest"))
+    assert "Failure: after 3 failures in a row" in shown and "Late: a run not started 600 s" in shown
+    assert "Missing: an occurrence that never ran" in shown
+
+
 async def test_the_task_page_shows_the_rules_the_mute_and_a_mute_button(api: ApiEnv) -> None:
     tid = (await api.services.scheduler.get_task_by_name("nightly-cleanup")).id
     async with api.admin() as client:

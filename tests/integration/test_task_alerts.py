@@ -98,6 +98,27 @@ async def test_the_failure_alert_waits_for_n_failures_in_a_row_and_recovery_foll
     ]
 
 
+async def test_two_runs_failing_at_once_send_one_failure_alert_for_their_streak(
+    db: Database, global_hook: Webhook
+) -> None:
+    clock = FakeClock(T0)
+    both_started = asyncio.Barrier(2)
+
+    async def fails_together(ctx: Any) -> dict[str, Any]:
+        await both_started.wait()
+        raise RuntimeError("upstream is down")
+
+    service = scheduler(db, clock, global_hook, handlers={"fetch": fails_together})
+    task_id = await hourly_task(db, overlap_policy="allow")
+    await service.set_alert_rules(task_id, AlertRuleChanges(after_failures=1))
+    runs = [await service.run_now("fetch") for _ in range(2)]
+    ended = await asyncio.gather(*(service.wait_for_run(run_id) for run_id in runs))
+    assert {r.status for r in ended} == {"failed"}
+    await service.alerting.drain()
+    assert [a["kind"] for a in global_hook.received] == ["failure"]
+    assert [a.kind for a in await service.recent_alerts(task_id)] == ["failure"]
+
+
 async def test_late_is_sent_once_when_two_nodes_check_at_the_same_moment(db: Database, global_hook: Webhook) -> None:
     clock = FakeClock(T0)
     node_a = scheduler(db, clock, global_hook, node="node-a")

@@ -17,7 +17,15 @@ from mediabeat.domain.scheduler import (
 )
 from mediabeat.domain.task_alerts import AlertKind, AlertRuleChanges, AlertRules, apply_rule_changes, parse_mute_until
 from mediabeat.schedule import parse_schedule
-from mediabeat.scheduler.alert_rules import SentAlerts, alerts_due, failure_streak, percentile, run_alert, slow_limit_s
+from mediabeat.scheduler.alert_rules import (
+    SentAlerts,
+    alerts_due,
+    failure_streak,
+    percentile,
+    run_alert,
+    slow_limit_s,
+    streak_key,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, on the hour
 HOURLY = parse_schedule("0 * * * *")
@@ -81,6 +89,14 @@ def test_a_streak_counts_occurrences_and_skipped_or_cancelled_runs_do_not_break_
     # Run 7 retries 6: the occurrence failed once, through its last attempt.
     retried = [run(7, "failed", retry_of=6, trigger="retry"), run(6, "failed"), run(5, "succeeded")]
     assert failure_streak(retried) == 1
+
+
+def test_runs_of_one_streak_share_its_alert_key_and_the_next_streak_has_its_own() -> None:
+    # Runs 3 and 4 failed at once (overlap allow): each sees the streak, both name the same key.
+    assert streak_key([run(3, "failed"), run(2, "skipped"), run(1, "succeeded")]) == "streak-after:1"
+    assert streak_key([run(4, "failed"), run(3, "failed"), run(1, "succeeded")]) == "streak-after:1"
+    assert streak_key([run(6, "failed"), run(5, "succeeded"), run(4, "failed")]) == "streak-after:5"
+    assert streak_key([run(2, "failed"), run(1, "failed")]) == "streak-from:1"
 
 
 def test_the_failure_alert_waits_for_n_in_a_row_and_a_recovery_follows_only_a_failure_alert() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mediabeat.schedule import MisfirePolicy, OverlapPolicy, initial_next_run, overlap_allows, parse_schedule, plan_due
-from mediabeat.schedule.policy import MISSED_COUNT_LIMIT
+from mediabeat.schedule.policy import MISSED_COUNT_LIMIT, plan_given_back
 
 HOURLY = parse_schedule("0 * * * *")
 GRACE = timedelta(seconds=60)
@@ -78,3 +78,14 @@ def test_past_the_count_limit_the_newest_occurrences_are_the_ones_kept() -> None
     skipped = decide(MisfirePolicy.SKIP)
     assert skipped.run == [at(9, 41)] and skipped.missed_latest == at(9, 40)  # the one within the grace still runs
     assert once.next_run_at == caught_up.next_run_at == skipped.next_run_at == at(9, 42)
+
+
+def test_given_back_occurrences_run_within_the_grace_and_follow_the_misfire_policy_after_it() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    grace = timedelta(seconds=60)
+    fresh, old, older = now - timedelta(seconds=30), now - timedelta(minutes=5), now - timedelta(minutes=65)
+    assert plan_given_back([fresh], now=now, misfire=MisfirePolicy.SKIP, grace=grace) == ([fresh], [])
+    assert plan_given_back([old, older], now=now, misfire=MisfirePolicy.SKIP, grace=grace) == ([], [older, old])
+    assert plan_given_back([old, fresh], now=now, misfire=MisfirePolicy.SKIP, grace=grace) == ([fresh], [old])
+    assert plan_given_back([old, older], now=now, misfire=MisfirePolicy.RUN_ONCE, grace=grace) == ([old], [older])
+    assert plan_given_back([old, older], now=now, misfire=MisfirePolicy.CATCH_UP, grace=grace) == ([older, old], [])

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStatus, Trigger
+from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStart, RunStatus, Trigger
 from mediabeat.scheduler.run_ends import RunEndWriter
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -36,6 +36,8 @@ class FakeEndStore:
 
     def __init__(self, failures: int = 0) -> None:
         self.batches: list[list[int]] = []
+        self.starts: list[list[int]] = []
+        self.log: list[str] = []
         self.failures = failures
         self.gate = asyncio.Event()
         self.gate.set()
@@ -46,7 +48,16 @@ class FakeEndStore:
             self.failures -= 1
             raise sa.exc.OperationalError("UPDATE", {}, Exception("database is away"))
         self.batches.append([end.run_id for end in ends])
+        self.log.append("ends")
         return {end.run_id: record(end.run_id, end.run_id % 2) for end in ends}, {1}
+
+    async def with_alert_rules(self, task_ids: set[int]) -> set[int]:
+        return {1} & task_ids
+
+    async def record_run_starts(self, starts: list[RunStart]) -> None:
+        await asyncio.sleep(0.01)
+        self.starts.append([start.run_id for start in starts])
+        self.log.append("starts")
 
 
 def end(run_id: int) -> RunEnd:
@@ -76,3 +87,14 @@ async def test_an_outage_is_retried_and_then_given_up_to_the_reaper() -> None:
     store.failures = 5
     assert await asyncio.wait_for(writer.add(end(8)), timeout=5) is None  # given up: still running, reaped later
     await writer.flush()
+
+
+async def test_starts_of_one_moment_share_a_batch_and_are_written_before_any_end() -> None:
+    store = FakeEndStore()
+    writer = RunEndWriter(store)  # type: ignore[arg-type]
+    for run_id in range(1, 11):
+        writer.starts.add(RunStart(run_id, 1, NOW))
+    recorded = await writer.add(end(1))
+    assert store.starts == [list(range(1, 11))]
+    assert store.log == ["starts", "ends"]  # an end never precedes its start
+    assert recorded is not None and recorded.has_rules is (recorded.run.task_id == 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -267,8 +268,20 @@ def create(
     retry_backoff_max: RetryBackoffMax = None,
     priority: Priority = None,
     keep_empty_runs: KeepEmptyRuns = None,
+    alert_after_failures: alerting.AfterFailures = None,
+    alert_late: alerting.AlertLate = None,
+    alert_missing: alerting.AlertMissing = None,
+    alert_slower_than: alerting.SlowerThan = None,
+    alert_slower_than_p95: alerting.SlowerThanP95 = None,
+    mute_until: alerting.MuteUntil = None,
+    alert_webhook: alerting.AlertWebhook = None,
+    alert_email: alerting.AlertEmail = None,
 ) -> None:
-    """Create a task that runs a registered handler on a schedule."""
+    """Create a task that runs a registered handler on a schedule, with alert rules if given."""
+    alerts = alerting.AlertOptions(
+        alert_after_failures, alert_late, alert_missing, alert_slower_than, alert_slower_than_p95
+    )
+    alerts = dataclasses.replace(alerts, mute_until=mute_until, webhook=alert_webhook, email=alert_email)
     spec = NewTask(
         name=name,
         handler=handler,
@@ -287,10 +300,13 @@ def create(
         priority=priority or 0,
         keep_empty_runs=bool(keep_empty_runs),
     )
+    _create(spec, alerts)
 
+
+def _create(spec: NewTask, alerts: alerting.AlertOptions) -> None:
     async def body(services: Services) -> TaskRecord:
-        try:
-            return await services.scheduler.create_task(spec)
+        try:  # the rules are checked before the task is created: a bad one creates nothing
+            return await services.scheduler.create_task(spec, alerts=alerts.changes(services.clock.now()))
         except TaskValidationError as exc:
             raise CliError(str(exc), exit_code=2) from None
 

@@ -27,6 +27,7 @@ __all__ = [
     "RunNotFound",
     "RunNotRunning",
     "RunRecord",
+    "RunStart",
     "RunStatus",
     "SchedulerPause",
     "SchedulerStats",
@@ -61,10 +62,12 @@ class RunStatus(enum.StrEnum):
     SKIPPED = "skipped"
     ABANDONED = "abandoned"
     CANCELLED = "cancelled"
+    # Claimed by a node (node_id) that has not started it yet; with no node, given back for any node to start.
+    QUEUED = "queued"
 
     @property
     def finished(self) -> bool:
-        return self is not RunStatus.RUNNING
+        return self not in (RunStatus.RUNNING, RunStatus.QUEUED)
 
     @property
     def is_failure(self) -> bool:
@@ -322,6 +325,8 @@ class ClaimedRuns:
     task: TaskRecord
     run_ids: list[int]
     scheduled_for: list[datetime]
+    # Claimed as `queued`: the node starts them when a slot frees (its backlog), writing the start then.
+    queued: bool = False
 
 
 @dataclass(slots=True)
@@ -331,6 +336,15 @@ class ClaimOutcome:
     claimed: list[ClaimedRuns] = field(default_factory=list)
     examined: int = 0
     skipped_runs: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """When a claimed run really started (a queued run, or a later catch-up occurrence), to be written."""
+
+    run_id: int
+    task_id: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from mediabeat.schedule.policy import (
     initial_next_run,
     overlap_allows,
     plan_due,
+    plan_given_back,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "overlap_allows",
     "parse_schedule",
     "plan_due",
+    "plan_given_back",
 ]

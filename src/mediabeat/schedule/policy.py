@@ -112,6 +112,25 @@ def _occurrences_between(schedule: CronSchedule, first: datetime, now: datetime)
     return sorted(fire.astimezone(UTC) for fire in newest if fire >= first)
 
 
+def plan_given_back(
+    scheduled: list[datetime], *, now: datetime, misfire: MisfirePolicy, grace: timedelta
+) -> tuple[list[datetime], list[datetime]]:
+    """Which claimed occurrences of one task that no node started (given back) run now, and which are skipped.
+
+    Those still within the grace run. Late ones follow the misfire policy, as if they had just
+    come due: `skip` skips them, `catch_up` runs them all, `run_once` runs the newest occurrence
+    once for all of them. Returns (run, skipped), each oldest first.
+    """
+    ordered = sorted(scheduled)
+    late = [t for t in ordered if now - t > grace]
+    on_time = [t for t in ordered if now - t <= grace]
+    if not late or misfire is MisfirePolicy.CATCH_UP:
+        return ordered, []
+    if misfire is MisfirePolicy.SKIP:
+        return on_time, late
+    return [ordered[-1]], ordered[:-1]  # run_once
+
+
 def overlap_allows(policy: OverlapPolicy, running: int) -> bool:
     """Whether a new run may start while `running` runs of the same task are in flight."""
     return policy is OverlapPolicy.ALLOW or running == 0

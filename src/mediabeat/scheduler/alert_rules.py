@@ -28,7 +28,7 @@ SLOW_WINDOW = 10
 # The p95 rule needs this many earlier succeeded runs to compare with.
 MIN_P95_SAMPLES = 5
 # Statuses that neither break nor extend a failure streak.
-NEUTRAL_STATUSES = frozenset({RunStatus.SKIPPED, RunStatus.CANCELLED, RunStatus.RUNNING})
+NEUTRAL_STATUSES = frozenset({RunStatus.SKIPPED, RunStatus.CANCELLED, RunStatus.RUNNING, RunStatus.QUEUED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,19 @@ class SentAlerts:
         missing = next((a.occurrence for a in ordered if a.kind is AlertKind.MISSING), None)
         slow = frozenset(a.run_id for a in ordered if a.kind is AlertKind.SLOW and a.run_id is not None)
         return cls(outcome is AlertKind.FAILURE, late, missing, slow)
+
+
+def streak_key(history: Sequence[RunRecord]) -> str:
+    """The key of the failure alert for the streak `history` (newest first) ends in: the run that ended the
+    streak before it (the newest run that was neither a failure nor neutral), so that two runs failing at
+    once, each seeing the streak reach the rule, claim one alert between them."""
+    retried = {run.retry_of for run in history if run.retry_of is not None}
+    for run in history:
+        if run.id in retried or run.status in NEUTRAL_STATUSES or run.status in FAILURE_STATUSES:
+            continue
+        return f"streak-after:{run.id}"
+    # No run before the streak in sight: the oldest run read stands for its start.
+    return f"streak-from:{history[-1].id}" if history else "streak-from:start"
 
 
 def failure_streak(history: Sequence[RunRecord]) -> int:

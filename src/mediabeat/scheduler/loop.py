@@ -64,18 +64,25 @@ class SchedulerLoop:
             await self.service.check_cancel_requests()  # a cancel asked on another node wakes this loop
         if (await self.service.observe_pause()).paused:
             # Nothing scheduled starts (the claim checks the row too); handed-over manual runs still do.
+            # The backlog goes back to the cluster: on resume, any node starts it, per the misfire policy.
+            await self.service.due.give_back_backlog("the scheduler is paused")
             started = await self.service.adopt_handed_runs()
             return StepResult(started=started, sleep_seconds=self._paused_poll())
         started = await self.service.execute_due_tasks()
         started += await self.service.adopt_handed_runs()  # `tasks run` from a shell hands its run to a node
         if self.service.free_slots == 0:
-            return StepResult(started=started, sleep_seconds=self.tick_seconds)  # an ending run wakes the loop
+            # An ending run wakes the loop; a backlog must be given back in time if no slot frees.
+            return StepResult(started=started, sleep_seconds=self._backlog_cap(self.tick_seconds))
         if self.service.due.more_due:
             # The claim took all it could: more may be due (a burst wider than the run limit). Look
             # again at once instead of asking for the next due time, a read per wave saved.
             return StepResult(started=started, sleep_seconds=0.0)
         next_due = await self.service.next_due_at()
-        return StepResult(started=started, sleep_seconds=self._sleep_until(next_due))
+        return StepResult(started=started, sleep_seconds=self._backlog_cap(self._sleep_until(next_due)))
+
+    def _backlog_cap(self, seconds: float) -> float:
+        due_in = self.service.due.backlog_due_in()
+        return seconds if due_in is None else min(seconds, due_in)
 
     def _paused_poll(self) -> float:
         """PAUSED_POLL_SECONDS of real time, in clock seconds (a simulated clock may run faster)."""
@@ -116,6 +123,10 @@ class SchedulerLoop:
                     real_sleep, backoff = backoff, min(BACKOFF_MAX_S, backoff * 2)
                 await self._sleep(real_sleep, stop)
         finally:
+            try:  # what this node claimed and has not started, another node may start
+                await self.service.due.give_back_backlog("the node is stopping")
+            except (sa.exc.SQLAlchemyError, OSError) as exc:
+                log.error("could not give back the queued runs; the reaper will: %s", self._describe(exc))
             await self.service.wait_idle(within=SHUTDOWN_GRACE_S)
             await self.service.cancel_all()
             stop.set()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,17 +24,19 @@ from mediabeat.domain.scheduler import (
     RunNotFound,
     RunNotRunning,
     RunRecord,
+    RunStart,
     RunStatus,
     TaskRecord,
     Trigger,
 )
 from mediabeat.logs import RunLogCapture, run_log_context
+from mediabeat.scheduler.backlog import RunBacklog
 from mediabeat.scheduler.chain_runs import ChainStarter
 from mediabeat.scheduler.chains import chain_kind_for
 from mediabeat.scheduler.changes import retry_delay_s
 from mediabeat.scheduler.notify import ChangeNotifier
 from mediabeat.scheduler.registry import HandlerRegistry, UnknownHandler
-from mediabeat.scheduler.run_ends import RecordedEnd, RunEndWriter
+from mediabeat.scheduler.run_ends import RecordedEnd, RunEndWriter, RunStartWriter
 from mediabeat.scheduler.task_alerting import TaskAlerting
 from mediabeat.tasks.base import NothingToDo, RunContext, SkipRun
 from mediabeat.telemetry import TASK_RUN_DURATION, TASK_RUNS, TASK_RUNS_IN_PROGRESS
@@ -120,7 +123,12 @@ class RunExecutor:
         self.notifier = notifier
         self.alerting = alerting
         self.keep_empty_runs = keep_empty_runs
-        self.ends = end_writer or RunEndWriter(RunEndStore(store.db))
+        self.starts = end_writer.starts if end_writer is not None else RunStartWriter(RunEndStore(store.db))
+        self.ends = end_writer or RunEndWriter(RunEndStore(store.db), starts=self.starts)
+        # Queued executions this node claimed and has not started (DueRuns starts them as slots free).
+        self.backlog = RunBacklog()
+        self.on_slot_free: Callable[[], bool] | None = None
+        self._cancelled_queued: set[asyncio.Future[RecordedEnd | None]] = set()
         self._executions: dict[int, _Execution] = {}
         self.chains = ChainStarter(
             store=store,
@@ -134,7 +142,8 @@ class RunExecutor:
 
     @property
     def active_run_ids(self) -> list[int]:
-        return sorted(self._executions)
+        """The runs this node executes or holds queued (it heartbeats them all)."""
+        return sorted({*self._executions, *self.backlog.run_ids})
 
     def executing_count(self, trigger: Trigger) -> int:
         """How many executions (a claim of catch-up runs counts once) of this trigger are in flight.
@@ -240,6 +249,9 @@ class RunExecutor:
         recorded `cancelled` anyway and its slot freed; the handler is left to finish alone.
         Returns False if this node does not execute the run.
         """
+        if run_id in self.backlog:
+            self._cancel_queued(run_id, by)
+            return True
         if run_id not in self._executions:
             return False
         handler = self._handlers.get(run_id)
@@ -254,6 +266,24 @@ class RunExecutor:
         # Real seconds whatever the clock: the handler needs real time to unwind.
         handler.timer = asyncio.get_running_loop().call_later(self.cancel_grace_s, _give_up, handler.given_up)
         return True
+
+    def _cancel_queued(self, run_id: int, by: str) -> None:
+        """A queued run of this node's backlog never starts: it ends `cancelled` (the rest of its claim stays)."""
+        taken = self.backlog.remove(run_id)
+        if taken is None:
+            return
+        claim, claimed_at = taken
+        rest = [(r, when) for r, when in zip(claim.run_ids, claim.scheduled_for, strict=True) if r != run_id]
+        if rest:
+            kept = ClaimedRuns(
+                task=claim.task, run_ids=[r for r, _ in rest], scheduled_for=[w for _, w in rest], queued=True
+            )
+            self.backlog.push(kept, claimed_at)
+        log.warning("run %d of %s cancelled by %s before it started", run_id, claim.task.name, by)
+        end = RunEnd(run_id, RunStatus.CANCELLED, self.clock.now(), error=f"cancelled by {by} before it started")
+        future = self.ends.add(end)
+        self._cancelled_queued.add(future)
+        future.add_done_callback(self._cancelled_queued.discard)
 
     async def request_cancel(self, run_id: int, *, by: str) -> RunRecord:
         """Ask for a run to be cancelled on whichever node executes it (RunNotFound, RunNotRunning).
@@ -291,6 +321,8 @@ class RunExecutor:
         execution = _Execution(run_ids=list(claim.run_ids), trigger=trigger)
         for run_id in claim.run_ids:
             self._executions[run_id] = execution
+        if claim.queued:  # it starts now: write so with the other starts of the moment
+            self.starts.add(RunStart(claim.run_ids[0], claim.task.id, self.clock.now()))
         execution.future = asyncio.create_task(
             self._execute_claim(claim, trigger), name=f"mediabeat-run-{claim.task.name}"
         )
@@ -301,7 +333,7 @@ class RunExecutor:
         try:
             for position, (run_id, scheduled_for) in enumerate(zip(claim.run_ids, claim.scheduled_for, strict=True)):
                 if position > 0:
-                    await self.store.mark_run_started(run_id, self.clock.now())
+                    self.starts.add(RunStart(run_id, claim.task.id, self.clock.now()))
                 with run_log_context(run_id, claim.task.name):
                     status, retried = await self._execute_run(claim.task, run_id, scheduled_for, trigger)
                 self._executions.pop(run_id, None)
@@ -452,7 +484,7 @@ class RunExecutor:
         recorded = await self.ends.add(end)
         retried = recorded is not None and await self._retry_if_due(recorded.run)
         if recorded is not None and not retried:
-            await self.alert(recorded.run)
+            await self.alert(recorded.run, has_rules=recorded.has_rules)
         return recorded, retried
 
     def _free_slot(self, run_id: int) -> None:
@@ -460,6 +492,8 @@ class RunExecutor:
         execution = self._executions.get(run_id)
         if execution is not None and run_id == execution.run_ids[-1] and not execution.winding_down:
             execution.winding_down = True
+            if self.on_slot_free is not None and self.on_slot_free():
+                return  # the backlog's next execution took the slot, without a loop step
             self.notifier.notify_nowait()
 
     async def _retry_if_due(self, run: RunRecord) -> bool:
@@ -485,12 +519,12 @@ class RunExecutor:
         await self.notifier.notify()
         return True
 
-    async def alert(self, run: RunRecord) -> None:
+    async def alert(self, run: RunRecord, *, has_rules: bool | None = None) -> None:
         """Apply the task's alert rules to a run that ended (its last attempt: retries come first).
 
         A task that was succeeding and fails every retry is news once, when the retries are exhausted.
         """
-        await self.alerting.run_ended(run)
+        await self.alerting.run_ended(run, has_rules=has_rules)
 
 
 def keeps_run_row(outcome: RunOutcome, trigger: Trigger, task: TaskRecord, *, keep_all: bool) -> bool:

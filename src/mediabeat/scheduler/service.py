@@ -76,6 +76,8 @@ class SchedulerTimings:
     stale_after: timedelta = timedelta(seconds=20)
     claim_batch: int = 1000
     max_concurrent: int = 32
+    backlog: int = 1000
+    backlog_hold: timedelta = timedelta(seconds=5)
     heartbeat: timedelta = timedelta(seconds=5)
     cancel_grace: timedelta = timedelta(seconds=30)
     run_log_max_chars: int = 64_000
@@ -125,15 +127,7 @@ class SchedulerService:
             keep_empty_runs=timings.keep_empty_runs,
         )
         self.pause_switch = PauseSwitch(store=store, clock=clock, notifier=self.notifier)
-        self.due = DueRuns(
-            store=store,
-            executor=self.runner,
-            clock=clock,
-            misfire_grace=timings.misfire_grace,
-            max_catch_up=timings.max_catch_up,
-            claim_batch=timings.claim_batch,
-            max_concurrent=timings.max_concurrent,
-        )
+        self.due = self._due_runs(store, timings)
         # Heartbeats and the reaper may use their own small pool, so that runs holding every
         # connection of the main one cannot make this node look dead.
         self.liveness = RunLiveness(
@@ -142,6 +136,20 @@ class SchedulerService:
             clock=clock,
             heartbeat=timings.heartbeat,
             stale_after=timings.stale_after,
+        )
+
+    def _due_runs(self, store: SchedulerStore, timings: SchedulerTimings) -> DueRuns:
+        return DueRuns(
+            store=store,
+            executor=self.runner,
+            clock=self.clock,
+            misfire_grace=timings.misfire_grace,
+            max_catch_up=timings.max_catch_up,
+            stale_after=timings.stale_after,
+            claim_batch=timings.claim_batch,
+            max_concurrent=timings.max_concurrent,
+            backlog=timings.backlog,
+            backlog_hold=timings.backlog_hold,
         )
 
     def _alerting(

@@ -30,7 +30,15 @@ from mediabeat.domain.task_alerts import (
     apply_rule_changes,
 )
 from mediabeat.schedule import CronError, parse_schedule
-from mediabeat.scheduler.alert_rules import LOOKBACK, RUN_WINDOW, DueAlert, SentAlerts, alerts_due, run_alert
+from mediabeat.scheduler.alert_rules import (
+    LOOKBACK,
+    RUN_WINDOW,
+    DueAlert,
+    SentAlerts,
+    alerts_due,
+    run_alert,
+    streak_key,
+)
 from mediabeat.scheduler.alerts import (
     Alert,
     Alerters,
@@ -145,8 +153,13 @@ class TaskAlerting:
 
     # -- at the end of a run ------------------------------------------------------------
 
-    async def run_ended(self, run: RunRecord) -> None:
-        """Raise a failure or recovery alert if the task's rules call for one; never raises."""
+    async def run_ended(self, run: RunRecord, *, has_rules: bool | None = None) -> None:
+        """Raise a failure or recovery alert if the task's rules call for one; never raises.
+
+        `has_rules` False (read with the batch of ends) skips the read of the task's rules.
+        """
+        if has_rules is False and isinstance(self.global_channels, NoAlerts):
+            return  # no rules of its own, no global channel: nowhere to send
         try:
             await self._run_ended(run)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
@@ -168,7 +181,9 @@ class TaskAlerting:
             history = await self.store.outcome_history(run.task_id, run.id, limit=limit)
         kind = run_alert(run, history, rules, sent)
         if kind is not None:
-            await self._raise(run.task, rules, DueAlert(kind, f"run:{run.id}", "", run=run), self.clock.now())
+            # One failure alert per streak, whichever of its runs claims it first (overlap allow).
+            key = streak_key(history) if kind is AlertKind.FAILURE else f"run:{run.id}"
+            await self._raise(run.task, rules, DueAlert(kind, key, "", run=run), self.clock.now())
 
     # -- the periodic check -----------------------------------------------------------------
 

@@ -29,11 +29,13 @@ from mediabeat.db.tables import scheduler_empty_runs as empty_t
 from mediabeat.db.tables import scheduler_task_edges as edges_t
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
-from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStatus
+from mediabeat.db.tables import task_alert_rules as rules_t
+from mediabeat.domain.scheduler import RunEnd, RunRecord, RunStart, RunStatus
 
-# A run already reaped (its node looked dead) still gets its true outcome. (An OR, not IN: an
+# A run already reaped (its node looked dead) still gets its true outcome; a queued run whose start is
+# still being written (or was cancelled before it started) ends too. (An OR, not IN: an
 # expanding IN cannot be part of an executemany.)
-_ENDABLE = (RunStatus.RUNNING, RunStatus.ABANDONED)
+_ENDABLE = (RunStatus.RUNNING, RunStatus.ABANDONED, RunStatus.QUEUED)
 
 
 class RunEndStore:
@@ -65,6 +67,38 @@ class RunEndStore:
                 await self._count_empty(conn, dropped)
             chained = await _chained(conn, {r.task_id for r in records.values()})
         return records, chained
+
+    async def with_alert_rules(self, task_ids: set[int]) -> set[int]:
+        """Those of `task_ids` that have alert rules of their own: one read for a batch of ends."""
+        if not task_ids:
+            return set()
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(rules_t.c.task_id).where(rules_t.c.task_id.in_(sorted(task_ids))))
+            return {int(task_id) for (task_id,) in rows}
+
+    async def record_run_starts(self, starts: Sequence[RunStart]) -> None:
+        """Write when these claimed runs really started (queued ones become running), in one transaction."""
+        if not starts:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                runs_t.update()
+                .where(
+                    runs_t.c.id == sa.bindparam("rid"),
+                    sa.or_(runs_t.c.status == RunStatus.QUEUED, runs_t.c.status == RunStatus.RUNNING),
+                )
+                .values(status=RunStatus.RUNNING, started_at=sa.bindparam("at"), heartbeat_at=sa.bindparam("at")),
+                [{"rid": start.run_id, "at": start.at} for start in starts],
+            )
+            latest: dict[int, datetime] = {}
+            for start in starts:
+                latest[start.task_id] = max(latest.get(start.task_id, start.at), start.at)
+            await conn.execute(
+                tasks_t.update()
+                .where(tasks_t.c.id == sa.bindparam("tid"), tasks_t.c.last_status == RunStatus.QUEUED)
+                .values(last_status=RunStatus.RUNNING, last_run_at=sa.bindparam("at")),
+                [{"tid": t, "at": at} for t, at in sorted(latest.items())],
+            )
 
     async def _count_empty(self, conn: AsyncConnection, dropped: Sequence[RunRecord]) -> None:
         """Delete the rows of runs that found nothing to do, and count them per task and hour."""

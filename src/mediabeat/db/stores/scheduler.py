@@ -172,8 +172,12 @@ class SchedulerStore:
         node_id: str,
         limit: int,
         plan: Callable[[TaskRecord], DuePlan],
+        start_now: int | None = None,
     ) -> ClaimOutcome:
         """Claim the due occurrences of up to `limit` tasks in one transaction.
+
+        The first `start_now` tasks (in DUE_ORDER; None: all) get `running` rows and start at once; the
+        others get `queued` rows, for this node's backlog (it starts them as slots free).
 
         Nothing is claimed while the scheduler is paused: the pause row is read in the same statement.
         The unique (task_id, scheduled_for) index decides which node runs an occurrence:
@@ -198,17 +202,24 @@ class SchedulerStore:
             running = await _running_run_ids(conn, [t.id for t in due if t.overlap_policy is OverlapPolicy.FORBID])
             rows: list[dict[str, Any]] = []
             plans: dict[int, DuePlan] = {}
+            queued = {t.id for t in due[start_now:]} if start_now is not None else set()
             for task in due:
                 plans[task.id] = plan(task)
-                rows.extend(_run_rows(task, unfired(task, plans[task.id]), running.get(task.id), now, node_id))
+                status = RunStatus.QUEUED if task.id in queued else RunStatus.RUNNING
+                rows.extend(_run_rows(task, unfired(task, plans[task.id]), running.get(task.id), now, node_id, status))
             won = await self._insert_runs(conn, rows, outcome) if rows else {}
             for task in due:
                 if task.id in won:
                     ordered = sorted(won[task.id], key=lambda pair: pair[1])
                     outcome.claimed.append(
-                        ClaimedRuns(task=task, run_ids=[i for i, _ in ordered], scheduled_for=[s for _, s in ordered])
+                        ClaimedRuns(
+                            task=task,
+                            run_ids=[i for i, _ in ordered],
+                            scheduled_for=[s for _, s in ordered],
+                            queued=task.id in queued,
+                        )
                     )
-            await conn.execute(_ADVANCE, _advanced(due, plans, rows, won, now))
+            await conn.execute(_ADVANCE, _advanced(due, plans, rows, won, now, queued))
         return outcome
 
     async def _insert_runs(
@@ -228,7 +239,7 @@ class SchedulerStore:
         )
         won: dict[int, list[tuple[int, datetime]]] = {}
         for run_id, task_id, scheduled_for, status in await conn.execute(statement):
-            if status == RunStatus.RUNNING:
+            if status in IN_FLIGHT:
                 won.setdefault(task_id, []).append((run_id, _as_utc(scheduled_for)))
             else:
                 outcome.skipped_runs += 1
@@ -313,11 +324,6 @@ class SchedulerStore:
 
     # -- runs --------------------------------------------------------------------------
 
-    async def mark_run_started(self, run_id: int, now: datetime) -> None:
-        """Stamp the real start of a claimed run (catch-up runs wait for the ones before them)."""
-        async with self.db.write() as conn:
-            await conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(started_at=now, heartbeat_at=now))
-
     async def heartbeat_runs(self, run_ids: Iterable[int], now: datetime) -> dict[int, str]:
         """Mark these runs alive; returns those an operator asked to cancel, with who asked."""
         ids = list(run_ids)
@@ -326,7 +332,7 @@ class SchedulerStore:
         async with self.db.write() as conn:
             rows = await conn.execute(
                 runs_t.update()
-                .where(runs_t.c.id.in_(ids), runs_t.c.status == RunStatus.RUNNING)
+                .where(runs_t.c.id.in_(ids), runs_t.c.status.in_(IN_FLIGHT))
                 .values(heartbeat_at=now)
                 .returning(runs_t.c.id, runs_t.c.cancel_requested_at, runs_t.c.cancelled_by)
             )
@@ -341,18 +347,19 @@ class SchedulerStore:
             rows = await conn.execute(
                 sa.select(runs_t.c.id, runs_t.c.cancelled_by).where(
                     runs_t.c.id.in_(ids),
-                    runs_t.c.status == RunStatus.RUNNING,
+                    runs_t.c.status.in_(IN_FLIGHT),
                     runs_t.c.cancel_requested_at.is_not(None),
                 )
             )
             return {r.id: r.cancelled_by or "unknown" for r in rows}
 
     async def request_cancel(self, run_id: int, *, by: str, now: datetime) -> RunRecord | None:
-        """Ask for a running run to be cancelled; a run handed over but not yet adopted ends `cancelled` at once.
+        """Ask for a running or queued run to be cancelled; a run no node holds (handed over, or queued and
+        given back) ends `cancelled` at once.
 
         Returns the run as it is afterwards (None if there is no such run). A finished run is left as it is.
         """
-        running = (runs_t.c.id == run_id, runs_t.c.status == RunStatus.RUNNING)
+        running = (runs_t.c.id == run_id, runs_t.c.status.in_(IN_FLIGHT))
         async with self.db.write() as conn:
             await conn.execute(runs_t.update().where(*running).values(cancel_requested_at=now, cancelled_by=by))
             waiting = (
@@ -371,7 +378,7 @@ class SchedulerStore:
             if waiting is not None:
                 await conn.execute(
                     tasks_t.update()
-                    .where(tasks_t.c.id == waiting.task_id, tasks_t.c.last_status == RunStatus.RUNNING)
+                    .where(tasks_t.c.id == waiting.task_id, tasks_t.c.last_status.in_(IN_FLIGHT))
                     .values(last_status=RunStatus.CANCELLED)
                 )
             row = (await conn.execute(_run_query().where(runs_t.c.id == run_id))).first()
@@ -451,8 +458,22 @@ class SchedulerStore:
             now=now,
         )
 
-    async def _abandon(self, condition: Any, *, error: Any, now: datetime) -> list[RunRecord]:
+    async def give_back(self, run_ids: Iterable[int], *, node_id: str, now: datetime) -> int:
+        """Give back to the cluster these queued runs of this node (a pause, or held too long); returns how many.
+
+        Any node with a free slot may then start them (QueuedRunStore.adopt_given_back); a run an
+        operator asked to cancel ends `cancelled` instead.
+        """
+        ids = sorted(set(run_ids))
+        if not ids:
+            return 0
         async with self.db.write() as conn:
+            return await give_back_queued(conn, sa.and_(runs_t.c.id.in_(ids), runs_t.c.node_id == node_id), now=now)
+
+    async def _abandon(self, condition: Any, *, error: Any, now: datetime) -> list[RunRecord]:
+        """Abandon the running runs that match; the queued ones that match are given back (they never started)."""
+        async with self.db.write() as conn:
+            await give_back_queued(conn, sa.and_(condition, runs_t.c.node_id.is_not(None)), now=now)
             reaped = (
                 await conn.execute(
                     runs_t.update()
@@ -554,8 +575,9 @@ def _advanced(
     rows: Sequence[dict[str, Any]],
     won: dict[int, Any],
     now: datetime,
+    queued: set[int],
 ) -> list[dict[str, Any]]:
-    """The _ADVANCE parameters of a claim: every due task moves on; those won also start now."""
+    """The _ADVANCE parameters of a claim: every due task moves on; those won also start now (or are queued)."""
     fired: dict[int, datetime] = {}
     for row in rows:
         fired[row["task_id"]] = max(fired.get(row["task_id"], row["scheduled_for"]), row["scheduled_for"])
@@ -565,7 +587,9 @@ def _advanced(
             "b_next_run_at": plans[task.id].next_run_at,
             "b_fired": fired.get(task.id, task.last_scheduled_for),
             "b_last_run_at": now if task.id in won else task.last_run_at,
-            "b_last_status": RunStatus.RUNNING if task.id in won else task.last_status,
+            "b_last_status": (RunStatus.QUEUED if task.id in queued else RunStatus.RUNNING)
+            if task.id in won
+            else task.last_status,
         }
         for task in due
     ]
@@ -588,6 +612,9 @@ def unfired(task: TaskRecord, plan: DuePlan) -> DuePlan:
         missed_latest=missed_latest,
     )
 
+
+# A run in flight: started, or claimed by a node that has not started it yet.
+IN_FLIGHT = (RunStatus.RUNNING, RunStatus.QUEUED)
 
 # True while the scheduler is paused (a correlated-free EXISTS on the one-row pause table).
 PAUSED = sa.exists().where(pause_t.c.id == 1, pause_t.c.paused == sa.true())
@@ -633,12 +660,12 @@ def _run_query(columns: Sequence[Any] = RUN_COLUMNS) -> sa.Select[Any]:
 
 
 async def _running_run_ids(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, int]:
-    """For each task with a run in flight, the id of its oldest running run."""
+    """For each task with a run in flight (running, or queued on a node), the id of its oldest such run."""
     if not task_ids:
         return {}
     rows = await conn.execute(
         sa.select(runs_t.c.task_id, sa.func.min(runs_t.c.id))
-        .where(runs_t.c.status == RunStatus.RUNNING, runs_t.c.task_id.in_(task_ids))
+        .where(runs_t.c.status.in_(IN_FLIGHT), runs_t.c.task_id.in_(task_ids))
         .group_by(runs_t.c.task_id)
     )
     return {int(task_id): int(run_id) for task_id, run_id in rows}
@@ -711,7 +738,12 @@ async def _insert_retry(conn: AsyncConnection, task: TaskRecord, *, now: datetim
 
 
 def _run_rows(
-    task: TaskRecord, plan: DuePlan, running_id: int | None, now: datetime, node_id: str
+    task: TaskRecord,
+    plan: DuePlan,
+    running_id: int | None,
+    now: datetime,
+    node_id: str,
+    status: RunStatus = RunStatus.RUNNING,
 ) -> list[dict[str, Any]]:
     """The run rows a plan turns into: running ones to execute, or one skipped row that says why."""
     # Every row has the same columns: they go into one multi-row INSERT, which needs a value for each.
@@ -734,13 +766,12 @@ def _run_rows(
                 "finished_at": now,
                 "duration_ms": 0,
                 "missed": plan.missed + len(plan.run) - 1,
-                "error": f"skipped: run {running_id} of this task is still running (overlap policy forbid)",
+                "error": f"skipped: run {running_id} of this task is still running or queued (overlap policy forbid)",
             }
         ]
     if plan.run:
         rows = [
-            {**base, "scheduled_for": when, "status": RunStatus.RUNNING, "heartbeat_at": now, "missed": 0}
-            for when in plan.run
+            {**base, "scheduled_for": when, "status": status, "heartbeat_at": now, "missed": 0} for when in plan.run
         ]
         rows[-1]["missed"] = plan.missed
         return rows
@@ -758,6 +789,34 @@ def _run_rows(
             }
         ]
     return []
+
+
+async def give_back_queued(conn: AsyncConnection, condition: Any, *, now: datetime) -> int:
+    """Queued runs that match: those an operator asked to cancel end `cancelled`, the others lose their node."""
+    queued = sa.and_(runs_t.c.status == RunStatus.QUEUED, condition)
+    cancelled = (
+        await conn.execute(
+            runs_t.update()
+            .where(queued, runs_t.c.cancel_requested_at.is_not(None))
+            .values(
+                status=RunStatus.CANCELLED,
+                finished_at=now,
+                duration_ms=0,
+                error=sa.literal("cancelled by ")
+                + sa.func.coalesce(runs_t.c.cancelled_by, "unknown")
+                + sa.literal(" before it started"),
+            )
+            .returning(runs_t.c.task_id)
+        )
+    ).all()
+    if cancelled:
+        await conn.execute(
+            tasks_t.update()
+            .where(tasks_t.c.id.in_(sorted({r.task_id for r in cancelled})), tasks_t.c.last_status.in_(IN_FLIGHT))
+            .values(last_status=RunStatus.CANCELLED)
+        )
+    given = await conn.execute(runs_t.update().where(queued).values(node_id=None, heartbeat_at=now))
+    return int(given.rowcount or 0) + len(cancelled)
 
 
 def _clip(text: str | None, limit: int, *, keep_end: bool = False) -> str | None:

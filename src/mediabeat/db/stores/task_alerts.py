@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediabeat.db.engine import Database
-from mediabeat.db.stores.scheduler import LIST_COLUMNS, runs_from_result, task_from_row
+from mediabeat.db.stores.scheduler import IN_FLIGHT, LIST_COLUMNS, runs_from_result, task_from_row
 from mediabeat.db.tables import scheduler_task_runs as runs_t
 from mediabeat.db.tables import scheduler_tasks as tasks_t
 from mediabeat.db.tables import task_alert_rules as rules_t
 from mediabeat.db.tables import task_alerts as alerts_t
-from mediabeat.domain.scheduler import RunRecord, RunStatus, TaskRecord
+from mediabeat.domain.scheduler import RunRecord, TaskRecord
 from mediabeat.domain.task_alerts import AlertKind, AlertRules, TaskAlertRecord
 
 MESSAGE_LIMIT = 2_000
@@ -84,7 +84,7 @@ class TaskAlertStore:
         query = (
             sa.select(*LIST_COLUMNS)
             .join_from(runs_t, tasks_t, runs_t.c.task_id == tasks_t.c.id)
-            .where(runs_t.c.task_id == task_id, runs_t.c.id <= up_to_run, runs_t.c.status != RunStatus.RUNNING)
+            .where(runs_t.c.task_id == task_id, runs_t.c.id <= up_to_run, runs_t.c.status.not_in(IN_FLIGHT))
             .order_by(runs_t.c.id.desc())
             .limit(limit)
         )
