@@ -6,7 +6,7 @@ confirms only these. No foreign keys: the feed and its organisation may be gone 
 PostgreSQL the table has the same service-only row-level security as websub_subscriptions.
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from mediabeat.db import rls
 from mediabeat.db.tables import UTCDateTime
 
 revision = "0028"
-down_revision = "0023"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
