@@ -54,9 +54,13 @@ class PostgresNotifier(LocalNotifier):
         async with self._send_lock:
             try:
                 if self._sender is None or self._sender.closed:
-                    self._sender = await psycopg.AsyncConnection.connect(
+                    sender = await psycopg.AsyncConnection.connect(
                         self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
                     )
+                    if self._closed:  # closed while connecting: nobody would close this one
+                        await sender.close()
+                        return
+                    self._sender = sender
                 await self._sender.execute("SELECT pg_notify(%s, '')", (self.channel,))
             except (psycopg.Error, OSError) as exc:
                 log.warning(
@@ -117,5 +121,9 @@ class PostgresNotifier(LocalNotifier):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
             self._listener = None
-        await self._close_sender()
+        if self._send_lock is not None:
+            async with self._send_lock:  # a notify in flight finishes (or gives up) before its connection closes
+                await self._close_sender()
+        else:
+            await self._close_sender()
         await super().close()
