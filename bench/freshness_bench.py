@@ -43,6 +43,7 @@ import math
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ from mediabeat.schedule.freshness import (
     after_failure,
     after_success,
     entries_per_week_from_ages,
+    rate_after_silence,
 )
 
 DAY = 86400
@@ -79,6 +81,18 @@ class Feed:
     lost: set[int] = field(default_factory=set)  # items no poller could see (oracle)
 
 
+BANDS = ("≥hourly", "hourly..daily", "daily..weekly", "<weekly")
+
+
+def band(rate_per_hour: float) -> str:
+    """The feed's publishing-rate band (its true rate in the simulation)."""
+    if rate_per_hour >= 1:
+        return BANDS[0]
+    if rate_per_hour >= 1 / 24:
+        return BANDS[1]
+    return BANDS[2] if rate_per_hour >= 1 / 168 else BANDS[3]
+
+
 @dataclass
 class Tally:
     delays: list[float] = field(default_factory=list)
@@ -86,6 +100,14 @@ class Tally:
     missed_catchable: int = 0
     missed_lost: int = 0
     requests: int = 0
+    # The breakdown: requests by the rule of the interval that scheduled them, and by the feed's rate band;
+    # delays and feeds by band.
+    by_rule: Counter[str] = field(default_factory=Counter)
+    by_band: Counter[str] = field(default_factory=Counter)
+    band_delays: dict[str, list[float]] = field(default_factory=lambda: {b: [] for b in BANDS})
+    band_feeds: Counter[str] = field(default_factory=Counter)
+    worst: list[tuple[float, int, float]] = field(default_factory=list)  # (delay, feed index, publication)
+    catchable: list[tuple[int, float]] = field(default_factory=list)  # (feed index, publication) missed
 
 
 def _rate(kind: str, rng: random.Random) -> float:
@@ -147,16 +169,26 @@ def _lost(feed: Feed, horizon: float) -> set[int]:
 class Poller:
     """One feed under one policy: what it has seen, its interval, its failures."""
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(self, feed: Feed, index: int = 0, log: list[tuple[float, str]] | None = None) -> None:
         self.feed = feed
+        self.index = index
+        self.log = log  # (time, rule) of each poll, when tracing one feed
         self.seen = bisect.bisect_right(feed.times, 0.0)  # [0, seen): the history, seen before the run
         self.interval: int | None = None
         self.failures = 0
         self.week: int | None = None  # entries a week at the last parsed fetch (stored by the product)
+        self.window: int | None = None  # entries listed at the last parsed fetch (feeds.window_entries)
+        self.last_poll = 0.0
+        self.rule = "start"  # the rule of the interval that scheduled the next poll (the breakdown)
+        self.band = band(feed.rate_per_hour)
 
     def poll(self, t: float, tally: Tally, fast: bool) -> tuple[bool, list[float], int, int]:
         """Poll at t: (ok, visible dates, links, new links); records delays and misses."""
         tally.requests += 1
+        if self.log is not None:
+            self.log.append((t, self.rule))
+        tally.by_rule[self.rule] += 1
+        tally.by_band[self.band] += 1
         feed = self.feed
         if feed.fails and feed.fails[0] <= t < feed.fails[1]:
             return False, [], 0, 0
@@ -166,10 +198,14 @@ class Poller:
             self._miss(self.seen, start, tally)
             self.seen = start
         new = end - self.seen
+        delays = tally.band_delays[self.band]
         for published in feed.times[self.seen : end]:
             tally.delays.append(t - published)
+            delays.append(t - published)
             if fast:
                 tally.fast_delays.append(t - published)
+            if t - published > 24 * HOUR_S:
+                tally.worst.append((t - published, self.index, published))
         self.seen = end
         return True, feed.times[start:end], end - start, new
 
@@ -177,6 +213,7 @@ class Poller:
         lost = sum(1 for i in range(first, end) if i in self.feed.lost) if self.feed.lost else 0
         tally.missed_lost += lost
         tally.missed_catchable += end - first - lost
+        tally.catchable += [(self.index, self.feed.times[i]) for i in range(first, end) if i not in self.feed.lost]
 
 
 Policy = Callable[[Poller, float, bool, list[float], int, int], float]
@@ -188,6 +225,7 @@ def hourly(p: Poller, t: float, ok: bool, dates: list[float], links: int, new: i
         wait = after_failure(p.failures, FreshnessConfig(policy=FeedPolicy.HOURLY, dormant_after=10**6)).seconds
     else:
         p.failures, wait = 0, HOUR_S
+    p.rule = "fixed hourly" if ok else "backoff"
     return (math.floor(t / HOUR_S) * HOUR_S) + max(HOUR_S, wait)  # the next :00 at or after the wait
 
 
@@ -195,6 +233,7 @@ def miniflux(p: Poller, t: float, ok: bool, dates: list[float], links: int, new:
     times = p.feed.times  # the entries stored (seen) that were published in the last week:
     week = max(0, p.seen - bisect.bisect_right(times, t - 7 * DAY, 0, p.seen))
     interval = 24 * HOUR_S if week == 0 else min(max(7 * DAY // week, 300), 24 * HOUR_S)
+    p.rule = "maximum" if interval == 24 * HOUR_S else "minimum" if interval == 300 else "rate"
     return t + interval
 
 
@@ -202,15 +241,19 @@ def mediabeat(config: FreshnessConfig) -> Policy:
     def decide(p: Poller, t: float, ok: bool, dates: list[float], links: int, new: int) -> float:
         if not ok:
             p.failures += 1
-            return t + after_failure(p.failures, config, entries_last_week=p.week).seconds
+            failed = after_failure(p.failures, config, entries_last_week=p.week, window=p.window)
+            p.rule = failed.rule.value
+            return t + failed.seconds
         previous = p.interval if p.failures == 0 else None
         p.failures = 0
         if new == 0 and previous is not None:  # the same body as last time: not parsed (rss_fetch)
+            p.week = rate_after_silence(p.week, p.window, t - p.last_poll)  # stored back, as rss_fetch does
             poll = PollResult(
                 previous_interval_s=previous,
                 entries_last_week=p.week,
                 dated_entries=1 if p.week is not None else 0,
                 unchanged=True,
+                previous_window=p.window,
             )
         else:
             p.week = entries_per_week_from_ages([t - d for d in dates]) if dates else None
@@ -220,11 +263,21 @@ def mediabeat(config: FreshnessConfig) -> Policy:
                 dated_entries=len(dates),
                 links=links,
                 new_links=new,
+                previous_window=p.window,
             )
-        p.interval = after_success(poll, config).seconds
+            p.window = links
+        interval = after_success(poll, config)
+        p.interval, p.rule, p.last_poll = interval.seconds, interval.rule.value, t
+        if interval.rule == "rate" and dates and new and _young(t, dates):
+            p.rule = "rate (young window)"
         return t + p.interval
 
     return decide
+
+
+def _young(t: float, dates: list[float]) -> bool:
+    """Whether the rate came from a window younger than a week (entries_per_week_from_ages extrapolates)."""
+    return len(dates) >= 2 and t - dates[0] < WEEK_S
 
 
 @contextlib.contextmanager
@@ -243,20 +296,33 @@ def square_root_rule(config: FreshnessConfig) -> Iterator[None]:
         freshness.rate_interval_s = original
 
 
-def simulate(feeds: list[Feed], policy: Policy, days: int, *, push: bool, rng: random.Random) -> Tally:
-    """Each feed on its own (no feed waits for another), in the order the old event queue drew them."""
+def simulate(
+    feeds: list[Feed],
+    policy: Policy,
+    days: int,
+    *,
+    push: bool,
+    rng: random.Random,
+    trace: dict[int, list[tuple[float, str]]] | None = None,
+) -> Tally:
+    """Each feed on its own (no feed waits for another), in the order the old event queue drew them. The polls
+    of the feeds in `trace` are logged there."""
     tally = Tally()
     horizon = (days + 1) * DAY
-    for feed in feeds:
-        poller = Poller(feed)
+    for index, feed in enumerate(feeds):
+        poller = Poller(feed, index, trace.get(index) if trace is not None else None)
         fast = feed.rate_per_hour >= 1
+        tally.band_feeds[poller.band] += 1
         if push and feed.pushed:
             for published in feed.times:
                 if published >= 0:
                     tally.delays.append(PUSH_DELAY_S)
+                    tally.band_delays[poller.band].append(PUSH_DELAY_S)
                     if fast:
                         tally.fast_delays.append(PUSH_DELAY_S)
             tally.requests += days + 1  # the backup poll, once a day
+            tally.by_rule["pushed"] += days + 1
+            tally.by_band[poller.band] += days + 1
             continue
         t = rng.uniform(0, 60)  # added at start-up, first fetched within a minute
         while t <= horizon:
@@ -297,6 +363,41 @@ def _row(name: str, tally: Tally, days: int) -> str:
     )
 
 
+def _breakdown(name: str, tally: Tally, days: int) -> list[str]:
+    """Requests a day by band (with the band's feeds, items and p95) and by the rule that scheduled them."""
+    per_day = days + 1
+    bands = []
+    for b in BANDS:
+        delays = sorted(tally.band_delays[b])
+        bands.append(
+            f"{b} {tally.by_band[b] / per_day:,.0f} ({tally.band_feeds[b]} feeds, {len(delays):,} items, "
+            f"p95 {_fmt(_pct(delays, 0.95))})"
+        )
+    rules = ", ".join(f"{r} {n / per_day:,.0f}" for r, n in tally.by_rule.most_common())
+    return [f"  {name}", f"    requests/day by band: {'; '.join(bands)}", f"    by rule: {rules}"]
+
+
+def explain(feeds: list[Feed], policy: Policy, tally: Tally, args: argparse.Namespace) -> None:
+    """The `--worst N` largest delays and the first N catchable misses, item by item: the feed, and its polls
+    (time, the rule that scheduled each) around the item's publication."""
+    cases = [("delay " + _fmt(d), i, t) for d, i, t in sorted(tally.worst, reverse=True)[: args.worst]]
+    cases += [("missed", i, t) for i, t in tally.catchable[: args.worst]]
+    trace: dict[int, list[tuple[float, str]]] = {i: [] for _, i, _ in cases}
+    simulate(feeds, policy, args.days, push=False, rng=random.Random(args.seed + 1), trace=trace)
+    for what, index, published in cases:
+        feed = feeds[index]
+        fails = f"fails {feed.fails[0] / HOUR_S:.1f} h .. {feed.fails[1] / HOUR_S:.1f} h" if feed.fails else ""
+        first = bisect.bisect_right(feed.times, 0.0)
+        print(
+            f"  {what}: feed {index} ({feed.rate_per_hour:.3g} items/h, window {feed.window}, "
+            f"{len(feed.times) - first} items in the run, {first} before) {fails}; published {published / HOUR_S:.2f} h"
+        )
+        polls = trace[index]
+        at = bisect.bisect_left([t for t, _ in polls], published)
+        near = polls[max(0, at - 3) : at + 3]
+        print("    polls: " + ", ".join(f"{t / HOUR_S:.2f} h ({rule})" for t, rule in near))
+
+
 def _rows(targets: list[float], compare: bool) -> list[tuple[str, Policy, bool, FreshnessConfig | None]]:
     config = FreshnessConfig()
     rows: list[tuple[str, Policy, bool, FreshnessConfig | None]] = [
@@ -329,11 +430,18 @@ def run(kind: str, args: argparse.Namespace) -> None:
     )
     print(HEADER)
     print("-" * len(HEADER))
+    details: list[str] = []
     for name, policy, push, sqrt_config in _rows(args.target_delay, not args.no_compare):
         rule = square_root_rule(sqrt_config) if sqrt_config else contextlib.nullcontext()
         with rule:
             tally = simulate(feeds, policy, args.days, push=push, rng=random.Random(args.seed + 1))
         print(_row(name, tally, args.days), flush=True)
+        details += _breakdown(name, tally, args.days)
+        if args.worst and name == "MediaBeat adaptive (poll only)":
+            explain(feeds, policy, tally, args)
+    print(
+        "\n".join(["breakdown (requests/day by the feed's true rate band, and by the rule of the interval", *details])
+    )
     print(f"({time.perf_counter() - started:.0f} s)")
 
 
@@ -351,6 +459,9 @@ def main() -> None:
         help="Also measure MediaBeat with these MEDIABEAT_FEED_TARGET_DELAY values, in seconds (default 900)",
     )
     parser.add_argument("--no-compare", action="store_true", help="Leave out the old and square-root rules")
+    parser.add_argument(
+        "--worst", type=int, default=0, help="Explain MediaBeat's N largest delays and first N catchable misses"
+    )
     args = parser.parse_args()
     if args.feeds < 1 or args.days < 1:
         parser.error("--feeds and --days must be at least 1")

@@ -13,6 +13,7 @@ from mediabeat.schedule.freshness import (
     FreshnessConfig,
     Interval,
     PollResult,
+    Rule,
     after_failure,
     after_success,
     entries_in_last_week,
@@ -23,6 +24,7 @@ from mediabeat.schedule.freshness import (
     failure_cap_s,
     human_interval,
     max_age_s,
+    rate_after_silence,
     rate_interval_s,
     server_floor,
     ttl_s,
@@ -82,7 +84,7 @@ def test_the_deprecated_polls_per_entry_keeps_the_old_rule_and_says_so() -> None
 def test_a_single_dated_entry_gives_no_rate() -> None:
     # A new feed showing one entry: its rate is unknown, not "one a week" (which would wait a day).
     first = after_success(poll(entries_last_week=1, dated_entries=1, links=1, new_links=1), ADAPTIVE)
-    assert (first.seconds, first.reason) == (HOUR_S, "first fetch, entries undated")
+    assert (first.seconds, first.reason, first.rule) == (HOUR_S, "first fetch, one dated entry", Rule.FIRST)
 
 
 def test_the_window_rule_polls_before_a_third_of_the_window_can_turn_over() -> None:
@@ -179,8 +181,8 @@ def test_a_capped_backoff_turns_dormant_after_the_same_time_not_fewer_hours() ->
     # Uncapped, the 10th failure comes after 9 steps: 5 min * (1 + 2 + ... + 256) = 42.6 h.
     needed = sum(after_failure(n, ADAPTIVE).seconds for n in range(1, 10))
     assert needed == 153_300
-    # Retried every 7.5 min, the feed reaches those 42.6 h at failure 1 + ceil((153300 - 300) / 450) + 1.
-    steps = [after_failure(n, ADAPTIVE, entries_last_week=2016) for n in range(1, 400)]
+    # Retried every 7.5 min, then every 5 min once its window has turned over, it fails as long.
+    steps = [after_failure(n, ADAPTIVE, entries_last_week=2016) for n in range(1, 700)]
     first_dormant = next(n for n, s in enumerate(steps, start=1) if s.dormant)
     elapsed = sum(s.seconds for s in steps[: first_dormant - 1])
     assert elapsed >= needed and elapsed - steps[first_dormant - 2].seconds < needed
@@ -256,3 +258,68 @@ def test_a_pushed_feed_keeps_only_a_backup_poll_at_the_maximum() -> None:
     dormant = Interval(30 * 86400, "dormant", dormant=True)
     assert while_pushed(dormant, ADAPTIVE) == dormant  # never shorter than what it had
     assert while_pushed(Interval(3600, "fixed hourly policy"), HOURLY).seconds == 3600  # the operator's choice stands
+
+
+def test_a_failing_feed_whose_window_turned_over_is_retried_at_the_minimum() -> None:
+    # One entry every 5 min in 20 entries: they last 100 min. Failing longer than that, every entry it listed
+    # may be gone, and once it answers each entry falls off 5 min after the next one comes: retry every 5 min.
+    steps = [after_failure(n, ADAPTIVE, entries_last_week=2016, window=20) for n in range(1, 20)]
+    seconds = [s.seconds for s in steps]
+    assert seconds[:4] == [300, 450, 450, 450]
+    turned = next(n for n, s in enumerate(steps) if "fall off" in s.reason)
+    assert sum(seconds[:turned]) == 6000 and set(seconds[turned:]) == {300}  # the rests land on 100 min
+    assert all(s.rule is Rule.BACKOFF for s in steps)
+    # A daily feed's window lasts 20 days: its backoff is the usual one.
+    daily = [after_failure(n, ADAPTIVE, entries_last_week=7, window=20).seconds for n in range(1, 9)]
+    assert daily == [300, 600, 1200, 2400, 4800, 9600, 19200, 21600]
+    # The stored window sets the window rule's cap (10 entries assumed without it).
+    assert failure_cap_s(2016, FreshnessConfig(target_delay_s=7200), 20) == 2000
+    assert failure_cap_s(2016, FreshnessConfig(target_delay_s=7200)) == 1000
+
+
+def test_a_young_windows_rate_counts_to_now_and_ages_while_nothing_new_comes() -> None:
+    # Five entries in a 10-minute burst an hour ago: four gaps over 70 min, not over the 10 min of the burst.
+    burst = [3600.0 + 150 * k for k in range(5)]
+    assert entries_per_week_from_ages(burst) == int(4 * WEEK_S / 4200)
+    # A 304 or an unchanged body a day later: the same four gaps over a day more.
+    rate = entries_per_week_from_ages(burst)
+    aged = rate_after_silence(rate, 5, 86400)
+    assert aged == int(4 * WEEK_S / (4 * WEEK_S / rate + 86400))
+    assert rate_after_silence(rate, 5, 10**9) == 5  # never below the entries it listed
+    # A rate from the last week's count (the window is older than a week) and unknown ones stay as they are.
+    assert rate_after_silence(7, 20, 86400) == 7
+    assert rate_after_silence(None, 20, 86400) is None and rate_after_silence(500, None, 86400) == 500
+
+
+def test_the_stored_window_replaces_the_assumed_one_when_nothing_is_parsed() -> None:
+    hour = FreshnessConfig(target_delay_s=7200)  # the rate rule alone: every hour
+    unchanged = poll(previous_interval_s=600, entries_last_week=2016, dated_entries=1, unchanged=True)
+    assumed = after_success(unchanged, hour)
+    assert assumed.seconds == 1000 and "its 10 (assumed) entries last" in assumed.reason
+    assert assumed.rule is Rule.WINDOW
+    known = after_success(poll(**{**_fields(unchanged), "previous_window": 20}), hour)
+    assert known.seconds == 2000 and "its 20 entries last" in known.reason
+
+
+def _fields(p: PollResult) -> dict[str, object]:
+    return {name: getattr(p, name) for name in PollResult.__slots__}
+
+
+def test_a_list_that_grew_lost_nothing_so_low_overlap_does_not_shorten() -> None:
+    # A young feed listed 1 entry, now 3 (2 new, the old one still there): nothing fell off.
+    grew = after_success(poll(previous_interval_s=7200, links=3, new_links=2, previous_window=1), ADAPTIVE)
+    assert grew.seconds == 7200 and grew.rule is Rule.KEPT
+    # Without the stored window, or when listed entries went missing, low overlap halves as before.
+    unknown = after_success(poll(previous_interval_s=7200, links=3, new_links=3), ADAPTIVE)
+    assert unknown.seconds == 3600 and unknown.rule is Rule.OVERLAP_SOONER
+    fell = after_success(poll(previous_interval_s=7200, links=3, new_links=3, previous_window=3), ADAPTIVE)
+    assert fell.seconds == 3600
+
+
+def test_an_empty_feed_is_polled_after_the_target_delay_then_less_often() -> None:
+    empty = after_success(poll(links=0), ADAPTIVE)
+    assert (empty.seconds, empty.reason, empty.rule) == (900, "no entries yet", Rule.FIRST)
+    still = after_success(poll(previous_interval_s=900, links=0, previous_window=0), ADAPTIVE)
+    assert (still.seconds, still.reason) == (1800, "no entries yet, polling less often")
+    unchanged = after_success(poll(previous_interval_s=1800, unchanged=True, previous_window=0), ADAPTIVE)
+    assert unchanged.seconds == 3600 and unchanged.reason.startswith("feed unchanged")

@@ -215,6 +215,8 @@ feeds = sa.Table(
     sa.Column("entries_per_week", sa.Integer()),
     sa.Column("last_new_entries", sa.Integer()),
     sa.Column("dormant_since", UTCDateTime()),
+    # Entries listed at the last parsed fetch: the window rule's window (migration 0030).
+    sa.Column("window_entries", sa.Integer()),
     sa.UniqueConstraint("org_id", "url"),
     sa.Index("ix_feeds_active_next_fetch_at", "active", "next_fetch_at"),
     # The pages of due feeds, read by keyset on (next_fetch_at, id) (migration 0023).

@@ -100,6 +100,7 @@ class FeedRecord:
     entries_per_week: int | None = None
     last_new_entries: int | None = None
     dormant_since: datetime | None = None
+    window_entries: int | None = None  # entries listed at the last parsed fetch
 
 
 @dataclass(frozen=True, slots=True)

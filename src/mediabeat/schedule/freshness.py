@@ -26,6 +26,7 @@ The "hourly" policy is the seed's fixed schedule: every feed an hour apart, what
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -90,6 +91,29 @@ class PollResult:
     unchanged: bool = False  # 304 Not Modified, or the same body as last time
     server_floor_s: int | None = None  # the longest of <ttl>, max-age, Expires
     server_floor_why: str | None = None
+    # Entries the feed listed at the last parsed fetch (feeds.window_entries); None when unknown. With it the
+    # window rule uses the feed's own window on a 304 or an unchanged body, and a list that grew since then
+    # (a young feed) shows that nothing fell off it.
+    previous_window: int | None = None
+
+
+class Rule(StrEnum):
+    """The rule that set an interval last (the benchmark counts requests by it; the reason says it in words)."""
+
+    RATE = "rate"
+    WINDOW = "window"
+    OVERLAP_SOONER = "overlap sooner"
+    OVERLAP_LATER = "overlap later"
+    KEPT = "kept"
+    FIRST = "first fetch"
+    MINIMUM = "minimum"
+    MAXIMUM = "maximum"
+    SERVER = "server"
+    BACKOFF = "backoff"
+    RETRY_AFTER = "retry-after"
+    DORMANT = "dormant"
+    PUSHED = "pushed"
+    HOURLY = "hourly"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +121,7 @@ class Interval:
     seconds: int
     reason: str
     dormant: bool = False
+    rule: Rule = Rule.RATE
 
 
 def _human(seconds: float) -> str:
@@ -129,21 +154,25 @@ def _clamp(seconds: float, config: FreshnessConfig) -> int:
 def after_success(poll: PollResult, config: FreshnessConfig) -> Interval:
     """The interval after a successful fetch (200 parsed, 200 with an unchanged body, or 304)."""
     if config.policy is FeedPolicy.HOURLY:
-        return Interval(HOUR_S, "fixed hourly policy")
-    seconds, reason = _candidate(poll, config)
-    limit = window_limit_s(poll.entries_last_week, poll.links or None)
+        return Interval(HOUR_S, "fixed hourly policy", rule=Rule.HOURLY)
+    seconds, reason, rule = _candidate(poll, config)
+    window = poll.links or poll.previous_window
+    limit = window_limit_s(poll.entries_last_week, window)
     if limit is not None and seconds > limit:
-        window = poll.links or ASSUMED_WINDOW
-        seconds, reason = limit, f"{reason}; within a third of the time its {window} entries last"
+        seconds, rule = limit, Rule.WINDOW
+        reason = f"{reason}; within a third of the time its {window or f'{ASSUMED_WINDOW} (assumed)'} entries last"
     if seconds < config.min_interval_s:
         seconds, reason = config.min_interval_s, f"{reason}; raised to the {_human(config.min_interval_s)} minimum"
+        rule = Rule.MINIMUM
     elif seconds > config.max_interval_s:
         seconds, reason = config.max_interval_s, f"{reason}; capped at the {_human(config.max_interval_s)} maximum"
+        rule = Rule.MAXIMUM
     if poll.server_floor_s is not None and poll.server_floor_s > seconds:
         floor = min(poll.server_floor_s, config.max_interval_s)
         if floor > seconds:
             seconds, reason = floor, f"the server asks for {poll.server_floor_why or _human(floor)}"
-    return Interval(int(seconds), reason)
+            rule = Rule.SERVER
+    return Interval(int(seconds), reason, rule=rule)
 
 
 def rate_interval_s(entries_last_week: int, config: FreshnessConfig) -> float:
@@ -163,7 +192,7 @@ def window_limit_s(entries_last_week: int | None, window: int | None) -> float |
     return (window or ASSUMED_WINDOW) * (WEEK_S / entries_last_week) * WINDOW_SHARE
 
 
-def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str]:
+def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str, Rule]:
     rate: float | None = None
     rate_why = ""
     if poll.entries_last_week and (poll.entries_last_week > 1 or poll.dated_entries > 1):
@@ -175,19 +204,40 @@ def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str]:
         rate = float(config.max_interval_s)
         rate_why = "publishing rate: no entry in the last week"
     previous = poll.previous_interval_s
+    if rate is None and poll.links == 0 and not poll.unchanged:
+        return _empty(previous, config)
     if previous is None:
-        return (rate, rate_why) if rate is not None else (DEFAULT_INTERVAL_S, "first fetch, entries undated")
+        if rate is not None:
+            return rate, rate_why, Rule.RATE
+        why = "first fetch, one dated entry" if poll.dated_entries == 1 else "first fetch, entries undated"
+        return DEFAULT_INTERVAL_S, why, Rule.FIRST
     seen_share = _seen_share(poll)
-    if seen_share is not None and seen_share < SHORTEN_BELOW:
+    if seen_share is not None and seen_share < SHORTEN_BELOW and not _list_grew(poll):
         shorter = min(rate if rate is not None else math.inf, previous / 2)
         seen = poll.links - poll.new_links
-        return shorter, f"overlap: only {seen} of {poll.links} links seen before, polling sooner"
+        return shorter, f"overlap: only {seen} of {poll.links} links seen before, polling sooner", Rule.OVERLAP_SOONER
     if rate is not None:
-        return rate, rate_why
+        return rate, rate_why, Rule.RATE
     if seen_share is not None and seen_share >= LENGTHEN_FROM:
         why = "feed unchanged" if poll.unchanged else f"overlap: {poll.links - poll.new_links} of {poll.links} links"
-        return previous * 2, f"{why} seen before, polling less often"
-    return previous, "overlap between the thirds, interval kept"
+        return previous * 2, f"{why} seen before, polling less often", Rule.OVERLAP_LATER
+    return previous, "overlap between the thirds, interval kept", Rule.KEPT
+
+
+def _empty(previous: int | None, config: FreshnessConfig) -> tuple[float, str, Rule]:
+    """A feed that lists nothing yet: polled again after the target delay (a new feed may start at once), then
+    less and less often."""
+    if previous is None:
+        return config.target_delay_s, "no entries yet", Rule.FIRST
+    return previous * 2, "no entries yet, polling less often", Rule.OVERLAP_LATER
+
+
+def _list_grew(poll: PollResult) -> bool:
+    """Whether the feed lists more entries than at the last parsed fetch, every one listed then still listed:
+    nothing fell off it in between (a young feed filling its window)."""
+    if poll.previous_window is None or poll.unchanged or poll.links <= poll.previous_window:
+        return False
+    return poll.links - poll.new_links >= poll.previous_window
 
 
 def _seen_share(poll: PollResult) -> float | None:
@@ -198,16 +248,25 @@ def _seen_share(poll: PollResult) -> float | None:
     return (poll.links - poll.new_links) / poll.links
 
 
-def failure_cap_s(entries_last_week: int | None, config: FreshnessConfig) -> float | None:
+def failure_cap_s(entries_last_week: int | None, config: FreshnessConfig, window: int | None = None) -> float | None:
     """The longest backoff of a feed whose publishing rate is known: the interval it has when healthy (the rate
-    rule), and within the window rule (ASSUMED_WINDOW entries), never below the minimum. A failing feed is
-    never asked more often than a healthy one, and once its server is back it is read before much of what it
-    lists can fall off. None (no cap) when the rate is unknown or under the hourly policy."""
+    rule), and within the window rule (its `window` entries, ASSUMED_WINDOW when unknown), never below the
+    minimum. A failing feed is never asked more often than a healthy one, and once its server is back it is read
+    before much of what it lists can fall off. None (no cap) when the rate is unknown or under the hourly policy."""
     if config.policy is not FeedPolicy.ADAPTIVE or not entries_last_week or entries_last_week <= 0:
         return None
-    window = window_limit_s(entries_last_week, None)
-    assert window is not None
-    return max(min(rate_interval_s(entries_last_week, config), window), float(config.min_interval_s))
+    limit = window_limit_s(entries_last_week, window)
+    assert limit is not None
+    return max(min(rate_interval_s(entries_last_week, config), limit), float(config.min_interval_s))
+
+
+def turnover_s(entries_last_week: int | None, window: int | None) -> float:
+    """How long the feed's whole window lasts at its rate (inf when the rate is unknown): a feed failing longer
+    than that may have pushed every entry it listed off, so once it answers again its entries fall off at its
+    publishing rate, and only a retry at the minimum interval reads each before it goes."""
+    if not entries_last_week or entries_last_week <= 0:
+        return math.inf
+    return (window or ASSUMED_WINDOW) * WEEK_S / entries_last_week
 
 
 def _backoff_step_s(failure: int, config: FreshnessConfig, cap: float) -> float:
@@ -216,18 +275,29 @@ def _backoff_step_s(failure: int, config: FreshnessConfig, cap: float) -> float:
     return max(seconds, config.min_interval_s)
 
 
-def _failing_long_enough(failures: int, config: FreshnessConfig, cap: float) -> bool:
-    """Whether the feed has failed (by its backoff steps) as long as `dormant_after` uncapped steps last.
+def _rest_s(failure: int, elapsed: float, config: FreshnessConfig, cap: float, turnover: float) -> float:
+    """The rest after the `failure`-th failure, `elapsed` seconds after the first: the capped backoff step, but
+    not past the moment the window has turned over, and the minimum from then on."""
+    step = _backoff_step_s(failure, config, cap)
+    return max(min(step, turnover - elapsed), float(config.min_interval_s))
+
+
+@functools.lru_cache(maxsize=4096)
+def _failing_s(failures: int, config: FreshnessConfig, cap: float, turnover: float) -> float:
+    """How long the feed has failed when it fails for the `failures`-th time in a row, by its rests."""
+    elapsed = 0.0
+    for n in range(1, failures):
+        elapsed += _rest_s(n, elapsed, config, cap, turnover)
+    return elapsed
+
+
+def _failing_long_enough(failures: int, config: FreshnessConfig, cap: float, turnover: float) -> bool:
+    """Whether the feed has failed (by its rests) as long as `dormant_after` uncapped steps last.
 
     Without a cap this is `failures >= dormant_after`; a feed retried sooner because of its window turns
     dormant after the same time, not after fewer hours."""
     needed = sum(_backoff_step_s(n, config, math.inf) for n in range(1, config.dormant_after))
-    elapsed = 0.0
-    for n in range(1, failures):
-        elapsed += _backoff_step_s(n, config, cap)
-        if elapsed >= needed:
-            return True
-    return elapsed >= needed
+    return _failing_s(failures, config, cap, turnover) >= needed
 
 
 def after_failure(
@@ -237,30 +307,42 @@ def after_failure(
     retry_after_s: int | None = None,
     error: str = "",
     entries_last_week: int | None = None,
+    window: int | None = None,
 ) -> Interval:
-    """The interval after the `failures`-th failure in a row: backoff (capped by the window rule when the
-    feed's publishing rate is known), then dormancy; Retry-After is a floor."""
-    limit = failure_cap_s(entries_last_week, config)
+    """The interval after the `failures`-th failure in a row: backoff (capped by the rate and window rules when
+    the feed's publishing rate is known, and at the minimum once its window may have turned over), then
+    dormancy; Retry-After is a floor."""
+    limit = failure_cap_s(entries_last_week, config, window)
     cap = math.inf if limit is None else limit
-    dormant = failures >= config.dormant_after if limit is None else _failing_long_enough(failures, config, cap)
+    turnover = math.inf if limit is None else turnover_s(entries_last_week, window)
+    if limit is None:
+        dormant = failures >= config.dormant_after
+    else:
+        dormant = _failing_long_enough(failures, config, cap, turnover)
     if dormant:
         return Interval(
             config.dormant_interval_s,
             f"dormant after {failures} failures in a row, polled every {_human(config.dormant_interval_s)}",
             dormant=True,
+            rule=Rule.DORMANT,
         )
     reason = f"backoff after {failures} failure{'s' if failures != 1 else ''} in a row"
+    rule = Rule.BACKOFF
     if config.policy is FeedPolicy.HOURLY:
         # The seed's backoff: the next hourly run, then 1, 2, 4 ... hours, at most a day apart.
         seconds = min(HOUR_S * (1 << min(max(failures - 2, 0), 10)), 24 * HOUR_S)
+    elif limit is not None and _failing_s(failures, config, cap, turnover) >= turnover:
+        seconds = config.min_interval_s
+        reason += f", retried every {_human(seconds)}: it has failed longer than its entries last, so they fall off"
     else:
-        seconds = int(_backoff_step_s(failures, config, cap))
+        elapsed = _failing_s(failures, config, cap, turnover)
+        seconds = int(_rest_s(failures, elapsed, config, cap, turnover))
         if seconds < _backoff_step_s(failures, config, math.inf):
-            reason += f", retried at least every {_human(cap)} (its publishing rate)"
+            reason += f", retried at least every {_human(min(cap, seconds))} (its publishing rate)"
     if retry_after_s is not None and retry_after_s > seconds:
         seconds = min(retry_after_s, max(config.max_interval_s, 24 * HOUR_S))
-        reason = f"the server asks for Retry-After {_human(retry_after_s)}"
-    return Interval(int(seconds), reason + (f": {error}" if error else ""))
+        reason, rule = f"the server asks for Retry-After {_human(retry_after_s)}", Rule.RETRY_AFTER
+    return Interval(int(seconds), reason + (f": {error}" if error else ""), rule=rule)
 
 
 def entries_in_last_week(dates: list[datetime], now: datetime) -> int:
@@ -271,18 +353,31 @@ def entries_in_last_week(dates: list[datetime], now: datetime) -> int:
 
 def entries_per_week(dates: list[datetime], now: datetime) -> int:
     """The publishing rate, entries a week: those of the last week, or, when the feed's whole window is
-    younger than a week (a short feed of a busy site), the rate over that window."""
+    younger than a week (a short feed of a busy site, or a young feed), the rate since its oldest entry."""
     return entries_per_week_from_ages([(now - d).total_seconds() for d in dates])
 
 
 def entries_per_week_from_ages(ages_s: Sequence[float]) -> int:
-    """entries_per_week from the entries' ages in seconds before now (a future date has a negative age)."""
+    """entries_per_week from the entries' ages in seconds before now (a future date has a negative age).
+
+    A window younger than a week counts its entries after the oldest over the time from the oldest to now (not
+    to the newest): a burst in a young feed is not taken for its rate as soon as a quiet spell follows it."""
     in_week = sum(1 for age in ages_s if age < WEEK_S)
     if len(ages_s) >= 2 and in_week == len(ages_s):
-        span = max(ages_s) - min(ages_s)
+        span = max(ages_s) - min(min(ages_s), 0.0)
         if span > 0:
             return max(in_week, min(int((len(ages_s) - 1) * WEEK_S / span), 100_000))
     return in_week
+
+
+def rate_after_silence(entries_last_week: int | None, window: int | None, silent_s: float) -> int | None:
+    """The rate of a feed whose window was younger than a week (more entries a week than it listed), after
+    `silent_s` more seconds without a new entry (a 304 or an unchanged body): the same entries over the longer
+    time, as entries_per_week_from_ages would count them now. Other rates are returned as they are."""
+    if entries_last_week is None or window is None or window < 2 or entries_last_week <= window or silent_s <= 0:
+        return entries_last_week
+    span = (window - 1) * WEEK_S / entries_last_week
+    return max(window, int((window - 1) * WEEK_S / (span + silent_s)))
 
 
 def max_age_s(cache_control: str | None) -> int | None:
@@ -340,5 +435,7 @@ def while_pushed(interval: Interval, config: FreshnessConfig) -> Interval:
     if config.policy is FeedPolicy.HOURLY or interval.dormant or interval.seconds >= config.max_interval_s:
         return interval
     return Interval(
-        config.max_interval_s, f"pushed by its WebSub hub: a backup poll every {_human(config.max_interval_s)}"
+        config.max_interval_s,
+        f"pushed by its WebSub hub: a backup poll every {_human(config.max_interval_s)}",
+        rule=Rule.PUSHED,
     )

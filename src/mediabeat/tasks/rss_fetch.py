@@ -27,6 +27,7 @@ from mediabeat.schedule.freshness import (
     after_failure,
     after_success,
     entries_per_week,
+    rate_after_silence,
     server_floor,
     while_pushed,
 )
@@ -147,6 +148,7 @@ class RssFetch:
         new_url = response.permanent_url or feed.url
         if response.status == 304:
             update = self._success(feed, now, response, new_url, status="not_modified")
+            update = replace(update, entries_per_week=_quiet_rate(feed, now))
             return FeedOutcome(feed, update, "not_modified", poll=self._unchanged_poll(feed, response, now))
         if response.status == 410:
             update = self._base(feed, now, url=new_url, status="gone", error="410 Gone: the feed was removed")
@@ -194,7 +196,7 @@ class RssFetch:
         digest = hashlib.sha256(body).hexdigest()
         update = replace(update, body_hash=digest)
         if feed.body_hash == digest:
-            unchanged = replace(update, last_status="unchanged")
+            unchanged = replace(update, last_status="unchanged", entries_per_week=_quiet_rate(feed, now))
             return FeedOutcome(feed, unchanged, "unchanged", poll=self._unchanged_poll(feed, response, now))
         try:
             parsed = await _parse(body, url=url, content_type=content_type, client=client)
@@ -212,6 +214,7 @@ class RssFetch:
             links=len(links),
             server_floor_s=floor,
             server_floor_why=why,
+            previous_window=feed.window_entries,
         )
         update = replace(
             update,
@@ -219,6 +222,7 @@ class RssFetch:
             site_url=parsed.site_url or feed.site_url,
             last_error=parsed.warning,
             entries_per_week=week,
+            window_entries=len(links),
         )
         return FeedOutcome(feed, update, "fetched", links=links, published=published, poll=poll)
 
@@ -249,14 +253,17 @@ class RssFetch:
             await writer.abandon()
 
     def _unchanged_poll(self, feed: FeedRecord, response: FetchResult | None, now: datetime) -> PollResult:
+        """A 304 or the same body: nothing parsed; the stored rate, aged by the quiet time since the last fetch
+        when it came from a window younger than a week (rate_after_silence), and the stored window."""
         floor, why = self._server_floor(response, None, now)
         return PollResult(
             previous_interval_s=_previous_interval(feed),
-            entries_last_week=feed.entries_per_week,
+            entries_last_week=_quiet_rate(feed, now),
             dated_entries=1 if feed.entries_per_week is not None else 0,
             unchanged=True,
             server_floor_s=floor,
             server_floor_why=why,
+            previous_window=feed.window_entries,
         )
 
     @staticmethod
@@ -314,6 +321,7 @@ class RssFetch:
             entries_per_week=feed.entries_per_week,
             last_new_entries=feed.last_new_entries,
             dormant_since=feed.dormant_since,
+            window_entries=feed.window_entries,
         )
 
     def _success(self, feed: FeedRecord, now: datetime, response: FetchResult, url: str, *, status: str) -> FeedUpdate:
@@ -342,10 +350,22 @@ class RssFetch:
         update = self._base(feed, now, url=url or feed.url, status=status, error=error)
         update = replace(update, consecutive_failures=failures)
         interval = after_failure(
-            failures, self.freshness, retry_after_s=retry_after_s, entries_last_week=feed.entries_per_week
+            failures,
+            self.freshness,
+            retry_after_s=retry_after_s,
+            entries_last_week=feed.entries_per_week,
+            window=feed.window_entries,
         )
         kind = "dormant" if interval.dormant else "failed"
         return FeedOutcome(feed, update, kind, error_kind=status, interval=interval)
+
+
+def _quiet_rate(feed: FeedRecord, now: datetime) -> int | None:
+    """The stored rate after the quiet time since the last fetch (a 304 or an unchanged body showed nothing new)."""
+    if feed.last_fetched_at is None or feed.consecutive_failures:
+        return feed.entries_per_week
+    quiet = (now - feed.last_fetched_at).total_seconds()
+    return rate_after_silence(feed.entries_per_week, feed.window_entries, quiet)
 
 
 def _previous_interval(feed: FeedRecord) -> int | None:

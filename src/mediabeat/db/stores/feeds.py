@@ -66,6 +66,7 @@ class FeedUpdate:
     entries_per_week: int | None = None
     last_new_entries: int | None = None
     dormant_since: datetime | None = None
+    window_entries: int | None = None
 
 
 _UPDATE_COLUMNS = [name for name in FeedUpdate.__slots__ if name != "id"]
