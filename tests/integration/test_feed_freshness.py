@@ -277,6 +277,30 @@ async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
         await crawl.aclose()
 
 
+async def test_the_window_is_stored_and_a_young_windows_rate_ages_while_the_body_stays_the_same(
+    db: Database, site: LoopbackServer, org: int
+) -> None:
+    # A young feed: five entries in a 10-minute burst that ended an hour ago (four gaps over 70 minutes).
+    burst = [START - timedelta(minutes=60 + 150 * k / 60) for k in range(5)]
+    site.routes["/young.xml"] = Route(body=rss([f"/y{i}" for i in range(5)], dates=burst), headers=RSS_TYPE)
+    store = FeedStore(db)
+    feed, _ = await store.add(org, site.url("/young.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        await run(fetch, START)
+        parsed = await store.get(feed.id)
+        assert parsed is not None and parsed.window_entries == 5
+        assert parsed.entries_per_week == int(4 * 7 * 86400 / 4200)
+        later = START + timedelta(hours=6)
+        await run(fetch, later)  # the same body: not parsed, the rate aged by the six quiet hours
+        aged = await store.get(feed.id)
+        assert aged is not None and aged.last_status == "unchanged" and aged.window_entries == 5
+        assert aged.entries_per_week == int(4 * 7 * 86400 / (4200 + 6 * 3600))
+        assert aged.fetch_interval_s is not None and aged.fetch_interval_s > (parsed.fetch_interval_s or 0)
+    finally:
+        await crawl.aclose()
+
+
 async def test_a_lying_etag_does_not_hide_a_changed_body(db: Database, site: LoopbackServer, org: int) -> None:
     bodies = [rss(["/a", "/b", "/c"])]
 
