@@ -380,9 +380,9 @@ def _breakdown(name: str, tally: Tally, days: int) -> list[str]:
 def explain(feeds: list[Feed], tally: Tally, trace: dict[int, list[tuple[float, str]]], worst: int) -> None:
     """The `--worst N` largest delays and the first N catchable misses, item by item: the feed, and its polls
     (time, the rule that scheduled each) around the item's publication."""
-    cases = [("delay " + _fmt(d), i, t) for d, i, t in sorted(tally.worst, reverse=True)[:worst]]
-    cases += [("missed", i, t) for i, t in tally.catchable[:worst]]
-    for what, index, published in cases:
+    cases = [(f"delay {_fmt(d)}", i, t, d) for d, i, t in sorted(tally.worst, reverse=True)[:worst]]
+    cases += [("missed", i, t, 0.0) for i, t in tally.catchable[:worst]]
+    for what, index, published, delay in cases:
         feed = feeds[index]
         fails = f"fails {feed.fails[0] / HOUR_S:.1f} h .. {feed.fails[1] / HOUR_S:.1f} h" if feed.fails else ""
         first = bisect.bisect_right(feed.times, 0.0)
@@ -391,9 +391,14 @@ def explain(feeds: list[Feed], tally: Tally, trace: dict[int, list[tuple[float, 
             f"{len(feed.times) - first} items in the run, {first} before) {fails}; published {published / HOUR_S:.2f} h"
         )
         polls = trace[index]
-        at = bisect.bisect_left([t for t, _ in polls], published)
-        near = polls[max(0, at - 3) : at + 3]
+        times = [t for t, _ in polls]
+        at = bisect.bisect_left(times, published)
+        near = polls[max(0, at - 2) : at + 2]
         print("    polls: " + ", ".join(f"{t / HOUR_S:.2f} h ({rule})" for t, rule in near))
+        if delay:  # and the polls up to the one that read it
+            seen = bisect.bisect_left(times, published + delay - 1)
+            later = polls[max(at + 2, seen - 2) : seen + 1]
+            print("    ... " + ", ".join(f"{t / HOUR_S:.2f} h ({rule})" for t, rule in later))
 
 
 def _rows(targets: list[float], compare: bool) -> list[tuple[str, Policy, bool, FreshnessConfig | None]]:
