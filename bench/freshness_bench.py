@@ -1,7 +1,11 @@
 """Freshness benchmark: publication-to-crawl-job delay, missed items and requests, per polling policy.
 
     .venv/bin/python bench/freshness_bench.py [--population media-cloud|stress|both] [--feeds 2000] [--days 7]
-        [--seed 1] [--target-delay SECONDS ...]
+        [--seed 1] [--target-delay SECONDS ...] [--no-compare] [--worst N]
+
+Beside the table: requests a day per policy by the feed's true rate band and by the rule that scheduled them
+(freshness.Rule), the frontier (MediaBeat at the default and each --target-delay against Miniflux), and with
+--worst the default's largest delays and catchable misses, item by item.
 
 A simulated population on a simulated clock (no HTTP: the interval maths is the pure module
 src/mediabeat/schedule/freshness.py, the same code hourly-rss-fetch runs). Each feed publishes

@@ -9,17 +9,22 @@ The adaptive policy combines what the feed-reader world learned:
   Measured against square-root allocation (Cho & Garcia-Molina: interval proportional to 1/sqrt(rate), which
   minimises the mean delay for a given number of requests), this rule needs fewer requests to reach the same
   delay for the feeds that publish at least hourly (docs/benchmarks.md, "Feed freshness");
-- the window rule: a feed lists its newest N entries, which at its rate last N * g; the interval stays within
-  a third of that, so an item (or a burst of up to two thirds of the window) cannot fall off between polls;
+- a window younger than a week (a short feed of a busy site, or a young feed) gives the rate of its gaps over
+  the time from its oldest entry to now, and that rate ages on each 304 or unchanged body (rate_after_silence):
+  a burst in a young feed is not its rate for days;
+- the window rule: a feed lists its newest N entries (stored: feeds.window_entries), which at its rate last
+  N * g; the interval stays within a third of that, so an item (or a burst of up to two thirds of the window)
+  cannot fall off between polls;
 - the overlap with the previous poll (Media Cloud's rss-fetcher): when under a third of the links were seen
-  before, items may have fallen off the feed between two polls, so the interval halves; when two thirds or
-  more were seen and the feed gives no dates, the interval doubles;
+  before and some listed at the last parse are gone, items may have fallen off the feed between two polls, so
+  the interval halves; when two thirds or more were seen and the feed gives no dates, the interval doubles;
 - the bounds: a minimum and a maximum interval (settings), and what the server asks for (RSS <ttl>,
   Cache-Control max-age, Expires, Retry-After), which can lengthen the interval up to the maximum;
-- failures: an exponential backoff from the minimum, capped by the window rule (a feed that publishes every
-  5 minutes and lists 20 entries is retried at least every half hour, so nothing it lists once it is back
-  falls off before we read it), then, after failing as long as `dormant_after` uncapped backoff steps last,
-  the dormant interval (default 30 days), never "disabled forever".
+- failures: an exponential backoff from the minimum, capped by the rate and window rules (a feed that
+  publishes every 5 minutes is retried every 7.5 minutes), at the minimum once it has failed longer than its
+  window lasts (its entries then fall off one per gap as soon as it answers), then, after failing as long as
+  `dormant_after` uncapped backoff steps last, the dormant interval (default 30 days), never "disabled
+  forever".
 
 The "hourly" policy is the seed's fixed schedule: every feed an hour apart, whatever it does.
 """
