@@ -230,7 +230,7 @@ async def test_each_feed_gets_its_own_interval_and_reason(db: Database, site: Lo
         feeds = {f.id: f for f in await store.list()}
         got = {name: (feeds[i].fetch_interval_s, feeds[i].interval_reason) for name, i in ids.items()}
         assert got == {
-            "hourly": (900, "publishing rate: 168 entries in the last week"),
+            "hourly": (900, "publishing rate: about 168 entries a week, from its 10 entries of the last week"),
             "ttl": (7200, "the server asks for RSS ttl 2 h"),
             "cached": (10800, "the server asks for Cache-Control max-age 3.0 h".replace("3.0 h", "3 h")),
             "undated": (3600, "first fetch, entries undated"),

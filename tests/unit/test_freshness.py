@@ -52,9 +52,16 @@ def test_miniflux_entry_frequency_is_a_week_over_the_week_entries_clamped() -> N
 
 
 def test_the_publishing_rate_sets_the_interval_from_the_target_delay() -> None:
-    hourly_feed = after_success(poll(entries_last_week=168, dated_entries=20), ADAPTIVE)
+    hourly_feed = after_success(poll(entries_last_week=168, dated_entries=168), ADAPTIVE)
     assert hourly_feed.seconds == 900  # published hourly: polled every target delay (15 min)
     assert hourly_feed.reason == "publishing rate: 168 entries in the last week"
+    # Twenty entries all younger than a week: the rate is measured over them, and the reason says so.
+    young = after_success(poll(entries_last_week=168, dated_entries=20), ADAPTIVE)
+    assert young.reason == "publishing rate: about 168 entries a week, from its 20 entries of the last week"
+    stored = after_success(
+        poll(previous_interval_s=900, entries_last_week=168, dated_entries=1, unchanged=True), ADAPTIVE
+    )
+    assert stored.reason == "publishing rate: 168 entries a week, as last measured" and stored.seconds == 900
     daily = after_success(poll(entries_last_week=7, dated_entries=20), ADAPTIVE)
     assert daily.seconds == 6 * HOUR_S  # four polls per gap between entries
     busy = after_success(poll(entries_last_week=5000, dated_entries=50, links=50), ADAPTIVE)
@@ -71,7 +78,7 @@ def test_the_publishing_rate_sets_the_interval_from_the_target_delay() -> None:
 
 def test_the_deprecated_polls_per_entry_keeps_the_old_rule_and_says_so() -> None:
     old = FreshnessConfig(polls_per_entry=6)
-    hourly_feed = after_success(poll(entries_last_week=168, dated_entries=20), old)
+    hourly_feed = after_success(poll(entries_last_week=168, dated_entries=168), old)
     assert hourly_feed.seconds == 600
     assert (
         hourly_feed.reason

@@ -202,7 +202,7 @@ def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str, R
     rate_why = ""
     if poll.entries_last_week and (poll.entries_last_week > 1 or poll.dated_entries > 1):
         rate = rate_interval_s(poll.entries_last_week, config)
-        rate_why = f"publishing rate: {poll.entries_last_week} entries in the last week"
+        rate_why = _rate_why(poll, poll.entries_last_week)
         if config.polls_per_entry is not None:
             rate_why += f" (MEDIABEAT_FEED_POLLS_PER_ENTRY={config.polls_per_entry:g}, deprecated)"
     elif poll.dated_entries > 1 and poll.entries_last_week == 0:
@@ -227,6 +227,15 @@ def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str, R
         why = "feed unchanged" if poll.unchanged else f"overlap: {poll.links - poll.new_links} of {poll.links} links"
         return previous * 2, f"{why} seen before, polling less often", Rule.OVERLAP_LATER
     return previous, "overlap between the thirds, interval kept", Rule.KEPT
+
+
+def _rate_why(poll: PollResult, week: int) -> str:
+    """The rate as the user can check it: counted in the last week, measured over a younger window, or stored."""
+    if poll.unchanged:
+        return f"publishing rate: {week} entries a week, as last measured"
+    if week > poll.dated_entries:
+        return f"publishing rate: about {week} entries a week, from its {poll.dated_entries} entries of the last week"
+    return f"publishing rate: {week} entries in the last week"
 
 
 def _empty(previous: int | None, config: FreshnessConfig) -> tuple[float, str, Rule]:
