@@ -92,10 +92,13 @@ async def test_positions_are_checked_in_the_newest_articles_holding_the_words(
     assert await _ids(db, "harbour NEAR/0 crane", org) == [ids[0]]
     # An excluded phrase is checked exactly, not by its words.
     assert set(await _ids(db, 'crane -"harbour crane"', org)) == set(ids[1:])
-    _checks(monkeypatch, 5)
+    # PostgreSQL counts the organisation's articles; SQLite counts the archive's (the index alone
+    # answers that), here the rival's copy of each text too, each stored just after ours.
+    bound = 6 if db.is_postgres else 12
+    _checks(monkeypatch, bound - 1)
     assert await _ids(db, '"harbour crane"', org) == []
     assert await _ids(db, "harbour NEAR/0 crane", org) == []
-    _checks(monkeypatch, 6)
+    _checks(monkeypatch, bound)
     assert await _ids(db, '"harbour crane"', org) == [ids[0]]
     # Words without positions are not bounded by it.
     _checks(monkeypatch, 1)

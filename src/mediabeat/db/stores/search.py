@@ -87,6 +87,7 @@ class _Clauses:
     match: str = ""  # the bound FTS5 expression's placeholder
     candidates: list[int] | None = None  # PostgreSQL: the matches to rank, found beforehand
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
+    prefix: str = ""  # SQLite: the WITH clause that the condition refers to
 
     def append(self, clause: str) -> None:
         self.clauses.append(clause)
@@ -152,7 +153,7 @@ class SearchStore:
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
                 where = self._ranking_clauses(query, candidates)
             elif query.text is not None and is_positional(query.text):
-                where.floor = await self._sqlite_floor(conn, query, org_id, feed_id)
+                where.floor = await self._sqlite_floor(conn, query, where)
             statement = ranked(query, where, limit=limit, offset=offset)
             rows = (await conn.execute(statement)).all()
             ids = [int(r.id) for r in rows]
@@ -218,7 +219,8 @@ class SearchStore:
             return "articles"
         if self.db.is_postgres:
             return f"articles CROSS JOIN (SELECT {where.tsquery} AS q) AS search_query"
-        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
+        # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
+        return "articles_search CROSS JOIN articles ON articles.id = articles_search.rowid"
 
     def _newest_first(self, query: Query) -> str:
         """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
@@ -240,7 +242,7 @@ class SearchStore:
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         score, condition = self._scored(query, where)
         sql = (
-            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
+            f"{where.prefix}SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
             f"articles.id DESC {page}"
         )
@@ -252,11 +254,17 @@ class SearchStore:
             ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
             return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
         floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
-        newest = (
-            f"SELECT articles.id FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses + floor)} "
-            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
+        where.prefix = (
+            f"WITH newest(id) AS MATERIALIZED (SELECT articles.id FROM {self._source(query, where)} "
+            f"WHERE {' AND '.join(where.clauses + floor)} ORDER BY {self._newest_first(query)} "
+            f"LIMIT {RANK_CANDIDATES}) "
         )
-        return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
+        # The newest matches' lowest id bounds FTS5's scan: bm25 then scores those, not every match.
+        condition = (
+            f"articles_search MATCH {where.match} AND articles_search.rowid >= (SELECT min(id) FROM newest) "
+            "AND articles.id IN (SELECT id FROM newest)"
+        )
+        return "-bm25(articles_search, 4.0, 1.0)", condition
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
@@ -280,27 +288,25 @@ class SearchStore:
                 f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
             )
         sql = (
-            f"SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
+            f"{where.prefix}SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
             f"(PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
             f"FROM ({candidates}) AS candidates) AS hits WHERE hits.copy_rank = 1 "
             f"ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    async def _sqlite_floor(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> int | None:
-        """The id of the POSITION_CHECKS-th newest article that holds the words of a phrase or NEAR query
-        (None when fewer do): FTS5 then checks positions from there on, not through the whole archive."""
+    async def _sqlite_floor(self, conn: Any, query: Query, where: _Clauses) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
+        or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
+        whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
+        the articles of every organisation."""
         assert query.text is not None
-        where = self._where(query, org_id, text=False)
-        if feed_id is not None:
-            where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        where.append(f"articles_search MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
         sql = (
-            "SELECT articles_search.rowid FROM articles_search JOIN articles ON articles.id = articles_search.rowid "
-            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles_search.rowid DESC "
-            f"LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
+            "SELECT rowid FROM articles_search WHERE articles_search MATCH :relaxed "
+            f"ORDER BY rowid DESC LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
-        floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
+        statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
+        floor = (await conn.execute(statement)).scalar()
         return None if floor is None else int(floor)
 
     async def _postgres_candidates(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> list[int]:
