@@ -176,7 +176,9 @@ class SearchStore:
         """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset)."""
         where = self._where(query, org_id)
         if before_id is not None:
-            where.append(f"articles.id < {where.bind(before_id)}")
+            # On SQLite the bound goes to FTS5 (the same id), which then starts its scan there.
+            fts5 = query.text is not None and not self.db.is_postgres
+            where.append(f"{'articles_search.rowid' if fts5 else 'articles.id'} < {where.bind(before_id)}")
         sql = (
             "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
             "articles.published_at, articles.language, articles.summary "
