@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores import search as search_store
-from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.search import SearchStore, _Clauses
 from mediabeat.search.query import Query, parse_query
-from mediabeat.search.sql import to_fts5
+from mediabeat.search.sql import to_fts5, to_tsquery
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -250,11 +250,12 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
 
 
 class PreviousSearchStore(SearchStore):
-    """SQLite's plan before this benchmark's last change, measured beside the current one (`--previous`).
+    """The plan before this benchmark's last change, measured beside the current one (`--previous`).
 
-    The floor of a phrase or NEAR query counted the organisation's articles, looking each holder of
-    the words up in `articles`; ranking took the newest matches in an `IN (subquery)` while FTS5
-    scanned (and looked up) every match of the query.
+    SQLite: the floor of a phrase or NEAR query counted the organisation's articles, looking each
+    holder of the words up in `articles`; ranking took the newest matches in an `IN (subquery)`
+    while FTS5 scanned (and looked up) every match of the query. PostgreSQL: a NEAR query was
+    scored with its phrase alternatives.
     """
 
     async def _sqlite_floor(self, conn: Any, query: Query, where: Any) -> int | None:
@@ -282,6 +283,15 @@ class PreviousSearchStore(SearchStore):
             f"ORDER BY articles_search.rowid DESC LIMIT {search_store.RANK_CANDIDATES}"
         )
         return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
+
+    def _ranking_clauses(self, query: Query, candidates: list[int]) -> Any:
+        """PostgreSQL: NEAR scored with its 2(n+1) phrase alternatives."""
+        assert query.text is not None
+        clauses = _Clauses(True, candidates=candidates)
+        tsquery = to_tsquery(query.text)
+        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
+        clauses.tsquery = tsquery.sql
+        return clauses
 
     def _source(self, query: Query, where: Any) -> str:
         if query.text is None or self.db.is_postgres:
@@ -406,7 +416,7 @@ def main() -> None:
     )
     parser.add_argument("--load-only", action="store_true", help="Write the articles into the kept databases only")
     parser.add_argument(
-        "--previous", action="store_true", help="Also measure the previous SQLite plan (each query through both)"
+        "--previous", action="store_true", help="Also measure the previous plan (each query through both)"
     )
     parser.add_argument(
         "--categories", default=",".join(CATEGORIES), help="Query categories to measure (comma-separated)"

@@ -210,7 +210,9 @@ class SearchStore:
         """PostgreSQL: the candidates hold every condition, so ranking binds the tsquery for the score only."""
         assert query.text is not None
         clauses = _Clauses(True, candidates=candidates)
-        tsquery = to_tsquery(query.text)
+        # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
+        # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
+        tsquery = to_tsquery(query.text, relaxed=_has_near(query.text))
         clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
         clauses.tsquery = tsquery.sql
         return clauses
@@ -367,14 +369,14 @@ class SearchStore:
         index = to_tsquery(query.text, relaxed=True, prefix="rtq")
         where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
         where.append(f"articles.search_vector @@ {index.sql}")
-        limit = RANK_CANDIDATES
+        limit, vector = RANK_CANDIDATES, ""
         hit = "true"
         if is_positional(query.text):
             exact = to_tsquery(query.text)
             where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
-            hit, limit = f"candidate_rows.search_vector @@ {exact.sql}", checks
+            hit, limit, vector = f"candidate_rows.search_vector @@ {exact.sql}", checks, ", articles.search_vector"
         sql = (
-            "WITH candidate_rows AS MATERIALIZED (SELECT articles.id, articles.search_vector FROM articles "
+            f"WITH candidate_rows AS MATERIALIZED (SELECT articles.id{vector} FROM articles "
             f"WHERE {' AND '.join(where.clauses)} ORDER BY articles.id DESC LIMIT {int(limit)}) "
             f"SELECT candidate_rows.id, {hit} AS hit FROM candidate_rows ORDER BY candidate_rows.id DESC"
         )
