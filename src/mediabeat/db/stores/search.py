@@ -27,6 +27,8 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # A phrase or NEAR query checks word positions in at most this many of the newest articles that hold
 # its words (the query with positions left out: sql.to_fts5 / to_tsquery with relaxed=True). FTS5 keeps
 # positions in its index; PostgreSQL reads and decompresses each row's `tsvector`, hence fewer there.
+# On SQLite they are counted in the whole archive (the index alone answers that, see _sqlite_floor);
+# on PostgreSQL, in the organisation's articles.
 POSITION_CHECKS = 20_000
 POSTGRES_POSITION_CHECKS = 5_000
 # PostgreSQL walks the archive newest first in id windows through the GIN index: the first window's
@@ -153,7 +155,7 @@ class SearchStore:
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
                 where = self._ranking_clauses(query, candidates)
             elif query.text is not None and is_positional(query.text):
-                where.floor = await self._sqlite_floor(conn, query, where)
+                where.floor = await self._sqlite_floor(conn, query)
             statement = ranked(query, where, limit=limit, offset=offset)
             rows = (await conn.execute(statement)).all()
             ids = [int(r.id) for r in rows]
@@ -299,7 +301,7 @@ class SearchStore:
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    async def _sqlite_floor(self, conn: Any, query: Query, where: _Clauses) -> int | None:
+    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
         """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
         or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
         whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
