@@ -112,3 +112,24 @@ async def test_near_and_phrase_snippets_mark_the_words(db: Database) -> None:
         text, spans = plain_snippet(hit.snippet)
         marked = {word for start, end in spans for word in text[start:end].lower().split()}
         assert marked == {"harbour", "crane"}, q
+
+
+async def test_an_export_checks_every_position_in_narrow_windows(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every third article has the phrase; the others have both words apart. An export is exact:
+    # the position bound and the window widths of a search do not limit it.
+    texts = [("harbour crane" if i % 3 == 0 else "crane at the harbour") + f" {i}" for i in range(30)]
+    org, ids = await _seed(db, texts)
+    _checks(monkeypatch, 1)
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(search_store, "MAX_GROWTH", 2)
+    for q, expected in [
+        ('"harbour crane"', [ids[i] for i in range(30) if i % 3 == 0]),
+        ("harbour NEAR/0 crane", [ids[i] for i in range(30) if i % 3 == 0]),
+        ("crane -harbourside", ids),
+    ]:
+        exported: list[int] = []
+        before: int | None = None
+        while page := await SearchStore(db).export_page(parse_query(q), org_id=org, before_id=before, limit=4):
+            exported += [int(r["id"]) for r in page]
+            before = exported[-1]
+        assert exported == sorted(expected, reverse=True), q

@@ -8,6 +8,7 @@ written out per database because the two indexes have little syntax in common.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,11 +64,23 @@ _COLUMNS: dict[str, Any] = {
     "created_at": UTCDateTime(),
     "score": sa.Float(),
 }
+_EXPORT_COLUMNS = (
+    "articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
+    "articles.published_at, articles.language, articles.summary"
+)
 _HIT_COLUMNS = ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
 _COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
 # An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
 _STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
 _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """How far a PostgreSQL window walk goes: until `wanted` matches, or `checks` rows position-checked."""
+
+    wanted: int
+    checks: int
 
 
 def _has_near(node: Node) -> bool:
@@ -175,21 +188,41 @@ class SearchStore:
     async def export_page(
         self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset)."""
+        """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset).
+
+        On PostgreSQL the matches come from the same id windows as a search's (every position checked),
+        not from the planner, which would read the `tsvector` of every row down to the page's last match.
+        """
+        if query.text is not None and self.db.is_postgres:
+            return await self._postgres_export_page(query, org_id=org_id, before_id=before_id, limit=limit)
         where = self._where(query, org_id)
         if before_id is not None:
             # On SQLite the bound goes to FTS5 (the same id), which then starts its scan there.
             fts5 = query.text is not None and not self.db.is_postgres
             where.append(f"{'articles_search.rowid' if fts5 else 'articles.id'} < {where.bind(before_id)}")
         sql = (
-            "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
-            "articles.published_at, articles.language, articles.summary "
-            f"FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            f"SELECT {_EXPORT_COLUMNS} FROM {self._source(query, where)} "
+            f"WHERE {' AND '.join(where.clauses) or '1 = 1'} "
             f"ORDER BY {self._newest_first(query)} LIMIT {int(limit)}"
         )
         statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in await conn.execute(statement)]
+
+    async def _postgres_export_page(
+        self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            ids = await self._postgres_candidates(
+                conn, query, org_id, None, below=before_id, wanted=int(limit), exact=True
+            )
+            if not ids:
+                return []
+            sql = (
+                f"SELECT {_EXPORT_COLUMNS} FROM articles WHERE articles.id IN ({', '.join(str(i) for i in ids)}) "
+                "ORDER BY articles.id DESC"
+            )
+            return [dict(r._mapping) for r in await conn.execute(sa.text(sql).columns(**_COLUMNS))]
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
         clauses = _Clauses(self.db.is_postgres)
@@ -315,18 +348,28 @@ class SearchStore:
         floor = (await conn.execute(statement)).scalar()
         return None if floor is None else int(floor)
 
-    async def _postgres_candidates(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> list[int]:
-        """The newest RANK_CANDIDATES matches, found through the GIN index in id windows, newest first.
+    async def _postgres_candidates(
+        self,
+        conn: Any,
+        query: Query,
+        org_id: int | None,
+        feed_id: int | None,
+        *,
+        below: int | None = None,
+        wanted: int | None = None,
+        exact: bool = False,
+    ) -> list[int]:
+        """The newest `wanted` (RANK_CANDIDATES) matches below the id `below`, through the GIN index in id windows.
 
         Each window is a bitmap scan: the GIN index ANDed with the primary key's id range, so only the
         window's matching rows are read, never every match of a common word (which the planner, blind
         to the cost of reading each row's `tsvector`, would otherwise do or scan the table). A window
         that found few matches makes the next one wider. A phrase or NEAR query is found with its
         positions left out (the index alone answers that), and the positions are checked on those
-        rows only, at most POSTGRES_POSITION_CHECKS of them.
+        rows only, at most POSTGRES_POSITION_CHECKS of them (`exact`: every one, for an export).
         """
         assert query.text is not None
-        top = (await conn.execute(sa.text("SELECT max(id) FROM articles"))).scalar()
+        top = below if below is not None else (await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar()
         if top is None:
             return []
         names = ", ".join(f"'{name}'" for name in _CANDIDATE_SETTINGS)
@@ -334,35 +377,39 @@ class SearchStore:
             sa.text("SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in _CANDIDATE_SETTINGS.items()))
         )
         try:
-            return await self._walk_windows(conn, query, org_id, feed_id, int(top) + 1)
+            walk = _Walk(wanted or RANK_CANDIDATES, sys.maxsize if exact else POSTGRES_POSITION_CHECKS)
+            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk)
         finally:
             await conn.execute(
                 sa.text(f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})")
             )
 
     async def _walk_windows(
-        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int
+        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int, walk: _Walk
     ) -> list[int]:
+        """Windows newest first until `walk.wanted` matches or `walk.checks` position checks. A window's
+        LIMIT cuts it short only when that ends the walk, so no match inside the walked ids is skipped."""
         assert query.text is not None
         positional = is_positional(query.text)
         found: list[int] = []
-        checked, window = 0, FIRST_WINDOW
-        while high > 0 and len(found) < RANK_CANDIDATES and checked < POSTGRES_POSITION_CHECKS:
+        # The first window is as wide as the matches wanted need (an export's page wants fewer).
+        checked, window = 0, max(FIRST_WINDOW * walk.wanted // RANK_CANDIDATES, 1)
+        while high > 0 and len(found) < walk.wanted and checked < walk.checks:
             low = max(high - window, 0)
-            statement = self._window(query, org_id, feed_id, low, high, POSTGRES_POSITION_CHECKS - checked)
-            rows = (await conn.execute(statement)).all()
+            limit = walk.checks - checked if positional else walk.wanted - len(found)
+            rows = (await conn.execute(self._window(query, org_id, feed_id, low, high, limit))).all()
             found.extend(int(r.id) for r in rows if r.hit)
             if positional:
                 checked += len(rows)
             density = max(sum(1 for r in rows if r.hit), 1) / (high - low)
-            wanted = (RANK_CANDIDATES - len(found)) / density * 1.25
+            wanted = (walk.wanted - len(found)) / density * 1.25
             window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
             high = low
-        return found[:RANK_CANDIDATES]
+        return found[: walk.wanted]
 
-    def _window(self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, checks: int) -> Any:
-        """One window's matches (`hit`), newest first; for a phrase or NEAR, every row holding the words,
-        with `hit` telling whether the positions match."""
+    def _window(self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, limit: int) -> Any:
+        """One window's newest `limit` matches (`hit`), newest first; for a phrase or NEAR, the newest
+        `limit` rows holding the words, with `hit` telling whether the positions match."""
         assert query.text is not None
         where = self._where(query, org_id, text=False)
         if feed_id is not None:
@@ -371,12 +418,11 @@ class SearchStore:
         index = to_tsquery(query.text, relaxed=True, prefix="rtq")
         where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
         where.append(f"articles.search_vector @@ {index.sql}")
-        limit, vector = RANK_CANDIDATES, ""
-        hit = "true"
+        vector, hit = "", "true"
         if is_positional(query.text):
             exact = to_tsquery(query.text)
             where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
-            hit, limit, vector = f"candidate_rows.search_vector @@ {exact.sql}", checks, ", articles.search_vector"
+            hit, vector = f"candidate_rows.search_vector @@ {exact.sql}", ", articles.search_vector"
         sql = (
             f"WITH candidate_rows AS MATERIALIZED (SELECT articles.id{vector} FROM articles "
             f"WHERE {' AND '.join(where.clauses)} ORDER BY articles.id DESC LIMIT {int(limit)}) "
