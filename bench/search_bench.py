@@ -17,7 +17,8 @@ the same run on the same database. The database is one organisation's, freshly m
 The articles are written in bulk (see load_sqlite and load_postgres): the same schema, triggers
 and indexes as a migrated production database, built once after the rows instead of row by row.
 `--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
-reuses them; `--load-only` stops after loading; `--only` picks one database.
+reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous` runs
+each query through the previous plan too (PreviousSearchStore), in the same run on the same database.
 """
 
 from __future__ import annotations
