@@ -17,7 +17,8 @@ the same run on the same database. The database is one organisation's, freshly m
 The articles are written in bulk (see load_sqlite and load_postgres): the same schema, triggers
 and indexes as a migrated production database, built once after the rows instead of row by row.
 `--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
-reuses them; `--load-only` stops after loading; `--only` picks one database.
+reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous` runs
+each query through the previous plan too (PreviousSearchStore), in the same run on the same database.
 """
 
 from __future__ import annotations
@@ -37,14 +38,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores.search import SearchStore
-from mediabeat.search.query import parse_query
+from mediabeat.db.stores import search as search_store
+from mediabeat.db.stores.search import SearchStore, _Clauses
+from mediabeat.search.query import Query, parse_query
+from mediabeat.search.sql import to_fts5, to_tsquery
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -246,27 +250,80 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
         conn.execute("VACUUM ANALYZE articles")
 
 
+class PreviousSearchStore(SearchStore):
+    """The plan before this benchmark's last change, measured beside the current one (`--previous`).
+
+    SQLite: the floor of a phrase or NEAR query counted the organisation's articles, looking each
+    holder of the words up in `articles`; ranking took the newest matches in an `IN (subquery)`
+    while FTS5 scanned (and looked up) every match of the query. PostgreSQL: a NEAR query was
+    scored with its phrase alternatives.
+    """
+
+    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
+        assert query.text is not None
+        sql = (
+            "SELECT articles_search.rowid FROM articles_search "
+            "JOIN articles ON articles.id = articles_search.rowid "
+            "WHERE articles.org_id = 1 AND articles_search MATCH :relaxed "
+            f"ORDER BY articles_search.rowid DESC LIMIT 1 OFFSET {search_store.POSITION_CHECKS - 1}"
+        )
+        statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
+        floor = (await conn.execute(statement)).scalar()
+        return None if floor is None else int(floor)
+
+    def _scored(self, query: Query, where: Any) -> tuple[str, str]:
+        if self.db.is_postgres:
+            return super()._scored(query, where)
+        floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
+        newest = (
+            f"SELECT articles.id FROM articles JOIN articles_search ON articles_search.rowid = articles.id "
+            f"WHERE {' AND '.join(where.clauses + floor)} "
+            f"ORDER BY articles_search.rowid DESC LIMIT {search_store.RANK_CANDIDATES}"
+        )
+        return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
+
+    def _ranking_clauses(self, query: Query, candidates: list[int]) -> Any:
+        """PostgreSQL: NEAR scored with its 2(n+1) phrase alternatives."""
+        assert query.text is not None
+        clauses = _Clauses(True, candidates=candidates)
+        tsquery = to_tsquery(query.text)
+        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
+        clauses.tsquery = tsquery.sql
+        return clauses
+
+    def _source(self, query: Query, where: Any) -> str:
+        if query.text is None or self.db.is_postgres:
+            return super()._source(query, where)
+        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def measure(
-    url: str, workload: dict[str, list[str]], repeats: int, like_limit: int
+    url: str, workload: dict[str, list[str]], repeats: int, like_limit: int, previous: bool
 ) -> dict[str, dict[str, float]]:
-    """p50/p99 (ms) per category for the index and for the LIKE scan, and the mean number of hits."""
+    """p50/p99 (ms) per category for the index (and, with `previous`, the previous plan: each query runs
+    through both, one after the other) and for the LIKE scan, and the mean number of hits."""
     db = Database(url)
-    store = SearchStore(db)
+    stores = {"": SearchStore(db)} | ({"prev_": PreviousSearchStore(db)} if previous else {})
     results: dict[str, dict[str, float]] = {}
     try:
         for category, sources in workload.items():
-            timings, likes, hits = [], [], []
-            for source in sources:
+            timings: dict[str, list[float]] = {name: [] for name in stores}
+            likes, hits = [], []
+            for index, source in enumerate(sources):
                 query = parse_query(source)
+                # Each plan runs first for every other query: the first run of a query reads the pages
+                # from disk (or the OS cache) that the next run finds in SQLite's or PostgreSQL's cache.
+                order = list(stores.items()) if index % 2 == 0 else list(stores.items())[::-1]
                 for _ in range(repeats):
-                    began = time.perf_counter()
-                    found = await store.search(query, org_id=1, limit=20)
-                    timings.append((time.perf_counter() - began) * 1000)
+                    for name, store in order:
+                        began = time.perf_counter()
+                        found = await store.search(query, org_id=1, limit=20)
+                        timings[name].append((time.perf_counter() - began) * 1000)
                 hits.append(len(found))
             for source in sources[:like_limit]:
                 condition, params = like_condition(source)
@@ -278,14 +335,14 @@ async def measure(
                     (await conn.execute(statement)).all()
                     likes.append((time.perf_counter() - began) * 1000)
             results[category] = {
-                "p50": percentile(timings, 50),
-                "p99": percentile(timings, 99),
-                "like_p50": percentile(likes, 50),
-                "like_p99": percentile(likes, 99),
+                "like_p50": percentile(likes, 50) if likes else float("nan"),
+                "like_p99": percentile(likes, 99) if likes else float("nan"),
                 "hits": statistics.mean(hits),
-                "samples": len(timings),
+                "samples": len(timings[""]),
                 "like_samples": len(likes),
             }
+            for name, values in timings.items():
+                results[category] |= {f"{name}p50": percentile(values, 50), f"{name}p99": percentile(values, 99)}
     finally:
         await db.dispose()
     return results
@@ -294,11 +351,18 @@ async def measure(
 def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, float]]) -> None:
     loaded = "loaded earlier" if load_seconds != load_seconds else f"written and indexed in {load_seconds:.0f} s"
     print(f"\n{name}: {n:,} articles, {loaded} ({n / load_seconds:,.0f}/s)")
-    print(f"{'query':<8} {'p50 ms':>8} {'p99 ms':>8} {'LIKE p50':>9} {'LIKE p99':>9} {'hits':>5}  samples")
+    previous = any("prev_p50" in r for r in results.values())
+    print(
+        f"{'query':<8} {'p50 ms':>8} {'p99 ms':>8}"
+        + (f" {'prev p50':>9} {'prev p99':>9}" if previous else "")
+        + f" {'LIKE p50':>9} {'LIKE p99':>9} {'hits':>5}  samples"
+    )
     for category, r in results.items():
         print(
-            f"{category:<8} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['like_p50']:>9.1f} {r['like_p99']:>9.1f} "
-            f"{r['hits']:>5.1f}  {r['samples']:.0f} / {r['like_samples']:.0f}"
+            f"{category:<8} {r['p50']:>8.1f} {r['p99']:>8.1f}"
+            + (f" {r['prev_p50']:>9.1f} {r['prev_p99']:>9.1f}" if previous else "")
+            + f" {r['like_p50']:>9.1f} {r['like_p99']:>9.1f} {r['hits']:>5.1f}"
+            + f"  {r['samples']:.0f} / {r['like_samples']:.0f}"
         )
 
 
@@ -334,7 +398,7 @@ def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], a
     if args.load_only:
         return
     print(f"{name}: measuring; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries))
+    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries, args.previous))
     report(name, args.articles, seconds, results)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
@@ -352,6 +416,12 @@ def main() -> None:
         "--postgres-database", help="Keep the PostgreSQL database under this name (reused if it holds the articles)"
     )
     parser.add_argument("--load-only", action="store_true", help="Write the articles into the kept databases only")
+    parser.add_argument(
+        "--previous", action="store_true", help="Also measure the previous plan (each query through both)"
+    )
+    parser.add_argument(
+        "--categories", default=",".join(CATEGORIES), help="Query categories to measure (comma-separated)"
+    )
     parser.add_argument("--corpus", help="The corpus folder (default: ../shared/corpus beside the project)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -360,7 +430,7 @@ def main() -> None:
         sys.exit("the shared corpus (../shared/corpus) is not on this machine; give --corpus")
     words = corpus_words(corpus)
     print(f"corpus: {len(words):,} words from the shared real pages")
-    workload = queries(words, args.seed, args.queries)
+    workload = {c: q for c, q in queries(words, args.seed, args.queries).items() if c in args.categories.split(",")}
     if args.only != "postgres":
         with tempfile.TemporaryDirectory(prefix="search-bench-db-") as tmp:
             path = Path(args.sqlite_file or f"{tmp}/bench.db")

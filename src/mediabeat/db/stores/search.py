@@ -8,6 +8,7 @@ written out per database because the two indexes have little syntax in common.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # A phrase or NEAR query checks word positions in at most this many of the newest articles that hold
 # its words (the query with positions left out: sql.to_fts5 / to_tsquery with relaxed=True). FTS5 keeps
 # positions in its index; PostgreSQL reads and decompresses each row's `tsvector`, hence fewer there.
+# On SQLite they are counted in the whole archive (the index alone answers that, see _sqlite_floor);
+# on PostgreSQL, in the organisation's articles.
 POSITION_CHECKS = 20_000
 POSTGRES_POSITION_CHECKS = 5_000
 # PostgreSQL walks the archive newest first in id windows through the GIN index: the first window's
@@ -61,11 +64,23 @@ _COLUMNS: dict[str, Any] = {
     "created_at": UTCDateTime(),
     "score": sa.Float(),
 }
+_EXPORT_COLUMNS = (
+    "articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
+    "articles.published_at, articles.language, articles.summary"
+)
 _HIT_COLUMNS = ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
 _COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
 # An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
 _STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
 _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """How far a PostgreSQL window walk goes: until `wanted` matches, or `checks` rows position-checked."""
+
+    wanted: int
+    checks: int
 
 
 def _has_near(node: Node) -> bool:
@@ -87,6 +102,7 @@ class _Clauses:
     match: str = ""  # the bound FTS5 expression's placeholder
     candidates: list[int] | None = None  # PostgreSQL: the matches to rank, found beforehand
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
+    prefix: str = ""  # SQLite: the WITH clause that the condition refers to
 
     def append(self, clause: str) -> None:
         self.clauses.append(clause)
@@ -152,7 +168,7 @@ class SearchStore:
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
                 where = self._ranking_clauses(query, candidates)
             elif query.text is not None and is_positional(query.text):
-                where.floor = await self._sqlite_floor(conn, query, org_id, feed_id)
+                where.floor = await self._sqlite_floor(conn, query)
             statement = ranked(query, where, limit=limit, offset=offset)
             rows = (await conn.execute(statement)).all()
             ids = [int(r.id) for r in rows]
@@ -172,19 +188,41 @@ class SearchStore:
     async def export_page(
         self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset)."""
+        """One page of matches for an export, newest id first, after `before_id` (a keyset: no offset).
+
+        On PostgreSQL the matches come from the same id windows as a search's (every position checked),
+        not from the planner, which would read the `tsvector` of every row down to the page's last match.
+        """
+        if query.text is not None and self.db.is_postgres:
+            return await self._postgres_export_page(query, org_id=org_id, before_id=before_id, limit=limit)
         where = self._where(query, org_id)
         if before_id is not None:
-            where.append(f"articles.id < {where.bind(before_id)}")
+            # On SQLite the bound goes to FTS5 (the same id), which then starts its scan there.
+            fts5 = query.text is not None and not self.db.is_postgres
+            where.append(f"{'articles_search.rowid' if fts5 else 'articles.id'} < {where.bind(before_id)}")
         sql = (
-            "SELECT articles.id, articles.org_id, articles.feed_id, articles.url, articles.title, articles.author, "
-            "articles.published_at, articles.language, articles.summary "
-            f"FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses) or '1 = 1'} "
+            f"SELECT {_EXPORT_COLUMNS} FROM {self._source(query, where)} "
+            f"WHERE {' AND '.join(where.clauses) or '1 = 1'} "
             f"ORDER BY {self._newest_first(query)} LIMIT {int(limit)}"
         )
         statement = sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in await conn.execute(statement)]
+
+    async def _postgres_export_page(
+        self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            ids = await self._postgres_candidates(
+                conn, query, org_id, None, below=before_id, wanted=int(limit), exact=True
+            )
+            if not ids:
+                return []
+            sql = (
+                f"SELECT {_EXPORT_COLUMNS} FROM articles WHERE articles.id IN ({', '.join(str(i) for i in ids)}) "
+                "ORDER BY articles.id DESC"
+            )
+            return [dict(r._mapping) for r in await conn.execute(sa.text(sql).columns(**_COLUMNS))]
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
         clauses = _Clauses(self.db.is_postgres)
@@ -207,7 +245,9 @@ class SearchStore:
         """PostgreSQL: the candidates hold every condition, so ranking binds the tsquery for the score only."""
         assert query.text is not None
         clauses = _Clauses(True, candidates=candidates)
-        tsquery = to_tsquery(query.text)
+        # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
+        # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
+        tsquery = to_tsquery(query.text, relaxed=_has_near(query.text))
         clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
         clauses.tsquery = tsquery.sql
         return clauses
@@ -218,7 +258,8 @@ class SearchStore:
             return "articles"
         if self.db.is_postgres:
             return f"articles CROSS JOIN (SELECT {where.tsquery} AS q) AS search_query"
-        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
+        # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
+        return "articles_search CROSS JOIN articles ON articles.id = articles_search.rowid"
 
     def _newest_first(self, query: Query) -> str:
         """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
@@ -240,7 +281,7 @@ class SearchStore:
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         score, condition = self._scored(query, where)
         sql = (
-            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
+            f"{where.prefix}SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
             f"articles.id DESC {page}"
         )
@@ -252,11 +293,17 @@ class SearchStore:
             ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
             return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
         floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
-        newest = (
-            f"SELECT articles.id FROM {self._source(query, where)} WHERE {' AND '.join(where.clauses + floor)} "
-            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
+        where.prefix = (
+            f"WITH newest(id) AS MATERIALIZED (SELECT articles.id FROM {self._source(query, where)} "
+            f"WHERE {' AND '.join(where.clauses + floor)} ORDER BY {self._newest_first(query)} "
+            f"LIMIT {RANK_CANDIDATES}) "
         )
-        return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
+        # The newest matches' lowest id bounds FTS5's scan: bm25 then scores those, not every match.
+        condition = (
+            f"articles_search MATCH {where.match} AND articles_search.rowid >= (SELECT min(id) FROM newest) "
+            "AND articles.id IN (SELECT id FROM newest)"
+        )
+        return "-bm25(articles_search, 4.0, 1.0)", condition
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
@@ -280,41 +327,49 @@ class SearchStore:
                 f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
             )
         sql = (
-            f"SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
+            f"{where.prefix}SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
             f"(PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
             f"FROM ({candidates}) AS candidates) AS hits WHERE hits.copy_rank = 1 "
             f"ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    async def _sqlite_floor(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> int | None:
-        """The id of the POSITION_CHECKS-th newest article that holds the words of a phrase or NEAR query
-        (None when fewer do): FTS5 then checks positions from there on, not through the whole archive."""
+    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
+        or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
+        whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
+        the articles of every organisation."""
         assert query.text is not None
-        where = self._where(query, org_id, text=False)
-        if feed_id is not None:
-            where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        where.append(f"articles_search MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
         sql = (
-            "SELECT articles_search.rowid FROM articles_search JOIN articles ON articles.id = articles_search.rowid "
-            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles_search.rowid DESC "
-            f"LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
+            "SELECT rowid FROM articles_search WHERE articles_search MATCH :relaxed "
+            f"ORDER BY rowid DESC LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
-        floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
+        statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
+        floor = (await conn.execute(statement)).scalar()
         return None if floor is None else int(floor)
 
-    async def _postgres_candidates(self, conn: Any, query: Query, org_id: int | None, feed_id: int | None) -> list[int]:
-        """The newest RANK_CANDIDATES matches, found through the GIN index in id windows, newest first.
+    async def _postgres_candidates(
+        self,
+        conn: Any,
+        query: Query,
+        org_id: int | None,
+        feed_id: int | None,
+        *,
+        below: int | None = None,
+        wanted: int | None = None,
+        exact: bool = False,
+    ) -> list[int]:
+        """The newest `wanted` (RANK_CANDIDATES) matches below the id `below`, through the GIN index in id windows.
 
         Each window is a bitmap scan: the GIN index ANDed with the primary key's id range, so only the
         window's matching rows are read, never every match of a common word (which the planner, blind
         to the cost of reading each row's `tsvector`, would otherwise do or scan the table). A window
         that found few matches makes the next one wider. A phrase or NEAR query is found with its
         positions left out (the index alone answers that), and the positions are checked on those
-        rows only, at most POSTGRES_POSITION_CHECKS of them.
+        rows only, at most POSTGRES_POSITION_CHECKS of them (`exact`: every one, for an export).
         """
         assert query.text is not None
-        top = (await conn.execute(sa.text("SELECT max(id) FROM articles"))).scalar()
+        top = below if below is not None else (await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar()
         if top is None:
             return []
         names = ", ".join(f"'{name}'" for name in _CANDIDATE_SETTINGS)
@@ -322,35 +377,39 @@ class SearchStore:
             sa.text("SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in _CANDIDATE_SETTINGS.items()))
         )
         try:
-            return await self._walk_windows(conn, query, org_id, feed_id, int(top) + 1)
+            walk = _Walk(wanted or RANK_CANDIDATES, sys.maxsize if exact else POSTGRES_POSITION_CHECKS)
+            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk)
         finally:
             await conn.execute(
                 sa.text(f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})")
             )
 
     async def _walk_windows(
-        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int
+        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int, walk: _Walk
     ) -> list[int]:
+        """Windows newest first until `walk.wanted` matches or `walk.checks` position checks. A window's
+        LIMIT cuts it short only when that ends the walk, so no match inside the walked ids is skipped."""
         assert query.text is not None
         positional = is_positional(query.text)
         found: list[int] = []
-        checked, window = 0, FIRST_WINDOW
-        while high > 0 and len(found) < RANK_CANDIDATES and checked < POSTGRES_POSITION_CHECKS:
+        # The first window is as wide as the matches wanted need (an export's page wants fewer).
+        checked, window = 0, max(FIRST_WINDOW * walk.wanted // RANK_CANDIDATES, 1)
+        while high > 0 and len(found) < walk.wanted and checked < walk.checks:
             low = max(high - window, 0)
-            statement = self._window(query, org_id, feed_id, low, high, POSTGRES_POSITION_CHECKS - checked)
-            rows = (await conn.execute(statement)).all()
+            limit = walk.checks - checked if positional else walk.wanted - len(found)
+            rows = (await conn.execute(self._window(query, org_id, feed_id, low, high, limit))).all()
             found.extend(int(r.id) for r in rows if r.hit)
             if positional:
                 checked += len(rows)
             density = max(sum(1 for r in rows if r.hit), 1) / (high - low)
-            wanted = (RANK_CANDIDATES - len(found)) / density * 1.25
+            wanted = (walk.wanted - len(found)) / density * 1.25
             window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
             high = low
-        return found[:RANK_CANDIDATES]
+        return found[: walk.wanted]
 
-    def _window(self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, checks: int) -> Any:
-        """One window's matches (`hit`), newest first; for a phrase or NEAR, every row holding the words,
-        with `hit` telling whether the positions match."""
+    def _window(self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, limit: int) -> Any:
+        """One window's newest `limit` matches (`hit`), newest first; for a phrase or NEAR, the newest
+        `limit` rows holding the words, with `hit` telling whether the positions match."""
         assert query.text is not None
         where = self._where(query, org_id, text=False)
         if feed_id is not None:
@@ -359,14 +418,13 @@ class SearchStore:
         index = to_tsquery(query.text, relaxed=True, prefix="rtq")
         where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
         where.append(f"articles.search_vector @@ {index.sql}")
-        limit = RANK_CANDIDATES
-        hit = "true"
+        vector, hit = "", "true"
         if is_positional(query.text):
             exact = to_tsquery(query.text)
             where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
-            hit, limit = f"candidate_rows.search_vector @@ {exact.sql}", checks
+            hit, vector = f"candidate_rows.search_vector @@ {exact.sql}", ", articles.search_vector"
         sql = (
-            "WITH candidate_rows AS MATERIALIZED (SELECT articles.id, articles.search_vector FROM articles "
+            f"WITH candidate_rows AS MATERIALIZED (SELECT articles.id{vector} FROM articles "
             f"WHERE {' AND '.join(where.clauses)} ORDER BY articles.id DESC LIMIT {int(limit)}) "
             f"SELECT candidate_rows.id, {hit} AS hit FROM candidate_rows ORDER BY candidate_rows.id DESC"
         )
