@@ -28,8 +28,8 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # A phrase or NEAR query checks word positions in at most this many of the newest articles that hold
 # its words (the query with positions left out: sql.to_fts5 / to_tsquery with relaxed=True). FTS5 keeps
 # positions in its index; PostgreSQL reads and decompresses each row's `tsvector`, hence fewer there.
-# On SQLite they are counted in the whole archive (the index alone answers that, see _sqlite_floor);
-# on PostgreSQL, in the organisation's articles.
+# On SQLite they are counted in the whole archive first (the index alone answers that, see _sqlite_floor),
+# and in the organisation's own articles when that left a page short; on PostgreSQL, in the organisation's.
 POSITION_CHECKS = 20_000
 POSTGRES_POSITION_CHECKS = 5_000
 # PostgreSQL walks the archive newest first in id windows through the GIN index: the first window's
@@ -171,6 +171,8 @@ class SearchStore:
                 where.floor = await self._sqlite_floor(conn, query)
             statement = ranked(query, where, limit=limit, offset=offset)
             rows = (await conn.execute(statement)).all()
+            if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
+                rows = await self._below_archive_floor(conn, query, where, org_id, feed_id, ranked, limit, offset, rows)
             ids = [int(r.id) for r in rows]
             snippets = await self._snippets(conn, query, ids)
             stories = await self._stories(conn, ids)
@@ -333,6 +335,47 @@ class SearchStore:
             f"ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+
+    async def _below_archive_floor(
+        self,
+        conn: Any,
+        query: Query,
+        where: _Clauses,
+        org_id: int | None,
+        feed_id: int | None,
+        ranked: Any,
+        limit: int,
+        offset: int,
+        rows: list[Any],
+    ) -> list[Any]:
+        """A page the archive-wide floor left short: the floor counted every organisation's articles, so an
+        organisation (or feed) with a small share of the archive may hold its POSITION_CHECKS newest
+        candidates below it. Search again from the floor counted in its own articles, when that is lower."""
+        scoped = await self._sqlite_scoped_floor(conn, query, org_id, feed_id)
+        assert where.floor is not None
+        if scoped is not None and scoped >= where.floor:
+            return rows
+        where.floor = scoped
+        return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+
+    async def _sqlite_scoped_floor(
+        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None
+    ) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of the organisation (and feed) that holds the
+        words of a phrase or NEAR query, None when fewer do. It reads a row of `articles` per candidate,
+        so it runs only when the archive-wide floor left a page short."""
+        assert query.text is not None
+        where = self._where(query, org_id, text=False)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        where.append(f"articles_search MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
+        sql = (
+            "SELECT articles_search.rowid FROM articles_search JOIN articles ON articles.id = articles_search.rowid "
+            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles_search.rowid DESC "
+            f"LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
+        )
+        floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
+        return None if floor is None else int(floor)
 
     async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
         """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
