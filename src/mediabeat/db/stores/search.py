@@ -170,7 +170,7 @@ class SearchStore:
             elif query.text is not None and is_positional(query.text):
                 where.floor = await self._sqlite_floor(conn, query)
             statement = ranked(query, where, limit=limit, offset=offset)
-            rows = (await conn.execute(statement)).all()
+            rows = list((await conn.execute(statement)).all())
             if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
                 rows = await self._below_archive_floor(conn, query, where, org_id, feed_id, ranked, limit, offset, rows)
             ids = [int(r.id) for r in rows]
