@@ -1,0 +1,23 @@
+"""What a new user runs into first: a database that cannot be made, and the messages that say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes.harness import mediabeat_in_process
+
+
+@pytest.mark.parametrize("command", [["tasks", "list"], ["db", "upgrade"]])
+def test_a_sqlite_folder_that_cannot_be_made_is_one_line(
+    fresh_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    url = f"sqlite:///{tmp_path}/a-file/data/mb.db"
+    out = mediabeat_in_process(*command, env={**fresh_env, "MEDIABEAT_DATABASE_URL": url})
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        f"error: cannot use the database at {url}: cannot create its folder {tmp_path}/a-file/data"
+    )
+    assert "unexpected" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
