@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,17 @@ def test_a_sqlite_folder_that_cannot_be_made_is_one_line(
         f"error: cannot use the database at {url}: cannot create its folder {tmp_path}/a-file/data"
     )
     assert "unexpected" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_migrating_at_start_logs_the_migrations_without_alembic_plugin_lines(tmp_path: Path) -> None:
+    # What `serve` and `worker` do before they start: logging at INFO, then the migrations.
+    code = (
+        "import sys; from mediabeat.logs import configure_logging; from mediabeat.db.migrate import upgrade; "
+        "configure_logging('INFO', 'text'); upgrade(sys.argv[1])"
+    )
+    url = f"sqlite:///{tmp_path}/mb.db"
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Running upgrade" in out.stderr
+    assert "setup plugin" not in out.stderr
