@@ -37,3 +37,17 @@ def test_migrating_at_start_logs_the_migrations_without_alembic_plugin_lines(tmp
     assert out.returncode == 0, out.stderr
     assert "Running upgrade" in out.stderr
     assert "setup plugin" not in out.stderr
+
+
+def test_a_new_monitor_says_where_its_atom_path_lives_without_a_public_url(cli_env: dict[str, str]) -> None:
+    assert mediabeat_in_process("orgs", "create", "first-hour", env=cli_env).returncode == 0
+    create = ["monitors", "create", "--org", "first-hour", "--query", "harbour"]
+    bare = mediabeat_in_process(*create[:2], "bare", *create[2:], env=cli_env)
+    assert bare.returncode == 0, bare.stderr
+    line = next(x for x in bare.stdout.splitlines() if x.startswith("its Atom feed"))
+    assert ": /monitors/" in line
+    assert line.endswith(".atom on this service's address (set MEDIABEAT_PUBLIC_URL to print the whole URL)")
+    public = {**cli_env, "MEDIABEAT_PUBLIC_URL": "https://beat.example.org"}
+    whole = mediabeat_in_process(*create[:2], "whole", *create[2:], env=public)
+    line = next(x for x in whole.stdout.splitlines() if x.startswith("its Atom feed"))
+    assert ": https://beat.example.org/monitors/" in line and line.endswith(".atom")
