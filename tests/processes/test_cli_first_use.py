@@ -51,3 +51,11 @@ def test_a_new_monitor_says_where_its_atom_path_lives_without_a_public_url(cli_e
     whole = mediabeat_in_process(*create[:2], "whole", *create[2:], env=public)
     line = next(x for x in whole.stdout.splitlines() if x.startswith("its Atom feed"))
     assert ": https://beat.example.org/monitors/" in line and line.endswith(".atom")
+
+
+@pytest.mark.parametrize("revision", ["9999", "-1"])
+def test_upgrading_to_a_revision_that_does_not_exist_is_bad_input(cli_env: dict[str, str], revision: str) -> None:
+    out = mediabeat_in_process("db", "upgrade", "--", revision, env=cli_env)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: cannot upgrade to '{revision}': ")
+    assert "this version's newest revision is 00" in out.stderr and "unexpected" not in out.stderr
