@@ -59,3 +59,17 @@ def test_upgrading_to_a_revision_that_does_not_exist_is_bad_input(cli_env: dict[
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: cannot upgrade to '{revision}': ")
     assert "this version's newest revision is 00" in out.stderr and "unexpected" not in out.stderr
+
+
+def test_a_misspelt_setting_is_named_with_the_one_it_may_mean(
+    fresh_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("MEDIABEAT_CRAWL_BACH=50\n")
+    monkeypatch.chdir(tmp_path)
+    env = {**fresh_env, "MEDIABEAT_TICK_SECOND": "5", "MEDIABEAT_DEBUG": "", "MEDIABEAT_SMTP_URL_FILE": "/dev/null"}
+    out = mediabeat_in_process("config", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == [
+        "warning: MEDIABEAT_CRAWL_BACH is not a setting (did you mean MEDIABEAT_CRAWL_BATCH?): it is ignored",
+        "warning: MEDIABEAT_TICK_SECOND is not a setting (did you mean MEDIABEAT_TICK_SECONDS?): it is ignored",
+    ]
