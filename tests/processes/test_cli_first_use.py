@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,16 @@ def test_a_misspelt_setting_is_named_with_the_one_it_may_mean(
         "warning: MEDIABEAT_CRAWL_BACH is not a setting (did you mean MEDIABEAT_CRAWL_BATCH?): it is ignored",
         "warning: MEDIABEAT_TICK_SECOND is not a setting (did you mean MEDIABEAT_TICK_SECONDS?): it is ignored",
     ]
+
+
+def test_serve_on_a_port_in_use_says_so_before_it_starts_anything(fresh_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        out = mediabeat_in_process("serve", "--port", str(port), env=fresh_env)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use: stop what uses it, or choose another --port"
+    )
+    assert not (tmp_path / "fresh" / "mb.db").exists()  # nothing was migrated, and no admin made
