@@ -137,3 +137,5 @@ def log_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handl
 def configure_logging(level: str, log_format: str) -> None:
     """Send the root logger's records to stderr; leaves logging alone when it is already set up (as in tests)."""
     logging.basicConfig(level=level, handlers=[log_handler(log_format)])
+    # Alembic names each of its plugins at INFO whenever it loads: seven lines at every start, saying nothing.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

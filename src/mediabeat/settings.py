@@ -494,6 +494,30 @@ def variables_of(field: str) -> list[str]:
     return [f"MEDIABEAT_{field.upper()}"]
 
 
+# MEDIABEAT_ variables that are read, but not as settings: the CLI's debug switch, the worker's metrics options.
+OTHER_VARIABLES = frozenset({"MEDIABEAT_DEBUG", "MEDIABEAT_WORKER_METRICS_PORT", "MEDIABEAT_WORKER_METRICS_HOST"})
+
+
+def unknown_variables() -> list[str]:
+    """A sentence for each MEDIABEAT_ variable in the environment or `.env` that sets nothing (a typo,
+    or a setting an older version had), with the setting it may have meant: otherwise it is ignored unseen."""
+    import difflib
+
+    from dotenv import dotenv_values
+
+    settings = {v for name in Settings.model_fields for v in variables_of(name)}
+    known = settings | {v + SECRET_FILE_SUFFIX for v in settings} | OTHER_VARIABLES
+    dotenv = dotenv_values(ENV_FILE) if Path(ENV_FILE).is_file() else {}
+    given = {name.upper() for name in [*os.environ, *dotenv]}
+    sentences = []
+    for name in sorted(n for n in given if n.startswith("MEDIABEAT_") and not n.startswith("MEDIABEAT_TEST_")):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(settings), n=1)
+        sentences.append(f"{name} is not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    return sentences
+
+
 def debug_tracebacks() -> bool:
     """MEDIABEAT_DEBUG: the CLI prints an unexpected error's traceback (read apart, as settings may be broken)."""
     return bool(os.environ.get("MEDIABEAT_DEBUG"))

@@ -167,7 +167,11 @@ async def test_cron_preview_explains_a_schedule_and_names_the_bad_field(api: Api
         alias = (await client.get(f"{B}/cron/preview", params={"cron": "@hourly", "count": 2})).json()
         assert alias["description"] == "Every hour" and len(alias["times"]) == 2
         bad_cron = assert_error(await client.get(f"{B}/cron/preview", params={"cron": "61 * * * *"}), 422, "invalid")
-        assert bad_cron["details"] == [{"field": "cron", "message": "invalid cron expression '61 * * * *': bad minute"}]
+        message = (
+            "invalid cron expression '61 * * * *': bad minute '61': "
+            "the minute field takes 0-59, and ranges, lists and steps of them"
+        )
+        assert bad_cron["details"] == [{"field": "cron", "message": message}]
         bad_zone = await client.get(f"{B}/cron/preview", params={"cron": "61 * * * *", "timezone": "Mars/Base"})
         assert assert_error(bad_zone, 422)["details"][0]["field"] == "timezone"
         assert_error(await client.get(f"{B}/cron/preview", params={"cron": "* * * * *", "count": 101}), 422)

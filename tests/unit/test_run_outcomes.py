@@ -18,3 +18,9 @@ def test_every_unit_failed_raises_with_the_counts_and_the_first_error() -> None:
         unless_all_failed({"feeds": 12, "failed": 12}, attempted=12, failed=12, unit="feeds", first_error="HTTP 500")
     assert caught.value.message == "all 12 feeds failed (first: HTTP 500)"
     assert caught.value.result == {"feeds": 12, "failed": 12}
+
+
+def test_a_single_unit_that_failed_is_said_in_the_singular() -> None:
+    with pytest.raises(AllWorkFailed) as caught:
+        unless_all_failed({"feeds": 1, "failed": 1}, attempted=1, failed=1, unit="feeds", first_error="HTTP 500")
+    assert caught.value.message == "the one feed tried failed: HTTP 500"

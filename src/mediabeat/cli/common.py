@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from mediabeat.db.engine import database_location, describe_db_error
 from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
 from mediabeat.domain.monitors import MonitorExists
 from mediabeat.logs import configure_logging
-from mediabeat.settings import Settings, load_settings
+from mediabeat.settings import Settings, load_settings, unknown_variables
 
 T = TypeVar("T")
 console = Console()
@@ -38,6 +39,8 @@ class CliError(Exception):
 
 def setup_logging(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+    for sentence in unknown_variables():  # a misspelt setting would otherwise be ignored unseen
+        logging.getLogger("mediabeat").warning("%s: it is ignored (`mediabeat config` lists every setting)", sentence)
 
 
 def run(coro: Awaitable[T]) -> T:

@@ -10,7 +10,14 @@ import typer
 from mediabeat.cli.common import table
 from mediabeat.db.engine import database_location, redacted
 from mediabeat.domain.websub import push_off_reason
-from mediabeat.settings import DEFAULT_DATABASE_URL_DOC, ENV_FILE, Settings, load_settings, variable_of
+from mediabeat.settings import (
+    DEFAULT_DATABASE_URL_DOC,
+    ENV_FILE,
+    Settings,
+    load_settings,
+    unknown_variables,
+    variable_of,
+)
 
 
 def settings_reference() -> list[tuple[str, str, str]]:
@@ -46,6 +53,8 @@ def config(
     typer.echo(f"database: {database_location(current.database_url)}")
     typer.echo(f"settings: environment variables{f', then {env_file}' if env_file.is_file() else ''}")
     typer.echo(f"websub: {push_off_reason(current.public_url) or 'push is on (callbacks under MEDIABEAT_PUBLIC_URL)'}")
+    for sentence in unknown_variables():
+        typer.echo(f"warning: {sentence}: it is ignored", err=True)
     rows: list[list[Any]] = []
     for name in Settings.model_fields:
         value = getattr(current, name)

@@ -24,7 +24,10 @@ app = typer.Typer(help="Database schema: upgrade, inspect and back up.", no_args
 def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
     """Run the migrations (safe to run from several processes at once)."""
     settings = load_settings()
-    migrate.upgrade(settings.database_url, revision)
+    try:
+        migrate.upgrade(settings.database_url, revision)
+    except migrate.MigrationRefused as exc:
+        raise CliError(str(exc), exit_code=2) from None
     where = database_location(settings.database_url)
     typer.echo(f"database {where} is at revision {migrate.current_revision(settings.database_url)}")
 

@@ -265,6 +265,9 @@ async def _run_task_once(services: Services, name: str) -> dict[str, object] | N
         except (TaskNotFound, UnknownHandler) as exc:
             log.warning("demo: cannot run %s: %s", name, exc)
             return None
+        if run.status == "skipped":  # nothing to do (an empty queue): its error already says "skipped: ..."
+            log.info("demo: %s %s", name, run.error)
+            return None
         if run.status != "succeeded":
             log.warning("demo: %s %s: %s", name, run.status, run.error)
             return None

@@ -83,9 +83,13 @@ def monitors_create(
         print_json({**monitor_json(monitor, {monitor.org_id: org_name}), **extra})
         return
     console.print(f"created monitor {monitor.name!r} (id {monitor.id}) in {org_name!r}")
-    console.print(f"its Atom feed (keep the URL secret; shown only now): {feed_path(created.feed_token, public_url)}")
+    # Whole lines, never wrapped: a secret split over two lines is copied wrong.
+    where = "" if public_url else " on this service's address (set MEDIABEAT_PUBLIC_URL to print the whole URL)"
+    typer.echo(
+        f"its Atom feed (keep the URL secret; shown only now): {feed_path(created.feed_token, public_url)}{where}"
+    )
     if created.webhook_secret:
-        console.print(f"webhook signing secret (shown only now): {created.webhook_secret}")
+        typer.echo(f"webhook signing secret (shown only now): {created.webhook_secret}")
 
 
 @app.command("list")

@@ -41,6 +41,7 @@ def serve(
 
     settings = load_settings()
     setup_logging(settings)
+    ensure_port_free(host, port)  # before the migrations and the first admin: nothing starts on a taken port
     if demo and not settings.crawler_allow_private_networks:
         # The crawler refuses loopback addresses by default, and the demo site is on 127.0.0.1.
         os.environ["MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS"] = "true"
@@ -69,6 +70,20 @@ def serve(
             server.run()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """CliError when host:port cannot be listened on (another process holds it), as uvicorn would bind it."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CliError(
+            f"cannot listen on {host}:{port}: {reason}: stop what uses it, or choose another --port"
+        ) from None
 
 
 def announcing_server(config: uvicorn.Config, *, announcement: str) -> uvicorn.Server:

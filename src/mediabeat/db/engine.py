@@ -64,7 +64,12 @@ def ensure_sqlite_directory(url: str) -> None:
     """Create the folder that holds a SQLite file, so a first start just works."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database or "").expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"cannot create its folder {folder}: {exc.strerror or exc}"
+            raise DatabaseUnavailable(f"cannot use the database at {redacted(url)}: {reason}") from None
 
 
 def configure_sqlite(engine: sa.Engine) -> None:

@@ -21,6 +21,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 7_311_942_015
 
 
+class MigrationRefused(ValueError):
+    """Alembic refused the request (a revision it does not know, say) before changing anything."""
+
+
 def alembic_config() -> Config:
     from alembic.config import Config
 
@@ -38,6 +42,7 @@ def head_revision() -> str | None:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at `url` up to `revision`. One process migrates; the others wait, then find nothing to do."""
     from alembic import command
+    from alembic.util.exc import CommandError
 
     ensure_sqlite_directory(url)
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
@@ -47,6 +52,9 @@ def upgrade(url: str, revision: str = "head") -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
             connection.commit()
+    except CommandError as exc:
+        reason = f"{exc}; this version's newest revision is {head_revision()}"
+        raise MigrationRefused(f"cannot upgrade to {revision!r}: {reason}") from None
     except sa.exc.OperationalError as exc:
         raise DatabaseUnavailable(describe_db_error(url, exc)) from None
     finally:

@@ -30,6 +30,14 @@ ALIASES = {
     "@hourly": "0 * * * *",
 }
 _NEAREST_WEEKDAY = re.compile(r"^([1-9]|[12]\d|3[01])W$", re.IGNORECASE)
+# The five fields in order, with the values each takes, for messages about a bad one.
+FIELDS = {
+    "minute": "0-59",
+    "hour": "0-23",
+    "day-of-month": "1-31, L or LW",
+    "month": "1-12 or JAN-DEC",
+    "day-of-week": "0-7 or SUN-SAT",
+}
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -99,7 +107,7 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> CronSchedule:
     try:
         CronSim(_cronsim_form(fields), probe)
     except CronSimError as exc:
-        raise CronError(f"invalid cron expression {expression!r}: {_reason(exc)}") from None
+        raise CronError(f"invalid cron expression {expression!r}: {_reason(exc, fields)}") from None
     return CronSchedule(expression=" ".join(expression.split()), timezone=timezone, zone=zone)
 
 
@@ -124,9 +132,24 @@ def words(expression: str) -> str | None:
         return None
 
 
-def _reason(exc: CronSimError) -> str:
+def _reason(exc: CronSimError, fields: list[str]) -> str:
+    """cronsim's "Bad minute", with the field's value and the values it takes, or why it never fires."""
     text = str(exc) or "not a valid expression"
-    return text[0].lower() + text[1:]
+    name = text.removeprefix("Bad ")
+    if name not in FIELDS:
+        return text[0].lower() + text[1:]
+    value = fields[list(FIELDS).index(name)]
+    if name == "day-of-month" and _parses(_cronsim_form([*fields[:3], "*", fields[4]])):
+        return f"it never fires: day-of-month {value!r} does not occur in month {fields[3]!r}"
+    return f"bad {name} {value!r}: the {name} field takes {FIELDS[name]}, and ranges, lists and steps of them"
+
+
+def _parses(expr: str) -> bool:
+    try:
+        CronSim(expr, datetime(2000, 1, 1))
+    except CronSimError:
+        return False
+    return True
 
 
 def _cronsim_form(fields: list[str]) -> str:

@@ -52,7 +52,10 @@ def unless_all_failed(
     """
     if attempted == 0 or failed < attempted:
         return result
-    raise AllWorkFailed(f"all {attempted} {unit} failed (first: {first_error or 'no error recorded'})", result)
+    error = first_error or "no error recorded"
+    if attempted == 1:
+        raise AllWorkFailed(f"the one {unit.removesuffix('s')} tried failed: {error}", result)
+    raise AllWorkFailed(f"all {attempted} {unit} failed (first: {error})", result)
 
 
 class TaskHandler(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,6 +85,17 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+def _detail(err: Mapping[str, Any]) -> dict[str, Any]:
+    """One validation error for people: a body that is not JSON, or not an object, said in words."""
+    loc, kind = tuple(err.get("loc", ())), err.get("type")
+    if kind == "json_invalid":  # loc is ("body", position)
+        where = f" at position {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        return {"field": "body", "message": f"not valid JSON{where}", "type": kind}
+    if loc == ("body",) and kind in {"model_attributes_type", "dict_type"}:
+        return {"field": "body", "message": "must be a JSON object", "type": kind}
+    return {"field": _field(loc), "message": str(err.get("msg", "invalid")), "type": kind}
+
+
 def wants_page(path: str, accept: str) -> bool:
     """Whether an error goes to a person (an HTML page) rather than a program (the JSON shape).
 
@@ -119,10 +130,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"field": _field(err.get("loc", ())), "message": str(err.get("msg", "invalid")), "type": err.get("type")}
-        for err in exc.errors()
-    ]
+    details = [_detail(err) for err in exc.errors()]
     first = details[0] if details else {"field": "?", "message": "invalid"}
     message = f"invalid input: {first['field']}: {first['message']}"
     sentence = f"The address has a value this page cannot use ({first['field']}: {first['message']})."
