@@ -191,13 +191,19 @@ async def queue_pages(database_url: str, page_urls: list[str]) -> None:
     await db.dispose()
 
 
-def worker_main(database_url: str, batch: int, *, shared_politeness: bool = False) -> None:
-    """Child process: build crawl-queue as the service does, warm the pool, wait for "go", run, report."""
+def worker_main(database_url: str, batch: int, *, shared_politeness: bool = False, in_process: bool = False) -> None:
+    """Child process: build crawl-queue as the service does, warm the pool, wait for "go", run, report.
+
+    With `in_process` the pages are extracted in this process (one thread, no extraction processes).
+    """
+    from mediabeat.crawler.articles import ExtractionPool
 
     async def body() -> None:
         db = Database(database_url)
         options = {"crawl_batch": batch, "crawl_concurrency": 16, "crawler_shared_politeness": shared_politeness}
         _, crawl = build_crawler_handlers(settings(database_url, **options), db, SystemClock())
+        if in_process:
+            crawl.pool = ExtractionPool(in_process=True)
         await crawl.pool.start()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
@@ -224,6 +230,8 @@ class MemoryPeaks:
     pss: float = 0.0
     alone: float = 0.0
     largest_child: float = 0.0
+    ready: float = 0.0  # the worker alone once warm, before the first page (imports, models)
+    children: int = 0  # the most children seen at once
 
     def sample(self, worker: psutil.Process) -> None:
         """Add one sample of `worker` and its live children (MB)."""
@@ -232,6 +240,7 @@ class MemoryPeaks:
             children = worker.children(recursive=True)
         except psutil.Error:  # the worker has ended
             return
+        self.children = max(self.children, len(children))
         for each in [worker, *children]:
             with contextlib.suppress(psutil.Error):
                 info = each.memory_full_info()
@@ -245,17 +254,23 @@ class MemoryPeaks:
     def __str__(self) -> str:
         return (
             f"peak RSS worker+children {self.rss:.0f} MB, PSS {self.pss:.0f} MB (the worker alone {self.alone:.0f} MB "
-            f"RSS, the largest child {self.largest_child:.0f} MB RSS; summed RSS counts shared pages once per process)"
+            f"RSS, {self.ready:.0f} MB before the first page; the largest child {self.largest_child:.0f} MB RSS; "
+            f"summed RSS counts shared pages once per process)"
         )
 
 
 def crawl_phase(
-    database_url: str, batch: int, *, shared_politeness: bool = False
+    database_url: str, batch: int, *, shared_politeness: bool = False, in_process: bool = False
 ) -> tuple[float, dict[str, Any], MemoryPeaks]:
-    """One crawl-queue worker process over the queued pages; shared politeness off, SQLite's default."""
+    """One crawl-queue worker process over the queued pages; shared politeness off, SQLite's default.
+
+    With `in_process`, no extraction processes: the worker extracts the pages itself, one at a time.
+    """
     politeness = "on" if shared_politeness else "off"
+    command = [sys.executable, __file__, "--worker", database_url, "--batch", str(batch)]
+    command += ["--shared-politeness", politeness, *(["--in-process"] if in_process else [])]
     worker = subprocess.Popen(
-        [sys.executable, __file__, "--worker", database_url, "--batch", str(batch), "--shared-politeness", politeness],
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -273,6 +288,8 @@ def crawl_phase(
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     assert worker.stdout.readline().strip() == "ready"
+    with contextlib.suppress(psutil.Error):
+        peaks.ready = psutil.Process(worker.pid).memory_info().rss / MB
     worker.stdin.write("go\n")
     worker.stdin.flush()
     report = json.loads(worker.stdout.readline())
@@ -291,6 +308,7 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=2000, help=argparse.SUPPRESS)
     parser.add_argument("--shared-politeness", choices=("on", "off"), default="off", help=argparse.SUPPRESS)
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--politeness",
         action="store_true",
@@ -307,7 +325,8 @@ def main() -> None:
         raw_html_main(quick=args.quick, corpus_arg=args.corpus)
         return
     if args.worker:
-        worker_main(args.worker, args.batch, shared_politeness=args.shared_politeness == "on")
+        politeness = args.shared_politeness == "on"
+        worker_main(args.worker, args.batch, shared_politeness=politeness, in_process=args.in_process)
         return
     if args.politeness:
         politeness_main(quick=args.quick)
@@ -420,6 +439,43 @@ def real_pages_main(corpus_arg: str | None, *, quick: bool) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass
+class CrawlRun:
+    """One crawl_phase: wall time, the run's result and the memory peaks."""
+
+    seconds: float
+    result: dict[str, Any]
+    peaks: MemoryPeaks
+    pages: int
+
+    @property
+    def rate(self) -> float:
+        return float(self.result["succeeded"]) / self.seconds
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds per page, the worker and its extraction processes together."""
+        return float(self.result["cpu_seconds"]) / self.pages
+
+    def line(self) -> str:
+        r = self.result
+        return (
+            f"{self.seconds:.1f} s, {self.rate:.1f} pages/s ({r['succeeded']} stored, {r['failed']} failed, "
+            f"errors {r['errors']}), {self.cpu * 1000:.0f} ms CPU/page, {self.peaks}"
+        )
+
+
+def copy_sqlite(database_url: str, suffix: str) -> str:
+    """A copy of a SQLite database (the backup API: consistent), beside it; its URL."""
+    import sqlite3
+
+    source = database_url.removeprefix("sqlite:///")
+    target = f"{source}.{suffix}"
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return f"sqlite:///{target}"
+
+
 def run_real_pages(
     database_url: str,
     port: int,
@@ -430,11 +486,10 @@ def run_real_pages(
     *,
     quick: bool,
 ) -> None:
-    from real_pages import extract_all, score, trafilatura_default
-
     total_mb = sum((pages_dir / n).stat().st_size for n in names) / 1024 / 1024
     feed_urls = [f"http://{REAL_HOSTS[k % len(REAL_HOSTS)]}:{port}/real/{k}.rss" for k in range(feeds)]
     _, fetched, _, _ = asyncio.run(fetch_phase(database_url, feed_urls))
+    single_url = copy_sqlite(database_url, "one-process")  # the same queue for the one-process crawl-queue
     per_page = pipe_cost([(pages_dir / n).read_bytes() for n in names])
     print(
         f"(r0) a page across the pipe to an extraction worker and back (no extraction), {len(names)} pages, "
@@ -447,26 +502,36 @@ def run_real_pages(
     sample = page_urls[::4] if quick else page_urls
     baseline_rate, baseline_cpu = naive_extract_timed(sample)
     print(
-        f"(r1) one process, sequential fetch + extract_article + language: {baseline_rate:.1f} pages/s on "
-        f"{len(sample)} pages, {baseline_cpu * 1000:.0f} ms CPU/page   [load {os.getloadavg()[0]:.1f}]",
+        f"(r1) one process, sequential fetch + extract_article + language, nothing stored: {baseline_rate:.1f} "
+        f"pages/s on {len(sample)} pages, {baseline_cpu * 1000:.0f} ms CPU/page   [load {os.getloadavg()[0]:.1f}]",
         flush=True,
     )
-    crawl_s, crawl, peaks = crawl_phase(database_url, len(page_urls))
-    rate = crawl["succeeded"] / crawl_s
-    crawl_cpu = crawl["cpu_seconds"] / len(page_urls)
+    single = CrawlRun(*crawl_phase(single_url, len(page_urls), in_process=True), pages=len(page_urls))
     print(
-        f"     crawl-queue, {fetched['jobs_created']} real pages queued by hourly-rss-fetch, {len(REAL_HOSTS)} hosts: "
-        f"{crawl_s:.1f} s, {rate:.1f} pages/s ({crawl['succeeded']} stored, {crawl['failed']} failed, "
-        f"errors {crawl['errors']}), {crawl_cpu * 1000:.0f} ms CPU/page (worker + extraction processes), "
-        f"{peaks} -> {rate / baseline_rate:.2f}x one process   "
-        f"[target >= 1.8x, <= 300 MB; load {os.getloadavg()[0]:.1f}]",
+        f"     crawl-queue in one process (extraction in the worker, no extraction processes; stored, indexed, "
+        f"sketched as below): {single.line()}   [load {os.getloadavg()[0]:.1f}]",
+        flush=True,
+    )
+    crawl = CrawlRun(*crawl_phase(database_url, len(page_urls)), pages=len(page_urls))
+    print(
+        f"     crawl-queue, {fetched['jobs_created']} real pages queued by hourly-rss-fetch, {len(REAL_HOSTS)} hosts, "
+        f"{crawl.peaks.children} extraction processes: {crawl.line()}   [load {os.getloadavg()[0]:.1f}]",
         flush=True,
     )
     print(
-        f"     on two idle cores the CPU per page would allow at most {2 * baseline_cpu / crawl_cpu:.2f}x "
-        f"(2 x one process's CPU/page / crawl-queue's)",
+        f"     -> {crawl.rate / baseline_rate:.2f}x one process storing nothing, {crawl.rate / single.rate:.2f}x "
+        f"crawl-queue in one process   [target >= 1.8x, <= 300 MB summed RSS]\n"
+        f"     on two idle cores the CPU per page would allow at most {2 * baseline_cpu / crawl.cpu:.2f}x and "
+        f"{2 * single.cpu / crawl.cpu:.2f}x (2 x the baseline's CPU/page / crawl-queue's)",
         flush=True,
     )
+    real_pages_quality(database_url, pages_dir, snippets)
+
+
+def real_pages_quality(database_url: str, pages_dir: Path, snippets: dict[str, dict[str, object]]) -> None:
+    """(r2) the stored articles' snippet scores beside trafilatura's defaults on the same pages."""
+    from real_pages import extract_all, score, trafilatura_default
+
     ours = score(stored_texts(database_url), snippets)
     default = score(extract_all(pages_dir, snippets, trafilatura_default), snippets)
     print(f"(r2) quality on {ours.pages} pages' snippets, stored articles: {ours}")

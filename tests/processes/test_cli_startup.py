@@ -17,7 +17,7 @@ LOADED_ON_USE = [
     "scipy",
     "aiohttp",
     "trafilatura",
-    "py3langid",
+    "gcld3",
     "feedparser",
     "jinja2",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+import psutil
 import pytest
 
 from mediabeat.crawler.articles import ExtractionError, ExtractionErrorKind, ExtractionPool
@@ -40,5 +41,17 @@ async def test_a_killed_process_fails_its_page_and_a_fresh_one_takes_the_next() 
         extracted = await pool.extract(PAGE, "http://127.0.0.1/next")
         assert "A sentence of the article" in extracted.text
         assert pool.worker_pids() != [pid]
+    finally:
+        pool.shutdown()
+
+
+async def test_in_process_the_pool_extracts_in_this_process_and_starts_none() -> None:
+    pool = ExtractionPool(in_process=True)
+    await pool.start()
+    try:
+        extracted = await pool.extract(PAGE, "http://127.0.0.1/here")
+        assert "A sentence of the article" in extracted.text
+        assert await pool.round_trip(PAGE) == len(PAGE)
+        assert pool.worker_pids() == [] and psutil.Process().children() == []
     finally:
         pool.shutdown()

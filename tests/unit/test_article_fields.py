@@ -13,6 +13,7 @@ from mediabeat.crawler.fields import (
     longer_text,
     wants_recall_pass,
 )
+from mediabeat.crawler.language import iso_code
 
 PAGE = datetime(2025, 5, 1, tzinfo=UTC)
 FEED = datetime(2026, 1, 2, tzinfo=UTC)
@@ -46,3 +47,11 @@ def test_the_text_decides_the_language_when_it_is_long_and_sure() -> None:
     assert choose_language(declared="en", detected="de", confidence=sure - 0.01, text_chars=5000) == "en"
     assert choose_language(declared=None, detected="de", confidence=0.5, text_chars=5000) is None
     assert choose_language(declared="en", detected=None, confidence=0.0, text_chars=5000) == "en"
+
+
+def test_cld3_codes_become_iso_639_1() -> None:
+    assert iso_code("de") == "de"
+    assert iso_code("iw") == "he"  # CLD3 keeps Hebrew's old code
+    assert iso_code("fil") == "tl"
+    assert iso_code("ru-Latn") == "ru"  # romanised Russian is still Russian
+    assert iso_code("und") is None

@@ -104,6 +104,15 @@ def extract_article(html: bytes, url: str, infer_date: bool = False) -> dict[str
     }
 
 
+def answer(request: tuple[Any, ...], html: bytes) -> Any:
+    """The answer to one request on one page: ("extract", url, infer_date), or ("size",) for its length."""
+    kind, *rest = request
+    if kind == "size":
+        return len(html)
+    url, infer_date = rest
+    return extract_article(html, url, infer_date)
+
+
 def _bare_extraction(html: bytes, url: str, *, favor_recall: bool = False) -> dict[str, Any] | None:
     """trafilatura's balanced setting, with tables, without comments.
 
@@ -237,12 +246,21 @@ class ExtractionPool:
     """Warm extraction processes running extract_article; `await pool.extract(html, url)`.
 
     One thread per process carries the pages to it, so the event loop never blocks on a pipe.
+    With `in_process` there are no processes: one thread of this process extracts the pages,
+    one at a time (the one-process baseline of bench/crawl_bench.py: the same crawl-queue,
+    writes and hooks included, on one core).
     """
 
     def __init__(
-        self, workers: int = 0, *, language: TextLanguage | None = None, pages_per_process: int = PAGES_PER_PROCESS
+        self,
+        workers: int = 0,
+        *,
+        language: TextLanguage | None = None,
+        pages_per_process: int = PAGES_PER_PROCESS,
+        in_process: bool = False,
     ) -> None:
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.in_process = in_process
+        self.workers = 1 if in_process else workers or max(1, os.cpu_count() or 1)
         self.language = language or TextLanguage()
         self.pages_per_process = pages_per_process
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
@@ -254,7 +272,12 @@ class ExtractionPool:
         if self._threads is not None:
             return
         self._threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="extraction")
-        await asyncio.gather(asyncio.to_thread(self.language.load), asyncio.to_thread(self._start_processes))
+        warm_up = self._warm_up_here if self.in_process else self._start_processes
+        await asyncio.gather(asyncio.to_thread(self.language.load), asyncio.to_thread(warm_up))
+
+    def _warm_up_here(self) -> None:
+        """In-process mode: import trafilatura now, not on the first page."""
+        extract_article(b"<html><body><p>warm up</p></body></html>", "http://127.0.0.1/")
 
     def _start_processes(self) -> None:
         started = [self._new_process() for _ in range(self.workers)]
@@ -277,12 +300,14 @@ class ExtractionPool:
 
     def _call(self, request: tuple[Any, ...], page: bytes) -> Any:
         """Runs in a pool thread: an idle process answers `request` on `page`; a dead or worn process is replaced."""
+        if self.in_process:
+            return answer(request, page)
         process = self._idle.get()
         replace = True
         try:
-            answer = process.call(request, page)
+            reply = process.call(request, page)
             replace = process.pages >= self.pages_per_process
-            return answer
+            return reply
         finally:
             if replace:
                 # The new process warms up while the other processes work; its first page waits for it.

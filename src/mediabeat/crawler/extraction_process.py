@@ -13,18 +13,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
 
-from mediabeat.crawler.articles import extract_article, read_frame, write_frame
-
-
-def answer(request: tuple[Any, ...], html: bytes) -> Any:
-    """The answer to one request on one page: ("extract", url, infer_date), or ("size",) for its length."""
-    kind, *rest = request
-    if kind == "size":
-        return len(html)
-    url, infer_date = rest
-    return extract_article(html, url, infer_date)
+from mediabeat.crawler.articles import answer, read_frame, write_frame
 
 
 def heap_trimmer() -> Callable[[], object]:

@@ -10,8 +10,8 @@ from datetime import datetime
 # Below this many characters the precision-first extraction probably missed the article
 # (a teaser, a caption): a recall-oriented pass is tried and the longer text kept.
 SHORT_TEXT_CHARS = 250
-# The identifier is trusted on this much text at this confidence (py3langid's normalised
-# probability); a shorter or less certain text keeps the page's declared language.
+# The identifier is trusted on this much text at this confidence (CLD3's probability); a
+# shorter or less certain text keeps the page's declared language.
 LANGUAGE_MIN_TEXT_CHARS = 80
 LANGUAGE_MIN_CONFIDENCE = 0.9
 
