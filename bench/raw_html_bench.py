@@ -67,7 +67,7 @@ def measure(tmp: Path, urls: list[str], kind: str) -> None:
         asyncio.run(queue_pages(url, urls))
         os.environ["MEDIABEAT_CRAWLER_KEEP_RAW_HTML"] = "true" if keep else "false"
         try:
-            seconds, result, _, _ = crawl_phase(url, len(urls), shared_politeness=False)
+            seconds, result, _ = crawl_phase(url, len(urls), shared_politeness=False)
         finally:
             del os.environ["MEDIABEAT_CRAWLER_KEEP_RAW_HTML"]
         rates[keep].append(result["succeeded"] / seconds)
