@@ -182,6 +182,12 @@ async def test_add_show_and_fetch_through_the_cli(env: ApiEnv, site: LoopbackSer
     missing = await cli(env, "feeds", "add", site.url("/none.rss"), "--org", "api-org", **LOOPBACK)
     assert missing.exit_code != 0 and "HTTP 404" in missing.stderr, missing
     ok(await cli(env, "feeds", "add", site.url("/none.rss"), "--org", "api-org", "--no-check", **LOOPBACK))
+    # Unchecked, an address the crawler would refuse at every fetch is refused now, before anything is stored.
+    metadata = await cli(env, "feeds", "add", "http://169.254.169.254/feed", "--org", "api-org", "--no-check")
+    assert metadata.exit_code != 0 and "169.254.169.254 is an address the crawler never fetches" in metadata.stderr
+    assert "cloud metadata" in metadata.stderr and "Traceback" not in metadata.stderr, metadata
+    loopback = await cli(env, "feeds", "add", site.url("/other.rss"), "--org", "api-org", "--no-check")
+    assert loopback.exit_code != 0 and "MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS" in loopback.stderr, loopback
     feed = (await env.services.content.feeds.list(org_id=env.org_id))[0]
 
     fetched = " ".join(ok(await cli(env, "feeds", "fetch", str(feed.id), **LOOPBACK)).split())  # as wrapped

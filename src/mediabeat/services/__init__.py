@@ -84,6 +84,7 @@ def build_content_services(settings: Settings, db: Database, clock: Clock) -> Co
         finder=lambda: _feed_finder(settings),
         fetcher=lambda: _feed_fetch(settings, db),
         sitemaps=lambda: NewsSitemapFinder(_client_factory(settings)),
+        address_refusal=lambda url: _address_refusal(settings, url),
     )
     return ContentServices(
         auth=auth,
@@ -151,6 +152,17 @@ def _client_factory(settings: Settings) -> Callable[[], SafeClient]:
         return SafeClient(ClientConfig.from_settings(settings))
 
     return client
+
+
+def _address_refusal(settings: Settings, url: str) -> str | None:
+    """Why the crawler would refuse `url`'s literal address with these settings (None: a name, or allowed)."""
+    from mediabeat.crawler.http.guard import literal_address_refusal
+
+    return literal_address_refusal(
+        url,
+        allow_loopback=settings.crawler_allow_private_networks,
+        allowed_networks=settings.crawler_allowed_network_ranges,
+    )
 
 
 def _feed_finder(settings: Settings) -> FeedFinder:

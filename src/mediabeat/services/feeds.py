@@ -95,6 +95,7 @@ class FeedService:
         finder: Callable[[], FeedFinder] | None = None,
         fetcher: Callable[[], RssFetch] | None = None,
         sitemaps: Callable[[], NewsSitemapFinder] | None = None,
+        address_refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.store = store
         self.orgs = orgs
@@ -104,6 +105,7 @@ class FeedService:
         self.finder = finder
         self.fetcher = fetcher
         self.sitemaps = sitemaps
+        self.address_refusal = address_refusal
 
     async def add(self, org_id: int, url: str, actor: Actor, *, title: str | None = None) -> tuple[FeedRecord, bool]:
         """Add a feed; one the organisation has already comes back unchanged with created=False."""
@@ -136,6 +138,10 @@ class FeedService:
         """
         canonical = canonical_feed_url(url)
         if not check or self.finder is None:
+            # Unchecked, the address is not fetched now, so a literal address the crawler refuses would
+            # only fail every fetch: refuse it here (a host name is vetted when resolved, at fetch time).
+            if self.address_refusal is not None and (why := self.address_refusal(canonical)) is not None:
+                raise FeedCheckFailed(why)
             feed, created = await self.add(org_id, canonical, actor, title=title)
             return FeedAddition(canonical, False, [(feed, created)], [], [], [])
         await self.orgs_exists(org_id)

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import socket
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -172,6 +173,22 @@ class NetGuard:
 _OPENED_BY_ALLOWED_NETWORKS = frozenset(
     {AddressRefusal.PRIVATE, AddressRefusal.LINK_LOCAL, AddressRefusal.RESERVED, AddressRefusal.NON_PUBLIC}
 )
+
+
+def literal_address_refusal(
+    url: str, *, allow_loopback: bool, allowed_networks: tuple[IPNetwork, ...] = ()
+) -> str | None:
+    """Why the crawler would refuse `url` whose host is an IP address literal, in one sentence; None when
+    it may be fetched or when the host is a name (a name is vetted when it is resolved, at fetch time)."""
+    host = (urlsplit(url).hostname or "").strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    reason = forbidden_reason(address, allow_loopback=allow_loopback, allowed_networks=allowed_networks)
+    if reason is None:
+        return None
+    return f"{host} is an address the crawler never fetches ({reason}){_hint(reason)}"
 
 
 def _hint(reason: AddressRefusal) -> str:
