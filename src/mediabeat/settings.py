@@ -15,6 +15,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mediabeat.domain.invalid import describe
+
 ENV_FILE = ".env"
 SECRET_FILE_SUFFIX = "_FILE"
 # How the docs show the default database, which depends on the machine and user.
@@ -542,7 +544,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
+        # What the variable accepts, without echoing the value: a setting may be a secret.
+        message = describe({key: value for key, value in first.items() if key != "input"})
         if not first["loc"]:  # a rule over several settings: the message names them
             raise SettingsError(message) from None
         raise SettingsError(f"{_variable_name(str(first['loc'][0]))}: {message}") from None

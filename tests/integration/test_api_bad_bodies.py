@@ -32,4 +32,4 @@ async def test_a_missing_field_is_still_named(api: ApiEnv) -> None:
     async with api.client() as client:
         response = await client.post(LOGIN, json={"email": ADMIN_EMAIL})
     error = assert_error(response, 422, "invalid")
-    assert error["message"] == "invalid input: password: Field required"
+    assert error["message"] == "invalid input: password: is required"

@@ -77,7 +77,7 @@ def test_unreachable_database_is_one_line(fresh_env: dict[str, str]) -> None:
 def test_bad_setting_is_named(fresh_env: dict[str, str]) -> None:
     out = mediabeat("tasks", "list", env={**fresh_env, "MEDIABEAT_TICK_SECONDS": "often"})
     assert out.returncode == 2
-    assert out.stderr.startswith("error: bad setting: MEDIABEAT_TICK_SECONDS: Input should be a valid number")
+    assert out.stderr.startswith("error: bad setting: MEDIABEAT_TICK_SECONDS: must be a number")
 
 
 def test_tasks_lifecycle(cli_env: dict[str, str]) -> None:

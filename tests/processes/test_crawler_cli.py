@@ -107,7 +107,7 @@ def test_orgs_feeds_opml_jobs_articles(env: dict[str, str], tmp_path: Path, site
     assert f"feed {desk['id']} has priority 6" in ok("feeds", "priority", str(desk["id"]), "6", env=env)
     assert {j["priority"] for j in json.loads(ok("jobs", "list", "--json", env=env))} == {6}  # queued jobs follow
     too_high = mediabeat_in_process("feeds", "priority", str(desk["id"]), "10", env=env)
-    assert too_high.returncode == 2 and "less than or equal to 9" in too_high.stderr
+    assert too_high.returncode == 2 and "must be at most 9" in too_high.stderr
     assert "Traceback" not in too_high.stderr
     assert mediabeat_in_process("feeds", "priority", "9999", "1", env=env).returncode == 2
     crawl = json.loads(ok("tasks", "run", "crawl-queue", "--json", env=env))

@@ -39,11 +39,11 @@ def test_enable_scheduler_is_the_notes_flag(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("MEDIABEAT_TICK_SECONDS", "soon", "MEDIABEAT_TICK_SECONDS: Input should be a valid number"),
-        ("MEDIABEAT_TICK_SECONDS", "0", "MEDIABEAT_TICK_SECONDS: Input should be greater than 0"),
-        ("ENABLE_SCHEDULER", "perhaps", "ENABLE_SCHEDULER: Input should be a valid boolean"),
+        ("MEDIABEAT_TICK_SECONDS", "soon", "MEDIABEAT_TICK_SECONDS: must be a number"),
+        ("MEDIABEAT_TICK_SECONDS", "0", "MEDIABEAT_TICK_SECONDS: must be greater than 0"),
+        ("ENABLE_SCHEDULER", "perhaps", "ENABLE_SCHEDULER: must be true or false"),
         ("MEDIABEAT_DATABASE_URL", "mysql://x", "MEDIABEAT_DATABASE_URL: must start with sqlite:///"),
-        ("MEDIABEAT_RUN_RETENTION_DAYS", "-1", "MEDIABEAT_RUN_RETENTION_DAYS: Input should be greater than 0"),
+        ("MEDIABEAT_RUN_RETENTION_DAYS", "-1", "MEDIABEAT_RUN_RETENTION_DAYS: must be greater than 0"),
         ("MEDIABEAT_LOG_FORMAT", "xml", "MEDIABEAT_LOG_FORMAT: must be text or json"),
     ],
 )
@@ -88,7 +88,7 @@ def test_dot_env_in_the_working_directory_is_read_and_the_environment_wins(
 
 def test_a_bad_value_in_dot_env_names_the_variable(_clean_environment: Path) -> None:
     (_clean_environment / ".env").write_text("MEDIABEAT_TICK_SECONDS=soon\n")
-    with pytest.raises(SettingsError, match=r"^MEDIABEAT_TICK_SECONDS: Input should be a valid number"):
+    with pytest.raises(SettingsError, match=r"^MEDIABEAT_TICK_SECONDS: must be a number"):
         load_settings()
 
 
@@ -132,5 +132,5 @@ def test_a_variable_and_its_file_form_together_are_refused(monkeypatch: pytest.M
 def test_a_bad_value_from_a_file_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "tick").write_text("often\n")
     monkeypatch.setenv("MEDIABEAT_TICK_SECONDS_FILE", str(tmp_path / "tick"))
-    with pytest.raises(SettingsError, match=r"^MEDIABEAT_TICK_SECONDS: Input should be a valid number"):
+    with pytest.raises(SettingsError, match=r"^MEDIABEAT_TICK_SECONDS: must be a number"):
         load_settings()

@@ -29,7 +29,7 @@ from mediabeat.cli import (
     users_cmd,
     websub_cmd,
 )
-from mediabeat.cli.common import CliError, schema_hint
+from mediabeat.cli.common import CliError, CommandGroup, schema_hint
 from mediabeat.db.engine import DatabaseUnavailable
 from mediabeat.settings import SettingsError, debug_tracebacks
 
@@ -38,6 +38,7 @@ app = typer.Typer(
     help="MediaBeat: scheduled crawling and background tasks for media monitoring.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=CommandGroup,
 )
 
 

@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from mediabeat.app import Services, build_services
 from mediabeat.db.engine import database_location, describe_db_error
 from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
+from mediabeat.domain.invalid import describe
 from mediabeat.domain.monitors import MonitorExists
 from mediabeat.logs import configure_logging
 from mediabeat.settings import Settings, load_settings, unknown_variables
@@ -35,6 +38,30 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class CommandGroup(TyperGroup):
+    """The `mediabeat` group: an option or argument that fails validation says what it accepts.
+
+    Typer validates each parameter with pydantic and shows its first message as is ("Input should
+    be a valid integer, unable to parse string as an integer"); every subcommand runs inside this
+    group's invoke, so that message is reworded here, once, for all of them.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # Typer's vendored click.Context, which it does not export
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            reword_bad_parameter(exc)
+            raise
+
+
+def reword_bad_parameter(exc: typer.BadParameter) -> None:
+    """Replace the validator's wording of `exc` with what the parameter accepts and what it got."""
+    errors = getattr(exc.__cause__, "errors", None)
+    found = errors() if callable(errors) else None
+    if isinstance(found, list) and found and isinstance(found[0], dict):
+        exc.message = describe(found[0])
 
 
 def setup_logging(settings: Settings) -> None:

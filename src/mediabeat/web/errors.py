@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediabeat.db.engine import DatabaseUnavailable, describe_db_error
+from mediabeat.domain.invalid import describe
 
 log = logging.getLogger("mediabeat.web")
 
@@ -86,14 +87,14 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _detail(err: Mapping[str, Any]) -> dict[str, Any]:
-    """One validation error for people: a body that is not JSON, or not an object, said in words."""
+    """One validation error for people: what the field accepts (and got), said in words, not the validator's."""
     loc, kind = tuple(err.get("loc", ())), err.get("type")
     if kind == "json_invalid":  # loc is ("body", position)
         where = f" at position {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
         return {"field": "body", "message": f"not valid JSON{where}", "type": kind}
     if loc == ("body",) and kind in {"model_attributes_type", "dict_type"}:
         return {"field": "body", "message": "must be a JSON object", "type": kind}
-    return {"field": _field(loc), "message": str(err.get("msg", "invalid")), "type": kind}
+    return {"field": _field(loc), "message": describe(err), "type": kind}
 
 
 def wants_page(path: str, accept: str) -> bool:
