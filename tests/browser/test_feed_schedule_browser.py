@@ -10,8 +10,9 @@ from tests.browser.test_dashboard_browser import sign_in
 
 pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.slow]
 
-# The live server refuses private addresses (the SSRF guard), so this fetch fails at once, with its reason.
-FEED = "http://127.0.0.1:9/never-fetched.rss"
+# The live server refuses private addresses (the SSRF guard): this name resolves to loopback, so the feed
+# is added unchecked (a name is vetted when resolved) and its fetch fails at once, with its reason.
+FEED = "http://localhost:9/never-fetched.rss"
 
 
 def test_fetch_now_shows_the_outcome_and_the_row_its_next_fetch_and_reason(page: Page, live_server: LiveServer) -> None:
