@@ -351,12 +351,20 @@ class SearchStore:
         """A page the archive-wide floor left short: the floor counted every organisation's articles, so an
         organisation (or feed) with a small share of the archive may hold its POSITION_CHECKS newest
         candidates below it. Search again from the floor counted in its own articles, when that is lower."""
+        if feed_id is None and not await self._other_organisations(conn, org_id):
+            return rows  # the organisation is the whole archive: its own floor is the same one
         scoped = await self._sqlite_scoped_floor(conn, query, org_id, feed_id)
         assert where.floor is not None
         if scoped is not None and scoped >= where.floor:
             return rows
         where.floor = scoped
         return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+
+    @staticmethod
+    async def _other_organisations(conn: Any, org_id: int | None) -> bool:
+        """Whether the archive holds articles of another organisation than `org_id` (an index probe)."""
+        sql = "SELECT EXISTS (SELECT 1 FROM articles WHERE org_id <> :org)"
+        return bool((await conn.execute(sa.text(sql).bindparams(org=org_id))).scalar())
 
     async def _sqlite_scoped_floor(
         self, conn: Any, query: Query, org_id: int | None, feed_id: int | None
