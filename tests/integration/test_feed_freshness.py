@@ -202,6 +202,27 @@ async def test_add_show_and_fetch_through_the_cli(env: ApiEnv, site: LoopbackSer
     assert unknown.exit_code != 0 and "no feed with id 999999" in unknown.stderr
 
 
+async def test_the_window_is_shown_by_feeds_show_and_the_api(env: ApiEnv, site: LoopbackServer) -> None:
+    site.routes["/news.rss"] = Route(body=rss([f"/w{i}" for i in range(7)]), headers=RSS_TYPE)
+    async with env.member() as client:
+        added = (await client.post("/api/v1/feeds", json={"url": site.url("/news.rss")})).json()
+        before = (await client.get(f"/api/v1/feeds/{added['id']}")).json()
+        assert (await client.post(f"/api/v1/feeds/{added['id']}/fetch")).status_code == 200
+        after = (await client.get(f"/api/v1/feeds/{added['id']}")).json()
+        schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["FeedOut"]["properties"]
+    assert (before["window_entries"], after["window_entries"]) == (None, 7)
+    assert "last parse" in schema["window_entries"]["description"]
+    shown = ok(await cli(env, "feeds", "show", str(added["id"])))
+    rows = {
+        cells[1].strip(): cells[2].strip()
+        for cells in (line.split("│") for line in shown.splitlines())
+        if len(cells) == 4
+    }
+    assert rows["entries listed"] == "7 at the last parse", shown
+    as_json = ok(await cli(env, "feeds", "show", str(added["id"]), "--json"))
+    assert '"window_entries": 7' in as_json
+
+
 # --- schedules ----------------------------------------------------------------------------------------
 
 

@@ -327,6 +327,7 @@ def feeds_show(feed_id: Annotated[int, typer.Argument(help="Feed id")], as_json:
         ("why", feed.interval_reason or "-"),
         ("next fetch", when(feed.next_fetch_at) if feed.active else "-"),
         ("entries a week", "-" if feed.entries_per_week is None else str(feed.entries_per_week)),
+        ("entries listed", "-" if feed.window_entries is None else f"{feed.window_entries} at the last parse"),
         ("new at last fetch", "-" if feed.last_new_entries is None else str(feed.last_new_entries)),
     ]
     table(["field", "value"], [list(r) for r in rows])

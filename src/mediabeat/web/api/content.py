@@ -71,6 +71,11 @@ class FeedOut(BaseModel):
         default=None, description="Why: publishing rate, overlap, the server's TTL/Cache-Control, backoff, dormant"
     )
     entries_per_week: int | None = Field(default=None, description="Publishing rate seen at the last parse")
+    window_entries: int | None = Field(
+        default=None,
+        description="Entries the feed listed at its last parse (its window); the schedule reads the rate against it."
+        " Null until the feed has been parsed",
+    )
     last_new_entries: int | None = Field(default=None, description="New links at the last fetch")
     dormant_since: datetime | None = Field(
         default=None, description="Set while a long-failing feed is dormant (tried at MEDIABEAT_FEED_DORMANT_INTERVAL)"
