@@ -185,3 +185,15 @@ def test_create_chain_and_delete_tasks(cli_env: dict[str, str]) -> None:
     assert mediabeat_in_process("tasks", "delete", "purge", "--yes", env=cli_env).returncode == 0
     names = [t["name"] for t in json.loads(mediabeat_in_process("tasks", "list", "--json", env=cli_env).stdout)]
     assert "purge" not in names
+
+
+def test_a_table_printed_to_a_pipe_keeps_every_cell_whole(cli_env: dict[str, str]) -> None:
+    env = {name: value for name, value in cli_env.items() if name != "COLUMNS"}  # as a pipe or a CI log has it
+    url = "https://news.example.invalid/sections/world/europe/politics/feeds/latest-headlines-in-full.xml?edition=uk"
+    assert mediabeat_in_process("orgs", "create", "desk", env=env).returncode == 0
+    assert mediabeat_in_process("feeds", "add", url, "--org", "desk", "--no-check", env=env).returncode == 0
+    listed = mediabeat("feeds", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert url in listed.stdout and "…" not in listed.stdout, listed.stdout
+    header = listed.stdout.splitlines()[1]
+    assert all(name in header for name in ("active", "priority", "last status", "failures", "interval")), header

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -28,6 +29,7 @@ from mediabeat.logs import configure_logging
 from mediabeat.settings import Settings, load_settings, unknown_variables
 
 T = TypeVar("T")
+UNBOUNDED_WIDTH = 1_000_000  # a table printed without a terminal is as wide as its widest row
 console = Console()
 err_console = Console(stderr=True)
 
@@ -146,10 +148,16 @@ def _json_default(value: Any) -> Any:
 
 
 def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    """Print a table: at a terminal, fitted to its width; piped or captured, at its full width, nothing cut."""
     out = Table(*columns, title=title, show_lines=False, header_style="bold")
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
-    console.print(out)
+    if console.is_terminal:
+        console.print(out)
+        return
+    # No terminal (a pipe, a CI log): rich would assume 80 columns and cut URLs to "https…".
+    natural = Measurement.get(console, console.options.update_width(UNBOUNDED_WIDTH), out).maximum
+    Console(width=max(natural, console.width)).print(out)
 
 
 def when(value: datetime | None) -> str:
