@@ -77,7 +77,10 @@ async def test_bad_input_is_a_422_or_409_with_a_message(api: ApiEnv) -> None:
         assert_error(await member.post("/api/v1/monitors", json={"name": "harbour", "query": "x"}), 409)
         hook = {"name": "y", "query": "x", "webhook_url": "http://127.0.0.1:9/hook"}
         error = assert_error(await member.post("/api/v1/monitors", json=hook), 422)
-        assert "webhook_url" in error["message"]
+        assert error["message"] == (
+            "webhook_url: the webhook URL is refused: 127.0.0.1 is an address the crawler never fetches (loopback); "
+            "set MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS=true to allow loopback"
+        )
         assert_error(await member.post("/api/v1/monitors", json={"name": "z", "query": "x", "digest": "weekly"}), 422)
 
 

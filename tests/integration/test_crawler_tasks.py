@@ -247,7 +247,7 @@ async def test_a_feed_on_an_internal_name_records_the_refusal_without_the_addres
     stored = await FeedStore(db).get(feed.id)
     assert stored is not None and stored.last_status == "blocked"
     assert (stored.last_error or "").startswith(
-        "refused: priv.test resolves to an address that is not allowed (private network)"
+        "priv.test resolves to an address the crawler never fetches (private network)"
     )
     assert "10.0.0.1" not in (stored.last_error or "")
 

@@ -116,7 +116,12 @@ async def test_feed_links_to_private_addresses_are_refused(env: ApiEnv, site: Lo
         await env.services.content.feeds.add_address(env.org_id, site.url("/"), SYSTEM)
     message = str(refused.value)
     assert message.startswith(f"no feed found at {site.url('/')}")
-    assert "http://10.255.255.1/feed.xml: private address refused" in message
+    assert (
+        "http://10.255.255.1/feed.xml: 10.255.255.1 is an address the crawler never fetches (private network); "
+        "list its range in MEDIABEAT_CRAWLER_ALLOWED_NETWORKS to allow it"
+    ) in message
+    assert "http://169.254.169.254/latest/feed: 169.254.169.254 is an address the crawler never fetches" in message
+    assert message.count("refused") == 0 and message.count("never fetches") == 2, message
     assert await env.services.content.feeds.list(org_id=env.org_id) == []
 
 
@@ -125,7 +130,7 @@ async def test_what_is_not_a_feed_is_refused_with_its_reason(env: ApiEnv, site: 
     site.routes["/page"] = html_route(page())
     feeds = env.services.content.feeds
     for path, reason in (
-        ("/text", "not a feed"),
+        ("/text", f"{site.url('/text')}: not a readable RSS or Atom feed"),
         ("/gone", "HTTP 404"),
         ("/page", "no feed found at"),
     ):
@@ -158,7 +163,7 @@ async def test_add_and_fetch_through_the_api(env: ApiEnv, site: LoopbackServer) 
         again = await client.post("/api/v1/feeds", json={"url": site.url("/")})
         assert again.status_code == 200
         error = assert_error(await client.post("/api/v1/feeds", json={"url": site.url("/text")}), 422)
-        assert "not a feed" in str(error)
+        assert "not a readable RSS or Atom feed" in str(error)
         unchecked = await client.post("/api/v1/feeds", json={"url": site.url("/later.rss"), "check": False})
         assert unchecked.status_code == 201 and unchecked.json()["checked"] is False
 

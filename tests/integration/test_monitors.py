@@ -197,8 +197,16 @@ async def test_a_webhook_to_a_private_address_is_refused_before_any_connection(e
     strict = Settings(database_url=env.db.url, **{**TEST_SETTINGS, "crawler_allow_private_networks": False})
     guarded = build_content_services(strict, env.db, env.clock).monitors
     for url in (receiver.url(), "http://10.1.2.3/hook", "http://169.254.169.254/latest", "ftp://example.test/x"):
-        with pytest.raises(BadWebhookUrl):
+        with pytest.raises(BadWebhookUrl) as refused:
             await guarded.create(env.org_id, NewMonitor(name="x", query="storm", webhook_url=url), ACTOR)
+        assert str(refused.value).count("refused") <= 1, str(refused.value)
+    # The guard's sentence inside the service's: "refused" said once.
+    with pytest.raises(BadWebhookUrl) as private:
+        await guarded.create(env.org_id, NewMonitor(name="x", query="storm", webhook_url="http://10.1.2.3/hook"), ACTOR)
+    assert str(private.value) == (
+        "the webhook URL is refused: 10.1.2.3 is an address the crawler never fetches (private network); "
+        "list its range in MEDIABEAT_CRAWLER_ALLOWED_NETWORKS to allow it"
+    )
     # Saved while loopback was allowed, sent by a process that does not allow it: refused, not retried.
     created = await env.monitor("storm", "storm", webhook_url=receiver.url())
     strict_engine = engine_for(env.db, env.clock, strict)
@@ -206,7 +214,9 @@ async def test_a_webhook_to_a_private_address_is_refused_before_any_connection(e
     await strict_engine.matcher.catch_up(env.org_id)
     await strict_engine.drain()
     [delivery] = await env.content.monitors.deliveries_of(created.monitor.id)
-    assert delivery.status == DeliveryStatus.FAILED and "not allowed" in (delivery.last_error or "")
+    assert delivery.status == DeliveryStatus.FAILED and "an address the crawler never fetches" in (
+        delivery.last_error or ""
+    )
     assert receiver.accepted == 0
 
 

@@ -57,7 +57,10 @@ def test_a_monitor_created_before_the_crawl_lists_what_the_crawl_stored(env: dic
         "http://10.0.0.1/",
         env={**env, "MEDIABEAT_CRAWLER_ALLOW_PRIVATE_NETWORKS": "false"},
     )
-    assert private.returncode == 2 and "not allowed" in private.stderr
+    assert private.returncode == 2 and private.stderr == (
+        "error: the webhook URL is refused: 10.0.0.1 is an address the crawler never fetches (private network); "
+        "list its range in MEDIABEAT_CRAWLER_ALLOWED_NETWORKS to allow it\n"
+    )
     assert json.loads(ok("monitors", "matches", "harbour", "--org", "mon-org", "--json", env=env)) == []
 
     config = demo_content.DemoSiteConfig(feed_size=15)

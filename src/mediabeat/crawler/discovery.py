@@ -4,7 +4,7 @@ An address is fetched with the SSRF-guarded SafeClient (size limit, timeout). A 
 JSON Feed) is parsed and described (title, entry count). An HTML page is searched for
 `<link rel="alternate">` with a feed type; when it names none that works, the usual paths
 (/feed, /rss.xml, /atom.xml ...) of the same site are tried. Each address that cannot be used
-says why: not a feed, HTTP 404, private address refused, timeout.
+says why: not a feed, HTTP 404, an address the crawler never fetches, timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from mediabeat.crawler.feeds import FeedParseError, parse_feed
+from mediabeat.crawler.feeds import FeedParseError, FeedParseErrorKind, parse_feed
 from mediabeat.crawler.http import FetchError, FetchErrorKind, FetchResult, SafeClient
 
 FEED_TYPES = frozenset(
@@ -48,6 +48,7 @@ class FoundFeed:
 class Refusal:
     url: str
     reason: str
+    blocked: bool = False  # the guard refused the address: said even among the quiet fallback paths
 
 
 @dataclass(slots=True)
@@ -104,7 +105,7 @@ def fallback_urls(address: str) -> list[str]:
 
 def _describe(error: FetchError) -> str:
     if error.kind is FetchErrorKind.BLOCKED:
-        return f"private address refused ({error})"
+        return str(error)  # the guard's sentence: the host, its kind of address, and the setting that allows it
     if error.kind is FetchErrorKind.TIMEOUT:
         return f"timeout ({error})"
     return str(error)
@@ -161,7 +162,7 @@ class FeedFinder:
             if isinstance(result, FoundFeed):
                 if all(f.url != result.url for f in found.feeds):
                     found.feeds.append(result)
-            elif not quiet or "private address" in result.reason:
+            elif not quiet or result.blocked:
                 found.refused.append(result)
 
     async def _probe(self, client: SafeClient, url: str) -> FoundFeed | Refusal:
@@ -177,7 +178,7 @@ class FeedFinder:
         try:
             response = await client.get(url, headers={"Accept": ACCEPT})
         except FetchError as exc:
-            found.refused.append(Refusal(url, _describe(exc)))
+            found.refused.append(Refusal(url, _describe(exc), blocked=exc.kind is FetchErrorKind.BLOCKED))
             return None
         if not 200 <= response.status < 300:
             found.refused.append(Refusal(url, f"HTTP {response.status}"))
@@ -194,6 +195,8 @@ class FeedFinder:
                 parse_feed, response.body, url=response.url, content_type=response.content_type
             )
         except FeedParseError as exc:
-            found.refused.append(Refusal(response.url, f"not a feed ({exc})"))
+            # The parser's reason says "not a (readable) feed" itself, but for an empty body.
+            reason = f"not a feed ({exc})" if exc.kind is FeedParseErrorKind.EMPTY else str(exc)
+            found.refused.append(Refusal(response.url, reason))
             return None
         return FoundFeed(url=response.url, title=parsed.title, entries=len(parsed.entries))

@@ -56,7 +56,7 @@ class BlockedAddress(Exception):
 
     def __init__(self, host: str, reason: AddressRefusal, *, literal: bool) -> None:
         verb = "is" if literal else "resolves to"
-        super().__init__(f"refused: {host} {verb} an address that is not allowed ({reason}){_hint(reason)}")
+        super().__init__(f"{host} {verb} an address the crawler never fetches ({reason}){_hint(reason)}")
         self.host = host
         self.reason = reason
 

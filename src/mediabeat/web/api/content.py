@@ -256,7 +256,8 @@ async def list_feeds(
     "paths, and its robots.txt `Sitemap:` lines are probed for news sitemaps (in `sitemaps`). A site with several "
     "feeds adds the first and offers the rest, news sitemaps included, in `also_found`, unless `all_feeds`; a site "
     "with news sitemaps and no feed adds its first news sitemap. An address that gives no usable feed is "
-    "a 422 saying why (not a feed, HTTP 404, private address refused, timeout); `check: false` skips all this.",
+    "a 422 saying why (not a feed, HTTP 404, an address the crawler never fetches, timeout); "
+    "`check: false` skips all this.",
     responses={200: {"model": FeedAdded, "description": "The organisation has this feed already"}, **READ},
 )
 async def create_feed(body: FeedCreate, request: Request, response: Response, principal: ContentEditor) -> FeedAdded:
