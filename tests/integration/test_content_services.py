@@ -65,6 +65,33 @@ async def audit(api: ApiEnv, **params: Any) -> list[dict[str, Any]]:
     return items
 
 
+async def test_a_malformed_opml_file_is_told_in_words_with_its_line_through_the_cli_and_the_api(
+    api: ApiEnv, tmp_path: Path
+) -> None:
+    # An <outline> left open: lxml says "Opening and ending tag mismatch: outline line 4 and body, line 5, column 8".
+    document = (
+        b'<?xml version="1.0"?>\n<opml version="2.0">\n<head><title>Reader</title></head><body>\n'
+        b'<outline text="One" xmlUrl="https://one.example.org/rss">\n</body>\n</opml>\n'
+    )
+    path = tmp_path / "reader.opml"
+    path.write_bytes(document)
+    expected = (
+        "the OPML file cannot be read: an end tag does not match the element it closes (one above it left open?), "
+        "on line 5"
+    )
+    refused = await cli(api, "feeds", "import", str(path), "--org", "api-org")
+    assert (refused.exit_code, refused.stderr) == (2, f"error: {path}: {expected}"), refused
+    async with api.member() as client:
+        response = await client.post("/api/v1/feeds/import", content=document)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == {
+        "code": "invalid_opml",
+        "message": expected,
+        "details": [{"field": "body", "message": expected}],
+    }
+    assert await api.services.content.feeds.list(org_id=api.org_id) == []
+
+
 async def test_opml_import_follows_the_same_rules_through_the_cli_and_the_api(api: ApiEnv, tmp_path: Path) -> None:
     document = opml("https://good.example.org/rss", LONG_URL, SPACED_URL)
     path = tmp_path / "feeds.opml"
