@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import html as entities
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from mediabeat.crawler.urls import url_hash
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
@@ -22,6 +24,7 @@ from tests.integration.api_fixtures import (
     MEMBER_EMAIL,
     MEMBER_PASSWORD,
     ApiEnv,
+    assert_error,
 )
 
 PAGES = [
@@ -170,6 +173,45 @@ async def test_run_history_filters_and_pages_with_a_cursor(api: ApiEnv) -> None:
         assert "No runs match these filters" in future
         bad = await client.get("/app/admin/scheduler/runs", params={"since": "yesterday"})
         assert bad.status_code == 422 and "2026-01-31T14:00" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("page", "field", "api_path"),
+    [
+        ("/app/admin/jobs", "status", "/api/v1/jobs"),
+        ("/app/admin/scheduler/runs", "status", "/api/v1/scheduler/runs"),
+        ("/app/admin/scheduler/runs", "trigger", "/api/v1/scheduler/runs"),
+        ("/app/admin/feeds", "state", None),
+        ("/app/articles", "copies", None),
+    ],
+)
+async def test_a_filter_value_that_is_not_allowed_is_a_422_page_naming_the_allowed_ones(
+    api: ApiEnv, page: str, field: str, api_path: str | None
+) -> None:
+    allowed = {
+        ("/app/admin/jobs", "status"): "queued, running, succeeded, failed",
+        ("/app/admin/scheduler/runs", "status"): "running, succeeded, failed, timed_out, skipped, abandoned, "
+        "cancelled, queued",
+        ("/app/admin/scheduler/runs", "trigger"): "schedule, manual, dependency, retry",
+        ("/app/admin/feeds", "state"): "active, disabled, failing",
+        ("/app/articles", "copies"): "0, 1",
+    }[(page, field)]
+    expected = f"{field}: must be one of {allowed} (got 'bogus')"
+    async with signed_in(api) as client:
+        refused = await client.get(page, params={field: "bogus"})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("text/html")
+        assert f"The address has a value this page cannot use ({expected})." in html_text(refused.text)
+        blank = await client.get(page, params={field: ""})  # the filter form's "all"
+        assert blank.status_code == 200, blank.text
+        if api_path is not None:  # the API says the same of the same value
+            error = assert_error(await client.get(api_path, params={field: "bogus"}), 422)
+            assert error["details"][0]["message"] == expected.removeprefix(f"{field}: ")
+
+
+def html_text(html: str) -> str:
+    """The page's text as a person reads it: tags removed, entities decoded, spaces collapsed."""
+    return " ".join(entities.unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 async def test_run_detail_shows_the_error_traceback_and_who_started_it(api: ApiEnv) -> None:

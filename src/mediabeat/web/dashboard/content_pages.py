@@ -13,6 +13,7 @@ from mediabeat.domain.content import ArticleFilter, JobFilter, JobStatus
 from mediabeat.domain.ids import clamp_id, parse_id
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, MAX_SEARCH_OFFSET, BadQuery
 from mediabeat.search.query import MAX_QUERY_LENGTH
+from mediabeat.web.dashboard.filters import CopiesFilter, FeedState, JobStatusFilter
 from mediabeat.web.dashboard.render import (
     ContentPage,
     PageDenied,
@@ -39,9 +40,6 @@ async def login_page(request: Request, next: Annotated[str | None, Query(max_len
     if user is not None and (user.can(Permission.VIEW_SCHEDULER) or not target.startswith("/app/admin")):
         return RedirectResponse(target, status_code=303)
     return render(request, "login.html", {"title": "Sign in", "next": target, "signed_in_as": user, "user": None})
-
-
-FeedState = Annotated[str | None, Query(pattern="^(active|disabled|failing)?$")]
 
 
 @router.get("/app/admin/feeds", response_class=HTMLResponse)
@@ -106,13 +104,12 @@ async def _feeds_page(request: Request, user: Principal, state: str | None, *, o
 async def jobs_page(
     request: Request,
     user: QueuePage,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: JobStatusFilter = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
 ) -> HTMLResponse:
     jobs_service = content_services(request).jobs
-    chosen = JobStatus(status) if status in STATUSES else None
     before = clamp_id(int(cursor)) if cursor else None
-    jobs = await jobs_service.list(JobFilter(status=chosen, limit=JOBS_PAGE + 1, before_id=before))
+    jobs = await jobs_service.list(JobFilter(status=status, limit=JOBS_PAGE + 1, before_id=before))
     more = len(jobs) > JOBS_PAGE
     jobs = jobs[:JOBS_PAGE]
     return render(
@@ -125,7 +122,7 @@ async def jobs_page(
             "jobs": jobs,
             "counts": await jobs_service.counts(),
             "statuses": STATUSES,
-            "status": chosen or "",
+            "status": status or "",
             "next_cursor": str(jobs[-1].id) if more and jobs else None,
             "paged": cursor is not None,
         },
@@ -139,7 +136,7 @@ async def articles_page(
     org: Annotated[str | None, Query(alias="org_id", max_length=20, pattern=r"^[0-9]*$")] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
-    copies: Annotated[str | None, Query(max_length=1, pattern=r"^[01]?$")] = None,
+    copies: CopiesFilter = None,
 ) -> HTMLResponse:
     """The articles crawl-queue collected, newest first, or with `q` the search's matches, best first.
 

@@ -17,13 +17,13 @@ from mediabeat.domain.scheduler import (
     RunStatus,
     TaskNotFound,
     Trigger,
-    member_or_none,
 )
 from mediabeat.domain.task_alerts import describe_rules
 from mediabeat.schedule import CronError
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.service import SchedulerService
 from mediabeat.web.api.scheduler import stats_cache
+from mediabeat.web.dashboard.filters import RunStatusFilter, TriggerFilter
 from mediabeat.web.dashboard.render import PageDenied, SchedulerPage, TaskEditorPage, render
 from mediabeat.web.dashboard.view import FAILED, duration_chart
 
@@ -109,8 +109,8 @@ async def run_history(
     request: Request,
     user: SchedulerPage,
     task: Annotated[str | None, Query(max_length=100)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    trigger: Annotated[str | None, Query(max_length=20)] = None,
+    status: RunStatusFilter = None,
+    trigger: TriggerFilter = None,
     since: Annotated[str | None, Query(max_length=40)] = None,
     until: Annotated[str | None, Query(max_length=40)] = None,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]*$")] = None,
@@ -118,8 +118,8 @@ async def run_history(
     service = _scheduler(request)
     filters = RunFilter(
         task=task or None,
-        status=member_or_none(RunStatus, status),
-        trigger=member_or_none(Trigger, trigger),
+        status=status,
+        trigger=trigger,
         since=_instant(since, "since"),
         until=_instant(until, "until"),
     )
