@@ -45,7 +45,7 @@ def test_users_and_tokens_from_the_command_line(env: dict[str, str]) -> None:
         "users", "create", "A@example.test", "--role", "member", "--org", "Desk", "--password-stdin",
         env=env, stdin="a-good-password-1\n",
     )  # fmt: skip
-    assert twice.returncode == 2 and "exists already" in twice.stderr
+    assert twice.returncode == 1 and "exists already" in twice.stderr
     listed = mediabeat_in_process("users", "list", "--json", env=env)
     assert '"email": "a@example.test"' in listed.stdout and '"org": "Desk"' in listed.stdout
     token = mediabeat_in_process("tokens", "create", "a@example.test", "--name", "ci", env=env)
@@ -56,7 +56,7 @@ def test_users_and_tokens_from_the_command_line(env: dict[str, str]) -> None:
     revoked = mediabeat_in_process("tokens", "revoke", "1", env=env)
     assert revoked.returncode == 0 and "revoked token 1" in revoked.stdout
     missing = mediabeat_in_process("tokens", "revoke", "99", env=env)
-    assert missing.returncode == 1 and "no token with id 99" in missing.stderr
+    assert missing.returncode == 2 and "no token with id 99" in missing.stderr
     changed = mediabeat_in_process(
         "users", "set-password", "a@example.test", "--password-stdin", env=env, stdin="another-pass-22\n"
     )

@@ -25,7 +25,7 @@ from mediabeat.db.stores.tokens import Owner, TokenStore
 from mediabeat.db.stores.users import ROLES, UserStore, normalise_email
 from mediabeat.db.tables import organizations as orgs_t
 from mediabeat.domain.access import organisation_problem
-from mediabeat.domain.content import ROLE_NAMES, InvalidInput, TokenRecord, UserRecord
+from mediabeat.domain.content import ROLE_NAMES, EmailTaken, InvalidInput, TokenRecord, UserRecord
 from mediabeat.domain.secrets import generate_token, hash_secret, looks_like_token, token_prefix
 from mediabeat.settings import Settings
 
@@ -164,7 +164,7 @@ class AuthService:
         except WeakPassword as exc:
             raise UserInputError("password", str(exc)) from None
         if await self.users.get_by_email(email) is not None:
-            raise UserInputError("email", f"a user with email {email} exists already")
+            raise EmailTaken(email)
         return await self.users.create(
             email,
             role,

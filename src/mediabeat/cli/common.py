@@ -22,10 +22,11 @@ from typer.core import TyperGroup
 
 from mediabeat.app import Services, build_services
 from mediabeat.db.engine import database_location, describe_db_error
-from mediabeat.domain.content import Actor, ContentError, JobNotFailed, NotDemoOrg, OrgExists
+from mediabeat.domain.content import Actor, Conflict, ContentError
 from mediabeat.domain.invalid import describe
-from mediabeat.domain.monitors import MonitorExists
+from mediabeat.domain.scheduler import RunNotFound, RunNotRunning, TaskConflict, TaskNotFound, TaskValidationError
 from mediabeat.logs import configure_logging
+from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.settings import Settings, load_settings, unknown_variables
 
 T = TypeVar("T")
@@ -34,12 +35,36 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class CliError(Exception):
-    """A failure the user can act on; exit_code 2 means bad input."""
+# The exit statuses, one rule for every command (README.md, "The command line"):
+EXIT_FAILED = 1  # the work failed, or the current state refuses a well-formed request (already exists, ...)
+EXIT_BAD_INPUT = 2  # what was typed is wrong: a value that breaks a rule, or a name or id that matches nothing
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+# What a service raises when it refuses a request; with_services turns each into a CliError.
+REFUSALS = (ContentError, TaskNotFound, RunNotFound, RunNotRunning, TaskValidationError, UnknownHandler)
+
+
+class CliError(Exception):
+    """A failure the user can act on; exit_code EXIT_BAD_INPUT (2) means bad input."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def exit_status(exc: Exception) -> int:
+    """The exit status for a service's refusal.
+
+    A conflict with the current state (an organisation, monitor, user or task of that name exists
+    already; a job that is not failed; a run that has finished; a task with a run in flight) is 1:
+    the input is right and may succeed later. A value that breaks a rule, or a name or id that
+    matches nothing, is 2: the command line itself must change. A handler missing from this
+    process is 1: the task is right, this process cannot run it.
+    """
+    if isinstance(exc, Conflict | TaskConflict | RunNotRunning | UnknownHandler):
+        return EXIT_FAILED
+    if isinstance(exc, ContentError | TaskNotFound | RunNotFound | TaskValidationError):
+        return EXIT_BAD_INPUT
+    return EXIT_FAILED
 
 
 class CommandGroup(TyperGroup):
@@ -98,11 +123,8 @@ def with_services(fn: Callable[[Services], Awaitable[T]]) -> T:
 
     try:
         return run(body())
-    except ContentError as exc:
-        # A conflict with the current state is exit 1; bad input and unknown names are exit 2.
-        raise CliError(
-            str(exc), exit_code=1 if isinstance(exc, OrgExists | MonitorExists | JobNotFailed | NotDemoOrg) else 2
-        ) from None
+    except REFUSALS as exc:
+        raise CliError(str(exc), exit_code=exit_status(exc)) from None
 
 
 def cli_actor() -> Actor:

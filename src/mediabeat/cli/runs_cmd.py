@@ -12,8 +12,6 @@ from mediabeat.cli.common import CliError, cli_actor, print_json, table, when, w
 from mediabeat.domain.jsonable import jsonable
 from mediabeat.domain.scheduler import (
     RunFilter,
-    RunNotFound,
-    RunNotRunning,
     RunRecord,
     RunStatus,
     Trigger,
@@ -113,12 +111,7 @@ def cancel(run_id: int, as_json: JsonFlag = False) -> None:
     by = cli_actor().name
 
     async def body(services: Services) -> RunRecord:
-        try:
-            return await services.scheduler.cancel_run(run_id, by=by)
-        except RunNotFound:
-            raise CliError(f"no run with id {run_id}", exit_code=2) from None
-        except RunNotRunning as exc:
-            raise CliError(str(exc)) from None
+        return await services.scheduler.cancel_run(run_id, by=by)
 
     run = with_services(body)
     if as_json:

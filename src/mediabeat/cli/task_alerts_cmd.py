@@ -9,9 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from mediabeat.app import Services
-from mediabeat.cli.common import CliError, print_json, table, when, with_services
+from mediabeat.cli.common import print_json, table, when, with_services
 from mediabeat.domain.jsonable import jsonable
-from mediabeat.domain.scheduler import TaskNotFound, TaskValidationError
 from mediabeat.domain.task_alerts import AlertRuleChanges, AlertRules, describe_rules, parse_mute_until
 
 AfterFailures = Annotated[
@@ -132,10 +131,7 @@ def unmute(name: Annotated[str, typer.Argument(help="Task name")]) -> None:
 def _mute(name: str, options: AlertOptions) -> None:
     async def body(services: Services) -> AlertRules:
         task_id = await _task_id(services, name)
-        try:
-            await apply_alert_options(services, task_id, options)
-        except TaskValidationError as exc:
-            raise CliError(str(exc), exit_code=2) from None
+        await apply_alert_options(services, task_id, options)
         return await services.scheduler.alert_rules(task_id)
 
     rules = with_services(body)
@@ -143,7 +139,4 @@ def _mute(name: str, options: AlertOptions) -> None:
 
 
 async def _task_id(services: Services, name: str) -> int:
-    try:
-        return (await services.scheduler.get_task_by_name(name)).id
-    except TaskNotFound as exc:
-        raise CliError(str(exc), exit_code=2) from None
+    return (await services.scheduler.get_task_by_name(name)).id

@@ -22,13 +22,10 @@ from mediabeat.domain.scheduler import (
     RunStatus,
     TaskChains,
     TaskChanges,
-    TaskNotFound,
     TaskRecord,
-    TaskValidationError,
 )
 from mediabeat.schedule.cron import words
 from mediabeat.scheduler.handoff import HandedRun
-from mediabeat.scheduler.registry import UnknownHandler
 from mediabeat.settings import load_settings
 
 app = typer.Typer(help="Scheduled tasks: list, show, enable, disable, set, run, alerts, mute.", no_args_is_help=True)
@@ -305,10 +302,8 @@ def create(
 
 def _create(spec: NewTask, alerts: alerting.AlertOptions) -> None:
     async def body(services: Services) -> TaskRecord:
-        try:  # the rules are checked before the task is created: a bad one creates nothing
-            return await services.scheduler.create_task(spec, alerts=alerts.changes(services.clock.now()))
-        except TaskValidationError as exc:
-            raise CliError(str(exc), exit_code=2) from None
+        # The rules are checked before the task is created: a bad one creates nothing.
+        return await services.scheduler.create_task(spec, alerts=alerts.changes(services.clock.now()))
 
     task = with_services(body)
     typer.echo(f"created {task.name}: {task.cron} ({task.timezone}), next run {when(task.next_run_at)}")
@@ -325,10 +320,7 @@ def delete(
 
     async def body(services: Services) -> None:
         task = await _task(services, name)
-        try:
-            await services.scheduler.delete_task(task.id)
-        except TaskValidationError as exc:
-            raise CliError(str(exc)) from None
+        await services.scheduler.delete_task(task.id)
 
     with_services(body)
     typer.echo(f"deleted {name}")
@@ -378,8 +370,6 @@ def run_task(name: NameArg, as_json: JsonFlag = False) -> None:
                 typer.echo(f"handing the run to node {plan.node_id} and waiting for it", err=True)
             with working(f"running {name}…"):
                 return await services.handoff.run(name, triggered_by="cli", plan=plan)
-        except (TaskNotFound, UnknownHandler) as exc:
-            raise CliError(str(exc), exit_code=2) from None
         except OverlapForbidden as exc:
             return exc  # not an error: the run was skipped, as a scheduled one would be
 
@@ -417,12 +407,9 @@ def _print_run(outcome: HandedRun, *, as_json: bool) -> None:
 def _set(name: str, changes: TaskChanges, alerts: alerting.AlertOptions | None = None) -> None:
     async def body(services: Services) -> TaskRecord:
         task = await _task(services, name)
-        try:
-            if alerts is not None:
-                await alerting.apply_alert_options(services, task.id, alerts)
-            return await services.scheduler.update_task(task.id, changes)
-        except TaskValidationError as exc:
-            raise CliError(str(exc), exit_code=2) from None
+        if alerts is not None:
+            await alerting.apply_alert_options(services, task.id, alerts)
+        return await services.scheduler.update_task(task.id, changes)
 
     task = with_services(body)
     state = "enabled" if task.enabled else "disabled"
@@ -430,10 +417,7 @@ def _set(name: str, changes: TaskChanges, alerts: alerting.AlertOptions | None =
 
 
 async def _task(services: Services, name: str) -> TaskRecord:
-    try:
-        return await services.scheduler.get_task_by_name(name)
-    except TaskNotFound as exc:
-        raise CliError(str(exc), exit_code=2) from None
+    return await services.scheduler.get_task_by_name(name)
 
 
 app.command("alerts")(alerting.alerts)

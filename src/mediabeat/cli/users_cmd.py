@@ -9,7 +9,7 @@ import typer
 
 from mediabeat.app import Services
 from mediabeat.cli.common import CliError, cli_actor, print_json, table, when, with_services
-from mediabeat.domain.content import Role, TokenNotFound, TokenRecord, UserRecord
+from mediabeat.domain.content import Role, TokenRecord, UserRecord
 
 users_app = typer.Typer(help="Users: create, list, set (role, active), set-password.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
@@ -95,7 +95,7 @@ def set_user(
 ) -> None:
     """Change a user's role or switch them on or off; the last admin stays an admin."""
     if role is None and active is None:
-        raise CliError("nothing to change: give --role, --active or --inactive")
+        raise CliError("nothing to change: give --role, --active or --inactive", 2)
 
     async def body(services: Services) -> UserRecord:
         accounts = services.content.accounts
@@ -161,11 +161,5 @@ def list_tokens(as_json: JsonFlag = False) -> None:
 def revoke_token(token_id: Annotated[int, typer.Argument(help="The token's id (from tokens list)")]) -> None:
     """Revoke a token: requests with it get 401 from now on."""
 
-    async def body(services: Services) -> TokenRecord:
-        try:
-            return await services.content.accounts.revoke_token(token_id, cli_actor())
-        except TokenNotFound as exc:
-            raise CliError(str(exc)) from None  # exit 1: the token may have existed; nothing to fix in the input
-
-    record = with_services(body)
+    record: TokenRecord = with_services(lambda s: s.content.accounts.revoke_token(token_id, cli_actor()))
     typer.echo(f"revoked token {record.id} ({record.name}) of {record.email}")

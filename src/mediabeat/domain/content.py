@@ -341,7 +341,14 @@ class TokenNotFound(NotFound):
         super().__init__("token", key)
 
 
-class OrgExists(ContentError):
+class Conflict(ContentError):
+    """The request is well formed, but the current state refuses it: a name already taken, a job not failed.
+
+    Not bad input (the same command may succeed once the state changes): the CLI exits 1 for it, not 2.
+    """
+
+
+class OrgExists(Conflict):
     """An organisation with this name already exists."""
 
 
@@ -351,6 +358,13 @@ class InvalidInput(ContentError):
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(message)
         self.field = field_name
+
+
+class EmailTaken(InvalidInput, Conflict):
+    """A user with this email exists already: a conflict, told under the `email` field (the API's 422)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__("email", f"a user with email {email} exists already")
 
 
 class BadFeedUrl(InvalidInput):
@@ -374,13 +388,13 @@ class OpmlTooLarge(ContentError):
     """The OPML file is too big, or lists more feeds than one import may add."""
 
 
-class JobNotFailed(ContentError):
+class JobNotFailed(Conflict):
     def __init__(self, job_id: int, status: JobStatus) -> None:
         super().__init__(f"crawl job {job_id} is {status}, not failed")
         self.status = status
 
 
-class NotDemoOrg(ContentError):
+class NotDemoOrg(Conflict):
     """An organisation has the demo's name but was not made by `serve --demo`: it is never changed as the demo."""
 
     def __init__(self, name: str, doing: str) -> None:

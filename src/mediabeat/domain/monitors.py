@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from mediabeat.domain.content import ContentError, InvalidInput, NotFound
+from mediabeat.domain.content import Conflict, InvalidInput, NotFound
 
 MAX_MONITOR_NAME = 200
 MAX_QUERY_LENGTH = 1_000  # the search language's own limit
@@ -134,7 +134,7 @@ class MonitorNotFound(NotFound):
         super().__init__("monitor", key)
 
 
-class MonitorExists(ContentError):
+class MonitorExists(Conflict):
     """The organisation has a monitor of this name already."""
 
 

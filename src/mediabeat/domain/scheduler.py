@@ -33,6 +33,7 @@ __all__ = [
     "SchedulerStats",
     "TaskChains",
     "TaskChanges",
+    "TaskConflict",
     "TaskNotFound",
     "TaskRecord",
     "TaskStats",
@@ -398,6 +399,10 @@ class TaskValidationError(ValueError):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message
+
+
+class TaskConflict(TaskValidationError):
+    """A well-formed change that the current state refuses (the name is taken, a run is in flight); the CLI exits 1."""
 
 
 class OverlapForbidden(Exception):

@@ -13,6 +13,7 @@ from mediabeat.domain.scheduler import (
     ChainLink,
     NewTask,
     TaskChanges,
+    TaskConflict,
     TaskNotFound,
     TaskRecord,
     TaskValidationError,
@@ -87,7 +88,7 @@ class TaskAdmin:
         if not TASK_NAME.fullmatch(spec.name):
             raise TaskValidationError("name", "use 1-100 lower-case letters, digits and dashes, e.g. nightly-report")
         if await self.store.get_task_by_name(spec.name) is not None:
-            raise TaskValidationError("name", f"a task named {spec.name!r} exists already")
+            raise TaskConflict("name", f"a task named {spec.name!r} exists already")
         if spec.handler not in self.registry:
             known = ", ".join(self.registry.names()) or "none"
             raise TaskValidationError("handler", f"no handler named {spec.handler!r} (available: {known})")
@@ -108,7 +109,7 @@ class TaskAdmin:
         task = await self._get(task_id)
         running = await self.store.running_runs(task.id)
         if running:
-            raise TaskValidationError("task", f"run {running[0].id} of {task.name!r} is still running; try again later")
+            raise TaskConflict("task", f"run {running[0].id} of {task.name!r} is still running; try again later")
         await self.store.delete_task(task.id)
         await self.notifier.notify()
 
