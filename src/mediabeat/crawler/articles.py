@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
 
+from mediabeat.crawler import heap
 from mediabeat.crawler.fields import choose_language, choose_published_at, longer_text, wants_recall_pass
 from mediabeat.crawler.language import TextLanguage
 
@@ -347,6 +348,7 @@ class ExtractionPool:
     async def start(self) -> None:
         if self._threads is not None:
             return
+        heap.limit_fragmentation()
         self._threads = concurrent.futures.ThreadPoolExecutor(
             self.workers * self.depth, thread_name_prefix="extraction"
         )

@@ -1,4 +1,5 @@
-"""What a crawling process loads: datasketch without scipy.integrate, and one copy of justext's stop lists.
+"""What a crawling process holds: datasketch without scipy.integrate, one copy of justext's stop lists,
+and freed page buffers given back to the system.
 
 Each check runs in a fresh interpreter, since what matters is what a new process imports.
 """
@@ -108,3 +109,31 @@ def test_justext_gets_one_stop_word_set_and_classifies_as_with_trafilaturas_own(
     assert found["cached"] == 1
     assert found["same_words"] is True
     assert found["same_paragraphs"] is True and found["paragraphs"] == 3
+
+
+RETAINED = """
+    import json
+    from mediabeat.crawler import heap
+    def rss_kb():
+        return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
+    limited = heap.limit_fragmentation() if LIMIT else False
+    keep, blocks = [], []
+    for _ in range(3):  # the dynamic threshold rises after the first large block is freed
+        block = bytearray(300 * 1024)
+        del block
+    before = rss_kb()
+    for n in range(200):  # page-sized buffers between small objects that stay
+        blocks.append(b"x" * (300 * 1024))
+        keep.append(bytearray(2048))  # above pymalloc's 512 bytes: from the same heap
+    grew = rss_kb() - before
+    blocks.clear()
+    print(json.dumps({"limited": limited, "grew_mb": grew / 1024, "retained_mb": (rss_kb() - before) / 1024}))
+"""
+
+
+def test_freed_page_buffers_go_back_to_the_system_with_the_limit() -> None:
+    limited = run_fresh(textwrap.dedent(RETAINED).replace("LIMIT", "True"))
+    default = run_fresh(textwrap.dedent(RETAINED).replace("LIMIT", "False"))
+    assert limited["limited"] is True
+    assert float(str(limited["grew_mb"])) > 50 and float(str(default["grew_mb"])) > 50  # 200 x 300 KB, written
+    assert float(str(limited["retained_mb"])) < 10 < 40 < float(str(default["retained_mb"]))
