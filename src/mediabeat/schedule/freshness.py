@@ -193,7 +193,7 @@ def rate_interval_s(entries_last_week: int, config: FreshnessConfig) -> float:
 
 
 def busy(entries_last_week: int, config: FreshnessConfig) -> bool:
-    """Polled at the minimum interval: an entry more often than every busy_gap_s(config).
+    """Polled at the minimum interval: an entry more often than every busy_gap_s(config) (7.5 min by default).
 
     Such a feed would be polled at half the target delay, with an entry or more in each
     interval, and a server that fails between two polls takes with it whatever the last
@@ -206,11 +206,12 @@ def busy(entries_last_week: int, config: FreshnessConfig) -> bool:
 
 
 def busy_gap_s(config: FreshnessConfig) -> float:
-    """The mean gap under which a feed is busy: half the target delay, and no more than the gap for which the
-    rate rule itself asks for the minimum (gap x target delay / 1 h = minimum). With the default 15-minute
-    target that is 7.5 minutes; a longer target, chosen to send fewer requests, makes it shorter (5 min for
-    1 h) instead of putting more feeds at the minimum."""
-    return min(config.target_delay_s / 2, config.min_interval_s * HOUR_S / config.target_delay_s)
+    """The mean gap under which a feed is busy: half the target delay, when that is at most twice the minimum
+    interval (the default: 7.5 against 5 minutes), so that polling busy feeds at the minimum costs them at most
+    twice the requests; 0 (no feed is busy) with a longer target, which an operator sets to send fewer
+    requests."""
+    half = config.target_delay_s / 2
+    return half if half <= 2 * config.min_interval_s else 0.0
 
 
 def window_limit_s(entries_last_week: int | None, window: int | None) -> float | None:
