@@ -276,12 +276,34 @@ async def test_each_feed_gets_its_own_interval_and_reason(db: Database, site: Lo
         await crawl.aclose()
 
 
+async def test_a_feed_publishing_every_five_minutes_is_polled_at_the_minimum(
+    db: Database, site: LoopbackServer, org: int
+) -> None:
+    # Every 5 minutes (2,016 a week): more often than every 7.5 min (half the 15-minute target delay), so a
+    # server failing between two polls could take a whole interval's entries: polled every 5 min instead.
+    dates = [START - timedelta(minutes=5 * i) for i in range(20)]
+    site.routes["/busiest.xml"] = Route(body=rss([f"/c{i}" for i in range(20)], dates=dates), headers=RSS_TYPE)
+    store = FeedStore(db)
+    feed, _ = await store.add(org, site.url("/busiest.xml"), now=START)
+    fetch, crawl = handlers(db, FakeClock(START))
+    try:
+        await run(fetch, START)
+        polled = await store.get(feed.id)
+        assert polled is not None and (polled.fetch_interval_s, polled.entries_per_week) == (300, 2016)
+        assert polled.interval_reason == (
+            "publishing rate: about 2016 entries a week, from its 20 entries of the last week; "
+            "an entry more often than every 7.5 min: polled at the minimum"
+        )
+    finally:
+        await crawl.aclose()
+
+
 async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
     db: Database, site: LoopbackServer, org: int
 ) -> None:
-    # Every 5 minutes (2,016 a week): healthy every 7.5 min. Failing, its backoff stops there, so once its
+    # Every 10 minutes (1,008 a week): healthy every 7.5 min. Failing, its backoff stops there, so once its
     # server is back the feed is read before its window turns over; the server's Retry-After still wins.
-    busy = [START - timedelta(minutes=5 * i) for i in range(20)]
+    busy = [START - timedelta(minutes=10 * i) for i in range(20)]
     site.routes["/busy.xml"] = Route(body=rss([f"/b{i}" for i in range(20)], dates=busy), headers=RSS_TYPE)
     store = FeedStore(db)
     feed, _ = await store.add(org, site.url("/busy.xml"), now=START)
@@ -289,7 +311,7 @@ async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
     try:
         await run(fetch, START)
         healthy = await store.get(feed.id)
-        assert healthy is not None and (healthy.fetch_interval_s, healthy.entries_per_week) == (450, 2016)
+        assert healthy is not None and (healthy.fetch_interval_s, healthy.entries_per_week) == (450, 1008)
         site.routes["/busy.xml"] = Route(status=500, body=b"down")
         now = START
         waits = []
@@ -300,7 +322,7 @@ async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
             assert failing is not None and failing.next_fetch_at is not None
             waits.append(((failing.next_fetch_at - now).total_seconds(), failing.interval_reason))
         assert [w for w, _ in waits] == [300, 450, 450]
-        assert waits[2][1] == "backoff after 3 failures in a row, retried at least every 7 min (its publishing rate)"
+        assert waits[2][1] == "backoff after 3 failures in a row, retried at least every 7.5 min (its publishing rate)"
         site.routes["/busy.xml"] = Route(status=503, body=b"busy", headers={"Retry-After": "3600"})
         await run(fetch, now + timedelta(hours=1))
         asked = await store.get(feed.id)

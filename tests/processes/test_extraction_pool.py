@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -29,18 +30,64 @@ async def test_a_process_is_replaced_after_its_pages_and_the_pages_keep_coming()
     assert pool.worker_pids() == []
 
 
-async def test_a_killed_process_fails_its_page_and_a_fresh_one_takes_the_next() -> None:
+async def test_a_process_killed_on_a_page_fails_that_page_and_a_fresh_one_takes_the_next() -> None:
+    pool = ExtractionPool(workers=1)
+    await pool.start()
+    try:
+        [pid] = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)  # the page waits in its pipe, unanswered
+        page = asyncio.create_task(pool.extract(PAGE, "http://127.0.0.1/killed"))
+        for _ in range(200):
+            if pool.pages_in_flight():
+                break
+            await asyncio.sleep(0.01)
+        assert pool.pages_in_flight() == 1
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ExtractionError) as failed:
+            await page
+        assert failed.value.kind is ExtractionErrorKind.WORKER_DIED
+        extracted = await pool.extract(PAGE, "http://127.0.0.1/next")
+        assert "A sentence of the article" in extracted.text
+        assert len(pool.worker_pids()) == 1 and pool.worker_pids() != [pid]
+    finally:
+        pool.shutdown()
+
+
+async def test_a_process_that_died_idle_costs_no_page() -> None:
     pool = ExtractionPool(workers=1)
     await pool.start()
     try:
         [pid] = pool.worker_pids()
         os.kill(pid, signal.SIGKILL)
-        with pytest.raises(ExtractionError) as failed:
-            await pool.extract(PAGE, "http://127.0.0.1/killed")
-        assert failed.value.kind is ExtractionErrorKind.WORKER_DIED
-        extracted = await pool.extract(PAGE, "http://127.0.0.1/next")
+        for _ in range(1000):  # its reader thread sees the end of its output
+            if pool.processes_alive() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert pool.processes_alive() == 0
+        extracted = await pool.extract(PAGE, "http://127.0.0.1/after")
         assert "A sentence of the article" in extracted.text
         assert pool.worker_pids() != [pid]
+    finally:
+        pool.shutdown()
+
+
+async def test_each_process_is_given_its_next_page_while_it_works_on_one() -> None:
+    pool = ExtractionPool(workers=1, depth=2)
+    await pool.start()
+    try:
+        [pid] = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        pages = [asyncio.create_task(pool.extract(PAGE, f"http://127.0.0.1/{n}")) for n in range(3)]
+        for _ in range(200):
+            if pool.pages_in_flight() == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert pool.pages_in_flight() == 2  # two in its pipe, the third waits for a place
+        os.kill(pid, signal.SIGCONT)
+        texts = [(await page).text for page in pages]
+        assert all("A sentence of the article" in text for text in texts)
+        assert pool.worker_pids() == [pid] and pool.pages_in_flight() == 0
     finally:
         pool.shutdown()
 

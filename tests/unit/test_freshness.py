@@ -65,7 +65,14 @@ def test_the_publishing_rate_sets_the_interval_from_the_target_delay() -> None:
     daily = after_success(poll(entries_last_week=7, dated_entries=20), ADAPTIVE)
     assert daily.seconds == 6 * HOUR_S  # four polls per gap between entries
     busy = after_success(poll(entries_last_week=5000, dated_entries=50, links=50), ADAPTIVE)
-    assert busy.seconds == 450 and "minimum" not in busy.reason  # never more often than half the target
+    assert busy.seconds == 300  # an entry every 2 min: at the minimum, a failure takes at most 5 minutes' entries
+    assert busy.reason == (
+        "publishing rate: about 5000 entries a week, from its 50 entries of the last week; "
+        "an entry more often than every 7.5 min: polled at the minimum"
+    )
+    # An entry every 10 minutes: half the target delay, not more often.
+    brisk = after_success(poll(entries_last_week=1008, dated_entries=50, links=50), ADAPTIVE)
+    assert brisk.seconds == 450 and "minimum" not in brisk.reason
     quiet = after_success(poll(entries_last_week=1, dated_entries=3), ADAPTIVE)
     assert quiet.seconds == 86400 and "capped at the 1 d maximum" in quiet.reason
     silent = after_success(poll(entries_last_week=0, dated_entries=3), ADAPTIVE)
@@ -73,7 +80,9 @@ def test_the_publishing_rate_sets_the_interval_from_the_target_delay() -> None:
     faster = FreshnessConfig(target_delay_s=300)
     assert after_success(poll(entries_last_week=5000, dated_entries=50), faster).seconds == 300  # the minimum
     assert after_success(poll(entries_last_week=168, dated_entries=20), faster).seconds == 300
-    assert rate_interval_s(168, ADAPTIVE) == 900 and rate_interval_s(10_000, ADAPTIVE) == 450
+    assert rate_interval_s(168, ADAPTIVE) == 900 and rate_interval_s(1008, ADAPTIVE) == 450
+    assert rate_interval_s(1344, ADAPTIVE) == 450  # an entry every 7.5 min is not faster than half the target
+    assert rate_interval_s(1345, ADAPTIVE) == 300 and rate_interval_s(10_000, ADAPTIVE) == 300
 
 
 def test_the_deprecated_polls_per_entry_keeps_the_old_rule_and_says_so() -> None:
@@ -101,7 +110,7 @@ def test_the_window_rule_polls_before_a_third_of_the_window_can_turn_over() -> N
     )
     assert short.seconds == 600 and "within a third of the time its 6 entries last" in short.reason
     # The default target keeps busy feeds well inside a 20-entry window (100 min): the rule does not bind.
-    assert after_success(poll(entries_last_week=2016, dated_entries=20, links=20), ADAPTIVE).seconds == 450
+    assert after_success(poll(entries_last_week=1008, dated_entries=20, links=20), ADAPTIVE).seconds == 450
     assert window_limit_s(2016, 20) == 2000 and window_limit_s(2016, None) == 1000  # 10 entries assumed
     assert window_limit_s(None, 20) is None and window_limit_s(0, 20) is None
     # The server's ask still wins (it is the server's choice), up to the maximum.
@@ -169,12 +178,14 @@ def test_failures_back_off_then_the_feed_turns_dormant() -> None:
 
 
 def test_a_failing_feed_with_a_known_rate_is_retried_at_its_healthy_interval_at_most() -> None:
-    # One entry every 5 min: healthy every 7.5 min; its backoff stops there, so once the server is back
+    # One entry every 10 min: healthy every 7.5 min; its backoff stops there, so once the server is back
     # the feed is read before much of its window falls off (a backoff of hours would lose it).
-    busy = [after_failure(n, ADAPTIVE, entries_last_week=2016) for n in range(1, 6)]
+    busy = [after_failure(n, ADAPTIVE, entries_last_week=1008) for n in range(1, 6)]
     assert [s.seconds for s in busy] == [300, 450, 450, 450, 450]
-    assert "retried at least every 7 min" in busy[1].reason and "retried" not in busy[0].reason
-    assert failure_cap_s(2016, ADAPTIVE) == 450 and failure_cap_s(None, ADAPTIVE) is None
+    assert "retried at least every 7.5 min" in busy[1].reason and "retried" not in busy[0].reason
+    assert failure_cap_s(1008, ADAPTIVE) == 450 and failure_cap_s(None, ADAPTIVE) is None
+    # One entry every 5 min is a busy feed: healthy at the minimum, and retried there.
+    assert failure_cap_s(2016, ADAPTIVE) == 300
     # A daily feed (healthy every 6 h, a 10-entry window lasts 10 days): the backoff doubles up to 6 h.
     daily = [after_failure(n, ADAPTIVE, entries_last_week=7).seconds for n in range(1, 9)]
     assert daily == [300, 600, 1200, 2400, 4800, 9600, 19200, 21600]
@@ -268,13 +279,13 @@ def test_a_pushed_feed_keeps_only_a_backup_poll_at_the_maximum() -> None:
 
 
 def test_a_failing_feed_whose_window_turned_over_is_retried_at_the_minimum() -> None:
-    # One entry every 5 min in 20 entries: they last 100 min. Failing longer than that, every entry it listed
-    # may be gone, and once it answers each entry falls off 5 min after the next one comes: retry every 5 min.
-    steps = [after_failure(n, ADAPTIVE, entries_last_week=2016, window=20) for n in range(1, 20)]
+    # One entry every 10 min in 20 entries: they last 200 min. Failing longer than that, every entry it listed
+    # may be gone, and once it answers each entry falls off 10 min after the next one comes: retry every 5 min.
+    steps = [after_failure(n, ADAPTIVE, entries_last_week=1008, window=20) for n in range(1, 40)]
     seconds = [s.seconds for s in steps]
     assert seconds[:4] == [300, 450, 450, 450]
     turned = next(n for n, s in enumerate(steps) if "fall off" in s.reason)
-    assert sum(seconds[:turned]) == 6000 and set(seconds[turned:]) == {300}  # the rests land on 100 min
+    assert sum(seconds[:turned]) == 12000 and set(seconds[turned:]) == {300}  # the rests land on 200 min
     assert all(s.rule is Rule.BACKOFF for s in steps)
     # A daily feed's window lasts 20 days: its backoff is the usual one.
     daily = [after_failure(n, ADAPTIVE, entries_last_week=7, window=20).seconds for n in range(1, 9)]

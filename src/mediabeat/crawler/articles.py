@@ -12,21 +12,24 @@ of pages, so the memory of long runs stays bounded.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import functools
 import os
 import pickle
-import queue
 import re
 import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
 
+from mediabeat.crawler import heap
 from mediabeat.crawler.fields import choose_language, choose_published_at, longer_text, wants_recall_pass
 from mediabeat.crawler.language import TextLanguage
 
@@ -36,6 +39,8 @@ PROCESS_MODULE = "mediabeat.crawler.extraction_process"
 # every page (extraction_process.py) and is replaced after this many pages, which bounds
 # whatever else grows over a long run.
 PAGES_PER_PROCESS = 1000
+# Pages given to one process at a time: the one it works on and the next, waiting in its pipe.
+PAGES_QUEUED = 2
 # How long a process that was asked to stop may take before it is killed.
 STOP_SECONDS = 5.0
 FRAME_HEADER = struct.Struct(">II")  # the lengths of the pickled part and of the raw bytes
@@ -113,6 +118,33 @@ def answer(request: tuple[Any, ...], html: bytes) -> Any:
     return extract_article(html, url, infer_date)
 
 
+class _EveryStopList:
+    """Every justext stop list as trafilatura's JT_STOPLIST: words read from justext's files when iterated.
+
+    trafilatura falls back to justext on most real pages and hands it JT_STOPLIST, which it
+    builds as one tuple of the 154,000 words of every language's list; justext lowers that
+    into a frozenset, cached with the tuple as its key. So a process held both (34 MB), and
+    every justext call hashed the whole tuple to find its cached set again (several ms a page).
+    An instance of this class is hashed by its identity: justext builds the same frozenset
+    from it once, and the key costs nothing to hash.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        from justext.utils import get_stoplist, get_stoplists
+
+        for language in sorted(get_stoplists()):
+            yield from get_stoplist(language)
+
+
+@functools.cache
+def _prepare_trafilatura() -> None:
+    """Give trafilatura the stop lists above, unless it has built its own already."""
+    from trafilatura import external
+
+    if external.JT_STOPLIST is None:
+        external.JT_STOPLIST = _EveryStopList()  # type: ignore[assignment]
+
+
 def _bare_extraction(html: bytes, url: str, *, favor_recall: bool = False) -> dict[str, Any] | None:
     """trafilatura's balanced setting, with tables, without comments.
 
@@ -123,6 +155,7 @@ def _bare_extraction(html: bytes, url: str, *, favor_recall: bool = False) -> di
     """
     import trafilatura
 
+    _prepare_trafilatura()
     document = trafilatura.bare_extraction(
         html,
         url=url,
@@ -192,7 +225,13 @@ def read_frame(stream: IO[bytes]) -> tuple[Any, bytes]:
 
 
 class ExtractionProcess:
-    """One extraction process and its two pipes; `call(request)` from one thread at a time."""
+    """One extraction process and its two pipes.
+
+    `submit` writes a request and returns a future of its answer; a reader thread of its own
+    reads the answers, which come in the order of the requests. So a second page can wait in
+    the pipe while the process works on the first, and the process starts on it the moment it
+    has answered, without waiting for the worker to pick the answer up and send another.
+    """
 
     def __init__(self) -> None:
         # It finds modules where this process does (its sys.path, not the current directory: -P);
@@ -201,32 +240,66 @@ class ExtractionProcess:
         self._popen = subprocess.Popen(
             [sys.executable, "-P", "-m", PROCESS_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
-        self.pages = 0
-        self._ready = False
+        self.pages = 0  # requests sent
+        self._writing = threading.Lock()  # one request written at a time, in the order of _waiting
+        self._lock = threading.Lock()  # guards _waiting and dead
+        self._waiting: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
+        self.dead = False
+        self._reader = threading.Thread(target=self._read_answers, name=f"extraction-{self.pid}", daemon=True)
+        self._started = threading.Event()
+        self._reader.start()
 
     @property
     def pid(self) -> int:
         return self._popen.pid
 
-    def wait_ready(self) -> None:
-        """Block until the process has imported trafilatura (it says "ready"); EOFError if it died."""
-        if self._ready:
-            return
-        assert self._popen.stdout is not None
-        if read_frame(self._popen.stdout)[0] != "ready":
-            raise EOFError
-        self._ready = True
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._waiting)
 
-    def call(self, request: tuple[Any, ...], page: bytes) -> Any:
-        """Send one request and its page, return the answer; EOFError when the process died meanwhile."""
-        assert self._popen.stdin is not None and self._popen.stdout is not None
-        self.wait_ready()
+    def wait_ready(self) -> None:
+        """Block until the process has imported trafilatura (it says "ready") or died."""
+        self._started.wait()
+
+    def _read_answers(self) -> None:
+        """The reader thread: "ready", then each answer to the oldest request waiting; at the end, fail the rest."""
+        assert self._popen.stdout is not None
         try:
-            write_frame(self._popen.stdin, request, page)
-        except (BrokenPipeError, ConnectionResetError):
-            raise EOFError from None
-        self.pages += 1
-        return read_frame(self._popen.stdout)[0]
+            if read_frame(self._popen.stdout)[0] != "ready":
+                raise EOFError
+            self._started.set()
+            while True:
+                reply = read_frame(self._popen.stdout)[0]
+                with self._lock:
+                    future = self._waiting.popleft()
+                future.set_result(reply)
+        except (EOFError, OSError, ValueError, IndexError, pickle.UnpicklingError):
+            with self._lock:
+                self.dead = True
+                waiting, self._waiting = list(self._waiting), collections.deque()
+            for future in waiting:
+                future.set_exception(EOFError())
+        finally:
+            self._started.set()
+
+    def submit(self, request: tuple[Any, ...], page: bytes) -> concurrent.futures.Future[Any]:
+        """Send one request and its page (blocking while the pipe is full); its answer comes in the future.
+
+        The future fails with EOFError when the process dies before answering.
+        """
+        assert self._popen.stdin is not None
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._writing:
+            with self._lock:
+                if self.dead:
+                    raise EOFError
+                self._waiting.append(future)
+                self.pages += 1
+            # If it died meanwhile, the reader reaches the end of its output and fails the future.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, ValueError):
+                write_frame(self._popen.stdin, request, page)
+        return future
 
     def stop(self) -> None:
         """Close its stdin, the sign to finish; kill it if it has not ended after STOP_SECONDS."""
@@ -238,17 +311,20 @@ class ExtractionProcess:
         except subprocess.TimeoutExpired:
             self._popen.kill()
             self._popen.wait()
+        self._reader.join(timeout=STOP_SECONDS)
         if self._popen.stdout is not None:
-            self._popen.stdout.close()
+            with contextlib.suppress(OSError):
+                self._popen.stdout.close()
 
 
 class ExtractionPool:
     """Warm extraction processes running extract_article; `await pool.extract(html, url)`.
 
-    One thread per process carries the pages to it, so the event loop never blocks on a pipe.
-    With `in_process` there are no processes: one thread of this process extracts the pages,
-    one at a time (the one-process baseline of bench/crawl_bench.py: the same crawl-queue,
-    writes and hooks included, on one core).
+    Threads carry the pages to the processes, so the event loop never blocks on a pipe. Each
+    process is given up to `depth` pages at a time (the next one waits in its pipe), the page
+    going to the process with the fewest. With `in_process` there are no processes: one thread
+    of this process extracts the pages, one at a time (the one-process baseline of
+    bench/crawl_bench.py: the same crawl-queue, writes and hooks included, on one core).
     """
 
     def __init__(
@@ -257,21 +333,25 @@ class ExtractionPool:
         *,
         language: TextLanguage | None = None,
         pages_per_process: int = PAGES_PER_PROCESS,
+        depth: int = PAGES_QUEUED,
         in_process: bool = False,
     ) -> None:
         self.in_process = in_process
         self.workers = 1 if in_process else workers or max(1, os.cpu_count() or 1)
+        self.depth = 1 if in_process else max(1, depth)
         self.language = language or TextLanguage()
         self.pages_per_process = pages_per_process
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
-        self._idle: queue.SimpleQueue[ExtractionProcess] = queue.SimpleQueue()
-        self._running: set[ExtractionProcess] = set()
-        self._lock = threading.Lock()
+        self._processes: dict[ExtractionProcess, int] = {}  # each live process: the pages given to it, unanswered
+        self._changed = threading.Condition()
 
     async def start(self) -> None:
         if self._threads is not None:
             return
-        self._threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="extraction")
+        heap.limit_fragmentation()
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            self.workers * self.depth, thread_name_prefix="extraction"
+        )
         warm_up = self._warm_up_here if self.in_process else self._start_processes
         await asyncio.gather(asyncio.to_thread(self.language.load), asyncio.to_thread(warm_up))
 
@@ -280,40 +360,56 @@ class ExtractionPool:
         extract_article(b"<html><body><p>warm up</p></body></html>", "http://127.0.0.1/")
 
     def _start_processes(self) -> None:
-        started = [self._new_process() for _ in range(self.workers)]
+        with self._changed:
+            self._processes = {ExtractionProcess(): 0 for _ in range(self.workers)}
+            started = list(self._processes)
         for process in started:
-            # One that dies starting fails its first page (WORKER_DIED) and is replaced then.
-            with contextlib.suppress(EOFError):
-                process.wait_ready()
-            self._idle.put(process)
+            process.wait_ready()  # one that dies starting is replaced when a page comes
 
-    def _new_process(self) -> ExtractionProcess:
-        process = ExtractionProcess()
-        with self._lock:
-            self._running.add(process)
-        return process
+    def _checkout(self) -> tuple[ExtractionProcess, list[ExtractionProcess]]:
+        """A process for one page, and the worn ones to stop; waits while every process has `depth` pages.
 
-    def _retire(self, process: ExtractionProcess) -> None:
-        with self._lock:
-            self._running.discard(process)
-        process.stop()
+        The page goes to the process with the fewest pages under way. A dead process, or one
+        that has had its pages, takes no more; once its last page is answered it is stopped and
+        a fresh one takes its place (it warms up while the others work, and its first page waits
+        in its pipe meanwhile).
+        """
+        retired: list[ExtractionProcess] = []
+        with self._changed:
+            while True:
+                for process, busy in list(self._processes.items()):
+                    if busy == 0 and (process.dead or process.pages >= self.pages_per_process):
+                        del self._processes[process]
+                        self._processes[ExtractionProcess()] = 0
+                        retired.append(process)
+                open_ = [
+                    (busy, n, process)
+                    for n, (process, busy) in enumerate(self._processes.items())
+                    if busy < self.depth and not process.dead and process.pages < self.pages_per_process
+                ]
+                if open_:
+                    chosen = min(open_, key=lambda item: item[:2])[2]
+                    self._processes[chosen] += 1
+                    return chosen, retired
+                self._changed.wait()
+
+    def _checkin(self, process: ExtractionProcess) -> None:
+        with self._changed:
+            if process in self._processes:
+                self._processes[process] -= 1
+            self._changed.notify_all()
 
     def _call(self, request: tuple[Any, ...], page: bytes) -> Any:
-        """Runs in a pool thread: an idle process answers `request` on `page`; a dead or worn process is replaced."""
+        """Runs in a pool thread: the answer of a process to `request` on `page`; EOFError if it died meanwhile."""
         if self.in_process:
             return answer(request, page)
-        process = self._idle.get()
-        replace = True
+        process, retired = self._checkout()
         try:
-            reply = process.call(request, page)
-            replace = process.pages >= self.pages_per_process
-            return reply
+            for worn in retired:
+                worn.stop()
+            return process.submit(request, page).result()
         finally:
-            if replace:
-                # The new process warms up while the other processes work; its first page waits for it.
-                self._retire(process)
-                process = self._new_process()
-            self._idle.put(process)
+            self._checkin(process)
 
     async def _send(self, page: bytes, *request: Any) -> Any:
         await self.start()
@@ -352,10 +448,20 @@ class ExtractionPool:
             canonical_url=_clip(data.get("canonical_url"), 2048),
         )
 
+    def pages_in_flight(self) -> int:
+        """Pages given to an extraction process and not answered yet."""
+        with self._changed:
+            return sum(process.in_flight for process in self._processes)
+
+    def processes_alive(self) -> int:
+        """Extraction processes that can take a page (a dead one is replaced when the next page comes)."""
+        with self._changed:
+            return sum(not process.dead for process in self._processes)
+
     def worker_pids(self) -> list[int]:
         """The process ids of the running extraction processes (none before start())."""
-        with self._lock:
-            return sorted(process.pid for process in self._running)
+        with self._changed:
+            return sorted(process.pid for process in self._processes)
 
     def shutdown(self) -> None:
         """Let the pages under way finish, then stop every extraction process (blocking: call it from a thread)."""
@@ -363,8 +469,7 @@ class ExtractionPool:
             return
         self._threads.shutdown(wait=True, cancel_futures=True)
         self._threads = None
-        with self._lock:
-            running, self._running = self._running, set()
-        self._idle = queue.SimpleQueue()
+        with self._changed:
+            running, self._processes = list(self._processes), {}
         for process in running:
             process.stop()

@@ -136,7 +136,7 @@ def _human(seconds: float) -> str:
     if seconds >= 2 * HOUR_S:
         return f"{seconds / HOUR_S:.1f} h".replace(".0 h", " h")
     if seconds >= 60:
-        return f"{seconds // 60} min"
+        return f"{seconds / 60:.1f} min".replace(".0 min", " min")
     return f"{seconds} s"
 
 
@@ -182,11 +182,36 @@ def after_success(poll: PollResult, config: FreshnessConfig) -> Interval:
 
 def rate_interval_s(entries_last_week: int, config: FreshnessConfig) -> float:
     """The publishing-rate rule before the bounds: the mean gap between entries times target delay / 1 h, at
-    least half the target delay (with the deprecated polls_per_entry: the gap divided by it)."""
+    least half the target delay; the minimum for a busy feed (with the deprecated polls_per_entry: the gap
+    divided by it)."""
     gap = WEEK_S / entries_last_week
     if config.polls_per_entry is not None:
         return gap / config.polls_per_entry
+    if busy(entries_last_week, config):
+        return config.min_interval_s
     return max(gap * config.target_delay_s / HOUR_S, config.target_delay_s / 2)
+
+
+def busy(entries_last_week: int, config: FreshnessConfig) -> bool:
+    """Polled at the minimum interval: an entry more often than every busy_gap_s(config) (7.5 min by default).
+
+    Such a feed would be polled at half the target delay, with an entry or more in each
+    interval, and a server that fails between two polls takes with it whatever the last
+    interval brought once its list turns over before the server is back. At the minimum that
+    is the last few minutes' entries. In the freshness benchmark's stress population this is
+    the one item of 609,879 that a 5-minute poller would have read, for 11% more requests there
+    and 0.5% on the Media Cloud population.
+    """
+    return entries_last_week > 0 and WEEK_S / entries_last_week < busy_gap_s(config)
+
+
+def busy_gap_s(config: FreshnessConfig) -> float:
+    """The mean gap under which a feed is busy: half the target delay, when that is at most twice the minimum
+    interval (the default: 7.5 against 5 minutes), so that polling busy feeds at the minimum costs them at most
+    twice the requests; 0 (no feed is busy) with a longer target, which an operator sets to send fewer
+    requests."""
+    half = config.target_delay_s / 2
+    return half if half <= 2 * config.min_interval_s else 0.0
 
 
 def window_limit_s(entries_last_week: int | None, window: int | None) -> float | None:
@@ -205,6 +230,8 @@ def _candidate(poll: PollResult, config: FreshnessConfig) -> tuple[float, str, R
         rate_why = _rate_why(poll, poll.entries_last_week)
         if config.polls_per_entry is not None:
             rate_why += f" (MEDIABEAT_FEED_POLLS_PER_ENTRY={config.polls_per_entry:g}, deprecated)"
+        elif busy(poll.entries_last_week, config):
+            rate_why += f"; an entry more often than every {_human(busy_gap_s(config))}: polled at the minimum"
     elif poll.dated_entries > 1 and poll.entries_last_week == 0:
         rate = float(config.max_interval_s)
         rate_why = "publishing rate: no entry in the last week"

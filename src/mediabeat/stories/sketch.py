@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import re
+import sys
+import types
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from mediabeat.domain.stories import Candidate, Placement
 
 if TYPE_CHECKING:
     import numpy as np
+    from datasketch import MinHash
 
 NUM_PERM = 128
 BANDS = 32
@@ -52,16 +56,65 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 assert BANDS * ROWS == NUM_PERM
 
 
-@functools.cache
-def _permutations() -> np.ndarray:
-    """The MinHash permutations, built once per process: the costly part of a MinHash.
+_INTEGRATE = "scipy.integrate"
 
-    datasketch (and with it numpy and scipy, about a second) is imported on the first sketch,
-    not when a process starts: most CLI commands never sketch.
+
+def _real_integrate() -> types.ModuleType:
+    """scipy.integrate itself, imported now if only the stand-in (or nothing) is there."""
+    module = sys.modules.get(_INTEGRATE)
+    if module is None or isinstance(module, _DeferredIntegrate):
+        sys.modules.pop(_INTEGRATE, None)
+        module = importlib.import_module(_INTEGRATE)
+    return module
+
+
+def _deferred_quad(*args: object, **kwargs: object) -> object:
+    return _real_integrate().quad(*args, **kwargs)
+
+
+class _DeferredIntegrate(types.ModuleType):
+    """Stands for scipy.integrate while datasketch is imported: `quad` imports the real module when called."""
+
+    quad = staticmethod(_deferred_quad)
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # the import system's own questions (__path__: is it a package?)
+            raise AttributeError(name)
+        return getattr(_real_integrate(), name)
+
+
+@functools.cache
+def _minhash_class() -> type[MinHash]:
+    """datasketch's MinHash, imported without scipy.integrate.
+
+    datasketch's package imports all its sketches, and its LSH indexes import scipy.integrate's
+    `quad` when they are imported, to tune their bands when they are built. Clusters use
+    MinHash alone and band in the database, but scipy.integrate (with scipy.special,
+    scipy.linalg and BLAS) would take 45 MB in every crawling process. While datasketch is
+    imported, scipy.integrate is a stand-in whose `quad` imports the real module on its first
+    call; the stand-in is then taken out, so any later `import scipy.integrate` gets the real
+    one. The MinHash itself is datasketch's, unchanged.
+
+    Imported on the first sketch, not when a process starts: most CLI commands never sketch.
     """
+    if "datasketch" not in sys.modules and _INTEGRATE not in sys.modules:
+        stand_in = _DeferredIntegrate(_INTEGRATE)
+        sys.modules[_INTEGRATE] = stand_in
+        try:
+            import datasketch  # noqa: F401
+        finally:
+            if sys.modules.get(_INTEGRATE) is stand_in:
+                del sys.modules[_INTEGRATE]
     from datasketch import MinHash
 
-    permutations: np.ndarray = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+    minhash: type[MinHash] = MinHash
+    return minhash
+
+
+@functools.cache
+def _permutations() -> np.ndarray:
+    """The MinHash permutations, built once per process: the costly part of a MinHash."""
+    permutations: np.ndarray = _minhash_class()(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
     return permutations
 
 
@@ -92,10 +145,9 @@ def shingles(words: Sequence[str], size: int = SHINGLE_WORDS) -> set[bytes]:
 def sketch_text(text: str) -> Sketch:
     """The sketch of one article's text (title excluded: a copy often runs under another headline)."""
     import numpy as np
-    from datasketch import MinHash
 
     words = normalised_words(text)
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme=SCHEME)
+    minhash = _minhash_class()(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme=SCHEME)
     minhash.update_batch(list(shingles(words)))
     signature = minhash.hashvalues.astype(np.uint32).tobytes()
     return Sketch(signature=signature, bands=band_hashes(signature) if len(words) >= MIN_WORDS else ())
