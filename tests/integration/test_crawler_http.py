@@ -244,11 +244,15 @@ async def test_slow_server_hits_the_timeouts(site: LoopbackServer) -> None:
     site.routes["/slow-headers"] = Route(body=b"late", delay=2.5)
     site.routes["/trickle"] = Route(chunks=[(b"a", 0.5)] * 20)  # each byte in time, the whole too slow
     async with SafeClient(config(read_timeout=1.0, total_timeout=2.0)) as client:
-        for path in ("/slow-headers", "/trickle"):
+        for path, said in (
+            ("/slow-headers", "127.0.0.1 did not answer in time (MEDIABEAT_CRAWLER_CONNECT_TIMEOUT, _READ_TIMEOUT"),
+            ("/trickle", "no complete response within 2 s"),
+        ):
             started = time.monotonic()
             with pytest.raises(FetchError) as caught:
                 await client.get(site.url(path))
             assert caught.value.kind == "timeout"
+            assert str(caught.value).startswith(said)  # in words, not an exception's class name
             assert time.monotonic() - started < 4.0  # bounded by the total timeout, not the server
 
 

@@ -130,13 +130,14 @@ async def test_what_is_not_a_feed_is_refused_with_its_reason(env: ApiEnv, site: 
     site.routes["/page"] = html_route(page())
     feeds = env.services.content.feeds
     for path, reason in (
-        ("/text", f"{site.url('/text')}: not a readable RSS or Atom feed"),
+        ("/text", f"{site.url('/text')}: not a readable RSS or Atom feed: syntax error"),
         ("/gone", "HTTP 404"),
         ("/page", "no feed found at"),
     ):
         with pytest.raises(FeedCheckFailed) as refused:
             await feeds.add_address(env.org_id, site.url(path), SYSTEM)
         assert reason in str(refused.value), (path, str(refused.value))
+        assert "<unknown>" not in str(refused.value)  # the XML parser's words, without its position prefix
     # Unchecked, an unreachable feed can still be added.
     done = await feeds.add_address(env.org_id, site.url("/gone"), SYSTEM, check=False)
     assert not done.checked and done.feeds[0][1] and done.found == []

@@ -104,10 +104,8 @@ def fallback_urls(address: str) -> list[str]:
 
 
 def _describe(error: FetchError) -> str:
-    if error.kind is FetchErrorKind.BLOCKED:
-        return str(error)  # the guard's sentence: the host, its kind of address, and the setting that allows it
-    if error.kind is FetchErrorKind.TIMEOUT:
-        return f"timeout ({error})"
+    """The fetch error as it is: for a refused address, the guard's sentence (the host, its kind of address,
+    and the setting that allows it); for a timeout, which host did not answer and the settings that bound it."""
     return str(error)
 
 

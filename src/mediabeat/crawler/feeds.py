@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import xml.sax
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -235,6 +236,16 @@ def _parse_rss1(root: Any, url: str) -> ParsedFeed:
     return ParsedFeed(title, None, entries, "lxml")
 
 
+def _problem_text(problem: BaseException) -> str:
+    """What the XML parser objected to, in its words without its "<unknown>:line:column:" prefix.
+
+    The position is left out: feedparser may have added a line (an XML declaration) before parsing.
+    """
+    if isinstance(problem, xml.sax.SAXParseException):
+        return str(problem.getMessage())
+    return str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+
+
 def _struct_time(value: Any) -> datetime | None:
     if not value:
         return None
@@ -274,7 +285,7 @@ def _parse_feedparser(body: bytes, *, url: str, content_type: str) -> ParsedFeed
         head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         if head.startswith(HTML_MARKERS) or b"<html" in head or content_type == "text/html":
             raise FeedParseError(FeedParseErrorKind.HTML, "HTML page, not a feed")
-        reason = f": {str(problem).splitlines()[0]}" if problem else ""
+        reason = f": {_problem_text(problem)}" if problem else ""
         raise FeedParseError(FeedParseErrorKind.MALFORMED, f"not a readable RSS or Atom feed{reason}")
     warning = f"{type(problem).__name__}: {str(problem).splitlines()[0]}" if problem else None
     ttl = feed.get("ttl")

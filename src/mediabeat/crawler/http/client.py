@@ -302,7 +302,10 @@ def _fetch_error(exc: Exception, target: URL) -> FetchError:
     if isinstance(exc, BlockedAddress):
         return FetchError(FetchErrorKind.BLOCKED, str(exc))
     if isinstance(exc, TimeoutError):
-        return FetchError(FetchErrorKind.TIMEOUT, f"{type(exc).__name__} from {hostname}")
+        return FetchError(
+            FetchErrorKind.TIMEOUT,
+            f"{hostname} did not answer in time (MEDIABEAT_CRAWLER_CONNECT_TIMEOUT, _READ_TIMEOUT and _TOTAL_TIMEOUT)",
+        )
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchError(FetchErrorKind.BAD_URL, f"invalid URL {target}: {exc}")
     if isinstance(exc, aiohttp.ClientResponseError):
