@@ -22,6 +22,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_start_order)
+    if getattr(config.option, "loadgroup", False):  # a pytest-xdist worker under --dist loadgroup
+        for item in items:
+            _join_xdist_group(item)
     if POSTGRES_URL:
         return
     skip = pytest.mark.skip(reason="PostgreSQL skipped: MEDIABEAT_TEST_POSTGRES_URL is not set")
@@ -44,6 +47,27 @@ def _start_order(item: pytest.Item) -> int:
     if "/tests/unit/" in path:
         return 3
     return 2
+
+
+def _join_xdist_group(item: pytest.Item) -> None:
+    """Give a test marked `xdist_group` the `@group` suffix that sends its whole group to one worker.
+
+    pytest-xdist adds that suffix by setting `item._nodeid`, which pytest 9 no longer reads (the
+    node id is a structured `item._id`): without this, every `xdist_group` mark is silently ignored
+    and the tests it keeps apart (several sets of worker processes at once, say) run side by side.
+    """
+    names = sorted(
+        {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+    )
+    nodeid = item.nodeid
+    if not names or nodeid.rfind("@") > nodeid.rfind("]"):
+        return  # not grouped, or pytest-xdist's own suffix took
+    grouped = f"{nodeid}@{'_'.join(names)}"
+    node_id = getattr(item, "_id", None)
+    if node_id is not None and hasattr(type(node_id), "parse"):
+        item._id = type(node_id).parse(grouped)
+    else:
+        item._nodeid = grouped
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
