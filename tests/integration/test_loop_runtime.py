@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections import Counter
@@ -68,20 +69,28 @@ async def test_the_loop_outlives_a_database_outage(
     handler = SignallingHandler()
     _, loop = build_test_scheduler(db, clock=SystemClock(), handlers={"nightly_cleanup": handler}, tick_seconds=1)
     stop = asyncio.Event()
-    with caplog.at_level(logging.ERROR, logger="mediabeat.scheduler"):
-        runner = asyncio.create_task(loop.run(stop))
-        while sum("scheduler step failed" in r.message for r in caplog.records) < 2:
-            await asyncio.sleep(0.05)
-        assert not runner.done()
-        missing_dir.mkdir()
-        shutil.copyfile(migrated, missing_dir / "mediabeat.db")  # the database is back
-        await asyncio.wait_for(handler.ran.wait(), timeout=15)
-    failures = [r.message for r in caplog.records if "scheduler step failed" in r.message]
-    assert "retrying in 0.5 s" in failures[0] and "retrying in 1.0 s" in failures[1]
-    assert "unable to open database file" in failures[0]
-    stop.set()
-    await asyncio.wait_for(runner, 10)
-    await db.dispose()
+    runner = asyncio.create_task(loop.run(stop))
+    try:
+        with caplog.at_level(logging.ERROR, logger="mediabeat.scheduler"):
+            while sum("scheduler step failed" in r.message for r in caplog.records) < 2:
+                await asyncio.sleep(0.05)
+            assert not runner.done()
+            missing_dir.mkdir()
+            shutil.copyfile(migrated, missing_dir / "mediabeat.db")  # the database is back
+            await asyncio.wait_for(handler.ran.wait(), timeout=15)
+        failures = [r.message for r in caplog.records if "scheduler step failed" in r.message]
+        assert "retrying in 0.5 s" in failures[0] and "retrying in 1.0 s" in failures[1]
+        assert "unable to open database file" in failures[0]
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+    finally:
+        # A failed or timed-out test still closes its connections: left to the garbage collector, they
+        # would fail whichever later test it runs in.
+        stop.set()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await db.dispose()
 
 
 async def test_a_bug_in_a_step_or_a_heartbeat_does_not_stop_the_loop(
