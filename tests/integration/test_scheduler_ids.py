@@ -42,4 +42,5 @@ async def test_pages_answer_bad_filters_and_ids_without_a_server_error(api: ApiE
         assert late.status_code == 422 and "until" in late.text
         assert (await client.get("/app/admin/scheduler/runs", params={"cursor": HUGE})).status_code == 200
         assert (await client.get(f"/app/admin/scheduler/runs/{HUGE}")).status_code == 404
-        assert (await client.get("/app/admin/scheduler/runs", params={"status": "bogus"})).status_code == 200
+        bogus = await client.get("/app/admin/scheduler/runs", params={"status": "bogus"})
+        assert bogus.status_code == 422 and "must be one of" in bogus.text and "bogus" in bogus.text
