@@ -206,7 +206,14 @@ async def test_retrying_the_largest_job_id_is_a_404_and_a_job_that_is_not_failed
         assert_error(await client.post(f"/api/v1/jobs/{queued.id}/retry"), 409, "not_failed")
         listed = await client.post("/api/v1/jobs/retry", json={"ids": [MAX_ID]})
     assert listed.status_code == 200 and listed.json() == {"requeued": 0}
-    assert ok(await cli(api, "jobs", "retry", str(MAX_ID + 1))).startswith("queued 0 failed jobs")
+    missing = await cli(api, "jobs", "retry", str(MAX_ID + 1))
+    assert missing.exit_code == 2 and missing.stdout.startswith("queued 0 failed jobs")
+    assert missing.stderr == f"error: no crawl job with id {MAX_ID + 1}"
+    not_failed = await cli(api, "jobs", "retry", str(queued.id))
+    assert not_failed.exit_code == 1 and not_failed.stderr == f"error: crawl job {queued.id} is queued, not failed"
+    both = await cli(api, "jobs", "retry", str(queued.id), str(MAX_ID + 1))
+    assert both.exit_code == 2  # the id that names nothing decides: the command line must change
+    assert both.stderr == f"error: crawl job {queued.id} is queued, not failed; no crawl job with id {MAX_ID + 1}"
 
 
 @pytest.mark.parametrize("path", ["/app/articles/%C2%B2", f"/app/articles/{MAX_ID + 1}", "/app/articles/0"])

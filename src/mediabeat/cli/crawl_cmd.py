@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mediabeat.app import Services
-from mediabeat.cli.common import CliError, cli_actor, console, print_json, table, when, with_services
+from mediabeat.cli.common import CliError, cli_actor, console, exit_status, print_json, table, when, with_services
 from mediabeat.db.tables import MAX_PRIORITY, MIN_PRIORITY
 from mediabeat.domain.content import (
     ArticleFilter,
@@ -17,6 +17,8 @@ from mediabeat.domain.content import (
     FeedFetchReport,
     FeedRecord,
     JobFilter,
+    JobNotFailed,
+    JobNotFound,
     JobStatus,
     OpmlImport,
     OrgRecord,
@@ -466,9 +468,28 @@ def jobs_retry(
     job_ids: Annotated[list[int] | None, typer.Argument(help="Failed job ids")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every failed job")] = False,
 ) -> None:
-    """Queue failed jobs again with a fresh attempt budget."""
+    """Queue failed jobs again with a fresh attempt budget.
+
+    Each id named must be a failed job: an id that names no job exits 2, a job that is not
+    failed exits 1, after the others are queued again.
+    """
     if not job_ids and not failed:
         raise CliError("name job ids, or pass --failed for every failed job", exit_code=2)
-    ids = None if failed else list(job_ids or [])
-    count = with_services(lambda s: s.content.jobs.retry_failed(ids, cli_actor()))
+    refused: list[JobNotFound | JobNotFailed] = []
+
+    async def retry_each(services: Services) -> int:
+        count = 0
+        for job_id in job_ids or []:
+            try:
+                count += await services.content.jobs.retry_one(job_id, cli_actor())
+            except (JobNotFound, JobNotFailed) as exc:
+                refused.append(exc)
+        return count
+
+    if failed:
+        count = with_services(lambda s: s.content.jobs.retry_failed(None, cli_actor()))
+    else:
+        count = with_services(retry_each)
     console.print(f"queued {count} failed job{'s' if count != 1 else ''} again")
+    if refused:
+        raise CliError("; ".join(str(exc) for exc in refused), exit_code=max(exit_status(exc) for exc in refused))
