@@ -277,13 +277,18 @@ async def test_each_feed_gets_its_own_interval_and_reason(db: Database, site: Lo
         await crawl.aclose()
 
 
+def publishing_every(minutes: int, prefix: str) -> Route:
+    """An RSS feed of 20 entries, one every `minutes` up to START."""
+    dates = [START - timedelta(minutes=minutes * i) for i in range(20)]
+    return Route(body=rss([f"/{prefix}{i}" for i in range(20)], dates=dates), headers=RSS_TYPE)
+
+
 async def test_a_feed_publishing_every_five_minutes_is_polled_at_the_minimum(
     db: Database, site: LoopbackServer, org: int
 ) -> None:
     # Every 5 minutes (2,016 a week): more often than every 7.5 min (half the 15-minute target delay), so a
     # server failing between two polls could take a whole interval's entries: polled every 5 min instead.
-    dates = [START - timedelta(minutes=5 * i) for i in range(20)]
-    site.routes["/busiest.xml"] = Route(body=rss([f"/c{i}" for i in range(20)], dates=dates), headers=RSS_TYPE)
+    site.routes["/busiest.xml"] = publishing_every(5, "c")
     store = FeedStore(db)
     feed, _ = await store.add(org, site.url("/busiest.xml"), now=START)
     fetch, crawl = handlers(db, FakeClock(START))
@@ -304,8 +309,7 @@ async def test_a_busy_feed_that_fails_is_retried_at_its_healthy_interval(
 ) -> None:
     # Every 10 minutes (1,008 a week): healthy every 7.5 min. Failing, its backoff stops there, so once its
     # server is back the feed is read before its window turns over; the server's Retry-After still wins.
-    busy = [START - timedelta(minutes=10 * i) for i in range(20)]
-    site.routes["/busy.xml"] = Route(body=rss([f"/b{i}" for i in range(20)], dates=busy), headers=RSS_TYPE)
+    site.routes["/busy.xml"] = publishing_every(10, "b")
     store = FeedStore(db)
     feed, _ = await store.add(org, site.url("/busy.xml"), now=START)
     fetch, crawl = handlers(db, FakeClock(START))

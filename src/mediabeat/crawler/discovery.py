@@ -103,12 +103,6 @@ def fallback_urls(address: str) -> list[str]:
     return [root + path for path in FALLBACK_PATHS]
 
 
-def _describe(error: FetchError) -> str:
-    """The fetch error as it is: for a refused address, the guard's sentence (the host, its kind of address,
-    and the setting that allows it); for a timeout, which host did not answer and the settings that bound it."""
-    return str(error)
-
-
 def _is_html(response: FetchResult) -> bool:
     head = response.body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return response.content_type in ("text/html", "application/xhtml+xml") or head.startswith(
@@ -176,7 +170,7 @@ class FeedFinder:
         try:
             response = await client.get(url, headers={"Accept": ACCEPT})
         except FetchError as exc:
-            found.refused.append(Refusal(url, _describe(exc), blocked=exc.kind is FetchErrorKind.BLOCKED))
+            found.refused.append(Refusal(url, str(exc), blocked=exc.kind is FetchErrorKind.BLOCKED))
             return None
         if not 200 <= response.status < 300:
             found.refused.append(Refusal(url, f"HTTP {response.status}"))
