@@ -46,9 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores import search as search_store
-from mediabeat.db.stores.search import SearchStore, _Clauses
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.search.query import Query, parse_query
-from mediabeat.search.sql import to_fts5, to_tsquery
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -253,48 +252,14 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
 class PreviousSearchStore(SearchStore):
     """The plan before this benchmark's last change, measured beside the current one (`--previous`).
 
-    SQLite: the floor of a phrase or NEAR query counted the organisation's articles, looking each
-    holder of the words up in `articles`; ranking took the newest matches in an `IN (subquery)`
-    while FTS5 scanned (and looked up) every match of the query. PostgreSQL: a NEAR query was
-    scored with its phrase alternatives.
+    PostgreSQL: every window came from the GIN index, the first one FIRST_WINDOW ids wide, however
+    common the words (a bitmap scan reads each word's whole posting list); now a query whose words are
+    in most articles walks the newest rows by primary key first (SearchStore._first_window). SQLite
+    runs the same plan in both.
     """
 
-    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
-        assert query.text is not None
-        sql = (
-            "SELECT articles_search.rowid FROM articles_search "
-            "JOIN articles ON articles.id = articles_search.rowid "
-            "WHERE articles.org_id = 1 AND articles_search MATCH :relaxed "
-            f"ORDER BY articles_search.rowid DESC LIMIT 1 OFFSET {search_store.POSITION_CHECKS - 1}"
-        )
-        statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
-        floor = (await conn.execute(statement)).scalar()
-        return None if floor is None else int(floor)
-
-    def _scored(self, query: Query, where: Any) -> tuple[str, str]:
-        if self.db.is_postgres:
-            return super()._scored(query, where)
-        floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
-        newest = (
-            f"SELECT articles.id FROM articles JOIN articles_search ON articles_search.rowid = articles.id "
-            f"WHERE {' AND '.join(where.clauses + floor)} "
-            f"ORDER BY articles_search.rowid DESC LIMIT {search_store.RANK_CANDIDATES}"
-        )
-        return "-bm25(articles_search, 4.0, 1.0)", f"articles_search MATCH {where.match} AND articles.id IN ({newest})"
-
-    def _ranking_clauses(self, query: Query, candidates: list[int]) -> Any:
-        """PostgreSQL: NEAR scored with its 2(n+1) phrase alternatives."""
-        assert query.text is not None
-        clauses = _Clauses(True, candidates=candidates)
-        tsquery = to_tsquery(query.text)
-        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
-        clauses.tsquery = tsquery.sql
-        return clauses
-
-    def _source(self, query: Query, where: Any) -> str:
-        if query.text is None or self.db.is_postgres:
-            return super()._source(query, where)
-        return "articles JOIN articles_search ON articles_search.rowid = articles.id"
+    async def _first_window(self, conn: Any, query: Query, high: int, walk: Any) -> tuple[int, bool]:
+        return max(search_store.FIRST_WINDOW * walk.wanted // search_store.RANK_CANDIDATES, 1), False
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database
@@ -151,3 +152,65 @@ async def test_an_export_checks_every_position_in_narrow_windows(db: Database, m
             exported += [int(r["id"]) for r in page]
             before = exported[-1]
         assert exported == sorted(expected, reverse=True), q
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_walk_by_primary_key_finds_what_the_index_finds(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Words in most articles are read down the primary key (PostgreSQL); the walk goes on in GIN
+    # windows when the first one finds too few. Both find exactly what the index alone finds.
+    texts = [("harbour crane" if i % 3 == 0 else "quiet harbour day") + f" number {i}" for i in range(40)]
+    org, ids = await _seed(db, texts)
+    queries = {
+        "harbour": set(ids),
+        '"harbour crane"': {ids[i] for i in range(40) if i % 3 == 0},
+        "crane NEAR/0 harbour -quiet": {ids[i] for i in range(40) if i % 3 == 0},
+        "harbour -crane": {ids[i] for i in range(40) if i % 3 != 0},
+    }
+    walks: list[bool] = []
+    choose = SearchStore._first_window
+
+    async def spy(self: SearchStore, *args: object) -> tuple[int, bool]:
+        width, by_key = await choose(self, *args)  # type: ignore[arg-type]
+        walks.append(by_key)
+        return width, by_key
+
+    monkeypatch.setattr(SearchStore, "_first_window", spy)
+    for q, expected in queries.items():
+        assert set(await _ids(db, q, org)) == expected, q
+    assert walks and not any(walks)  # a few rows: the GIN index is cheaper
+    walks.clear()
+    monkeypatch.setattr(search_store, "ROW_COST", 0.0)  # every first window by key
+    for q, expected in queries.items():
+        assert set(await _ids(db, q, org)) == expected, q
+    assert walks and all(walks)
+    # A first window too narrow for the matches wanted: the walk goes on in GIN windows below it.
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(SearchStore, "_first_window", lambda *_: _narrow_key_window())
+    for q, expected in queries.items():
+        assert set(await _ids(db, q, org)) == expected, q
+
+
+async def _narrow_key_window() -> tuple[int, bool]:
+    return 3, True
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_walk_is_chosen_from_the_word_statistics(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [f"harbour report number {i}" + (" crane" if i == 7 else "") for i in range(80)]
+    org, ids = await _seed(db, texts)
+    async with db.write() as conn:
+        await conn.execute(sa.text("ANALYZE articles"))
+    monkeypatch.setattr(search_store, "ROW_COST", 0.5)  # the tipping point scaled to 160 articles
+    store = SearchStore(db)
+    walk = search_store._Walk(search_store.RANK_CANDIDATES, search_store.POSTGRES_POSITION_CHECKS)
+    async with db.read() as conn:
+        high = int((await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar_one())
+        common = await store._first_window(conn, parse_query("harbour"), high, walk)
+        rare = await store._first_window(conn, parse_query("crane"), high, walk)
+    assert common[1] is True  # in every article: walked by key
+    assert rare[1] is False  # in two: through the index, with a first window wider than FIRST_WINDOW's share
+    assert rare[0] >= search_store.FIRST_WINDOW
+    assert set(await _ids(db, "harbour", org)) == set(ids)
+    assert await _ids(db, "crane", org) == [ids[7]]
