@@ -18,7 +18,9 @@ The articles are written in bulk (see load_sqlite and load_postgres): the same s
 and indexes as a migrated production database, built once after the rows instead of row by row.
 `--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
 reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous` runs
-each query through the previous plan too (PreviousSearchStore), in the same run on the same database.
+each query through the previous plan too (PreviousSearchStore), in the same run on the same database;
+`--warm` runs every query once through every plan before measuring (a server that has been answering
+queries: without it, the first run of each query reads its candidates' rows from the OS).
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def measure(
-    url: str, workload: dict[str, list[str]], repeats: int, like_limit: int, previous: bool
+    url: str, workload: dict[str, list[str]], repeats: int, like_limit: int, previous: bool, warm: bool = False
 ) -> dict[str, dict[str, float]]:
     """p50/p99 (ms) per category for the index (and, with `previous`, the previous plan: each query runs
     through both, one after the other) and for the LIKE scan, and the mean number of hits."""
@@ -276,6 +278,14 @@ async def measure(
     stores = {"": SearchStore(db)} | ({"prev_": PreviousSearchStore(db)} if previous else {})
     results: dict[str, dict[str, float]] = {}
     try:
+        if warm:
+            # Every query once through every plan first: the measured runs then find their pages in the
+            # server's cache, as a server that has been answering queries would (the first run of a
+            # query otherwise reads its candidates' rows from the OS: the tail of the figures).
+            for sources in workload.values():
+                for source in sources:
+                    for store in stores.values():
+                        await store.search(parse_query(source), org_id=1, limit=20)
         for category, sources in workload.items():
             timings: dict[str, list[float]] = {name: [] for name in stores}
             likes, hits = [], []
@@ -363,7 +373,7 @@ def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], a
     if args.load_only:
         return
     print(f"{name}: measuring; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries, args.previous))
+    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries, args.previous, args.warm))
     report(name, args.articles, seconds, results)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
@@ -384,6 +394,7 @@ def main() -> None:
     parser.add_argument(
         "--previous", action="store_true", help="Also measure the previous plan (each query through both)"
     )
+    parser.add_argument("--warm", action="store_true", help="Run every query once through every plan before measuring")
     parser.add_argument(
         "--categories", default=",".join(CATEGORIES), help="Query categories to measure (comma-separated)"
     )

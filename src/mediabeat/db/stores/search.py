@@ -161,15 +161,18 @@ _WORD_STATISTICS = (
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
 
 
-def _postings(stats: Any) -> float:
-    """How many posting-list entries a GIN scan for the query's words reads: each word's estimated
-    articles (a word ANALYZE did not list counts half its lowest frequency, as the planner does)."""
+def _postings(stats: Any) -> tuple[float, bool]:
+    """How many posting-list entries a GIN scan for the query's words reads (each word's estimated
+    articles; a word ANALYZE did not list counts half its lowest frequency, as the planner does), and
+    whether the query is one word that ANALYZE listed: the planner's estimate of its articles is then a
+    count, not a guess."""
     if not stats.elems or not stats.freqs:
-        return 0.0
+        return 0.0, False
     frequency: dict[str, float] = {str(w): float(f) for w, f in zip(stats.elems, stats.freqs, strict=False)}
     rare = float(stats.freqs[len(stats.elems)]) / 2 if len(stats.freqs) > len(stats.elems) else 0.0
     words = [w.replace("''", "'") for w in _LEXEME.findall(stats.words or "")]
-    return sum(frequency.get(w, rare) for w in words) * max(float(stats.rows or 0), 0.0)
+    postings = sum(frequency.get(w, rare) for w in words) * max(float(stats.rows or 0), 0.0)
+    return postings, len(words) == 1 and words[0] in frequency
 
 
 class SearchStore:
@@ -518,12 +521,15 @@ class SearchStore:
         density = min(max(holders, 1.0) / max(high, 1), 1.0)
         # The matches wanted, or for a phrase or NEAR the rows holding its words that are checked.
         needed = min(walk.checks, holders) if is_positional(query.text) else min(walk.wanted, holders)
-        if needed / density * ROW_COST < max(_postings(stats), holders) * POSTING_COST:
+        postings, counted = _postings(stats)
+        if needed / density * ROW_COST < max(postings, holders) * POSTING_COST:
             # The walk stops at its LIMIT; the width only bounds it when the estimate was too high.
             return max(smallest, min(int(needed / density * 2) + 1, high)), True
-        # At most MAX_GROWTH times the smallest: the estimate of a word the statistics do not list, or of
-        # words that go together, can be several times too low, and a window too wide reads rows for nothing.
-        return max(smallest, min(int(needed / density * 1.25) + 1, smallest * MAX_GROWTH)), False
+        # Unless the estimate counts one listed word: at most MAX_GROWTH times the smallest. The estimate of
+        # a word the statistics do not list, or of words that go together, can be several times too low,
+        # and a window too wide reads rows for nothing (a bitmap scan reads every match in its window).
+        widest = high if counted else smallest * MAX_GROWTH
+        return max(smallest, min(int(needed / density * 1.25) + 1, widest)), False
 
     @staticmethod
     async def _settings(conn: Any, settings: dict[str, str]) -> None:
