@@ -194,5 +194,5 @@ async def test_orgs_and_jobs(api: ApiEnv) -> None:
         assert "newsroom" in names
         jobs = (await client.get("/api/v1/jobs")).json()
         assert jobs["items"] == [] and jobs["next_cursor"] is None
-        assert (await client.post("/api/v1/jobs/retry")).json() == {"requeued": 0}
+        assert (await client.post("/api/v1/jobs/retry")).json() == {"requeued": 0, "not_found": [], "not_failed": []}
         assert (await client.delete(f"/api/v1/orgs/{made.json()['id']}")).status_code == 204

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ async def test_retrying_the_largest_job_id_is_a_404_and_a_job_that_is_not_failed
         assert_error(await client.post(f"/api/v1/jobs/{MAX_ID}/retry"), 404, "not_found")
         assert_error(await client.post(f"/api/v1/jobs/{queued.id}/retry"), 409, "not_failed")
         listed = await client.post("/api/v1/jobs/retry", json={"ids": [MAX_ID]})
-    assert listed.status_code == 200 and listed.json() == {"requeued": 0}
+    assert listed.status_code == 200 and listed.json() == {"requeued": 0, "not_found": [MAX_ID], "not_failed": []}
     missing = await cli(api, "jobs", "retry", str(MAX_ID + 1))
     assert missing.exit_code == 2 and missing.stdout.startswith("queued 0 failed jobs")
     assert missing.stderr == f"error: no crawl job with id {MAX_ID + 1}"
@@ -252,3 +253,30 @@ async def test_opml_import_writes_in_batches(api: ApiEnv) -> None:
     assert [new for _, new in added] == [True] * 7
     again = await feeds.store.add_many(api.org_id, urls[::-1], now=api.services.clock.now(), batch_size=2)
     assert [f.url for f, new in again if not new] == [u for u, _ in urls[::-1]]
+
+
+async def test_a_batch_retry_says_which_ids_it_did_not_queue_and_why(api: ApiEnv) -> None:
+    store = JobStore(api.services.db)
+    now = api.services.clock.now()
+    await store.enqueue(
+        [NewJob(org_id=api.org_id, feed_id=None, url=f"https://a.example.org/{i}", url_hash=f"h{i}") for i in range(3)],
+        now=now,
+    )
+    failing, queued, done = sorted(j.id for j in await store.list_jobs())
+    claimed = await store.claim(worker="w", now=now, limit=3, lease=timedelta(minutes=5))
+    assert {j.id for j in claimed} == {failing, queued, done}
+    await store.fail(failing, worker="w", now=now, error="boom")
+    await store.complete(done, worker="w", now=now, article_id=None)
+    await store.release([queued], worker="w", now=now)
+    async with api.admin() as client:
+        response = await client.post("/api/v1/jobs/retry", json={"ids": [done, MAX_ID, failing, queued, failing]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "requeued": 1,
+        "not_found": [MAX_ID],
+        "not_failed": [{"id": queued, "status": "queued"}, {"id": done, "status": "succeeded"}],
+    }
+    assert (await store.get(failing)).status == "queued"  # type: ignore[union-attr]
+    async with api.admin() as client:  # again: the job is queued now, not failed
+        again = (await client.post("/api/v1/jobs/retry", json={"ids": [failing]})).json()
+    assert again == {"requeued": 0, "not_found": [], "not_failed": [{"id": failing, "status": "queued"}]}

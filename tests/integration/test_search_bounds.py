@@ -167,6 +167,7 @@ async def test_a_walk_by_primary_key_finds_what_the_index_finds(db: Database, mo
         "crane NEAR/0 harbour -quiet": {ids[i] for i in range(40) if i % 3 == 0},
         "harbour -crane": {ids[i] for i in range(40) if i % 3 != 0},
     }
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)  # windows narrower than the archive
     walks: list[bool] = []
     choose = SearchStore._first_window
 
@@ -185,7 +186,6 @@ async def test_a_walk_by_primary_key_finds_what_the_index_finds(db: Database, mo
         assert set(await _ids(db, q, org)) == expected, q
     assert walks and all(walks)
     # A first window too narrow for the matches wanted: the walk goes on in GIN windows below it.
-    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
     monkeypatch.setattr(SearchStore, "_first_window", lambda *_: _narrow_key_window())
     for q, expected in queries.items():
         assert set(await _ids(db, q, org)) == expected, q
@@ -203,6 +203,7 @@ async def test_the_walk_is_chosen_from_the_word_statistics(db: Database, monkeyp
     async with db.write() as conn:
         await conn.execute(sa.text("ANALYZE articles"))
     monkeypatch.setattr(search_store, "ROW_COST", 0.5)  # the tipping point scaled to 160 articles
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)  # windows narrower than the archive
     store = SearchStore(db)
     walk = search_store._Walk(search_store.RANK_CANDIDATES, search_store.POSTGRES_POSITION_CHECKS)
     async with db.read() as conn:
@@ -211,6 +212,10 @@ async def test_the_walk_is_chosen_from_the_word_statistics(db: Database, monkeyp
         rare = await store._first_window(conn, parse_query("crane"), high, walk)
     assert common[1] is True  # in every article: walked by key
     assert rare[1] is False  # in two: through the index, with a first window wider than FIRST_WINDOW's share
-    assert rare[0] >= search_store.FIRST_WINDOW
+    assert rare[0] > 1  # wider than the narrowest window, from the estimate
+    # A window as wide as the archive leaves nothing to choose: the statistics are not read.
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", high)
+    async with db.read() as conn:
+        assert await store._first_window(conn, parse_query("harbour"), high, walk) == (high, False)
     assert set(await _ids(db, "harbour", org)) == set(ids)
     assert await _ids(db, "crane", org) == [ids[7]]

@@ -487,7 +487,7 @@ def jobs_retry(
         return count
 
     if failed:
-        count = with_services(lambda s: s.content.jobs.retry_failed(None, cli_actor()))
+        count = with_services(lambda s: s.content.jobs.retry_failed(None, cli_actor())).requeued
     else:
         count = with_services(retry_each)
     console.print(f"queued {count} failed job{'s' if count != 1 else ''} again")

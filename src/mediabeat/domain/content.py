@@ -254,6 +254,15 @@ class JobFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """What queueing named failed jobs again did: how many were queued, and why the others were not."""
+
+    requeued: int
+    not_found: tuple[int, ...] = ()
+    not_failed: tuple[tuple[int, JobStatus], ...] = ()  # (id, its status)
+
+
+@dataclass(frozen=True, slots=True)
 class AuditFilter:
     """Which audit events to list, newest first."""
 

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 from mediabeat.clock import Clock
 from mediabeat.db.stores.jobs import JobStore
-from mediabeat.domain.content import Actor, JobFilter, JobNotFailed, JobNotFound, JobRecord
+from mediabeat.domain.content import (
+    Actor,
+    JobFilter,
+    JobNotFailed,
+    JobNotFound,
+    JobRecord,
+    JobStatus,
+    RetryOutcome,
+)
 from mediabeat.domain.ids import clamp_id, valid_id
 from mediabeat.services.audit import AuditService
 
@@ -37,12 +45,25 @@ class JobService:
             raise JobNotFound(job_id)
         return job
 
-    async def retry_failed(self, job_ids: Sequence[int] | None, actor: Actor) -> int:
-        """Queue failed jobs again with a fresh attempt budget (every failed job when job_ids is None)."""
-        ids = None if job_ids is None else [i for i in job_ids if valid_id(i)]
-        count = await self.store.retry_failed(ids, now=self.clock.now()) if ids is None or ids else 0
-        await self.audit.record(actor, "jobs.retry", target_type="job", details={"ids": ids, "requeued": count})
-        return count
+    async def retry_failed(self, job_ids: Sequence[int] | None, actor: Actor) -> RetryOutcome:
+        """Queue failed jobs again with a fresh attempt budget (every failed job when job_ids is None),
+        saying of each named id that was not queued whether it names no job or a job that is not failed."""
+        if job_ids is None:
+            outcome = RetryOutcome(await self.store.retry_failed(None, now=self.clock.now()))
+        else:
+            named = sorted(set(job_ids))
+            valid = [i for i in named if valid_id(i)]
+            count, statuses = await self.store.retry_named(valid, now=self.clock.now()) if valid else (0, {})
+            outcome = RetryOutcome(
+                count,
+                not_found=tuple(i for i in named if i not in statuses),
+                not_failed=tuple(
+                    (i, JobStatus(status)) for i, status in sorted(statuses.items()) if status != JobStatus.FAILED
+                ),
+            )
+        details = {"ids": None if job_ids is None else sorted(set(job_ids)), "requeued": outcome.requeued}
+        await self.audit.record(actor, "jobs.retry", target_type="job", details=details)
+        return outcome
 
     async def retry_one(self, job_id: int, actor: Actor) -> int:
         """Queue one failed job again; JobNotFound, or JobNotFailed when it is not failed."""

@@ -324,6 +324,21 @@ class JobStore:
             )
             return int(result.rowcount or 0)
 
+    async def retry_named(self, job_ids: Sequence[int], *, now: datetime) -> tuple[int, dict[int, str]]:
+        """Queue the named jobs that are failed again, in one transaction with reading the others' status:
+        how many were queued, and every named job's status before (an id that names no job is absent)."""
+        async with self.db.write() as conn:
+            query = sa.select(jobs_t.c.id, jobs_t.c.status).where(jobs_t.c.id.in_(sorted(set(job_ids))))
+            statuses = {int(row.id): str(row.status) for row in await conn.execute(query)}
+            failed = [i for i, status in statuses.items() if status == JobStatus.FAILED]
+            if failed:
+                await conn.execute(
+                    jobs_t.update()
+                    .where(jobs_t.c.id.in_(failed) & (jobs_t.c.status == JobStatus.FAILED))
+                    .values(status=JobStatus.QUEUED, attempts=0, run_after=now, finished_at=None, updated_at=now)
+                )
+        return len(failed), statuses
+
     async def get(self, job_id: int) -> JobRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(jobs_t).where(jobs_t.c.id == job_id))).first()

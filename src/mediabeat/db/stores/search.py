@@ -511,6 +511,8 @@ class SearchStore:
         """
         assert query.text is not None
         smallest = max(FIRST_WINDOW * walk.wanted // RANK_CANDIDATES, 1)
+        if high <= smallest:
+            return smallest, False  # one window holds the whole archive: nothing to choose
         relaxed = to_tsquery(query.text, relaxed=True, prefix="etq")
         params: list[sa.BindParameter[Any]] = [sa.bindparam(k, v) for k, v in relaxed.params.items()]
         plan = (

@@ -337,6 +337,17 @@ class Requeued(BaseModel):
     requeued: int
 
 
+class NotFailedJob(BaseModel):
+    id: int
+    status: JobStatus
+
+
+class RetryResult(BaseModel):
+    requeued: int = Field(description="How many failed jobs were queued again")
+    not_found: list[int] = Field(description="Ids named that name no job")
+    not_failed: list[NotFailedJob] = Field(description="Jobs named that are not failed, with their status")
+
+
 @router.get("/jobs", response_model=JobPage, summary="Crawl jobs, newest first", tags=["jobs"], responses=LIST)
 async def list_jobs(
     request: Request,
@@ -357,10 +368,19 @@ async def list_jobs(
     )
 
 
-@router.post("/jobs/retry", response_model=Requeued, summary="Queue failed jobs again", tags=["jobs"], responses=LIST)
-async def retry_jobs(request: Request, principal: JobRetrier, body: JobRetry | None = None) -> Requeued:
+@router.post(
+    "/jobs/retry", response_model=RetryResult, summary="Queue failed jobs again", tags=["jobs"], responses=LIST
+)
+async def retry_jobs(request: Request, principal: JobRetrier, body: JobRetry | None = None) -> RetryResult:
+    """Queue the named failed jobs again (every failed job when `ids` is omitted). The others named are
+    listed with the reason: `not_found`, or `not_failed` with their status. One request queues all it can."""
     ids = body.ids if body is not None else None
-    return Requeued(requeued=await _content(request).jobs.retry_failed(ids, actor_of(request, principal)))
+    outcome = await _content(request).jobs.retry_failed(ids, actor_of(request, principal))
+    return RetryResult(
+        requeued=outcome.requeued,
+        not_found=list(outcome.not_found),
+        not_failed=[NotFailedJob(id=i, status=status) for i, status in outcome.not_failed],
+    )
 
 
 @router.post(
