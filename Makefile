@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO ?= --demo
 PYTEST_WORKERS ?= auto
+# Packages an earlier MediaBeat installed and this one no longer uses: an upgraded venv drops them.
+FORMER_DEPENDENCIES := py3langid
 
 .PHONY: venv run test check lint format typecheck lock bench fuzz clean
 
@@ -16,6 +18,7 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(BIN)/pip uninstall --yes --quiet --disable-pip-version-check $(FORMER_DEPENDENCIES) 2>/dev/null || true
 	@touch $(STAMP)
 
 venv: $(STAMP)
