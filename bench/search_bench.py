@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib
 import os
 import random
 import re
@@ -47,9 +48,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.search import SearchStore
-from mediabeat.search.query import Query, parse_query
+from mediabeat.search.query import parse_query
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -195,18 +195,21 @@ def progress(done: int, begun: float) -> None:
 
 
 def load_sqlite(path: str, source: Iterator[tuple[object, ...]], n: int, begun: float) -> None:
-    """SQLite bulk load: the FTS5 insert trigger is set aside, the rows go in with executemany (no journal
+    """SQLite bulk load: the FTS5 insert triggers are set aside, the rows go in with executemany (no journal
     while loading), then the index is rebuilt once from the articles ('rebuild', as migration 0011 does for
-    existing articles), the trigger is put back from its own stored SQL, and the segments are merged
-    ('optimize'). The schema, triggers and indexes afterwards are exactly the migrated ones."""
+    existing articles), the newest articles are indexed in the second index as migration 0031 does, the
+    triggers are put back from their own stored SQL, and the segments are merged ('optimize'). The
+    schema, triggers and indexes afterwards are exactly the migrated ones."""
     import sqlite3
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -1000000")
-    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_search_insert'").fetchone()
-    conn.execute("DROP TRIGGER articles_search_insert")
+    names = ("articles_search_insert", "articles_search_recent_insert")
+    triggers = [conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] for name in names]
+    for name in names:
+        conn.execute(f"DROP TRIGGER {name}")
     insert = f"INSERT INTO articles ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     done = 0
     while done < n:
@@ -219,8 +222,16 @@ def load_sqlite(path: str, source: Iterator[tuple[object, ...]], n: int, begun: 
         done += len(batch)
     print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the FTS5 index", flush=True)
     conn.execute("INSERT INTO articles_search(articles_search) VALUES ('rebuild')")
-    conn.execute(trigger)
-    conn.execute("INSERT INTO articles_search(articles_search) VALUES ('optimize')")
+    recent_ids = importlib.import_module("mediabeat.db.migrations.versions.0031_search_recent").RECENT_IDS
+    conn.execute(f"UPDATE articles_search_recent_floor SET id = (SELECT max(id) FROM articles) - {recent_ids - 1}")
+    conn.execute(
+        "INSERT INTO articles_search_recent(rowid, title, text) SELECT id, title, text FROM articles "
+        "WHERE id >= (SELECT id FROM articles_search_recent_floor)"
+    )
+    for trigger in triggers:
+        conn.execute(trigger)
+    for index in ("articles_search", "articles_search_recent"):
+        conn.execute(f"INSERT INTO {index}({index}) VALUES ('optimize')")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
@@ -254,14 +265,14 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
 class PreviousSearchStore(SearchStore):
     """The plan before this benchmark's last change, measured beside the current one (`--previous`).
 
-    PostgreSQL: every window came from the GIN index, the first one FIRST_WINDOW ids wide, however
-    common the words (a bitmap scan reads each word's whole posting list); now a query whose words are
-    in most articles walks the newest rows by primary key first (SearchStore._first_window). SQLite
+    SQLite: every search was ranked in the index of every article, where bm25() counts the articles
+    holding each phrase over the whole archive; now a search whose newest matches all lie among the
+    newest articles is ranked in migration 0031's index of those (SearchStore._recent). PostgreSQL
     runs the same plan in both.
     """
 
-    async def _first_window(self, conn: Any, query: Query, high: int, walk: Any) -> tuple[int, bool]:
-        return max(search_store.FIRST_WINDOW * walk.wanted // search_store.RANK_CANDIDATES, 1), False
+    async def _recent(self, *args: Any) -> list[Any] | None:
+        return None
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -365,7 +376,10 @@ def postgres_database(admin_url: str, name: str, keep: bool) -> tuple[str, Calla
 def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], args: argparse.Namespace) -> None:
     """Load the articles unless the database already holds them (a kept one), then measure and report."""
     if stored_articles(url) == args.articles:
-        print(f"{name}: reusing the {args.articles:,} articles already stored")
+        print(f"{name}: reusing the {args.articles:,} articles already stored (migrated to the latest schema)")
+        began = time.perf_counter()
+        migrate.upgrade(url)
+        print(f"{name}: migrated in {time.perf_counter() - began:.0f} s", flush=True)
         seconds = float("nan")
     else:
         seconds = load(url, words, args.articles, args.seed)

@@ -497,16 +497,18 @@ scheduler_leases = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
 
-# Migration 0011's full-text index, which no Table here can declare: SQLite's FTS5 table over
-# articles (with the shadow tables FTS5 keeps) and PostgreSQL's generated tsvector column with its
-# GIN index. db/stores/search.py queries them by name; the schema comparison leaves them out.
+# The full-text indexes, which no Table here can declare: SQLite's FTS5 tables over articles
+# (migration 0011's, and 0031's over the newest ids with the table holding its lowest id; each with
+# the shadow tables FTS5 keeps) and PostgreSQL's generated tsvector column with its GIN index.
+# db/stores/search.py queries them by name; the schema comparison leaves them out.
 SEARCH_INDEX_OBJECTS = frozenset(
     {
-        "articles_search",
-        "articles_search_config",
-        "articles_search_data",
-        "articles_search_docsize",
-        "articles_search_idx",
+        *(
+            f"{fts5}{shadow}"
+            for fts5 in ("articles_search", "articles_search_recent")
+            for shadow in ("", "_config", "_data", "_docsize", "_idx")
+        ),
+        "articles_search_recent_floor",
         "search_vector",
         "ix_articles_search_vector",
     }

@@ -33,6 +33,10 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # On SQLite they are counted in the whole archive first (the index alone answers that, see _sqlite_floor),
 # and in the organisation's own articles when that left a page short; on PostgreSQL, in the organisation's.
 POSITION_CHECKS = 20_000
+# SQLite: migration 0031's FTS5 index of the newest articles, where a search whose newest RANK_CANDIDATES
+# matches all lie ranks them (see SearchStore._recent), and migration 0011's index of every article.
+RECENT_INDEX = "articles_search_recent"
+FULL_INDEX = "articles_search"
 POSTGRES_POSITION_CHECKS = 5_000
 # PostgreSQL walks the archive newest first in id windows through the GIN index: the first window's
 # width in ids, and how much wider the next one may grow when the words are rare.
@@ -112,9 +116,12 @@ class _Clauses:
     candidates: list[int] | None = None  # PostgreSQL: the matches to rank, found beforehand
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
     prefix: str = ""  # SQLite: the WITH clause that the condition refers to
+    index: str = FULL_INDEX  # SQLite: the FTS5 table that matches and ranks
+    rows: bool = False  # SQLite: whether a condition reads the row of articles (not the index alone)
 
-    def append(self, clause: str) -> None:
+    def append(self, clause: str, *, index_only: bool = False) -> None:
         self.clauses.append(clause)
+        self.rows = self.rows or not index_only
 
     def bind(self, value: Any, type_: Any = None) -> str:
         name = f"w{len(self.params)}"
@@ -200,16 +207,28 @@ class SearchStore:
             where.append(f"articles.feed_id = {where.bind(feed_id)}")
         ranked = self._collapsed if collapse else self._ranked
         async with self.db.read() as conn:
+            rows: list[Any] | None = None
             if query.text is not None and self.db.is_postgres:
                 # The candidates hold every condition: ranking binds the tsquery (for the score) only.
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
                 where = self._ranking_clauses(query, candidates)
-            elif query.text is not None and is_positional(query.text):
-                where.floor = await self._sqlite_floor(conn, query)
-            statement = ranked(query, where, limit=limit, offset=offset)
-            rows = list((await conn.execute(statement)).all())
-            if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
-                rows = await self._below_archive_floor(conn, query, where, org_id, feed_id, ranked, limit, offset, rows)
+            elif query.text is not None:
+                if org_id is not None and await self._sole_organisation(conn, org_id):
+                    # Every article is the organisation's (in this read's snapshot): FTS5 then finds the
+                    # candidates alone, without reading each one's row of articles for its org_id.
+                    org_id = None
+                    where = self._where(query, None)
+                    if feed_id is not None:
+                        where.append(f"articles.feed_id = {where.bind(feed_id)}")
+                rows = await self._recent(conn, query, org_id, feed_id, ranked, limit, offset)
+                if rows is None and is_positional(query.text):
+                    where.floor = await self._sqlite_floor(conn, query, FULL_INDEX)
+            if rows is None:
+                rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+                if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
+                    rows = await self._below_archive_floor(
+                        conn, query, where, org_id, feed_id, ranked, limit, offset, rows
+                    )
             ids = [int(r.id) for r in rows]
             snippets = await self._snippets(conn, query, ids)
             stories = await self._stories(conn, ids)
@@ -263,8 +282,59 @@ class SearchStore:
             )
             return [dict(r._mapping) for r in await conn.execute(sa.text(sql).columns(**_COLUMNS))]
 
-    def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
-        clauses = _Clauses(self.db.is_postgres)
+    async def _recent(
+        self,
+        conn: Any,
+        query: Query,
+        org_id: int | None,
+        feed_id: int | None,
+        ranked: Any,
+        limit: int,
+        offset: int,
+    ) -> list[Any] | None:
+        """SQLite: the hits ranked in the index of the newest articles (migration 0031), or None when the
+        index of every article could rank other matches.
+
+        When RANK_CANDIDATES matches lie there, they are the newest RANK_CANDIDATES matches of the whole
+        archive, so the hits ranked are the ones the index of every article would rank: only bm25()'s
+        counts of the articles holding each phrase differ, taken over the newest articles instead of the
+        archive. Those counts are what a
+        common word or phrase costs (FTS5 reads its whole posting list for them before scoring a row),
+        and common words are the ones whose newest matches are all recent. A rare word's are not, and
+        the attempt costs it little: its posting list in the small index is short. An archive that the
+        small index holds whole (fewer ids than it keeps) is searched in the index of every article.
+        """
+        assert query.text is not None
+        whole = "SELECT (SELECT id FROM articles_search_recent_floor) <= coalesce((SELECT min(id) FROM articles), 0)"
+        if (await conn.execute(sa.text(whole))).scalar():
+            return None
+        where = self._where(query, org_id, index=RECENT_INDEX)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        if is_positional(query.text):
+            where.floor = await self._sqlite_floor(conn, query, RECENT_INDEX)
+        if where.floor is None:
+            # Fewer than RANK_CANDIDATES matches in the whole slice (the index alone counts them, every
+            # organisation's) cannot be enough for one organisation: a rare word goes straight on.
+            probe = (
+                f"SELECT 1 FROM {RECENT_INDEX} WHERE {RECENT_INDEX} MATCH :match "
+                f"ORDER BY rowid DESC LIMIT 1 OFFSET {RANK_CANDIDATES - 1}"
+            )
+            if (await conn.execute(sa.text(probe).bindparams(match=to_fts5(query.text)))).first() is None:
+                return None
+        rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+        # Every row carries the count of candidates.
+        if rows and int(rows[0].candidates) >= RANK_CANDIDATES:
+            return rows
+        # A floor in the slice: the newest POSITION_CHECKS articles holding the words are all there, so the
+        # index of every article would check the same ones, and rank the same matches. Unless the page is
+        # short for an organisation or a feed, whose own floor may then lie lower (_below_archive_floor).
+        if where.floor is not None and (len(rows) >= limit or (org_id is None and feed_id is None)):
+            return rows
+        return None
+
+    def _where(self, query: Query, org_id: int | None, *, text: bool = True, index: str = FULL_INDEX) -> _Clauses:
+        clauses = _Clauses(self.db.is_postgres, index=index)
         if org_id is not None:
             clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
         if query.filters is not None:
@@ -277,7 +347,7 @@ class SearchStore:
                 clauses.append("articles.search_vector @@ search_query.q")
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
-                clauses.append(f"articles_search MATCH {clauses.match}")
+                clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
         return clauses
 
     def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
@@ -298,14 +368,12 @@ class SearchStore:
         if self.db.is_postgres:
             return f"articles CROSS JOIN (SELECT {where.tsquery} AS q) AS search_query"
         # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
-        return "articles_search CROSS JOIN articles ON articles.id = articles_search.rowid"
+        return f"{where.index} CROSS JOIN articles ON articles.id = {where.index}.rowid"
 
-    def _newest_first(self, query: Query) -> str:
+    def _newest_first(self, query: Query, index: str = FULL_INDEX) -> str:
         """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
         order: the LIMIT then stops the scan early, where ordering by articles.id sorts every match."""
-        return (
-            "articles_search.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
-        )
+        return f"{index}.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
 
     def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
@@ -319,6 +387,19 @@ class SearchStore:
             )
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         score, condition = self._scored(query, where)
+        if not self.db.is_postgres:
+            # FTS5 scores the candidates by itself, and only the page's rows are read from articles.
+            index = where.index
+            top = (
+                f"SELECT {index}.rowid AS id, {score} AS score FROM {index} WHERE {condition} "
+                f"ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, {index}.rowid DESC {page}"
+            )
+            sql = (
+                f"{where.prefix}SELECT {_HIT_COLUMNS}, top.score{self._counted(where)} FROM ({top}) AS top "
+                "CROSS JOIN articles ON articles.id = top.id "
+                f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
+            )
+            return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
         sql = (
             f"{where.prefix}SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
@@ -331,18 +412,27 @@ class SearchStore:
         if self.db.is_postgres:
             ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
             return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
-        floor = [] if where.floor is None else [f"articles_search.rowid >= {int(where.floor)}"]
+        index = where.index
+        floor = [] if where.floor is None else [f"{index}.rowid >= {int(where.floor)}"]
+        # A row of articles is read for each match only when a condition needs it (the organisation, a filter).
+        source = f"articles.id FROM {self._source(query, where)}" if where.rows else f"{index}.rowid FROM {index}"
         where.prefix = (
-            f"WITH newest(id) AS MATERIALIZED (SELECT articles.id FROM {self._source(query, where)} "
-            f"WHERE {' AND '.join(where.clauses + floor)} ORDER BY {self._newest_first(query)} "
+            f"WITH newest(id) AS MATERIALIZED (SELECT {source} "
+            f"WHERE {' AND '.join(where.clauses + floor)} ORDER BY {self._newest_first(query, index)} "
             f"LIMIT {RANK_CANDIDATES}) "
         )
-        # The newest matches' lowest id bounds FTS5's scan: bm25 then scores those, not every match.
+        # The newest matches' lowest id bounds FTS5's scan: bm25 then scores those, not every match. The
+        # unary + keeps the IN list from FTS5, which would probe each id on its own (70 µs each).
         condition = (
-            f"articles_search MATCH {where.match} AND articles_search.rowid >= (SELECT min(id) FROM newest) "
-            "AND articles.id IN (SELECT id FROM newest)"
+            f"{index} MATCH {where.match} AND {index}.rowid >= (SELECT min(id) FROM newest) "
+            f"AND +{index}.rowid IN (SELECT id FROM newest)"
         )
-        return "-bm25(articles_search, 4.0, 1.0)", condition
+        return f"-bm25({index}, 4.0, 1.0)", condition
+
+    @staticmethod
+    def _counted(where: _Clauses) -> str:
+        """SQLite, with words: a column counting the candidates ranked (see _recent); otherwise nothing."""
+        return ", (SELECT count(*) FROM newest) AS candidates" if where.prefix else ""
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
@@ -361,15 +451,39 @@ class SearchStore:
         else:
             score, condition = self._scored(query, where)
             order = f"round(CAST({{t}}.score AS numeric), {SCORE_DIGITS}) DESC, {{t}}.id DESC"
+            if not self.db.is_postgres:
+                return self._collapsed_fts5(where, score, condition, order, limit=limit, offset=offset)
             candidates = (
                 f"SELECT {_HIT_COLUMNS}, {score} AS score, {_STORY} AS story "
                 f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
             )
         sql = (
-            f"{where.prefix}SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER "
-            f"(PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
+            f"SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, "
+            f"ROW_NUMBER() OVER (PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
             f"FROM ({candidates}) AS candidates) AS hits WHERE hits.copy_rank = 1 "
             f"ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+
+    def _collapsed_fts5(
+        self, where: _Clauses, score: str, condition: str, order: str, *, limit: int, offset: int
+    ) -> Any:
+        """SQLite's collapsed hits: FTS5 scores the candidates, each is given its story, and only the page's
+        rows are read from articles."""
+        index = where.index
+        candidates = (
+            f"SELECT {index}.rowid AS id, {score} AS score, coalesce(article_clusters.cluster_id, -{index}.rowid) "
+            f"AS story FROM {index} LEFT JOIN article_clusters ON article_clusters.article_id = {index}.rowid "
+            f"WHERE {condition}"
+        )
+        page = (
+            f"SELECT hits.id, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER (PARTITION BY candidates.story "
+            f"ORDER BY {order.format(t='candidates')}) AS copy_rank FROM ({candidates}) AS candidates) AS hits "
+            f"WHERE hits.copy_rank = 1 ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        sql = (
+            f"{where.prefix}SELECT {_HIT_COLUMNS}, top.score{self._counted(where)} FROM ({page}) AS top "
+            f"CROSS JOIN articles ON articles.id = top.id ORDER BY {order.format(t='top')}"
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
@@ -398,6 +512,12 @@ class SearchStore:
         return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
 
     @staticmethod
+    async def _sole_organisation(conn: Any, org_id: int) -> bool:
+        """Whether every article of the archive is the organisation's (two probes of the org_id index)."""
+        sql = "SELECT min(org_id) = :org AND max(org_id) = :org FROM articles"
+        return bool((await conn.execute(sa.text(sql).bindparams(org=org_id))).scalar())
+
+    @staticmethod
     async def _other_organisations(conn: Any, org_id: int | None) -> bool:
         """Whether the archive holds articles of another organisation than `org_id` (an index probe)."""
         sql = "SELECT EXISTS (SELECT 1 FROM articles WHERE org_id <> :org)"
@@ -413,23 +533,23 @@ class SearchStore:
         where = self._where(query, org_id, text=False)
         if feed_id is not None:
             where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        where.append(f"articles_search MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
+        where.append(f"{FULL_INDEX} MATCH {where.bind(to_fts5(query.text, relaxed=True))}")
         sql = (
-            "SELECT articles_search.rowid FROM articles_search JOIN articles ON articles.id = articles_search.rowid "
-            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles_search.rowid DESC "
+            f"SELECT {FULL_INDEX}.rowid FROM {FULL_INDEX} JOIN articles ON articles.id = {FULL_INDEX}.rowid "
+            f"WHERE {' AND '.join(where.clauses)} ORDER BY {FULL_INDEX}.rowid DESC "
             f"LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
         floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
         return None if floor is None else int(floor)
 
-    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
-        """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
-        or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
-        whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
-        the articles of every organisation."""
+    async def _sqlite_floor(self, conn: Any, query: Query, index: str) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of the archive (in `index`) that holds the words
+        of a phrase or NEAR query (None when fewer do): FTS5 then checks positions from there on, not
+        through the whole archive. The index alone answers it (no row of `articles` is read), so the
+        bound counts the articles of every organisation."""
         assert query.text is not None
         sql = (
-            "SELECT rowid FROM articles_search WHERE articles_search MATCH :relaxed "
+            f"SELECT rowid FROM {index} WHERE {index} MATCH :relaxed "
             f"ORDER BY rowid DESC LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
         statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))

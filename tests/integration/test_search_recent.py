@@ -1,0 +1,201 @@
+"""SQLite search: what the triggers keep in the second FTS5 index, over the newest article ids (migration
+0031); that a search ranked there finds what the index of every article finds; and that an organisation
+alone in the archive is searched without reading a row per candidate."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mediabeat.crawler.urls import url_hash
+from mediabeat.db.engine import Database, sync_url
+from mediabeat.db.stores import search as search_store
+from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.orgs import OrgStore
+from mediabeat.db.stores.search import SearchStore
+from mediabeat.search.query import parse_query
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+RECENT_IDS: int = importlib.import_module("mediabeat.db.migrations.versions.0031_search_recent").RECENT_IDS
+FILLER = "quay crane tide ferry gull rope mast deck"
+
+
+def _recent_ids(conn: sa.Connection, words: str) -> list[int]:
+    sql = "SELECT rowid FROM articles_search_recent WHERE articles_search_recent MATCH :m ORDER BY rowid"
+    return [int(i) for i in conn.execute(sa.text(sql), {"m": words}).scalars()]
+
+
+def _integrity(conn: sa.Connection) -> None:
+    for index in ("articles_search", "articles_search_recent"):
+        conn.execute(sa.text(f"INSERT INTO {index}({index}) VALUES ('integrity-check')"))
+
+
+def test_the_triggers_keep_the_newest_ids_in_the_recent_index(database_url: str) -> None:
+    engine = sa.create_engine(sync_url(database_url))
+    insert = sa.text(
+        "INSERT INTO articles (id, org_id, url, url_hash, title, text, fetched_at, created_at) "
+        "VALUES (:id, :org, :url, :url, :title, :text, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as conn:
+        org = conn.execute(
+            sa.text("INSERT INTO organizations (name, created_at) VALUES ('desk', CURRENT_TIMESTAMP) RETURNING id")
+        ).scalar_one()
+        for i in range(1, 6):
+            conn.execute(insert, {"id": i, "org": org, "url": f"https://a.test/{i}", "title": "t", "text": "pier"})
+        assert _recent_ids(conn, "pier") == [1, 2, 3, 4, 5]
+        # An article RECENT_IDS above id 3 pushes ids 1-3 out of the slice, and the floor up to 4.
+        newest = RECENT_IDS + 3
+        conn.execute(insert, {"id": newest, "org": org, "url": "https://a.test/n", "title": "t", "text": "pier"})
+        assert conn.execute(sa.text("SELECT id FROM articles_search_recent_floor")).scalar_one() == 4
+        assert _recent_ids(conn, "pier") == [4, 5, newest]
+        # Out of the slice, an article is deleted or edited in the index of every article only.
+        conn.execute(sa.text("DELETE FROM articles WHERE id = 2"))
+        conn.execute(sa.text("UPDATE articles SET text = 'jetty' WHERE id = 1"))
+        # In it, in both indexes.
+        conn.execute(sa.text("DELETE FROM articles WHERE id = 5"))
+        conn.execute(sa.text("UPDATE articles SET text = 'jetty' WHERE id = 4"))
+        assert _recent_ids(conn, "pier") == [newest]
+        assert _recent_ids(conn, "jetty") == [4]
+        full = "SELECT rowid FROM articles_search WHERE articles_search MATCH :m ORDER BY rowid"
+        assert conn.execute(sa.text(full), {"m": "jetty"}).scalars().all() == [1, 4]
+        assert conn.execute(sa.text(full), {"m": "pier"}).scalars().all() == [3, newest]
+        _integrity(conn)
+    engine.dispose()
+
+
+class _Spy(SearchStore):
+    """Records whether each search was ranked in the index of the newest articles."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.recent: list[bool] = []
+
+    async def _recent(self, *args: Any) -> list[Any] | None:
+        rows = await super()._recent(*args)
+        self.recent.append(rows is not None)
+        return rows
+
+
+class _Full(SearchStore):
+    """Every search ranked in the index of every article, as before migration 0031."""
+
+    async def _recent(self, *args: Any) -> list[Any] | None:
+        return None
+
+
+def _article(org_id: int, i: int, text: str) -> NewArticle:
+    url = f"https://harbour.test/{org_id}/{i}"
+    return NewArticle(
+        org_id=org_id,
+        feed_id=None,
+        url=url,
+        url_hash=url_hash(url),
+        canonical_url=None,
+        title=f"Report {i}",
+        author=None,
+        published_at=NOW - timedelta(hours=500 - i),
+        summary=None,
+        text=text,
+        language="en",
+    )
+
+
+async def _shrink_slice(db: Database, floor: int) -> None:
+    """The slice as the triggers leave it once the archive holds RECENT_IDS more ids: ids from `floor` up."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text(
+                "DELETE FROM articles_search_recent WHERE rowid >= (SELECT id FROM articles_search_recent_floor) "
+                "AND rowid < :floor"
+            ),
+            {"floor": floor},
+        )
+        await conn.execute(sa.text("UPDATE articles_search_recent_floor SET id = :floor"), {"floor": floor})
+
+
+async def test_a_search_ranks_in_the_recent_index_what_the_whole_index_would(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_store, "RANK_CANDIDATES", 6)
+    orgs = OrgStore(db)
+    org = (await orgs.create("newsroom", now=NOW)).id
+    rival = (await orgs.create("rival", now=NOW)).id
+    store = ArticleStore(db)
+    ids: list[int] = []
+    for i in range(40):
+        # Every third article mentions the harbour lights, as often as its place in a cycle of five says;
+        # the oldest ones alone mention the zeppelin; the rest are about other things.
+        if i % 3 == 0:
+            text = " ".join(["harbour lights"] * (1 + i % 5) + [FILLER] * (6 - i % 5))
+        else:
+            text = FILLER + " lights" * (i % 2)
+        if i < 4:
+            text += " zeppelin"
+        ids.append(await store.save(_article(org, i, text), now=NOW))
+    for i in range(10):  # the newest ten ids: four of them mention the harbour
+        await store.save(_article(rival, 100 + i, ("harbour lights " if i % 3 == 0 else "") + FILLER), now=NOW)
+
+    spy = _Spy(db)
+    queries = ["harbour", '"harbour lights"', "harbour NEAR/2 lights", "zeppelin", "harbour -lights", "lights"]
+    # The slice holds the whole archive: the index of every article answers, and nothing is ranked twice.
+    for q in queries:
+        hits = await spy.search(parse_query(q), org_id=org, limit=20)
+        assert [h.id for h in hits] == [h.id for h in await _Full(db).search(parse_query(q), org_id=org, limit=20)]
+    assert spy.recent == [False] * len(queries)
+
+    # The slice holds the newest 30 of the organisation's 40 articles, and the rival's ten.
+    await _shrink_slice(db, ids[10])
+    spy.recent.clear()
+    for q in queries:
+        for limit, offset in ((20, 0), (3, 2)):
+            found = await spy.search(parse_query(q), org_id=org, limit=limit, offset=offset)
+            expected = await _Full(db).search(parse_query(q), org_id=org, limit=limit, offset=offset)
+            assert [h.id for h in found] == [h.id for h in expected], q
+            assert [h.snippet for h in found] == [h.snippet for h in expected], q
+        collapsed = await spy.search(parse_query(q), org_id=org, limit=20, collapse=True)
+        expected = await _Full(db).search(parse_query(q), org_id=org, limit=20, collapse=True)
+        assert [h.id for h in collapsed] == [h.id for h in expected], q
+    # The common words' newest six matches all lie in the slice; the zeppelin's do not, and nothing
+    # matches the harbour without its lights.
+    assert spy.recent == [True] * 9 + [False] * 6 + [True] * 3
+    assert {h.id for h in await spy.search(parse_query("zeppelin"), org_id=org, limit=20)} == set(ids[:4])
+    # Fourteen articles in the slice mention the harbour, but only the rival's own four are its candidates.
+    rival_hits = await spy.search(parse_query("harbour"), org_id=rival, limit=20)
+    assert spy.recent[-1] is False
+    assert [h.id for h in rival_hits] == [
+        h.id for h in await _Full(db).search(parse_query("harbour"), org_id=rival, limit=20)
+    ]
+    assert len(rival_hits) == 4
+
+
+async def test_an_organisation_alone_in_the_archive_is_searched_from_the_index_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orgs = OrgStore(db)
+    org = (await orgs.create("newsroom", now=NOW)).id
+    store = ArticleStore(db)
+    ids = [await store.save(_article(org, i, f"harbour lights {FILLER} {i}"), now=NOW) for i in range(8)]
+    sole: list[bool] = []
+    check = SearchStore._sole_organisation
+
+    async def spy(conn: Any, org_id: int) -> bool:
+        sole.append(await check(conn, org_id))
+        return sole[-1]
+
+    monkeypatch.setattr(SearchStore, "_sole_organisation", staticmethod(spy))
+    for q in ("harbour", '"harbour lights"'):
+        assert {h.id for h in await SearchStore(db).search(parse_query(q), org_id=org, limit=20)} == set(ids), q
+    assert sole == [True, True]
+    # Another organisation's newest article: each searches its own again.
+    rival = (await orgs.create("rival", now=NOW)).id
+    theirs = await store.save(_article(rival, 1, f"harbour lights {FILLER}"), now=NOW)
+    for q in ("harbour", '"harbour lights"'):
+        assert {h.id for h in await SearchStore(db).search(parse_query(q), org_id=org, limit=20)} == set(ids), q
+        assert [h.id for h in await SearchStore(db).search(parse_query(q), org_id=rival, limit=20)] == [theirs], q
+    assert sole[2:] == [False] * 4
