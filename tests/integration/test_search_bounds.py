@@ -3,6 +3,7 @@ checks word positions in a bounded number of the newest articles that hold its w
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -219,3 +220,37 @@ async def test_the_walk_is_chosen_from_the_word_statistics(db: Database, monkeyp
         assert await store._first_window(conn, parse_query("harbour"), high, walk) == (high, False)
     assert set(await _ids(db, "harbour", org)) == set(ids)
     assert await _ids(db, "crane", org) == [ids[7]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_an_articles_word_list_is_kept_in_its_row(db: Database) -> None:
+    # Ranking reads each candidate's `tsvector` (migration 0032): in its row, not through the TOAST
+    # table, which holds the long text alone. 250 distinct random words make both long, the text too
+    # long for its row and the vector short enough for one.
+    rng = random.Random(5)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(5, 11))) for _ in range(250)]
+    org, (article,) = await _seed(db, [" ".join(words)])
+    async with db.read() as conn:
+        toast = (
+            await conn.execute(
+                sa.text("SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'articles'::regclass")
+            )
+        ).scalar_one()
+        sizes = (
+            await conn.execute(
+                sa.text(
+                    "SELECT pg_column_size(search_vector) AS vector, pg_column_size(text) AS text "
+                    "FROM articles WHERE id = :id"
+                ),
+                {"id": article},
+            )
+        ).one()
+        stored = (
+            await conn.execute(sa.text(f"SELECT sum(length(chunk_data)) FROM {toast} GROUP BY chunk_id"))
+        ).scalars()
+        out_of_line = [int(size) for size in stored]
+    assert sizes.vector > 2000 and sizes.text > 2000
+    assert sizes.text in out_of_line  # the text is in the TOAST table
+    assert sizes.vector not in out_of_line  # the vector is not
+    assert await _ids(db, words[121], org) == [article]
