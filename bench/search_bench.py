@@ -48,6 +48,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
+from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.search import SearchStore
 from mediabeat.search.query import parse_query
 from mediabeat.search.tokens import tokenize
@@ -266,13 +267,13 @@ class PreviousSearchStore(SearchStore):
     """The plan before this benchmark's last change, measured beside the current one (`--previous`).
 
     SQLite: every search was ranked in the index of every article, where bm25() counts the articles
-    holding each phrase over the whole archive; now a search whose newest matches all lie among the
-    newest articles is ranked in migration 0031's index of those (SearchStore._recent). PostgreSQL
+    holding each phrase over the whole archive; now a search whose candidates all lie among the newest
+    articles is ranked in migration 0031's index of those (SearchStore._ranking_index). PostgreSQL
     runs the same plan in both.
     """
 
-    async def _recent(self, *args: Any) -> list[Any] | None:
-        return None
+    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+        return search_store.FULL_INDEX
 
 
 def percentile(values: list[float], p: float) -> float:

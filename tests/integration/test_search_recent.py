@@ -76,17 +76,17 @@ class _Spy(SearchStore):
         super().__init__(db)
         self.recent: list[bool] = []
 
-    async def _recent(self, *args: Any) -> list[Any] | None:
-        rows = await super()._recent(*args)
-        self.recent.append(rows is not None)
-        return rows
+    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+        index = await super()._ranking_index(conn, candidates)
+        self.recent.append(index == search_store.RECENT_INDEX)
+        return index
 
 
 class _Full(SearchStore):
     """Every search ranked in the index of every article, as before migration 0031."""
 
-    async def _recent(self, *args: Any) -> list[Any] | None:
-        return None
+    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+        return search_store.FULL_INDEX
 
 
 def _article(org_id: int, i: int, text: str) -> NewArticle:
@@ -143,11 +143,11 @@ async def test_a_search_ranks_in_the_recent_index_what_the_whole_index_would(
 
     spy = _Spy(db)
     queries = ["harbour", '"harbour lights"', "harbour NEAR/2 lights", "zeppelin", "harbour -lights", "lights"]
-    # The slice holds the whole archive: the index of every article answers, and nothing is ranked twice.
+    # The slice holds the whole archive: every search with a match is ranked there.
     for q in queries:
         hits = await spy.search(parse_query(q), org_id=org, limit=20)
         assert [h.id for h in hits] == [h.id for h in await _Full(db).search(parse_query(q), org_id=org, limit=20)]
-    assert spy.recent == [False] * len(queries)
+    assert spy.recent == [True] * (len(queries) - 1)  # nothing matches the harbour without its lights
 
     # The slice holds the newest 30 of the organisation's 40 articles, and the rival's ten.
     await _shrink_slice(db, ids[10])
@@ -161,13 +161,13 @@ async def test_a_search_ranks_in_the_recent_index_what_the_whole_index_would(
         collapsed = await spy.search(parse_query(q), org_id=org, limit=20, collapse=True)
         expected = await _Full(db).search(parse_query(q), org_id=org, limit=20, collapse=True)
         assert [h.id for h in collapsed] == [h.id for h in expected], q
-    # The common words' newest six matches all lie in the slice; the zeppelin's do not, and nothing
-    # matches the harbour without its lights.
-    assert spy.recent == [True] * 9 + [False] * 6 + [True] * 3
+    # The common words' newest six matches all lie in the slice; the zeppelin's do not.
+    assert spy.recent == [True] * 9 + [False] * 3 + [True] * 3
     assert {h.id for h in await spy.search(parse_query("zeppelin"), org_id=org, limit=20)} == set(ids[:4])
-    # Fourteen articles in the slice mention the harbour, but only the rival's own four are its candidates.
+    # Fourteen articles in the slice mention the harbour; the rival's own four are its candidates, and
+    # lie there too.
     rival_hits = await spy.search(parse_query("harbour"), org_id=rival, limit=20)
-    assert spy.recent[-1] is False
+    assert spy.recent[-1] is True
     assert [h.id for h in rival_hits] == [
         h.id for h in await _Full(db).search(parse_query("harbour"), org_id=rival, limit=20)
     ]

@@ -33,8 +33,8 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # On SQLite they are counted in the whole archive first (the index alone answers that, see _sqlite_floor),
 # and in the organisation's own articles when that left a page short; on PostgreSQL, in the organisation's.
 POSITION_CHECKS = 20_000
-# SQLite: migration 0031's FTS5 index of the newest articles, where a search whose newest RANK_CANDIDATES
-# matches all lie ranks them (see SearchStore._recent), and migration 0011's index of every article.
+# SQLite: migration 0031's FTS5 index of the newest articles, where a search whose candidates all lie
+# there is ranked (see SearchStore._ranking_index), and migration 0011's index of every article.
 RECENT_INDEX = "articles_search_recent"
 FULL_INDEX = "articles_search"
 POSTGRES_POSITION_CHECKS = 5_000
@@ -113,11 +113,14 @@ class _Clauses:
     clauses: list[str] = field(default_factory=list)
     tsquery: str = ""
     match: str = ""  # the bound FTS5 expression's placeholder
-    candidates: list[int] | None = None  # PostgreSQL: the matches to rank, found beforehand
+    candidates: list[int] | None = None  # the matches to rank, found beforehand (newest first)
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
-    prefix: str = ""  # SQLite: the WITH clause that the condition refers to
     index: str = FULL_INDEX  # SQLite: the FTS5 table that matches and ranks
     rows: bool = False  # SQLite: whether a condition reads the row of articles (not the index alone)
+
+    def match_param(self) -> sa.BindParameter[Any]:
+        """SQLite: the bound FTS5 expression, which ranking needs (its other conditions are in the candidates)."""
+        return next(p for p in self.params if f":{p.key}" == self.match)
 
     def append(self, clause: str, *, index_only: bool = False) -> None:
         self.clauses.append(clause)
@@ -220,15 +223,15 @@ class SearchStore:
                     where = self._where(query, None)
                     if feed_id is not None:
                         where.append(f"articles.feed_id = {where.bind(feed_id)}")
-                rows = await self._recent(conn, query, org_id, feed_id, ranked, limit, offset)
-                if rows is None and is_positional(query.text):
-                    where.floor = await self._sqlite_floor(conn, query, FULL_INDEX)
-            if rows is None:
-                rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+                if is_positional(query.text):
+                    where.floor = await self._sqlite_floor(conn, query)
+                rows = await self._sqlite_ranked(conn, query, where, ranked, limit, offset)
                 if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
                     rows = await self._below_archive_floor(
                         conn, query, where, org_id, feed_id, ranked, limit, offset, rows
                     )
+            if rows is None:
+                rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
             ids = [int(r.id) for r in rows]
             snippets = await self._snippets(conn, query, ids)
             stories = await self._stories(conn, ids)
@@ -282,59 +285,40 @@ class SearchStore:
             )
             return [dict(r._mapping) for r in await conn.execute(sa.text(sql).columns(**_COLUMNS))]
 
-    async def _recent(
-        self,
-        conn: Any,
-        query: Query,
-        org_id: int | None,
-        feed_id: int | None,
-        ranked: Any,
-        limit: int,
-        offset: int,
-    ) -> list[Any] | None:
-        """SQLite: the hits ranked in the index of the newest articles (migration 0031), or None when the
-        index of every article could rank other matches.
+    async def _sqlite_ranked(
+        self, conn: Any, query: Query, where: _Clauses, ranked: Any, limit: int, offset: int
+    ) -> list[Any]:
+        """SQLite: the newest RANK_CANDIDATES matches (from the floor up, for a phrase or NEAR), then the
+        page of them ranked in the index that _ranking_index picks."""
+        index = where.index = FULL_INDEX
+        floor = [] if where.floor is None else [f"{index}.rowid >= {int(where.floor)}"]
+        # A row of articles is read for each match only when a condition needs it (the organisation, a filter).
+        source = f"articles.id FROM {self._source(query, where)}" if where.rows else f"{index}.rowid FROM {index}"
+        sql = (
+            f"SELECT {source} WHERE {' AND '.join(where.clauses + floor)} "
+            f"ORDER BY {self._newest_first(query, index)} LIMIT {RANK_CANDIDATES}"
+        )
+        where.candidates = [int(i) for i in (await conn.execute(sa.text(sql).bindparams(*where.params))).scalars()]
+        if not where.candidates:
+            return []
+        where.index = await self._ranking_index(conn, where.candidates)
+        return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
 
-        When RANK_CANDIDATES matches lie there, they are the newest RANK_CANDIDATES matches of the whole
-        archive, so the hits ranked are the ones the index of every article would rank: only bm25()'s
-        counts of the articles holding each phrase differ, taken over the newest articles instead of the
-        archive. Those counts are what a
-        common word or phrase costs (FTS5 reads its whole posting list for them before scoring a row),
-        and common words are the ones whose newest matches are all recent. A rare word's are not, and
-        the attempt costs it little: its posting list in the small index is short. An archive that the
-        small index holds whole (fewer ids than it keeps) is searched in the index of every article.
+    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+        """SQLite: the index that ranks the candidates. That of the newest articles (migration 0031) when
+        they all lie there, otherwise that of every article.
+
+        FTS5's bm25() counts the articles holding each phrase of the query over its whole index before
+        it scores a row: for a common word or phrase that is most of a search's time (70 ms for
+        `"ist der"` at 1,000,000 articles). The same candidates ranked in the small index give the
+        same hits but for those counts, which are then taken over the newest articles: a tenth of the
+        work for the words whose newest matches are all recent, which are the common ones.
         """
-        assert query.text is not None
-        whole = "SELECT (SELECT id FROM articles_search_recent_floor) <= coalesce((SELECT min(id) FROM articles), 0)"
-        if (await conn.execute(sa.text(whole))).scalar():
-            return None
-        where = self._where(query, org_id, index=RECENT_INDEX)
-        if feed_id is not None:
-            where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        if is_positional(query.text):
-            where.floor = await self._sqlite_floor(conn, query, RECENT_INDEX)
-        if where.floor is None:
-            # Fewer than RANK_CANDIDATES matches in the whole slice (the index alone counts them, every
-            # organisation's) cannot be enough for one organisation: a rare word goes straight on.
-            probe = (
-                f"SELECT 1 FROM {RECENT_INDEX} WHERE {RECENT_INDEX} MATCH :match "
-                f"ORDER BY rowid DESC LIMIT 1 OFFSET {RANK_CANDIDATES - 1}"
-            )
-            if (await conn.execute(sa.text(probe).bindparams(match=to_fts5(query.text)))).first() is None:
-                return None
-        rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
-        # Every row carries the count of candidates.
-        if rows and int(rows[0].candidates) >= RANK_CANDIDATES:
-            return rows
-        # A floor in the slice: the newest POSITION_CHECKS articles holding the words are all there, so the
-        # index of every article would check the same ones, and rank the same matches. Unless the page is
-        # short for an organisation or a feed, whose own floor may then lie lower (_below_archive_floor).
-        if where.floor is not None and (len(rows) >= limit or (org_id is None and feed_id is None)):
-            return rows
-        return None
+        floor = (await conn.execute(sa.text("SELECT id FROM articles_search_recent_floor"))).scalar()
+        return RECENT_INDEX if floor is not None and candidates[-1] >= int(floor) else FULL_INDEX
 
-    def _where(self, query: Query, org_id: int | None, *, text: bool = True, index: str = FULL_INDEX) -> _Clauses:
-        clauses = _Clauses(self.db.is_postgres, index=index)
+    def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
+        clauses = _Clauses(self.db.is_postgres)
         if org_id is not None:
             clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
         if query.filters is not None:
@@ -347,7 +331,7 @@ class SearchStore:
                 clauses.append("articles.search_vector @@ search_query.q")
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
-                clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
+                clauses.append(f"{FULL_INDEX} MATCH {clauses.match}", index_only=True)
         return clauses
 
     def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
@@ -395,13 +379,12 @@ class SearchStore:
                 f"ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, {index}.rowid DESC {page}"
             )
             sql = (
-                f"{where.prefix}SELECT {_HIT_COLUMNS}, top.score{self._counted(where)} FROM ({top}) AS top "
-                "CROSS JOIN articles ON articles.id = top.id "
+                f"SELECT {_HIT_COLUMNS}, top.score FROM ({top}) AS top CROSS JOIN articles ON articles.id = top.id "
                 f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
             )
-            return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+            return sa.text(sql).bindparams(where.match_param()).columns(**_COLUMNS)
         sql = (
-            f"{where.prefix}SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
+            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
             f"articles.id DESC {page}"
         )
@@ -412,27 +395,14 @@ class SearchStore:
         if self.db.is_postgres:
             ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
             return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
-        index = where.index
-        floor = [] if where.floor is None else [f"{index}.rowid >= {int(where.floor)}"]
-        # A row of articles is read for each match only when a condition needs it (the organisation, a filter).
-        source = f"articles.id FROM {self._source(query, where)}" if where.rows else f"{index}.rowid FROM {index}"
-        where.prefix = (
-            f"WITH newest(id) AS MATERIALIZED (SELECT {source} "
-            f"WHERE {' AND '.join(where.clauses + floor)} ORDER BY {self._newest_first(query, index)} "
-            f"LIMIT {RANK_CANDIDATES}) "
-        )
-        # The newest matches' lowest id bounds FTS5's scan: bm25 then scores those, not every match. The
-        # unary + keeps the IN list from FTS5, which would probe each id on its own (70 µs each).
+        index, candidates = where.index, where.candidates or [0]
+        # The candidates' lowest id bounds FTS5's scan: bm25 then scores those, not every match. The unary
+        # + keeps the id list from FTS5, which would probe each id on its own (70 µs each).
         condition = (
-            f"{index} MATCH {where.match} AND {index}.rowid >= (SELECT min(id) FROM newest) "
-            f"AND +{index}.rowid IN (SELECT id FROM newest)"
+            f"{index} MATCH {where.match} AND {index}.rowid >= {min(candidates)} "
+            f"AND +{index}.rowid IN ({', '.join(str(int(i)) for i in candidates)})"
         )
         return f"-bm25({index}, 4.0, 1.0)", condition
-
-    @staticmethod
-    def _counted(where: _Clauses) -> str:
-        """SQLite, with words: a column counting the candidates ranked (see _recent); otherwise nothing."""
-        return ", (SELECT count(*) FROM newest) AS candidates" if where.prefix else ""
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
@@ -482,10 +452,10 @@ class SearchStore:
             f"WHERE hits.copy_rank = 1 ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         sql = (
-            f"{where.prefix}SELECT {_HIT_COLUMNS}, top.score{self._counted(where)} FROM ({page}) AS top "
+            f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top "
             f"CROSS JOIN articles ON articles.id = top.id ORDER BY {order.format(t='top')}"
         )
-        return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+        return sa.text(sql).bindparams(where.match_param()).columns(**_COLUMNS)
 
     async def _below_archive_floor(
         self,
@@ -509,12 +479,13 @@ class SearchStore:
         if scoped is not None and scoped >= where.floor:
             return rows
         where.floor = scoped
-        return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
+        return await self._sqlite_ranked(conn, query, where, ranked, limit, offset)
 
     @staticmethod
     async def _sole_organisation(conn: Any, org_id: int) -> bool:
         """Whether every article of the archive is the organisation's (two probes of the org_id index)."""
-        sql = "SELECT min(org_id) = :org AND max(org_id) = :org FROM articles"
+        # One aggregate per SELECT: SQLite reads min() or max() off the index only when it is alone.
+        sql = "SELECT (SELECT min(org_id) FROM articles) = :org AND (SELECT max(org_id) FROM articles) = :org"
         return bool((await conn.execute(sa.text(sql).bindparams(org=org_id))).scalar())
 
     @staticmethod
@@ -542,14 +513,14 @@ class SearchStore:
         floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
         return None if floor is None else int(floor)
 
-    async def _sqlite_floor(self, conn: Any, query: Query, index: str) -> int | None:
-        """The id of the POSITION_CHECKS-th newest article of the archive (in `index`) that holds the words
-        of a phrase or NEAR query (None when fewer do): FTS5 then checks positions from there on, not
-        through the whole archive. The index alone answers it (no row of `articles` is read), so the
-        bound counts the articles of every organisation."""
+    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
+        or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
+        whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
+        the articles of every organisation."""
         assert query.text is not None
         sql = (
-            f"SELECT rowid FROM {index} WHERE {index} MATCH :relaxed "
+            f"SELECT rowid FROM {FULL_INDEX} WHERE {FULL_INDEX} MATCH :relaxed "
             f"ORDER BY rowid DESC LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
         statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
