@@ -19,6 +19,9 @@ and indexes as a migrated production database, built once after the rows instead
 `--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
 reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous` runs
 each query through the previous plan too (PreviousSearchStore), in the same run on the same database;
+`--baseline-database NAME` (PostgreSQL) runs each query on that database of the same server too,
+as the previous columns: the same articles under the previous schema, for a change of storage
+(made with CREATE DATABASE ... TEMPLATE, then the old setting and VACUUM FULL);
 `--warm` runs every query once through every plan before measuring (a server that has been answering
 queries: without it, the first run of each query reads its candidates' rows from the OS).
 """
@@ -282,12 +285,22 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def measure(
-    url: str, workload: dict[str, list[str]], repeats: int, like_limit: int, previous: bool, warm: bool = False
+    url: str,
+    workload: dict[str, list[str]],
+    repeats: int,
+    like_limit: int,
+    previous: bool,
+    warm: bool = False,
+    baseline_url: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """p50/p99 (ms) per category for the index (and, with `previous`, the previous plan: each query runs
-    through both, one after the other) and for the LIKE scan, and the mean number of hits."""
+    """p50/p99 (ms) per category for the index (and, with `previous`, the previous plan; with
+    `baseline_url`, the same plan on that database: each query runs through both, one after the
+    other) and for the LIKE scan, and the mean number of hits."""
     db = Database(url)
+    baseline = Database(baseline_url) if baseline_url else None
     stores = {"": SearchStore(db)} | ({"prev_": PreviousSearchStore(db)} if previous else {})
+    if baseline is not None:
+        stores["prev_"] = SearchStore(baseline)
     results: dict[str, dict[str, float]] = {}
     try:
         if warm:
@@ -332,6 +345,8 @@ async def measure(
                 results[category] |= {f"{name}p50": percentile(values, 50), f"{name}p99": percentile(values, 99)}
     finally:
         await db.dispose()
+        if baseline is not None:
+            await baseline.dispose()
     return results
 
 
@@ -388,7 +403,13 @@ def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], a
     if args.load_only:
         return
     print(f"{name}: measuring; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    results = asyncio.run(measure(url, workload, args.repeats, args.like_queries, args.previous, args.warm))
+    baseline = None
+    if args.baseline_database and "postgres" in name.lower():
+        baseline = url.rsplit("/", 1)[0] + f"/{args.baseline_database}"
+        print(f"{name}: the previous columns are the same plan on the database {args.baseline_database}")
+    results = asyncio.run(
+        measure(url, workload, args.repeats, args.like_queries, args.previous, args.warm, baseline_url=baseline)
+    )
     report(name, args.articles, seconds, results)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
@@ -408,6 +429,11 @@ def main() -> None:
     parser.add_argument("--load-only", action="store_true", help="Write the articles into the kept databases only")
     parser.add_argument(
         "--previous", action="store_true", help="Also measure the previous plan (each query through both)"
+    )
+    parser.add_argument(
+        "--baseline-database",
+        help="PostgreSQL: measure each query on this database of the same server too, as the previous columns "
+        "(the same articles under the previous schema, for a change of storage)",
     )
     parser.add_argument("--warm", action="store_true", help="Run every query once through every plan before measuring")
     parser.add_argument(

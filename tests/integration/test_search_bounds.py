@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -254,3 +255,28 @@ async def test_an_articles_word_list_is_kept_in_its_row(db: Database) -> None:
     assert sizes.text in out_of_line  # the text is in the TOAST table
     assert sizes.vector not in out_of_line  # the vector is not
     assert await _ids(db, words[121], org) == [article]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_rare_words_walk_ends_in_one_scan_of_the_rest(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a first window, a word this rare would need the primary key's ids of most of the archive,
+    # which cost more than reading its few matches below: the rest is one GIN scan (PostgreSQL).
+    texts = [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(60)]
+    org, ids = await _seed(db, texts)
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 4)
+    windows: list[tuple[int, int, bool]] = []
+    window = SearchStore._window
+
+    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
+        windows.append((low, high, rest[-1]))
+        return window(self, query, org_id, feed_id, low, high, *rest)
+
+    monkeypatch.setattr(SearchStore, "_window", spy)
+    assert set(await _ids(db, "zeppelin", org)) == {ids[i] for i in range(0, 60, 10)}
+    assert set(await _ids(db, '"zeppelin over"', org)) == {ids[i] for i in range(0, 60, 10)}
+    # Each walk: the first window at the top, then the rest of the archive down to id 0 in one scan.
+    assert len(windows) == 4
+    for first, rest in (windows[:2], windows[2:]):
+        assert first[0] > 0 and not first[2]
+        assert rest == (0, first[0], False)
