@@ -49,9 +49,10 @@ _CANDIDATE_SETTINGS = {"enable_seqscan": "off", "enable_indexscan": "off", "work
 _BY_KEY_SETTINGS = {"enable_bitmapscan": "off", "enable_indexscan": "on"}
 _AFTER_BY_KEY = {"enable_bitmapscan": "on", "enable_indexscan": "off"}
 # What a GIN bitmap scan costs per entry of the words' posting lists, against reading one row's `tsvector`
-# by key (measured at 1,000,000 articles: 55 ms for a word in 660,000 of them; 12.5 ms for 3,000 rows).
+# by key (measured at 1,000,000 articles: 81 ms for a word in 281,525 of them; 19.3 ms for the 4,740 newest
+# rows, whose vectors are in their rows since migration 0032; read from the TOAST table a row cost 48).
 POSTING_COST = 1.0
-ROW_COST = 48.0
+ROW_COST = 14.0
 # A GIN window is the index's bitmap ANDed with the primary key's for the window's ids: each id of the window
 # costs about half a posting (64,000 ids, 8.7 ms), and each match read from its heap page about 9.5 (942
 # matches, 2.5 ms; 14,649 postings, 4.1 ms). When the rest of a rare word's walk would read more ids of the
@@ -595,8 +596,10 @@ class SearchStore:
             read = max(len(rows), 1) / (high - low)
             high = low
             # One GIN scan of the rest reads all of its rows (`below`); the walk, the key's ids it would
-            # still need and the rows in them.
+            # still need and the rows in them (for a phrase or NEAR, until its position checks run out).
             below, needed = read * high, min(wanted, high)
+            if positional:
+                needed = min(needed, (walk.checks - checked) / read)
             if high > 0 and (below - min(needed * read, below)) * VISIT_COST < needed * KEY_COST:
                 window = high
         return found[: walk.wanted]
