@@ -5,23 +5,21 @@ alone in the archive is searched without reading a row per candidate."""
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from mediabeat.crawler.urls import url_hash
 from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores import search as search_store
-from mediabeat.db.stores.articles import ArticleStore, NewArticle
+from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
 from mediabeat.search.query import parse_query
+from tests.integration.test_search_bounds import NOW, _article
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
-NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 RECENT_IDS: int = importlib.import_module("mediabeat.db.migrations.versions.0031_search_recent").RECENT_IDS
 FILLER = "quay crane tide ferry gull rope mast deck"
 
@@ -87,23 +85,6 @@ class _Full(SearchStore):
 
     async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
         return search_store.FULL_INDEX
-
-
-def _article(org_id: int, i: int, text: str) -> NewArticle:
-    url = f"https://harbour.test/{org_id}/{i}"
-    return NewArticle(
-        org_id=org_id,
-        feed_id=None,
-        url=url,
-        url_hash=url_hash(url),
-        canonical_url=None,
-        title=f"Report {i}",
-        author=None,
-        published_at=NOW - timedelta(hours=500 - i),
-        summary=None,
-        text=text,
-        language="en",
-    )
 
 
 async def _shrink_slice(db: Database, floor: int) -> None:
