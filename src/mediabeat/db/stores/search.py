@@ -385,11 +385,7 @@ class SearchStore:
                 f"SELECT {index}.rowid AS id, {score} AS score FROM {index} WHERE {condition} "
                 f"ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, {index}.rowid DESC {page}"
             )
-            sql = (
-                f"SELECT {_HIT_COLUMNS}, top.score FROM ({top}) AS top CROSS JOIN articles ON articles.id = top.id "
-                f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
-            )
-            return sa.text(sql).bindparams(where.match_param()).columns(**_COLUMNS)
+            return self._page_rows(where, top)
         sql = (
             f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
@@ -458,9 +454,14 @@ class SearchStore:
             f"ORDER BY {order.format(t='candidates')}) AS copy_rank FROM ({candidates}) AS candidates) AS hits "
             f"WHERE hits.copy_rank = 1 ORDER BY {order.format(t='hits')} LIMIT {int(limit)} OFFSET {int(offset)}"
         )
+        return self._page_rows(where, page)
+
+    @staticmethod
+    def _page_rows(where: _Clauses, page: str) -> Any:
+        """SQLite: a page of ranked (id, score) with each hit's columns, read from articles for its rows only."""
         sql = (
-            f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top "
-            f"CROSS JOIN articles ON articles.id = top.id ORDER BY {order.format(t='top')}"
+            f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top CROSS JOIN articles ON articles.id = top.id "
+            f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
         )
         return sa.text(sql).bindparams(where.match_param()).columns(**_COLUMNS)
 
