@@ -303,7 +303,7 @@ class SearchStore:
         source = f"articles.id FROM {self._source(query, where)}" if where.rows else f"{index}.rowid FROM {index}"
         sql = (
             f"SELECT {source} WHERE {' AND '.join(where.clauses + floor)} "
-            f"ORDER BY {self._newest_first(query, index)} LIMIT {RANK_CANDIDATES}"
+            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
         )
         where.candidates = [int(i) for i in (await conn.execute(sa.text(sql).bindparams(*where.params))).scalars()]
         if not where.candidates:
@@ -361,10 +361,10 @@ class SearchStore:
         # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
         return f"{where.index} CROSS JOIN articles ON articles.id = {where.index}.rowid"
 
-    def _newest_first(self, query: Query, index: str = FULL_INDEX) -> str:
+    def _newest_first(self, query: Query) -> str:
         """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
         order: the LIMIT then stops the scan early, where ordering by articles.id sorts every match."""
-        return f"{index}.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
+        return f"{FULL_INDEX}.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
 
     def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
