@@ -18,6 +18,7 @@ from mediabeat.db.stores.jobs import JobStore
 from mediabeat.db.stores.nodes import LeaseStore, NodeStore
 from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.scheduler import SchedulerStore
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.db.stores.stats import StatsStore
 from mediabeat.scheduler.alerts import Alerters, EmailAlerter, NoAlerts, RunAlerts, WebhookAlerter
 from mediabeat.scheduler.cluster import ClusterCoordinator
@@ -92,9 +93,10 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
             run_retention_days=settings.run_retention_days,
             batch_size=settings.cleanup_batch_size,
             raw_html_retention_days=settings.raw_html_retention_days,
+            search=SearchStore(db),
         ),
         description="Delete crawl jobs and run history older than their retention periods, "
-        "and kept raw HTML past its own.",
+        "and kept raw HTML past its own; recount the words that search ranking leaves out.",
     )
     return registry
 

@@ -74,8 +74,8 @@ class _Spy(SearchStore):
         super().__init__(db)
         self.recent: list[bool] = []
 
-    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
-        index = await super()._ranking_index(conn, candidates)
+    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
+        index = super()._ranking_index(floor, candidates)
         self.recent.append(index == search_store.RECENT_INDEX)
         return index
 
@@ -83,7 +83,7 @@ class _Spy(SearchStore):
 class _Full(SearchStore):
     """Every search ranked in the index of every article, as before migration 0031."""
 
-    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
         return search_store.FULL_INDEX
 
 

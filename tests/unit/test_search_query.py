@@ -23,6 +23,7 @@ from mediabeat.search.query import (
     Term,
     parse_query,
 )
+from mediabeat.search.sql import to_fts5_ranking
 from mediabeat.search.tokens import tokenize
 
 
@@ -263,3 +264,28 @@ def test_operator_soup_raises_only_query_error(source: str) -> None:
     except QueryError:
         return
     compile_matcher(query)(doc("a b", "é a b"))
+
+
+def test_ranking_leaves_out_what_weighs_nothing_and_keeps_every_match() -> None:
+    weightless = frozenset({"und", "der", "in"})
+
+    def ranking(source: str) -> str | None:
+        text = parse_query(source).text
+        assert text is not None
+        return to_fts5_ranking(text, weightless)
+
+    # A weightless word of an AND, an exclusion, and a NEAR group's weightless side are left out.
+    assert ranking("klima und -wetter") == '"klima"'
+    assert ranking('"bei der" NEAR/4 und') == '"bei der"'
+    assert ranking('gipfel NEAR/2 "in paris"') == '("gipfel" AND "in paris")'
+    # In an OR a weightless word is kept: leaving it out would drop the articles only it matches.
+    assert ranking("(und OR klima) gipfel") == '(("und" OR "klima") AND "gipfel")'
+    assert ranking("(der und) OR klima") == '(("der" AND "und") OR "klima")'
+    # A prefix stands for many words, and a phrase is weighed as a phrase: both are kept.
+    assert ranking("und in*") == '"in" *'
+    assert ranking('"und der"') == '"und der"'
+    assert ranking("und klima*") == '"klima" *'
+    # Nothing left to weigh.
+    assert ranking("klimagipfel NEAR/3 und") == '"klimagipfel"'
+    assert to_fts5_ranking(Near(Term("und", "und"), Term("der", "der"), 3), weightless) is None
+    assert to_fts5_ranking(And((Term("in", "in"), Not(Term("klima", "klima")))), weightless) is None

@@ -509,6 +509,8 @@ SEARCH_INDEX_OBJECTS = frozenset(
             for shadow in ("", "_config", "_data", "_docsize", "_idx")
         ),
         "articles_search_recent_floor",
+        "articles_search_recent_vocab",
+        "search_weightless_words",
         "search_vector",
         "ix_articles_search_vector",
     }

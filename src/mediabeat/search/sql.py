@@ -9,6 +9,7 @@ prefix, a folded token of letters and digits only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from mediabeat.search.query import And, Near, Node, Not, Operand, Or, Phrase, Term
@@ -54,6 +55,44 @@ def to_fts5(node: Node, *, relaxed: bool = False) -> str:
     for excluded in negative:
         expression = f"({expression} NOT {excluded})"
     return expression
+
+
+def to_fts5_ranking(node: Node, weightless: Collection[str] = frozenset()) -> str | None:
+    """The FTS5 expression that ranks articles already known to match `node`: what bm25() weighs.
+
+    bm25() counts the articles holding each phrase of its expression over the whole index, which
+    is most of a search's time for a common word. This expression matches every article that
+    `node` matches (so the same candidates are ranked) and leaves out what weighs nothing:
+    - an exclusion (a ranked article holds none of its words: bm25 would only count them);
+    - a word of `weightless`, the words held by at least half of the articles, where an AND
+      holds it: FTS5 gives such a word the weight 1e-6, far below a score's three digits;
+    - a NEAR group is weighed as its two sides (AND), as PostgreSQL ranks it: bm25 counts a
+      group's sides one by one anyway, and without the group a weightless side can be left out.
+    A word inside an OR is kept (leaving it out would drop the articles it alone matches).
+    None: nothing is left to weigh, and every candidate scores 0.
+    """
+    if isinstance(node, Term | Phrase):
+        tokens = (node.token,) if isinstance(node, Term) else node.tokens
+        if not node.prefix and len(tokens) == 1 and tokens[0] in weightless:
+            return None
+        return _fts5_operand(node)
+    if isinstance(node, Near):
+        return _fts5_and([to_fts5_ranking(node.left, weightless), to_fts5_ranking(node.right, weightless)])
+    if isinstance(node, Or):
+        # An item with nothing to weigh still matches its own articles: it is kept as it is, unweighed words and all.
+        items = [to_fts5_ranking(i, weightless) or to_fts5_ranking(i) or to_fts5(i, relaxed=True) for i in node.items]
+        return "(" + " OR ".join(items) + ")"
+    if isinstance(node, Not):
+        return None
+    assert isinstance(node, And)
+    return _fts5_and([to_fts5_ranking(i, weightless) for i in node.items])
+
+
+def _fts5_and(items: list[str | None]) -> str | None:
+    kept = [i for i in items if i is not None]
+    if len(kept) < 2:
+        return kept[0] if kept else None
+    return "(" + " AND ".join(kept) + ")"
 
 
 def _fts5_relaxed(operand: Operand) -> str:

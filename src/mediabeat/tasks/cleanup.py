@@ -1,4 +1,5 @@
-"""nightly-cleanup: delete old crawl jobs, old task runs and old kept raw HTML, in batches."""
+"""nightly-cleanup: delete old crawl jobs, old task runs and old kept raw HTML, in batches; recount the
+words that search ranking leaves out."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.db.stores.retention import RetentionStore
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.tasks.base import RunContext
 
 
 class NightlyCleanup:
     """Deletes crawl jobs older than job_retention_days, runs older than run_retention_days and kept raw HTML
-    fetched more than raw_html_retention_days ago."""
+    fetched more than raw_html_retention_days ago. With a `search` store it then counts again the words that
+    search ranking leaves out on SQLite, those held by half of the articles (SearchStore.count_weightless_words)."""
 
     def __init__(
         self,
@@ -23,8 +26,10 @@ class NightlyCleanup:
         run_retention_days: int,
         batch_size: int,
         raw_html_retention_days: int = 30,
+        search: SearchStore | None = None,
     ) -> None:
         self.store = store
+        self.search = search
         self.job_retention = timedelta(days=job_retention_days)
         self.run_retention = timedelta(days=run_retention_days)
         self.raw_html_retention = timedelta(days=raw_html_retention_days)
@@ -35,6 +40,7 @@ class NightlyCleanup:
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
         raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
         alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
+        weightless = None if self.search is None else await self.search.count_weightless_words()
         ctx.log.info(
             "nightly-cleanup deleted %d crawl jobs, %d task runs, %d raw HTML pages and %d task alerts",
             jobs,
@@ -47,6 +53,7 @@ class NightlyCleanup:
             "task_runs_deleted": runs,
             "raw_pages_deleted": raw,
             "task_alerts_deleted": alerts,
+            **({} if weightless is None else {"search_weightless_words": weightless}),
             "job_retention_days": self.job_retention.days,
             "run_retention_days": self.run_retention.days,
             "raw_html_retention_days": self.raw_html_retention.days,

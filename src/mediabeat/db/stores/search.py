@@ -21,7 +21,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.tables import UTCDateTime
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Near, Node, Not, Or, Query
-from mediabeat.search.sql import TS_CONFIG, is_positional, to_fts5, to_tsquery
+from mediabeat.search.sql import TS_CONFIG, is_positional, to_fts5, to_fts5_ranking, to_tsquery
 
 # Scores equal to this many decimals are a tie, and the newest article comes first: a phrase that is in
 # nearly every article has an inverse document frequency near 0, so its BM25 scores differ only by noise.
@@ -91,6 +91,18 @@ _EXPORT_COLUMNS = (
 _HIT_COLUMNS = ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
 _COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
 # An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
+# SQLite: the newest articles' index floor and the words that weigh nothing (count_weightless_words).
+_RANKING_STATE = (
+    "SELECT (SELECT id FROM articles_search_recent_floor), "
+    "(SELECT group_concat(term, ' ') FROM search_weightless_words)"
+)
+_RECENT_ARTICLES = "SELECT count(*) FROM articles WHERE id >= (SELECT id FROM articles_search_recent_floor)"
+_RECENT_COMMON_WORDS = "SELECT term, doc FROM articles_search_recent_vocab WHERE 2 * doc >= :articles"
+_HOLDING = f"SELECT count(*) FROM {FULL_INDEX} WHERE {FULL_INDEX} MATCH :match"
+_RECORD_WEIGHTLESS = (
+    "INSERT INTO search_weightless_words (term, articles, recent_articles, counted_at) "
+    "VALUES (:term, :articles, :recent_articles, CURRENT_TIMESTAMP)"
+)
 _STORY = "coalesce(article_clusters.cluster_id, -articles.id)"
 _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = articles.id"
 
@@ -120,14 +132,15 @@ class _Clauses:
     clauses: list[str] = field(default_factory=list)
     tsquery: str = ""
     match: str = ""  # the bound FTS5 expression's placeholder
+    ranking: str | None = None  # SQLite: the FTS5 expression that ranks the candidates (None: nothing to weigh)
     candidates: list[int] | None = None  # the matches to rank, found beforehand (newest first)
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
     index: str = FULL_INDEX  # SQLite: the FTS5 table that matches and ranks
     rows: bool = False  # SQLite: whether a condition reads the row of articles (not the index alone)
 
-    def match_param(self) -> sa.BindParameter[Any]:
-        """SQLite: the bound FTS5 expression, which ranking needs (its other conditions are in the candidates)."""
-        return next(p for p in self.params if f":{p.key}" == self.match)
+    def ranking_params(self) -> list[sa.BindParameter[Any]]:
+        """SQLite: the bound expression that ranks (the candidates hold every other condition), if any."""
+        return [] if self.ranking is None else [sa.bindparam("ranking", self.ranking)]
 
     def append(self, clause: str, *, index_only: bool = False) -> None:
         self.clauses.append(clause)
@@ -308,12 +321,22 @@ class SearchStore:
         where.candidates = [int(i) for i in (await conn.execute(sa.text(sql).bindparams(*where.params))).scalars()]
         if not where.candidates:
             return []
-        where.index = await self._ranking_index(conn, where.candidates)
+        floor, weightless = (await conn.execute(sa.text(_RANKING_STATE))).one()
+        where.ranking = self._ranking_expression(query, frozenset((weightless or "").split()))
+        # With nothing to weigh, the candidates' page is read from articles alone (FTS5 would look each one up).
+        where.index = "articles" if where.ranking is None else self._ranking_index(floor, where.candidates)
         return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
 
-    async def _ranking_index(self, conn: Any, candidates: list[int]) -> str:
+    @staticmethod
+    def _ranking_expression(query: Query, weightless: frozenset[str]) -> str | None:
+        """SQLite: what bm25() weighs for the candidates (to_fts5_ranking): the words held by at least half
+        of the articles are left out, as counted by the last count_weightless_words."""
+        assert query.text is not None
+        return to_fts5_ranking(query.text, weightless)
+
+    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
         """SQLite: the index that ranks the candidates. That of the newest articles (migration 0031) when
-        they all lie there, otherwise that of every article.
+        they all lie there (`floor`: its lowest id), otherwise that of every article.
 
         FTS5's bm25() counts the articles holding each phrase of the query over its whole index before
         it scores a row: for a common word or phrase that is most of a search's time (70 ms for
@@ -321,8 +344,34 @@ class SearchStore:
         same hits but for those counts, which are then taken over the newest articles: a tenth of the
         work for the words whose newest matches are all recent, which are the common ones.
         """
-        floor = (await conn.execute(sa.text("SELECT id FROM articles_search_recent_floor"))).scalar()
-        return RECENT_INDEX if floor is not None and candidates[-1] >= int(floor) else FULL_INDEX
+        return RECENT_INDEX if floor is not None and candidates[-1] >= floor else FULL_INDEX
+
+    async def count_weightless_words(self) -> int:
+        """SQLite: record the words that bm25() weighs at nothing, in both FTS5 indexes (those held by at
+        least half of the articles), so that ranking leaves them out (to_fts5_ranking); how many.
+
+        The newest articles' index lists its words with their counts (`articles_search_recent_vocab`,
+        a scan of that index: 1.6 s at 100,000 articles); each one held by half of them is then
+        counted in the index of every article. The nightly cleanup runs it. PostgreSQL ranks with
+        ts_rank_cd, which weighs no word by its frequency: nothing to count there (0).
+        """
+        if self.db.is_postgres:
+            return 0
+        async with self.db.read() as conn:
+            recent = (await conn.execute(sa.text(_RECENT_ARTICLES))).scalar_one()
+            archive = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
+            common = (await conn.execute(sa.text(_RECENT_COMMON_WORDS), {"articles": recent})).all()
+            words = []
+            for term, recent_holders in common:
+                match = '"' + str(term).replace('"', '""') + '"'
+                holders = (await conn.execute(sa.text(_HOLDING), {"match": match})).scalar_one()
+                if 2 * holders >= archive:
+                    words.append({"term": term, "articles": holders, "recent_articles": recent_holders})
+        async with self.db.write() as conn:
+            await conn.execute(sa.text("DELETE FROM search_weightless_words"))
+            if words:
+                await conn.execute(sa.text(_RECORD_WEIGHTLESS), words)
+        return len(words)
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
         clauses = _Clauses(self.db.is_postgres)
@@ -399,12 +448,13 @@ class SearchStore:
             ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
             return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
         index, candidates = where.index, where.candidates or [0]
+        ids = ", ".join(str(int(i)) for i in candidates)
+        if where.ranking is None:
+            # Nothing to weigh (only words in half of the articles): every candidate scores 0, as bm25 would give.
+            return "0.0", f"{index}.rowid IN ({ids})"
         # The candidates' lowest id bounds FTS5's scan: bm25 then scores those, not every match. The unary
         # + keeps the id list from FTS5, which would probe each id on its own (70 µs each).
-        condition = (
-            f"{index} MATCH {where.match} AND {index}.rowid >= {min(candidates)} "
-            f"AND +{index}.rowid IN ({', '.join(str(int(i)) for i in candidates)})"
-        )
+        condition = f"{index} MATCH :ranking AND {index}.rowid >= {min(candidates)} AND +{index}.rowid IN ({ids})"
         return f"-bm25({index}, 4.0, 1.0)", condition
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
@@ -463,7 +513,7 @@ class SearchStore:
             f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top CROSS JOIN articles ON articles.id = top.id "
             f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
         )
-        return sa.text(sql).bindparams(where.match_param()).columns(**_COLUMNS)
+        return sa.text(sql).bindparams(*where.ranking_params()).columns(**_COLUMNS)
 
     async def _below_archive_floor(
         self,
