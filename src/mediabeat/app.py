@@ -96,7 +96,7 @@ def build_registry(settings: Settings, db: Database, clock: Clock | None = None)
             search=SearchStore(db),
         ),
         description="Delete crawl jobs and run history older than their retention periods, "
-        "and kept raw HTML past its own; recount the words that search ranking leaves out.",
+        "and kept raw HTML past its own; keep the search indexes' statistics and newest slice up.",
     )
     return registry
 

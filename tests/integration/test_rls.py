@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,8 +15,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from mediabeat.db.engine import sync_url
+from mediabeat.db.engine import Database, sync_url
+from mediabeat.db.stores import search as search_store
+from mediabeat.db.stores.retention import RetentionStore
+from mediabeat.db.stores.search import RecentIndexNotRebuilt, SearchStore
 from mediabeat.db.tables import articles, feeds, media_crawl_jobs, organizations
+from mediabeat.search.query import parse_query
+from mediabeat.tasks.base import RunContext
+from mediabeat.tasks.cleanup import NightlyCleanup
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgres"], indirect=True)]
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -250,3 +257,46 @@ def test_a_member_sees_only_its_organisations_story_clusters(database_url: str, 
         assert count(conn, f"article_bands WHERE org_id = {ids['two']}") == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM article_bands")  # read-only for members
+
+
+async def test_the_search_index_refresh_needs_the_owner_and_leaves_the_index_serving(
+    database_url: str, roles: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = roles
+    seed(database_url)
+    applied = mediabeat(database_url, "db", "grant-app-role", app, "--create", "--apply")
+    assert applied.returncode == 0, applied.stderr
+    monkeypatch.setattr(search_store, "RECENT_IDS", 0)  # two articles are then twice too many: a rebuild is due
+    service = Database(make_url(database_url).set(username=app, password=None).render_as_string(hide_password=False))
+    try:
+        with pytest.raises(RecentIndexNotRebuilt, match="does not own the articles table"):
+            await SearchStore(service).refresh_recent_index()
+        cleanup = NightlyCleanup(
+            store=RetentionStore(service), job_retention_days=30, run_retention_days=60, batch_size=10,
+            search=SearchStore(service),
+        )  # fmt: skip
+        context = RunContext(1, "nightly-cleanup", "schedule", NOW, NOW, {}, logging.getLogger("mediabeat.test"))
+        result = await cleanup(context)
+        assert "does not own the articles table" in result["search_recent_index"]
+        hits = await SearchStore(service).search(parse_query("example"), org_id=None, limit=5)
+        assert hits == []  # the seeded articles have no text: the search runs, and finds nothing
+    finally:
+        await service.dispose()
+    with connect_as(database_url, app) as conn:
+        sql = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_articles_search_recent%'"
+        assert [r[0] for r in conn.execute(sql)] == ["ix_articles_search_recent"]
+    # The command the owner runs instead; under the app role it says why it cannot, without a traceback.
+    app_url = make_url(database_url).set(username=app, password=None).render_as_string(hide_password=False)
+    with psycopg.connect(str(make_url(database_url).set(drivername="postgresql")), autocommit=True) as conn:
+        # An article 300,000 ids up: the index (from id 1) then holds more than twice its 100,000 ids.
+        conn.execute(
+            "INSERT INTO articles (id, org_id, url, url_hash, fetched_at, created_at) "
+            "SELECT 300000, org_id, url || '/far', 'far', fetched_at, created_at FROM articles LIMIT 1"
+        )
+    refused = mediabeat(app_url, "db", "search-upkeep")
+    assert refused.returncode == 1 and "does not own the articles table" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    owner = mediabeat(database_url, "db", "search-upkeep")
+    assert owner.returncode == 0 and "from id 200001 up" in owner.stdout, owner.stderr
+    with connect_as(database_url, app) as conn:
+        assert [r[0] for r in conn.execute(sql)] == ["ix_articles_search_recent"]  # no half-built copy left

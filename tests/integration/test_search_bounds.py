@@ -280,3 +280,47 @@ async def test_a_rare_words_walk_ends_in_one_scan_of_the_rest(db: Database, monk
     for first, rest in (windows[:2], windows[2:]):
         assert first[0] > 0 and not first[2]
         assert rest == (0, first[0], False)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_newest_articles_gin_index_moves_up_and_windows_stop_at_its_floor(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(60)]
+    org, ids = await _seed(db, texts)
+    store = SearchStore(db)
+
+    async def state() -> tuple[int, list[str]]:
+        async with db.read() as conn:
+            floor = (await conn.execute(sa.text("SELECT id FROM articles_search_recent_floor"))).scalar_one()
+            sql = "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'ix_articles_search_recent%'"
+            return int(floor), [str(d) for d in (await conn.execute(sa.text(sql))).scalars()]
+
+    # Migration 0034 on an empty archive: the index covers every id, and a walk has nothing to split off.
+    floor, definitions = await state()
+    assert floor == 1 and len(definitions) == 1 and "WHERE (id >= 1)" in definitions[0]
+    before = {q: await _ids(db, q, org) for q in ("zeppelin", '"zeppelin over"', "harbour")}
+    assert set(before["zeppelin"]) == {ids[i] for i in range(0, 60, 10)}
+
+    monkeypatch.setattr(search_store, "RECENT_IDS", 10)
+    async with db.read() as conn:
+        top = int((await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar_one())
+    assert await store.refresh_recent_index() == top - 10
+    floor, definitions = await state()
+    assert floor == top - 10 and len(definitions) == 1
+    assert f"WHERE (id >= {floor})" in definitions[0] and "ix_articles_search_recent " in definitions[0]
+    assert await store.refresh_recent_index() is None  # it holds the newest ten ids: not due again
+
+    windows: list[tuple[int, int]] = []
+    window = SearchStore._window
+
+    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
+        windows.append((low, high))
+        return window(self, query, org_id, feed_id, low, high, *rest)
+
+    monkeypatch.setattr(SearchStore, "_window", spy)
+    for q, found in before.items():
+        assert await _ids(db, q, org) == found, q
+    # Every walk stops a window at the floor, and goes on below it.
+    assert any(low == floor for low, _ in windows) and any(high == floor for _, high in windows)
+    assert all(not low < floor < high for low, high in windows)

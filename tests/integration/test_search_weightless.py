@@ -5,6 +5,9 @@ before; NEAR is weighed as its two sides."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -181,3 +184,14 @@ def test_the_migration_counts_them_in_an_existing_archive(database_url: str) -> 
     engine.dispose()
     assert {str(r.term) for r in rows} == _expected_weightless()
     assert dict((str(r.term), int(r.articles)) for r in rows)["lights"] == 7
+
+
+async def test_the_search_upkeep_command_counts_them_now(db: Database, database_url: str) -> None:
+    await _seed(db)
+    env = dict(os.environ, MEDIABEAT_DATABASE_URL=database_url)
+    done = subprocess.run(
+        [sys.executable, "-m", "mediabeat", "db", "search-upkeep"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{len(_expected_weightless())} words held by half of the articles or more counted"
+    assert set(await _recorded(db)) == _expected_weightless()

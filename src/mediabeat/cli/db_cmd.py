@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.engine import make_url
 
-from mediabeat.cli.common import CliError
+from mediabeat.cli.common import CliError, with_services
 from mediabeat.db import migrate, rls
 from mediabeat.db.backup import BackupRefused, PgDump, backup_sqlite, plan_backup, run_pg_dump
 from mediabeat.db.engine import database_location, redacted, sync_url
@@ -75,6 +75,17 @@ def backup(
         raise CliError(f"pg_dump failed with exit status {status}")
     restore = shlex.join(["pg_restore", f"--dbname={plan.conninfo}", str(file)])
     typer.echo(f"backed up to {file}; restore with: {restore}")
+
+
+@app.command("search-upkeep")
+def search_upkeep() -> None:
+    """Keep search's side indexes up now, as the nightly cleanup does: on SQLite, count the words ranking
+    leaves out; on PostgreSQL, move the newest articles' GIN index up when it is due (run as the owner of
+    the articles table: a login with the app role may not build an index)."""
+    done, message = with_services(lambda services: services.content.search.upkeep())
+    if not done:
+        raise CliError(message)
+    typer.echo(message)
 
 
 @app.command("grant-app-role")

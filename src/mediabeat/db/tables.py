@@ -513,6 +513,7 @@ SEARCH_INDEX_OBJECTS = frozenset(
         "search_weightless_words",
         "search_vector",
         "ix_articles_search_vector",
+        "ix_articles_search_recent",
     }
 )
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.search import RecentIndexNotRebuilt, SearchStore
 from mediabeat.domain.content import OrgNotFound
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, BadQuery, Reader, SearchHit
 from mediabeat.search.query import Query, QueryError, parse_query
@@ -54,6 +54,22 @@ class SearchService:
 
     def __init__(self, *, store: SearchStore) -> None:
         self.store = store
+
+    async def upkeep(self) -> tuple[bool, str]:
+        """What the nightly cleanup does for search, now: SQLite counts the words ranking leaves out,
+        PostgreSQL moves the newest articles' GIN index up when due. Whether it could, and what it did."""
+        if not self.store.db.is_postgres:
+            return (
+                True,
+                f"{await self.store.count_weightless_words()} words held by half of the articles or more counted",
+            )
+        try:
+            floor = await self.store.refresh_recent_index()
+        except RecentIndexNotRebuilt as exc:
+            return False, str(exc)
+        if floor is None:
+            return True, "the newest articles' search index is not due to move (it holds under twice its 100,000 ids)"
+        return True, f"the newest articles' search index now holds the articles from id {floor} up"
 
     @staticmethod
     def parse(source: str) -> Query:

@@ -1,5 +1,5 @@
-"""nightly-cleanup: delete old crawl jobs, old task runs and old kept raw HTML, in batches; recount the
-words that search ranking leaves out."""
+"""nightly-cleanup: delete old crawl jobs, old task runs and old kept raw HTML, in batches; keep search's side
+indexes up (the words ranking leaves out on SQLite, the newest articles' GIN index on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.db.stores.retention import RetentionStore
-from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.search import RecentIndexNotRebuilt, SearchStore
 from mediabeat.tasks.base import RunContext
 
 
 class NightlyCleanup:
     """Deletes crawl jobs older than job_retention_days, runs older than run_retention_days and kept raw HTML
-    fetched more than raw_html_retention_days ago. With a `search` store it then counts again the words that
-    search ranking leaves out on SQLite, those held by half of the articles (SearchStore.count_weightless_words)."""
+    fetched more than raw_html_retention_days ago. With a `search` store it then keeps search's side indexes up:
+    on SQLite it counts again the words that ranking leaves out (SearchStore.count_weightless_words), on
+    PostgreSQL it moves the newest articles' GIN index up when due (SearchStore.refresh_recent_index)."""
 
     def __init__(
         self,
@@ -40,7 +41,7 @@ class NightlyCleanup:
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
         raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
         alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
-        weightless = None if self.search is None else await self.search.count_weightless_words()
+        search = {} if self.search is None else await self._search_upkeep(self.search, ctx)
         ctx.log.info(
             "nightly-cleanup deleted %d crawl jobs, %d task runs, %d raw HTML pages and %d task alerts",
             jobs,
@@ -53,11 +54,26 @@ class NightlyCleanup:
             "task_runs_deleted": runs,
             "raw_pages_deleted": raw,
             "task_alerts_deleted": alerts,
-            **({} if weightless is None else {"search_weightless_words": weightless}),
+            **search,
             "job_retention_days": self.job_retention.days,
             "run_retention_days": self.run_retention.days,
             "raw_html_retention_days": self.raw_html_retention.days,
         }
+
+    @staticmethod
+    async def _search_upkeep(search: SearchStore, ctx: RunContext) -> dict[str, Any]:
+        """SQLite: count the words that ranking leaves out. PostgreSQL: build the newest articles' GIN index
+        again once it has grown to twice its size (not an error when this login may not: it still serves)."""
+        if not search.db.is_postgres:
+            return {"search_weightless_words": await search.count_weightless_words()}
+        try:
+            floor = await search.refresh_recent_index()
+        except RecentIndexNotRebuilt as exc:
+            ctx.log.warning("%s", exc)
+            return {"search_recent_index": str(exc)}
+        if floor is not None:
+            ctx.log.info("nightly-cleanup rebuilt the newest articles' search index from id %d", floor)
+        return {"search_recent_index_floor": floor}
 
     async def _delete_all(self, delete_batch: Callable[..., Awaitable[int]], cutoff: datetime) -> int:
         total = 0

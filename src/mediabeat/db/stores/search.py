@@ -177,6 +177,12 @@ class _Clauses:
         return f"articles.published_at < {self.bind(day + dt.timedelta(days=1), UTCDateTime())}"
 
 
+# PostgreSQL: the newest articles' GIN index (migration 0034), built again over the newest RECENT_IDS ids
+# once it holds twice as many (refresh_recent_index).
+_RECENT_GIN = "ix_articles_search_recent"
+RECENT_IDS = 100_000
+# Where a PostgreSQL walk starts, and the lowest id of the newest articles' GIN index (migration 0034).
+_WALK_BOUNDS = "SELECT (SELECT max(id) + 1 FROM articles), (SELECT id FROM articles_search_recent_floor)"
 # The planner's estimate of the articles holding a query's words (EXPLAIN of this, with the tsquery).
 _HOLDERS = "SELECT 1 FROM articles WHERE articles.search_vector @@"
 # The words of a tsquery as the index spells them, the table's size, and ANALYZE's most common words
@@ -203,6 +209,10 @@ def _postings(stats: Any) -> tuple[float, bool]:
     words = [w.replace("''", "'") for w in _LEXEME.findall(stats.words or "")]
     postings = sum(frequency.get(w, rare) for w in words) * max(float(stats.rows or 0), 0.0)
     return postings, len(words) == 1 and words[0] in frequency
+
+
+class RecentIndexNotRebuilt(Exception):
+    """The newest articles' GIN index could not be rebuilt (the login does not own the table): it still serves."""
 
 
 class SearchStore:
@@ -372,6 +382,46 @@ class SearchStore:
             if words:
                 await conn.execute(sa.text(_RECORD_WEIGHTLESS), words)
         return len(words)
+
+    async def refresh_recent_index(self) -> int | None:
+        """PostgreSQL: build the newest articles' GIN index (migration 0034) again over the newest
+        RECENT_IDS ids once it holds twice as many; its new floor, or None when it was left as it was.
+
+        The new index is built beside the old one (CREATE INDEX CONCURRENTLY: writers go on), then
+        takes its name and its floor in one transaction, and the old one is dropped. Building an
+        index takes the table's owner: a login with the app role only (docs/deploy.md) gets
+        RecentIndexNotRebuilt, and the old index goes on serving, over more ids. SQLite's slice
+        moves with every insert (migration 0031): nothing to do there.
+        """
+        if not self.db.is_postgres:
+            return None
+        async with self.db.read() as conn:  # autocommit on PostgreSQL: CONCURRENTLY runs outside a transaction
+            top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
+            if top is None or floor is None or int(top) - int(floor) <= 2 * RECENT_IDS:
+                return None
+            new_floor = int(top) - RECENT_IDS
+            try:
+                await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_next"))
+                await conn.execute(
+                    sa.text(
+                        f"CREATE INDEX CONCURRENTLY {_RECENT_GIN}_next ON articles USING gin (search_vector) "
+                        f"WHERE id >= {new_floor}"
+                    )
+                )
+            except sa.exc.ProgrammingError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege: not the owner
+                    raise
+                raise RecentIndexNotRebuilt(
+                    "the newest articles' search index was not rebuilt: this database login does not own the "
+                    "articles table; run `mediabeat db search-upkeep` as the schema owner (docs/deploy.md)"
+                ) from None
+        async with self.db.write() as conn:
+            await conn.execute(sa.text(f"ALTER INDEX {_RECENT_GIN} RENAME TO {_RECENT_GIN}_old"))
+            await conn.execute(sa.text(f"ALTER INDEX {_RECENT_GIN}_next RENAME TO {_RECENT_GIN}"))
+            await conn.execute(sa.text("UPDATE articles_search_recent_floor SET id = :floor"), {"floor": new_floor})
+        async with self.db.read() as conn:
+            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_old"))
+        return new_floor
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
         clauses = _Clauses(self.db.is_postgres)
@@ -606,30 +656,45 @@ class SearchStore:
         rows only, at most POSTGRES_POSITION_CHECKS of them (`exact`: every one, for an export).
         """
         assert query.text is not None
-        top = below if below is not None else (await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar()
+        top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
+        top = below if below is not None else top
         if top is None:
             return []
         names = ", ".join(f"'{name}'" for name in {**_CANDIDATE_SETTINGS, **_BY_KEY_SETTINGS})
         await self._settings(conn, _CANDIDATE_SETTINGS)
         try:
             walk = _Walk(wanted or RANK_CANDIDATES, sys.maxsize if exact else POSTGRES_POSITION_CHECKS)
-            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk)
+            # A floor of 1 (an archive that has not outgrown the index yet) leaves nothing below it to split off.
+            lowest = None if floor is None or int(floor) <= 1 else int(floor)
+            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk, lowest)
         finally:
             await conn.execute(
                 sa.text(f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})")
             )
 
     async def _walk_windows(
-        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, high: int, walk: _Walk
+        self,
+        conn: Any,
+        query: Query,
+        org_id: int | None,
+        feed_id: int | None,
+        high: int,
+        walk: _Walk,
+        floor: int | None = None,
     ) -> list[int]:
         """Windows newest first until `walk.wanted` matches or `walk.checks` position checks. A window's
-        LIMIT cuts it short only when that ends the walk, so no match inside the walked ids is skipped."""
+        LIMIT cuts it short only when that ends the walk, so no match inside the walked ids is skipped.
+
+        A window that would reach below `floor`, the lowest id of the newest articles' GIN index
+        (migration 0034), stops there: above it that index answers, with a tenth of the postings."""
         assert query.text is not None
         positional = is_positional(query.text)
         found: list[int] = []
         checked, (window, by_key) = 0, await self._first_window(conn, query, high, walk)
         while high > 0 and len(found) < walk.wanted and checked < walk.checks:
             low = max(high - window, 0)
+            if floor is not None and low < floor < high:
+                low = floor
             limit = walk.checks - checked if positional else walk.wanted - len(found)
             if by_key:
                 await self._settings(conn, _BY_KEY_SETTINGS)
