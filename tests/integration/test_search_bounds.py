@@ -305,6 +305,12 @@ async def test_the_newest_articles_gin_index_moves_up_and_windows_stop_at_its_fl
     monkeypatch.setattr(search_store, "RECENT_IDS", 10)
     async with db.read() as conn:
         top = int((await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar_one())
+    # While another process rebuilds it (holding the lock), this one leaves it alone.
+    async with db.read() as other:
+        await other.execute(sa.select(sa.func.pg_advisory_lock(search_store.RECENT_LOCK)))
+        assert await store.refresh_recent_index() is None
+        await other.execute(sa.select(sa.func.pg_advisory_unlock(search_store.RECENT_LOCK)))
+    assert (await state())[0] == 1
     assert await store.refresh_recent_index() == top - 10
     floor, definitions = await state()
     assert floor == top - 10 and len(definitions) == 1

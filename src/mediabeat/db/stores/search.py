@@ -180,6 +180,7 @@ class _Clauses:
 # PostgreSQL: the newest articles' GIN index (migration 0034), built again over the newest RECENT_IDS ids
 # once it holds twice as many (refresh_recent_index).
 _RECENT_GIN = "ix_articles_search_recent"
+RECENT_LOCK = 0x4D427372  # "MBsr": the advisory lock one rebuild holds
 RECENT_IDS = 100_000
 # Where a PostgreSQL walk starts, and the lowest id of the newest articles' GIN index (migration 0034).
 _WALK_BOUNDS = "SELECT (SELECT max(id) + 1 FROM articles), (SELECT id FROM articles_search_recent_floor)"
@@ -396,31 +397,40 @@ class SearchStore:
         if not self.db.is_postgres:
             return None
         async with self.db.read() as conn:  # autocommit on PostgreSQL: CONCURRENTLY runs outside a transaction
-            top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
-            if top is None or floor is None or int(top) - int(floor) <= 2 * RECENT_IDS:
+            # One rebuild at a time (the nightly cleanup and the command may overlap): a session lock, held
+            # on this connection until the old index is gone.
+            if not (await conn.execute(sa.select(sa.func.pg_try_advisory_lock(RECENT_LOCK)))).scalar():
                 return None
-            new_floor = int(top) - RECENT_IDS
             try:
-                await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_next"))
-                await conn.execute(
-                    sa.text(
-                        f"CREATE INDEX CONCURRENTLY {_RECENT_GIN}_next ON articles USING gin (search_vector) "
-                        f"WHERE id >= {new_floor}"
-                    )
+                return await self._rebuild_recent_index(conn)
+            finally:
+                await conn.execute(sa.select(sa.func.pg_advisory_unlock(RECENT_LOCK)))
+
+    async def _rebuild_recent_index(self, conn: Any) -> int | None:
+        top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
+        if top is None or floor is None or int(top) - int(floor) <= 2 * RECENT_IDS:
+            return None
+        new_floor = int(top) - RECENT_IDS
+        try:
+            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_next"))  # a failed build's
+            await conn.execute(
+                sa.text(
+                    f"CREATE INDEX CONCURRENTLY {_RECENT_GIN}_next ON articles USING gin (search_vector) "
+                    f"WHERE id >= {new_floor}"
                 )
-            except sa.exc.ProgrammingError as exc:
-                if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege: not the owner
-                    raise
-                raise RecentIndexNotRebuilt(
-                    "the newest articles' search index was not rebuilt: this database login does not own the "
-                    "articles table; run `mediabeat db search-upkeep` as the schema owner (docs/deploy.md)"
-                ) from None
-        async with self.db.write() as conn:
-            await conn.execute(sa.text(f"ALTER INDEX {_RECENT_GIN} RENAME TO {_RECENT_GIN}_old"))
-            await conn.execute(sa.text(f"ALTER INDEX {_RECENT_GIN}_next RENAME TO {_RECENT_GIN}"))
-            await conn.execute(sa.text("UPDATE articles_search_recent_floor SET id = :floor"), {"floor": new_floor})
-        async with self.db.read() as conn:
-            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_old"))
+            )
+        except sa.exc.ProgrammingError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege: not the owner
+                raise
+            raise RecentIndexNotRebuilt(
+                "the newest articles' search index was not rebuilt: this database login does not own the "
+                "articles table; run `mediabeat db search-upkeep` as the schema owner (docs/deploy.md)"
+            ) from None
+        async with self.db.write() as swap:
+            await swap.execute(sa.text(f"ALTER INDEX {_RECENT_GIN} RENAME TO {_RECENT_GIN}_old"))
+            await swap.execute(sa.text(f"ALTER INDEX {_RECENT_GIN}_next RENAME TO {_RECENT_GIN}"))
+            await swap.execute(sa.text("UPDATE articles_search_recent_floor SET id = :floor"), {"floor": new_floor})
+        await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_old"))
         return new_floor
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
