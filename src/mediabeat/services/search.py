@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from mediabeat.db.stores.search import RecentIndexNotRebuilt, SearchStore
+from mediabeat.db.stores.search import RECENT_IDS, RecentIndexNotRebuilt, SearchStore
 from mediabeat.domain.content import OrgNotFound
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, BadQuery, Reader, SearchHit
 from mediabeat.search.query import Query, QueryError, parse_query
@@ -68,7 +68,8 @@ class SearchService:
         except RecentIndexNotRebuilt as exc:
             return False, str(exc)
         if floor is None:
-            return True, "the newest articles' search index is not due to move (it holds under twice its 100,000 ids)"
+            due = f"it holds under twice its {RECENT_IDS:,} ids, or another process is rebuilding it"
+            return True, f"the newest articles' search index was left as it is ({due})"
         return True, f"the newest articles' search index now holds the articles from id {floor} up"
 
     @staticmethod
