@@ -79,8 +79,12 @@ def to_fts5_ranking(node: Node, weightless: Collection[str] = frozenset()) -> st
     if isinstance(node, Near):
         return _fts5_and([to_fts5_ranking(node.left, weightless), to_fts5_ranking(node.right, weightless)])
     if isinstance(node, Or):
-        # An item with nothing to weigh still matches its own articles: it is kept as it is, unweighed words and all.
-        items = [to_fts5_ranking(i, weightless) or to_fts5_ranking(i) or to_fts5(i, relaxed=True) for i in node.items]
+        items = []
+        for item in node.items:
+            # An item with nothing to weigh still matches its own articles: it is kept, unweighed words and all.
+            ranked = to_fts5_ranking(item, weightless) or to_fts5_ranking(item)
+            assert ranked is not None  # an OR's items each hold something to find (the parser refuses NOT there)
+            items.append(ranked)
         return "(" + " OR ".join(items) + ")"
     if isinstance(node, Not):
         return None

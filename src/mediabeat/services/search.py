@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from mediabeat.db.stores.search import RECENT_IDS, RecentIndexNotRebuilt, SearchStore
+from mediabeat.db.stores.search import RECENT_IDS, SearchStore
 from mediabeat.domain.content import OrgNotFound
 from mediabeat.domain.search import MAX_SEARCH_OFFSET, BadQuery, Reader, SearchHit
 from mediabeat.search.query import Query, QueryError, parse_query
@@ -58,15 +58,12 @@ class SearchService:
     async def upkeep(self) -> tuple[bool, str]:
         """What the nightly cleanup does for search, now: SQLite counts the words ranking leaves out,
         PostgreSQL moves the newest articles' GIN index up when due. Whether it could, and what it did."""
-        if not self.store.db.is_postgres:
-            return (
-                True,
-                f"{await self.store.count_weightless_words()} words held by half of the articles or more counted",
-            )
-        try:
-            floor = await self.store.refresh_recent_index()
-        except RecentIndexNotRebuilt as exc:
-            return False, str(exc)
+        done = await self.store.upkeep()
+        if "search_weightless_words" in done:
+            return True, f"{done['search_weightless_words']} words held by half of the articles or more counted"
+        if "search_recent_index" in done:
+            return False, str(done["search_recent_index"])
+        floor = done["search_recent_index_floor"]
         if floor is None:
             due = f"it holds under twice its {RECENT_IDS:,} ids, or another process is rebuilding it"
             return True, f"the newest articles' search index was left as it is ({due})"

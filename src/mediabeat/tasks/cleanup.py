@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediabeat.db.stores.retention import RetentionStore
-from mediabeat.db.stores.search import RecentIndexNotRebuilt, SearchStore
+from mediabeat.db.stores.search import SearchStore
 from mediabeat.tasks.base import RunContext
 
 
@@ -41,7 +41,14 @@ class NightlyCleanup:
         runs = await self._delete_all(self.store.delete_runs_before, ctx.now - self.run_retention)
         raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
         alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
-        search = {} if self.search is None else await self._search_upkeep(self.search, ctx)
+        search = {} if self.search is None else await self.search.upkeep()
+        if "search_recent_index" in search:  # not an error: the index still serves (docs/deploy.md)
+            ctx.log.warning("%s", search["search_recent_index"])
+        elif search.get("search_recent_index_floor") is not None:
+            ctx.log.info(
+                "nightly-cleanup rebuilt the newest articles' search index from id %d",
+                search["search_recent_index_floor"],
+            )
         ctx.log.info(
             "nightly-cleanup deleted %d crawl jobs, %d task runs, %d raw HTML pages and %d task alerts",
             jobs,
@@ -59,21 +66,6 @@ class NightlyCleanup:
             "run_retention_days": self.run_retention.days,
             "raw_html_retention_days": self.raw_html_retention.days,
         }
-
-    @staticmethod
-    async def _search_upkeep(search: SearchStore, ctx: RunContext) -> dict[str, Any]:
-        """SQLite: count the words that ranking leaves out. PostgreSQL: build the newest articles' GIN index
-        again once it has grown to twice its size (not an error when this login may not: it still serves)."""
-        if not search.db.is_postgres:
-            return {"search_weightless_words": await search.count_weightless_words()}
-        try:
-            floor = await search.refresh_recent_index()
-        except RecentIndexNotRebuilt as exc:
-            ctx.log.warning("%s", exc)
-            return {"search_recent_index": str(exc)}
-        if floor is not None:
-            ctx.log.info("nightly-cleanup rebuilt the newest articles' search index from id %d", floor)
-        return {"search_recent_index_floor": floor}
 
     async def _delete_all(self, delete_batch: Callable[..., Awaitable[int]], cutoff: datetime) -> int:
         total = 0

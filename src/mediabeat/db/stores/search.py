@@ -357,6 +357,18 @@ class SearchStore:
         """
         return RECENT_INDEX if floor is not None and candidates[-1] >= floor else FULL_INDEX
 
+    async def upkeep(self) -> dict[str, Any]:
+        """What the nightly cleanup does for search (also `mediabeat db search-upkeep`), as a run result:
+        SQLite counts the words ranking leaves out (`search_weightless_words`: how many); PostgreSQL moves
+        the newest articles' GIN index up when due (`search_recent_index_floor`: its new floor, None when
+        it was left as it was), or says why it could not (`search_recent_index`: it still serves)."""
+        if not self.db.is_postgres:
+            return {"search_weightless_words": await self.count_weightless_words()}
+        try:
+            return {"search_recent_index_floor": await self.refresh_recent_index()}
+        except RecentIndexNotRebuilt as exc:
+            return {"search_recent_index": str(exc)}
+
     async def count_weightless_words(self) -> int:
         """SQLite: record the words that bm25() weighs at nothing, in both FTS5 indexes (those held by at
         least half of the articles), so that ranking leaves them out (to_fts5_ranking); how many.
