@@ -50,9 +50,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.search import FULL_INDEX, RECENT_INDEX, SearchStore
 from mediabeat.search.query import Query, parse_query
-from mediabeat.search.sql import to_fts5
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -279,16 +278,21 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
 class PreviousSearchStore(SearchStore):
     """The plan before this benchmark's last change, measured beside the current one (`--previous`).
 
-    SQLite: bm25() weighed the query as it was written: a NEAR group as a group, the excluded words,
-    and the words held by half of the articles, each counted over the ranking index before the first
-    row was scored; now those words and the exclusions are left out and NEAR is weighed as its two
-    sides (SearchStore._ranking_expression, to_fts5_ranking). PostgreSQL runs the same plan in both.
+    SQLite: a phrase or NEAR query was searched in the index of every article only, and when its
+    candidates reached below the newest articles' index they were all ranked in the index of every
+    article, where bm25() counts the phrase's holders over the whole archive. Now it is tried in the
+    newest articles' index first, and the candidates below it follow the ranked ones unweighed
+    (SearchStore._sqlite_search, _ranking_plan). PostgreSQL runs the same plan in both.
     """
 
     @staticmethod
-    def _ranking_expression(query: Query, weightless: frozenset[str]) -> str | None:
-        assert query.text is not None
-        return to_fts5(query.text)
+    def _recent_first(query: Query) -> bool:
+        return False
+
+    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+        if floor is not None and candidates[-1] >= floor:
+            return RECENT_INDEX, candidates, []
+        return FULL_INDEX, candidates, []
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -15,7 +15,8 @@ from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
-from mediabeat.search.query import parse_query
+from mediabeat.domain.search import SearchHit
+from mediabeat.search.query import Query, parse_query
 from tests.integration.test_search_bounds import NOW, _article
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -68,23 +69,34 @@ def test_the_triggers_keep_the_newest_ids_in_the_recent_index(database_url: str)
 
 
 class _Spy(SearchStore):
-    """Records whether each search was ranked in the index of the newest articles."""
+    """Records, for each search, whether its page was ranked in the index of the newest articles, and
+    which candidates followed the ranked ones unweighed (the last ranking of the search: a phrase's page
+    left short in the newest articles' index is searched again in the index of every article)."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.recent: list[bool] = []
+        self.unweighed: list[list[int]] = []
+        self.plans: list[tuple[str, list[int], list[int]]] = []
 
-    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
-        index = super()._ranking_index(floor, candidates)
-        self.recent.append(index == search_store.RECENT_INDEX)
-        return index
+    async def search(self, query: Query, **kwargs: Any) -> list[SearchHit]:
+        self.plans.clear()
+        hits = await super().search(query, **kwargs)
+        if self.plans:
+            self.recent.append(self.plans[-1][0] == search_store.RECENT_INDEX)
+            self.unweighed.append(self.plans[-1][2])
+        return hits
+
+    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+        self.plans.append(super()._ranking_plan(query, floor, candidates))
+        return self.plans[-1]
 
 
 class _Full(SearchStore):
     """Every search ranked in the index of every article, as before migration 0031."""
 
-    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
-        return search_store.FULL_INDEX
+    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+        return search_store.FULL_INDEX, candidates, []
 
 
 async def _shrink_slice(db: Database, floor: int) -> None:
@@ -180,3 +192,49 @@ async def test_an_organisation_alone_in_the_archive_is_searched_from_the_index_a
         assert {h.id for h in await SearchStore(db).search(parse_query(q), org_id=org, limit=20)} == set(ids), q
         assert [h.id for h in await SearchStore(db).search(parse_query(q), org_id=rival, limit=20)] == [theirs], q
     assert sole[2:] == [False] * 4
+
+
+async def test_a_phrase_whose_matches_reach_below_the_slice_ranks_the_newest_first_and_loses_none(
+    db: Database,
+) -> None:
+    orgs = OrgStore(db)
+    org = (await orgs.create("newsroom", now=NOW)).id
+    store = ArticleStore(db)
+    ids: list[int] = []
+    for i in range(30):
+        # Every fourth article mentions the harbour lights, as often as its place in a cycle of three says.
+        text = " ".join(["harbour lights"] * (1 + i // 4 % 3) + [FILLER] * 3) if i % 4 == 0 else f"{FILLER} lights"
+        ids.append(await store.save(_article(org, i, text), now=NOW))
+    matches = ids[::4]
+    await _shrink_slice(db, ids[20])  # the slice holds the newest ten ids: three of the eight matches
+    newer = [i for i in matches if i >= ids[20]]
+    older = [i for i in matches if i < ids[20]]
+
+    spy = _Spy(db)
+    for q in ('"harbour lights"', "harbour NEAR/1 lights"):
+        spy.unweighed.clear()
+        hits = await spy.search(parse_query(q), org_id=org, limit=20)
+        full = [h.id for h in await _Full(db).search(parse_query(q), org_id=org, limit=20)]
+        # Nothing is lost: the matches in the slice come first, ranked as the whole index ranks them
+        # (one phrase: its weight is the same factor for every article), then the older ones, newest first.
+        assert full[:3] == [ids[20], ids[8], ids[28]], q  # the whole index mixes old and new
+        assert [h.id for h in hits] == [i for i in full if i in newer] + sorted(older, reverse=True), q
+        assert all(h.score > 0 for h in hits[: len(newer)]) and all(h.score == 0 for h in hits[len(newer) :])
+        assert spy.recent[-1] is True and spy.unweighed == [sorted(older, reverse=True)]
+        assert all("«" not in h.snippet or h.id in matches for h in hits)
+        # Pages of any size join up into the same list, and collapsed results hold the same stories.
+        paged = [
+            h.id
+            for offset in range(0, 8, 3)
+            for h in await spy.search(parse_query(q), org_id=org, limit=3, offset=offset)
+        ]
+        assert paged == [h.id for h in hits]
+        collapsed = await spy.search(parse_query(q), org_id=org, limit=20, collapse=True)
+        assert [h.id for h in collapsed] == [h.id for h in hits]
+
+    # A word's count is cheap in the index of every article: its candidates are all ranked there.
+    spy.unweighed.clear()
+    word = await spy.search(parse_query("harbour"), org_id=org, limit=20)
+    assert [h.id for h in word] == [h.id for h in await _Full(db).search(parse_query("harbour"), org_id=org, limit=20)]
+    assert spy.recent[-1] is False and spy.unweighed == [[]]
+    assert all(h.score > 0 for h in word)

@@ -113,6 +113,8 @@ async def test_the_words_in_half_the_articles_are_counted_and_ranking_leaves_the
             # The same hits in the same order with the same scores (to a score's three digits).
             assert _ranked(after) == _ranked(before[q]) == _ranked(as_written), q
         assert {h.id for h in after} == {h.id for h in before[q]}, q
+    # The phrase and the NEAR query are weighed twice: their page, short in the newest articles' index,
+    # is searched again in the index of every article.
     assert weighed == [
         '"ferry"',
         '"ferry"',
@@ -121,7 +123,9 @@ async def test_the_words_in_half_the_articles_are_counted_and_ranking_leaves_the
         '("zeppelin" OR "ferry")',
         '(("harbour" AND "lights") OR "zeppelin")',
         '"harbour lights"',
+        '"harbour lights"',
         None,
+        '"ferry"',
         '"ferry"',
     ]
     # Nothing left to weigh: every hit scores 0, newest first, as bm25's weight of 1e-6 orders them.

@@ -134,8 +134,10 @@ class _Clauses:
     match: str = ""  # the bound FTS5 expression's placeholder
     ranking: str | None = None  # SQLite: the FTS5 expression that ranks the candidates (None: nothing to weigh)
     candidates: list[int] | None = None  # the matches to rank, found beforehand (newest first)
+    unweighed: list[int] = field(default_factory=list)  # SQLite: older matches ranked after them, score 0
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
     index: str = FULL_INDEX  # SQLite: the FTS5 table that matches and ranks
+    scan: str = FULL_INDEX  # SQLite: the FTS5 table the candidates are collected from
     rows: bool = False  # SQLite: whether a condition reads the row of articles (not the index alone)
 
     def ranking_params(self) -> list[sa.BindParameter[Any]]:
@@ -236,9 +238,7 @@ class SearchStore:
 
         With `collapse`, one hit per story (the best-ranked copy), counted and paged in SQL.
         """
-        where = self._where(query, org_id)
-        if feed_id is not None:
-            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        where = self._text_where(query, org_id, feed_id, FULL_INDEX)
         ranked = self._collapsed if collapse else self._ranked
         async with self.db.read() as conn:
             rows: list[Any] | None = None
@@ -247,20 +247,7 @@ class SearchStore:
                 candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
                 where = self._ranking_clauses(query, candidates)
             elif query.text is not None:
-                if org_id is not None and await self._sole_organisation(conn, org_id):
-                    # Every article is the organisation's (in this read's snapshot): FTS5 then finds the
-                    # candidates alone, without reading each one's row of articles for its org_id.
-                    org_id = None
-                    where = self._where(query, None)
-                    if feed_id is not None:
-                        where.append(f"articles.feed_id = {where.bind(feed_id)}")
-                if is_positional(query.text):
-                    where.floor = await self._sqlite_floor(conn, query)
-                rows = await self._sqlite_ranked(conn, query, where, ranked, limit, offset)
-                if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
-                    rows = await self._below_archive_floor(
-                        conn, query, where, org_id, feed_id, ranked, limit, offset, rows
-                    )
+                rows = await self._sqlite_search(conn, query, org_id, feed_id, ranked, limit, offset)
             if rows is None:
                 rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
             ids = [int(r.id) for r in rows]
@@ -316,26 +303,73 @@ class SearchStore:
             )
             return [dict(r._mapping) for r in await conn.execute(sa.text(sql).columns(**_COLUMNS))]
 
+    async def _sqlite_search(
+        self, conn: Any, query: Query, org_id: int | None, feed_id: int | None, ranked: Any, limit: int, offset: int
+    ) -> list[Any]:
+        """SQLite: a page of ranked hits for a text query.
+
+        A phrase or NEAR query is first searched in the newest articles' index (migration 0031) alone.
+        When the page is full there, it is the page that the index of every article gives: either the
+        newest POSITION_CHECKS articles holding the words all lie among the newest articles (the same
+        candidates), or fewer do, and then the candidates there are all ranked before any older one
+        (_ranking_plan). Only a page left short is searched again in the index of every article,
+        whose floor costs a scan of the newest POSITION_CHECKS holders of the words in the whole archive.
+        """
+        assert query.text is not None
+        if org_id is not None and await self._sole_organisation(conn, org_id):
+            # Every article is the organisation's (in this read's snapshot): FTS5 then finds the
+            # candidates alone, without reading each one's row of articles for its org_id.
+            org_id = None
+        if self._recent_first(query):
+            newest = self._text_where(query, org_id, feed_id, RECENT_INDEX)
+            newest.floor = await self._sqlite_floor(conn, query, RECENT_INDEX)
+            rows = await self._sqlite_ranked(conn, query, newest, ranked, limit, offset)
+            if len(rows) == limit:
+                return rows
+        where = self._text_where(query, org_id, feed_id, FULL_INDEX)
+        if is_positional(query.text):
+            where.floor = await self._sqlite_floor(conn, query, FULL_INDEX)
+        rows = await self._sqlite_ranked(conn, query, where, ranked, limit, offset)
+        if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
+            rows = await self._below_archive_floor(conn, query, where, org_id, feed_id, ranked, limit, offset, rows)
+        return rows
+
+    @staticmethod
+    def _recent_first(query: Query) -> bool:
+        """SQLite: whether a search is tried in the newest articles' index first (a phrase or NEAR query)."""
+        assert query.text is not None
+        return is_positional(query.text)
+
+    def _text_where(self, query: Query, org_id: int | None, feed_id: int | None, index: str) -> _Clauses:
+        """The conditions of a search whose candidates FTS5 collects from `index`."""
+        where = self._where(query, org_id, index=index)
+        if feed_id is not None:
+            where.append(f"articles.feed_id = {where.bind(feed_id)}")
+        return where
+
     async def _sqlite_ranked(
         self, conn: Any, query: Query, where: _Clauses, ranked: Any, limit: int, offset: int
     ) -> list[Any]:
         """SQLite: the newest RANK_CANDIDATES matches (from the floor up, for a phrase or NEAR), then the
         page of them ranked in the index that _ranking_index picks."""
-        index = where.index = FULL_INDEX
+        index = where.index = where.scan
         floor = [] if where.floor is None else [f"{index}.rowid >= {int(where.floor)}"]
         # A row of articles is read for each match only when a condition needs it (the organisation, a filter).
         source = f"articles.id FROM {self._source(query, where)}" if where.rows else f"{index}.rowid FROM {index}"
         sql = (
             f"SELECT {source} WHERE {' AND '.join(where.clauses + floor)} "
-            f"ORDER BY {self._newest_first(query)} LIMIT {RANK_CANDIDATES}"
+            f"ORDER BY {self._newest_first(query, index)} LIMIT {RANK_CANDIDATES}"
         )
         where.candidates = [int(i) for i in (await conn.execute(sa.text(sql).bindparams(*where.params))).scalars()]
         if not where.candidates:
             return []
         floor, weightless = (await conn.execute(sa.text(_RANKING_STATE))).one()
         where.ranking = self._ranking_expression(query, frozenset((weightless or "").split()))
-        # With nothing to weigh, the candidates' page is read from articles alone (FTS5 would look each one up).
-        where.index = "articles" if where.ranking is None else self._ranking_index(floor, where.candidates)
+        if where.ranking is None:
+            # Nothing to weigh: the candidates' page is read from articles alone (FTS5 would look each one up).
+            where.index = "articles"
+        else:
+            where.index, where.candidates, where.unweighed = self._ranking_plan(query, floor, where.candidates)
         return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
 
     @staticmethod
@@ -345,17 +379,28 @@ class SearchStore:
         assert query.text is not None
         return to_fts5_ranking(query.text, weightless)
 
-    def _ranking_index(self, floor: int | None, candidates: list[int]) -> str:
-        """SQLite: the index that ranks the candidates. That of the newest articles (migration 0031) when
-        they all lie there (`floor`: its lowest id), otherwise that of every article.
+    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+        """SQLite: the index that ranks the candidates, the candidates it weighs, and those that follow them
+        unweighed (score 0, newest first). `floor` is the lowest id of the newest articles' index
+        (migration 0031); the candidates are newest first.
 
         FTS5's bm25() counts the articles holding each phrase of the query over its whole index before
         it scores a row: for a common word or phrase that is most of a search's time (70 ms for
-        `"ist der"` at 1,000,000 articles). The same candidates ranked in the small index give the
-        same hits but for those counts, which are then taken over the newest articles: a tenth of the
-        work for the words whose newest matches are all recent, which are the common ones.
+        `"ist der"` at 1,000,000 articles). So the candidates are ranked in the newest articles' index
+        when they all lie there: the same hits but for those counts, which are then taken over the
+        newest articles, a tenth of the work. Otherwise they are ranked in the index of every article,
+        where a rare word's count is cheap; except for a phrase or NEAR query, whose count checks the
+        positions in every article of the archive holding its words (30-40 ms for `"ist Eine all"`,
+        however few its matches): its candidates among the newest articles are ranked there, and the
+        older ones follow them, newest first.
         """
-        return RECENT_INDEX if floor is not None and candidates[-1] >= floor else FULL_INDEX
+        if floor is None or candidates[-1] >= floor:
+            return (FULL_INDEX if floor is None else RECENT_INDEX), candidates, []
+        assert query.text is not None
+        if is_positional(query.text) and candidates[0] >= floor:
+            newer = [i for i in candidates if i >= floor]
+            return RECENT_INDEX, newer, candidates[len(newer) :]
+        return FULL_INDEX, candidates, []
 
     async def upkeep(self) -> dict[str, Any]:
         """What the nightly cleanup does for search (also `mediabeat db search-upkeep`), as a run result:
@@ -445,8 +490,8 @@ class SearchStore:
         await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_old"))
         return new_floor
 
-    def _where(self, query: Query, org_id: int | None, *, text: bool = True) -> _Clauses:
-        clauses = _Clauses(self.db.is_postgres)
+    def _where(self, query: Query, org_id: int | None, *, text: bool = True, index: str = FULL_INDEX) -> _Clauses:
+        clauses = _Clauses(self.db.is_postgres, index=index, scan=index)
         if org_id is not None:
             clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
         if query.filters is not None:
@@ -459,7 +504,7 @@ class SearchStore:
                 clauses.append("articles.search_vector @@ search_query.q")
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
-                clauses.append(f"{FULL_INDEX} MATCH {clauses.match}", index_only=True)
+                clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
         return clauses
 
     def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
@@ -482,10 +527,10 @@ class SearchStore:
         # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
         return f"{where.index} CROSS JOIN articles ON articles.id = {where.index}.rowid"
 
-    def _newest_first(self, query: Query) -> str:
+    def _newest_first(self, query: Query, index: str = FULL_INDEX) -> str:
         """Newest first. On SQLite ordered by the FTS5 rowid (the same id), which FTS5 delivers in that
         order: the LIMIT then stops the scan early, where ordering by articles.id sorts every match."""
-        return f"{FULL_INDEX}.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
+        return f"{index}.rowid DESC" if query.text is not None and not self.db.is_postgres else "articles.id DESC"
 
     def _ranked(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits. Only the newest RANK_CANDIDATES matches are ranked: scoring every match of a
@@ -498,15 +543,14 @@ class SearchStore:
                 f"ORDER BY articles.published_at DESC, articles.id DESC {page}"
             )
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
-        score, condition = self._scored(query, where)
         if not self.db.is_postgres:
             # FTS5 scores the candidates by itself, and only the page's rows are read from articles.
-            index = where.index
             top = (
-                f"SELECT {index}.rowid AS id, {score} AS score FROM {index} WHERE {condition} "
-                f"ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, {index}.rowid DESC {page}"
+                f"SELECT scored.id, scored.score FROM ({self._sqlite_scored(where)}) AS scored "
+                f"ORDER BY round(CAST(scored.score AS numeric), {SCORE_DIGITS}) DESC, scored.id DESC {page}"
             )
             return self._page_rows(where, top)
+        score, condition = self._scored(query, where)
         sql = (
             f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
@@ -514,20 +558,32 @@ class SearchStore:
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    def _scored(self, query: Query, where: _Clauses) -> tuple[str, str]:
-        """The score expression of a text query, and the condition that keeps its newest RANK_CANDIDATES matches."""
-        if self.db.is_postgres:
-            ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
-            return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
+    @staticmethod
+    def _scored(query: Query, where: _Clauses) -> tuple[str, str]:
+        """PostgreSQL: the score expression of a text query, and the condition that keeps its candidates."""
+        ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
+        return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
+
+    @staticmethod
+    def _sqlite_scored(where: _Clauses) -> str:
+        """SQLite: the candidates with their scores (`id`, `score`), as _ranking_plan split them: those that
+        the ranking index weighs, then the unweighed ones with 0."""
         index, candidates = where.index, where.candidates or [0]
         ids = ", ".join(str(int(i)) for i in candidates)
         if where.ranking is None:
             # Nothing to weigh (only words in half of the articles): every candidate scores 0, as bm25 would give.
-            return "0.0", f"{index}.rowid IN ({ids})"
+            return f"SELECT {index}.rowid AS id, 0.0 AS score FROM {index} WHERE {index}.rowid IN ({ids})"
         # The candidates' lowest id bounds FTS5's scan: bm25 then scores those, not every match. The unary
         # + keeps the id list from FTS5, which would probe each id on its own (70 µs each).
-        condition = f"{index} MATCH :ranking AND {index}.rowid >= {min(candidates)} AND +{index}.rowid IN ({ids})"
-        return f"-bm25({index}, 4.0, 1.0)", condition
+        weighed = (
+            f"SELECT {index}.rowid AS id, -bm25({index}, 4.0, 1.0) AS score FROM {index} "
+            f"WHERE {index} MATCH :ranking AND {index}.rowid >= {min(candidates)} AND +{index}.rowid IN ({ids})"
+        )
+        if not where.unweighed:
+            return weighed
+        # The ids alone (no row of articles is read for them): json_each lists the literal's numbers.
+        older = ",".join(str(int(i)) for i in where.unweighed)
+        return f"{weighed} UNION ALL SELECT CAST(value AS INTEGER), 0.0 FROM json_each('[{older}]')"
 
     def _collapsed(self, query: Query, where: _Clauses, *, limit: int, offset: int) -> Any:
         """Ranked hits, one per story: each story's best-ranked copy (ROW_NUMBER over the story), paged after.
@@ -544,10 +600,10 @@ class SearchStore:
                 f"WHERE {condition} ORDER BY {order.format(t='articles')} LIMIT {RANK_CANDIDATES}"
             )
         else:
-            score, condition = self._scored(query, where)
             order = f"round(CAST({{t}}.score AS numeric), {SCORE_DIGITS}) DESC, {{t}}.id DESC"
             if not self.db.is_postgres:
-                return self._collapsed_fts5(where, score, condition, order, limit=limit, offset=offset)
+                return self._collapsed_fts5(where, order, limit=limit, offset=offset)
+            score, condition = self._scored(query, where)
             candidates = (
                 f"SELECT {_HIT_COLUMNS}, {score} AS score, {_STORY} AS story "
                 f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
@@ -560,16 +616,13 @@ class SearchStore:
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    def _collapsed_fts5(
-        self, where: _Clauses, score: str, condition: str, order: str, *, limit: int, offset: int
-    ) -> Any:
+    def _collapsed_fts5(self, where: _Clauses, order: str, *, limit: int, offset: int) -> Any:
         """SQLite's collapsed hits: FTS5 scores the candidates, each is given its story, and only the page's
         rows are read from articles."""
-        index = where.index
         candidates = (
-            f"SELECT {index}.rowid AS id, {score} AS score, coalesce(article_clusters.cluster_id, -{index}.rowid) "
-            f"AS story FROM {index} LEFT JOIN article_clusters ON article_clusters.article_id = {index}.rowid "
-            f"WHERE {condition}"
+            f"SELECT scored.id, scored.score, coalesce(article_clusters.cluster_id, -scored.id) AS story "
+            f"FROM ({self._sqlite_scored(where)}) AS scored "
+            "LEFT JOIN article_clusters ON article_clusters.article_id = scored.id"
         )
         page = (
             f"SELECT hits.id, hits.score FROM (SELECT candidates.*, ROW_NUMBER() OVER (PARTITION BY candidates.story "
@@ -643,14 +696,14 @@ class SearchStore:
         floor = (await conn.execute(sa.text(sql).bindparams(*where.params))).scalar()
         return None if floor is None else int(floor)
 
-    async def _sqlite_floor(self, conn: Any, query: Query) -> int | None:
-        """The id of the POSITION_CHECKS-th newest article of the archive that holds the words of a phrase
-        or NEAR query (None when fewer do): FTS5 then checks positions from there on, not through the
-        whole archive. The index alone answers it (no row of `articles` is read), so the bound counts
-        the articles of every organisation."""
+    async def _sqlite_floor(self, conn: Any, query: Query, index: str) -> int | None:
+        """The id of the POSITION_CHECKS-th newest article of `index` (the archive, or the newest articles)
+        that holds the words of a phrase or NEAR query (None when fewer do): FTS5 then checks positions
+        from there on, not through the whole archive. The index alone answers it (no row of `articles`
+        is read), so the bound counts the articles of every organisation."""
         assert query.text is not None
         sql = (
-            f"SELECT rowid FROM {FULL_INDEX} WHERE {FULL_INDEX} MATCH :relaxed "
+            f"SELECT rowid FROM {index} WHERE {index} MATCH :relaxed "
             f"ORDER BY rowid DESC LIMIT 1 OFFSET {POSITION_CHECKS - 1}"
         )
         statement = sa.text(sql).bindparams(relaxed=to_fts5(query.text, relaxed=True))
