@@ -50,7 +50,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores.search import FULL_INDEX, RECENT_INDEX, SearchStore
+from mediabeat.db.stores.search import FULL_INDEX, RECENT_IDS, RECENT_INDEX, SearchStore
 from mediabeat.search.query import Query, parse_query
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
@@ -251,9 +251,10 @@ def load_sqlite(path: str, source: Iterator[tuple[object, ...]], n: int, begun: 
 
 
 def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun: float) -> None:
-    """PostgreSQL bulk load: the GIN index is dropped, the rows go in with COPY (the generated column
+    """PostgreSQL bulk load: the GIN indexes are dropped, the rows go in with COPY (the generated column
     computes every `search_vector` as it would for a crawled article), the index is created again from
-    its own stored definition, and the table is vacuumed and analysed (what autovacuum would do)."""
+    its own stored definition, the newest ids' index over the newest RECENT_IDS, and the table is
+    vacuumed and analysed (what autovacuum would do)."""
     import psycopg
 
     with psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(False)) as conn:
@@ -262,6 +263,9 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
         ).fetchone() or (None,)
         assert definition, "migration 0011's GIN index is missing"
         conn.execute("DROP INDEX ix_articles_search_vector")
+        # Migration 0034's index of the newest ids (over every id of an empty table): built after the rows,
+        # over the newest RECENT_IDS, as the nightly cleanup leaves it (SearchStore.refresh_recent_index).
+        conn.execute("DROP INDEX IF EXISTS ix_articles_search_recent")
         with conn.cursor().copy(f"COPY articles ({COLUMNS}) FROM STDIN") as copy:
             for done, row in enumerate(source, 1):
                 copy.write_row(row)
@@ -270,6 +274,11 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
         print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the GIN index", flush=True)
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute(definition)
+        (top,) = conn.execute("SELECT max(id) FROM articles").fetchone() or (None,)
+        floor = max(int(top or 0) - RECENT_IDS + 1, 1)
+        conn.execute("UPDATE articles_search_recent_floor SET id = %s", (floor,))
+        recent = "CREATE INDEX ix_articles_search_recent ON articles USING gin (search_vector) WHERE id >= "
+        conn.execute(f"{recent}{floor}")
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE articles")

@@ -330,3 +330,29 @@ async def test_the_newest_articles_gin_index_moves_up_and_windows_stop_at_its_fl
     # Every walk stops a window at the floor, and goes on below it.
     assert any(low == floor for low, _ in windows) and any(high == floor for _, high in windows)
     assert all(not low < floor < high for low, high in windows)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_sparse_phrase_of_common_words_reads_no_more_holders_than_it_checks(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every article holds both words, far apart; only the oldest two hold the phrase. The windows' bitmap
+    # scans read every holder in them, whatever their LIMIT: they must not grow past the checks left.
+    texts = ["the harbour crane fell"] * 2 + [f"a crane came to the old harbour, report {i}" for i in range(150)]
+    org, ids = await _seed(db, texts)
+    checks = 20
+    _checks(monkeypatch, checks)
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 4)
+    windows: list[tuple[int, int]] = []
+    window = SearchStore._window
+
+    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
+        windows.append((low, high))
+        return window(self, query, org_id, feed_id, low, high, *rest)
+
+    monkeypatch.setattr(SearchStore, "_window", spy)
+    assert await _ids(db, '"harbour crane"', org) == []  # beyond the newest 20 holders
+    read = [sum(1 for i in ids if low <= i < high) for low, high in windows]
+    assert sum(read[:-1]) < checks <= sum(read), (windows, read)
+    # The last window is no wider than the checks left need, a quarter more for the density's noise.
+    assert read[-1] <= (checks - sum(read[:-1])) * 1.25 + 1, (windows, read)

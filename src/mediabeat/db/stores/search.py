@@ -785,6 +785,10 @@ class SearchStore:
             window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
             # The rows a window reads (matches, or for a phrase or NEAR the articles holding its words) per id.
             read = max(len(rows), 1) / (high - low)
+            if positional:
+                # A bitmap scan reads every holder in its window, the LIMIT notwithstanding: no wider than the
+                # position checks left need (a sparse phrase of common words would otherwise grow it eightfold).
+                window = min(window, int((walk.checks - checked) / read * 1.25) + 1)
             high = low
             # One GIN scan of the rest reads all of its rows (`below`); the walk, the key's ids it would
             # still need and the rows in them (for a phrase or NEAR, until its position checks run out).
