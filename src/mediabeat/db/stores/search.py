@@ -786,9 +786,7 @@ class SearchStore:
             # The rows a window reads (matches, or for a phrase or NEAR the articles holding its words) per id.
             read = max(len(rows), 1) / (high - low)
             if positional:
-                # A bitmap scan reads every holder in its window, the LIMIT notwithstanding: no wider than the
-                # position checks left need (a sparse phrase of common words would otherwise grow it eightfold).
-                window = min(window, int((walk.checks - checked) / read * 1.25) + 1)
+                window = self._checked_window(window, walk.checks - checked, read)
             high = low
             # One GIN scan of the rest reads all of its rows (`below`); the walk, the key's ids it would
             # still need and the rows in them (for a phrase or NEAR, until its position checks run out).
@@ -798,6 +796,13 @@ class SearchStore:
             if high > 0 and (below - min(needed * read, below)) * VISIT_COST < needed * KEY_COST:
                 window = high
         return found[: walk.wanted]
+
+    @staticmethod
+    def _checked_window(window: int, checks: int, read: float) -> int:
+        """A phrase or NEAR walk's next window: no wider than its `checks` left need, at `read` holders of
+        its words per id (a quarter more for the noise). A bitmap scan reads every holder in its window,
+        whatever its LIMIT, and a sparse phrase of common words would otherwise grow it eightfold."""
+        return min(window, int(checks / read * 1.25) + 1)
 
     async def _first_window(self, conn: Any, query: Query, high: int, walk: _Walk) -> tuple[int, bool]:
         """The first window's width in ids, and whether it is walked down the primary key (True) or read
