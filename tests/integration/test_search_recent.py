@@ -15,6 +15,7 @@ from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.articles import ArticleStore
 from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.tables import article_clusters, story_clusters
 from mediabeat.domain.search import SearchHit
 from mediabeat.search.query import Query, parse_query
 from tests.integration.test_search_bounds import NOW, _article
@@ -231,6 +232,24 @@ async def test_a_phrase_whose_matches_reach_below_the_slice_ranks_the_newest_fir
         assert paged == [h.id for h in hits]
         collapsed = await spy.search(parse_query(q), org_id=org, limit=20, collapse=True)
         assert [h.id for h in collapsed] == [h.id for h in hits]
+
+    # A story with a copy in each tier: the newer copy stands for it, wherever the older would have ranked.
+    phrase = [h.id for h in await spy.search(parse_query('"harbour lights"'), org_id=org, limit=20)]
+    async with db.write() as conn:
+        story = (
+            await conn.execute(
+                story_clusters.insert().values(org_id=org, created_at=NOW).returning(story_clusters.c.id)
+            )
+        ).scalar_one()
+        for article in (ids[8], ids[24]):
+            await conn.execute(
+                article_clusters.insert().values(
+                    article_id=article, org_id=org, cluster_id=story, signature=b"\0" * 8, clustered_at=NOW
+                )
+            )
+    collapsed = await spy.search(parse_query('"harbour lights"'), org_id=org, limit=20, collapse=True)
+    assert [h.id for h in collapsed] == [i for i in phrase if i != ids[8]]
+    assert [h.cluster_size for h in collapsed if h.id == ids[24]] == [2]
 
     # A word's count is cheap in the index of every article: its candidates are all ranked there.
     spy.unweighed.clear()
