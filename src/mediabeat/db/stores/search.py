@@ -34,7 +34,8 @@ RANK_CANDIDATES = 2_000  # the newest matches that are ranked (see SearchStore._
 # and in the organisation's own articles when that left a page short; on PostgreSQL, in the organisation's.
 POSITION_CHECKS = 20_000
 # SQLite: migration 0031's FTS5 index of the newest articles, where a search whose candidates all lie
-# there is ranked (see SearchStore._ranking_index), and migration 0011's index of every article.
+# there is ranked, and a phrase or NEAR query is tried first (see SearchStore._ranking_plan and
+# _sqlite_search), and migration 0011's index of every article.
 RECENT_INDEX = "articles_search_recent"
 FULL_INDEX = "articles_search"
 POSTGRES_POSITION_CHECKS = 5_000
@@ -350,8 +351,8 @@ class SearchStore:
     async def _sqlite_ranked(
         self, conn: Any, query: Query, where: _Clauses, ranked: Any, limit: int, offset: int
     ) -> list[Any]:
-        """SQLite: the newest RANK_CANDIDATES matches (from the floor up, for a phrase or NEAR), then the
-        page of them ranked in the index that _ranking_index picks."""
+        """SQLite: the newest RANK_CANDIDATES matches in `where.scan` (from the floor up, for a phrase or
+        NEAR), then the page of them ranked as _ranking_plan says."""
         index = where.index = where.scan
         floor = [] if where.floor is None else [f"{index}.rowid >= {int(where.floor)}"]
         # A row of articles is read for each match only when a condition needs it (the organisation, a filter).
