@@ -304,7 +304,7 @@ class PreviousSearchStore(SearchStore):
     def _recent_first(query: Query) -> bool:
         return False
 
-    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+    def _ranking_plan(self, costly: bool, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
         if floor is not None and candidates[-1] >= floor:
             return RECENT_INDEX, candidates, []
         return FULL_INDEX, candidates, []

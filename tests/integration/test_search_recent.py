@@ -88,15 +88,15 @@ class _Spy(SearchStore):
             self.unweighed.append(self.plans[-1][2])
         return hits
 
-    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
-        self.plans.append(super()._ranking_plan(query, floor, candidates))
+    def _ranking_plan(self, costly: bool, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+        self.plans.append(super()._ranking_plan(costly, floor, candidates))
         return self.plans[-1]
 
 
 class _Full(SearchStore):
     """Every search ranked in the index of every article, as before migration 0031."""
 
-    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+    def _ranking_plan(self, costly: bool, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
         return search_store.FULL_INDEX, candidates, []
 
 
@@ -257,3 +257,18 @@ async def test_a_phrase_whose_matches_reach_below_the_slice_ranks_the_newest_fir
     assert [h.id for h in word] == [h.id for h in await _Full(db).search(parse_query("harbour"), org_id=org, limit=20)]
     assert spy.recent[-1] is False and spy.unweighed == [[]]
     assert all(h.score > 0 for h in word)
+
+    # Unless it is common: the nightly count lists the words held by a twentieth of the newest articles
+    # (here every word of the slice's ten), and a query that weighs one is ranked in two tiers too.
+    assert await SearchStore(db).count_common_words() > 0
+    for q in ("harbour", "harbour lights -zeppelin"):
+        spy.unweighed.clear()
+        hits = await spy.search(parse_query(q), org_id=org, limit=20)
+        assert [h.id for h in hits] == [i for i in full if i in newer] + sorted(older, reverse=True), q
+        assert spy.recent[-1] is True and spy.unweighed == [sorted(older, reverse=True)], q
+    async with db.write() as conn:  # neither word listed: the whole archive ranks them again
+        await conn.execute(sa.text("DELETE FROM search_common_words WHERE term IN ('harbour', 'lights')"))
+    spy.unweighed.clear()
+    rare = await spy.search(parse_query("harbour lights -zeppelin"), org_id=org, limit=20)
+    assert spy.recent[-1] is False and spy.unweighed == [[]]
+    assert all(h.score > 0 for h in rare) and {h.id for h in rare} == set(matches)

@@ -70,6 +70,12 @@ def _expected_weightless() -> set[str]:
     return {word for word, n in holders.items() if 2 * n >= len(TEXTS)}
 
 
+def _expected_common() -> set[str]:
+    """The words held by at least a twentieth of the articles (all of them the newest here)."""
+    holders = Counter(word for i, text in enumerate(TEXTS) for word in set(tokenize(f"Report {i} {text}")))
+    return {word for word, n in holders.items() if 20 * n >= len(TEXTS)}
+
+
 def _ranked(hits: list[SearchHit]) -> list[tuple[int, float]]:
     return [(h.id, round(h.score, 3)) for h in hits]
 
@@ -160,6 +166,10 @@ async def test_the_nightly_cleanup_counts_them_again(db: Database) -> None:
     result = await cleanup(context)
     assert result["search_weightless_words"] == len(_expected_weightless())
     assert set(await _recorded(db)) == _expected_weightless()
+    assert result["search_common_words"] == len(_expected_common())
+    async with db.read() as conn:
+        listed = await conn.execute(sa.text("SELECT term, recent_articles FROM search_common_words"))
+        assert {str(r.term): int(r.recent_articles) for r in listed}["harbour"] == len(TEXTS)
 
 
 def test_the_migration_counts_them_in_an_existing_archive(database_url: str) -> None:
@@ -185,8 +195,10 @@ def test_the_migration_counts_them_in_an_existing_archive(database_url: str) -> 
     engine = sa.create_engine(sync_url(database_url))
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT term, articles FROM search_weightless_words")).all()
+        common = conn.execute(sa.text("SELECT term FROM search_common_words")).scalars().all()
     engine.dispose()
     assert {str(r.term) for r in rows} == _expected_weightless()
+    assert set(common) == _expected_common()
     assert dict((str(r.term), int(r.articles)) for r in rows)["lights"] == 7
 
 
@@ -197,5 +209,8 @@ async def test_the_search_upkeep_command_counts_them_now(db: Database, database_
         [sys.executable, "-m", "mediabeat", "db", "search-upkeep"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{len(_expected_weightless())} words held by half of the articles or more counted"
+    assert done.stdout.strip() == (
+        f"{len(_expected_weightless())} words held by half of the articles or more counted; "
+        f"{len(_expected_common())} words held by a twentieth of the newest articles or more listed"
+    )
     assert set(await _recorded(db)) == _expected_weightless()

@@ -23,7 +23,7 @@ from mediabeat.search.query import (
     Term,
     parse_query,
 )
-from mediabeat.search.sql import to_fts5_ranking
+from mediabeat.search.sql import ranked_words, to_fts5_ranking
 from mediabeat.search.tokens import tokenize
 
 
@@ -289,3 +289,20 @@ def test_ranking_leaves_out_what_weighs_nothing_and_keeps_every_match() -> None:
     assert ranking("klimagipfel NEAR/3 und") == '"klimagipfel"'
     assert to_fts5_ranking(Near(Term("und", "und"), Term("der", "der"), 3), weightless) is None
     assert to_fts5_ranking(And((Term("in", "in"), Not(Term("klima", "klima")))), weightless) is None
+
+
+def test_the_ranked_words_are_those_the_ranking_expression_weighs() -> None:
+    weightless = frozenset({"und", "der", "in"})
+
+    def words(source: str) -> frozenset[str]:
+        text = parse_query(source).text
+        assert text is not None
+        return ranked_words(text, weightless)
+
+    assert words("Klima und -Wetter") == {"klima"}
+    assert words('"bei der" NEAR/4 und') == {"bei", "der"}  # a phrase counts every word of it
+    assert words("(und OR klima) gipfel") == {"und", "klima", "gipfel"}  # kept in an OR
+    assert words("(der und) OR klima") == {"der", "und", "klima"}
+    assert words("und klima*") == frozenset()  # a prefix is no word
+    assert words('"prime minis"*') == {"prime"}
+    assert ranked_words(Near(Term("und", "und"), Term("der", "der"), 3), weightless) == frozenset()

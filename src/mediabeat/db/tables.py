@@ -511,6 +511,7 @@ SEARCH_INDEX_OBJECTS = frozenset(
         "articles_search_recent_floor",
         "articles_search_recent_vocab",
         "search_weightless_words",
+        "search_common_words",
         "search_vector",
         "ix_articles_search_vector",
         "ix_articles_search_recent",

@@ -92,6 +92,27 @@ def to_fts5_ranking(node: Node, weightless: Collection[str] = frozenset()) -> st
     return _fts5_and([to_fts5_ranking(i, weightless) for i in node.items])
 
 
+def ranked_words(node: Node, weightless: Collection[str] = frozenset()) -> frozenset[str]:
+    """The words that to_fts5_ranking(node, weightless) weighs (a prefix is not a word), folded as the
+    index folds them: bm25() counts the articles holding each of them before it scores a row."""
+    if isinstance(node, Term | Phrase):
+        if to_fts5_ranking(node, weightless) is None:
+            return frozenset()
+        tokens = (node.token,) if isinstance(node, Term) else node.tokens
+        return frozenset(tokens[:-1] if node.prefix else tokens)
+    if isinstance(node, Near):
+        return ranked_words(node.left, weightless) | ranked_words(node.right, weightless)
+    if isinstance(node, Or):
+        # As to_fts5_ranking: an item with nothing to weigh is kept, unweighed words and all.
+        return frozenset().union(
+            *(ranked_words(i, weightless if to_fts5_ranking(i, weightless) else ()) for i in node.items)
+        )
+    if isinstance(node, Not):
+        return frozenset()
+    assert isinstance(node, And)
+    return frozenset().union(*(ranked_words(i, weightless) for i in node.items))
+
+
 def _fts5_and(items: list[str | None]) -> str | None:
     kept = [i for i in items if i is not None]
     if len(kept) < 2:

@@ -56,11 +56,15 @@ class SearchService:
         self.store = store
 
     async def upkeep(self) -> tuple[bool, str]:
-        """What the nightly cleanup does for search, now: SQLite counts the words ranking leaves out,
-        PostgreSQL moves the newest articles' GIN index up when due. Whether it could, and what it did."""
+        """What the nightly cleanup does for search, now: SQLite counts the words ranking leaves out and
+        lists the common ones, PostgreSQL moves the newest articles' GIN index up when due. Whether it
+        could, and what it did."""
         done = await self.store.upkeep()
         if "search_weightless_words" in done:
-            return True, f"{done['search_weightless_words']} words held by half of the articles or more counted"
+            return True, (
+                f"{done['search_weightless_words']} words held by half of the articles or more counted; "
+                f"{done['search_common_words']} words held by a twentieth of the newest articles or more listed"
+            )
         if "search_recent_index" in done:
             return False, str(done["search_recent_index"])
         floor = done["search_recent_index_floor"]

@@ -21,7 +21,7 @@ from mediabeat.db.engine import Database
 from mediabeat.db.tables import UTCDateTime
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Near, Node, Not, Or, Query
-from mediabeat.search.sql import TS_CONFIG, is_positional, to_fts5, to_fts5_ranking, to_tsquery
+from mediabeat.search.sql import TS_CONFIG, is_positional, ranked_words, to_fts5, to_fts5_ranking, to_tsquery
 
 # Scores equal to this many decimals are a tie, and the newest article comes first: a phrase that is in
 # nearly every article has an inverse document frequency near 0, so its BM25 scores differ only by noise.
@@ -92,10 +92,18 @@ _EXPORT_COLUMNS = (
 _HIT_COLUMNS = ", ".join(f"articles.{name}" for name in LISTING_FIELDS)
 _COLLAPSED_COLUMNS = ", ".join(f"hits.{name}" for name in LISTING_FIELDS)
 # An article's story for collapsing: its cluster, or (not clustered yet) a story of its own.
-# SQLite: the newest articles' index floor and the words that weigh nothing (count_weightless_words).
+# SQLite: the newest articles' index floor, the words that weigh nothing (count_weightless_words) and the
+# common words (count_common_words).
 _RANKING_STATE = (
     "SELECT (SELECT id FROM articles_search_recent_floor), "
-    "(SELECT group_concat(term, ' ') FROM search_weightless_words)"
+    "(SELECT group_concat(term, ' ') FROM search_weightless_words), "
+    "(SELECT group_concat(term, ' ') FROM search_common_words)"
+)
+# SQLite: a word held by at least 1/COMMON_SHARE of the newest articles is common (migration 0035).
+COMMON_SHARE = 20
+_RECORD_COMMON = (
+    "INSERT INTO search_common_words (term, recent_articles, counted_at) "
+    "SELECT term, doc, CURRENT_TIMESTAMP FROM articles_search_recent_vocab WHERE :share * doc >= :articles"
 )
 _RECENT_ARTICLES = "SELECT count(*) FROM articles WHERE id >= (SELECT id FROM articles_search_recent_floor)"
 _RECENT_COMMON_WORDS = "SELECT term, doc FROM articles_search_recent_vocab WHERE 2 * doc >= :articles"
@@ -364,13 +372,20 @@ class SearchStore:
         where.candidates = [int(i) for i in (await conn.execute(sa.text(sql).bindparams(*where.params))).scalars()]
         if not where.candidates:
             return []
-        floor, weightless = (await conn.execute(sa.text(_RANKING_STATE))).one()
-        where.ranking = self._ranking_expression(query, frozenset((weightless or "").split()))
+        floor, weightless, common = (await conn.execute(sa.text(_RANKING_STATE))).one()
+        unweighable = frozenset((weightless or "").split())
+        where.ranking = self._ranking_expression(query, unweighable)
         if where.ranking is None:
             # Nothing to weigh: the candidates' page is read from articles alone (FTS5 would look each one up).
             where.index = "articles"
         else:
-            where.index, where.candidates, where.unweighed = self._ranking_plan(query, floor, where.candidates)
+            assert query.text is not None
+            # What bm25() counts in the index of every article is costly: a phrase's holders (their positions
+            # checked), or a common word's.
+            costly = is_positional(query.text) or not ranked_words(query.text, unweighable).isdisjoint(
+                (common or "").split()
+            )
+            where.index, where.candidates, where.unweighed = self._ranking_plan(costly, floor, where.candidates)
         return list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
 
     @staticmethod
@@ -380,36 +395,41 @@ class SearchStore:
         assert query.text is not None
         return to_fts5_ranking(query.text, weightless)
 
-    def _ranking_plan(self, query: Query, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
+    def _ranking_plan(self, costly: bool, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
         """SQLite: the index that ranks the candidates, the candidates it weighs, and those that follow them
         unweighed (score 0, newest first). `floor` is the lowest id of the newest articles' index
-        (migration 0031); the candidates are newest first.
+        (migration 0031); the candidates are newest first; `costly`: the query weighs a phrase, a NEAR
+        group or a common word (migration 0035).
 
         FTS5's bm25() counts the articles holding each phrase of the query over its whole index before
         it scores a row: for a common word or phrase that is most of a search's time (70 ms for
         `"ist der"` at 1,000,000 articles). So the candidates are ranked in the newest articles' index
         when they all lie there: the same hits but for those counts, which are then taken over the
         newest articles, a tenth of the work. Otherwise they are ranked in the index of every article,
-        where a rare word's count is cheap; except for a phrase or NEAR query, whose count checks the
-        positions in every article of the archive holding its words (30-40 ms for `"ist Eine all"`,
-        however few its matches): its candidates among the newest articles are ranked there, and the
-        older ones follow them, newest first.
+        where a rare word's count is cheap; unless the count is costly there: a phrase's or NEAR's checks
+        the positions in every article of the archive holding its words (30-40 ms for `"ist Eine all"`,
+        however few its matches), a common word's reads a long list (7-15 ms for `haben`). Then the
+        candidates among the newest articles are ranked there, and the older ones follow them, newest
+        first.
         """
         if floor is None or candidates[-1] >= floor:
             return (FULL_INDEX if floor is None else RECENT_INDEX), candidates, []
-        assert query.text is not None
-        if is_positional(query.text) and candidates[0] >= floor:
+        if costly and candidates[0] >= floor:
             newer = [i for i in candidates if i >= floor]
             return RECENT_INDEX, newer, candidates[len(newer) :]
         return FULL_INDEX, candidates, []
 
     async def upkeep(self) -> dict[str, Any]:
         """What the nightly cleanup does for search (also `mediabeat db search-upkeep`), as a run result:
-        SQLite counts the words ranking leaves out (`search_weightless_words`: how many); PostgreSQL moves
+        SQLite counts the words ranking leaves out (`search_weightless_words`: how many) and lists the
+        common ones (`search_common_words`: how many); PostgreSQL moves
         the newest articles' GIN index up when due (`search_recent_index_floor`: its new floor, None when
         it was left as it was), or says why it could not (`search_recent_index`: it still serves)."""
         if not self.db.is_postgres:
-            return {"search_weightless_words": await self.count_weightless_words()}
+            return {
+                "search_weightless_words": await self.count_weightless_words(),
+                "search_common_words": await self.count_common_words(),
+            }
         try:
             return {"search_recent_index_floor": await self.refresh_recent_index()}
         except RecentIndexNotRebuilt as exc:
@@ -441,6 +461,20 @@ class SearchStore:
             if words:
                 await conn.execute(sa.text(_RECORD_WEIGHTLESS), words)
         return len(words)
+
+    async def count_common_words(self) -> int:
+        """SQLite: list the words held by at least 1/COMMON_SHARE of the newest articles, whose count over
+        the whole archive is costly enough that a query weighing one is ranked among the newest articles
+        first (_ranking_plan); how many. One scan of the newest articles' index (FTS5's own list of its
+        words). Nothing to list on PostgreSQL (0)."""
+        if self.db.is_postgres:
+            return 0
+        async with self.db.write() as conn:
+            recent = (await conn.execute(sa.text(_RECENT_ARTICLES))).scalar_one()
+            await conn.execute(sa.text("DELETE FROM search_common_words"))
+            if recent:
+                await conn.execute(sa.text(_RECORD_COMMON), {"share": COMMON_SHARE, "articles": recent})
+            return int((await conn.execute(sa.text("SELECT count(*) FROM search_common_words"))).scalar_one())
 
     async def refresh_recent_index(self) -> int | None:
         """PostgreSQL: build the newest articles' GIN index (migration 0034) again over the newest
