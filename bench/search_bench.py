@@ -291,7 +291,8 @@ class PreviousSearchStore(SearchStore):
     candidates reached below the newest articles' index they were all ranked in the index of every
     article, where bm25() counts the phrase's holders over the whole archive. Now it is tried in the
     newest articles' index first, and the candidates below it follow the ranked ones unweighed
-    (SearchStore._sqlite_search, _ranking_plan). PostgreSQL: a phrase or NEAR walk's next window grew
+    (SearchStore._sqlite_search, _ranking_plan); so is a query that weighs a common word (migration
+    0035), whose count over the whole archive reads a long list. PostgreSQL: a phrase or NEAR walk's next window grew
     with the matches it wanted, up to eightfold, though its bitmap scan reads every holder of the words
     in it; now it is no wider than the position checks left need (SearchStore._checked_window).
     """
