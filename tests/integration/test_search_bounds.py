@@ -52,6 +52,19 @@ async def _seed(db: Database, texts: list[str]) -> tuple[int, list[int]]:
     return org, ids
 
 
+def _walked_windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, bool]]:
+    """Each PostgreSQL walk window from now on, as (low id, high id, walked by key)."""
+    windows: list[tuple[int, int, bool]] = []
+    window = SearchStore._window
+
+    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
+        windows.append((low, high, rest[-1]))
+        return window(self, query, org_id, feed_id, low, high, *rest)
+
+    monkeypatch.setattr(SearchStore, "_window", spy)
+    return windows
+
+
 def _checks(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     monkeypatch.setattr(search_store, "POSITION_CHECKS", n)
     monkeypatch.setattr(search_store, "POSTGRES_POSITION_CHECKS", n)
@@ -265,14 +278,7 @@ async def test_a_rare_words_walk_ends_in_one_scan_of_the_rest(db: Database, monk
     texts = [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(60)]
     org, ids = await _seed(db, texts)
     monkeypatch.setattr(search_store, "FIRST_WINDOW", 4)
-    windows: list[tuple[int, int, bool]] = []
-    window = SearchStore._window
-
-    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
-        windows.append((low, high, rest[-1]))
-        return window(self, query, org_id, feed_id, low, high, *rest)
-
-    monkeypatch.setattr(SearchStore, "_window", spy)
+    windows = _walked_windows(monkeypatch)
     assert set(await _ids(db, "zeppelin", org)) == {ids[i] for i in range(0, 60, 10)}
     assert set(await _ids(db, '"zeppelin over"', org)) == {ids[i] for i in range(0, 60, 10)}
     # Each walk: the first window at the top, then the rest of the archive down to id 0 in one scan.
@@ -317,19 +323,12 @@ async def test_the_newest_articles_gin_index_moves_up_and_windows_stop_at_its_fl
     assert f"WHERE (id >= {floor})" in definitions[0] and "ix_articles_search_recent " in definitions[0]
     assert await store.refresh_recent_index() is None  # it holds the newest ten ids: not due again
 
-    windows: list[tuple[int, int]] = []
-    window = SearchStore._window
-
-    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
-        windows.append((low, high))
-        return window(self, query, org_id, feed_id, low, high, *rest)
-
-    monkeypatch.setattr(SearchStore, "_window", spy)
+    windows = _walked_windows(monkeypatch)
     for q, found in before.items():
         assert await _ids(db, q, org) == found, q
     # Every walk stops a window at the floor, and goes on below it.
-    assert any(low == floor for low, _ in windows) and any(high == floor for _, high in windows)
-    assert all(not low < floor < high for low, high in windows)
+    assert any(low == floor for low, _, _ in windows) and any(high == floor for _, high, _ in windows)
+    assert all(not low < floor < high for low, high, _ in windows)
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -343,16 +342,9 @@ async def test_a_sparse_phrase_of_common_words_reads_no_more_holders_than_it_che
     checks = 20
     _checks(monkeypatch, checks)
     monkeypatch.setattr(search_store, "FIRST_WINDOW", 4)
-    windows: list[tuple[int, int]] = []
-    window = SearchStore._window
-
-    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
-        windows.append((low, high))
-        return window(self, query, org_id, feed_id, low, high, *rest)
-
-    monkeypatch.setattr(SearchStore, "_window", spy)
+    windows = _walked_windows(monkeypatch)
     assert await _ids(db, '"harbour crane"', org) == []  # beyond the newest 20 holders
-    read = [sum(1 for i in ids if low <= i < high) for low, high in windows]
+    read = [sum(1 for i in ids if low <= i < high) for low, high, _ in windows]
     assert sum(read[:-1]) < checks <= sum(read), (windows, read)
     # The last window is no wider than the checks left need, a quarter more for the density's noise.
     assert read[-1] <= (checks - sum(read[:-1])) * 1.25 + 1, (windows, read)
