@@ -80,8 +80,8 @@ def backup(
 @app.command("search-upkeep")
 def search_upkeep() -> None:
     """Keep search's side indexes up now, as the nightly cleanup does: on SQLite, count the words ranking
-    leaves out; on PostgreSQL, move the newest articles' GIN index up when it is due (run as the owner of
-    the articles table: a login with the app role may not build an index)."""
+    leaves out and list the common ones; on PostgreSQL, move the newest articles' GIN index up when it is
+    due (run as the owner of the articles table: a login with the app role may not build an index)."""
     done, message = with_services(lambda services: services.content.search.upkeep())
     if not done:
         raise CliError(message)

@@ -499,7 +499,8 @@ scheduler_leases = sa.Table(
 
 # The full-text indexes, which no Table here can declare: SQLite's FTS5 tables over articles
 # (migration 0011's, and 0031's over the newest ids with the table holding its lowest id; each with
-# the shadow tables FTS5 keeps) and PostgreSQL's generated tsvector column with its GIN index.
+# the shadow tables FTS5 keeps; FTS5's list of the newest articles' words and the word lists counted
+# from it, migrations 0033 and 0035) and PostgreSQL's generated tsvector column with its GIN indexes.
 # db/stores/search.py queries them by name; the schema comparison leaves them out.
 SEARCH_INDEX_OBJECTS = frozenset(
     {

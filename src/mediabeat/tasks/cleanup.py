@@ -16,8 +16,9 @@ from mediabeat.tasks.base import RunContext
 class NightlyCleanup:
     """Deletes crawl jobs older than job_retention_days, runs older than run_retention_days and kept raw HTML
     fetched more than raw_html_retention_days ago. With a `search` store it then keeps search's side indexes up:
-    on SQLite it counts again the words that ranking leaves out (SearchStore.count_weightless_words), on
-    PostgreSQL it moves the newest articles' GIN index up when due (SearchStore.refresh_recent_index)."""
+    on SQLite it counts again the words that ranking leaves out (SearchStore.count_weightless_words) and lists
+    the common ones (count_common_words), on PostgreSQL it moves the newest articles' GIN index up when due
+    (SearchStore.refresh_recent_index)."""
 
     def __init__(
         self,
