@@ -408,7 +408,7 @@ class SearchStore:
         newest articles, a tenth of the work. Otherwise they are ranked in the index of every article,
         where a rare word's count is cheap; unless the count is costly there: a phrase's or NEAR's checks
         the positions in every article of the archive holding its words (30-40 ms for `"ist Eine all"`,
-        however few its matches), a common word's reads a long list (7-15 ms for `haben`). Then the
+        however few its matches), a common word's reads a long list (7-14 ms for `haben`). Then the
         candidates among the newest articles are ranked there, and the older ones follow them, newest
         first.
         """

@@ -2,7 +2,7 @@
 
 A word or Boolean query whose ranked candidates reach below the newest articles' index is ranked
 in the index of every article, where FTS5's bm25() first counts the articles holding each word it
-weighs: 7-15 ms for a word such as `haben` (a third of the articles) at 1,000,000 articles. When
+weighs: 7-14 ms for a word such as `haben` (in 23 % of the articles) at 1,000,000 articles. When
 the query weighs such a common word, its candidates among the newest articles are ranked in their
 index instead, and the older ones follow, newest first (SearchStore._ranking_plan). A rare word
 keeps its ranking over the whole archive, where its count is cheap.
