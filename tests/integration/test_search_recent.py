@@ -272,3 +272,30 @@ async def test_a_phrase_whose_matches_reach_below_the_slice_ranks_the_newest_fir
     rare = await spy.search(parse_query("harbour lights -zeppelin"), org_id=org, limit=20)
     assert spy.recent[-1] is False and spy.unweighed == [[]]
     assert all(h.score > 0 for h in rare) and {h.id for h in rare} == set(matches)
+
+
+async def test_a_floor_found_among_the_newest_articles_is_not_looked_for_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_store, "POSITION_CHECKS", 5)
+    org = (await OrgStore(db).create("newsroom", now=NOW)).id
+    store = ArticleStore(db)
+    ids = [await store.save(_article(org, i, "the harbour lights"), now=NOW) for i in range(2)]
+    ids += [await store.save(_article(org, i, f"lights over the harbour {i}"), now=NOW) for i in range(2, 12)]
+    floors: list[str] = []
+    find = SearchStore._sqlite_floor
+
+    async def spy(self: SearchStore, conn: Any, query: Query, index: str) -> int | None:
+        floors.append(index)
+        return await find(self, conn, query, index)
+
+    monkeypatch.setattr(SearchStore, "_sqlite_floor", spy)
+    # The newest five articles holding both words lie in the slice: the page is short (the phrase is older),
+    # and the index of every article is searched from the same floor, not from one counted again there.
+    assert await SearchStore(db).search(parse_query('"harbour lights"'), org_id=org, limit=20) == []
+    assert floors == [search_store.RECENT_INDEX]
+    monkeypatch.setattr(search_store, "POSITION_CHECKS", 20)  # more than the slice holds: counted in both
+    floors.clear()
+    hits = await SearchStore(db).search(parse_query('"harbour lights"'), org_id=org, limit=20)
+    assert {h.id for h in hits} == set(ids[:2])
+    assert floors == [search_store.RECENT_INDEX, search_store.FULL_INDEX]

@@ -322,22 +322,24 @@ class SearchStore:
         newest POSITION_CHECKS articles holding the words all lie among the newest articles (the same
         candidates), or fewer do, and then the candidates there are all ranked before any older one
         (_ranking_plan). Only a page left short is searched again in the index of every article,
-        whose floor costs a scan of the newest POSITION_CHECKS holders of the words in the whole archive.
+        whose floor costs a scan of the newest POSITION_CHECKS holders of the words in the whole archive,
+        unless it was found among the newest articles: then it is the archive's too.
         """
         assert query.text is not None
         if org_id is not None and await self._sole_organisation(conn, org_id):
             # Every article is the organisation's (in this read's snapshot): FTS5 then finds the
             # candidates alone, without reading each one's row of articles for its org_id.
             org_id = None
+        floor = None
         if self._recent_first(query):
             newest = self._text_where(query, org_id, feed_id, RECENT_INDEX)
-            newest.floor = await self._sqlite_floor(conn, query, RECENT_INDEX)
+            newest.floor = floor = await self._sqlite_floor(conn, query, RECENT_INDEX)
             rows = await self._sqlite_ranked(conn, query, newest, ranked, limit, offset)
             if len(rows) == limit:
                 return rows
         where = self._text_where(query, org_id, feed_id, FULL_INDEX)
         if is_positional(query.text):
-            where.floor = await self._sqlite_floor(conn, query, FULL_INDEX)
+            where.floor = floor if floor is not None else await self._sqlite_floor(conn, query, FULL_INDEX)
         rows = await self._sqlite_ranked(conn, query, where, ranked, limit, offset)
         if len(rows) < limit and where.floor is not None and (org_id is not None or feed_id is not None):
             rows = await self._below_archive_floor(conn, query, where, org_id, feed_id, ranked, limit, offset, rows)
@@ -585,7 +587,7 @@ class SearchStore:
                 f"ORDER BY round(CAST(scored.score AS numeric), {SCORE_DIGITS}) DESC, scored.id DESC {page}"
             )
             return self._page_rows(where, top)
-        score, condition = self._scored(query, where)
+        score, condition = self._scored(where)
         sql = (
             f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
             f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
@@ -594,7 +596,7 @@ class SearchStore:
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
     @staticmethod
-    def _scored(query: Query, where: _Clauses) -> tuple[str, str]:
+    def _scored(where: _Clauses) -> tuple[str, str]:
         """PostgreSQL: the score expression of a text query, and the condition that keeps its candidates."""
         ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
         return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
@@ -638,7 +640,7 @@ class SearchStore:
             order = f"round(CAST({{t}}.score AS numeric), {SCORE_DIGITS}) DESC, {{t}}.id DESC"
             if not self.db.is_postgres:
                 return self._collapsed_fts5(where, order, limit=limit, offset=offset)
-            score, condition = self._scored(query, where)
+            score, condition = self._scored(where)
             candidates = (
                 f"SELECT {_HIT_COLUMNS}, {score} AS score, {_STORY} AS story "
                 f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
