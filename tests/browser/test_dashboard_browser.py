@@ -33,6 +33,10 @@ def sign_in(page: Page, server: LiveServer, who: tuple[str, str] = ADMIN, path: 
     page.get_by_label("Email").fill(who[0])
     page.get_by_label("Password").fill(who[1])
     page.get_by_role("button", name="Sign in").click()
+    # The sign-in's redirect must land before the caller navigates: a goto while it is in flight aborts one
+    # of the two (net::ERR_ABORTED).
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    page.wait_for_load_state()
 
 
 def create_task(server: LiveServer, name: str, handler: str, cron: str = "0 3 * * *", **extra: object) -> int:
