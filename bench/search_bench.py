@@ -17,8 +17,8 @@ the same run on the same database. The database is one organisation's, freshly m
 The articles are written in bulk (see load_sqlite and load_postgres): the same schema, triggers
 and indexes as a migrated production database, built once after the rows instead of row by row.
 `--sqlite-file` and `--postgres-database` keep the loaded databases for the next run, which
-reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous` runs
-each query through the previous plan too (PreviousSearchStore), in the same run on the same database;
+reuses them; `--load-only` stops after loading; `--only` picks one database; `--previous [COMMIT]` runs
+each query through the previous plan too (the SearchStore of that commit, loaded from git), in the same run;
 `--baseline-database NAME` (PostgreSQL) runs each query on that database of the same server too,
 as the previous columns: the same articles under the previous schema, for a change of storage
 (made with CREATE DATABASE ... TEMPLATE, then the old setting and VACUUM FULL);
@@ -36,9 +36,11 @@ import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,8 +52,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores.search import FULL_INDEX, RECENT_IDS, RECENT_INDEX, SearchStore
-from mediabeat.search.query import Query, parse_query
+from mediabeat.db.stores.search import RECENT_IDS, SearchStore, band_index
+from mediabeat.search.query import parse_query
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
 
@@ -251,64 +253,57 @@ def load_sqlite(path: str, source: Iterator[tuple[object, ...]], n: int, begun: 
 
 
 def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun: float) -> None:
-    """PostgreSQL bulk load: the GIN indexes are dropped, the rows go in with COPY (the generated column
-    computes every `search_vector` as it would for a crawled article), the index is created again from
-    its own stored definition, the newest ids' index over the newest RECENT_IDS, and the table is
-    vacuumed and analysed (what autovacuum would do)."""
+    """PostgreSQL bulk load: the GIN index is dropped, the rows go in with COPY (the generated column
+    computes every `search_vector` as it would for a crawled article), then the newest ids' index is
+    built over the newest RECENT_IDS (as the nightly cleanup leaves it: SearchStore.refresh_recent_index)
+    and the older ids' bands each get theirs (as migration 0036 builds them), and the table is vacuumed
+    and analysed (what autovacuum would do)."""
     import psycopg
 
     with psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(False)) as conn:
-        (definition,) = conn.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_articles_search_vector'"
-        ).fetchone() or (None,)
-        assert definition, "migration 0011's GIN index is missing"
-        conn.execute("DROP INDEX ix_articles_search_vector")
-        # Migration 0034's index of the newest ids (over every id of an empty table): built after the rows,
-        # over the newest RECENT_IDS, as the nightly cleanup leaves it (SearchStore.refresh_recent_index).
+        # Migration 0034's index of the newest ids, over every id of an empty table (and no band yet).
         conn.execute("DROP INDEX IF EXISTS ix_articles_search_recent")
         with conn.cursor().copy(f"COPY articles ({COLUMNS}) FROM STDIN") as copy:
             for done, row in enumerate(source, 1):
                 copy.write_row(row)
                 progress(done, begun)
         conn.commit()
-        print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the GIN index", flush=True)
+        print(f"  rows written ({time.perf_counter() - begun:.0f} s); building the GIN indexes", flush=True)
         conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute(definition)
         (top,) = conn.execute("SELECT max(id) FROM articles").fetchone() or (None,)
         floor = max(int(top or 0) - RECENT_IDS + 1, 1)
         conn.execute("UPDATE articles_search_recent_floor SET id = %s", (floor,))
         recent = "CREATE INDEX ix_articles_search_recent ON articles USING gin (search_vector) WHERE id >= "
         conn.execute(f"{recent}{floor}")
+        for low in range(1, floor, RECENT_IDS):
+            high = min(low + RECENT_IDS, floor)
+            band = f"CREATE INDEX {band_index(low)} ON articles USING gin (search_vector) WHERE id >= {low}"
+            conn.execute(f"{band} AND id < {high}")
+            conn.execute("INSERT INTO articles_search_bands (low, high) VALUES (%s, %s)", (low, high))
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE articles")
 
 
-class PreviousSearchStore(SearchStore):
-    """The plan before this benchmark's last change, measured beside the current one (`--previous`).
+PREVIOUS_COMMIT = "6ea4736"  # the search plan before migration 0036 (PostgreSQL's bands)
 
-    SQLite: a phrase or NEAR query was searched in the index of every article only, and when its
-    candidates reached below the newest articles' index they were all ranked in the index of every
-    article, where bm25() counts the phrase's holders over the whole archive. Now it is tried in the
-    newest articles' index first, and the candidates below it follow the ranked ones unweighed
-    (SearchStore._sqlite_search, _ranking_plan); so is a query that weighs a common word (migration
-    0035), whose count over the whole archive reads a long list. PostgreSQL: a phrase or NEAR walk's next window grew
-    with the matches it wanted, up to eightfold, though its bitmap scan reads every holder of the words
-    in it; now it is no wider than the position checks left need (SearchStore._checked_window).
-    """
 
-    @staticmethod
-    def _checked_window(window: int, checks: int, read: float) -> int:
-        return window
-
-    @staticmethod
-    def _recent_first(query: Query) -> bool:
-        return False
-
-    def _ranking_plan(self, costly: bool, floor: int | None, candidates: list[int]) -> tuple[str, list[int], list[int]]:
-        if floor is not None and candidates[-1] >= floor:
-            return RECENT_INDEX, candidates, []
-        return FULL_INDEX, candidates, []
+def previous_search_store(commit: str) -> type[SearchStore]:
+    """The SearchStore of `commit` (`--previous`), loaded from git beside the current one: the previous plan,
+    measured in the same run on the same articles (on PostgreSQL, on `--baseline-database`, which holds
+    the schema it was written for)."""
+    source = subprocess.run(
+        ["git", "show", f"{commit}:src/mediabeat/db/stores/search.py"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType(f"previous_search_store_{commit}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source, f"{commit}:search.py", "exec"), module.__dict__)
+    store: type[SearchStore] = module.SearchStore
+    return store
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -321,18 +316,19 @@ async def measure(
     workload: dict[str, list[str]],
     repeats: int,
     like_limit: int,
-    previous: bool,
+    previous: str | None,
     warm: bool = False,
     baseline_url: str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """p50/p99 (ms) per category for the index (and, with `previous`, the previous plan; with
-    `baseline_url`, the same plan on that database: each query runs through both, one after the
-    other) and for the LIKE scan, and the mean number of hits."""
+    """p50/p99 (ms) per category for the index (and, with `previous`, the plan of that commit; on
+    `baseline_url` when given, else on the same database; with `baseline_url` alone, the current plan
+    on that database: each query runs through both, one after the other) and for the LIKE scan, and
+    the mean number of hits."""
     db = Database(url)
     baseline = Database(baseline_url) if baseline_url else None
-    stores = {"": SearchStore(db)} | ({"prev_": PreviousSearchStore(db)} if previous else {})
-    if baseline is not None:
-        stores["prev_"] = SearchStore(baseline)
+    stores: dict[str, SearchStore] = {"": SearchStore(db)}
+    if previous or baseline is not None:
+        stores["prev_"] = (previous_search_store(previous) if previous else SearchStore)(baseline or db)
     results: dict[str, dict[str, float]] = {}
     try:
         if warm:
@@ -438,7 +434,8 @@ def run(name: str, url: str, words: list[str], workload: dict[str, list[str]], a
     baseline = None
     if args.baseline_database and "postgres" in name.lower():
         baseline = url.rsplit("/", 1)[0] + f"/{args.baseline_database}"
-        print(f"{name}: the previous columns are the same plan on the database {args.baseline_database}")
+        plan = f"the plan of {args.previous}" if args.previous else "the same plan"
+        print(f"{name}: the previous columns are {plan} on the database {args.baseline_database}")
     results = asyncio.run(
         measure(url, workload, args.repeats, args.like_queries, args.previous, args.warm, baseline_url=baseline)
     )
@@ -460,12 +457,15 @@ def main() -> None:
     )
     parser.add_argument("--load-only", action="store_true", help="Write the articles into the kept databases only")
     parser.add_argument(
-        "--previous", action="store_true", help="Also measure the previous plan (each query through both)"
+        "--previous",
+        nargs="?",
+        const=PREVIOUS_COMMIT,
+        help=f"Also measure the plan of this commit (default {PREVIOUS_COMMIT}), each query through both",
     )
     parser.add_argument(
         "--baseline-database",
         help="PostgreSQL: measure each query on this database of the same server too, as the previous columns "
-        "(the same articles under the previous schema, for a change of storage)",
+        "(the same articles under the previous schema, for a change of storage; with --previous, that plan's)",
     )
     parser.add_argument("--warm", action="store_true", help="Run every query once through every plan before measuring")
     parser.add_argument(

@@ -9,14 +9,14 @@ from alembic.runtime.migration import MigrationContext
 
 from mediabeat.db import migrate
 from mediabeat.db.engine import sync_url
-from mediabeat.db.tables import SEARCH_INDEX_OBJECTS, metadata
+from mediabeat.db.tables import is_search_index_object, metadata
 
 
 def test_migrated_schema_matches_the_tables(database_url: str) -> None:
     engine = sa.create_engine(sync_url(database_url))
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": lambda name, *_: name not in SEARCH_INDEX_OBJECTS}
+            conn, opts={"compare_type": True, "include_name": lambda name, *_: not is_search_index_object(name)}
         )
         differences = compare_metadata(context, metadata)
     engine.dispose()

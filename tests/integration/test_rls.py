@@ -293,10 +293,14 @@ async def test_the_search_index_refresh_needs_the_owner_and_leaves_the_index_ser
             "INSERT INTO articles (id, org_id, url, url_hash, fetched_at, created_at) "
             "SELECT 300000, org_id, url || '/far', 'far', fetched_at, created_at FROM articles LIMIT 1"
         )
+    bands = "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_articles_search_band_%'"
     refused = mediabeat(app_url, "db", "search-upkeep")
     assert refused.returncode == 1 and "does not own the articles table" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+    with connect_as(database_url, app) as conn:
+        assert [r[0] for r in conn.execute(bands)] == []  # nor a band's index
     owner = mediabeat(database_url, "db", "search-upkeep")
     assert owner.returncode == 0 and "from id 200001 up" in owner.stdout, owner.stderr
     with connect_as(database_url, app) as conn:
         assert [r[0] for r in conn.execute(sql)] == ["ix_articles_search_recent"]  # no half-built copy left
+        assert [r[0] for r in conn.execute(bands)] == ["ix_articles_search_band_1"]  # the ids it left

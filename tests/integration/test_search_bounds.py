@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from mediabeat.crawler.urls import url_hash
-from mediabeat.db.engine import Database
+from mediabeat.db import migrate
+from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores import search as search_store
 from mediabeat.db.stores.articles import ArticleStore, NewArticle
 from mediabeat.db.stores.orgs import OrgStore
-from mediabeat.db.stores.search import SearchStore
+from mediabeat.db.stores.search import SearchStore, band_index
 from mediabeat.domain.search import plain_snippet
 from mediabeat.search.query import parse_query
 
@@ -53,13 +55,15 @@ async def _seed(db: Database, texts: list[str]) -> tuple[int, list[int]]:
 
 
 def _walked_windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, bool]]:
-    """Each PostgreSQL walk window from now on, as (low id, high id, walked by key)."""
+    """Each PostgreSQL walk window from now on, as (low id, high id, bounded by the primary key's bitmap)."""
     windows: list[tuple[int, int, bool]] = []
     window = SearchStore._window
 
-    def spy(self: SearchStore, query: Any, org_id: Any, feed_id: Any, low: int, high: int, *rest: Any) -> Any:
-        windows.append((low, high, rest[-1]))
-        return window(self, query, org_id, feed_id, low, high, *rest)
+    def spy(
+        self: SearchStore, query: Any, org_id: Any, feed_id: Any, ids: tuple[int, int], *rest: Any, **named: Any
+    ) -> Any:
+        windows.append((*ids, rest[1]))
+        return window(self, query, org_id, feed_id, ids, *rest, **named)
 
     monkeypatch.setattr(SearchStore, "_window", spy)
     return windows
@@ -186,10 +190,10 @@ async def test_a_walk_by_primary_key_finds_what_the_index_finds(db: Database, mo
     walks: list[bool] = []
     choose = SearchStore._first_window
 
-    async def spy(self: SearchStore, *args: object) -> tuple[int, bool]:
-        width, by_key = await choose(self, *args)  # type: ignore[arg-type]
+    async def spy(self: SearchStore, *args: object) -> tuple[int, bool, float]:
+        width, by_key, read = await choose(self, *args)  # type: ignore[arg-type]
         walks.append(by_key)
-        return width, by_key
+        return width, by_key, read
 
     monkeypatch.setattr(SearchStore, "_first_window", spy)
     for q, expected in queries.items():
@@ -206,8 +210,8 @@ async def test_a_walk_by_primary_key_finds_what_the_index_finds(db: Database, mo
         assert set(await _ids(db, q, org)) == expected, q
 
 
-async def _narrow_key_window() -> tuple[int, bool]:
-    return 3, True
+async def _narrow_key_window() -> tuple[int, bool, float]:
+    return 3, True, 1.0
 
 
 @pytest.mark.postgres
@@ -231,7 +235,7 @@ async def test_the_walk_is_chosen_from_the_word_statistics(db: Database, monkeyp
     # A window as wide as the archive leaves nothing to choose: the statistics are not read.
     monkeypatch.setattr(search_store, "FIRST_WINDOW", high)
     async with db.read() as conn:
-        assert await store._first_window(conn, parse_query("harbour"), high, walk) == (high, False)
+        assert await store._first_window(conn, parse_query("harbour"), high, walk) == (high, False, 0.0)
     assert set(await _ids(db, "harbour", org)) == set(ids)
     assert await _ids(db, "crane", org) == [ids[7]]
 
@@ -274,18 +278,19 @@ async def test_an_articles_word_list_is_kept_in_its_row(db: Database) -> None:
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_a_rare_words_walk_ends_in_one_scan_of_the_rest(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # After a first window, a word this rare would need the primary key's ids of most of the archive,
-    # which cost more than reading its few matches below: the rest is one GIN scan (PostgreSQL).
+    # which cost more than reading its few matches below: the rest of its index's segment (here every id)
+    # is one GIN scan, its rows filtered by id (PostgreSQL).
     texts = [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(60)]
     org, ids = await _seed(db, texts)
     monkeypatch.setattr(search_store, "FIRST_WINDOW", 4)
     windows = _walked_windows(monkeypatch)
     assert set(await _ids(db, "zeppelin", org)) == {ids[i] for i in range(0, 60, 10)}
     assert set(await _ids(db, '"zeppelin over"', org)) == {ids[i] for i in range(0, 60, 10)}
-    # Each walk: the first window at the top, then the rest of the archive down to id 0 in one scan.
+    # Each walk: the first window at the top, then the rest of the archive down to id 1 in one scan.
     assert len(windows) == 4
     for first, rest in (windows[:2], windows[2:]):
-        assert first[0] > 0 and not first[2]
-        assert rest == (0, first[0], False)
+        assert first[0] > 1
+        assert rest == (1, first[0], False)
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -348,3 +353,98 @@ async def test_a_sparse_phrase_of_common_words_reads_no_more_holders_than_it_che
     assert sum(read[:-1]) < checks <= sum(read), (windows, read)
     # The last window is no wider than the checks left need, a quarter more for the density's noise.
     assert read[-1] <= (checks - sum(read[:-1])) * 1.25 + 1, (windows, read)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_ids_the_newest_index_leaves_become_a_band_with_an_index_of_its_own(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(60)]
+    org, _ = await _seed(db, texts)
+    store = SearchStore(db)
+    expected = {q: set(await _ids(db, q, org)) for q in ("zeppelin", '"zeppelin over"', "harbour", "quiet -zeppelin")}
+
+    async def bands() -> list[tuple[int, int, str]]:
+        async with db.read() as conn:
+            listed = (await conn.execute(sa.text("SELECT low, high FROM articles_search_bands ORDER BY low"))).all()
+            sql = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+            return [
+                (int(low), int(high), str((await conn.execute(sa.text(sql), {"name": band_index(low)})).scalar_one()))
+                for low, high in listed
+            ]
+
+    assert await bands() == []  # migration 0036 on an empty archive: nothing below the floor
+    monkeypatch.setattr(search_store, "RECENT_IDS", 10)
+    first = await store.refresh_recent_index()
+    assert first is not None
+    ((low, high, definition),) = await bands()
+    assert (low, high) == (1, first)
+    assert f"WHERE ((id >= 1) AND (id < {first}))" in definition
+    # More articles: the next move leaves the ids between the two floors to a second band.
+    more = [await ArticleStore(db).save(_article(org, 200 + i, f"zeppelin late {i}"), now=NOW) for i in range(25)]
+    second = await store.refresh_recent_index()
+    assert second is not None and second > first
+    assert [(low, high) for low, high, _ in await bands()] == [(1, first), (first, second)]
+
+    expected["zeppelin"] |= set(more)
+    windows = _walked_windows(monkeypatch)
+    rests: list[list[tuple[int, int | None]]] = []
+    window = SearchStore._window
+
+    def rest_spy(self: SearchStore, *args: Any, rest: Any = (), **named: Any) -> Any:
+        rests.append([(part.low, part.high) for part in rest])
+        return window(self, *args, rest=rest, **named)
+
+    monkeypatch.setattr(SearchStore, "_window", rest_spy)
+    for q, found in expected.items():
+        assert set(await _ids(db, q, org)) == found, q
+    # No window crosses a band's bound; the bands below one are read whole, each in its own part.
+    bounds = {1, first, second}
+    assert windows and all(not any(low < b < high for b in bounds) for low, high, _ in windows)
+    # A rare word's few rows below its first window cost less than a statement per band: one reads them all.
+    assert [(1, first)] in rests or [(first, second), (1, first)] in rests, rests
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_window_inside_a_band_is_planned_on_its_index(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [f"the quiet harbour {i}" for i in range(60)]
+    await _seed(db, texts)
+    store = SearchStore(db)
+    monkeypatch.setattr(search_store, "RECENT_IDS", 10)
+    floor = await store.refresh_recent_index()
+    assert floor is not None
+    # Every organisation's (the org_id index aside): which GIN index serves the words is the question.
+    band = search_store._Segment(1, floor)
+    async with db.read() as conn:
+        await conn.execute(sa.text("ANALYZE articles"))
+        await SearchStore._settings(conn, search_store._CANDIDATE_SETTINGS)
+        for keyed in (True, False):
+            window = store._window(parse_query("harbour"), None, None, (5, floor), band, keyed, 100, scored=True)
+            compiled = window.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = "\n".join((await conn.execute(sa.text(f"EXPLAIN {compiled}"))).scalars())
+            assert band_index(1) in plan, plan
+            if not keyed:
+                assert "pk_articles" not in plan, plan  # the window's ids filter the rows the band's index finds
+
+
+def test_migration_0036_indexes_the_archive_below_the_floor_in_bands(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("bands are PostgreSQL's")
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        config = migrate.alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0035")
+        # An archive whose newest ids' index starts at id 250,001 (the bands need no rows to be built).
+        conn.execute(sa.text("UPDATE articles_search_recent_floor SET id = 250001"))
+        conn.commit()
+    engine.dispose()
+    migrate.upgrade(database_url)
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        listed = conn.execute(sa.text("SELECT low, high FROM articles_search_bands ORDER BY low")).all()
+        names = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'articles'")).scalars())
+    engine.dispose()
+    assert [tuple(r) for r in listed] == [(1, 100001), (100001, 200001), (200001, 250001)]
+    assert {band_index(1), band_index(100001), band_index(200001)} <= names
+    assert "ix_articles_search_vector" not in names  # the bands and the newest ids' index cover every id

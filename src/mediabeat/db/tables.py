@@ -500,7 +500,8 @@ scheduler_leases = sa.Table(
 # The full-text indexes, which no Table here can declare: SQLite's FTS5 tables over articles
 # (migration 0011's, and 0031's over the newest ids with the table holding its lowest id; each with
 # the shadow tables FTS5 keeps; FTS5's list of the newest articles' words and the word lists counted
-# from it, migrations 0033 and 0035) and PostgreSQL's generated tsvector column with its GIN indexes.
+# from it, migrations 0033 and 0035) and PostgreSQL's generated tsvector column with its GIN indexes
+# (the bands' indexes of migration 0036 are named by their lowest id: SEARCH_BAND_INDEX_PREFIX).
 # db/stores/search.py queries them by name; the schema comparison leaves them out.
 SEARCH_INDEX_OBJECTS = frozenset(
     {
@@ -510,6 +511,7 @@ SEARCH_INDEX_OBJECTS = frozenset(
             for shadow in ("", "_config", "_data", "_docsize", "_idx")
         ),
         "articles_search_recent_floor",
+        "articles_search_bands",
         "articles_search_recent_vocab",
         "search_weightless_words",
         "search_common_words",
@@ -518,6 +520,13 @@ SEARCH_INDEX_OBJECTS = frozenset(
         "ix_articles_search_recent",
     }
 )
+SEARCH_BAND_INDEX_PREFIX = "ix_articles_search_band_"
+
+
+def is_search_index_object(name: str | None) -> bool:
+    """Whether the schema comparison leaves this object out (see SEARCH_INDEX_OBJECTS)."""
+    return name is not None and (name in SEARCH_INDEX_OBJECTS or name.startswith(SEARCH_BAND_INDEX_PREFIX))
+
 
 # Monitors (migration 0012): saved queries matched against each article as it is stored.
 # The webhook secret is kept as given (HMAC signing needs it); the Atom feed's URL secret only

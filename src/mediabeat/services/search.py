@@ -71,7 +71,10 @@ class SearchService:
         if floor is None:
             due = f"it holds under twice its {RECENT_IDS:,} ids, or another process is rebuilding it"
             return True, f"the newest articles' search index was left as it is ({due})"
-        return True, f"the newest articles' search index now holds the articles from id {floor} up"
+        return True, (
+            f"the newest articles' search index now holds the articles from id {floor} up; "
+            "the ids it left have a search index of their own"
+        )
 
     @staticmethod
     def parse(source: str) -> Query:

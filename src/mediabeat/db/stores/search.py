@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mediabeat.db.engine import Database
-from mediabeat.db.tables import UTCDateTime
+from mediabeat.db.tables import SEARCH_BAND_INDEX_PREFIX, UTCDateTime
 from mediabeat.domain.search import HIGHLIGHT_END, HIGHLIGHT_START, LISTING_FIELDS, SearchHit
 from mediabeat.search.query import And, Filter, FilterField, Near, Node, Not, Or, Query
 from mediabeat.search.sql import TS_CONFIG, is_positional, ranked_words, to_fts5, to_fts5_ranking, to_tsquery
@@ -44,8 +44,14 @@ POSTGRES_POSITION_CHECKS = 5_000
 FIRST_WINDOW = 8_000
 MAX_GROWTH = 8
 # While collecting candidates on PostgreSQL: only bitmap scans (the GIN index, and the primary key for
-# the window), and room for an exact bitmap of a common word (see _postgres_candidates).
-_CANDIDATE_SETTINGS = {"enable_seqscan": "off", "enable_indexscan": "off", "work_mem": "64MB"}
+# the window), room for an exact bitmap of a common word (see _postgres_candidates), and no parallel
+# workers, whose start costs more than a window's scan (30 ms for ten bands of 250 matches, read in 9 ms).
+_CANDIDATE_SETTINGS = {
+    "enable_seqscan": "off",
+    "enable_indexscan": "off",
+    "work_mem": "64MB",
+    "max_parallel_workers_per_gather": "0",
+}
 # A window walked down the primary key instead, reading each row's `tsvector` (see _first_window).
 _BY_KEY_SETTINGS = {"enable_bitmapscan": "off", "enable_indexscan": "on"}
 _AFTER_BY_KEY = {"enable_bitmapscan": "on", "enable_indexscan": "off"}
@@ -54,12 +60,15 @@ _AFTER_BY_KEY = {"enable_bitmapscan": "on", "enable_indexscan": "off"}
 # rows, whose vectors are in their rows since migration 0032; read from the TOAST table a row cost 48).
 POSTING_COST = 1.0
 ROW_COST = 14.0
-# A GIN window is the index's bitmap ANDed with the primary key's for the window's ids: each id of the window
-# costs about half a posting (64,000 ids, 8.7 ms), and each match read from its heap page about 9.5 (942
-# matches, 2.5 ms; 14,649 postings, 4.1 ms). When the rest of a rare word's walk would read more ids of the
-# key than the heap pages of all its matches below, one GIN scan of the rest of the archive reads those.
+# A GIN window reads its segment's index (see _Segment), and either ANDs its bitmap with the primary key's for
+# the window's ids, each id costing about half a posting (64,000 ids, 8.7 ms), or reads every row the index
+# finds from its heap page, about 9.5 each (942 matches, 2.5 ms; 14,649 postings, 4.1 ms), and keeps those
+# in the window: whichever costs less (SearchStore._walk_windows).
 KEY_COST = 0.5
 VISIT_COST = 9.5
+# A statement's round trip and planning, in the same units (1.5 ms): a walk through the bands of older ids
+# takes one per band, where one statement can read all of them (SearchStore._walk_windows).
+STATEMENT_COST = 5_000.0
 SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
 _HEADLINE = (
     f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=30, MinWords=12, '
@@ -117,11 +126,21 @@ _WITH_STORY = "LEFT JOIN article_clusters ON article_clusters.article_id = artic
 
 
 @dataclass(frozen=True)
+class _Segment:
+    """The ids one PostgreSQL GIN index holds: from `low`, below `high` (a band of older ids, migration
+    0036), or every id from `low` up (None: the newest articles', migration 0034)."""
+
+    low: int
+    high: int | None
+
+
+@dataclass(frozen=True)
 class _Walk:
     """How far a PostgreSQL window walk goes: until `wanted` matches, or `checks` rows position-checked."""
 
     wanted: int
     checks: int
+    scored: bool = False  # whether each match is scored (ts_rank_cd) as its window reads it
 
 
 def _has_near(node: Node) -> bool:
@@ -143,6 +162,7 @@ class _Clauses:
     match: str = ""  # the bound FTS5 expression's placeholder
     ranking: str | None = None  # SQLite: the FTS5 expression that ranks the candidates (None: nothing to weigh)
     candidates: list[int] | None = None  # the matches to rank, found beforehand (newest first)
+    scores: list[float] = field(default_factory=list)  # PostgreSQL: each candidate's score, from its window
     unweighed: list[int] = field(default_factory=list)  # SQLite: older matches ranked after them, score 0
     floor: int | None = None  # SQLite: the lowest id whose positions are checked
     index: str = FULL_INDEX  # SQLite: the FTS5 table that matches and ranks
@@ -150,7 +170,15 @@ class _Clauses:
     rows: bool = False  # SQLite: whether a condition reads the row of articles (not the index alone)
 
     def ranking_params(self) -> list[sa.BindParameter[Any]]:
-        """SQLite: the bound expression that ranks (the candidates hold every other condition), if any."""
+        """What ranking binds (the candidates hold every other condition): on PostgreSQL the candidates
+        and their scores; on SQLite the expression that ranks them, if any."""
+        if self.postgres:
+            # Array literals: binding 2,000 numbers one by one costs 6 ms in the driver, the text 0.2 ms. A
+            # score's repr is the exact value of the `real` it came from, which reads it back unchanged.
+            return [
+                sa.bindparam("ranked_ids", "{" + ",".join(str(int(i)) for i in self.candidates or ()) + "}"),
+                sa.bindparam("ranked_scores", "{" + ",".join(repr(float(x)) for x in self.scores) + "}"),
+            ]
         return [] if self.ranking is None else [sa.bindparam("ranking", self.ranking)]
 
     def append(self, clause: str, *, index_only: bool = False) -> None:
@@ -193,8 +221,12 @@ class _Clauses:
 _RECENT_GIN = "ix_articles_search_recent"
 RECENT_LOCK = 0x4D427372  # "MBsr": the advisory lock one rebuild holds
 RECENT_IDS = 100_000
-# Where a PostgreSQL walk starts, and the lowest id of the newest articles' GIN index (migration 0034).
-_WALK_BOUNDS = "SELECT (SELECT max(id) + 1 FROM articles), (SELECT id FROM articles_search_recent_floor)"
+# Where a PostgreSQL walk starts, the lowest id of the newest articles' GIN index (migration 0034), and the
+# bounds of the older ids' bands, each with a GIN index of its own (migration 0036; NULL when there are none).
+_WALK_BOUNDS = (
+    "SELECT (SELECT max(id) + 1 FROM articles), (SELECT id FROM articles_search_recent_floor), "
+    "(SELECT array_agg(low) || array_agg(high) FROM articles_search_bands)"
+)
 # The planner's estimate of the articles holding a query's words (EXPLAIN of this, with the tsquery).
 _HOLDERS = "SELECT 1 FROM articles WHERE articles.search_vector @@"
 # The words of a tsquery as the index spells them, the table's size, and ANALYZE's most common words
@@ -221,6 +253,11 @@ def _postings(stats: Any) -> tuple[float, bool]:
     words = [w.replace("''", "'") for w in _LEXEME.findall(stats.words or "")]
     postings = sum(frequency.get(w, rare) for w in words) * max(float(stats.rows or 0), 0.0)
     return postings, len(words) == 1 and words[0] in frequency
+
+
+def band_index(low: int) -> str:
+    """The name of the GIN index of the band of ids from `low` (migration 0036)."""
+    return f"{SEARCH_BAND_INDEX_PREFIX}{int(low)}"
 
 
 class RecentIndexNotRebuilt(Exception):
@@ -252,9 +289,10 @@ class SearchStore:
         async with self.db.read() as conn:
             rows: list[Any] | None = None
             if query.text is not None and self.db.is_postgres:
-                # The candidates hold every condition: ranking binds the tsquery (for the score) only.
-                candidates = await self._postgres_candidates(conn, query, org_id, feed_id)
-                where = self._ranking_clauses(query, candidates)
+                # The candidates hold every condition, and each window scored its own: ranking sorts them.
+                where = _Clauses(True)
+                scored = await self._postgres_candidates(conn, query, org_id, feed_id, scored=True)
+                where.candidates, where.scores = [i for i, _ in scored], [score for _, score in scored]
             elif query.text is not None:
                 rows = await self._sqlite_search(conn, query, org_id, feed_id, ranked, limit, offset)
             if rows is None:
@@ -301,9 +339,10 @@ class SearchStore:
         self, query: Query, *, org_id: int | None, before_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
-            ids = await self._postgres_candidates(
+            found = await self._postgres_candidates(
                 conn, query, org_id, None, below=before_id, wanted=int(limit), exact=True
             )
+            ids = [i for i, _ in found]
             if not ids:
                 return []
             sql = (
@@ -482,8 +521,9 @@ class SearchStore:
         """PostgreSQL: build the newest articles' GIN index (migration 0034) again over the newest
         RECENT_IDS ids once it holds twice as many; its new floor, or None when it was left as it was.
 
-        The new index is built beside the old one (CREATE INDEX CONCURRENTLY: writers go on), then
-        takes its name and its floor in one transaction, and the old one is dropped. Building an
+        The new index is built beside the old one (CREATE INDEX CONCURRENTLY: writers go on), after the
+        index of the band of ids it leaves (migration 0036); then it takes its name and its floor, and the
+        band is listed, in one transaction, and the old one is dropped. Building an
         index takes the table's owner: a login with the app role only (docs/deploy.md) gets
         RecentIndexNotRebuilt, and the old index goes on serving, over more ids. SQLite's slice
         moves with every insert (migration 0031): nothing to do there.
@@ -501,11 +541,21 @@ class SearchStore:
                 await conn.execute(sa.select(sa.func.pg_advisory_unlock(RECENT_LOCK)))
 
     async def _rebuild_recent_index(self, conn: Any) -> int | None:
-        top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
+        top, floor, _ = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
         if top is None or floor is None or int(top) - int(floor) <= 2 * RECENT_IDS:
             return None
-        new_floor = int(top) - RECENT_IDS
+        floor, new_floor = int(floor), int(top) - RECENT_IDS
+        band = band_index(floor)
         try:
+            # The ids the index leaves become a band with an index of its own (migration 0036), built
+            # first: from the swap on, a window below the new floor is planned on it.
+            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {band}"))  # a failed build's
+            await conn.execute(
+                sa.text(
+                    f"CREATE INDEX CONCURRENTLY {band} ON articles USING gin (search_vector) "
+                    f"WHERE id >= {floor} AND id < {new_floor}"
+                )
+            )
             await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_next"))  # a failed build's
             await conn.execute(
                 sa.text(
@@ -524,6 +574,10 @@ class SearchStore:
             await swap.execute(sa.text(f"ALTER INDEX {_RECENT_GIN} RENAME TO {_RECENT_GIN}_old"))
             await swap.execute(sa.text(f"ALTER INDEX {_RECENT_GIN}_next RENAME TO {_RECENT_GIN}"))
             await swap.execute(sa.text("UPDATE articles_search_recent_floor SET id = :floor"), {"floor": new_floor})
+            await swap.execute(
+                sa.text("INSERT INTO articles_search_bands (low, high) VALUES (:low, :high)"),
+                {"low": floor, "high": new_floor},
+            )
         await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_old"))
         return new_floor
 
@@ -542,17 +596,6 @@ class SearchStore:
             else:
                 clauses.match = clauses.bind(to_fts5(query.text))
                 clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
-        return clauses
-
-    def _ranking_clauses(self, query: Query, candidates: list[int]) -> _Clauses:
-        """PostgreSQL: the candidates hold every condition, so ranking binds the tsquery for the score only."""
-        assert query.text is not None
-        clauses = _Clauses(True, candidates=candidates)
-        # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
-        # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
-        tsquery = to_tsquery(query.text, relaxed=_has_near(query.text))
-        clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
-        clauses.tsquery = tsquery.sql
         return clauses
 
     def _source(self, query: Query, where: _Clauses) -> str:
@@ -580,31 +623,24 @@ class SearchStore:
                 f"ORDER BY articles.published_at DESC, articles.id DESC {page}"
             )
             return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
-        if not self.db.is_postgres:
-            # FTS5 scores the candidates by itself, and only the page's rows are read from articles.
-            top = (
-                f"SELECT scored.id, scored.score FROM ({self._sqlite_scored(where)}) AS scored "
-                f"ORDER BY round(CAST(scored.score AS numeric), {SCORE_DIGITS}) DESC, scored.id DESC {page}"
-            )
-            return self._page_rows(where, top)
-        score, condition = self._scored(where)
-        sql = (
-            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {self._source(query, where)} "
-            f"WHERE {condition} ORDER BY round(CAST({score} AS numeric), {SCORE_DIGITS}) DESC, "
-            f"articles.id DESC {page}"
+        # The candidates come scored (FTS5 scores them; on PostgreSQL their windows did), and only the
+        # page's rows are read from articles.
+        top = (
+            f"SELECT scored.id, scored.score FROM ({self._scored(where)}) AS scored "
+            f"ORDER BY round(CAST(scored.score AS numeric), {SCORE_DIGITS}) DESC, scored.id DESC {page}"
         )
-        return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
+        return self._page_rows(where, top)
 
-    @staticmethod
-    def _scored(where: _Clauses) -> tuple[str, str]:
-        """PostgreSQL: the score expression of a text query, and the condition that keeps its candidates."""
-        ids = ", ".join(str(int(i)) for i in where.candidates or ()) or "NULL"
-        return "ts_rank_cd(articles.search_vector, search_query.q)", f"articles.id IN ({ids})"
-
-    @staticmethod
-    def _sqlite_scored(where: _Clauses) -> str:
-        """SQLite: the candidates with their scores (`id`, `score`), as _ranking_plan split them: those that
-        the ranking index weighs, then the unweighed ones with 0."""
+    def _scored(self, where: _Clauses) -> str:
+        """The candidates with their scores (`id`, `score`). PostgreSQL: as their windows scored them
+        (_window), bound as two arrays. SQLite: as _ranking_plan split them, those that the ranking index
+        weighs, then the unweighed ones with 0."""
+        if self.db.is_postgres:
+            # `real`, as ts_rank_cd gave them: rounded for the order exactly as they were computed.
+            return (
+                "SELECT candidate.id, candidate.score FROM unnest(CAST(:ranked_ids AS bigint[]), "
+                "CAST(:ranked_scores AS real[])) AS candidate (id, score)"
+            )
         index, candidates = where.index, where.candidates or [0]
         ids = ", ".join(str(int(i)) for i in candidates)
         if where.ranking is None:
@@ -629,22 +665,15 @@ class SearchStore:
         without words, the newest by publication), so a page is the same whether or not copies
         of a story fall on other pages.
         """
-        if query.text is None:
-            condition = " AND ".join(where.clauses) or "1 = 1"
-            order = "{t}.published_at DESC, {t}.id DESC"
-            candidates = (
-                f"SELECT {_HIT_COLUMNS}, 0.0 AS score, {_STORY} AS story FROM articles {_WITH_STORY} "
-                f"WHERE {condition} ORDER BY {order.format(t='articles')} LIMIT {RANK_CANDIDATES}"
-            )
-        else:
+        if query.text is not None:
             order = f"round(CAST({{t}}.score AS numeric), {SCORE_DIGITS}) DESC, {{t}}.id DESC"
-            if not self.db.is_postgres:
-                return self._collapsed_fts5(where, order, limit=limit, offset=offset)
-            score, condition = self._scored(where)
-            candidates = (
-                f"SELECT {_HIT_COLUMNS}, {score} AS score, {_STORY} AS story "
-                f"FROM {self._source(query, where)} {_WITH_STORY} WHERE {condition}"
-            )
+            return self._collapsed_scored(where, order, limit=limit, offset=offset)
+        condition = " AND ".join(where.clauses) or "1 = 1"
+        order = "{t}.published_at DESC, {t}.id DESC"
+        candidates = (
+            f"SELECT {_HIT_COLUMNS}, 0.0 AS score, {_STORY} AS story FROM articles {_WITH_STORY} "
+            f"WHERE {condition} ORDER BY {order.format(t='articles')} LIMIT {RANK_CANDIDATES}"
+        )
         sql = (
             f"SELECT {_COLLAPSED_COLUMNS}, hits.score FROM (SELECT candidates.*, "
             f"ROW_NUMBER() OVER (PARTITION BY candidates.story ORDER BY {order.format(t='candidates')}) AS copy_rank "
@@ -653,12 +682,12 @@ class SearchStore:
         )
         return sa.text(sql).bindparams(*where.params).columns(**_COLUMNS)
 
-    def _collapsed_fts5(self, where: _Clauses, order: str, *, limit: int, offset: int) -> Any:
-        """SQLite's collapsed hits: FTS5 scores the candidates, each is given its story, and only the page's
+    def _collapsed_scored(self, where: _Clauses, order: str, *, limit: int, offset: int) -> Any:
+        """Collapsed hits of a text query: each scored candidate is given its story, and only the page's
         rows are read from articles."""
         candidates = (
             f"SELECT scored.id, scored.score, coalesce(article_clusters.cluster_id, -scored.id) AS story "
-            f"FROM ({self._sqlite_scored(where)}) AS scored "
+            f"FROM ({self._scored(where)}) AS scored "
             "LEFT JOIN article_clusters ON article_clusters.article_id = scored.id"
         )
         page = (
@@ -670,9 +699,10 @@ class SearchStore:
 
     @staticmethod
     def _page_rows(where: _Clauses, page: str) -> Any:
-        """SQLite: a page of ranked (id, score) with each hit's columns, read from articles for its rows only."""
+        """A page of ranked (id, score) with each hit's columns, read from articles for its rows only."""
+        join = "JOIN" if where.postgres else "CROSS JOIN"  # SQLite's CROSS JOIN keeps the page as the outer loop
         sql = (
-            f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top CROSS JOIN articles ON articles.id = top.id "
+            f"SELECT {_HIT_COLUMNS}, top.score FROM ({page}) AS top {join} articles ON articles.id = top.id "
             f"ORDER BY round(CAST(top.score AS numeric), {SCORE_DIGITS}) DESC, top.id DESC"
         )
         return sa.text(sql).bindparams(*where.ranking_params()).columns(**_COLUMNS)
@@ -757,31 +787,38 @@ class SearchStore:
         below: int | None = None,
         wanted: int | None = None,
         exact: bool = False,
-    ) -> list[int]:
-        """The newest `wanted` (RANK_CANDIDATES) matches below the id `below`, through the GIN index in id windows.
+        scored: bool = False,
+    ) -> list[tuple[int, float]]:
+        """The newest `wanted` (RANK_CANDIDATES) matches below the id `below`, through the GIN index in id
+        windows, each with its score (`scored`: ts_rank_cd, by which ranking orders them; otherwise 0).
 
-        Each window is a bitmap scan: the GIN index ANDed with the primary key's id range, so only the
-        window's matching rows are read, never every match of a common word (which the planner, blind
+        Each window is a bitmap scan of the GIN index of its segment of ids (see _walk_windows), so only
+        the window's matching rows are read, never every match of a common word (which the planner, blind
         to the cost of reading each row's `tsvector`, would otherwise do or scan the table). A window
         that found few matches makes the next one wider. A phrase or NEAR query is found with its
         positions left out (the index alone answers that), and the positions are checked on those
         rows only, at most POSTGRES_POSITION_CHECKS of them (`exact`: every one, for an export).
+
+        A window scores its matches as it reads them, while their rows are at hand: ranking is then a sort
+        of the scores. Scoring them after the walk read each candidate's row a second time (2,000 rows by
+        key: 15-20 ms at 1,000,000 articles).
         """
         assert query.text is not None
-        top, floor = (await conn.execute(sa.text(_WALK_BOUNDS))).one()
-        top = below if below is not None else top
-        if top is None:
-            return []
-        names = ", ".join(f"'{name}'" for name in {**_CANDIDATE_SETTINGS, **_BY_KEY_SETTINGS})
-        await self._settings(conn, _CANDIDATE_SETTINGS)
+        # The walk's settings go with its bounds, in one statement; RESET puts each back as the session had it.
+        top, floor, bands, *_ = (
+            await conn.execute(sa.text(f"{_WALK_BOUNDS}, {self._set_config(_CANDIDATE_SETTINGS)}"))
+        ).one()
         try:
-            walk = _Walk(wanted or RANK_CANDIDATES, sys.maxsize if exact else POSTGRES_POSITION_CHECKS)
-            # A floor of 1 (an archive that has not outgrown the index yet) leaves nothing below it to split off.
-            lowest = None if floor is None or int(floor) <= 1 else int(floor)
-            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk, lowest)
+            top = below if below is not None else top
+            if top is None:
+                return []
+            walk = _Walk(wanted or RANK_CANDIDATES, sys.maxsize if exact else POSTGRES_POSITION_CHECKS, scored)
+            floor = max(int(floor or 1), 1)
+            bounds = sorted({int(b) for b in bands or ()} | {floor})
+            return await self._walk_windows(conn, query, org_id, feed_id, int(top), walk, floor=floor, bounds=bounds)
         finally:
             await conn.execute(
-                sa.text(f"SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({names})")
+                sa.text("; ".join(f"RESET {name}" for name in {**_CANDIDATE_SETTINGS, **_BY_KEY_SETTINGS}))
             )
 
     async def _walk_windows(
@@ -792,47 +829,96 @@ class SearchStore:
         feed_id: int | None,
         high: int,
         walk: _Walk,
-        floor: int | None = None,
-    ) -> list[int]:
+        *,
+        floor: int,
+        bounds: Sequence[int],
+    ) -> list[tuple[int, float]]:
         """Windows newest first until `walk.wanted` matches or `walk.checks` position checks. A window's
         LIMIT cuts it short only when that ends the walk, so no match inside the walked ids is skipped.
 
-        A window that would reach below `floor`, the lowest id of the newest articles' GIN index
-        (migration 0034), stops there: above it that index answers, with a tenth of the postings."""
+        Every id lies in one GIN index's segment: the newest articles' from `floor` up (migration 0034),
+        or a band of older ids (migration 0036); `bounds` are the segments' bounds, ascending, `floor`
+        among them. A window never crosses one, so it is planned on its segment's index, which holds
+        that segment's postings only (a tenth of the archive's, at 1,000,000 articles)."""
         assert query.text is not None
         positional = is_positional(query.text)
-        found: list[int] = []
-        checked, (window, by_key) = 0, await self._first_window(conn, query, high, walk)
-        while high > 0 and len(found) < walk.wanted and checked < walk.checks:
-            low = max(high - window, 0)
-            if floor is not None and low < floor < high:
-                low = floor
+        found: list[tuple[int, float]] = []
+        if high <= bounds[0]:
+            return []  # no id below (an export's keyset at the first article)
+        first = high - max(b for b in bounds if b < high)  # the ids of the first window's segment
+        checked, (window, by_key, read) = 0, await self._first_window(conn, query, high, walk, first)
+        # `reach`: the segment bound the next statement reads down to, the segments below its first one
+        # whole (None: the next window is sized as above).
+        top, measured, reach = high, False, None
+        while high > bounds[0] and len(found) < walk.wanted and checked < walk.checks:
+            low = max(high - window, max(b for b in bounds if b < high))
+            segment = _Segment(
+                max(b for b in bounds if b <= low), None if low >= floor else min(b for b in bounds if b >= high)
+            )
+            # The rows the segment's index finds outside the window, each read from its heap page to be
+            # filtered out, against the primary key's bitmap of the window's ids (see KEY_COST).
+            outside = read * ((segment.high or top) - segment.low - (high - low))
+            keyed = reach is None and (by_key or outside * VISIT_COST >= (high - low) * KEY_COST)
+            if reach is not None or (
+                measured and not keyed and (not positional or read * (high - segment.low) <= walk.checks - checked)
+            ):
+                # Its index's rows below the window are read from the heap anyway: the window takes them
+                # in (a phrase or NEAR query's, while its position checks left cover them). Not on the
+                # estimate: the planner's count of a word it did not list can be several times too low.
+                low = segment.low
+            rest = [_Segment(b, bounds[i + 1]) for i, b in enumerate(bounds[:-1]) if reach is not None and reach <= b]
+            rest = [part for part in rest if part.high is not None and part.high <= low]
             limit = walk.checks - checked if positional else walk.wanted - len(found)
             if by_key:
                 await self._settings(conn, _BY_KEY_SETTINGS)
-            rows = (await conn.execute(self._window(query, org_id, feed_id, low, high, limit, by_key))).all()
+            statement = self._window(
+                query, org_id, feed_id, (low, high), segment, keyed, limit, scored=walk.scored, rest=rest[::-1]
+            )
+            rows = (await conn.execute(statement)).all()
             if by_key:
                 await self._settings(conn, _AFTER_BY_KEY)
                 by_key = False
-            found.extend(int(r.id) for r in rows if r.hit)
+            found.extend((int(r.id), float(r.score or 0.0)) for r in rows if r.hit)
             if positional:
                 checked += len(rows)
+            low = rest[0].low if rest else low
             density = max(sum(1 for r in rows if r.hit), 1) / (high - low)
             wanted = (walk.wanted - len(found)) / density * 1.25
             window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
             # The rows a window reads (matches, or for a phrase or NEAR the articles holding its words) per id.
-            read = max(len(rows), 1) / (high - low)
+            read, measured = max(len(rows), 1) / (high - low), True
             if positional:
                 window = self._checked_window(window, walk.checks - checked, read)
             high = low
-            # One GIN scan of the rest reads all of its rows (`below`); the walk, the key's ids it would
-            # still need and the rows in them (for a phrase or NEAR, until its position checks run out).
-            below, needed = read * high, min(wanted, high)
-            if positional:
-                needed = min(needed, (walk.checks - checked) / read)
-            if high > 0 and (below - min(needed * read, below)) * VISIT_COST < needed * KEY_COST:
-                window = high
+            # The rows the walk still needs: the matches wanted, or for a phrase or NEAR the rows its
+            # position checks left allow. A bitmap scan reads every row in its segment, whatever its LIMIT.
+            needed = walk.checks - checked if positional else wanted * read
+            reach = self._reach(bounds, high, read, needed, positional)
         return found[: walk.wanted]
+
+    @staticmethod
+    def _reach(bounds: Sequence[int], high: int, read: float, needed: float, positional: bool) -> int | None:
+        """How far down the next statement of a walk at `high` reads whole segments (None: one window),
+        at `read` rows per id, when the walk still needs `needed` rows.
+
+        All of the rest, in one statement, when its rows cost less to read than the statements of a
+        walk through its bands, which would read those it needs (a phrase or NEAR query's only when its
+        position checks left cover them). Otherwise as many segments as the rows needed cover, when that
+        is more than one: none of their rows is read for nothing, and each segment more saves a statement.
+        """
+        below = read * (high - bounds[0])
+        lows = sorted((b for b in bounds if b < high), reverse=True)
+        if (below - min(below, needed)) * VISIT_COST < (len(lows) - 1) * STATEMENT_COST and (
+            not positional or below <= needed
+        ):
+            return bounds[0]
+        reach, covered, upper, taken = None, 0.0, high, 0
+        for low in lows:
+            covered += read * (upper - low)
+            if covered > needed:
+                break
+            reach, upper, taken = low, low, taken + 1
+        return reach if taken > 1 else None
 
     @staticmethod
     def _checked_window(window: int, checks: int, read: float) -> int:
@@ -841,13 +927,18 @@ class SearchStore:
         whatever its LIMIT, and a sparse phrase of common words would otherwise grow it eightfold."""
         return min(window, int(checks / read * 1.25) + 1)
 
-    async def _first_window(self, conn: Any, query: Query, high: int, walk: _Walk) -> tuple[int, bool]:
-        """The first window's width in ids, and whether it is walked down the primary key (True) or read
-        through the GIN index, chosen from the planner's statistics of the words.
+    async def _first_window(
+        self, conn: Any, query: Query, high: int, walk: _Walk, segment: int | None = None
+    ) -> tuple[int, bool, float]:
+        """The first window's width in ids, whether it is walked down the primary key (True) or read
+        through the GIN index, chosen from the planner's statistics of the words, and the estimate of
+        the rows it reads per id (the articles holding the words). `segment`: how many of the ids below
+        `high` the GIN index of its segment holds (None: all of them).
 
-        A GIN bitmap scan reads every entry of the posting lists of the query's words, whatever the
-        window: for words in most articles that is most of a search's time (55 ms for a word in 660,000 of
-        1,000,000 articles). Walking the newest rows by key reads each one's `tsvector` instead and stops
+        A GIN bitmap scan reads every entry of the posting lists of the query's words in its index,
+        whatever the window: for words in most articles that is most of a search's time (55 ms for a word
+        in 660,000 of 1,000,000 articles, in the GIN index of every article; a tenth of that in the newest
+        ids' index). Walking the newest rows by key reads each one's `tsvector` instead and stops
         at the LIMIT: cheaper when the words are so common that few rows are walked. Otherwise the first
         GIN window is as wide as the estimate says the matches wanted need (each further window reads
         the posting lists again). A wrong estimate costs time, never a match: the walk goes on in
@@ -856,7 +947,7 @@ class SearchStore:
         assert query.text is not None
         smallest = max(FIRST_WINDOW * walk.wanted // RANK_CANDIDATES, 1)
         if high <= smallest:
-            return smallest, False  # one window holds the whole archive: nothing to choose
+            return smallest, False, 0.0  # one window holds the whole archive: nothing to choose
         relaxed = to_tsquery(query.text, relaxed=True, prefix="etq")
         params: list[sa.BindParameter[Any]] = [sa.bindparam(k, v) for k, v in relaxed.params.items()]
         plan = (
@@ -868,52 +959,94 @@ class SearchStore:
         # The matches wanted, or for a phrase or NEAR the rows holding its words that are checked.
         needed = min(walk.checks, holders) if is_positional(query.text) else min(walk.wanted, holders)
         postings, counted = _postings(stats)
-        if needed / density * ROW_COST < max(postings, holders) * POSTING_COST:
+        # The statistics count the whole archive; the segment's index holds its share (ids spread evenly).
+        # Not for a phrase or NEAR: a window reads and checks every holder of its words, past its LIMIT,
+        # where the walk by key stops at it, and their estimate (the words taken as independent) is often
+        # several times too low: `mit NEAR/5 Das` read 9,276 holders for 5,000 checks (70 ms; by key 45).
+        share = 1.0 if is_positional(query.text) else min(segment or high, high) / high
+        if needed / density * ROW_COST < max(postings, holders) * share * POSTING_COST:
             # The walk stops at its LIMIT; the width only bounds it when the estimate was too high.
-            return max(smallest, min(int(needed / density * 2) + 1, high)), True
+            return max(smallest, min(int(needed / density * 2) + 1, high)), True, density
         # Unless the estimate counts one listed word: at most MAX_GROWTH times the smallest. The estimate of
         # a word the statistics do not list, or of words that go together, can be several times too low,
         # and a window too wide reads rows for nothing (a bitmap scan reads every match in its window).
         widest = high if counted else smallest * MAX_GROWTH
-        return max(smallest, min(int(needed / density * 1.25) + 1, widest)), False
+        return max(smallest, min(int(needed / density * 1.25) + 1, widest)), False, density
 
     @staticmethod
-    async def _settings(conn: Any, settings: dict[str, str]) -> None:
-        values = ", ".join(f"set_config('{k}', '{v}', false)" for k, v in settings.items())
-        await conn.execute(sa.text(f"SELECT {values}"))
+    def _set_config(settings: dict[str, str]) -> str:
+        """The set_config() calls that change these settings for the session (columns of a SELECT)."""
+        return ", ".join(f"set_config('{k}', '{v}', false)" for k, v in settings.items())
+
+    @classmethod
+    async def _settings(cls, conn: Any, settings: dict[str, str]) -> None:
+        await conn.execute(sa.text(f"SELECT {cls._set_config(settings)}"))
 
     def _window(
-        self, query: Query, org_id: int | None, feed_id: int | None, low: int, high: int, limit: int, by_key: bool
+        self,
+        query: Query,
+        org_id: int | None,
+        feed_id: int | None,
+        ids: tuple[int, int],
+        segment: _Segment,
+        keyed: bool,
+        limit: int,
+        *,
+        scored: bool = False,
+        rest: Sequence[_Segment] = (),
     ) -> Any:
-        """One window's newest `limit` matches (`hit`), newest first; for a phrase or NEAR, the newest
-        `limit` rows holding the words, with `hit` telling whether the positions match."""
+        """The newest `limit` matches (`hit`) of the window of `ids` (from, below), newest first; for a
+        phrase or NEAR, the newest `limit` rows holding the words, with `hit` telling whether the positions
+        match. With `scored`, each match's `score` (ts_rank_cd), computed while its row is at hand.
+
+        The segment's bounds are constants that imply its index's condition, so the window is planned on
+        that index. The window's own bounds go to the primary key's bitmap (`keyed`), or are a filter on
+        the rows the index finds (`+ 0` keeps the planner from the key). The segments of `rest`, below
+        the window, are read whole in the same statement, each on its own index.
+        """
         assert query.text is not None
         where = self._where(query, org_id, text=False)
         if feed_id is not None:
             where.append(f"articles.feed_id = {where.bind(feed_id)}")
-        if low > 0 or by_key:
-            where.append(f"articles.id >= {int(low)} AND articles.id < {int(high)}")
-        else:
-            # The rest of the archive through the GIN index: every match below is read anyway, so the primary
-            # key's bitmap of the ids (every one of them) would only cost time. `+ 0` keeps the planner from it.
-            where.append(f"articles.id + 0 < {int(high)}")
         index = to_tsquery(query.text, relaxed=True, prefix="rtq")
         where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
         where.append(f"articles.search_vector @@ {index.sql}")
-        rows = (
-            f"WITH candidate_rows AS MATERIALIZED (SELECT articles.id FROM articles "
-            f"WHERE {' AND '.join(where.clauses)} ORDER BY articles.id DESC LIMIT {int(limit)}) "
-        )
-        if not is_positional(query.text):
-            sql = f"{rows}SELECT candidate_rows.id, true AS hit FROM candidate_rows ORDER BY candidate_rows.id DESC"
-            return sa.text(sql).bindparams(*where.params)
-        # Only the ids go through the window's sort; each kept row's `tsvector` (3.7 kB, kept in the row since
-        # migration 0032) is read once more by id for its positions, which finds its page in the cache.
-        exact = to_tsquery(query.text)
-        where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
+        hit, score = "true", "CAST(NULL AS real)"
+        if is_positional(query.text):
+            exact = to_tsquery(query.text)
+            where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
+            hit = f"articles.search_vector @@ {exact.sql}"
+        if scored:
+            # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
+            # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
+            ranking = to_tsquery(query.text, relaxed=_has_near(query.text), prefix="stq")
+            where.params.extend(sa.bindparam(k, v) for k, v in ranking.params.items())
+            score = f"ts_rank_cd(articles.search_vector, {ranking.sql})"
+            if hit != "true":
+                score = f"CASE WHEN {hit} THEN {score} END"
+
+        def rows(low: int, high: int, segment: _Segment, keyed: bool) -> str:
+            # Each row's positions are checked, and a match scored, as the scan reads it (its `tsvector` is
+            # in its row since migration 0032): only the results go through the window's sort.
+            bounds = [f"articles.id >= {int(segment.low)}"]
+            if segment.high is not None:
+                bounds.append(f"articles.id < {int(segment.high)}")
+            if (low, high) != (segment.low, segment.high):
+                key = "articles.id" if keyed else "articles.id + 0"
+                bounds.append(f"{key} >= {int(low)} AND {key} < {int(high)}")
+            return (
+                f"SELECT articles.id, {hit} AS hit, {score} AS score FROM articles "
+                f"WHERE {' AND '.join(where.clauses + bounds)}"
+            )
+
+        window = rows(*ids, segment, keyed)
+        if rest:
+            parts = [window, *(rows(part.low, part.high or ids[0], part, False) for part in rest)]
+            window = "SELECT * FROM (" + " UNION ALL ".join(f"({part})" for part in parts) + ") AS articles"
         sql = (
-            f"{rows}SELECT articles.id, articles.search_vector @@ {exact.sql} AS hit FROM articles "
-            "WHERE articles.id = ANY(ARRAY(SELECT candidate_rows.id FROM candidate_rows)) ORDER BY articles.id DESC"
+            f"WITH candidate_rows AS MATERIALIZED ({window} ORDER BY articles.id DESC LIMIT {int(limit)}) "
+            "SELECT candidate_rows.id, candidate_rows.hit, candidate_rows.score FROM candidate_rows "
+            "ORDER BY candidate_rows.id DESC"
         )
         return sa.text(sql).bindparams(*where.params)
 
