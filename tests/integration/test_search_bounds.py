@@ -427,9 +427,8 @@ async def test_a_window_inside_a_band_is_planned_on_its_index(db: Database, monk
                 assert "pk_articles" not in plan, plan  # the window's ids filter the rows the band's index finds
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_migration_0036_indexes_the_archive_below_the_floor_in_bands(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("bands are PostgreSQL's")
     engine = sa.create_engine(sync_url(database_url))
     with engine.connect() as conn:
         config = migrate.alembic_config()
@@ -448,3 +447,19 @@ def test_migration_0036_indexes_the_archive_below_the_floor_in_bands(database_ur
     assert [tuple(r) for r in listed] == [(1, 100001), (100001, 200001), (200001, 250001)]
     assert {band_index(1), band_index(100001), band_index(200001)} <= names
     assert "ix_articles_search_vector" not in names  # the bands and the newest ids' index cover every id
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_an_export_page_reads_the_rows_its_matches_need_not_the_whole_archive(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An export checks every position (no bound), so its walk is bounded by the matches a page wants:
+    # a page of 4 phrase matches, each third article one of them, reads a few windows' rows, not all 300.
+    texts = [("harbour crane" if i % 3 == 0 else "crane at the harbour") + f" {i}" for i in range(150)]
+    org, ids = await _seed(db, texts)
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 8)
+    windows = _walked_windows(monkeypatch)
+    page = await SearchStore(db).export_page(parse_query('"harbour crane"'), org_id=org, before_id=None, limit=4)
+    assert [int(r["id"]) for r in page] == [ids[i] for i in range(149, -1, -1) if i % 3 == 0][:4]
+    lowest = min(low for low, _, _ in windows)
+    assert sum(1 for i in ids if i >= lowest) < 60, windows  # of the organisation's 150

@@ -847,32 +847,15 @@ class SearchStore:
             return []  # no id below (an export's keyset at the first article)
         first = high - max(b for b in bounds if b < high)  # the ids of the first window's segment
         checked, (window, by_key, read) = 0, await self._first_window(conn, query, high, walk, first)
-        # `reach`: the segment bound the next statement reads down to, the segments below its first one
-        # whole (None: the next window is sized as above).
-        top, measured, reach = high, False, None
+        # `reach`: see _reach; `needed`: the rows the walk still needs (None: not measured yet).
+        top, reach, needed = high, None, None
         while high > bounds[0] and len(found) < walk.wanted and checked < walk.checks:
-            low = max(high - window, max(b for b in bounds if b < high))
-            segment = _Segment(
-                max(b for b in bounds if b <= low), None if low >= floor else min(b for b in bounds if b >= high)
-            )
-            # The rows the segment's index finds outside the window, each read from its heap page to be
-            # filtered out, against the primary key's bitmap of the window's ids (see KEY_COST).
-            outside = read * ((segment.high or top) - segment.low - (high - low))
-            keyed = reach is None and (by_key or outside * VISIT_COST >= (high - low) * KEY_COST)
-            if reach is not None or (
-                measured and not keyed and (not positional or read * (high - segment.low) <= walk.checks - checked)
-            ):
-                # Its index's rows below the window are read from the heap anyway: the window takes them
-                # in (a phrase or NEAR query's, while its position checks left cover them). Not on the
-                # estimate: the planner's count of a word it did not list can be several times too low.
-                low = segment.low
-            rest = [_Segment(b, bounds[i + 1]) for i, b in enumerate(bounds[:-1]) if reach is not None and reach <= b]
-            rest = [part for part in rest if part.high is not None and part.high <= low]
+            low, segment, keyed, rest = self._place(bounds, floor, top, high, window, read, by_key, reach, needed)
             limit = walk.checks - checked if positional else walk.wanted - len(found)
             if by_key:
                 await self._settings(conn, _BY_KEY_SETTINGS)
             statement = self._window(
-                query, org_id, feed_id, (low, high), segment, keyed, limit, scored=walk.scored, rest=rest[::-1]
+                query, org_id, feed_id, (low, high), segment, keyed, limit, scored=walk.scored, rest=rest
             )
             rows = (await conn.execute(statement)).all()
             if by_key:
@@ -881,20 +864,51 @@ class SearchStore:
             found.extend((int(r.id), float(r.score or 0.0)) for r in rows if r.hit)
             if positional:
                 checked += len(rows)
-            low = rest[0].low if rest else low
+            low = rest[-1].low if rest else low
             density = max(sum(1 for r in rows if r.hit), 1) / (high - low)
             wanted = (walk.wanted - len(found)) / density * 1.25
             window = int(min(max(wanted, window * 2), window * MAX_GROWTH))
             # The rows a window reads (matches, or for a phrase or NEAR the articles holding its words) per id.
-            read, measured = max(len(rows), 1) / (high - low), True
+            read = max(len(rows), 1) / (high - low)
             if positional:
                 window = self._checked_window(window, walk.checks - checked, read)
             high = low
-            # The rows the walk still needs: the matches wanted, or for a phrase or NEAR the rows its
-            # position checks left allow. A bitmap scan reads every row in its segment, whatever its LIMIT.
-            needed = walk.checks - checked if positional else wanted * read
+            # The rows the walk still needs for the matches it wants (for a phrase or NEAR, no more than its
+            # position checks left allow). A bitmap scan reads every row in its segment, whatever its LIMIT.
+            needed = min(wanted * read, walk.checks - checked) if positional else wanted * read
             reach = self._reach(bounds, high, read, needed, positional)
         return found[: walk.wanted]
+
+    @staticmethod
+    def _place(
+        bounds: Sequence[int],
+        floor: int,
+        top: int,
+        high: int,
+        window: int,
+        read: float,
+        by_key: bool,
+        reach: int | None,
+        needed: float | None,
+    ) -> tuple[int, _Segment, bool, list[_Segment]]:
+        """Where a walk's next statement at `high` reads: its window's lowest id, the window's segment,
+        whether the primary key's bitmap bounds the window (`keyed`), and the segments below it read
+        whole in the same statement (down to `reach`, see _reach), newest first."""
+        low = max(high - window, max(b for b in bounds if b < high))
+        segment = _Segment(
+            max(b for b in bounds if b <= low), None if low >= floor else min(b for b in bounds if b >= high)
+        )
+        # The rows the segment's index finds outside the window, each read from its heap page to be
+        # filtered out, against the primary key's bitmap of the window's ids (see KEY_COST).
+        outside = read * ((segment.high or top) - segment.low - (high - low))
+        keyed = reach is None and (by_key or outside * VISIT_COST >= (high - low) * KEY_COST)
+        if reach is not None or (needed is not None and not keyed and read * (high - segment.low) <= needed):
+            # Its index's rows below the window are read from the heap anyway: the window takes them
+            # in, when the walk needs them all (each is scored, or checked, past the LIMIT). Not on the
+            # estimate: the planner's count of a word it did not list can be several times too low.
+            low = segment.low
+        rest = [_Segment(b, bounds[i + 1]) for i, b in enumerate(bounds[:-1]) if reach is not None and reach <= b]
+        return low, segment, keyed, [part for part in rest if part.high is not None and part.high <= low][::-1]
 
     @staticmethod
     def _reach(bounds: Sequence[int], high: int, read: float, needed: float, positional: bool) -> int | None:
@@ -902,9 +916,10 @@ class SearchStore:
         at `read` rows per id, when the walk still needs `needed` rows.
 
         All of the rest, in one statement, when its rows cost less to read than the statements of a
-        walk through its bands, which would read those it needs (a phrase or NEAR query's only when its
-        position checks left cover them). Otherwise as many segments as the rows needed cover, when that
-        is more than one: none of their rows is read for nothing, and each segment more saves a statement.
+        walk through its bands, which would read those it needs (a phrase or NEAR query's only when it
+        needs them all: each row is checked, past the LIMIT). Otherwise as many segments as the rows
+        needed cover, when that is more than one: none of their rows is read for nothing, and each
+        segment more saves a statement.
         """
         below = read * (high - bounds[0])
         lows = sorted((b for b in bounds if b < high), reverse=True)
@@ -1011,19 +1026,7 @@ class SearchStore:
         index = to_tsquery(query.text, relaxed=True, prefix="rtq")
         where.params.extend(sa.bindparam(k, v) for k, v in index.params.items())
         where.append(f"articles.search_vector @@ {index.sql}")
-        hit, score = "true", "CAST(NULL AS real)"
-        if is_positional(query.text):
-            exact = to_tsquery(query.text)
-            where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
-            hit = f"articles.search_vector @@ {exact.sql}"
-        if scored:
-            # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
-            # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
-            ranking = to_tsquery(query.text, relaxed=_has_near(query.text), prefix="stq")
-            where.params.extend(sa.bindparam(k, v) for k, v in ranking.params.items())
-            score = f"ts_rank_cd(articles.search_vector, {ranking.sql})"
-            if hit != "true":
-                score = f"CASE WHEN {hit} THEN {score} END"
+        hit, score = self._hit_and_score(query, where, scored)
 
         def rows(low: int, high: int, segment: _Segment, keyed: bool) -> str:
             # Each row's positions are checked, and a match scored, as the scan reads it (its `tsvector` is
@@ -1049,6 +1052,26 @@ class SearchStore:
             "ORDER BY candidate_rows.id DESC"
         )
         return sa.text(sql).bindparams(*where.params)
+
+    @staticmethod
+    def _hit_and_score(query: Query, where: _Clauses, scored: bool) -> tuple[str, str]:
+        """A window's `hit` (a phrase or NEAR query's positions checked, else true) and `score`
+        (ts_rank_cd of a match with `scored`, else NULL), their parameters bound in `where`."""
+        assert query.text is not None
+        hit, score = "true", "CAST(NULL AS real)"
+        if is_positional(query.text):
+            exact = to_tsquery(query.text)
+            where.params.extend(sa.bindparam(k, v) for k, v in exact.params.items())
+            hit = f"articles.search_vector @@ {exact.sql}"
+        if scored:
+            # NEAR/n is 2(n+1) phrase alternatives, which ts_rank_cd scores one by one (ten times the cost of
+            # the words): a NEAR query is scored on its words, as its snippet marks them (see _snippets).
+            ranking = to_tsquery(query.text, relaxed=_has_near(query.text), prefix="stq")
+            where.params.extend(sa.bindparam(k, v) for k, v in ranking.params.items())
+            score = f"ts_rank_cd(articles.search_vector, {ranking.sql})"
+            if hit != "true":
+                score = f"CASE WHEN {hit} THEN {score} END"
+        return hit, score
 
     async def _stories(self, conn: Any, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(cluster id, cluster size) of each of the hits that is clustered."""
