@@ -52,7 +52,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
-from mediabeat.db.stores.search import RECENT_IDS, SearchStore, band_index
+from mediabeat.db.stores.search import RECENT_IDS, SearchStore, band_definition
 from mediabeat.search.query import parse_query
 from mediabeat.search.tokens import tokenize
 from real_pages import find_corpus, unpack
@@ -277,8 +277,7 @@ def load_postgres(url: str, source: Iterator[tuple[object, ...]], n: int, begun:
         conn.execute(f"{recent}{floor}")
         for low in range(1, floor, RECENT_IDS):
             high = min(low + RECENT_IDS, floor)
-            band = f"CREATE INDEX {band_index(low)} ON articles USING gin (search_vector) WHERE id >= {low}"
-            conn.execute(f"{band} AND id < {high}")
+            conn.execute(f"CREATE INDEX {band_definition(low, high)}")
             conn.execute("INSERT INTO articles_search_bands (low, high) VALUES (%s, %s)", (low, high))
         conn.commit()
         conn.autocommit = True

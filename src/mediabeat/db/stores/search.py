@@ -158,7 +158,6 @@ class _Clauses:
     postgres: bool
     params: list[sa.BindParameter[Any]] = field(default_factory=list)
     clauses: list[str] = field(default_factory=list)
-    tsquery: str = ""
     match: str = ""  # the bound FTS5 expression's placeholder
     ranking: str | None = None  # SQLite: the FTS5 expression that ranks the candidates (None: nothing to weigh)
     candidates: list[int] | None = None  # the matches to rank, found beforehand (newest first)
@@ -260,6 +259,11 @@ def band_index(low: int) -> str:
     return f"{SEARCH_BAND_INDEX_PREFIX}{int(low)}"
 
 
+def band_definition(low: int, high: int) -> str:
+    """The GIN index of the band of ids from `low` below `high`, as CREATE INDEX [CONCURRENTLY] takes it."""
+    return f"{band_index(low)} ON articles USING gin (search_vector) WHERE id >= {int(low)} AND id < {int(high)}"
+
+
 class RecentIndexNotRebuilt(Exception):
     """The newest articles' GIN index could not be rebuilt (the login does not own the table): it still serves."""
 
@@ -284,18 +288,18 @@ class SearchStore:
 
         With `collapse`, one hit per story (the best-ranked copy), counted and paged in SQL.
         """
-        where = self._text_where(query, org_id, feed_id, FULL_INDEX)
         ranked = self._collapsed if collapse else self._ranked
         async with self.db.read() as conn:
-            rows: list[Any] | None = None
-            if query.text is not None and self.db.is_postgres:
-                # The candidates hold every condition, and each window scored its own: ranking sorts them.
-                where = _Clauses(True)
-                scored = await self._postgres_candidates(conn, query, org_id, feed_id, scored=True)
-                where.candidates, where.scores = [i for i, _ in scored], [score for _, score in scored]
-            elif query.text is not None:
+            if query.text is not None and not self.db.is_postgres:
                 rows = await self._sqlite_search(conn, query, org_id, feed_id, ranked, limit, offset)
-            if rows is None:
+            else:
+                if query.text is None:
+                    where = self._text_where(query, org_id, feed_id, FULL_INDEX)
+                else:
+                    # The candidates hold every condition, and each window scored its own: ranking sorts them.
+                    where = _Clauses(True)
+                    scored = await self._postgres_candidates(conn, query, org_id, feed_id, scored=True)
+                    where.candidates, where.scores = [i for i, _ in scored], [score for _, score in scored]
                 rows = list((await conn.execute(ranked(query, where, limit=limit, offset=offset))).all())
             ids = [int(r.id) for r in rows]
             snippets = await self._snippets(conn, query, ids)
@@ -545,17 +549,11 @@ class SearchStore:
         if top is None or floor is None or int(top) - int(floor) <= 2 * RECENT_IDS:
             return None
         floor, new_floor = int(floor), int(top) - RECENT_IDS
-        band = band_index(floor)
         try:
             # The ids the index leaves become a band with an index of its own (migration 0036), built
             # first: from the swap on, a window below the new floor is planned on it.
-            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {band}"))  # a failed build's
-            await conn.execute(
-                sa.text(
-                    f"CREATE INDEX CONCURRENTLY {band} ON articles USING gin (search_vector) "
-                    f"WHERE id >= {floor} AND id < {new_floor}"
-                )
-            )
+            await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {band_index(floor)}"))  # a failed build's
+            await conn.execute(sa.text(f"CREATE INDEX CONCURRENTLY {band_definition(floor, new_floor)}"))
             await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {_RECENT_GIN}_next"))  # a failed build's
             await conn.execute(
                 sa.text(
@@ -582,29 +580,25 @@ class SearchStore:
         return new_floor
 
     def _where(self, query: Query, org_id: int | None, *, text: bool = True, index: str = FULL_INDEX) -> _Clauses:
+        """The organisation's and the filters' conditions, and with `text` (SQLite) the FTS5 match. On
+        PostgreSQL the words are matched by the walk's windows (_window), which ask for `text=False`."""
         clauses = _Clauses(self.db.is_postgres, index=index, scan=index)
         if org_id is not None:
             clauses.append(f"articles.org_id = {clauses.bind(org_id)}")
         if query.filters is not None:
             clauses.append(clauses.filters(query.filters))
         if query.text is not None and text:
-            if self.db.is_postgres:
-                tsquery = to_tsquery(query.text)
-                clauses.params.extend(sa.bindparam(k, v) for k, v in tsquery.params.items())
-                clauses.tsquery = tsquery.sql
-                clauses.append("articles.search_vector @@ search_query.q")
-            else:
-                clauses.match = clauses.bind(to_fts5(query.text))
-                clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
+            assert not self.db.is_postgres, "PostgreSQL matches the words in the walk's windows"
+            clauses.match = clauses.bind(to_fts5(query.text))
+            clauses.append(f"{index} MATCH {clauses.match}", index_only=True)
         return clauses
 
-    def _source(self, query: Query, where: _Clauses) -> str:
-        """What the matching runs over: the FTS5 table joined to articles, or the tsquery computed once."""
+    @staticmethod
+    def _source(query: Query, where: _Clauses) -> str:
+        """What the matching runs over: articles, or for words (SQLite) the FTS5 table joined to articles,
+        FTS5 first: it delivers its matches newest first, and each is looked up in articles after."""
         if query.text is None:
             return "articles"
-        if self.db.is_postgres:
-            return f"articles CROSS JOIN (SELECT {where.tsquery} AS q) AS search_query"
-        # FTS5 first: it delivers its matches newest first, and each is looked up in articles after.
         return f"{where.index} CROSS JOIN articles ON articles.id = {where.index}.rowid"
 
     def _newest_first(self, query: Query, index: str = FULL_INDEX) -> str:
