@@ -44,13 +44,18 @@ POSTGRES_POSITION_CHECKS = 5_000
 FIRST_WINDOW = 8_000
 MAX_GROWTH = 8
 # While collecting candidates on PostgreSQL: only bitmap scans (the GIN index, and the primary key for
-# the window), room for an exact bitmap of a common word (see _postgres_candidates), and no parallel
-# workers, whose start costs more than a window's scan (30 ms for ten bands of 250 matches, read in 9 ms).
+# the window), room for an exact bitmap of a common word (see _postgres_candidates), no parallel
+# workers, whose start costs more than a window's scan (30 ms for ten bands of 250 matches, read in 9 ms),
+# and each statement planned for its own words. A window's text is the same for every query of its shape
+# (the words are parameters), and after five runs on a connection PostgreSQL may keep one plan for any
+# words, blind to how many articles hold them: at 1,000,000 articles a NEAR window took 112 ms that way
+# and 16 ms planned for its words, and such plans were most of the benchmark's slowest searches.
 _CANDIDATE_SETTINGS = {
     "enable_seqscan": "off",
     "enable_indexscan": "off",
     "work_mem": "64MB",
     "max_parallel_workers_per_gather": "0",
+    "plan_cache_mode": "force_custom_plan",
 }
 # A window walked down the primary key instead, reading each row's `tsvector` (see _first_window).
 _BY_KEY_SETTINGS = {"enable_bitmapscan": "off", "enable_indexscan": "on"}
