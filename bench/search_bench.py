@@ -50,6 +50,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mediabeat import heap
 from mediabeat.db import migrate
 from mediabeat.db.engine import Database, sync_url
 from mediabeat.db.stores.search import RECENT_IDS, SearchStore, band_definition
@@ -329,6 +330,7 @@ async def measure(
     if previous or baseline is not None:
         stores["prev_"] = (previous_search_store(previous) if previous else SearchStore)(baseline or db)
     results: dict[str, dict[str, float]] = {}
+    heap.settle()  # as `mediabeat serve` and `mediabeat worker` do once started (src/mediabeat/heap.py)
     try:
         if warm:
             # Every query once through every plan first: the measured runs then find their pages in the

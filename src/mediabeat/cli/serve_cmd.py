@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIServer
 import prometheus_client
 import typer
 
-from mediabeat import telemetry
+from mediabeat import heap, telemetry
 from mediabeat.app import Services, build_services, create_app
 from mediabeat.auth.service import UserInputError
 from mediabeat.cli import demo_cmd
@@ -94,6 +94,7 @@ def announcing_server(config: uvicorn.Config, *, announcement: str) -> uvicorn.S
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
+                heap.settle()  # the app and its services are built: each later full collection skips them
                 print(announcement, flush=True)
 
     return AnnouncingServer(config)
@@ -196,6 +197,7 @@ async def run_worker(services: Services) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    heap.settle()
     log.info("worker %s started", services.scheduler.node_id)
     try:
         await services.loop.run(stop)
