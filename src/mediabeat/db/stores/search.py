@@ -49,13 +49,17 @@ MAX_GROWTH = 8
 # and each statement planned for its own words. A window's text is the same for every query of its shape
 # (the words are parameters), and after five runs on a connection PostgreSQL may keep one plan for any
 # words, blind to how many articles hold them: at 1,000,000 articles a NEAR window took 112 ms that way
-# and 16 ms planned for its words, and such plans were most of the benchmark's slowest searches.
+# and 16 ms planned for its words, and such plans were most of the benchmark's slowest searches. No JIT
+# compilation either: a statement reading many bands is planned near jit_above_cost (82,000 of 100,000 for
+# the benchmark's costliest, at ten bands; more bands go past it), and compiling one took 8.6 ms, which a
+# walk statement of a few milliseconds never wins back.
 _CANDIDATE_SETTINGS = {
     "enable_seqscan": "off",
     "enable_indexscan": "off",
     "work_mem": "64MB",
     "max_parallel_workers_per_gather": "0",
     "plan_cache_mode": "force_custom_plan",
+    "jit": "off",
 }
 # A window walked down the primary key instead, reading each row's `tsvector` (see _first_window).
 _BY_KEY_SETTINGS = {"enable_bitmapscan": "off", "enable_indexscan": "on"}
@@ -846,10 +850,15 @@ class SearchStore:
             return []  # no id below (an export's keyset at the first article)
         first = high - max(b for b in bounds if b < high)  # the ids of the first window's segment
         checked, (window, by_key, read) = 0, await self._first_window(conn, query, high, walk, first)
-        # `reach`: see _reach; `needed`: the rows the walk still needs (None: not measured yet).
-        top, reach, needed = high, None, None
+        # `reach`: see _reach; `needed`: the rows the walk still needs (None: not measured yet). At first, the
+        # matches wanted as the statistics estimate them; not for a phrase or NEAR, whose every row taken in
+        # is checked, and whose estimate (the words taken as independent) is often several times too low.
+        top, reach = high, None
+        needed = None if positional or not read else min(walk.wanted, read * high)
         while high > bounds[0] and len(found) < walk.wanted and checked < walk.checks:
-            low, segment, keyed, rest = self._place(bounds, floor, top, high, window, read, by_key, reach, needed)
+            low, segment, keyed, rest = self._place(
+                bounds, floor, (top, high), window, read, by_key, reach, needed, positional
+            )
             limit = walk.checks - checked if positional else walk.wanted - len(found)
             if by_key:
                 await self._settings(conn, _BY_KEY_SETTINGS)
@@ -882,17 +891,19 @@ class SearchStore:
     def _place(
         bounds: Sequence[int],
         floor: int,
-        top: int,
-        high: int,
+        ids: tuple[int, int],
         window: int,
         read: float,
         by_key: bool,
         reach: int | None,
         needed: float | None,
+        positional: bool,
     ) -> tuple[int, _Segment, bool, list[_Segment]]:
-        """Where a walk's next statement at `high` reads: its window's lowest id, the window's segment,
-        whether the primary key's bitmap bounds the window (`keyed`), and the segments below it read
-        whole in the same statement (down to `reach`, see _reach), newest first."""
+        """Where a walk's next statement at `high` reads (`ids`: the walk's top and `high`): its window's
+        lowest id, the window's segment, whether the primary key's bitmap bounds the window (`keyed`),
+        and the segments below it read whole in the same statement (down to `reach`, see _reach), newest
+        first."""
+        top, high = ids
         low = max(high - window, max(b for b in bounds if b < high))
         segment = _Segment(
             max(b for b in bounds if b <= low), None if low >= floor else min(b for b in bounds if b >= high)
@@ -901,10 +912,13 @@ class SearchStore:
         # filtered out, against the primary key's bitmap of the window's ids (see KEY_COST).
         outside = read * ((segment.high or top) - segment.low - (high - low))
         keyed = reach is None and (by_key or outside * VISIT_COST >= (high - low) * KEY_COST)
-        if reach is not None or (needed is not None and not keyed and read * (high - segment.low) <= needed):
-            # Its index's rows below the window are read from the heap anyway: the window takes them
-            # in, when the walk needs them all (each is scored, or checked, past the LIMIT). Not on the
-            # estimate: the planner's count of a word it did not list can be several times too low.
+        below = read * (high - segment.low)  # the rows of the segment from `high` down
+        short = not positional and needed is not None and read * (high - low) < needed <= below <= 2 * needed
+        if reach is not None or (needed is not None and not keyed and (below <= needed or short)):
+            # Its index's rows below the window are read from the heap anyway: the window takes them in
+            # when the walk needs them all, or, for words, when it would go on into them (the window holds
+            # fewer rows than it needs) and they are no more than twice what it needs. Each is scored (or
+            # checked) past the LIMIT, but the next window would read every one of them again.
             low = segment.low
         rest = [_Segment(b, bounds[i + 1]) for i, b in enumerate(bounds[:-1]) if reach is not None and reach <= b]
         return low, segment, keyed, [part for part in rest if part.high is not None and part.high <= low][::-1]
@@ -914,17 +928,16 @@ class SearchStore:
         """How far down the next statement of a walk at `high` reads whole segments (None: one window),
         at `read` rows per id, when the walk still needs `needed` rows.
 
-        All of the rest, in one statement, when its rows cost less to read than the statements of a
-        walk through its bands, which would read those it needs (a phrase or NEAR query's only when it
-        needs them all: each row is checked, past the LIMIT). Otherwise as many segments as the rows
-        needed cover, when that is more than one: none of their rows is read for nothing, and each
-        segment more saves a statement.
+        All of the rest, in one statement, when its rows beyond those needed cost less to read than one
+        statement more (a phrase or NEAR query's only when it needs them all: each row is checked, past
+        the LIMIT). Otherwise as many segments as the rows needed cover, when that is more than one: none
+        of their rows is read for nothing, each segment more saves a statement, and the walk takes one
+        more when they fall short. Reading every band of `(deine OR haben) they -wieviel` for the 1,655
+        matches it still wanted read 3,232 rows and ten posting lists in 35 ms; five bands hold them.
         """
         below = read * (high - bounds[0])
         lows = sorted((b for b in bounds if b < high), reverse=True)
-        if (below - min(below, needed)) * VISIT_COST < (len(lows) - 1) * STATEMENT_COST and (
-            not positional or below <= needed
-        ):
+        if (below - min(below, needed)) * VISIT_COST < STATEMENT_COST and (not positional or below <= needed):
             return bounds[0]
         reach, covered, upper, taken = None, 0.0, high, 0
         for low in lows:
