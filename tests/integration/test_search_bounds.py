@@ -520,3 +520,91 @@ def test_a_window_short_of_the_rows_it_needs_takes_in_the_rest_of_its_segment() 
     # Nor for a phrase or NEAR, each of whose rows taken in is checked.
     low, *_ = SearchStore._place(bounds, floor, ids, 64_000, 0.03, False, None, 2_000.0, True)
     assert low == 1_000_001 - 64_000
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_keyed_window_ands_its_bands_index_with_the_primary_key(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window of a third of a band whose articles hold the word one in ten: the band's index and the
+    # primary key's bitmap of the window's ids, ANDed, so that only the window's rows are read from the heap.
+    # Each copy has 80 words of its own, so that its `tsvector` fills half a page as a real article's does
+    # (with rows many to a page, the planner rightly reads them all). A window whose conditions repeated
+    # its band's index condition never had the primary key, whatever reading the heap cost.
+    org, _ = await _seed(db, [("zeppelin over " if i % 10 == 0 else "") + f"the quiet harbour {i}" for i in range(30)])
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO articles (org_id, url, url_hash, title, text, language, published_at, fetched_at, "
+                "created_at) SELECT org_id, url || '?copy=' || g, md5(url || '?copy=' || g), title, text || ' ' || "
+                "(SELECT string_agg(md5(url || g || '-' || w), ' ') FROM generate_series(1, 80) AS w), language, "
+                "published_at, fetched_at, created_at FROM articles, generate_series(1, 100) AS g WHERE org_id = :org"
+            ).bindparams(org=org)
+        )
+    store = SearchStore(db)
+    monkeypatch.setattr(search_store, "RECENT_IDS", 10)
+    floor = await store.refresh_recent_index()
+    assert floor is not None and floor > 3_000
+    band = search_store._Segment(1, floor)
+    async with db.read() as conn:
+        await conn.execute(sa.text("ANALYZE articles"))
+        await SearchStore._settings(conn, search_store._CANDIDATE_SETTINGS)
+        for ids in ((1_000, 2_000), (1, 1_000), (floor - 1_000, floor)):  # inside, and at either bound of the band
+            window = store._window(parse_query("zeppelin"), org, None, ids, band, True, 100, scored=True)
+            compiled = window.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = "\n".join((await conn.execute(sa.text(f"EXPLAIN {compiled}"))).scalars())
+            assert "BitmapAnd" in plan and band_index(1) in plan and "pk_articles" in plan, plan
+
+
+def test_a_phrase_walk_grows_its_windows_no_wider_than_its_matches_and_checks_need() -> None:
+    # `Und NEAR/5 ich`: 1,560 matches in the first 16,700 ids, 440 still wanted (4,400 ids at that density,
+    # with the quarter more), 1,400 checks left at 0.217 holders an id (8,065 ids).
+    assert SearchStore._next_width(16_700, 4_400.0, 0.217, 1_400) == 4_400
+    assert SearchStore._next_width(16_700, 90_000.0, 0.217, 1_400) == 8_065  # the checks left bound it
+    # Words: at least twice as wide (every match in a window is wanted, and a window costs a statement).
+    assert SearchStore._next_width(16_700, 4_400.0, 0.217, None) == 33_400
+    assert SearchStore._next_width(1_000, 90_000.0, 0.2, None) == 1_000 * search_store.MAX_GROWTH
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_window_checks_each_rows_positions_once(db: Database) -> None:
+    # The check's result is what the score's CASE asks too: written twice, PostgreSQL ran it twice per row.
+    await _seed(db, ["the harbour crane fell", "a crane in the harbour"])
+    store = SearchStore(db)
+    segment = search_store._Segment(1, None)
+    for q in ('"harbour crane"', "harbour NEAR/3 crane"):
+        window = store._window(parse_query(q), None, None, (1, 100), segment, False, 100, scored=True)
+        compiled = str(window.compile(compile_kwargs={"literal_binds": True}))
+        assert compiled.count("search_vector @@") == 2, compiled  # the index's words, and the positions
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                store._window(parse_query('"harbour crane"'), None, None, (1, 100), segment, False, 100, scored=True)
+            )
+        ).all()
+    assert (
+        sorted((bool(hit), score is not None and score > 0) for _, hit, score in rows)
+        == [(False, False)] * 2 + [(True, True)] * 2
+    )
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_phrase_of_words_in_more_articles_than_it_checks_starts_with_half_its_checks(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every article holds both words: its first window is for half of its 20 checks, the next sized on what
+    # that one found; a sized-for-all first window checked up to twice what it needed when the estimate was low.
+    await _seed(db, [f"a crane came to the old harbour, report {i}" for i in range(60)])
+    async with db.write() as conn:
+        await conn.execute(sa.text("ANALYZE articles"))
+    monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
+    monkeypatch.setattr(search_store, "MAX_GROWTH", 1_000)  # the estimate alone sizes the windows
+    store = SearchStore(db)
+    walk = search_store._Walk(search_store.RANK_CANDIDATES, 20)
+    async with db.read() as conn:
+        high = int((await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar_one())
+        width, by_key, density = await store._first_window(conn, parse_query('"harbour crane"'), high, walk)
+        words, _, _ = await store._first_window(conn, parse_query("harbour crane"), high, walk)
+    assert not by_key and density > 0.9
+    assert width == int(10 / density) + 1
+    assert words > width  # words: every match in a window is wanted
