@@ -599,6 +599,7 @@ async def test_a_phrase_of_words_in_more_articles_than_it_checks_starts_with_hal
         await conn.execute(sa.text("ANALYZE articles"))
     monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
     monkeypatch.setattr(search_store, "MAX_GROWTH", 1_000)  # the estimate alone sizes the windows
+    monkeypatch.setattr(search_store, "ROW_COST", 1e9)  # through the GIN index, not by key
     store = SearchStore(db)
     walk = search_store._Walk(search_store.RANK_CANDIDATES, 20)
     async with db.read() as conn:
