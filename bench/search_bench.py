@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -319,7 +320,7 @@ async def measure(
     previous: str | None,
     warm: bool = False,
     baseline_url: str | None = None,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """p50/p99 (ms) per category for the index (and, with `previous`, the plan of that commit; on
     `baseline_url` when given, else on the same database; with `baseline_url` alone, the current plan
     on that database: each query runs through both, one after the other) and for the LIKE scan, and
@@ -329,7 +330,7 @@ async def measure(
     stores: dict[str, SearchStore] = {"": SearchStore(db)}
     if previous or baseline is not None:
         stores["prev_"] = (previous_search_store(previous) if previous else SearchStore)(baseline or db)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     heap.settle()  # as `mediabeat serve` and `mediabeat worker` do once started (src/mediabeat/heap.py)
     try:
         if warm:
@@ -342,7 +343,7 @@ async def measure(
                         await store.search(parse_query(source), org_id=1, limit=20)
         for category, sources in workload.items():
             timings: dict[str, list[float]] = {name: [] for name in stores}
-            likes, hits = [], []
+            likes, hits, slowest = [], [], []
             for index, source in enumerate(sources):
                 query = parse_query(source)
                 # Each plan runs first for every other query: the first run of a query reads the pages
@@ -353,6 +354,7 @@ async def measure(
                         began = time.perf_counter()
                         found = await store.search(query, org_id=1, limit=20)
                         timings[name].append((time.perf_counter() - began) * 1000)
+                slowest.append((max(timings[""][-repeats:]), source))  # the current plan's slowest run of it
                 hits.append(len(found))
             for source in sources[:like_limit]:
                 condition, params = like_condition(source)
@@ -369,6 +371,7 @@ async def measure(
                 "hits": statistics.mean(hits),
                 "samples": len(timings[""]),
                 "like_samples": len(likes),
+                "slowest": sorted(slowest, reverse=True)[:3],
             }
             for name, values in timings.items():
                 results[category] |= {f"{name}p50": percentile(values, 50), f"{name}p99": percentile(values, 99)}
@@ -379,7 +382,7 @@ async def measure(
     return results
 
 
-def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, float]]) -> None:
+def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, Any]]) -> None:
     loaded = "loaded earlier" if load_seconds != load_seconds else f"written and indexed in {load_seconds:.0f} s"
     print(f"\n{name}: {n:,} articles, {loaded} ({n / load_seconds:,.0f}/s)")
     previous = any("prev_p50" in r for r in results.values())
@@ -395,6 +398,9 @@ def report(name: str, n: int, load_seconds: float, results: dict[str, dict[str, 
             + f" {r['like_p50']:>9.1f} {r['like_p99']:>9.1f} {r['hits']:>5.1f}"
             + f"  {r['samples']:.0f} / {r['like_samples']:.0f}"
         )
+    print("the slowest queries (their slowest run):")
+    for category, r in results.items():
+        print(f"  {category:<8} " + ", ".join(f"{source} {ms:.1f} ms" for ms, source in r["slowest"]))
 
 
 def postgres_database(admin_url: str, name: str, keep: bool) -> tuple[str, Callable[[], None]]:

@@ -589,12 +589,12 @@ async def test_a_window_checks_each_rows_positions_once(db: Database) -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_a_phrase_of_words_in_more_articles_than_it_checks_starts_with_half_its_checks(
+async def test_a_phrase_of_words_in_more_articles_than_it_checks_is_sized_for_its_checks(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every article holds both words: its first window is for half of its 20 checks, the next sized on what
-    # that one found; a sized-for-all first window checked up to twice what it needed when the estimate was low.
-    await _seed(db, [f"a crane came to the old harbour, report {i}" for i in range(60)])
+    # Every other article holds both words: its first window is as wide as its 20 checks need, at TOGETHER
+    # times the estimated holders and without the quarter more, since every holder in a window is checked.
+    await _seed(db, [("a crane came to the old harbour" if i % 2 else "quiet") + f", report {i}" for i in range(60)])
     async with db.write() as conn:
         await conn.execute(sa.text("ANALYZE articles"))
     monkeypatch.setattr(search_store, "FIRST_WINDOW", 1)
@@ -606,6 +606,6 @@ async def test_a_phrase_of_words_in_more_articles_than_it_checks_starts_with_hal
         high = int((await conn.execute(sa.text("SELECT max(id) + 1 FROM articles"))).scalar_one())
         width, by_key, density = await store._first_window(conn, parse_query('"harbour crane"'), high, walk)
         words, _, _ = await store._first_window(conn, parse_query("harbour crane"), high, walk)
-    assert not by_key and density > 0.9
-    assert width == int(10 / density) + 1
-    assert words > width  # words: every match in a window is wanted
+    assert not by_key and 0 < density < 1 / search_store.TOGETHER
+    assert width == int(20 / (density * search_store.TOGETHER)) + 1
+    assert words > width  # words: every match in a window is wanted, a quarter more for the noise

@@ -1006,10 +1006,14 @@ class SearchStore:
         postings, counted = _postings(stats)
         # The statistics count the whole archive; the segment's index holds its share (ids spread evenly).
         share = min(segment or high, high) / high
-        # A phrase or NEAR of words in more articles than it checks takes two GIN windows (see below). Its
-        # words go together more often than the planner's estimate, which takes them as independent: the
-        # newest articles holding two common words were 1.35-1.45 times that estimate (seven phrase and NEAR
-        # queries at 1,000,000 articles), and the walk by key stops sooner by as much.
+        # The words of a phrase or NEAR of words in more articles than it checks go together more often
+        # than the planner's estimate, which takes them as independent: the newest articles holding two
+        # common words were 1.35-1.45 times that estimate (seven phrase and NEAR queries at 1,000,000
+        # articles). The walk by key stops sooner by as much, and a GIN window is sized by it (below). Its
+        # postings count twice: a GIN window reads each holder from its heap page and checks it, past the
+        # LIMIT, which costs more than the constants say for a word's matches (at 1,000,000 articles,
+        # `mit NEAR/5 Das`, in 45 % of the newest articles: by key 32-35 ms, GIN 40-48; `die NEAR/5 Wir`,
+        # in 25 %: GIN 39-47, by key 54-58; counted twice, each takes the faster).
         positional = is_positional(query.text)
         scans, together = (2, TOGETHER) if positional and holders > walk.checks else (1, 1.0)
         if needed / min(density * together, 1.0) * ROW_COST < max(postings, holders) * share * POSTING_COST * scans:
@@ -1021,10 +1025,11 @@ class SearchStore:
         widest = high if counted else smallest * MAX_GROWTH
         if positional and holders > walk.checks:
             # A phrase or NEAR of words in more articles than it checks: a window checks every holder in it,
-            # past its LIMIT, and the estimate (the words taken as independent) is often too low, so the first
-            # window is for half its checks and the next is sized on the holders it found. Sized for them all,
-            # `Und NEAR/5 ich` checked 8,435 holders (48 ms) where 5,000 were wanted.
-            return max(smallest, min(int(walk.checks / 2 / density) + 1, widest)), False, density
+            # past its LIMIT, so the first window is as wide as its checks need at TOGETHER times the
+            # estimated holders, without the quarter more; the next, if any, is sized on what it found.
+            # Sized on the estimate with the quarter more, `Und NEAR/5 ich` checked 8,435 holders (48 ms) for
+            # its 5,000; a first window for half its checks made two GIN scans of its common words.
+            return max(smallest, min(int(walk.checks / min(density * TOGETHER, 1.0)) + 1, widest)), False, density
         return max(smallest, min(int(needed / density * 1.25) + 1, widest)), False, density
 
     @staticmethod
