@@ -77,12 +77,11 @@ ROW_COST = 14.0
 # in the window: whichever costs less (SearchStore._walk_windows).
 KEY_COST = 0.5
 VISIT_COST = 9.5
-# A statement's round trip and planning, in the same units (1.5 ms): a walk through the bands of older ids
-# takes one per band, where one statement can read all of them (SearchStore._walk_windows).
+# A statement's round trip and planning, in the same units (1.5 ms): reading the rows of the bands below a
+# window beyond those the walk needs is worth it when it saves one more statement (SearchStore._reach).
 STATEMENT_COST = 5_000.0
-TOGETHER = (
-    1.4  # the holders of a phrase's or NEAR's common words, to the planner's estimate (SearchStore._first_window)
-)
+# The holders of a phrase's or NEAR's common words, to the planner's estimate (SearchStore._first_window).
+TOGETHER = 1.4
 SNIPPET_TOKENS = 24  # FTS5 snippet length, in tokens
 _HEADLINE = (
     f'StartSel="{HIGHLIGHT_START}", StopSel="{HIGHLIGHT_END}", MaxWords=30, MinWords=12, '
