@@ -987,7 +987,7 @@ class SearchStore:
         the LIMIT). Otherwise as many segments as the rows needed cover, when that is more than one: none
         of their rows is read for nothing, each segment more saves a statement, and the walk takes one
         more when they fall short. Reading every band of `(deine OR haben) they -wieviel` for the 1,655
-        matches it still wanted read 3,232 rows and ten posting lists in 35 ms; five bands hold them.
+        matches it still wanted read 3,232 rows and nine posting lists in 35 ms; five bands hold them.
         """
         below = read * (high - bounds[0])
         lows = sorted((b for b in bounds if b < high), reverse=True)
