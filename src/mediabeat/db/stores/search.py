@@ -1044,7 +1044,7 @@ class SearchStore:
         share = min(segment or high, high) / high
         # The words of a phrase or NEAR of words in more articles than it checks go together more often
         # than the planner's estimate, which takes them as independent: the newest articles holding two
-        # common words were 1.35-1.45 times that estimate (seven phrase and NEAR queries at 1,000,000
+        # common words were 1.35-1.5 times that estimate (seven phrase and NEAR queries at 1,000,000
         # articles). The walk by key stops sooner by as much, and a GIN window is sized by it (below). Its
         # postings count twice: a GIN window reads each holder from its heap page and checks it, past the
         # LIMIT, which costs more than the constants say for a word's matches (at 1,000,000 articles,
