@@ -20,6 +20,7 @@ from mediabeat.db.stores.orgs import OrgStore
 from mediabeat.db.stores.search import SearchStore, band_index
 from mediabeat.domain.search import plain_snippet
 from mediabeat.search.query import parse_query
+from mediabeat.services.search import SearchService
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -649,3 +650,34 @@ async def test_a_page_ranked_in_python_is_the_page_postgresql_ranks(db: Database
     assert len({search_store.rank_key(s) for _, s in scored}) < len(scored)  # ties to break
     for limit, offset in ((20, 0), (20, 20), (7, 13), (50, 2_960), (3_000, 0)):
         assert search_store.ranked_page(scored, limit, offset) == ranked[offset : offset + limit], (limit, offset)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_search_upkeep_sizes_postgresqls_cache_against_the_newest_articles(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _seed(db, [f"the quiet harbour {i}" for i in range(30)])
+    store = SearchStore(db)
+    done = await store.upkeep()
+    async with db.read() as conn:
+        shared, index = (
+            await conn.execute(
+                sa.text(
+                    "SELECT pg_size_bytes(current_setting('shared_buffers')), "
+                    "pg_relation_size('ix_articles_search_recent')"
+                )
+            )
+        ).one()
+    assert done["search_shared_buffers_bytes"] == shared
+    assert done["search_newest_bytes"] > index > 0  # the index, and the newest rows' share of the table
+    # The message says so when the cache is the smaller (as with 128 MB at a million articles).
+    service = SearchService(store=store)
+    _, said = await service.upkeep()
+    assert "shared_buffers" not in said  # a test database fits
+    monkeypatch.setattr(store, "upkeep", _small_cache)
+    _, said = await service.upkeep()
+    assert said.startswith("the newest articles' search index was left as it is") and "shared_buffers (1 MB)" in said
+
+
+async def _small_cache() -> dict[str, Any]:
+    return {"search_recent_index_floor": None, "search_shared_buffers_bytes": 2**20, "search_newest_bytes": 2**30}

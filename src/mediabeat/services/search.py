@@ -12,7 +12,7 @@ from typing import Any
 
 from mediabeat.db.stores.search import RECENT_IDS, SearchStore
 from mediabeat.domain.content import OrgNotFound
-from mediabeat.domain.search import MAX_SEARCH_OFFSET, BadQuery, Reader, SearchHit
+from mediabeat.domain.search import MAX_SEARCH_OFFSET, BadQuery, Reader, SearchHit, cache_advice
 from mediabeat.search.query import Query, QueryError, parse_query
 
 EXPORT_PAGE = 500  # rows fetched per statement while an export streams
@@ -57,24 +57,27 @@ class SearchService:
 
     async def upkeep(self) -> tuple[bool, str]:
         """What the nightly cleanup does for search, now: SQLite counts the words ranking leaves out and
-        lists the common ones, PostgreSQL moves the newest articles' GIN index up when due. Whether it
-        could, and what it did."""
+        lists the common ones, PostgreSQL moves the newest articles' GIN index up when due, and says when
+        its cache is smaller than what searches read most. Whether it could, and what it did."""
         done = await self.store.upkeep()
         if "search_weightless_words" in done:
             return True, (
                 f"{done['search_weightless_words']} words held by half of the articles or more counted; "
                 f"{done['search_common_words']} words held by a twentieth of the newest articles or more listed"
             )
+        advice = cache_advice(done)
         if "search_recent_index" in done:
-            return False, str(done["search_recent_index"])
+            return False, " ".join(filter(None, (str(done["search_recent_index"]), advice)))
         floor = done["search_recent_index_floor"]
         if floor is None:
             due = f"it holds under twice its {RECENT_IDS:,} ids, or another process is rebuilding it"
-            return True, f"the newest articles' search index was left as it is ({due})"
-        return True, (
-            f"the newest articles' search index now holds the articles from id {floor} up; "
-            "the ids it left have a search index of their own"
-        )
+            said = f"the newest articles' search index was left as it is ({due})"
+        else:
+            said = (
+                f"the newest articles' search index now holds the articles from id {floor} up; "
+                "the ids it left have a search index of their own"
+            )
+        return True, f"{said}. {advice}" if advice else said
 
     @staticmethod
     def parse(source: str) -> Query:

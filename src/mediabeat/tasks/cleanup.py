@@ -10,6 +10,7 @@ from typing import Any
 
 from mediabeat.db.stores.retention import RetentionStore
 from mediabeat.db.stores.search import SearchStore
+from mediabeat.domain.search import cache_advice
 from mediabeat.tasks.base import RunContext
 
 
@@ -43,6 +44,8 @@ class NightlyCleanup:
         raw = await self._delete_all(self.store.delete_raw_pages_before, ctx.now - self.raw_html_retention)
         alerts = await self._delete_all(self.store.delete_alerts_before, ctx.now - self.run_retention)
         search = {} if self.search is None else await self.search.upkeep()
+        if advice := cache_advice(search):
+            ctx.log.warning("%s", advice)
         if "search_recent_index" in search:  # not an error: the index still serves (docs/deploy.md)
             ctx.log.warning("%s", search["search_recent_index"])
         elif search.get("search_recent_index_floor") is not None:

@@ -231,6 +231,14 @@ class _Clauses:
 # PostgreSQL: the newest articles' GIN index (migration 0034), built again over the newest RECENT_IDS ids
 # once it holds twice as many (refresh_recent_index).
 _RECENT_GIN = "ix_articles_search_recent"
+# PostgreSQL's cache, and the bytes of the newest articles' rows (their share of the table's pages, by the
+# planner's row count) and of their GIN index: what searches read most (SearchStore.upkeep).
+_CACHE_SIZES = (
+    "SELECT pg_size_bytes(current_setting('shared_buffers')), "
+    f"coalesce(pg_relation_size(to_regclass('{_RECENT_GIN}')), 0) + pg_relation_size('articles') "
+    f"* least(1.0, ({_RECENT_ARTICLES}) / greatest(articles_class.reltuples, 1.0)) "
+    "FROM pg_class AS articles_class WHERE articles_class.oid = CAST('articles' AS regclass)"
+)
 RECENT_LOCK = 0x4D427372  # "MBsr": the advisory lock one rebuild holds
 RECENT_IDS = 100_000
 # Where a PostgreSQL walk starts, the lowest id of the newest articles' GIN index (migration 0034), and the
@@ -512,16 +520,21 @@ class SearchStore:
         SQLite counts the words ranking leaves out (`search_weightless_words`: how many) and lists the
         common ones (`search_common_words`: how many); PostgreSQL moves
         the newest articles' GIN index up when due (`search_recent_index_floor`: its new floor, None when
-        it was left as it was), or says why it could not (`search_recent_index`: it still serves)."""
+        it was left as it was), or says why it could not (`search_recent_index`: it still serves), and
+        sizes PostgreSQL's cache (`search_shared_buffers_bytes`) against what searches read most: the
+        newest articles' rows and their GIN index (`search_newest_bytes`)."""
         if not self.db.is_postgres:
             return {
                 "search_weightless_words": await self.count_weightless_words(),
                 "search_common_words": await self.count_common_words(),
             }
         try:
-            return {"search_recent_index_floor": await self.refresh_recent_index()}
+            done: dict[str, Any] = {"search_recent_index_floor": await self.refresh_recent_index()}
         except RecentIndexNotRebuilt as exc:
-            return {"search_recent_index": str(exc)}
+            done = {"search_recent_index": str(exc)}
+        async with self.db.read() as conn:
+            shared, newest = (await conn.execute(sa.text(_CACHE_SIZES))).one()
+        return done | {"search_shared_buffers_bytes": int(shared), "search_newest_bytes": int(newest or 0)}
 
     async def count_weightless_words(self) -> int:
         """SQLite: record the words that bm25() weighs at nothing, in both FTS5 indexes (those held by at
