@@ -67,7 +67,7 @@ class SearchService:
             )
         advice = cache_advice(done)
         if "search_recent_index" in done:
-            return False, " ".join(filter(None, (str(done["search_recent_index"]), advice)))
+            return False, ". ".join(filter(None, (str(done["search_recent_index"]), advice)))
         floor = done["search_recent_index_floor"]
         if floor is None:
             due = f"it holds under twice its {RECENT_IDS:,} ids, or another process is rebuilding it"
