@@ -1051,7 +1051,8 @@ class SearchStore:
         stats = (await conn.execute(sa.text(_WORD_STATISTICS.format(tsquery=relaxed.sql)).bindparams(*params))).one()
         density = min(max(holders, 1.0) / max(high, 1), 1.0)
         # The matches wanted, or for a phrase or NEAR the rows holding its words that are checked.
-        needed = min(walk.checks, holders) if is_positional(query.text) else min(walk.wanted, holders)
+        positional = is_positional(query.text)
+        needed = min(walk.checks, holders) if positional else min(walk.wanted, holders)
         postings, counted = _postings(stats)
         # The statistics count the whole archive; the segment's index holds its share (ids spread evenly).
         share = min(segment or high, high) / high
@@ -1063,7 +1064,6 @@ class SearchStore:
         # LIMIT, which costs more than the constants say for a word's matches (at 1,000,000 articles,
         # `mit NEAR/5 Das`, in 45 % of the newest articles: by key 32-35 ms, GIN 40-48; `die NEAR/5 Wir`,
         # in 25 %: GIN 39-47, by key 54-58; counted twice, each takes the faster).
-        positional = is_positional(query.text)
         scans, together = (2, TOGETHER) if positional and holders > walk.checks else (1, 1.0)
         if needed / min(density * together, 1.0) * ROW_COST < max(postings, holders) * share * POSTING_COST * scans:
             # The walk stops at its LIMIT; the width only bounds it when the estimate was too high.
